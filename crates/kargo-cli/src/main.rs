@@ -1,0 +1,2 @@
+//! The kargo binary.
+fn main() {}

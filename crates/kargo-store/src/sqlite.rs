@@ -1,0 +1,4 @@
+//! The SQLite backend (to be written).
+
+/// A store in one SQLite file.
+pub struct SqliteStore;
