@@ -1,0 +1,17 @@
+//! Authentication and authorization: who is calling, and whether they may do what they ask.
+//!
+//! - [`authn`]: bearer tokens and client certificates to a user;
+//! - [`admin`]: the admin account's password and tokens;
+//! - [`tokens`]: service-account tokens;
+//! - [`rbac`]: Kubernetes RBAC evaluated in process.
+//!
+//! **Invariant:** authenticating and authorizing a request reads no storage; the views here are
+//! fed by the store's watch.
+
+pub mod admin;
+pub mod authn;
+pub mod rbac;
+pub mod tokens;
+
+mod authz;
+pub use authz::Authorizer;

@@ -1,0 +1,10 @@
+//! Controllers: they react to the informer's stream the same way on one replica or many, and
+//! every action they take is idempotent, so two replicas doing the same work is harmless.
+//!
+//! - [`gc`]: owner references (background, foreground, orphan);
+//! - [`namespace`]: deleting a namespace deletes what is in it.
+
+pub mod gc;
+pub mod informer;
+pub mod namespace;
+pub mod queue;

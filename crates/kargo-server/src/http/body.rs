@@ -1,0 +1,103 @@
+//! Request bodies: JSON (with or without a Content-Type), YAML, and the Kubernetes protobuf that
+//! kubectl 1.32+ sends, all decoded to a JSON value; and the size limit.
+
+use axum::body::Bytes;
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::status::Status;
+
+/// The largest body the Kubernetes API accepts (kube-apiserver's 3 MiB).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// The media type of a request body, without parameters.
+pub fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default()
+}
+
+/// Decodes a create/update body by its Content-Type.
+pub fn decode(headers: &HeaderMap, body: &Bytes) -> Result<Value, Status> {
+    if body.len() > MAX_BODY {
+        return Err(Status::too_large(MAX_BODY));
+    }
+    match content_type(headers).as_str() {
+        crate::protobuf::MEDIA_TYPE => crate::protobuf::decode(body)
+            .map_err(|e| Status::bad_request(format!("unable to decode the protobuf body: {e}"))),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => decode_yaml(body),
+        "" | "application/json" | "text/plain" | "application/octet-stream" => decode_json(body),
+        other => Err(Status::unsupported_media_type(
+            other,
+            "application/json, application/yaml, application/vnd.kubernetes.protobuf",
+        )),
+    }
+}
+
+/// Decodes JSON, with kube-apiserver's message for malformed input.
+pub fn decode_json(body: &[u8]) -> Result<Value, Status> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Status::bad_request(
+            "couldn't get version/kind; json parse error: unexpected end of JSON input",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        Status::bad_request(format!(
+            "couldn't get version/kind; json parse error: {e}"
+        ))
+    })
+}
+
+/// Decodes YAML (one document) into JSON.
+pub fn decode_yaml(body: &[u8]) -> Result<Value, Status> {
+    let value: Value = yaml_serde::from_slice(body)
+        .map_err(|e| Status::bad_request(format!("error converting YAML to JSON: {e}")))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(ct: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(ct) = ct {
+            h.insert(http::header::CONTENT_TYPE, ct.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn json_decodes_with_or_without_a_content_type() {
+        let body = Bytes::from_static(br#"{"metadata":{"name":"x"}}"#);
+        for ct in [None, Some("application/json"), Some("application/json; charset=utf-8")] {
+            assert_eq!(decode(&headers(ct), &body).unwrap()["metadata"]["name"], "x");
+        }
+    }
+
+    #[test]
+    fn yaml_decodes_to_the_same_json() {
+        let body = Bytes::from_static(b"metadata:\n  name: x\n  labels:\n    a: \"1\"\n");
+        let v = decode(&headers(Some("application/yaml")), &body).unwrap();
+        assert_eq!(v, serde_json::json!({"metadata": {"name": "x", "labels": {"a": "1"}}}));
+    }
+
+    #[test]
+    fn malformed_and_oversized_bodies_are_client_errors() {
+        let err = decode(&headers(None), &Bytes::from_static(b"{nope")).unwrap_err();
+        assert_eq!(err.code, 400);
+        assert!(err.message.starts_with("couldn't get version/kind; json parse error: "));
+        let big = Bytes::from(vec![b' '; MAX_BODY + 1]);
+        assert_eq!(decode(&headers(None), &big).unwrap_err().code, 413);
+        let err = decode(&headers(Some("application/xml")), &Bytes::from_static(b"<x/>")).unwrap_err();
+        assert_eq!(err.code, 415);
+    }
+}

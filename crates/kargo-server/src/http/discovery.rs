@@ -1,0 +1,161 @@
+//! Discovery documents, built from the resource table: `/version`, `/api`, `/apis`, `/apis/<g>`,
+//! and the `APIResourceList` of every group-version.
+
+use kargo_api::resources::{self, ResourceType};
+use serde_json::{Value, json};
+
+/// The Kubernetes minor version the server reports. kubectl's dispatcher picks the bundled
+/// kubectl of this minor.
+pub const KUBE_MINOR: &str = "32";
+
+/// `/version`.
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": KUBE_MINOR,
+        "gitVersion": format!("v1.{KUBE_MINOR}.0+kargo-{}", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "",
+        "goVersion": "",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+    })
+}
+
+/// `/api`.
+pub fn api_versions(server_address: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
+    })
+}
+
+fn group(name: &str) -> Value {
+    let versions: Vec<Value> = resources::group_versions()
+        .into_iter()
+        .filter(|(g, _)| *g == name)
+        .map(|(g, v)| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+        .collect();
+    let preferred = versions.first().cloned().unwrap_or(Value::Null);
+    json!({"name": name, "versions": versions, "preferredVersion": preferred})
+}
+
+/// `/apis`.
+pub fn api_group_list() -> Value {
+    let mut names: Vec<&str> = Vec::new();
+    for (g, _) in resources::group_versions() {
+        if !g.is_empty() && !names.contains(&g) {
+            names.push(g);
+        }
+    }
+    json!({
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": names.into_iter().map(group).collect::<Vec<_>>(),
+    })
+}
+
+/// `/apis/<group>`, if the group is served.
+pub fn api_group(name: &str) -> Option<Value> {
+    resources::group_versions()
+        .iter()
+        .any(|(g, _)| *g == name && !g.is_empty())
+        .then(|| {
+            let mut g = group(name);
+            if let Some(map) = g.as_object_mut() {
+                map.insert("kind".into(), "APIGroup".into());
+                map.insert("apiVersion".into(), "v1".into());
+            }
+            g
+        })
+}
+
+fn resource_entry(rt: &ResourceType) -> Value {
+    let mut entry = json!({
+        "name": rt.plural,
+        "singularName": rt.singular,
+        "namespaced": rt.namespaced,
+        "kind": rt.kind,
+        "verbs": rt.verbs,
+    });
+    if !rt.short_names.is_empty() {
+        entry["shortNames"] = json!(rt.short_names);
+    }
+    if !rt.categories.is_empty() {
+        entry["categories"] = json!(rt.categories);
+    }
+    entry
+}
+
+/// `/api/v1` or `/apis/<group>/<version>`, if served.
+pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
+    let mut entries = Vec::new();
+    for rt in resources::in_group_version(group, version) {
+        entries.push(resource_entry(rt));
+        for sub in rt.subresources {
+            let mut entry = json!({
+                "name": format!("{}/{}", rt.plural, sub.name),
+                "singularName": "",
+                "namespaced": rt.namespaced,
+                "kind": sub.kind,
+                "verbs": sub.verbs,
+            });
+            if !sub.group.is_empty() {
+                entry["group"] = sub.group.into();
+                entry["version"] = sub.version.into();
+            }
+            entries.push(entry);
+        }
+    }
+    if entries.is_empty() {
+        return None;
+    }
+    let group_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": entries,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_v1_lists_service_accounts_with_short_name_and_token_subresource() {
+        let list = api_resource_list("", "v1").unwrap();
+        let resources = list["resources"].as_array().unwrap();
+        let sa = resources.iter().find(|r| r["name"] == "serviceaccounts").unwrap();
+        assert_eq!(sa["shortNames"], json!(["sa"]));
+        assert_eq!(sa["kind"], "ServiceAccount");
+        assert_eq!(sa["namespaced"], true);
+        let token = resources.iter().find(|r| r["name"] == "serviceaccounts/token").unwrap();
+        assert_eq!(token["group"], "authentication.k8s.io");
+        assert_eq!(token["kind"], "TokenRequest");
+        assert!(api_resource_list("", "v2").is_none());
+    }
+
+    #[test]
+    fn group_list_names_every_served_group_once() {
+        let list = api_group_list();
+        let names: Vec<&str> = list["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["rbac.authorization.k8s.io", "kargo.akuity.io", "authentication.k8s.io", "authorization.k8s.io"]
+        );
+        assert_eq!(api_group("kargo.akuity.io").unwrap()["preferredVersion"]["version"], "v1alpha1");
+    }
+}

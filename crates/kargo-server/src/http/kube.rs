@@ -1,0 +1,362 @@
+//! The Kubernetes API: `/api/...` and `/apis/...`. Parses the request into [`RequestInfo`],
+//! authorizes it, and calls one registry operation per verb.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use kargo_api::resources::{self, ResourceType, Storage};
+use serde_json::Value;
+
+use super::request_info::RequestInfo;
+use super::{AppState, body, discovery, json_response};
+use crate::auth::rbac::UserInfo;
+use crate::registry::{
+    DeleteOptions, FieldValidation, ListOptions, Target, WatchOptions, WriteOptions, Written,
+    patch::PatchType,
+};
+use crate::status::{Result, Status};
+
+/// Query parameters, first value of each.
+pub type Query = HashMap<String, String>;
+
+/// Parses a query string.
+pub fn parse_query(uri: &Uri) -> Query {
+    let mut out = HashMap::new();
+    if let Some(q) = uri.query() {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+        }
+    }
+    out
+}
+
+fn flag(query: &Query, key: &str) -> bool {
+    matches!(query.get(key).map(String::as_str), Some("true" | "1"))
+}
+
+/// The handler of every `/api` and `/apis` path.
+pub async fn handle(
+    State(app): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    axum::Extension(user): axum::Extension<UserInfo>,
+    body: Bytes,
+) -> Response {
+    let query = parse_query(&uri);
+    let info = RequestInfo::parse(method.as_str(), uri.path(), flag(&query, "watch"));
+    match serve(&app, &user, &info, &query, &headers, body).await {
+        Ok(response) => response,
+        Err(status) => status.into_response(),
+    }
+}
+
+async fn serve(
+    app: &AppState,
+    user: &UserInfo,
+    info: &RequestInfo,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    if !info.is_resource_request {
+        app.authorize(user, info)?;
+        return discovery_response(app, info);
+    }
+    let rt = resources::find(&info.api_group, &info.api_version, &info.resource)
+        .filter(|_| !info.has_extra_segments())
+        .ok_or_else(Status::no_route)?;
+    // A namespaced path for a cluster-scoped type (other than a namespace itself) names nothing.
+    if !rt.namespaced && !info.namespace.is_empty() && rt.plural != "namespaces" {
+        return Err(Status::no_route());
+    }
+    let namespace = (rt.namespaced && !info.namespace.is_empty()).then_some(info.namespace.as_str());
+    if rt.namespaced && namespace.is_none() && !matches!(info.verb.as_str(), "list" | "watch") {
+        return Err(Status::no_route());
+    }
+    if !info.subresource.is_empty() && rt.subresource(&info.subresource).is_none() {
+        return Err(Status::no_route());
+    }
+    app.authorize(user, info)?;
+    if rt.storage == Storage::Virtual || info.subresource == "token" {
+        let body = body::decode(headers, &body)?;
+        return app.reviews.create(app, user, rt, info, body).await;
+    }
+    if !info.subresource.is_empty() {
+        return subresource(app, rt, namespace, info, query, headers, body).await;
+    }
+    let registry = &app.registry;
+    let name = info.name.as_str();
+    match info.verb.as_str() {
+        "get" => Ok(json_response(
+            StatusCode::OK,
+            &registry.get(Target::new(rt, namespace, name)).await?,
+            &[],
+        )),
+        "list" => {
+            let options = list_options(rt, query)?;
+            let list = registry.list(rt, namespace, &options).await?;
+            Ok(json_response(StatusCode::OK, &list.to_json(rt), &[]))
+        }
+        "watch" => watch(app, rt, namespace, info, query).await,
+        "create" => {
+            let body = body::decode(headers, &body)?;
+            let written = registry
+                .create(rt, namespace, body, &write_options(query)?)
+                .await?;
+            Ok(written_response(StatusCode::CREATED, &written))
+        }
+        "update" => {
+            let body = body::decode(headers, &body)?;
+            let written = registry
+                .update(Target::new(rt, namespace, name), body, &write_options(query)?)
+                .await?;
+            Ok(written_response(StatusCode::OK, &written))
+        }
+        "patch" => {
+            let patch_type = PatchType::from_content_type(&body::content_type(headers))?;
+            if body.len() > body::MAX_BODY {
+                return Err(Status::too_large(body::MAX_BODY));
+            }
+            let written = registry
+                .patch(
+                    Target::new(rt, namespace, name),
+                    patch_type,
+                    &body,
+                    &write_options(query)?,
+                )
+                .await?;
+            Ok(written_response(StatusCode::OK, &written))
+        }
+        "delete" => {
+            let options = delete_options(query, &body)?;
+            let deleted = registry
+                .delete(Target::new(rt, namespace, name), &options)
+                .await?;
+            Ok(json_response(StatusCode::OK, &deleted.response(rt), &[]))
+        }
+        "deletecollection" => {
+            let list = list_options(rt, query)?;
+            let options = delete_options(query, &body)?;
+            let deleted = registry
+                .delete_collection(rt, namespace, &list, &options)
+                .await?;
+            Ok(json_response(StatusCode::OK, &deleted.to_json(rt), &[]))
+        }
+        _ => Err(Status::method_not_allowed()),
+    }
+}
+
+fn discovery_response(app: &AppState, info: &RequestInfo) -> Result<Response> {
+    if info.verb != "get" {
+        return Err(Status::method_not_allowed());
+    }
+    let parts: Vec<&str> = info.path.trim_matches('/').split('/').collect();
+    let doc = match parts.as_slice() {
+        ["api"] => Some(discovery::api_versions(&app.advertised_address)),
+        ["api", version] => discovery::api_resource_list("", version),
+        ["apis"] => Some(discovery::api_group_list()),
+        ["apis", group] => discovery::api_group(group),
+        ["apis", group, version] => discovery::api_resource_list(group, version),
+        _ => None,
+    };
+    let doc = doc.ok_or_else(Status::no_route)?;
+    Ok(json_response(StatusCode::OK, &doc, &[]))
+}
+
+fn parse_limit(query: &Query) -> Result<usize> {
+    match query.get("limit").map(String::as_str) {
+        None | Some("") => Ok(0),
+        Some(s) => s
+            .parse::<i64>()
+            .map(|n| n.max(0) as usize)
+            .map_err(|_| Status::bad_request(format!("invalid limit: {s}"))),
+    }
+}
+
+fn list_options(rt: &ResourceType, query: &Query) -> Result<ListOptions> {
+    let mut options = ListOptions::with_selectors(
+        rt,
+        query.get("labelSelector").map(String::as_str),
+        query.get("fieldSelector").map(String::as_str),
+    )?;
+    options.limit = parse_limit(query)?;
+    options.continue_token = query.get("continue").filter(|c| !c.is_empty()).cloned();
+    options.resource_version = query.get("resourceVersion").cloned();
+    options.resource_version_match = query
+        .get("resourceVersionMatch")
+        .filter(|c| !c.is_empty())
+        .cloned();
+    Ok(options)
+}
+
+fn write_options(query: &Query) -> Result<WriteOptions> {
+    let dry_run = match query.get("dryRun").map(String::as_str) {
+        None | Some("") => false,
+        Some("All") => true,
+        Some(other) => {
+            return Err(Status::bad_request(format!(
+                "Invalid dryRun value: {other}. Must be one of: All"
+            )));
+        }
+    };
+    Ok(WriteOptions {
+        dry_run,
+        field_validation: FieldValidation::parse(query.get("fieldValidation").map(String::as_str))?,
+    })
+}
+
+fn delete_options(query: &Query, body: &Bytes) -> Result<DeleteOptions> {
+    let mut options: DeleteOptions = if body.iter().all(u8::is_ascii_whitespace) {
+        DeleteOptions::default()
+    } else {
+        let value = body::decode_json(body).or_else(|_| {
+            crate::protobuf::decode(body).map_err(|e| Status::bad_request(e.to_string()))
+        })?;
+        serde_json::from_value(value)
+            .map_err(|e| Status::bad_request(format!("invalid DeleteOptions: {e}")))?
+    };
+    if let Some(p) = query.get("propagationPolicy") {
+        options.propagation_policy = Some(
+            serde_json::from_value(Value::String(p.clone())).map_err(|_| {
+                Status::bad_request(format!(
+                    "propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+                ))
+            })?,
+        );
+    }
+    if let Some(o) = query.get("orphanDependents") {
+        options.orphan_dependents = Some(o == "true");
+    }
+    if query.get("dryRun").map(String::as_str) == Some("All") {
+        options.dry_run = vec!["All".into()];
+    }
+    Ok(options)
+}
+
+fn written_response(code: StatusCode, written: &Written) -> Response {
+    let warnings: Vec<String> = written.warnings.clone();
+    json_response(code, &written.object, &warnings)
+}
+
+async fn watch(
+    app: &AppState,
+    rt: &'static ResourceType,
+    namespace: Option<&str>,
+    info: &RequestInfo,
+    query: &Query,
+) -> Result<Response> {
+    let mut list = list_options(rt, query)?;
+    if !info.name.is_empty() {
+        let by_name = kargo_api::selector::FieldSelector::parse(&format!("metadata.name={}", info.name))
+            .map_err(|e| Status::bad_request(e.to_string()))?;
+        list.field_selector = Some(by_name);
+    }
+    let options = WatchOptions {
+        list,
+        allow_bookmarks: flag(query, "allowWatchBookmarks"),
+        send_initial_events: query.get("sendInitialEvents").map(|v| v == "true"),
+    };
+    let timeout = match query.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()) {
+        Some(t) if t > 0 => Duration::from_secs(t),
+        _ => Duration::from_secs(1800 + u64::from(random_byte()) * 7),
+    };
+    let events = crate::registry::watch::watch(&app.registry, rt, namespace, options).await?;
+    let shutdown = app.shutdown.clone();
+    let stream = events
+        .map(|event| {
+            let mut line = serde_json::to_vec(&event.to_json()).unwrap_or_default();
+            line.push(b'\n');
+            Ok::<_, std::convert::Infallible>(Bytes::from(line))
+        })
+        .take_until(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(timeout) => {}
+                _ = shutdown.cancelled() => {}
+            }
+        });
+    let mut response = Response::new(Body::from_stream(stream));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
+    Ok(response)
+}
+
+fn random_byte() -> u8 {
+    let mut b = [0u8; 1];
+    let _ = aws_lc_rs::rand::fill(&mut b);
+    b[0]
+}
+
+async fn subresource(
+    app: &AppState,
+    rt: &'static ResourceType,
+    namespace: Option<&str>,
+    info: &RequestInfo,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let target = Target::new(rt, namespace, &info.name);
+    let registry = &app.registry;
+    match (info.subresource.as_str(), info.verb.as_str()) {
+        ("status", "get") => Ok(json_response(StatusCode::OK, &registry.get(target).await?, &[])),
+        ("status", "update") => {
+            let body = body::decode(headers, &body)?;
+            let (obj, _) = registry.decode_body(rt, body, FieldValidation::Ignore)?;
+            let status = obj.get("status").cloned();
+            let rv = crate::registry::Meta::resource_version(&obj).to_owned();
+            let updated = registry
+                .update_with(target, &write_options(query)?, |current| {
+                    let mut next = current.clone();
+                    if !rv.is_empty() {
+                        crate::registry::object::set_meta(&mut next, "resourceVersion", Some(rv.clone().into()));
+                    }
+                    match (&status, next.as_object_mut()) {
+                        (Some(s), Some(map)) => {
+                            map.insert("status".into(), s.clone());
+                        }
+                        (None, Some(map)) => {
+                            map.remove("status");
+                        }
+                        _ => {}
+                    }
+                    Ok(next)
+                })
+                .await?;
+            Ok(json_response(StatusCode::OK, &updated, &[]))
+        }
+        ("status", "patch") => {
+            let patch_type = PatchType::from_content_type(&body::content_type(headers))?;
+            let written = registry
+                .patch_status(target, patch_type, &body, &write_options(query)?)
+                .await?;
+            Ok(written_response(StatusCode::OK, &written))
+        }
+        ("finalize", "update") => {
+            let body = body::decode(headers, &body)?;
+            let finalizers = body
+                .pointer("/spec/finalizers")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let obj = registry.finalize_namespace(&info.name, finalizers).await?;
+            Ok(json_response(StatusCode::OK, &obj, &[]))
+        }
+        _ => Err(Status::method_not_allowed()),
+    }
+}

@@ -1,0 +1,163 @@
+//! The HTTP layer: routes, authentication middleware and rendering. Thin by design: each handler
+//! parses, calls one function of a lower layer, and renders the result. Kubernetes routes answer
+//! with Kubernetes objects and `Status` errors; Kargo routes (`/v1beta1`) answer with Kargo bodies
+//! and `{"error": "..."}`.
+
+pub mod body;
+pub mod discovery;
+pub mod kargo;
+pub mod kube;
+pub mod openapi;
+pub mod request_info;
+pub mod reviews;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::authn::{AuthFailure, Authenticator, PeerIdentity};
+use crate::auth::rbac::UserInfo;
+use crate::auth::Authorizer;
+use crate::registry::Registry;
+use crate::status::{Result, Status};
+use request_info::RequestInfo;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Objects.
+    pub registry: Registry,
+    /// Who is calling.
+    pub authn: Arc<Authenticator>,
+    /// What they may do.
+    pub authz: Arc<Authorizer>,
+    /// `host:port` clients reach the server at.
+    pub advertised_address: String,
+    /// Cancelled when the server shuts down (ends watches).
+    pub shutdown: CancellationToken,
+    /// Kargo semantics on top of the registry.
+    pub kargo: Arc<crate::kargo::Kargo>,
+}
+
+impl AppState {
+    /// Authorizes a request or answers 403 with kube-apiserver's message.
+    pub fn authorize(&self, user: &UserInfo, info: &RequestInfo) -> Result<()> {
+        self.authz.authorize_request(user, info)
+    }
+}
+
+/// The whole API as one router.
+pub fn router(state: AppState) -> Router {
+    let kube = Router::new()
+        .route("/api", any(kube::handle))
+        .route("/api/{*rest}", any(kube::handle))
+        .route("/apis", any(kube::handle))
+        .route("/apis/{*rest}", any(kube::handle))
+        .route("/openapi/v3", get(openapi_root))
+        .route("/openapi/v3/{*rest}", get(openapi_group_version))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            authenticate_kube,
+        ));
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/livez", get(health))
+        .route("/readyz", get(health))
+        .route("/version", get(version))
+        .route(
+            "/.well-known/openid-configuration",
+            get(reviews::openid_configuration),
+        )
+        .route("/openid/v1/jwks", get(reviews::jwks))
+        .merge(kube)
+        .merge(kargo::router(state.clone()))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn version() -> Response {
+    json_response(StatusCode::OK, &discovery::version(), &[])
+}
+
+async fn not_found() -> Response {
+    Status::no_route().into_response()
+}
+
+async fn openapi_root() -> Response {
+    json_response(StatusCode::OK, openapi::root(), &[])
+}
+
+async fn openapi_group_version(
+    axum::extract::Path(rest): axum::extract::Path<String>,
+) -> Response {
+    match openapi::group_version(&rest) {
+        Some(doc) => json_response(StatusCode::OK, doc, &[]),
+        None => Status::no_route().into_response(),
+    }
+}
+
+/// Authenticates a Kubernetes API request; 401 `Status` if it cannot be.
+async fn authenticate_kube(
+    State(app): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let header = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let peer = request.extensions().get::<PeerIdentity>();
+    match app.authn.authenticate(header, peer) {
+        Ok(user) => {
+            request.extensions_mut().insert(user);
+            next.run(request).await
+        }
+        Err(AuthFailure::Missing | AuthFailure::Invalid) => Status::unauthorized().into_response(),
+    }
+}
+
+/// A JSON response with `Warning` headers.
+pub fn json_response<T: Serialize + ?Sized>(
+    code: StatusCode,
+    body: &T,
+    warnings: &[String],
+) -> Response {
+    let bytes = match serde_json::to_vec(body) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "encoding a response failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "encoding the response failed").into_response();
+        }
+    };
+    let mut response = (code, bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    for warning in warnings {
+        let text = format!("299 - {}", crate::status::quote(warning));
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            headers.append(http::header::WARNING, v);
+        }
+    }
+    response
+}
+
+impl IntoResponse for Status {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        json_response(code, &self, &[])
+    }
+}

@@ -1,0 +1,559 @@
+//! The registry: typed objects on top of the store, with every rule Kubernetes applies to every
+//! object: validation, `generateName`, uid and timestamps, `resourceVersion` conflicts, selectors,
+//! paging, watch, and deletion with finalizers and owner references.
+//!
+//! It speaks JSON objects ([`object::Object`]) and answers errors as Kubernetes [`Status`]es. It
+//! does not authorize: callers (the HTTP layer, the Kargo layer, controllers) decide who may do
+//! what before calling it.
+
+pub mod delete;
+pub mod list;
+pub mod object;
+pub mod strategy;
+pub mod watch;
+
+use std::sync::Arc;
+
+use kargo_api::resources::{NAMESPACES, ResourceType};
+use kargo_store::{KeyValue, Store};
+use serde_json::Value;
+
+pub use delete::{DeleteOptions, Deleted, Propagation};
+pub use list::{ListOptions, ObjectList};
+pub use object::{Meta, Object};
+pub use strategy::FieldValidation;
+pub use watch::{WatchEvent, WatchOptions};
+
+use crate::status::{Result, Status};
+use object::{decode, encode, meta_mut, now_rfc3339, set_meta};
+
+/// How many times an update retries after losing a compare-and-swap race.
+const UPDATE_RETRIES: usize = 16;
+/// How many names `generateName` tries.
+const GENERATE_NAME_TRIES: usize = 8;
+
+/// Options of a write.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// `dryRun=All`: validate and answer, write nothing.
+    pub dry_run: bool,
+    /// How unknown fields are treated.
+    pub field_validation: FieldValidation,
+}
+
+/// The outcome of a write: the object and any warnings for the client.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The object as stored.
+    pub object: Object,
+    /// Warnings (`unknown field "spec.foo"`), sent as `Warning` headers.
+    pub warnings: Vec<String>,
+}
+
+/// Typed objects on top of a store.
+#[derive(Clone)]
+pub struct Registry {
+    store: Arc<dyn Store>,
+}
+
+/// Where an object lives: its type, namespace and name.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The resource type.
+    pub rt: &'static ResourceType,
+    /// The namespace (ignored for cluster-scoped types).
+    pub namespace: Option<&'a str>,
+    /// The object's name.
+    pub name: &'a str,
+}
+
+impl<'a> Target<'a> {
+    /// A target.
+    pub fn new(rt: &'static ResourceType, namespace: Option<&'a str>, name: &'a str) -> Self {
+        Target {
+            rt,
+            namespace: if rt.namespaced { namespace } else { None },
+            name,
+        }
+    }
+
+    /// The store key.
+    pub fn key(&self) -> String {
+        self.rt.key(self.namespace, self.name)
+    }
+}
+
+fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl Registry {
+    /// A registry over a store.
+    pub fn new(store: Arc<dyn Store>) -> Registry {
+        Registry { store }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Reads one object's raw key-value.
+    async fn read(&self, target: Target<'_>) -> Result<KeyValue> {
+        self.store
+            .get(&target.key())
+            .await?
+            .ok_or_else(|| Status::not_found(target.rt, target.name))
+    }
+
+    /// Gets one object.
+    pub async fn get(&self, target: Target<'_>) -> Result<Object> {
+        decode(&self.read(target).await?)
+    }
+
+    /// Gets one object, or `None`.
+    pub async fn try_get(&self, target: Target<'_>) -> Result<Option<Object>> {
+        match self.store.get(&target.key()).await? {
+            Some(kv) => Ok(Some(decode(&kv)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Decodes and normalizes a request body for `rt`: checks `apiVersion`/`kind`, applies the
+    /// kind's typed decoding and the field-validation mode.
+    pub fn decode_body(
+        &self,
+        rt: &ResourceType,
+        mut body: Value,
+        validation: FieldValidation,
+    ) -> Result<(Object, Vec<String>)> {
+        let Some(map) = body.as_object_mut() else {
+            return Err(strategy::cannot_handle(
+                rt,
+                &"the body must be a JSON object",
+            ));
+        };
+        let api_version = rt.api_version();
+        match map.get("apiVersion").and_then(Value::as_str) {
+            None | Some("") => {
+                map.insert("apiVersion".into(), Value::String(api_version.clone()));
+            }
+            Some(v) if v == api_version => {}
+            Some(v) => {
+                return Err(Status::bad_request(format!(
+                    "the API version in the data ({v}) does not match the expected API version ({api_version})"
+                )));
+            }
+        }
+        match map.get("kind").and_then(Value::as_str) {
+            None | Some("") => {
+                map.insert("kind".into(), Value::String(rt.kind.to_owned()));
+            }
+            Some(k) if k == rt.kind => {}
+            Some(k) => {
+                return Err(Status::bad_request(format!(
+                    "the kind in the data ({k}) does not match the expected kind ({})",
+                    rt.kind
+                )));
+            }
+        }
+        // Bookkeeping the server owns or does not keep.
+        if let Some(Value::Object(meta)) = map.get_mut("metadata") {
+            meta.remove("managedFields");
+            meta.remove("selfLink");
+        }
+        let decoded = strategy::for_type(rt).decode(rt, body)?;
+        let warnings = decoded
+            .unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect::<Vec<_>>();
+        match validation {
+            FieldValidation::Strict if !warnings.is_empty() => Err(strategy::cannot_handle(
+                rt,
+                &format!("strict decoding error: {}", warnings.join(", ")),
+            )),
+            FieldValidation::Warn => Ok((decoded.object, warnings)),
+            _ => Ok((decoded.object, Vec::new())),
+        }
+    }
+
+    /// Checks that a namespace exists and is not terminating before content is created in it.
+    async fn check_namespace(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<()> {
+        let ns = self
+            .try_get(Target::new(&NAMESPACES, None, namespace))
+            .await?;
+        match ns {
+            None => Err(Status::not_found(&NAMESPACES, namespace)),
+            Some(ns) if ns.is_deleting() => Err(Status::forbidden(
+                format!(
+                    "{} \"{}\" is forbidden: unable to create new content in namespace {} because it is being terminated",
+                    rt.qualified(),
+                    name,
+                    namespace
+                ),
+                Some(crate::status::Details {
+                    name: name.to_owned(),
+                    group: rt.group.to_owned(),
+                    kind: rt.plural.to_owned(),
+                    causes: vec![crate::status::Cause {
+                        reason: "NamespaceTerminating".into(),
+                        message: format!("namespace {namespace} is being terminated"),
+                        field: "metadata.namespace".into(),
+                    }],
+                    ..Default::default()
+                }),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Creates an object of type `rt` in `namespace` from a request body.
+    pub async fn create(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        body: Value,
+        options: &WriteOptions,
+    ) -> Result<Written> {
+        let (mut obj, warnings) = self.decode_body(rt, body, options.field_validation)?;
+        let namespace = if rt.namespaced { namespace } else { None };
+        match (obj.namespace(), namespace) {
+            (Some(in_body), Some(in_url)) if in_body != in_url => {
+                return Err(Status::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            _ => {}
+        }
+        set_meta(
+            &mut obj,
+            "namespace",
+            namespace.map(|n| Value::String(n.to_owned())),
+        );
+        if !obj.resource_version().is_empty() {
+            return Err(Status::bad_request(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
+        let strategy = strategy::for_type(rt);
+        // Fields the server owns.
+        {
+            let meta = meta_mut(&mut obj);
+            for field in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ] {
+                meta.remove(field);
+            }
+        }
+        strategy.prepare_create(&mut obj);
+        if strategy.tracks_generation() {
+            set_meta(&mut obj, "generation", Some(Value::from(1)));
+        }
+        let generate = obj.name().is_empty()
+            && obj
+                .meta_str("generateName")
+                .is_some_and(|g| !g.is_empty());
+        if generate {
+            // Validate with a placeholder so that the base is checked like a name.
+            let base = obj.meta_str("generateName").unwrap_or_default().to_owned();
+            let name = kargo_api::names::generate_name(&base, random_u32);
+            set_meta(&mut obj, "name", Some(Value::String(name)));
+        }
+        let mut errors = strategy::validate_meta(rt, &obj);
+        errors.extend(strategy.validate(&obj, None));
+        if !errors.is_empty() {
+            return Err(Status::invalid(rt, obj.name(), &errors));
+        }
+        if let Some(ns) = namespace {
+            self.check_namespace(rt, ns, obj.name()).await?;
+        }
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            set_meta(&mut obj, "uid", Some(Value::String(uuid())));
+            set_meta(
+                &mut obj,
+                "creationTimestamp",
+                Some(Value::String(now_rfc3339())),
+            );
+            let target = Target::new(rt, namespace, obj.name());
+            if options.dry_run {
+                if let Some(existing) = self.store.get(&target.key()).await? {
+                    return Err(already_exists(rt, obj.name(), &existing));
+                }
+                return Ok(Written {
+                    object: obj,
+                    warnings,
+                });
+            }
+            match self.store.create(&target.key(), encode(&obj)?).await {
+                Ok(kv) => {
+                    set_meta(
+                        &mut obj,
+                        "resourceVersion",
+                        Some(Value::String(kv.mod_revision.to_string())),
+                    );
+                    return Ok(Written {
+                        object: obj,
+                        warnings,
+                    });
+                }
+                Err(kargo_store::Error::AlreadyExists { current, .. }) => {
+                    if generate && attempts < GENERATE_NAME_TRIES {
+                        let base = obj.meta_str("generateName").unwrap_or_default().to_owned();
+                        let name = kargo_api::names::generate_name(&base, random_u32);
+                        set_meta(&mut obj, "name", Some(Value::String(name)));
+                        continue;
+                    }
+                    if generate {
+                        let mut status = Status::already_exists(rt, obj.name());
+                        status.message = format!(
+                            "{}, the server was not able to generate a unique name for the object",
+                            status.message
+                        );
+                        if let Some(d) = status.details.as_mut() {
+                            d.retry_after_seconds = Some(1);
+                        }
+                        return Err(status);
+                    }
+                    return Err(already_exists(rt, obj.name(), &current));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Replaces an object (PUT). `body` is decoded and validated like a create.
+    pub async fn update(
+        &self,
+        target: Target<'_>,
+        body: Value,
+        options: &WriteOptions,
+    ) -> Result<Written> {
+        let (obj, warnings) = self.decode_body(target.rt, body, options.field_validation)?;
+        self.check_identity(target, &obj)?;
+        let wanted_rv = obj.resource_version().to_owned();
+        let strategy = strategy::for_type(target.rt);
+        if wanted_rv.is_empty() && !strategy.allows_unconditional_update() {
+            return Err(Status::invalid(
+                target.rt,
+                target.name,
+                &[kargo_api::field::FieldError {
+                    field: "metadata.resourceVersion".into(),
+                    kind: kargo_api::field::FieldErrorKind::Invalid("0".into()),
+                    detail: "must be specified for an update".into(),
+                }],
+            ));
+        }
+        let object = self
+            .update_with(target, options, |_current| Ok(obj.clone()))
+            .await?;
+        Ok(Written { object, warnings })
+    }
+
+    /// The name and namespace in a body must match the URL's.
+    fn check_identity(&self, target: Target<'_>, obj: &Value) -> Result<()> {
+        if obj.name() != target.name {
+            return Err(Status::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({})",
+                obj.name(),
+                target.name
+            )));
+        }
+        if let (Some(in_body), Some(in_url)) = (obj.namespace(), target.namespace)
+            && in_body != in_url
+        {
+            return Err(Status::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Read-modify-write of one object: `mutate` gets the current object (with its
+    /// resourceVersion) and returns the new one. A `resourceVersion` in the returned object that
+    /// differs from the current one is a conflict; an empty one means "whatever is current". Lost
+    /// races retry with fresh state. An unchanged object is not written. The update that empties
+    /// the finalizers of an object being deleted deletes it.
+    pub async fn update_with(
+        &self,
+        target: Target<'_>,
+        options: &WriteOptions,
+        mut mutate: impl FnMut(&Object) -> Result<Object>,
+    ) -> Result<Object> {
+        let rt = target.rt;
+        let strategy = strategy::for_type(rt);
+        for _ in 0..UPDATE_RETRIES {
+            let kv = self.read(target).await?;
+            let current = decode(&kv)?;
+            let mut obj = mutate(&current)?;
+            let wanted_rv = obj.resource_version().to_owned();
+            if !wanted_rv.is_empty() && wanted_rv != current.resource_version() {
+                return Err(Status::stale(rt, target.name));
+            }
+            set_meta(&mut obj, "namespace", target.namespace.map(|n| n.into()));
+            set_meta(&mut obj, "name", Some(target.name.into()));
+            // Immutable metadata the server owns.
+            for field in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ] {
+                let old = current.meta().and_then(|m| m.get(field)).cloned();
+                set_meta(&mut obj, field, old);
+            }
+            set_meta(&mut obj, "resourceVersion", None);
+            if obj.get("apiVersion").is_none() {
+                obj["apiVersion"] = Value::String(rt.api_version());
+            }
+            if obj.get("kind").is_none() {
+                obj["kind"] = Value::String(rt.kind.to_owned());
+            }
+            strategy.prepare_update(&mut obj, &current);
+            if strategy.tracks_generation() && spec_changed(&obj, &current) {
+                let generation = current
+                    .meta()
+                    .and_then(|m| m.get("generation"))
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                set_meta(&mut obj, "generation", Some(Value::from(generation + 1)));
+            }
+            let mut errors = strategy::validate_meta(rt, &obj);
+            errors.extend(strategy.validate(&obj, Some(&current)));
+            if current.is_deleting() {
+                let old = current.finalizers();
+                let added: Vec<String> = obj
+                    .finalizers()
+                    .into_iter()
+                    .filter(|f| !old.contains(f))
+                    .collect();
+                if !added.is_empty() {
+                    errors.push(kargo_api::field::FieldError::forbidden(
+                        "metadata.finalizers",
+                        format!(
+                            "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                            added
+                                .iter()
+                                .map(|f| crate::status::quote(f))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+            }
+            if !errors.is_empty() {
+                return Err(Status::invalid(rt, target.name, &errors));
+            }
+            let mut stored = current.clone();
+            set_meta(&mut stored, "resourceVersion", None);
+            if stored == obj {
+                return Ok(current);
+            }
+            if options.dry_run {
+                set_meta(
+                    &mut obj,
+                    "resourceVersion",
+                    Some(Value::String(kv.mod_revision.to_string())),
+                );
+                return Ok(obj);
+            }
+            if obj.is_deleting() && obj.finalizers().is_empty() {
+                // The last finalizer is gone: the object goes.
+                match self.store.delete(&target.key(), kv.mod_revision).await {
+                    Ok(deleted) => {
+                        set_meta(
+                            &mut obj,
+                            "resourceVersion",
+                            Some(Value::String(deleted.mod_revision.to_string())),
+                        );
+                        return Ok(obj);
+                    }
+                    Err(e) if e.is_conflict() => continue,
+                    Err(e) if e.is_not_found() => {
+                        return Err(Status::not_found(rt, target.name));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            match self
+                .store
+                .update(&target.key(), encode(&obj)?, kv.mod_revision)
+                .await
+            {
+                Ok(written) => {
+                    set_meta(
+                        &mut obj,
+                        "resourceVersion",
+                        Some(Value::String(written.mod_revision.to_string())),
+                    );
+                    return Ok(obj);
+                }
+                Err(e) if e.is_conflict() => {
+                    if !wanted_rv.is_empty() {
+                        return Err(Status::stale(rt, target.name));
+                    }
+                    continue;
+                }
+                Err(e) if e.is_not_found() => return Err(Status::not_found(rt, target.name)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Status::conflict(
+            rt,
+            target.name,
+            "the object is being changed by others too often; try again",
+        ))
+    }
+
+    /// Lists objects.
+    pub async fn list(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        options: &ListOptions,
+    ) -> Result<ObjectList> {
+        list::list(self, rt, namespace, options).await
+    }
+}
+
+fn already_exists(rt: &ResourceType, name: &str, existing: &KeyValue) -> Status {
+    let mut status = Status::already_exists(rt, name);
+    if decode(existing).is_ok_and(|o| o.is_deleting()) {
+        status.message = format!("object is being deleted: {}", status.message);
+    }
+    status
+}
+
+/// Whether anything outside `metadata` and `status` changed (custom resources bump
+/// `metadata.generation` then).
+fn spec_changed(new: &Value, old: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("metadata");
+            m.remove("status");
+        }
+        v
+    };
+    strip(new) != strip(old)
+}
+
+fn random_u32() -> u32 {
+    let mut bytes = [0u8; 4];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        // The system RNG failing is not something a name can fix; fall back to the clock.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        return nanos;
+    }
+    u32::from_le_bytes(bytes)
+}

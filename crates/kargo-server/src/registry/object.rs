@@ -1,0 +1,192 @@
+//! Objects as the registry handles them: JSON values with Kubernetes metadata, and their encoding
+//! in the store (the JSON without `resourceVersion`, which is the key's `mod_revision`).
+
+use std::collections::BTreeMap;
+
+use kargo_store::{KeyValue, Revision};
+use serde_json::{Map, Value};
+
+use crate::status::{Result, Status};
+
+/// A Kubernetes object as JSON (always a JSON object at the top).
+pub type Object = Value;
+
+/// Read access to an object's metadata.
+pub trait Meta {
+    /// `metadata` as a map (empty if missing).
+    fn meta(&self) -> Option<&Map<String, Value>>;
+    /// A string field of `metadata`.
+    fn meta_str(&self, field: &str) -> Option<&str> {
+        self.meta()?.get(field)?.as_str()
+    }
+    /// `metadata.name` (empty if missing).
+    fn name(&self) -> &str {
+        self.meta_str("name").unwrap_or("")
+    }
+    /// `metadata.namespace`.
+    fn namespace(&self) -> Option<&str> {
+        self.meta_str("namespace").filter(|s| !s.is_empty())
+    }
+    /// `metadata.uid` (empty if missing).
+    fn uid(&self) -> &str {
+        self.meta_str("uid").unwrap_or("")
+    }
+    /// `metadata.resourceVersion` (empty if missing).
+    fn resource_version(&self) -> &str {
+        self.meta_str("resourceVersion").unwrap_or("")
+    }
+    /// Whether `metadata.deletionTimestamp` is set.
+    fn is_deleting(&self) -> bool {
+        self.meta_str("deletionTimestamp").is_some()
+    }
+    /// A string map of `metadata` (`labels`, `annotations`).
+    fn string_map(&self, field: &str) -> BTreeMap<String, String> {
+        self.meta()
+            .and_then(|m| m.get(field))
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    /// `metadata.labels`.
+    fn labels(&self) -> BTreeMap<String, String> {
+        self.string_map("labels")
+    }
+    /// One annotation.
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.meta()?.get("annotations")?.get(key)?.as_str()
+    }
+    /// One label.
+    fn label(&self, key: &str) -> Option<&str> {
+        self.meta()?.get("labels")?.get(key)?.as_str()
+    }
+    /// `metadata.finalizers`.
+    fn finalizers(&self) -> Vec<String> {
+        self.meta()
+            .and_then(|m| m.get("finalizers"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    /// `metadata.ownerReferences`.
+    fn owner_references(&self) -> Vec<OwnerReference> {
+        self.meta()
+            .and_then(|m| m.get("ownerReferences"))
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Meta for Value {
+    fn meta(&self) -> Option<&Map<String, Value>> {
+        self.get("metadata")?.as_object()
+    }
+}
+
+/// An owner reference, as much of it as the registry and the garbage collector read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerReference {
+    /// The owner's apiVersion.
+    pub api_version: String,
+    /// The owner's kind.
+    pub kind: String,
+    /// The owner's name.
+    pub name: String,
+    /// The owner's uid.
+    pub uid: String,
+    /// Whether the owner is the managing controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<bool>,
+    /// Whether the owner's foreground deletion waits for this dependent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_owner_deletion: Option<bool>,
+}
+
+/// Mutable access to `metadata`, created if missing.
+pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.is_object() {
+        *obj = Value::Object(Map::new());
+    }
+    let map = obj.as_object_mut().expect("object ensured above");
+    let meta = map
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !meta.is_object() {
+        *meta = Value::Object(Map::new());
+    }
+    meta.as_object_mut().expect("object ensured above")
+}
+
+/// Sets or removes (`None`) a metadata field.
+pub fn set_meta(obj: &mut Value, field: &str, value: Option<Value>) {
+    let meta = meta_mut(obj);
+    match value {
+        Some(v) => {
+            meta.insert(field.to_owned(), v);
+        }
+        None => {
+            meta.remove(field);
+        }
+    }
+}
+
+/// Sets `metadata.finalizers` (removing the field when empty).
+pub fn set_finalizers(obj: &mut Value, finalizers: &[String]) {
+    let value = (!finalizers.is_empty()).then(|| {
+        Value::Array(
+            finalizers
+                .iter()
+                .map(|f| Value::String(f.clone()))
+                .collect(),
+        )
+    });
+    set_meta(obj, "finalizers", value);
+}
+
+/// The current time as Kubernetes writes timestamps (`2024-01-02T03:04:05Z`).
+pub fn now_rfc3339() -> String {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Encodes an object for the store: its JSON without `metadata.resourceVersion`.
+pub fn encode(obj: &Value) -> Result<Vec<u8>> {
+    let mut obj = obj.clone();
+    set_meta(&mut obj, "resourceVersion", None);
+    serde_json::to_vec(&obj).map_err(|e| {
+        tracing::error!(error = %e, "encoding an object failed");
+        Status::internal("encoding the object failed")
+    })
+}
+
+/// Decodes a stored value, setting `metadata.resourceVersion` to the key's `mod_revision`.
+pub fn decode(kv: &KeyValue) -> Result<Value> {
+    decode_at(&kv.value, kv.mod_revision)
+}
+
+/// Decodes stored bytes and stamps them with a resourceVersion.
+pub fn decode_at(bytes: &[u8], revision: Revision) -> Result<Value> {
+    let mut obj: Value = serde_json::from_slice(bytes).map_err(|e| {
+        tracing::error!(error = %e, "a stored object does not decode");
+        Status::internal("a stored object could not be decoded")
+    })?;
+    set_meta(
+        &mut obj,
+        "resourceVersion",
+        Some(Value::String(revision.to_string())),
+    );
+    Ok(obj)
+}
+
+/// Parses a `resourceVersion` string.
+pub fn parse_revision(rv: &str) -> Option<Revision> {
+    rv.parse::<i64>().ok().filter(|r| *r >= 0).map(Revision)
+}

@@ -1,0 +1,181 @@
+//! Watch: store events turned into Kubernetes watch events (`ADDED`, `MODIFIED`, `DELETED`,
+//! `BOOKMARK`, `ERROR`), with selectors applied as kube-apiserver applies them (an object that
+//! stops matching is `DELETED` for the watcher, one that starts matching is `ADDED`).
+//!
+//! # Where a watch starts
+//! - `resourceVersion` unset or `"0"`: a synthetic `ADDED` for every matching object at the
+//!   latest revision, then every change after it;
+//! - `resourceVersion=N`: every change after N; if N has been compacted away, one `ERROR` event
+//!   (410 Expired) and the end of the stream: the client relists.
+
+use futures::StreamExt;
+use futures::stream::{self, BoxStream};
+use kargo_api::resources::ResourceType;
+use kargo_store::{Event, EventKind, Revision};
+use serde_json::{Value, json};
+
+use super::list::ListOptions;
+use super::object::{decode, parse_revision};
+use super::Registry;
+use crate::status::{Result, Status};
+
+/// One watch event as sent to clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchEvent {
+    /// `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR`.
+    pub kind: &'static str,
+    /// The object (a `Status` for `ERROR`).
+    pub object: Value,
+}
+
+impl WatchEvent {
+    /// The event as the JSON line clients read.
+    pub fn to_json(&self) -> Value {
+        json!({"type": self.kind, "object": self.object})
+    }
+
+    fn error(status: &Status) -> WatchEvent {
+        WatchEvent {
+            kind: "ERROR",
+            object: serde_json::to_value(status).unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// The options of a watch.
+#[derive(Debug, Clone, Default)]
+pub struct WatchOptions {
+    /// Selectors and `resourceVersion`.
+    pub list: ListOptions,
+    /// `allowWatchBookmarks`.
+    pub allow_bookmarks: bool,
+    /// `sendInitialEvents`.
+    pub send_initial_events: Option<bool>,
+}
+
+/// Starts a watch of `rt` in `namespace` (or everywhere).
+pub async fn watch(
+    registry: &Registry,
+    rt: &'static ResourceType,
+    namespace: Option<&str>,
+    options: WatchOptions,
+) -> Result<BoxStream<'static, WatchEvent>> {
+    let rv = options
+        .list
+        .resource_version
+        .as_deref()
+        .filter(|s| !s.is_empty());
+    let rv_match = options.list.resource_version_match.as_deref();
+    if options.send_initial_events.is_some() && rv_match != Some("NotOlderThan") {
+        return Err(Status::bad_request(
+            "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
+        ));
+    }
+    let initial = match (options.send_initial_events, rv) {
+        (Some(send), _) => send,
+        (None, None) | (None, Some("0")) => true,
+        (None, Some(_)) => false,
+    };
+    let prefix = rt.namespace_prefix(namespace);
+    let (initial_events, after) = if initial {
+        let mut list_options = options.list.clone();
+        list_options.limit = 0;
+        list_options.continue_token = None;
+        list_options.resource_version = None;
+        list_options.resource_version_match = None;
+        let list = registry.list(rt, namespace, &list_options).await?;
+        let events: Vec<WatchEvent> = list
+            .items
+            .into_iter()
+            .map(|object| WatchEvent {
+                kind: "ADDED",
+                object,
+            })
+            .collect();
+        (events, list.resource_version)
+    } else {
+        let after = match rv {
+            None => registry.store().current_revision().await?,
+            Some(s) => parse_revision(s)
+                .ok_or_else(|| Status::bad_request(format!("invalid resource version: {s}")))?,
+        };
+        (Vec::new(), after)
+    };
+    let mut head = initial_events;
+    if options.send_initial_events == Some(true) && options.allow_bookmarks {
+        head.push(WatchEvent {
+            kind: "BOOKMARK",
+            object: json!({
+                "kind": rt.kind,
+                "apiVersion": rt.api_version(),
+                "metadata": {
+                    "resourceVersion": after.to_string(),
+                    "annotations": {"k8s.io/initial-events-end": "true"},
+                },
+            }),
+        });
+    }
+    let changes = match registry.store().watch(&prefix, after).await {
+        Ok(s) => s,
+        Err(kargo_store::Error::Compacted { requested, oldest }) => {
+            let status = Status::expired(format!(
+                "too old resource version: {} ({})",
+                requested,
+                Revision(oldest.0.saturating_sub(1).max(0))
+            ));
+            return Ok(stream::iter(vec![WatchEvent::error(&status)]).boxed());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let selectors = options.list;
+    let changes = changes
+        .map(move |item| match item {
+            Ok(event) => translate(rt, &selectors, &event),
+            Err(err) => {
+                let status = match err {
+                    kargo_store::Error::Compacted { requested, oldest } => Status::expired(
+                        format!("too old resource version: {requested} ({oldest})"),
+                    ),
+                    other => Status::from(other),
+                };
+                Some(WatchEvent::error(&status))
+            }
+        })
+        .filter_map(futures::future::ready);
+    // An ERROR event ends the stream.
+    let changes = changes.scan(false, |ended, event| {
+        if *ended {
+            return futures::future::ready(None);
+        }
+        *ended = event.kind == "ERROR";
+        futures::future::ready(Some(event))
+    });
+    Ok(stream::iter(head).chain(changes).boxed())
+}
+
+/// Turns a store event into what a watcher with these selectors sees, if anything.
+fn translate(rt: &ResourceType, selectors: &ListOptions, event: &Event) -> Option<WatchEvent> {
+    let new = match decode(&event.kv) {
+        Ok(v) => v,
+        Err(status) => return Some(WatchEvent::error(&status)),
+    };
+    let matches_new = selectors.matches(rt, &new);
+    let matches_old = event
+        .prev
+        .as_ref()
+        .and_then(|p| decode(p).ok())
+        .is_some_and(|old| selectors.matches(rt, &old));
+    let kind = match event.kind {
+        EventKind::Created if matches_new => "ADDED",
+        EventKind::Created => return None,
+        EventKind::Updated => match (matches_old, matches_new) {
+            (true, true) => "MODIFIED",
+            (false, true) => "ADDED",
+            (true, false) => "DELETED",
+            (false, false) => return None,
+        },
+        EventKind::Deleted if matches_new || matches_old => "DELETED",
+        EventKind::Deleted => return None,
+    };
+    Some(WatchEvent { kind, object: new })
+}

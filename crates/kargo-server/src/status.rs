@@ -1,0 +1,497 @@
+//! Kubernetes `Status` errors: the one error type of the registry, auth and the Kubernetes API.
+//!
+//! Constructors follow `k8s.io/apimachinery/pkg/api/errors` so that messages, reasons and codes
+//! are kube-apiserver's. The HTTP edge renders a [`Status`] as JSON (Kubernetes routes) or as
+//! `{"error": message}` (Kargo routes).
+
+use kargo_api::resources::ResourceType;
+use serde::Serialize;
+
+/// One cause of an `Invalid` (or strict-decoding) failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cause {
+    /// `FieldValueInvalid`, `FieldValueRequired`, ...
+    pub reason: String,
+    /// The message without the field prefix.
+    pub message: String,
+    /// The field path (`metadata.name`).
+    pub field: String,
+}
+
+/// `details` of a Status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Details {
+    /// The object's name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// The API group.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    /// The resource (or, for `Invalid`, the kind).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// The object's uid (successful deletions).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    /// Field-level causes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<Cause>,
+    /// Seconds after which a retry may succeed.
+    #[serde(rename = "retryAfterSeconds", skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u32>,
+}
+
+/// A Kubernetes `Status` (failure or success), serialized in kube-apiserver's key order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    kind: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    metadata: Empty,
+    /// `Failure` or `Success`.
+    pub status: &'static str,
+    /// The human-readable message.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// The machine-readable reason (`NotFound`).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub reason: &'static str,
+    /// Details, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Details>,
+    /// The HTTP status code.
+    pub code: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct Empty {}
+
+/// The result type of operations that fail with a [`Status`].
+pub type Result<T, E = Status> = std::result::Result<T, E>;
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Status {}
+
+fn details(name: &str, rt: &ResourceType) -> Option<Details> {
+    Some(Details {
+        name: name.to_owned(),
+        group: rt.group.to_owned(),
+        kind: rt.plural.to_owned(),
+        ..Details::default()
+    })
+}
+
+impl Status {
+    /// A failure with the given code, reason and message.
+    pub fn failure(code: u16, reason: &'static str, message: impl Into<String>) -> Status {
+        Status {
+            kind: "Status",
+            api_version: "v1",
+            metadata: Empty {},
+            status: "Failure",
+            message: message.into(),
+            reason,
+            details: None,
+            code,
+        }
+    }
+
+    /// A success, as returned by deletions of kinds that do not return the object.
+    pub fn success(details: Details) -> Status {
+        Status {
+            kind: "Status",
+            api_version: "v1",
+            metadata: Empty {},
+            status: "Success",
+            message: String::new(),
+            reason: "",
+            details: Some(details),
+            code: 200,
+        }
+    }
+
+    /// Adds details.
+    pub fn with_details(mut self, details: Option<Details>) -> Status {
+        self.details = details;
+        self
+    }
+
+    /// 404 `serviceaccounts "x" not found`.
+    pub fn not_found(rt: &ResourceType, name: &str) -> Status {
+        Status::failure(
+            404,
+            "NotFound",
+            format!("{} \"{}\" not found", rt.qualified(), name),
+        )
+        .with_details(details(name, rt))
+    }
+
+    /// 404 for a path that names no resource: `the server could not find the requested resource`.
+    pub fn no_route() -> Status {
+        Status::failure(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(Some(Details::default()))
+    }
+
+    /// 409 `secrets "t" already exists`.
+    pub fn already_exists(rt: &ResourceType, name: &str) -> Status {
+        Status::failure(
+            409,
+            "AlreadyExists",
+            format!("{} \"{}\" already exists", rt.qualified(), name),
+        )
+        .with_details(details(name, rt))
+    }
+
+    /// 409 `Operation cannot be fulfilled on secrets "t": <why>`.
+    pub fn conflict(rt: &ResourceType, name: &str, why: &str) -> Status {
+        Status::failure(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{}\": {}",
+                rt.qualified(),
+                name,
+                why
+            ),
+        )
+        .with_details(details(name, rt))
+    }
+
+    /// The conflict of a stale `resourceVersion`.
+    pub fn stale(rt: &ResourceType, name: &str) -> Status {
+        Status::conflict(
+            rt,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
+    }
+
+    /// 422 `ServiceAccount "A" is invalid: <errors>`.
+    pub fn invalid(rt: &ResourceType, name: &str, errors: &[FieldError]) -> Status {
+        let aggregate = match errors {
+            [one] => one.to_string(),
+            many => format!(
+                "[{}]",
+                many.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        Status::failure(
+            422,
+            "Invalid",
+            format!("{} \"{}\" is invalid: {}", rt.kind, name, aggregate),
+        )
+        .with_details(Some(Details {
+            name: name.to_owned(),
+            group: rt.group.to_owned(),
+            kind: rt.kind.to_owned(),
+            causes: errors.iter().map(FieldError::cause).collect(),
+            ..Details::default()
+        }))
+    }
+
+    /// 400 with a message.
+    pub fn bad_request(message: impl Into<String>) -> Status {
+        Status::failure(400, "BadRequest", message)
+    }
+
+    /// 401 `Unauthorized`.
+    pub fn unauthorized() -> Status {
+        Status::failure(401, "Unauthorized", "Unauthorized")
+    }
+
+    /// 403 with a message (and the resource's details when known).
+    pub fn forbidden(message: impl Into<String>, details: Option<Details>) -> Status {
+        Status::failure(403, "Forbidden", message).with_details(details)
+    }
+
+    /// 405 `the server does not allow this method on the requested resource`.
+    pub fn method_not_allowed() -> Status {
+        Status::failure(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+        .with_details(Some(Details::default()))
+    }
+
+    /// 406 for an `Accept` the server cannot produce.
+    pub fn not_acceptable(accepted: &str) -> Status {
+        Status::failure(
+            406,
+            "NotAcceptable",
+            format!("only the following media types are accepted: {accepted}"),
+        )
+    }
+
+    /// 410 `Expired`.
+    pub fn expired(message: impl Into<String>) -> Status {
+        Status::failure(410, "Expired", message)
+    }
+
+    /// 413 for a body over the limit.
+    pub fn too_large(limit: usize) -> Status {
+        Status::failure(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
+    }
+
+    /// 415 for a body in a format the endpoint does not take.
+    pub fn unsupported_media_type(content_type: &str, accepted: &str) -> Status {
+        Status::failure(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {accepted}"
+            ),
+        )
+        .with_details(Some(Details {
+            causes: vec![Cause {
+                reason: "UnexpectedServerResponse".into(),
+                message: content_type.to_owned(),
+                field: String::new(),
+            }],
+            ..Details::default()
+        }))
+    }
+
+    /// 500 with a generic message; the cause is logged by the caller, not sent.
+    pub fn internal(message: impl Into<String>) -> Status {
+        Status::failure(500, "InternalError", message)
+    }
+
+    /// 504 `Timeout`.
+    pub fn timeout(message: impl Into<String>) -> Status {
+        Status::failure(504, "Timeout", message)
+    }
+
+    /// 503 `ServiceUnavailable`.
+    pub fn unavailable(message: impl Into<String>) -> Status {
+        Status::failure(503, "ServiceUnavailable", message)
+    }
+
+    /// Whether the status is a 404.
+    pub fn is_not_found(&self) -> bool {
+        self.code == 404
+    }
+
+    /// Whether the status is a 409 Conflict.
+    pub fn is_conflict(&self) -> bool {
+        self.reason == "Conflict"
+    }
+
+    /// Whether the status is a 409 AlreadyExists.
+    pub fn is_already_exists(&self) -> bool {
+        self.reason == "AlreadyExists"
+    }
+}
+
+/// A field-level validation error, rendered as Go's `field.Error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field path (`metadata.name`).
+    pub field: String,
+    /// What is wrong.
+    pub kind: FieldErrorKind,
+    /// Why, in words.
+    pub detail: String,
+}
+
+/// The kind of a [`FieldError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldErrorKind {
+    /// `Required value`.
+    Required,
+    /// `Invalid value: <v>`, with the value rendered as Go prints it.
+    Invalid(String),
+    /// `Forbidden`.
+    Forbidden,
+    /// `Unsupported value: <v>`.
+    NotSupported(String),
+    /// `Too long: ...`.
+    TooLong,
+    /// `Duplicate value: <v>`.
+    Duplicate(String),
+}
+
+impl FieldError {
+    /// `Invalid value: "<string>"`.
+    pub fn invalid(field: impl Into<String>, value: &str, detail: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorKind::Invalid(quote(value)),
+            detail: detail.into(),
+        }
+    }
+
+    /// `Required value`.
+    pub fn required(field: impl Into<String>, detail: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorKind::Required,
+            detail: detail.into(),
+        }
+    }
+
+    /// `Forbidden`.
+    pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorKind::Forbidden,
+            detail: detail.into(),
+        }
+    }
+
+    /// `Unsupported value: "<v>"`.
+    pub fn not_supported(field: impl Into<String>, value: &str, supported: &[&str]) -> FieldError {
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorKind::NotSupported(quote(value)),
+            detail: format!(
+                "supported values: {}",
+                supported
+                    .iter()
+                    .map(|s| quote(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// `Too long: ...`.
+    pub fn too_long(field: impl Into<String>, detail: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorKind::TooLong,
+            detail: detail.into(),
+        }
+    }
+
+    /// `Duplicate value: "<v>"`.
+    pub fn duplicate(field: impl Into<String>, value: &str) -> FieldError {
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorKind::Duplicate(quote(value)),
+            detail: String::new(),
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self.kind {
+            FieldErrorKind::Required => "FieldValueRequired",
+            FieldErrorKind::Invalid(_) => "FieldValueInvalid",
+            FieldErrorKind::Forbidden => "FieldValueForbidden",
+            FieldErrorKind::NotSupported(_) => "FieldValueNotSupported",
+            FieldErrorKind::TooLong => "FieldValueTooLong",
+            FieldErrorKind::Duplicate(_) => "FieldValueDuplicate",
+        }
+    }
+
+    /// The message without the field path.
+    pub fn body(&self) -> String {
+        let head = match &self.kind {
+            FieldErrorKind::Required => "Required value".to_owned(),
+            FieldErrorKind::Invalid(v) => format!("Invalid value: {v}"),
+            FieldErrorKind::Forbidden => "Forbidden".to_owned(),
+            FieldErrorKind::NotSupported(v) => format!("Unsupported value: {v}"),
+            FieldErrorKind::TooLong => "Too long".to_owned(),
+            FieldErrorKind::Duplicate(v) => format!("Duplicate value: {v}"),
+        };
+        if self.detail.is_empty() {
+            head
+        } else {
+            format!("{head}: {}", self.detail)
+        }
+    }
+
+    /// The Status cause of this error.
+    pub fn cause(&self) -> Cause {
+        Cause {
+            reason: self.reason().to_owned(),
+            message: self.body(),
+            field: self.field.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.body())
+    }
+}
+
+/// Quotes a string as Go's `%q` does for printable text.
+pub fn quote(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| format!("\"{value}\""))
+}
+
+impl From<kargo_store::Error> for Status {
+    fn from(err: kargo_store::Error) -> Status {
+        match err {
+            kargo_store::Error::Unavailable(why) => {
+                tracing::warn!(error = %why, "store unavailable");
+                Status::unavailable("the storage backend is unavailable; try again")
+            }
+            other => {
+                tracing::error!(error = %other, "unexpected store error");
+                Status::internal("an internal error occurred in the storage backend")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kargo_api::resources::{ROLES, SERVICEACCOUNTS};
+
+    #[test]
+    fn not_found_serializes_in_kube_apiserver_key_order() {
+        let json = serde_json::to_string(&Status::not_found(&SERVICEACCOUNTS, "x")).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"serviceaccounts \"x\" not found","reason":"NotFound","details":{"name":"x","kind":"serviceaccounts"},"code":404}"#
+        );
+    }
+
+    #[test]
+    fn already_exists_names_the_group() {
+        let json = serde_json::to_string(&Status::already_exists(&ROLES, "r")).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"roles.rbac.authorization.k8s.io \"r\" already exists","reason":"AlreadyExists","details":{"name":"r","group":"rbac.authorization.k8s.io","kind":"roles"},"code":409}"#
+        );
+    }
+
+    #[test]
+    fn invalid_lists_causes_and_aggregates_messages() {
+        let one = FieldError::invalid("metadata.name", "A", "why");
+        let status = Status::invalid(&SERVICEACCOUNTS, "A", std::slice::from_ref(&one));
+        assert_eq!(
+            serde_json::to_string(&status).unwrap(),
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"ServiceAccount \"A\" is invalid: metadata.name: Invalid value: \"A\": why","reason":"Invalid","details":{"name":"A","kind":"ServiceAccount","causes":[{"reason":"FieldValueInvalid","message":"Invalid value: \"A\": why","field":"metadata.name"}]},"code":422}"#
+        );
+        let two = Status::invalid(
+            &SERVICEACCOUNTS,
+            "A",
+            &[one, FieldError::required("metadata.namespace", "")],
+        );
+        assert_eq!(
+            two.message,
+            r#"ServiceAccount "A" is invalid: [metadata.name: Invalid value: "A": why, metadata.namespace: Required value]"#
+        );
+    }
+}
