@@ -1,2 +1,27 @@
-//! placeholder
+//! The Kargo API server: a small Kubernetes-compatible API server for Kargo's access-control
+//! resources (namespaces, service accounts, secrets, config maps, RBAC, and Kargo's own kinds),
+//! plus the Kargo REST API under `/v1beta1`.
+//!
+//! Layers, top to bottom (nothing calls upward):
+//! - [`http`]: routes, parsing and rendering; Kubernetes `Status` errors and Kargo's
+//!   `{"error": ...}`;
+//! - [`auth`]: who is calling and what they may do, from in-memory views;
+//! - [`kargo`]: Kargo's projects, roles, service accounts and tokens;
+//! - [`registry`]: Kubernetes object rules on top of the store;
+//! - [`controllers`]: reactions to the store's watch (garbage collection, namespaces, tokens);
+//! - the store itself is the `kargo-store` crate.
+//!
+//! [`run`] starts everything; [`http::router`] is the whole API as one axum router.
+
+pub mod auth;
+pub mod controllers;
+pub mod http;
+pub mod kargo;
 pub mod protobuf;
+pub mod registry;
+pub mod serve;
+pub mod server;
+pub mod status;
+pub mod tls;
+
+pub use server::{ServerConfig, StoreConfig, run};

@@ -85,7 +85,7 @@ async fn serve(
     app.authorize(user, info)?;
     if rt.storage == Storage::Virtual || info.subresource == "token" {
         let body = body::decode(headers, &body)?;
-        return app.reviews.create(app, user, rt, info, body).await;
+        return super::reviews::create(app, user, rt, info, body).await;
     }
     if !info.subresource.is_empty() {
         return subresource(app, rt, namespace, info, query, headers, body).await;

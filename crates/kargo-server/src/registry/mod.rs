@@ -9,6 +9,7 @@
 pub mod delete;
 pub mod list;
 pub mod object;
+pub mod patch;
 pub mod strategy;
 pub mod watch;
 

@@ -153,8 +153,13 @@ pub fn set_finalizers(obj: &mut Value, finalizers: &[String]) {
 
 /// The current time as Kubernetes writes timestamps (`2024-01-02T03:04:05Z`).
 pub fn now_rfc3339() -> String {
-    let now = k8s_openapi::jiff::Timestamp::now();
-    now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    k8s_openapi::jiff::Timestamp::from_second(secs)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
 }
 
 /// Encodes an object for the store: its JSON without `metadata.resourceVersion`.

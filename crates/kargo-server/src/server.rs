@@ -1,0 +1,254 @@
+//! Starting the server: the store, TLS material, the admin account, first-start objects, the
+//! informer and controllers, and the HTTPS listener.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use kargo_api::resources::NAMESPACES;
+use kargo_store::{Revision, Store};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::admin::Admin;
+use crate::auth::authn::{Authenticator, MASTERS};
+use crate::auth::tokens::TokenAuthenticator;
+use crate::auth::Authorizer;
+use crate::controllers::{gc::GarbageCollector, informer, namespace::NamespaceController};
+use crate::http::{AppState, router};
+use crate::registry::{Registry, Target, WriteOptions};
+use crate::tls::{TlsMaterial, write_file};
+
+/// Which store backs the server.
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    /// One SQLite file in the data directory.
+    Sqlite,
+}
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen (`127.0.0.1:8443`; port 0 picks a free port).
+    pub address: SocketAddr,
+    /// The data directory (store file, TLS material, admin kubeconfig).
+    pub data_dir: PathBuf,
+    /// The store.
+    pub store: StoreConfig,
+    /// The admin password from the environment, if any.
+    pub admin_password: Option<String>,
+    /// Extra names (DNS or IP) for the serving certificate.
+    pub tls_names: Vec<String>,
+}
+
+impl ServerConfig {
+    /// Names the serving certificate must carry.
+    fn certificate_names(&self) -> Vec<String> {
+        let mut names = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
+        let ip = self.address.ip();
+        if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
+            names.push(ip.to_string());
+        }
+        for n in &self.tls_names {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+        names
+    }
+}
+
+/// What a started server tells its caller.
+pub struct Started {
+    /// The address it listens on.
+    pub address: SocketAddr,
+    /// The URL clients use.
+    pub url: String,
+    /// The CA certificate clients trust.
+    pub ca_path: PathBuf,
+    /// The admin kubeconfig (client certificate).
+    pub kubeconfig: PathBuf,
+    /// The admin password, when this start generated it (to be shown once).
+    pub generated_password: Option<String>,
+    /// Cancel to stop the server.
+    pub shutdown: CancellationToken,
+}
+
+impl Started {
+    /// What an operator needs to connect, for the terminal. It holds the generated admin
+    /// password, which is shown this once only.
+    pub fn banner(&self) -> String {
+        let mut banner = format!(
+            "kargo server listening on {}\n  CA certificate:    {}\n  admin kubeconfig:  {}\n",
+            self.url,
+            self.ca_path.display(),
+            self.kubeconfig.display()
+        );
+        if let Some(password) = &self.generated_password {
+            banner.push_str(&format!(
+                "  admin password:    {password}   (generated; shown only now; set KARGO_ADMIN_PASSWORD to choose one)\n"
+            ));
+        }
+        banner.push_str(&format!(
+            "  log in with:       kargo login {} --admin --certificate-authority {}\n",
+            self.url,
+            self.ca_path.display()
+        ));
+        banner
+    }
+}
+
+async fn open_store(config: &ServerConfig) -> anyhow::Result<Arc<dyn Store>> {
+    match &config.store {
+        StoreConfig::Sqlite => {
+            let path = config.data_dir.join("kargo.db");
+            let store = kargo_store::sqlite::SqliteStore::open(&path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Objects every server has from its first start.
+async fn bootstrap(registry: &Registry) -> anyhow::Result<()> {
+    for ns in ["default"] {
+        if registry
+            .try_get(Target::new(&NAMESPACES, None, ns))
+            .await?
+            .is_none()
+        {
+            let body = json!({"metadata": {"name": ns}});
+            match registry
+                .create(&NAMESPACES, None, body, &WriteOptions::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.is_already_exists() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_admin_kubeconfig(
+    config: &ServerConfig,
+    tls: &TlsMaterial,
+    address: SocketAddr,
+) -> anyhow::Result<PathBuf> {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let (cert, key) = tls.issue_client_cert("admin", &[MASTERS])?;
+    let server = format!("https://{}", connect_address(address));
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: kargo\n  cluster:\n    server: {server}\n    certificate-authority-data: {}\nusers:\n- name: admin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: kargo\n  context:\n    cluster: kargo\n    user: admin\ncurrent-context: kargo\n",
+        b64(&tls.ca_cert_pem),
+        b64(&cert),
+        b64(&key),
+    );
+    let path = config.data_dir.join("admin.kubeconfig");
+    write_file(&path, kubeconfig.as_bytes(), true)?;
+    Ok(path)
+}
+
+/// The address clients use to reach a listener (loopback for an unspecified bind address).
+fn connect_address(address: SocketAddr) -> String {
+    if address.ip().is_unspecified() {
+        format!("127.0.0.1:{}", address.port())
+    } else {
+        address.to_string()
+    }
+}
+
+/// Starts the server and returns once it is listening.
+pub async fn start(config: ServerConfig) -> anyhow::Result<Started> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let store = open_store(&config).await?;
+    let tls = TlsMaterial::load_or_create(&config.data_dir.join("tls"), &config.certificate_names())?;
+    let (admin, generated) = Admin::init(&store, config.admin_password.as_deref()).await?;
+    let registry = Registry::new(store.clone());
+    bootstrap(&registry).await?;
+
+    let shutdown = CancellationToken::new();
+    let listener = TcpListener::bind(config.address)
+        .await
+        .with_context(|| format!("listening on {}", config.address))?;
+    let address = listener.local_addr()?;
+    let kubeconfig = write_admin_kubeconfig(&config, &tls, address)?;
+
+    let handlers: Vec<Box<dyn informer::Handler>> = vec![
+        Box::new(GarbageCollector::start(registry.clone(), shutdown.clone())),
+        Box::new(NamespaceController::start(registry.clone(), shutdown.clone())),
+    ];
+    let (synced_tx, _synced_rx) = tokio::sync::watch::channel(Revision::ZERO);
+    tokio::spawn(informer::run(
+        store.clone(),
+        handlers,
+        synced_tx,
+        shutdown.clone(),
+    ));
+
+    let state = AppState {
+        registry,
+        authn: Arc::new(Authenticator::new(
+            Arc::new(admin),
+            Arc::new(TokenAuthenticator::new()),
+        )),
+        authz: Arc::new(Authorizer::new()),
+        advertised_address: connect_address(address),
+        shutdown: shutdown.clone(),
+        kargo: Arc::new(crate::kargo::Kargo::default()),
+    };
+    let app = router(state);
+    tokio::spawn(crate::serve::serve(
+        listener,
+        tls.server_config()?,
+        app,
+        shutdown.clone(),
+    ));
+
+    let url = format!("https://{}", connect_address(address));
+    tracing::info!(%url, "kargo server listening");
+    Ok(Started {
+        address,
+        url,
+        ca_path: tls.ca_path.clone(),
+        kubeconfig,
+        generated_password: generated,
+        shutdown,
+    })
+}
+
+/// Runs the server until SIGINT or SIGTERM; `on_start` receives the started server (to print its
+/// banner).
+pub async fn run(config: ServerConfig, on_start: impl FnOnce(&Started)) -> anyhow::Result<()> {
+    let started = start(config).await?;
+    on_start(&started);
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    started.shutdown.cancel();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
