@@ -1,0 +1,150 @@
+//! The identity a request is authorized as (Kubernetes `user.Info`), and the well-known user and
+//! group names.
+
+use std::collections::BTreeMap;
+
+/// Group whose members are allowed everything before RBAC is consulted, and may always escalate.
+pub const SYSTEM_MASTERS: &str = "system:masters";
+/// Group of every authenticated user.
+pub const SYSTEM_AUTHENTICATED: &str = "system:authenticated";
+/// Group of the anonymous user.
+pub const SYSTEM_UNAUTHENTICATED: &str = "system:unauthenticated";
+/// Group of every service account.
+pub const SYSTEM_SERVICE_ACCOUNTS: &str = "system:serviceaccounts";
+/// Username of unauthenticated requests.
+pub const ANONYMOUS_USER: &str = "system:anonymous";
+/// Prefix of every service account username: `system:serviceaccount:<namespace>:<name>`.
+pub const SERVICE_ACCOUNT_USERNAME_PREFIX: &str = "system:serviceaccount:";
+
+/// Who is making a request: a username, its uid, its groups and extra attributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserInfo {
+    /// The username, e.g. `system:serviceaccount:p:sa`.
+    pub username: String,
+    /// The uid of the user; for a service account the uid of the ServiceAccount object.
+    pub uid: String,
+    /// The groups, in the order they are reported (SelfSubjectReview, messages).
+    pub groups: Vec<String>,
+    /// Extra attributes, e.g. `authentication.kubernetes.io/credential-id`.
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+impl UserInfo {
+    /// A user with a name and groups, no uid and no extra attributes.
+    pub fn new(
+        username: impl Into<String>,
+        groups: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        UserInfo {
+            username: username.into(),
+            uid: String::new(),
+            groups: groups.into_iter().map(Into::into).collect(),
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// The identity of an authenticated service account: username
+    /// `system:serviceaccount:<namespace>:<name>`, groups `system:serviceaccounts`,
+    /// `system:serviceaccounts:<namespace>`, `system:authenticated` in that order.
+    pub fn service_account(namespace: &str, name: &str, uid: impl Into<String>) -> Self {
+        UserInfo {
+            username: service_account_username(namespace, name),
+            uid: uid.into(),
+            groups: vec![
+                SYSTEM_SERVICE_ACCOUNTS.to_owned(),
+                service_account_namespace_group(namespace),
+                SYSTEM_AUTHENTICATED.to_owned(),
+            ],
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// The identity of an unauthenticated request: `system:anonymous` in `system:unauthenticated`.
+    pub fn anonymous() -> Self {
+        UserInfo::new(ANONYMOUS_USER, [SYSTEM_UNAUTHENTICATED])
+    }
+
+    /// Whether the user is in `group`.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+
+    /// Whether the user is in `system:masters`, which bypasses RBAC and escalation checks.
+    pub fn is_system_master(&self) -> bool {
+        self.in_group(SYSTEM_MASTERS)
+    }
+
+    /// The namespace and name of the service account this user is, if it is one.
+    pub fn service_account_name(&self) -> Option<(&str, &str)> {
+        parse_service_account_username(&self.username)
+    }
+}
+
+/// `system:serviceaccount:<namespace>:<name>`.
+pub fn service_account_username(namespace: &str, name: &str) -> String {
+    format!("{SERVICE_ACCOUNT_USERNAME_PREFIX}{namespace}:{name}")
+}
+
+/// `system:serviceaccounts:<namespace>`, the group of every service account of a namespace.
+pub fn service_account_namespace_group(namespace: &str) -> String {
+    format!("{SYSTEM_SERVICE_ACCOUNTS}:{namespace}")
+}
+
+/// Splits `system:serviceaccount:<namespace>:<name>` into namespace and name; `None` if the
+/// username is not of that form or either part is empty.
+pub fn parse_service_account_username(username: &str) -> Option<(&str, &str)> {
+    let rest = username.strip_prefix(SERVICE_ACCOUNT_USERNAME_PREFIX)?;
+    let (namespace, name) = rest.split_once(':')?;
+    if namespace.is_empty() || name.is_empty() || name.contains(':') {
+        return None;
+    }
+    Some((namespace, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_account_identity_has_kubernetes_username_and_groups_in_order() {
+        let user = UserInfo::service_account("p", "sa", "uid-1");
+        assert_eq!(user.username, "system:serviceaccount:p:sa");
+        assert_eq!(user.uid, "uid-1");
+        assert_eq!(
+            user.groups,
+            [
+                "system:serviceaccounts",
+                "system:serviceaccounts:p",
+                "system:authenticated"
+            ]
+        );
+        assert!(user.extra.is_empty());
+        assert_eq!(user.service_account_name(), Some(("p", "sa")));
+    }
+
+    #[test]
+    fn anonymous_user_is_in_unauthenticated_group() {
+        let user = UserInfo::anonymous();
+        assert_eq!(user.username, "system:anonymous");
+        assert_eq!(user.groups, ["system:unauthenticated"]);
+    }
+
+    #[test]
+    fn parse_service_account_username_rejects_other_forms() {
+        let cases = [
+            ("system:serviceaccount:ns:name", Some(("ns", "name"))),
+            ("system:serviceaccount:ns:", None),
+            ("system:serviceaccount::name", None),
+            ("system:serviceaccount:ns:a:b", None),
+            ("system:serviceaccounts:ns", None),
+            ("alice", None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                parse_service_account_username(input),
+                expected,
+                "input {input}"
+            );
+        }
+    }
+}
