@@ -16,6 +16,9 @@ use crate::auth::admin::Admin;
 use crate::auth::authn::{Authenticator, MASTERS};
 use crate::auth::tokens::TokenAuthenticator;
 use crate::auth::Authorizer;
+use crate::auth::keys;
+use crate::auth::view::AuthView;
+use crate::controllers::tokens::TokenController;
 use crate::controllers::{gc::GarbageCollector, informer, namespace::NamespaceController};
 use crate::http::{AppState, router};
 use crate::registry::{Registry, Target, WriteOptions};
@@ -41,6 +44,8 @@ pub struct ServerConfig {
     pub admin_password: Option<String>,
     /// Extra names (DNS or IP) for the serving certificate.
     pub tls_names: Vec<String>,
+    /// The issuer of bound service-account tokens (the server's URL when `None`).
+    pub issuer: Option<String>,
 }
 
 impl ServerConfig {
@@ -183,28 +188,46 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Started> {
     let address = listener.local_addr()?;
     let kubeconfig = write_admin_kubeconfig(&config, &tls, address)?;
 
+    let url = format!("https://{}", connect_address(address));
+    let key_set = keys::load_or_create(&store).await?;
+    let view = AuthView::new(key_set);
     let handlers: Vec<Box<dyn informer::Handler>> = vec![
+        Box::new(view.writer()),
         Box::new(GarbageCollector::start(registry.clone(), shutdown.clone())),
         Box::new(NamespaceController::start(registry.clone(), shutdown.clone())),
+        Box::new(TokenController::start(
+            registry.clone(),
+            view.clone(),
+            tls.ca_cert_pem.clone(),
+            shutdown.clone(),
+        )),
     ];
-    let (synced_tx, _synced_rx) = tokio::sync::watch::channel(Revision::ZERO);
+    let (synced_tx, mut synced_rx) = tokio::sync::watch::channel(Revision::ZERO);
+    let initial = store.current_revision().await?;
     tokio::spawn(informer::run(
         store.clone(),
         handlers,
         synced_tx,
         shutdown.clone(),
     ));
+    // Serve only once the auth view holds everything written before this start.
+    synced_rx
+        .wait_for(|seen| *seen >= initial)
+        .await
+        .context("the informer stopped before its first sync")?;
 
+    let issuer = config.issuer.clone().unwrap_or_else(|| url.clone());
     let state = AppState {
         registry,
         authn: Arc::new(Authenticator::new(
             Arc::new(admin),
-            Arc::new(TokenAuthenticator::new()),
+            Arc::new(TokenAuthenticator::new(view.clone(), issuer)),
         )),
-        authz: Arc::new(Authorizer::new()),
+        authz: Arc::new(Authorizer::new(view)),
         advertised_address: connect_address(address),
         shutdown: shutdown.clone(),
         kargo: Arc::new(crate::kargo::Kargo::default()),
+        synced: synced_rx,
     };
     let app = router(state);
     tokio::spawn(crate::serve::serve(
@@ -214,7 +237,6 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Started> {
         shutdown.clone(),
     ));
 
-    let url = format!("https://{}", connect_address(address));
     tracing::info!(%url, "kargo server listening");
     Ok(Started {
         address,

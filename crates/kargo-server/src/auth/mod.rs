@@ -10,8 +10,11 @@
 
 pub mod admin;
 pub mod authn;
+pub mod jwt;
+pub mod keys;
 pub mod rbac;
 pub mod tokens;
+pub mod view;
 
-mod authz;
+pub mod authz;
 pub use authz::Authorizer;

@@ -91,6 +91,9 @@ pub struct GarbageCollector {
 }
 
 fn node(kv: &KeyValue) -> Option<Node> {
+    if !kv.key.starts_with("/registry/") {
+        return None;
+    }
     let obj: Value = serde_json::from_slice(&kv.value).ok()?;
     Some(Node {
         uid: obj.uid().to_owned(),

@@ -1,5 +1,5 @@
-//! The informer: one list-then-watch of the whole `/registry/` key space, fanned out to in-memory
-//! views (the auth view, the garbage collector's owner index, the controllers' queues).
+//! The informer: one list-then-watch of the whole key space (API objects under `/registry/`,
+//! server state such as signing keys under `/kargo/internal/`), fanned out to in-memory views (the auth view, the garbage collector's owner index, the controllers' queues).
 //!
 //! # States
 //! - **Listing**: pages through every key at one revision R, handing each page to the handlers
@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// The key space the informer follows.
-pub const PREFIX: &str = "/registry/";
+pub const PREFIX: &str = "/";
 const PAGE: usize = 1000;
 
 /// A consumer of the informer's stream. Methods run on the informer's task: keep them short and

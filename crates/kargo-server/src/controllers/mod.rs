@@ -2,9 +2,11 @@
 //! every action they take is idempotent, so two replicas doing the same work is harmless.
 //!
 //! - [`gc`]: owner references (background, foreground, orphan);
-//! - [`namespace`]: deleting a namespace deletes what is in it.
+//! - [`namespace`]: deleting a namespace deletes what is in it;
+//! - [`tokens`]: service-account token Secrets get their token.
 
 pub mod gc;
 pub mod informer;
 pub mod namespace;
 pub mod queue;
+pub mod tokens;

@@ -109,6 +109,7 @@ async fn serve(
             let written = registry
                 .create(rt, namespace, body, &write_options(query)?)
                 .await?;
+            app.await_seen(&written.object).await;
             Ok(written_response(StatusCode::CREATED, &written))
         }
         "update" => {
@@ -116,6 +117,7 @@ async fn serve(
             let written = registry
                 .update(Target::new(rt, namespace, name), body, &write_options(query)?)
                 .await?;
+            app.await_seen(&written.object).await;
             Ok(written_response(StatusCode::OK, &written))
         }
         "patch" => {
@@ -131,6 +133,7 @@ async fn serve(
                     &write_options(query)?,
                 )
                 .await?;
+            app.await_seen(&written.object).await;
             Ok(written_response(StatusCode::OK, &written))
         }
         "delete" => {
@@ -138,6 +141,7 @@ async fn serve(
             let deleted = registry
                 .delete(Target::new(rt, namespace, name), &options)
                 .await?;
+            app.await_seen(deleted.object()).await;
             Ok(json_response(StatusCode::OK, &deleted.response(rt), &[]))
         }
         "deletecollection" => {
@@ -146,6 +150,9 @@ async fn serve(
             let deleted = registry
                 .delete_collection(rt, namespace, &list, &options)
                 .await?;
+            if let Some(last) = deleted.items.last() {
+                app.await_seen(last).await;
+            }
             Ok(json_response(StatusCode::OK, &deleted.to_json(rt), &[]))
         }
         _ => Err(Status::method_not_allowed()),

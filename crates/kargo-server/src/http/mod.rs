@@ -44,12 +44,30 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Kargo semantics on top of the registry.
     pub kargo: Arc<crate::kargo::Kargo>,
+    /// The revision the informer (and so the auth view) has applied.
+    pub synced: tokio::sync::watch::Receiver<kargo_store::Revision>,
 }
 
 impl AppState {
     /// Authorizes a request or answers 403 with kube-apiserver's message.
     pub fn authorize(&self, user: &UserInfo, info: &RequestInfo) -> Result<()> {
         self.authz.authorize_request(user, info)
+    }
+
+    /// Waits until this server's views have applied the write that produced `object`, so that
+    /// the client's next request sees it (a deleted token is refused by the very next request).
+    pub async fn await_seen(&self, object: &serde_json::Value) {
+        let Some(revision) =
+            crate::registry::object::parse_revision(crate::registry::Meta::resource_version(object))
+        else {
+            return;
+        };
+        let mut synced = self.synced.clone();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            synced.wait_for(|seen| *seen >= revision),
+        )
+        .await;
     }
 }
 

@@ -1,0 +1,170 @@
+//! Kargo's own vocabulary: the labels and annotations that mark Kargo objects, and the bodies of
+//! the Kargo REST API (`/v1beta1`) shared by the server and the CLI.
+
+use k8s_openapi::api::rbac::v1::PolicyRule;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
+
+/// Label of a Kargo ServiceAccount.
+pub const SERVICE_ACCOUNT_LABEL: &str = "rbac.kargo.akuity.io/service-account";
+/// Label of a Kargo token Secret.
+pub const TOKEN_LABEL: &str = "rbac.kargo.akuity.io/service-account-token";
+/// Annotation: the object may be changed or deleted through the Kargo API.
+pub const MANAGED_ANNOTATION: &str = "rbac.kargo.akuity.io/managed";
+/// Annotation: the OIDC claims a role is granted to (on the role's ServiceAccount).
+pub const CLAIMS_ANNOTATION: &str = "rbac.kargo.akuity.io/claims";
+/// Annotation: a role's description (on the role's ServiceAccount).
+pub const DESCRIPTION_ANNOTATION: &str = "kargo.akuity.io/description";
+/// Annotation naming a token Secret's ServiceAccount.
+pub const SERVICE_ACCOUNT_NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
+/// Label of a project's namespace.
+pub const PROJECT_LABEL: &str = "kargo.akuity.io/project";
+/// The value of every Kargo label and of the managed annotation.
+pub const TRUE: &str = "true";
+/// The Secret type of service-account tokens.
+pub const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
+/// What a redacted token reads as.
+pub const REDACTED: &str = "*** REDACTED ***";
+/// The namespace of system-level ServiceAccounts and roles.
+pub const SYSTEM_NAMESPACE: &str = "kargo";
+
+/// An OIDC claim a role is granted to: a name and the values that match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Claim {
+    /// The claim's name (`email`, `groups`, `sub`).
+    pub name: String,
+    /// The values that match.
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+/// A reference to a ServiceAccount.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+pub struct ServiceAccountReference {
+    /// Its name.
+    pub name: String,
+    /// Its namespace.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+}
+
+/// A Kargo Role: the trio of ServiceAccount, Role and RoleBinding of one name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Role {
+    /// Name, namespace, creation time, description annotation.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// Whether the trio may be changed through the Kargo API.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kargo_managed: bool,
+    /// OIDC claims the role is granted to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<Claim>,
+    /// ServiceAccounts the role is granted to.
+    #[serde(default)]
+    pub service_accounts: Vec<ServiceAccountReference>,
+    /// The permissions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<PolicyRule>,
+}
+
+/// `{"name": "t"}`: the body of a token creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CreateTokenRequest {
+    /// The token Secret's name.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// The ServiceAccounts of a grant or revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAccountReferences {
+    /// The accounts.
+    #[serde(default)]
+    pub service_accounts: Vec<ServiceAccountReference>,
+}
+
+/// The claims of a grant or revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct UserClaims {
+    /// The claims.
+    #[serde(default)]
+    pub claims: Vec<Claim>,
+}
+
+/// A permission to grant or revoke.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceDetails {
+    /// The resource type (`stages`).
+    #[serde(default)]
+    pub resource_type: String,
+    /// One resource's name, or all when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_name: String,
+    /// The verbs.
+    #[serde(default)]
+    pub verbs: Vec<String>,
+}
+
+/// The body of `POST .../roles/grants` and `.../roles/revocations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantRequest {
+    /// The role's name.
+    #[serde(default)]
+    pub role: String,
+    /// Claims to grant or revoke.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_claims: Option<UserClaims>,
+    /// ServiceAccounts to grant or revoke.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_accounts: Option<ServiceAccountReferences>,
+    /// A permission to grant or revoke.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_details: Option<ResourceDetails>,
+}
+
+/// Whether an object's annotations mark it as Kargo-managed.
+pub fn is_managed(annotations: Option<&std::collections::BTreeMap<String, String>>) -> bool {
+    annotations
+        .and_then(|a| a.get(MANAGED_ANNOTATION))
+        .is_some_and(|v| v == TRUE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_bodies_omit_empty_fields_but_always_list_service_accounts() {
+        let role = Role {
+            metadata: ObjectMeta {
+                name: Some("r".into()),
+                ..ObjectMeta::default()
+            },
+            ..Role::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&role).unwrap(),
+            r#"{"metadata":{"name":"r"},"serviceAccounts":[]}"#
+        );
+    }
+
+    #[test]
+    fn grant_requests_decode_each_form() {
+        let g: GrantRequest = serde_json::from_str(
+            r#"{"role":"developer","serviceAccounts":{"serviceAccounts":[{"name":"my-sa","namespace":"p"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(g.role, "developer");
+        assert_eq!(g.service_accounts.unwrap().service_accounts[0].name, "my-sa");
+        let g: GrantRequest = serde_json::from_str(
+            r#"{"role":"r","resourceDetails":{"resourceType":"stages","resourceName":"dev","verbs":["promote"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(g.resource_details.unwrap().verbs, ["promote"]);
+    }
+}

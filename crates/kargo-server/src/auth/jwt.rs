@@ -1,0 +1,264 @@
+//! Service-account JWTs in Kubernetes' exact format: compact JWS, base64url without padding,
+//! header `{"alg":"RS256","kid":"<kid>"}`, claims with keys sorted at every level.
+//!
+//! Two claim sets: the legacy one of Secret-based tokens (no expiry, no audience) and the bound
+//! one of TokenRequest (audiences, expiry, the account's uid).
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use super::keys::{KeySet, KeyError, SigningKey};
+
+/// The issuer of legacy tokens.
+pub const LEGACY_ISSUER: &str = "kubernetes/serviceaccount";
+
+/// What a token claims, once its signature is verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claims {
+    /// A Secret-based token.
+    Legacy {
+        /// The account's namespace.
+        namespace: String,
+        /// The Secret holding the token.
+        secret: String,
+        /// The account's name.
+        account: String,
+        /// The account's uid.
+        uid: String,
+    },
+    /// A TokenRequest token.
+    Bound {
+        /// The issuer.
+        issuer: String,
+        /// The account's namespace.
+        namespace: String,
+        /// The account's name.
+        account: String,
+        /// The account's uid.
+        uid: String,
+        /// Audiences.
+        audiences: Vec<String>,
+        /// Expiry (seconds since the epoch).
+        expires: i64,
+        /// Not before.
+        not_before: i64,
+        /// The token id.
+        jti: String,
+        /// The Secret the token is bound to: `(name, uid)`.
+        secret: Option<(String, String)>,
+    },
+}
+
+/// Why a token is not accepted (the texts of TokenReview's `status.error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a JWT of ours at all.
+    #[error("token is not a service account token")]
+    Malformed,
+    /// No key with the token's kid.
+    #[error("invalid signature, no keys found")]
+    NoKey,
+    /// The signature does not verify.
+    #[error("crypto/rsa: verification error")]
+    BadSignature,
+    /// A claim the token type needs is missing or wrong.
+    #[error("{0}")]
+    Claim(String),
+}
+
+fn sorted(value: Value) -> Value {
+    // BTreeMap serializes with sorted keys whatever serde_json's map order is.
+    match value {
+        Value::Object(map) => {
+            let sorted: BTreeMap<String, Value> =
+                map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+            serde_json::to_value(sorted).unwrap_or(Value::Null)
+        }
+        other => other,
+    }
+}
+
+fn encode_sorted(value: Value) -> String {
+    let text = match sorted(value) {
+        Value::Object(map) => {
+            let tree: BTreeMap<String, Value> = map.into_iter().collect();
+            serde_json::to_string(&tree).unwrap_or_default()
+        }
+        other => other.to_string(),
+    };
+    URL_SAFE_NO_PAD.encode(text)
+}
+
+/// Signs claims into a compact JWS.
+pub fn sign(key: &SigningKey, claims: Value) -> Result<String, KeyError> {
+    let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"RS256","kid":"{}"}}"#, key.kid));
+    let payload = encode_sorted(claims);
+    let message = format!("{header}.{payload}");
+    let signature = key.sign(message.as_bytes())?;
+    Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
+}
+
+/// The legacy claims of a Secret-based token.
+pub fn legacy_claims(namespace: &str, secret: &str, account: &str, uid: &str) -> Value {
+    json!({
+        "iss": LEGACY_ISSUER,
+        "kubernetes.io/serviceaccount/namespace": namespace,
+        "kubernetes.io/serviceaccount/secret.name": secret,
+        "kubernetes.io/serviceaccount/service-account.name": account,
+        "kubernetes.io/serviceaccount/service-account.uid": uid,
+        "sub": format!("system:serviceaccount:{namespace}:{account}"),
+    })
+}
+
+/// What a bound token is issued for.
+pub struct BoundRequest<'a> {
+    /// Issuer.
+    pub issuer: &'a str,
+    /// Namespace.
+    pub namespace: &'a str,
+    /// Account name.
+    pub account: &'a str,
+    /// Account uid.
+    pub uid: &'a str,
+    /// Audiences.
+    pub audiences: &'a [String],
+    /// Issue time (seconds since the epoch).
+    pub now: i64,
+    /// Lifetime in seconds.
+    pub lifetime: i64,
+    /// The token id.
+    pub jti: &'a str,
+    /// A Secret the token is bound to: `(name, uid)`.
+    pub secret: Option<(&'a str, &'a str)>,
+}
+
+/// The claims of a bound token.
+pub fn bound_claims(r: &BoundRequest<'_>) -> Value {
+    let mut k8s = json!({
+        "namespace": r.namespace,
+        "serviceaccount": {"name": r.account, "uid": r.uid},
+    });
+    if let Some((name, uid)) = r.secret {
+        k8s["secret"] = json!({"name": name, "uid": uid});
+    }
+    json!({
+        "aud": r.audiences,
+        "exp": r.now + r.lifetime,
+        "iat": r.now,
+        "iss": r.issuer,
+        "jti": r.jti,
+        "kubernetes.io": k8s,
+        "nbf": r.now,
+        "sub": format!("system:serviceaccount:{}:{}", r.namespace, r.account),
+    })
+}
+
+/// The parts of a compact JWS, without checking anything.
+pub struct Parsed<'a> {
+    /// `alg` of the header.
+    pub alg: String,
+    /// `kid` of the header.
+    pub kid: String,
+    /// `header.payload`, the signed bytes.
+    pub signed: &'a str,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+    /// The decoded claims.
+    pub claims: Value,
+}
+
+/// Splits and decodes a compact JWS.
+pub fn parse(token: &str) -> Result<Parsed<'_>, TokenError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed);
+    };
+    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Malformed);
+    let header: Value = serde_json::from_slice(&decode(h)?).map_err(|_| TokenError::Malformed)?;
+    let claims: Value = serde_json::from_slice(&decode(p)?).map_err(|_| TokenError::Malformed)?;
+    let signature = decode(s)?;
+    let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    Ok(Parsed {
+        alg: field(&header, "alg"),
+        kid: field(&header, "kid"),
+        signed: &token[..h.len() + 1 + p.len()],
+        signature,
+        claims,
+    })
+}
+
+/// Verifies a token's signature against the key set and extracts its claims. `issuers` are the
+/// bound-token issuers accepted.
+pub fn verify(token: &str, keys: &KeySet, issuers: &[String]) -> Result<Claims, TokenError> {
+    let parsed = parse(token)?;
+    let iss = parsed.claims.get("iss").and_then(Value::as_str).unwrap_or("");
+    if iss != LEGACY_ISSUER && !issuers.iter().any(|i| i == iss) {
+        return Err(TokenError::Malformed);
+    }
+    if parsed.alg != "RS256" {
+        return Err(TokenError::Malformed);
+    }
+    let key = keys.get(&parsed.kid).ok_or(TokenError::NoKey)?;
+    if !key.verify(parsed.signed.as_bytes(), &parsed.signature) {
+        return Err(TokenError::BadSignature);
+    }
+    claims(&parsed.claims)
+}
+
+fn claims(c: &Value) -> Result<Claims, TokenError> {
+    let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_owned);
+    let iss = s("iss").unwrap_or_default();
+    if iss == LEGACY_ISSUER {
+        let sub = s("sub").ok_or_else(|| TokenError::Claim("sub claim is missing".into()))?;
+        let namespace = s("kubernetes.io/serviceaccount/namespace")
+            .ok_or_else(|| TokenError::Claim("namespace claim is missing".into()))?;
+        let secret = s("kubernetes.io/serviceaccount/secret.name")
+            .ok_or_else(|| TokenError::Claim("secretName claim is missing".into()))?;
+        let account = s("kubernetes.io/serviceaccount/service-account.name")
+            .ok_or_else(|| TokenError::Claim("serviceAccountName claim is missing".into()))?;
+        let uid = s("kubernetes.io/serviceaccount/service-account.uid")
+            .ok_or_else(|| TokenError::Claim("serviceAccountUID claim is missing".into()))?;
+        if sub != format!("system:serviceaccount:{namespace}:{account}") {
+            return Err(TokenError::Claim("sub claim is invalid".into()));
+        }
+        return Ok(Claims::Legacy {
+            namespace,
+            secret,
+            account,
+            uid,
+        });
+    }
+    let k8s = c
+        .get("kubernetes.io")
+        .ok_or_else(|| TokenError::Claim("kubernetes.io claim is missing".into()))?;
+    let ks = |path: &str| k8s.pointer(path).and_then(Value::as_str).map(str::to_owned);
+    let namespace = ks("/namespace").ok_or_else(|| TokenError::Claim("namespace claim is missing".into()))?;
+    let account = ks("/serviceaccount/name")
+        .ok_or_else(|| TokenError::Claim("serviceaccount claim is missing".into()))?;
+    let uid = ks("/serviceaccount/uid").unwrap_or_default();
+    let audiences = match c.get("aud") {
+        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    let int = |k: &str| c.get(k).and_then(Value::as_i64);
+    let secret = match (ks("/secret/name"), ks("/secret/uid")) {
+        (Some(n), Some(u)) => Some((n, u)),
+        _ => None,
+    };
+    Ok(Claims::Bound {
+        issuer: iss,
+        namespace,
+        account,
+        uid,
+        audiences,
+        expires: int("exp").ok_or_else(|| TokenError::Claim("exp claim is missing".into()))?,
+        not_before: int("nbf").or_else(|| int("iat")).unwrap_or(0),
+        jti: s("jti").unwrap_or_default(),
+        secret,
+    })
+}

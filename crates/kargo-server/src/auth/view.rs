@@ -1,0 +1,272 @@
+//! The auth view: what authentication and authorization need, in memory, fed by the informer —
+//! ServiceAccounts (uid), service-account token Secrets (a hash of their token), the RBAC policy
+//! and the signing keys. One writer (the informer's handler), many cheap readers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use base64::Engine;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kargo_api::resources::{self, ResourceType};
+use kargo_store::{Event, EventKind, KeyValue};
+use serde_json::Value;
+
+use super::keys::{KEYS_KEY, KeySet};
+use super::rbac::Policy;
+use crate::controllers::informer::Handler;
+use crate::registry::object::Meta;
+use crate::registry::strategy::{SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_TYPE};
+
+/// A ServiceAccount as the view keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Its uid.
+    pub uid: String,
+    /// Whether it is being deleted.
+    pub deleting: bool,
+}
+
+/// A service-account token Secret as the view keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSecret {
+    /// The Secret's uid.
+    pub uid: String,
+    /// The account it names.
+    pub account: String,
+    /// SHA-256 of its token, if it has one.
+    pub token_hash: Option<[u8; 32]>,
+    /// Whether it is being deleted.
+    pub deleting: bool,
+}
+
+type Name = (String, String);
+
+/// Accounts and token Secrets by (namespace, name).
+#[derive(Default)]
+pub struct Identities {
+    accounts: HashMap<Name, Account>,
+    secrets: HashMap<Name, TokenSecret>,
+}
+
+impl Identities {
+    /// A ServiceAccount.
+    pub fn account(&self, namespace: &str, name: &str) -> Option<&Account> {
+        self.accounts.get(&(namespace.to_owned(), name.to_owned()))
+    }
+
+    /// A token Secret.
+    pub fn secret(&self, namespace: &str, name: &str) -> Option<&TokenSecret> {
+        self.secrets.get(&(namespace.to_owned(), name.to_owned()))
+    }
+
+    /// The token Secrets of an account, by name.
+    pub fn secrets_of(&self, namespace: &str, account: &str) -> Vec<String> {
+        self.secrets
+            .iter()
+            .filter(|((ns, _), s)| ns == namespace && s.account == account)
+            .map(|((_, name), _)| name.clone())
+            .collect()
+    }
+}
+
+/// The view.
+pub struct AuthView {
+    identities: RwLock<Identities>,
+    policy: RwLock<Policy>,
+    keys: RwLock<Arc<KeySet>>,
+    key_generation: std::sync::atomic::AtomicU64,
+}
+
+/// SHA-256 of a token.
+pub fn token_hash(token: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+impl AuthView {
+    /// A view that starts with the given keys and nothing else.
+    pub fn new(keys: KeySet) -> Arc<AuthView> {
+        Arc::new(AuthView {
+            identities: RwLock::new(Identities::default()),
+            policy: RwLock::new(Policy::new()),
+            keys: RwLock::new(Arc::new(keys)),
+            key_generation: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Accounts and token Secrets.
+    pub fn identities(&self) -> RwLockReadGuard<'_, Identities> {
+        self.identities.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The RBAC policy.
+    pub fn policy(&self) -> RwLockReadGuard<'_, Policy> {
+        self.policy.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The signing keys.
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Changes whenever the key set changes (caches of verified signatures compare it).
+    pub fn key_generation(&self) -> u64 {
+        self.key_generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The informer handler that keeps this view.
+    pub fn writer(self: &Arc<Self>) -> ViewWriter {
+        ViewWriter {
+            view: self.clone(),
+            staging: None,
+        }
+    }
+
+    fn apply_keys(&self, bytes: &[u8]) {
+        match KeySet::decode(bytes) {
+            Ok(set) => {
+                *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+                self.key_generation
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            }
+            Err(e) => tracing::error!(error = %e, "ignoring an unreadable signing key set"),
+        }
+    }
+}
+
+/// Applies one key's new value (`None`: deleted) to accounts, token Secrets and the policy.
+fn apply(ids: &mut Identities, policy: &mut Policy, key: &str, value: Option<&[u8]>) {
+    let Some((rt, namespace, name)) = resources::parse_key(key) else {
+        return;
+    };
+    let ns = namespace.unwrap_or_default();
+    let id = (ns.to_owned(), name.to_owned());
+    match (rt.group, rt.kind) {
+        ("", "ServiceAccount") => match value.and_then(|v| serde_json::from_slice::<Value>(v).ok()) {
+            Some(obj) => {
+                ids.accounts.insert(
+                    id,
+                    Account {
+                        uid: obj.uid().to_owned(),
+                        deleting: obj.is_deleting(),
+                    },
+                );
+            }
+            None => {
+                ids.accounts.remove(&id);
+            }
+        },
+        ("", "Secret") => {
+            let token_secret = value
+                .and_then(|v| serde_json::from_slice::<Value>(v).ok())
+                .filter(|o| o.get("type").and_then(Value::as_str) == Some(SERVICE_ACCOUNT_TOKEN_TYPE));
+            match token_secret {
+                Some(obj) => {
+                    let token_hash = obj
+                        .pointer("/data/token")
+                        .and_then(Value::as_str)
+                        .filter(|t| !t.is_empty())
+                        .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
+                        .map(|t| token_hash(&t));
+                    ids.secrets.insert(
+                        id,
+                        TokenSecret {
+                            uid: obj.uid().to_owned(),
+                            account: obj
+                                .annotation(SERVICE_ACCOUNT_NAME_ANNOTATION)
+                                .unwrap_or_default()
+                                .to_owned(),
+                            token_hash,
+                            deleting: obj.is_deleting(),
+                        },
+                    );
+                }
+                None => {
+                    ids.secrets.remove(&id);
+                }
+            }
+        }
+        (resources::RBAC_GROUP, _) => apply_rbac(policy, rt, ns, name, value),
+        _ => {}
+    }
+}
+
+fn apply_rbac(policy: &mut Policy, rt: &ResourceType, ns: &str, name: &str, value: Option<&[u8]>) {
+    match (rt.kind, value) {
+        ("Role", Some(v)) => match serde_json::from_slice::<Role>(v) {
+            Ok(r) => policy.apply_role(&r),
+            Err(_) => policy.remove_role(ns, name),
+        },
+        ("Role", None) => policy.remove_role(ns, name),
+        ("ClusterRole", Some(v)) => match serde_json::from_slice::<ClusterRole>(v) {
+            Ok(r) => policy.apply_cluster_role(&r),
+            Err(_) => policy.remove_cluster_role(name),
+        },
+        ("ClusterRole", None) => policy.remove_cluster_role(name),
+        ("RoleBinding", Some(v)) => match serde_json::from_slice::<RoleBinding>(v) {
+            Ok(b) => policy.apply_role_binding(&b),
+            Err(_) => policy.remove_role_binding(ns, name),
+        },
+        ("RoleBinding", None) => policy.remove_role_binding(ns, name),
+        ("ClusterRoleBinding", Some(v)) => match serde_json::from_slice::<ClusterRoleBinding>(v) {
+            Ok(b) => policy.apply_cluster_role_binding(&b),
+            Err(_) => policy.remove_cluster_role_binding(name),
+        },
+        ("ClusterRoleBinding", None) => policy.remove_cluster_role_binding(name),
+        _ => {}
+    }
+}
+
+/// The informer handler of an [`AuthView`]. A relist is built aside and swapped in whole, so
+/// that requests never see a half-built view.
+pub struct ViewWriter {
+    view: Arc<AuthView>,
+    staging: Option<(Identities, Policy)>,
+}
+
+impl ViewWriter {
+    fn write(&mut self, key: &str, value: Option<&[u8]>) {
+        if key == KEYS_KEY {
+            if let Some(bytes) = value {
+                self.view.apply_keys(bytes);
+            }
+            return;
+        }
+        match &mut self.staging {
+            Some((ids, policy)) => apply(ids, policy, key, value),
+            None => {
+                let mut ids = self.view.identities.write().unwrap_or_else(|p| p.into_inner());
+                let mut policy = self.view.policy.write().unwrap_or_else(|p| p.into_inner());
+                apply(&mut ids, &mut policy, key, value);
+            }
+        }
+    }
+}
+
+impl Handler for ViewWriter {
+    fn resync_begin(&mut self) {
+        self.staging = Some((Identities::default(), Policy::new()));
+    }
+
+    fn resync_page(&mut self, kvs: &[KeyValue]) {
+        for kv in kvs {
+            self.write(&kv.key, Some(&kv.value));
+        }
+    }
+
+    fn resync_end(&mut self) {
+        if let Some((ids, policy)) = self.staging.take() {
+            *self.view.identities.write().unwrap_or_else(|p| p.into_inner()) = ids;
+            *self.view.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
+        }
+    }
+
+    fn event(&mut self, event: &Event) {
+        match event.kind {
+            EventKind::Deleted => self.write(&event.kv.key, None),
+            _ => self.write(&event.kv.key, Some(&event.kv.value)),
+        }
+    }
+}
