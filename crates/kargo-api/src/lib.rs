@@ -1,7 +1,27 @@
-//! Shared types of Kargo ServiceAccounts, used by the API server and the `kargo` CLI.
+//! Kubernetes API machinery for Kargo ServiceAccounts, with no IO.
 //!
+//! The API server (and partly the CLI) uses these pieces to answer exactly like kube-apiserver
+//! (Kubernetes 1.32/1.33):
+//!
+//! - [`field`]: field errors ([`field::FieldError`]) rendered as Go's `field.Error`, their
+//!   `Status` causes, and the message of a 422 `Invalid` ([`field::invalid_message`]).
+//! - [`names`]: name, label and annotation rules with Kubernetes' messages, `ObjectMeta`
+//!   validation on create and update, and `generateName` expansion.
+//! - [`selector`]: label selectors (`?labelSelector=`, `metav1.LabelSelector`) and field
+//!   selectors (`?fieldSelector=`), parsed, printed and matched like `k8s.io/apimachinery`.
 //! - [`resources`]: the table of resource types the server serves (discovery, keys, routing).
+//! - [`kargo`]: Kargo's labels and annotations, and the bodies of the Kargo REST API.
+//! - [`patch`]: JSON merge patch, JSON patch and strategic merge patch, with how each failure
+//!   maps to a kube-apiserver `Status` ([`patch::PatchError`]).
 //!
-//! This crate does no IO: no tokio, no HTTP, no storage.
+//! Dependencies are data-only: `serde`/`serde_json` for objects, `k8s-openapi` for the typed
+//! `ObjectMeta` and `LabelSelector`, `json-patch` for RFC 6902, `thiserror`. This crate does
+//! no IO: no tokio, axum, rusqlite or etcd (check with `cargo tree -p kargo-api`). It does not
+//! build HTTP responses either; the server turns these errors into `Status` objects.
 
+pub mod field;
+pub mod kargo;
+pub mod names;
+pub mod patch;
 pub mod resources;
+pub mod selector;
