@@ -126,6 +126,33 @@ pub fn is_dns1123_label(value: &str) -> Vec<String> {
     errs
 }
 
+/// Kubernetes' `IsConfigMapKey`: a key of a ConfigMap's or Secret's `data`.
+pub fn is_config_map_key(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > 253 {
+        errs.push(max_len_error(253));
+    }
+    let valid = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !valid {
+        errs.push(regex_error(
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+            "[-._a-zA-Z0-9]+",
+            &["key.name", "KEY_NAME", "key-name"],
+        ));
+    }
+    if value == "." {
+        errs.push("must not be '.'".to_owned());
+    } else if value == ".." {
+        errs.push("must not be '..'".to_owned());
+    } else if value.starts_with("..") {
+        errs.push("must not start with '..'".to_owned());
+    }
+    errs
+}
+
 /// Kubernetes' `IsDNS1123Subdomain`: a lowercase RFC 1123 subdomain, at most 253 characters.
 pub fn is_dns1123_subdomain(value: &str) -> Vec<String> {
     let mut errs = Vec::new();
@@ -681,6 +708,18 @@ mod tests {
 
     fn check(f: fn(&str) -> Vec<String>, input: &str, expected: &[&str]) {
         assert_eq!(f(input), expected, "input {input:?}");
+    }
+
+    #[test]
+    fn config_map_keys_follow_is_config_map_key() {
+        assert!(is_config_map_key("ca.crt").is_empty());
+        assert!(is_config_map_key("KEY_name-1").is_empty());
+        assert_eq!(
+            is_config_map_key("a/b"),
+            ["a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"]
+        );
+        assert_eq!(is_config_map_key(".."), ["must not be '..'"]);
+        assert_eq!(is_config_map_key("..a"), ["must not start with '..'"]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! are kube-apiserver's. The HTTP edge renders a [`Status`] as JSON (Kubernetes routes) or as
 //! `{"error": message}` (Kargo routes).
 
+use kargo_api::field::{self, FieldError};
 use kargo_api::resources::ResourceType;
 use serde::Serialize;
 
@@ -175,30 +176,32 @@ impl Status {
         )
     }
 
-    /// 422 `ServiceAccount "A" is invalid: <errors>`.
+    /// 422 `ServiceAccount "A" is invalid: <errors>` (`Kind.group` outside the core group).
     pub fn invalid(rt: &ResourceType, name: &str, errors: &[FieldError]) -> Status {
-        let aggregate = match errors {
-            [one] => one.to_string(),
-            many => format!(
-                "[{}]",
-                many.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+        let kind = if rt.group.is_empty() {
+            rt.kind.to_owned()
+        } else {
+            format!("{}.{}", rt.kind, rt.group)
         };
-        Status::failure(
-            422,
-            "Invalid",
-            format!("{} \"{}\" is invalid: {}", rt.kind, name, aggregate),
+        Status::failure(422, "Invalid", field::invalid_message(&kind, name, errors)).with_details(
+            Some(Details {
+                name: name.to_owned(),
+                group: rt.group.to_owned(),
+                kind: rt.kind.to_owned(),
+                causes: errors
+                    .iter()
+                    .map(|e| {
+                        let c = e.cause();
+                        Cause {
+                            reason: c.reason,
+                            message: c.message,
+                            field: c.field,
+                        }
+                    })
+                    .collect(),
+                ..Details::default()
+            }),
         )
-        .with_details(Some(Details {
-            name: name.to_owned(),
-            group: rt.group.to_owned(),
-            kind: rt.kind.to_owned(),
-            causes: errors.iter().map(FieldError::cause).collect(),
-            ..Details::default()
-        }))
     }
 
     /// 400 with a message.
@@ -299,143 +302,9 @@ impl Status {
     }
 }
 
-/// A field-level validation error, rendered as Go's `field.Error`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// The field path (`metadata.name`).
-    pub field: String,
-    /// What is wrong.
-    pub kind: FieldErrorKind,
-    /// Why, in words.
-    pub detail: String,
-}
-
-/// The kind of a [`FieldError`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FieldErrorKind {
-    /// `Required value`.
-    Required,
-    /// `Invalid value: <v>`, with the value rendered as Go prints it.
-    Invalid(String),
-    /// `Forbidden`.
-    Forbidden,
-    /// `Unsupported value: <v>`.
-    NotSupported(String),
-    /// `Too long: ...`.
-    TooLong,
-    /// `Duplicate value: <v>`.
-    Duplicate(String),
-}
-
-impl FieldError {
-    /// `Invalid value: "<string>"`.
-    pub fn invalid(field: impl Into<String>, value: &str, detail: impl Into<String>) -> FieldError {
-        FieldError {
-            field: field.into(),
-            kind: FieldErrorKind::Invalid(quote(value)),
-            detail: detail.into(),
-        }
-    }
-
-    /// `Required value`.
-    pub fn required(field: impl Into<String>, detail: impl Into<String>) -> FieldError {
-        FieldError {
-            field: field.into(),
-            kind: FieldErrorKind::Required,
-            detail: detail.into(),
-        }
-    }
-
-    /// `Forbidden`.
-    pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> FieldError {
-        FieldError {
-            field: field.into(),
-            kind: FieldErrorKind::Forbidden,
-            detail: detail.into(),
-        }
-    }
-
-    /// `Unsupported value: "<v>"`.
-    pub fn not_supported(field: impl Into<String>, value: &str, supported: &[&str]) -> FieldError {
-        FieldError {
-            field: field.into(),
-            kind: FieldErrorKind::NotSupported(quote(value)),
-            detail: format!(
-                "supported values: {}",
-                supported
-                    .iter()
-                    .map(|s| quote(s))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }
-    }
-
-    /// `Too long: ...`.
-    pub fn too_long(field: impl Into<String>, detail: impl Into<String>) -> FieldError {
-        FieldError {
-            field: field.into(),
-            kind: FieldErrorKind::TooLong,
-            detail: detail.into(),
-        }
-    }
-
-    /// `Duplicate value: "<v>"`.
-    pub fn duplicate(field: impl Into<String>, value: &str) -> FieldError {
-        FieldError {
-            field: field.into(),
-            kind: FieldErrorKind::Duplicate(quote(value)),
-            detail: String::new(),
-        }
-    }
-
-    fn reason(&self) -> &'static str {
-        match self.kind {
-            FieldErrorKind::Required => "FieldValueRequired",
-            FieldErrorKind::Invalid(_) => "FieldValueInvalid",
-            FieldErrorKind::Forbidden => "FieldValueForbidden",
-            FieldErrorKind::NotSupported(_) => "FieldValueNotSupported",
-            FieldErrorKind::TooLong => "FieldValueTooLong",
-            FieldErrorKind::Duplicate(_) => "FieldValueDuplicate",
-        }
-    }
-
-    /// The message without the field path.
-    pub fn body(&self) -> String {
-        let head = match &self.kind {
-            FieldErrorKind::Required => "Required value".to_owned(),
-            FieldErrorKind::Invalid(v) => format!("Invalid value: {v}"),
-            FieldErrorKind::Forbidden => "Forbidden".to_owned(),
-            FieldErrorKind::NotSupported(v) => format!("Unsupported value: {v}"),
-            FieldErrorKind::TooLong => "Too long".to_owned(),
-            FieldErrorKind::Duplicate(v) => format!("Duplicate value: {v}"),
-        };
-        if self.detail.is_empty() {
-            head
-        } else {
-            format!("{head}: {}", self.detail)
-        }
-    }
-
-    /// The Status cause of this error.
-    pub fn cause(&self) -> Cause {
-        Cause {
-            reason: self.reason().to_owned(),
-            message: self.body(),
-            field: self.field.clone(),
-        }
-    }
-}
-
-impl std::fmt::Display for FieldError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.field, self.body())
-    }
-}
-
-/// Quotes a string as Go's `%q` does for printable text.
+/// Quotes a string as Go's `%q` does.
 pub fn quote(value: &str) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| format!("\"{value}\""))
+    kargo_api::field::go_quote(value)
 }
 
 impl From<kargo_store::Error> for Status {
@@ -478,7 +347,7 @@ mod tests {
 
     #[test]
     fn invalid_lists_causes_and_aggregates_messages() {
-        let one = FieldError::invalid("metadata.name", "A", "why");
+        let one = FieldError::invalid("metadata.name", field::BadValue::string("A"), "why");
         let status = Status::invalid(&SERVICEACCOUNTS, "A", std::slice::from_ref(&one));
         assert_eq!(
             serde_json::to_string(&status).unwrap(),

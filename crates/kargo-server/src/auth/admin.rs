@@ -171,12 +171,13 @@ impl Admin {
                 .map_err(|e| AdminError::Corrupt(e.to_string()))
         };
         let key = decode(&record.jwt_key)?;
+        let bad_key = |e: jsonwebtoken::errors::Error| AdminError::Corrupt(e.to_string());
         Ok(Admin {
             salt: decode(&record.salt)?,
             hash: decode(&record.hash)?,
             iterations: record.iterations,
-            encoding: EncodingKey::from_secret(&key),
-            decoding: DecodingKey::from_secret(&key),
+            encoding: EncodingKey::from_secret(&key).map_err(bad_key)?,
+            decoding: DecodingKey::from_secret(&key).map_err(bad_key)?,
         })
     }
 

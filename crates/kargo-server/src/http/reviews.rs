@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
-use kargo_api::field::FieldError;
+use kargo_api::field::{BadValue, FieldError};
 use kargo_api::resources::{ResourceType, SECRETS, SERVICEACCOUNTS, TOKENREVIEWS};
 use serde_json::{Value, json};
 
@@ -96,7 +96,7 @@ fn review_attributes(body: &Value, namespace: Option<&str>) -> Result<Attributes
                     "",
                     &[FieldError::invalid(
                         "spec.resourceAttributes.namespace",
-                        ns,
+                        BadValue::string(ns),
                         "must match metadata.namespace",
                     )],
                 ));
@@ -280,7 +280,7 @@ async fn token_request(app: &AppState, namespace: &str, account: &str, mut body:
             &body_name,
             FieldError::invalid(
                 "metadata.name",
-                &body_name,
+                BadValue::string(&body_name),
                 "must match the service account name if specified",
             ),
         ));
@@ -292,21 +292,21 @@ async fn token_request(app: &AppState, namespace: &str, account: &str, mut body:
     if expiration < MIN_EXPIRATION {
         return Err(token_request_invalid(
             &body_name,
-            FieldError {
-                field: "spec.expirationSeconds".into(),
-                kind: kargo_api::field::FieldErrorKind::Invalid(expiration.to_string()),
-                detail: "may not specify a duration less than 10 minutes".into(),
-            },
+            FieldError::invalid(
+                "spec.expirationSeconds",
+                BadValue::Int(expiration),
+                "may not specify a duration less than 10 minutes",
+            ),
         ));
     }
     if expiration > MAX_EXPIRATION {
         return Err(token_request_invalid(
             &body_name,
-            FieldError {
-                field: "spec.expirationSeconds".into(),
-                kind: kargo_api::field::FieldErrorKind::Invalid(expiration.to_string()),
-                detail: "may not specify a duration larger than 2^32 seconds".into(),
-            },
+            FieldError::invalid(
+                "spec.expirationSeconds",
+                BadValue::Int(expiration),
+                "may not specify a duration larger than 2^32 seconds",
+            ),
         ));
     }
     let sa = app

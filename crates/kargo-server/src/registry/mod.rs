@@ -265,7 +265,7 @@ impl Registry {
             let name = kargo_api::names::generate_name(&base, random_u32);
             set_meta(&mut obj, "name", Some(Value::String(name)));
         }
-        let mut errors = strategy::validate_meta(rt, &obj);
+        let mut errors = strategy::validate_meta(rt, &obj, None);
         errors.extend(strategy.validate(&obj, None));
         if !errors.is_empty() {
             return Err(Status::invalid(rt, obj.name(), &errors));
@@ -344,11 +344,11 @@ impl Registry {
             return Err(Status::invalid(
                 target.rt,
                 target.name,
-                &[kargo_api::field::FieldError {
-                    field: "metadata.resourceVersion".into(),
-                    kind: kargo_api::field::FieldErrorKind::Invalid("0".into()),
-                    detail: "must be specified for an update".into(),
-                }],
+                &[kargo_api::field::FieldError::invalid(
+                    "metadata.resourceVersion",
+                    kargo_api::field::BadValue::Uint(0),
+                    "must be specified for an update",
+                )],
             ));
         }
         let object = self
@@ -426,29 +426,8 @@ impl Registry {
                     .unwrap_or(0);
                 set_meta(&mut obj, "generation", Some(Value::from(generation + 1)));
             }
-            let mut errors = strategy::validate_meta(rt, &obj);
+            let mut errors = strategy::validate_meta(rt, &obj, Some(&current));
             errors.extend(strategy.validate(&obj, Some(&current)));
-            if current.is_deleting() {
-                let old = current.finalizers();
-                let added: Vec<String> = obj
-                    .finalizers()
-                    .into_iter()
-                    .filter(|f| !old.contains(f))
-                    .collect();
-                if !added.is_empty() {
-                    errors.push(kargo_api::field::FieldError::forbidden(
-                        "metadata.finalizers",
-                        format!(
-                            "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
-                            added
-                                .iter()
-                                .map(|f| crate::status::quote(f))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ));
-                }
-            }
             if !errors.is_empty() {
                 return Err(Status::invalid(rt, target.name, &errors));
             }

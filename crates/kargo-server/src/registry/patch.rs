@@ -51,7 +51,7 @@ fn apply(
         PatchType::Json => {
             let doc = parse_json(patch)?;
             let mut obj = current.clone();
-            p::json_patch(&mut obj, &doc).map_err(|e| patch_failed(&e))?;
+            p::json_patch(&mut obj, &doc).map_err(|e| patch_status(&e))?;
             Ok(obj)
         }
         PatchType::Merge => {
@@ -62,7 +62,7 @@ fn apply(
                 ));
             }
             let mut obj = current.clone();
-            p::merge_patch(&mut obj, &doc);
+            p::merge_patch(&mut obj, &doc).map_err(|e| patch_status(&e))?;
             Ok(obj)
         }
         PatchType::Strategic => {
@@ -80,7 +80,7 @@ fn apply(
                 ));
             }
             let lists = |path: &str| strategy.list_strategy(path).unwrap_or(p::ListStrategy::Atomic);
-            p::strategic_merge_patch(current, &doc, &lists).map_err(|e| patch_failed(&e))
+            p::strategic_merge_patch(current, &doc, &lists).map_err(|e| patch_status(&e))
         }
         PatchType::Apply => {
             let doc: Value = yaml_serde::from_slice(patch)
@@ -89,14 +89,21 @@ fn apply(
                 return Err(Status::bad_request("error decoding YAML: the body must be an object"));
             }
             let mut obj = current.clone();
-            p::merge_patch(&mut obj, &doc);
+            p::merge_patch(&mut obj, &doc).map_err(|e| patch_status(&e))?;
             Ok(obj)
         }
     }
 }
 
-fn patch_failed(err: &dyn std::fmt::Display) -> Status {
-    Status::failure(422, "Invalid", format!("the server rejected our request due to an error in our request: {err}"))
+/// A patch failure as a client error. kube-apiserver answers a few malformed strategic patches
+/// with a 500 and hides the cause of a failed JSON patch behind a generic 422; both are the
+/// client's mistakes, so they are 422s here and say what went wrong.
+fn patch_status(err: &p::PatchError) -> Status {
+    match err.code() {
+        400 => Status::bad_request(err.status_message()),
+        413 => Status::failure(413, "RequestEntityTooLarge", err.status_message()),
+        _ => Status::failure(422, "Invalid", format!("{}: {err}", err.status_message().trim_end_matches(&format!("{err}")).trim_end_matches(": ").trim())),
+    }
 }
 
 impl Registry {

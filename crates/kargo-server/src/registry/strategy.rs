@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use kargo_api::field::FieldError;
+use kargo_api::field::{BadValue, FieldError};
 use kargo_api::names;
 use kargo_api::patch::ListStrategy;
 use kargo_api::resources::{self as res, NameRule, ResourceType};
@@ -73,7 +73,7 @@ pub trait Strategy: Send + Sync {
     /// The list strategy of a field path, for strategic merge patches; `None` if the kind takes
     /// no strategic merge patch (custom resources).
     fn list_strategy(&self, path: &str) -> Option<ListStrategy> {
-        Some(meta_list_strategy(path))
+        Some(kargo_api::patch::object_meta_list_strategy(path))
     }
 
     /// Whether `metadata.generation` is tracked (custom resources).
@@ -89,14 +89,6 @@ pub trait Strategy: Send + Sync {
     /// Whether a deletion answers with the deleted object (else a `Status`).
     fn returns_deleted_object(&self) -> bool {
         false
-    }
-}
-
-fn meta_list_strategy(path: &str) -> ListStrategy {
-    match path {
-        "metadata.ownerReferences" => ListStrategy::MergeByKey("uid"),
-        "metadata.finalizers" => ListStrategy::MergeSet,
-        _ => ListStrategy::Atomic,
     }
 }
 
@@ -265,10 +257,7 @@ impl Strategy for ServiceAccountStrategy {
     }
 
     fn list_strategy(&self, path: &str) -> Option<ListStrategy> {
-        Some(match path {
-            "secrets" => ListStrategy::MergeByKey("name"),
-            other => meta_list_strategy(other),
-        })
+        Some(kargo_api::patch::service_account_list_strategy(path))
     }
 
     fn returns_deleted_object(&self) -> bool {
@@ -319,7 +308,7 @@ fn data_keys(obj: &Value, field: &str) -> Vec<String> {
 fn validate_config_keys(obj: &Value, field: &str, errors: &mut Vec<FieldError>) {
     for key in data_keys(obj, field) {
         for msg in names::is_config_map_key(&key) {
-            errors.push(FieldError::invalid(format!("{field}[{key}]"), &key, msg));
+            errors.push(FieldError::invalid(format!("{field}[{key}]"), BadValue::string(&key), msg));
         }
     }
 }
@@ -380,10 +369,7 @@ impl Strategy for SecretStrategy {
         let mut errors = Vec::new();
         validate_config_keys(obj, "data", &mut errors);
         if decoded_len(obj, "data") > MAX_SECRET_SIZE {
-            errors.push(FieldError::too_long(
-                "data",
-                format!("must have at most {MAX_SECRET_SIZE} bytes"),
-            ));
+            errors.push(FieldError::too_long("data", Some(MAX_SECRET_SIZE)));
         }
         let kind = string_field(obj, "type").unwrap_or("Opaque");
         if kind == SERVICE_ACCOUNT_TOKEN_TYPE
@@ -399,7 +385,7 @@ impl Strategy for SecretStrategy {
         if let Some(old) = old {
             let old_type = string_field(old, "type").unwrap_or("Opaque");
             if old_type != kind {
-                errors.push(FieldError::invalid("type", kind, "field is immutable"));
+                errors.push(FieldError::invalid("type", BadValue::string(kind), "field is immutable"));
             }
             if old.get("immutable").and_then(Value::as_bool) == Some(true) {
                 if old.get("data") != obj.get("data") {
@@ -440,7 +426,7 @@ impl Strategy for ConfigMapStrategy {
             if binary.contains(&key) {
                 errors.push(FieldError::invalid(
                     format!("data[{key}]"),
-                    &key,
+                    BadValue::string(&key),
                     "duplicate of key present in binaryData",
                 ));
             }
@@ -496,23 +482,18 @@ impl Strategy for RoleStrategy {
             }
             if list("nonResourceURLs") > 0 {
                 if self.namespaced {
-                    errors.push(FieldError {
-                        field: format!("rules[{i}].nonResourceURLs"),
-                        kind: kargo_api::field::FieldErrorKind::Invalid(go_string_slice(
-                            rule.get("nonResourceURLs"),
-                        )),
-                        detail: "namespaced rules cannot apply to non-resource URLs".into(),
-                    });
+                    errors.push(FieldError::invalid(
+                        format!("rules[{i}].nonResourceURLs"),
+                        string_slice(rule.get("nonResourceURLs")),
+                        "namespaced rules cannot apply to non-resource URLs",
+                    ));
                 } else if list("apiGroups") > 0 || list("resources") > 0 || list("resourceNames") > 0
                 {
-                    errors.push(FieldError {
-                        field: format!("rules[{i}].nonResourceURLs"),
-                        kind: kargo_api::field::FieldErrorKind::Invalid(go_string_slice(
-                            rule.get("nonResourceURLs"),
-                        )),
-                        detail: "rules cannot apply to both regular resources and non-resource URLs"
-                            .into(),
-                    });
+                    errors.push(FieldError::invalid(
+                        format!("rules[{i}].nonResourceURLs"),
+                        string_slice(rule.get("nonResourceURLs")),
+                        "rules cannot apply to both regular resources and non-resource URLs",
+                    ));
                 }
             } else {
                 if list("apiGroups") == 0 {
@@ -533,17 +514,13 @@ impl Strategy for RoleStrategy {
     }
 }
 
-/// Renders a JSON string array as Go prints a `[]string` with `%#v`.
-fn go_string_slice(value: Option<&Value>) -> String {
-    let items: Vec<String> = value
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|v| crate::status::quote(v.as_str().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
-    format!("[]string{{{}}}", items.join(", "))
+/// A JSON string array as the bad value of a field error (Go's `[]string`).
+fn string_slice(value: Option<&Value>) -> BadValue {
+    BadValue::Strings(value.and_then(Value::as_array).map(|a| {
+        a.iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }))
 }
 
 struct BindingStrategy {
@@ -571,12 +548,12 @@ impl Strategy for BindingStrategy {
             &["ClusterRole"]
         };
         if !kinds.contains(&get("kind")) {
-            errors.push(FieldError::not_supported("roleRef.kind", get("kind"), kinds));
+            errors.push(FieldError::not_supported("roleRef.kind", BadValue::string(get("kind")), kinds));
         }
         if get("apiGroup") != res::RBAC_GROUP {
             errors.push(FieldError::not_supported(
                 "roleRef.apiGroup",
-                get("apiGroup"),
+                BadValue::string(get("apiGroup")),
                 &[res::RBAC_GROUP],
             ));
         }
@@ -584,7 +561,7 @@ impl Strategy for BindingStrategy {
             errors.push(FieldError::required("roleRef.name", ""));
         } else {
             for msg in names::is_valid_path_segment_name(get("name")) {
-                errors.push(FieldError::invalid("roleRef.name", get("name"), msg));
+                errors.push(FieldError::invalid("roleRef.name", BadValue::string(get("name")), msg));
             }
         }
         let subjects = obj
@@ -603,7 +580,7 @@ impl Strategy for BindingStrategy {
                     if !field("apiGroup").is_empty() {
                         errors.push(FieldError::not_supported(
                             format!("{path}.apiGroup"),
-                            field("apiGroup"),
+                            BadValue::string(field("apiGroup")),
                             &[""],
                         ));
                     }
@@ -615,14 +592,14 @@ impl Strategy for BindingStrategy {
                     if field("apiGroup") != res::RBAC_GROUP {
                         errors.push(FieldError::not_supported(
                             format!("{path}.apiGroup"),
-                            field("apiGroup"),
+                            BadValue::string(field("apiGroup")),
                             &[res::RBAC_GROUP],
                         ));
                     }
                 }
                 other => errors.push(FieldError::not_supported(
                     format!("{path}.kind"),
-                    other,
+                    BadValue::string(other),
                     SUBJECT_KINDS,
                 )),
             }
@@ -630,31 +607,40 @@ impl Strategy for BindingStrategy {
         if let Some(old) = old
             && old.get("roleRef") != obj.get("roleRef")
         {
-            errors.push(FieldError {
-                field: "roleRef".into(),
-                kind: kargo_api::field::FieldErrorKind::Invalid(format!(
+            errors.push(FieldError::invalid(
+                "roleRef",
+                BadValue::Raw(format!(
                     "rbac.RoleRef{{APIGroup:{}, Kind:{}, Name:{}}}",
                     crate::status::quote(get("apiGroup")),
                     crate::status::quote(get("kind")),
                     crate::status::quote(get("name")),
                 )),
-                detail: "cannot change roleRef".into(),
-            });
+                "cannot change roleRef",
+            ));
         }
         errors
     }
 }
 
-/// Validates the parts of `metadata` every kind shares: the name (by the kind's rule), labels
-/// and annotations.
-pub fn validate_meta(rt: &ResourceType, obj: &Value) -> Vec<FieldError> {
-    let rule = match rt.name_rule {
-        NameRule::Subdomain => names::NameCheck::Subdomain,
-        NameRule::Label => names::NameCheck::Label,
+/// Validates the parts of `metadata` every kind shares: the name (by the kind's rule), labels,
+/// annotations, owner references and finalizers; on update also what may not change.
+pub fn validate_meta(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
+    let check = match rt.name_rule {
+        NameRule::Subdomain => names::NameCheck::DnsSubdomain,
+        NameRule::Label => names::NameCheck::DnsLabel,
         NameRule::PathSegment => names::NameCheck::PathSegment,
     };
-    let meta = obj.get("metadata").cloned().unwrap_or(Value::Null);
-    names::validate_object_meta(&meta, rt.namespaced, rule)
+    let typed = |v: &Value| -> ObjectMeta {
+        v.get("metadata")
+            .and_then(|m| serde_json::from_value(m.clone()).ok())
+            .unwrap_or_default()
+    };
+    let meta = typed(obj);
+    let mut errors = names::validate_object_meta(&meta, rt.namespaced, check);
+    if let Some(old) = old {
+        errors.extend(names::validate_object_meta_update(&meta, &typed(old)));
+    }
+    errors
 }
 
 /// Labels of an object for selector matching.

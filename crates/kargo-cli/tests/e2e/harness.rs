@@ -1,0 +1,263 @@
+//! Starts real servers and runs real clients against them, each test in its own directories.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The admin password every test server is started with.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+/// A running `kargo server`.
+pub struct Server {
+    child: Option<Child>,
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    dir: TempDir,
+    port: u16,
+}
+
+/// Output of a client command, with helpers that print everything when an assertion fails.
+pub struct Run {
+    /// What the command printed on stdout.
+    pub stdout: String,
+    /// What the command printed on stderr.
+    pub stderr: String,
+    /// Its exit code.
+    pub code: i32,
+    command: String,
+}
+
+impl Run {
+    fn from(command: String, out: Output) -> Run {
+        Run {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+            command,
+        }
+    }
+
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(self.code, 0, "`{}` failed:\nstdout:\n{}\nstderr:\n{}", self.command, self.stdout, self.stderr);
+        &self.stdout
+    }
+
+    /// Asserts failure and returns stderr.
+    #[track_caller]
+    pub fn err(&self) -> &str {
+        assert_ne!(self.code, 0, "`{}` succeeded unexpectedly:\nstdout:\n{}", self.command, self.stdout);
+        &self.stderr
+    }
+}
+
+fn kargo_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_kargo")
+}
+
+impl Server {
+    /// Starts a server on a free port with a fresh data directory.
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("home");
+        let mut server = Server { child: None, url: String::new(), dir, port: 0 };
+        server.spawn("127.0.0.1:0");
+        server
+    }
+
+    fn spawn(&mut self, address: &str) {
+        let mut child = Command::new(kargo_bin())
+            .args(["server", "--address", address, "--data-dir"])
+            .arg(self.data_dir())
+            .env("KARGO_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("KARGO_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start kargo server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url = loop {
+            assert!(Instant::now() < deadline, "server did not start in time");
+            let line = lines.next().expect("server exited before listening").expect("read");
+            if let Some(url) = line.strip_prefix("kargo server listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    /// Stops the server (SIGKILL when `kill`, else SIGTERM) and starts it again on the same port
+    /// and data directory.
+    pub fn restart(&mut self, kill: bool) {
+        self.stop(kill);
+        let address = format!("127.0.0.1:{}", self.port);
+        self.spawn(&address);
+    }
+
+    fn stop(&mut self, kill: bool) {
+        if let Some(mut child) = self.child.take() {
+            if kill {
+                let _ = child.kill();
+            } else {
+                let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The CA certificate clients trust.
+    pub fn ca(&self) -> PathBuf {
+        self.data_dir().join("tls").join("ca.crt")
+    }
+
+    /// The admin kubeconfig (client certificate).
+    pub fn admin_kubeconfig(&self) -> PathBuf {
+        self.data_dir().join("admin.kubeconfig")
+    }
+
+    /// A scratch directory of the test.
+    pub fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs kubectl as the admin, with a fresh HOME (kubectl caches discovery there).
+    pub fn kubectl(&self, args: &[&str]) -> Run {
+        self.kubectl_with(&self.admin_kubeconfig(), args, None)
+    }
+
+    /// Runs kubectl with a kubeconfig and optional stdin.
+    pub fn kubectl_with(&self, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut cmd = Command::new("kubectl");
+        cmd.args(args)
+            .env("KUBECONFIG", kubeconfig)
+            .env("HOME", self.dir.path().join("home"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        let mut child = cmd.spawn().expect("kubectl runs");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("kubectl output");
+        Run::from(format!("kubectl {}", args.join(" ")), out)
+    }
+
+    /// kubectl as the admin, with stdin.
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        self.kubectl_with(&self.admin_kubeconfig(), args, Some(stdin))
+    }
+
+    /// Writes a kubeconfig that authenticates with a bearer token; returns its path.
+    pub fn token_kubeconfig(&self, name: &str, token: &str, namespace: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("{name}.kubeconfig"));
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kargo\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: {name}\n  user:\n    token: {token}\ncontexts:\n- name: {name}\n  context:\n    cluster: kargo\n    user: {name}\n    namespace: {namespace}\ncurrent-context: {name}\n",
+            self.url,
+            self.ca().display()
+        );
+        std::fs::write(&path, text).expect("write kubeconfig");
+        path
+    }
+
+    /// Runs a Python script of `tests/python` with the venv's interpreter; arguments after the
+    /// script are the server URL, the CA path and a bearer token.
+    pub fn python(&self, script: &str, token: &str, args: &[&str]) -> Run {
+        let python = std::env::var("KARGO_TEST_PYTHON").unwrap_or_else(|_| {
+            format!("{}/../../.venv/bin/python", env!("CARGO_MANIFEST_DIR"))
+        });
+        assert!(
+            Path::new(&python).exists(),
+            "no Python venv at {python}: run scripts/test.sh, which creates it"
+        );
+        let script_path = format!("{}/../../tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
+        let out = Command::new(&python)
+            .arg(&script_path)
+            .arg(&self.url)
+            .arg(self.ca())
+            .arg(token)
+            .args(args)
+            .output()
+            .expect("python runs");
+        Run::from(format!("python {script}"), out)
+    }
+
+    /// Logs in as the admin through the Kargo API and returns the admin JWT.
+    pub fn admin_token(&self) -> String {
+        let out = Command::new("curl")
+            .args(["-sS", "--fail-with-body", "--cacert"])
+            .arg(self.ca())
+            .args(["-X", "POST", "-H", &format!("Authorization: Bearer {ADMIN_PASSWORD}")])
+            .arg(format!("{}/v1beta1/login", self.url))
+            .output()
+            .expect("curl runs");
+        let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("login answers JSON");
+        body["idToken"].as_str().expect("idToken").to_owned()
+    }
+
+    /// An HTTP request with curl: `(status, body)`.
+    pub fn curl(&self, method: &str, path: &str, token: Option<&str>, headers: &[&str], body: Option<&[u8]>) -> (u16, String) {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
+            .arg(self.ca())
+            .args(["-X", method]);
+        if let Some(t) = token {
+            cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        for h in headers {
+            cmd.args(["-H", h]);
+        }
+        if body.is_some() {
+            cmd.args(["--data-binary", "@-"]);
+        }
+        cmd.arg(format!("{}{path}", self.url))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("curl runs");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            if let Some(b) = body {
+                stdin.write_all(b).expect("write body");
+            }
+        }
+        let out = child.wait_with_output().expect("curl output");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or((&text, "0"));
+        (code.trim().parse().unwrap_or(0), body.to_owned())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop(true);
+    }
+}
+
+/// Waits until `check` returns true or the timeout passes.
+pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    check()
+}
