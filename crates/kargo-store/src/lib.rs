@@ -43,10 +43,20 @@ use async_trait::async_trait;
 ///   `None` if the key is absent, in which case `NotFound` is returned instead).
 /// - **Watch.** `watch(prefix, after)` yields every event on keys under `prefix` whose revision is
 ///   greater than `after`, in revision order, each exactly once, then live events as they commit.
-///   If `after` is older than the compacted revision, it fails with [`Error::Compacted`].
+///   If `after` is older than the compacted revision, it fails with [`Error::Compacted`]. `after`
+///   may be ahead of the current revision (events arrive once they happen). A stream that cannot
+///   continue yields one error and ends: [`Error::Compacted`] if it fell behind history that was
+///   compacted meanwhile, [`Error::Unavailable`] if the store closed or was lost.
 /// - **Compaction.** `compact(r)` keeps, for every key, its newest version at or below `r` (dropping
 ///   it if that version is a deletion) and every version above `r`. Reads and watches at a revision
-///   below `r` then fail with [`Error::Compacted`]; reads at `r` or later keep working.
+///   below `r` then fail with [`Error::Compacted`]; reads at `r` or later keep working. `r` above
+///   the current revision fails with [`Error::FutureRevision`], `r` below the compacted revision
+///   with [`Error::Compacted`]; `r` equal to it succeeds once the compaction to `r` is done.
+/// - **Lists** read one consistent snapshot: at `request.revision`, or at the current revision.
+///   A revision below the compacted one fails with [`Error::Compacted`], one above the current
+///   revision with [`Error::FutureRevision`].
+///
+/// The suite in `conformance` (feature `conformance`) checks every contract above on a backend.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// The current value of `key`, or `None`.

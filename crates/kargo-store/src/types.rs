@@ -40,7 +40,7 @@ pub struct ListRequest {
     pub start_after: Option<String>,
     /// Read at this revision (a consistent snapshot); the latest if `None`.
     pub revision: Option<Revision>,
-    /// At most this many keys; all if `None`.
+    /// At most this many keys; all if `None` (or `Some(0)`, as in etcd).
     pub limit: Option<usize>,
 }
 
@@ -87,5 +87,4 @@ impl Event {
 
 /// A stream of watch events. It ends with an error item if the watch cannot continue (for example
 /// when the backend is lost); it never skips an event.
-pub type WatchStream =
-    Pin<Box<dyn futures::Stream<Item = crate::Result<Event>> + Send + 'static>>;
+pub type WatchStream = Pin<Box<dyn futures::Stream<Item = crate::Result<Event>> + Send + 'static>>;
