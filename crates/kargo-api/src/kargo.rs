@@ -160,7 +160,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(g.role, "developer");
-        assert_eq!(g.service_accounts.unwrap().service_accounts[0].name, "my-sa");
+        assert_eq!(
+            g.service_accounts.unwrap().service_accounts[0].name,
+            "my-sa"
+        );
         let g: GrantRequest = serde_json::from_str(
             r#"{"role":"r","resourceDetails":{"resourceType":"stages","resourceName":"dev","verbs":["promote"]}}"#,
         )

@@ -716,7 +716,9 @@ mod tests {
         assert!(is_config_map_key("KEY_name-1").is_empty());
         assert_eq!(
             is_config_map_key("a/b"),
-            ["a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"]
+            [
+                "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+            ]
         );
         assert_eq!(is_config_map_key(".."), ["must not be '..'"]);
         assert_eq!(is_config_map_key("..a"), ["must not start with '..'"]);

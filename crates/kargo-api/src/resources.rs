@@ -80,7 +80,9 @@ pub const STANDARD_VERBS: &[&str] = &[
     "update",
     "watch",
 ];
-const NAMESPACE_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
+const NAMESPACE_VERBS: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
 const CREATE_ONLY: &[&str] = &["create"];
 const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
 
@@ -280,9 +282,7 @@ pub fn find_kind(group: &str, kind: &str) -> Option<&'static ResourceType> {
 
 /// The persisted resource types.
 pub fn stored() -> impl Iterator<Item = &'static ResourceType> {
-    ALL.iter()
-        .copied()
-        .filter(|r| r.storage == Storage::Stored)
+    ALL.iter().copied().filter(|r| r.storage == Storage::Stored)
 }
 
 impl ResourceType {
@@ -394,17 +394,30 @@ mod tests {
             CLUSTERROLES.key(None, "admin"),
             "/registry/clusterroles/admin"
         );
-        assert_eq!(SERVICEACCOUNTS.namespace_prefix(None), "/registry/serviceaccounts/");
+        assert_eq!(
+            SERVICEACCOUNTS.namespace_prefix(None),
+            "/registry/serviceaccounts/"
+        );
     }
 
     #[test]
     fn keys_parse_back_to_their_resource() {
         for (key, plural, ns, name) in [
-            ("/registry/serviceaccounts/p/sa", "serviceaccounts", Some("p"), "sa"),
+            (
+                "/registry/serviceaccounts/p/sa",
+                "serviceaccounts",
+                Some("p"),
+                "sa",
+            ),
             ("/registry/namespaces/p", "namespaces", None, "p"),
             ("/registry/roles/p/r", "roles", Some("p"), "r"),
             ("/registry/rolebindings/p/r", "rolebindings", Some("p"), "r"),
-            ("/registry/kargo.akuity.io/projects/x", "projects", None, "x"),
+            (
+                "/registry/kargo.akuity.io/projects/x",
+                "projects",
+                None,
+                "x",
+            ),
         ] {
             let (rt, n, m) = parse_key(key).expect(key);
             assert_eq!((rt.plural, n, m), (plural, ns, name), "{key}");

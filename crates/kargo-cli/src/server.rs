@@ -20,6 +20,9 @@ pub struct ServerArgs {
     /// Extra DNS names or IP addresses for the serving certificate (repeatable).
     #[arg(long = "tls-san", value_name = "NAME")]
     pub tls_sans: Vec<String>,
+    /// Issuer of bound service-account tokens (default: the server's URL).
+    #[arg(long = "service-account-issuer", value_name = "URL")]
+    pub issuer: Option<String>,
     /// Log filter (`info`, `debug`, `kargo_server=debug`).
     #[arg(long, env = "KARGO_LOG", default_value = "info")]
     pub log: String,
@@ -39,6 +42,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             .ok()
             .filter(|p| !p.is_empty()),
         tls_names: args.tls_sans,
+        issuer: args.issuer,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(kargo_server::server::run(config, |started| {

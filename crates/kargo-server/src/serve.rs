@@ -62,12 +62,13 @@ pub async fn serve(
                 .and_then(|certs| certs.first())
                 .and_then(client_identity)
                 .map(|(user, groups)| PeerIdentity { user, groups });
-            let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                if let Some(peer) = &peer {
-                    request.extensions_mut().insert(peer.clone());
-                }
-                router.clone().oneshot(request)
-            });
+            let service =
+                hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                    if let Some(peer) = &peer {
+                        request.extensions_mut().insert(peer.clone());
+                    }
+                    router.clone().oneshot(request)
+                });
             let builder = auto::Builder::new(TokioExecutor::new());
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             tokio::pin!(connection);

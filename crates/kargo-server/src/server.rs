@@ -12,11 +12,11 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Authorizer;
 use crate::auth::admin::Admin;
 use crate::auth::authn::{Authenticator, MASTERS};
-use crate::auth::tokens::TokenAuthenticator;
-use crate::auth::Authorizer;
 use crate::auth::keys;
+use crate::auth::tokens::TokenAuthenticator;
 use crate::auth::view::AuthView;
 use crate::controllers::tokens::TokenController;
 use crate::controllers::{gc::GarbageCollector, informer, namespace::NamespaceController};
@@ -176,7 +176,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Started> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let store = open_store(&config).await?;
-    let tls = TlsMaterial::load_or_create(&config.data_dir.join("tls"), &config.certificate_names())?;
+    let tls =
+        TlsMaterial::load_or_create(&config.data_dir.join("tls"), &config.certificate_names())?;
     let (admin, generated) = Admin::init(&store, config.admin_password.as_deref()).await?;
     let registry = Registry::new(store.clone());
     bootstrap(&registry).await?;
@@ -194,7 +195,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Started> {
     let handlers: Vec<Box<dyn informer::Handler>> = vec![
         Box::new(view.writer()),
         Box::new(GarbageCollector::start(registry.clone(), shutdown.clone())),
-        Box::new(NamespaceController::start(registry.clone(), shutdown.clone())),
+        Box::new(NamespaceController::start(
+            registry.clone(),
+            shutdown.clone(),
+        )),
         Box::new(TokenController::start(
             registry.clone(),
             view.clone(),

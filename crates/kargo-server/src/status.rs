@@ -42,30 +42,46 @@ pub struct Details {
     pub retry_after_seconds: Option<u32>,
 }
 
-/// A Kubernetes `Status` (failure or success), serialized in kube-apiserver's key order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A Kubernetes `Status` (failure or success), serialized in kube-apiserver's key order:
+/// `kind, apiVersion, metadata, status, message, reason, details, code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
-    kind: &'static str,
-    #[serde(rename = "apiVersion")]
-    api_version: &'static str,
-    metadata: Empty,
     /// `Failure` or `Success`.
     pub status: &'static str,
     /// The human-readable message.
-    #[serde(skip_serializing_if = "String::is_empty")]
     pub message: String,
     /// The machine-readable reason (`NotFound`).
-    #[serde(skip_serializing_if = "str::is_empty")]
     pub reason: &'static str,
     /// Details, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<Details>,
+    pub details: Option<Box<Details>>,
     /// The HTTP status code.
     pub code: u16,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-struct Empty {}
+impl Serialize for Status {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("kind", "Status")?;
+        map.serialize_entry("apiVersion", "v1")?;
+        map.serialize_entry("metadata", &serde_json::Map::new())?;
+        map.serialize_entry("status", self.status)?;
+        if !self.message.is_empty() {
+            map.serialize_entry("message", &self.message)?;
+        }
+        if !self.reason.is_empty() {
+            map.serialize_entry("reason", self.reason)?;
+        }
+        if let Some(details) = &self.details {
+            map.serialize_entry("details", details)?;
+        }
+        map.serialize_entry("code", &self.code)?;
+        map.end()
+    }
+}
 
 /// The result type of operations that fail with a [`Status`].
 pub type Result<T, E = Status> = std::result::Result<T, E>;
@@ -91,9 +107,6 @@ impl Status {
     /// A failure with the given code, reason and message.
     pub fn failure(code: u16, reason: &'static str, message: impl Into<String>) -> Status {
         Status {
-            kind: "Status",
-            api_version: "v1",
-            metadata: Empty {},
             status: "Failure",
             message: message.into(),
             reason,
@@ -105,20 +118,17 @@ impl Status {
     /// A success, as returned by deletions of kinds that do not return the object.
     pub fn success(details: Details) -> Status {
         Status {
-            kind: "Status",
-            api_version: "v1",
-            metadata: Empty {},
             status: "Success",
             message: String::new(),
             reason: "",
-            details: Some(details),
+            details: Some(Box::new(details)),
             code: 200,
         }
     }
 
     /// Adds details.
     pub fn with_details(mut self, details: Option<Details>) -> Status {
-        self.details = details;
+        self.details = details.map(Box::new);
         self
     }
 

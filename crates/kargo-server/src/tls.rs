@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
@@ -137,11 +137,7 @@ impl TlsMaterial {
         let key_path = dir.join("server.key");
         let names_path = dir.join("server.names");
         let wanted = names.join(",");
-        let existing = (
-            read(&cert_path)?,
-            read(&key_path)?,
-            read(&names_path)?,
-        );
+        let existing = (read(&cert_path)?, read(&key_path)?, read(&names_path)?);
         let (serving_cert_pem, serving_key_pem) = match existing {
             (Some(cert), Some(key), Some(n)) if n.trim() == wanted => (cert, key),
             _ => {
@@ -218,10 +214,11 @@ impl TlsMaterial {
                 .add(ca.map_err(|e| TlsError::Certificate(e.to_string()))?)
                 .map_err(TlsError::Config)?;
         }
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| TlsError::Certificate(e.to_string()))?;
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| TlsError::Certificate(e.to_string()))?;
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(verifier)
@@ -240,12 +237,7 @@ fn ca_issuer(cert_pem: &str, key_pem: &str) -> Result<Issuer<'static, KeyPair>, 
 pub fn client_identity(cert: &CertificateDer<'_>) -> Option<(String, Vec<String>)> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
     let subject = parsed.subject();
-    let user = subject
-        .iter_common_name()
-        .next()?
-        .as_str()
-        .ok()?
-        .to_owned();
+    let user = subject.iter_common_name().next()?.as_str().ok()?.to_owned();
     let groups = subject
         .iter_organization()
         .filter_map(|o| o.as_str().ok().map(str::to_owned))
@@ -278,9 +270,7 @@ mod tests {
     fn client_certificates_carry_user_and_groups() {
         let dir = tempfile::tempdir().unwrap();
         let tls = TlsMaterial::load_or_create(dir.path(), &["localhost".to_owned()]).unwrap();
-        let (cert, _) = tls
-            .issue_client_cert("admin", &["system:masters"])
-            .unwrap();
+        let (cert, _) = tls.issue_client_cert("admin", &["system:masters"]).unwrap();
         let der = CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
         assert_eq!(
             client_identity(&der),

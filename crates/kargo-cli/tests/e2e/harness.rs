@@ -43,14 +43,22 @@ impl Run {
     /// Asserts success and returns stdout.
     #[track_caller]
     pub fn ok(&self) -> &str {
-        assert_eq!(self.code, 0, "`{}` failed:\nstdout:\n{}\nstderr:\n{}", self.command, self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "`{}` failed:\nstdout:\n{}\nstderr:\n{}",
+            self.command, self.stdout, self.stderr
+        );
         &self.stdout
     }
 
     /// Asserts failure and returns stderr.
     #[track_caller]
     pub fn err(&self) -> &str {
-        assert_ne!(self.code, 0, "`{}` succeeded unexpectedly:\nstdout:\n{}", self.command, self.stdout);
+        assert_ne!(
+            self.code, 0,
+            "`{}` succeeded unexpectedly:\nstdout:\n{}",
+            self.command, self.stdout
+        );
         &self.stderr
     }
 }
@@ -64,7 +72,12 @@ impl Server {
     pub fn start() -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("home")).expect("home");
-        let mut server = Server { child: None, url: String::new(), dir, port: 0 };
+        let mut server = Server {
+            child: None,
+            url: String::new(),
+            dir,
+            port: 0,
+        };
         server.spawn("127.0.0.1:0");
         server
     }
@@ -84,14 +97,21 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(60);
         let url = loop {
             assert!(Instant::now() < deadline, "server did not start in time");
-            let line = lines.next().expect("server exited before listening").expect("read");
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .expect("read");
             if let Some(url) = line.strip_prefix("kargo server listening on ") {
                 break url.trim().to_owned();
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        self.port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        self.port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
         self.url = url;
         self.child = Some(child);
     }
@@ -109,7 +129,10 @@ impl Server {
             if kill {
                 let _ = child.kill();
             } else {
-                let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(child.id().to_string())
+                    .status();
             }
             let _ = child.wait();
         }
@@ -148,11 +171,20 @@ impl Server {
             .env("HOME", self.dir.path().join("home"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
         let mut child = cmd.spawn().expect("kubectl runs");
         if let Some(input) = stdin {
             use std::io::Write;
-            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
         }
         let out = child.wait_with_output().expect("kubectl output");
         Run::from(format!("kubectl {}", args.join(" ")), out)
@@ -178,9 +210,8 @@ impl Server {
     /// Runs a Python script of `tests/python` with the venv's interpreter; arguments after the
     /// script are the server URL, the CA path and a bearer token.
     pub fn python(&self, script: &str, token: &str, args: &[&str]) -> Run {
-        let python = std::env::var("KARGO_TEST_PYTHON").unwrap_or_else(|_| {
-            format!("{}/../../.venv/bin/python", env!("CARGO_MANIFEST_DIR"))
-        });
+        let python = std::env::var("KARGO_TEST_PYTHON")
+            .unwrap_or_else(|_| format!("{}/../../.venv/bin/python", env!("CARGO_MANIFEST_DIR")));
         assert!(
             Path::new(&python).exists(),
             "no Python venv at {python}: run scripts/test.sh, which creates it"
@@ -202,16 +233,29 @@ impl Server {
         let out = Command::new("curl")
             .args(["-sS", "--fail-with-body", "--cacert"])
             .arg(self.ca())
-            .args(["-X", "POST", "-H", &format!("Authorization: Bearer {ADMIN_PASSWORD}")])
+            .args([
+                "-X",
+                "POST",
+                "-H",
+                &format!("Authorization: Bearer {ADMIN_PASSWORD}"),
+            ])
             .arg(format!("{}/v1beta1/login", self.url))
             .output()
             .expect("curl runs");
-        let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("login answers JSON");
+        let body: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("login answers JSON");
         body["idToken"].as_str().expect("idToken").to_owned()
     }
 
     /// An HTTP request with curl: `(status, body)`.
-    pub fn curl(&self, method: &str, path: &str, token: Option<&str>, headers: &[&str], body: Option<&[u8]>) -> (u16, String) {
+    pub fn curl(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[&str],
+        body: Option<&[u8]>,
+    ) -> (u16, String) {
         let mut cmd = Command::new("curl");
         cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
             .arg(self.ca())

@@ -158,57 +158,133 @@ fn apply_of_a_multi_document_manifest_creates_then_leaves_everything_unchanged()
     let out = server.kubectl_stdin(&["apply", "-f", "-"], MANIFEST);
     assert_eq!(out.ok().lines().collect::<Vec<_>>(), CREATED);
     let again = server.kubectl_stdin(&["apply", "-f", "-"], MANIFEST);
-    let unchanged: Vec<String> = CREATED.iter().map(|l| l.replace(" created", " unchanged")).collect();
+    // A Secret applied with `stringData` always reads as configured (as against kube-apiserver:
+    // the write-only field is never in the live object, so kubectl patches it in again).
+    let unchanged: Vec<String> = CREATED
+        .iter()
+        .map(|l| match *l {
+            "secret/creds created" => "secret/creds configured".to_owned(),
+            other => other.replace(" created", " unchanged"),
+        })
+        .collect();
     assert_eq!(again.ok().lines().collect::<Vec<_>>(), unchanged);
 
     // Change two objects: apply reports them configured and the change is stored.
-    let changed = MANIFEST.replace("team: ci", "team: platform").replace("mode: fast", "mode: slow");
+    let changed = MANIFEST
+        .replace("team: ci", "team: platform")
+        .replace("mode: fast", "mode: slow");
     let out = server.kubectl_stdin(&["apply", "-f", "-"], &changed);
     let lines: Vec<&str> = out.ok().lines().collect();
-    assert!(lines.contains(&"serviceaccount/builder configured"), "{lines:?}");
-    assert!(lines.contains(&"configmap/settings configured"), "{lines:?}");
-    assert!(lines.contains(&"stage.kargo.akuity.io/dev unchanged"), "{lines:?}");
-    let team = server.kubectl(&["get", "sa", "builder", "-n", "demo", "-o", "jsonpath={.metadata.labels.team}"]);
+    assert!(
+        lines.contains(&"serviceaccount/builder configured"),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"configmap/settings configured"),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"stage.kargo.akuity.io/dev unchanged"),
+        "{lines:?}"
+    );
+    let team = server.kubectl(&[
+        "get",
+        "sa",
+        "builder",
+        "-n",
+        "demo",
+        "-o",
+        "jsonpath={.metadata.labels.team}",
+    ]);
     assert_eq!(team.ok(), "platform");
-    let mode = server.kubectl(&["get", "cm", "settings", "-n", "demo", "-o", "jsonpath={.data.mode}"]);
+    let mode = server.kubectl(&[
+        "get",
+        "cm",
+        "settings",
+        "-n",
+        "demo",
+        "-o",
+        "jsonpath={.data.mode}",
+    ]);
     assert_eq!(mode.ok(), "slow");
 
     // Schemaless Kargo kinds keep what they were given.
     let stage = server.kubectl(&["get", "stage", "dev", "-n", "demo", "-o", "json"]);
     let stage: serde_json::Value = serde_json::from_str(stage.ok()).unwrap();
-    assert_eq!(stage["spec"]["requestedFreight"][0]["origin"]["name"], "images");
+    assert_eq!(
+        stage["spec"]["requestedFreight"][0]["origin"]["name"],
+        "images"
+    );
     assert_eq!(stage["metadata"]["generation"], 1);
-    let freight = server.kubectl(&["get", "freight", "abc123", "-n", "demo", "-o", "jsonpath={.origin.kind}"]);
+    let freight = server.kubectl(&[
+        "get",
+        "freight",
+        "abc123",
+        "-n",
+        "demo",
+        "-o",
+        "jsonpath={.origin.kind}",
+    ]);
     assert_eq!(freight.ok(), "Warehouse");
     // stringData became data.
-    let password = server.kubectl(&["get", "secret", "creds", "-n", "demo", "-o", "jsonpath={.data.password}"]);
+    let password = server.kubectl(&[
+        "get",
+        "secret",
+        "creds",
+        "-n",
+        "demo",
+        "-o",
+        "jsonpath={.data.password}",
+    ]);
     assert_eq!(password.ok(), "aHVudGVyMg==");
 }
 
 #[test]
 fn service_accounts_are_created_listed_described_and_deleted() {
     let server = Server::start();
-    assert_eq!(server.kubectl(&["create", "namespace", "p"]).ok(), "namespace/p created\n");
+    assert_eq!(
+        server.kubectl(&["create", "namespace", "p"]).ok(),
+        "namespace/p created\n"
+    );
     // `kubectl create serviceaccount` sends protobuf.
     assert_eq!(
-        server.kubectl(&["create", "serviceaccount", "sa", "-n", "p"]).ok(),
+        server
+            .kubectl(&["create", "serviceaccount", "sa", "-n", "p"])
+            .ok(),
         "serviceaccount/sa created\n"
     );
+    // Every namespace has its `default` account, as in Kubernetes.
     let list = server.kubectl(&["get", "sa", "-n", "p", "-o", "name"]);
-    assert_eq!(list.ok(), "serviceaccount/sa\n");
-    let table = server.kubectl(&["get", "serviceaccounts", "-n", "p"]);
+    assert_eq!(list.ok(), "serviceaccount/default\nserviceaccount/sa\n");
+    let table = server.kubectl(&["get", "serviceaccounts", "sa", "-n", "p"]);
     let header = table.ok().lines().next().unwrap_or_default().to_owned();
     assert!(header.starts_with("NAME"), "{header}");
-    assert!(table.stdout.lines().nth(1).unwrap_or_default().starts_with("sa "), "{}", table.stdout);
+    assert!(
+        table
+            .stdout
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .starts_with("sa "),
+        "{}",
+        table.stdout
+    );
     let yaml = server.kubectl(&["get", "sa", "sa", "-n", "p", "-o", "yaml"]);
-    assert!(yaml.ok().contains("kind: ServiceAccount"), "{}", yaml.stdout);
+    assert!(
+        yaml.ok().contains("kind: ServiceAccount"),
+        "{}",
+        yaml.stdout
+    );
     assert!(yaml.stdout.contains("uid: "), "{}", yaml.stdout);
     assert_eq!(
         server.kubectl(&["delete", "sa", "sa", "-n", "p"]).ok(),
         "serviceaccount \"sa\" deleted\n"
     );
     let gone = server.kubectl(&["get", "sa", "sa", "-n", "p"]);
-    assert_eq!(gone.err(), "Error from server (NotFound): serviceaccounts \"sa\" not found\n");
+    assert_eq!(
+        gone.err(),
+        "Error from server (NotFound): serviceaccounts \"sa\" not found\n"
+    );
 }
 
 #[test]
@@ -216,18 +292,88 @@ fn every_kind_is_created_by_kubectl_create_with_protobuf_bodies() {
     let server = Server::start();
     server.kubectl(&["create", "namespace", "p"]).ok();
     for (args, expected) in [
-        (vec!["create", "secret", "generic", "s", "--from-literal=a=b", "-n", "p"], "secret/s created"),
-        (vec!["create", "configmap", "c", "--from-literal=a=b", "-n", "p"], "configmap/c created"),
-        (vec!["create", "role", "r", "--verb=get", "--resource=secrets", "-n", "p"], "role.rbac.authorization.k8s.io/r created"),
-        (vec!["create", "rolebinding", "rb", "--role=r", "--serviceaccount=p:x", "-n", "p"], "rolebinding.rbac.authorization.k8s.io/rb created"),
-        (vec!["create", "clusterrole", "cr", "--verb=get", "--resource=namespaces"], "clusterrole.rbac.authorization.k8s.io/cr created"),
-        (vec!["create", "clusterrolebinding", "crb", "--clusterrole=cr", "--group=g"], "clusterrolebinding.rbac.authorization.k8s.io/crb created"),
+        (
+            vec![
+                "create",
+                "secret",
+                "generic",
+                "s",
+                "--from-literal=a=b",
+                "-n",
+                "p",
+            ],
+            "secret/s created",
+        ),
+        (
+            vec!["create", "configmap", "c", "--from-literal=a=b", "-n", "p"],
+            "configmap/c created",
+        ),
+        (
+            vec![
+                "create",
+                "role",
+                "r",
+                "--verb=get",
+                "--resource=secrets",
+                "-n",
+                "p",
+            ],
+            "role.rbac.authorization.k8s.io/r created",
+        ),
+        (
+            vec![
+                "create",
+                "rolebinding",
+                "rb",
+                "--role=r",
+                "--serviceaccount=p:x",
+                "-n",
+                "p",
+            ],
+            "rolebinding.rbac.authorization.k8s.io/rb created",
+        ),
+        (
+            vec![
+                "create",
+                "clusterrole",
+                "cr",
+                "--verb=get",
+                "--resource=namespaces",
+            ],
+            "clusterrole.rbac.authorization.k8s.io/cr created",
+        ),
+        (
+            vec![
+                "create",
+                "clusterrolebinding",
+                "crb",
+                "--clusterrole=cr",
+                "--group=g",
+            ],
+            "clusterrolebinding.rbac.authorization.k8s.io/crb created",
+        ),
     ] {
         assert_eq!(server.kubectl(&args).ok().trim_end(), expected, "{args:?}");
     }
-    let secret = server.kubectl(&["get", "secret", "s", "-n", "p", "-o", "jsonpath={.data.a}{' '}{.type}"]);
+    let secret = server.kubectl(&[
+        "get",
+        "secret",
+        "s",
+        "-n",
+        "p",
+        "-o",
+        "jsonpath={.data.a}{' '}{.type}",
+    ]);
     assert_eq!(secret.ok(), "Yg== Opaque");
-    let rb = server.kubectl(&["get", "rolebinding", "rb", "-n", "p", "-o", "jsonpath={.subjects[0].kind}/{.subjects[0].name}"]);
+    let rb = server.kubectl(&[
+        "get",
+        "rolebinding",
+        "rb",
+        "-n",
+        "p",
+        "-o",
+        "jsonpath={.subjects[0].kind}/{.subjects[0].name}",
+    ]);
     assert_eq!(rb.ok(), "ServiceAccount/x");
 }
 
@@ -252,7 +398,8 @@ fn errors_are_kube_apiservers() {
         bad.err(),
         "error: failed to create serviceaccount: ServiceAccount \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')\n"
     );
-    let invalid_manifest = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: Bad_Name\n  namespace: p\n";
+    let invalid_manifest =
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: Bad_Name\n  namespace: p\n";
     let out = server.kubectl_stdin(&["create", "-f", "-"], invalid_manifest);
     assert!(
         out.err().starts_with("The ServiceAccount \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"),
@@ -262,7 +409,9 @@ fn errors_are_kube_apiservers() {
     // A stale update.
     let stale = server.kubectl(&["get", "sa", "sa", "-n", "p", "-o", "json"]);
     let stale_json = stale.ok().to_owned();
-    server.kubectl(&["label", "sa", "sa", "-n", "p", "x=y"]).ok();
+    server
+        .kubectl(&["label", "sa", "sa", "-n", "p", "x=y"])
+        .ok();
     let out = server.kubectl_stdin(&["replace", "-f", "-"], &stale_json);
     assert_eq!(
         out.err(),
@@ -272,13 +421,16 @@ fn errors_are_kube_apiservers() {
     let unknown = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: extra\n  namespace: p\nbogus: true\n";
     let out = server.kubectl_stdin(&["create", "-f", "-"], unknown);
     assert!(
-        out.err().contains("strict decoding error: unknown field \"bogus\""),
+        out.err()
+            .contains("strict decoding error: unknown field \"bogus\""),
         "{}",
         out.stderr
     );
     // A namespace that does not exist.
     assert_eq!(
-        server.kubectl(&["create", "sa", "x", "-n", "nowhere"]).err(),
+        server
+            .kubectl(&["create", "sa", "x", "-n", "nowhere"])
+            .err(),
         "error: failed to create serviceaccount: namespaces \"nowhere\" not found\n"
     );
 }
@@ -287,28 +439,144 @@ fn errors_are_kube_apiservers() {
 fn patches_of_every_type_apply() {
     let server = Server::start();
     server.kubectl(&["create", "namespace", "p"]).ok();
-    server.kubectl(&["create", "configmap", "c", "-n", "p", "--from-literal=a=1"]).ok();
-    server.kubectl(&["patch", "cm", "c", "-n", "p", "--type=merge", "-p", r#"{"data":{"b":"2"}}"#]).ok();
-    server.kubectl(&["patch", "cm", "c", "-n", "p", "--type=json", "-p", r#"[{"op":"replace","path":"/data/a","value":"10"}]"#]).ok();
-    server.kubectl(&["patch", "cm", "c", "-n", "p", "-p", r#"{"metadata":{"labels":{"l":"v"}}}"#]).ok();
-    let got = server.kubectl(&["get", "cm", "c", "-n", "p", "-o", "jsonpath={.data.a},{.data.b},{.metadata.labels.l}"]);
+    server
+        .kubectl(&["create", "configmap", "c", "-n", "p", "--from-literal=a=1"])
+        .ok();
+    server
+        .kubectl(&[
+            "patch",
+            "cm",
+            "c",
+            "-n",
+            "p",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"b":"2"}}"#,
+        ])
+        .ok();
+    server
+        .kubectl(&[
+            "patch",
+            "cm",
+            "c",
+            "-n",
+            "p",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/data/a","value":"10"}]"#,
+        ])
+        .ok();
+    server
+        .kubectl(&[
+            "patch",
+            "cm",
+            "c",
+            "-n",
+            "p",
+            "-p",
+            r#"{"metadata":{"labels":{"l":"v"}}}"#,
+        ])
+        .ok();
+    let got = server.kubectl(&[
+        "get",
+        "cm",
+        "c",
+        "-n",
+        "p",
+        "-o",
+        "jsonpath={.data.a},{.data.b},{.metadata.labels.l}",
+    ]);
     assert_eq!(got.ok(), "10,2,v");
     server.kubectl(&["create", "sa", "sa", "-n", "p"]).ok();
     // Strategic merge: ServiceAccount secrets merge by name.
-    server.kubectl(&["patch", "sa", "sa", "-n", "p", "-p", r#"{"secrets":[{"name":"one"}]}"#]).ok();
-    server.kubectl(&["patch", "sa", "sa", "-n", "p", "-p", r#"{"secrets":[{"name":"two"}]}"#]).ok();
-    let secrets = server.kubectl(&["get", "sa", "sa", "-n", "p", "-o", "jsonpath={.secrets[*].name}"]);
+    server
+        .kubectl(&[
+            "patch",
+            "sa",
+            "sa",
+            "-n",
+            "p",
+            "-p",
+            r#"{"secrets":[{"name":"one"}]}"#,
+        ])
+        .ok();
+    server
+        .kubectl(&[
+            "patch",
+            "sa",
+            "sa",
+            "-n",
+            "p",
+            "-p",
+            r#"{"secrets":[{"name":"two"}]}"#,
+        ])
+        .ok();
+    let secrets = server.kubectl(&[
+        "get",
+        "sa",
+        "sa",
+        "-n",
+        "p",
+        "-o",
+        "jsonpath={.secrets[*].name}",
+    ]);
     assert_eq!(secrets.ok(), "two one");
     // A failed JSON patch test is a 422.
-    let failed = server.kubectl(&["patch", "cm", "c", "-n", "p", "--type=json", "-p", r#"[{"op":"test","path":"/data/a","value":"nope"}]"#]);
-    assert!(failed.err().contains("Error from server (Invalid)") || failed.stderr.contains("rejected our request"), "{}", failed.stderr);
+    let failed = server.kubectl(&[
+        "patch",
+        "cm",
+        "c",
+        "-n",
+        "p",
+        "--type=json",
+        "-p",
+        r#"[{"op":"test","path":"/data/a","value":"nope"}]"#,
+    ]);
+    assert!(
+        failed.err().contains("Error from server (Invalid)")
+            || failed.stderr.contains("rejected our request"),
+        "{}",
+        failed.stderr
+    );
     // Strategic merge on a Kargo kind is refused, as for custom resources.
     server.kubectl_stdin(&["apply", "-f", "-"], "apiVersion: kargo.akuity.io/v1alpha1\nkind: Stage\nmetadata:\n  name: s\n  namespace: p\nspec: {a: 1}\n").ok();
-    server.kubectl(&["patch", "stage", "s", "-n", "p", "--type=merge", "-p", r#"{"spec":{"b":2}}"#]).ok();
-    let spec = server.kubectl(&["get", "stage", "s", "-n", "p", "-o", "jsonpath={.spec.a},{.spec.b},{.metadata.generation}"]);
+    server
+        .kubectl(&[
+            "patch",
+            "stage",
+            "s",
+            "-n",
+            "p",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"b":2}}"#,
+        ])
+        .ok();
+    let spec = server.kubectl(&[
+        "get",
+        "stage",
+        "s",
+        "-n",
+        "p",
+        "-o",
+        "jsonpath={.spec.a},{.spec.b},{.metadata.generation}",
+    ]);
     assert_eq!(spec.ok(), "1,2,2");
-    let smp = server.kubectl(&["patch", "stage", "s", "-n", "p", "--type=strategic", "-p", r#"{"spec":{"b":3}}"#]);
-    assert!(smp.err().contains("UnsupportedMediaType") || smp.stderr.contains("unknown format"), "{}", smp.stderr);
+    let smp = server.kubectl(&[
+        "patch",
+        "stage",
+        "s",
+        "-n",
+        "p",
+        "--type=strategic",
+        "-p",
+        r#"{"spec":{"b":3}}"#,
+    ]);
+    assert!(
+        smp.err().contains("UnsupportedMediaType") || smp.stderr.contains("unknown format"),
+        "{}",
+        smp.stderr
+    );
 }
 
 #[test]
@@ -317,16 +585,32 @@ fn selectors_and_paging_select_and_page() {
     server.kubectl(&["create", "namespace", "p"]).ok();
     for i in 0..7 {
         let name = format!("cm-{i}");
-        server.kubectl(&["create", "configmap", &name, "-n", "p"]).ok();
+        server
+            .kubectl(&["create", "configmap", &name, "-n", "p"])
+            .ok();
         if i % 2 == 0 {
-            server.kubectl(&["label", "cm", &name, "-n", "p", "parity=even"]).ok();
+            server
+                .kubectl(&["label", "cm", &name, "-n", "p", "parity=even"])
+                .ok();
         }
     }
     let even = server.kubectl(&["get", "cm", "-n", "p", "-l", "parity=even", "-o", "name"]);
-    assert_eq!(even.ok(), "configmap/cm-0\nconfigmap/cm-2\nconfigmap/cm-4\nconfigmap/cm-6\n");
+    assert_eq!(
+        even.ok(),
+        "configmap/cm-0\nconfigmap/cm-2\nconfigmap/cm-4\nconfigmap/cm-6\n"
+    );
     let odd = server.kubectl(&["get", "cm", "-n", "p", "-l", "parity!=even", "-o", "name"]);
     assert_eq!(odd.ok(), "configmap/cm-1\nconfigmap/cm-3\nconfigmap/cm-5\n");
-    let named = server.kubectl(&["get", "cm", "-n", "p", "--field-selector", "metadata.name=cm-3", "-o", "name"]);
+    let named = server.kubectl(&[
+        "get",
+        "cm",
+        "-n",
+        "p",
+        "--field-selector",
+        "metadata.name=cm-3",
+        "-o",
+        "name",
+    ]);
     assert_eq!(named.ok(), "configmap/cm-3\n");
     // kubectl pages with limit/continue; every object comes back once, in order.
     let paged = server.kubectl(&["get", "cm", "-n", "p", "--chunk-size=2", "-o", "name"]);
@@ -335,15 +619,23 @@ fn selectors_and_paging_select_and_page() {
     sorted.sort();
     assert_eq!(sorted, paged.stdout.lines().collect::<Vec<_>>());
     let bad = server.kubectl(&["get", "cm", "-n", "p", "-l", "a b"]);
-    assert!(bad.err().contains("unable to parse requirement"), "{}", bad.stderr);
+    assert!(
+        bad.err().contains("unable to parse requirement"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]
 fn watch_streams_changes_and_delete_waits_for_them() {
     let server = Server::start();
     server.kubectl(&["create", "namespace", "p"]).ok();
+    assert!(eventually(Duration::from_secs(10), || server
+        .kubectl(&["get", "sa", "default", "-n", "p"])
+        .code
+        == 0));
     let mut watch = Command::new("kubectl")
-        .args(["get", "sa", "-n", "p", "--watch", "-o", "name", "--output-watch-events"])
+        .args(["get", "sa", "-n", "p", "--watch", "--output-watch-events"])
         .env("KUBECONFIG", server.admin_kubeconfig())
         .env("HOME", server.scratch().join("home"))
         .stdout(Stdio::piped())
@@ -354,14 +646,24 @@ fn watch_streams_changes_and_delete_waits_for_them() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            // `EVENT NAME AGE` columns; the age varies.
+            let line = line
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
             if tx.send(line).is_err() {
                 break;
             }
         }
     });
-    // Every namespace gets its `default` account; the watch starts with it.
-    let first = rx.recv_timeout(Duration::from_secs(20)).expect("first event");
-    assert_eq!(first, "ADDED serviceaccount/default");
+    // Every namespace gets its `default` account; the watch's initial list shows it.
+    let header = rx.recv_timeout(Duration::from_secs(20)).expect("header");
+    assert_eq!(header, "EVENT NAME");
+    let first = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("first event");
+    assert_eq!(first, "ADDED default");
     server.kubectl(&["create", "sa", "w", "-n", "p"]).ok();
     server.kubectl(&["label", "sa", "w", "-n", "p", "a=b"]).ok();
     server.kubectl(&["delete", "sa", "w", "-n", "p"]).ok();
@@ -371,11 +673,18 @@ fn watch_streams_changes_and_delete_waits_for_them() {
     }
     let _ = watch.kill();
     let _ = watch.wait();
-    assert_eq!(events, ["ADDED serviceaccount/w", "MODIFIED serviceaccount/w", "DELETED serviceaccount/w"]);
+    assert_eq!(events, ["ADDED w", "MODIFIED w", "DELETED w"]);
     // `kubectl wait --for=delete` watches one object by name.
     server.kubectl(&["create", "sa", "doomed", "-n", "p"]).ok();
     let waiter = Command::new("kubectl")
-        .args(["wait", "--for=delete", "sa/doomed", "-n", "p", "--timeout=30s"])
+        .args([
+            "wait",
+            "--for=delete",
+            "sa/doomed",
+            "-n",
+            "p",
+            "--timeout=30s",
+        ])
         .env("KUBECONFIG", server.admin_kubeconfig())
         .env("HOME", server.scratch().join("home"))
         .stdout(Stdio::piped())
@@ -383,10 +692,19 @@ fn watch_streams_changes_and_delete_waits_for_them() {
         .spawn()
         .expect("kubectl wait");
     std::thread::sleep(Duration::from_millis(1500));
-    server.kubectl(&["delete", "sa", "doomed", "-n", "p", "--wait=false"]).ok();
+    server
+        .kubectl(&["delete", "sa", "doomed", "-n", "p", "--wait=false"])
+        .ok();
     let out = waiter.wait_with_output().expect("kubectl wait ends");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "serviceaccount/doomed condition met\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "serviceaccount/doomed condition met\n"
+    );
 }
 
 #[test]
@@ -396,8 +714,22 @@ fn deleting_a_namespace_deletes_what_is_in_it() {
     let out = server.kubectl(&["delete", "namespace", "demo"]);
     assert_eq!(out.ok(), "namespace \"demo\" deleted\n");
     let gone = server.kubectl(&["get", "namespace", "demo"]);
-    assert_eq!(gone.err(), "Error from server (NotFound): namespaces \"demo\" not found\n");
-    for kind in ["sa", "secrets", "cm", "roles", "rolebindings", "stages", "warehouses", "freights", "promotions", "projectconfigs"] {
+    assert_eq!(
+        gone.err(),
+        "Error from server (NotFound): namespaces \"demo\" not found\n"
+    );
+    for kind in [
+        "sa",
+        "secrets",
+        "cm",
+        "roles",
+        "rolebindings",
+        "stages",
+        "warehouses",
+        "freights",
+        "promotions",
+        "projectconfigs",
+    ] {
         let left = server.kubectl(&["get", kind, "-n", "demo", "-o", "name"]);
         assert_eq!(left.ok(), "", "{kind} left in a deleted namespace");
     }
@@ -421,13 +753,33 @@ fn dependent(owner_uid: &str, name: &str) -> String {
 fn owner_references_are_honoured_in_background_foreground_and_orphan_deletion() {
     let server = Server::start();
     server.kubectl(&["create", "namespace", "p"]).ok();
-    for (cascade, dependent_survives) in [("background", false), ("foreground", false), ("orphan", true)] {
-        server.kubectl(&["create", "configmap", "owner", "-n", "p"]).ok();
+    for (cascade, dependent_survives) in [
+        ("background", false),
+        ("foreground", false),
+        ("orphan", true),
+    ] {
+        server
+            .kubectl(&["create", "configmap", "owner", "-n", "p"])
+            .ok();
         let owner = uid(&server, &["get", "cm", "owner", "-n", "p"]);
-        server.kubectl_stdin(&["create", "-f", "-"], &dependent(&owner, "dep")).ok();
-        server.kubectl(&["delete", "cm", "owner", "-n", "p", &format!("--cascade={cascade}")]).ok();
+        server
+            .kubectl_stdin(&["create", "-f", "-"], &dependent(&owner, "dep"))
+            .ok();
+        server
+            .kubectl(&[
+                "delete",
+                "cm",
+                "owner",
+                "-n",
+                "p",
+                &format!("--cascade={cascade}"),
+            ])
+            .ok();
         assert!(
-            eventually(Duration::from_secs(20), || server.kubectl(&["get", "cm", "owner", "-n", "p"]).code != 0),
+            eventually(Duration::from_secs(20), || server
+                .kubectl(&["get", "cm", "owner", "-n", "p"])
+                .code
+                != 0),
             "owner not deleted with --cascade={cascade}"
         );
         let survived = eventually(Duration::from_secs(20), || {
@@ -435,23 +787,45 @@ fn owner_references_are_honoured_in_background_foreground_and_orphan_deletion() 
         });
         assert!(survived, "dependent with --cascade={cascade}");
         if dependent_survives {
-            let refs = server.kubectl(&["get", "secret", "dep", "-n", "p", "-o", "jsonpath={.metadata.ownerReferences}"]);
+            let refs = server.kubectl(&[
+                "get",
+                "secret",
+                "dep",
+                "-n",
+                "p",
+                "-o",
+                "jsonpath={.metadata.ownerReferences}",
+            ]);
             assert_eq!(refs.ok(), "", "orphaned dependent keeps no owner reference");
             server.kubectl(&["delete", "secret", "dep", "-n", "p"]).ok();
         }
     }
     // A dependent created for an owner that does not exist is collected.
-    server.kubectl_stdin(&["create", "-f", "-"], &dependent("00000000-0000-0000-0000-000000000000", "stray")).ok();
-    assert!(eventually(Duration::from_secs(20), || server.kubectl(&["get", "secret", "stray", "-n", "p"]).code != 0));
+    server
+        .kubectl_stdin(
+            &["create", "-f", "-"],
+            &dependent("00000000-0000-0000-0000-000000000000", "stray"),
+        )
+        .ok();
+    assert!(eventually(Duration::from_secs(20), || server
+        .kubectl(&["get", "secret", "stray", "-n", "p"])
+        .code
+        != 0));
 }
 
 #[test]
 fn generate_name_and_dry_run_work() {
     let server = Server::start();
     server.kubectl(&["create", "namespace", "p"]).ok();
-    let out = server.kubectl_stdin(&["create", "-f", "-", "-o", "name"], "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: gen-\n  namespace: p\n");
+    let out = server.kubectl_stdin(
+        &["create", "-f", "-", "-o", "name"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: gen-\n  namespace: p\n",
+    );
     let name = out.ok().trim().to_owned();
-    assert!(name.starts_with("configmap/gen-") && name.len() == "configmap/gen-".len() + 5, "{name}");
+    assert!(
+        name.starts_with("configmap/gen-") && name.len() == "configmap/gen-".len() + 5,
+        "{name}"
+    );
     let dry = server.kubectl(&["create", "configmap", "dry", "-n", "p", "--dry-run=server"]);
     assert_eq!(dry.ok(), "configmap/dry created (server dry run)\n");
     assert!(server.kubectl(&["get", "cm", "dry", "-n", "p"]).code != 0);

@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use super::keys::{KeySet, KeyError, SigningKey};
+use super::keys::{KeyError, KeySet, SigningKey};
 
 /// The issuer of legacy tokens.
 pub const LEGACY_ISSUER: &str = "kubernetes/serviceaccount";
@@ -173,11 +173,16 @@ pub struct Parsed<'a> {
 /// Splits and decodes a compact JWS.
 pub fn parse(token: &str) -> Result<Parsed<'_>, TokenError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(TokenError::Malformed);
     };
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Malformed);
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| TokenError::Malformed)
+    };
     let header: Value = serde_json::from_slice(&decode(h)?).map_err(|_| TokenError::Malformed)?;
     let claims: Value = serde_json::from_slice(&decode(p)?).map_err(|_| TokenError::Malformed)?;
     let signature = decode(s)?;
@@ -195,7 +200,11 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, TokenError> {
 /// bound-token issuers accepted.
 pub fn verify(token: &str, keys: &KeySet, issuers: &[String]) -> Result<Claims, TokenError> {
     let parsed = parse(token)?;
-    let iss = parsed.claims.get("iss").and_then(Value::as_str).unwrap_or("");
+    let iss = parsed
+        .claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if iss != LEGACY_ISSUER && !issuers.iter().any(|i| i == iss) {
         return Err(TokenError::Malformed);
     }
@@ -236,12 +245,16 @@ fn claims(c: &Value) -> Result<Claims, TokenError> {
         .get("kubernetes.io")
         .ok_or_else(|| TokenError::Claim("kubernetes.io claim is missing".into()))?;
     let ks = |path: &str| k8s.pointer(path).and_then(Value::as_str).map(str::to_owned);
-    let namespace = ks("/namespace").ok_or_else(|| TokenError::Claim("namespace claim is missing".into()))?;
+    let namespace =
+        ks("/namespace").ok_or_else(|| TokenError::Claim("namespace claim is missing".into()))?;
     let account = ks("/serviceaccount/name")
         .ok_or_else(|| TokenError::Claim("serviceaccount claim is missing".into()))?;
     let uid = ks("/serviceaccount/uid").unwrap_or_default();
     let audiences = match c.get("aud") {
-        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
         Some(Value::String(s)) => vec![s.clone()],
         _ => Vec::new(),
     };

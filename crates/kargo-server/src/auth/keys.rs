@@ -166,7 +166,8 @@ impl KeySet {
 }
 
 fn generate() -> Result<(StoredKey, String), KeyError> {
-    let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| KeyError::Crypto(e.to_string()))?;
+    let pair =
+        RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| KeyError::Crypto(e.to_string()))?;
     let pkcs8 = pair.as_der().map_err(|e| KeyError::Crypto(e.to_string()))?;
     let key = SigningKey::from_pkcs8(pkcs8.as_ref())?;
     Ok((

@@ -108,7 +108,9 @@ impl TokenAuthenticator {
             .filter(|a| !a.is_empty())
             .unwrap_or(&self.api_audiences);
         let hash = token_hash(token.as_bytes());
-        let claims = self.verified_claims(token, &hash).map_err(|e| e.to_string())?;
+        let claims = self
+            .verified_claims(token, &hash)
+            .map_err(|e| e.to_string())?;
         let ids = self.view.identities();
         match claims {
             Claims::Legacy {
@@ -130,11 +132,13 @@ impl TokenAuthenticator {
                 if stored.token_hash != Some(hash) {
                     return Err("Token does not match server's copy".into());
                 }
-                let live = ids.account(&namespace, &account).ok_or_else(|| {
-                    format!("serviceaccounts \"{account}\" not found")
-                })?;
+                let live = ids
+                    .account(&namespace, &account)
+                    .ok_or_else(|| format!("serviceaccounts \"{account}\" not found"))?;
                 if live.deleting {
-                    return Err(format!("ServiceAccount {namespace}/{account} has been deleted"));
+                    return Err(format!(
+                        "ServiceAccount {namespace}/{account} has been deleted"
+                    ));
                 }
                 if live.uid != uid {
                     return Err(format!(
@@ -178,7 +182,9 @@ impl TokenAuthenticator {
                 let live = ids
                     .account(&namespace, &account)
                     .filter(|a| !a.deleting)
-                    .ok_or_else(|| format!("service account {namespace}/{account} has been deleted"))?;
+                    .ok_or_else(|| {
+                        format!("service account {namespace}/{account} has been deleted")
+                    })?;
                 if live.uid != uid {
                     return Err(format!(
                         "service account UID ({}) does not match claim ({uid})",

@@ -113,7 +113,8 @@ impl AuthView {
 
     /// Changes whenever the key set changes (caches of verified signatures compare it).
     pub fn key_generation(&self) -> u64 {
-        self.key_generation.load(std::sync::atomic::Ordering::Acquire)
+        self.key_generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The informer handler that keeps this view.
@@ -144,7 +145,8 @@ fn apply(ids: &mut Identities, policy: &mut Policy, key: &str, value: Option<&[u
     let ns = namespace.unwrap_or_default();
     let id = (ns.to_owned(), name.to_owned());
     match (rt.group, rt.kind) {
-        ("", "ServiceAccount") => match value.and_then(|v| serde_json::from_slice::<Value>(v).ok()) {
+        ("", "ServiceAccount") => match value.and_then(|v| serde_json::from_slice::<Value>(v).ok())
+        {
             Some(obj) => {
                 ids.accounts.insert(
                     id,
@@ -161,7 +163,9 @@ fn apply(ids: &mut Identities, policy: &mut Policy, key: &str, value: Option<&[u
         ("", "Secret") => {
             let token_secret = value
                 .and_then(|v| serde_json::from_slice::<Value>(v).ok())
-                .filter(|o| o.get("type").and_then(Value::as_str) == Some(SERVICE_ACCOUNT_TOKEN_TYPE));
+                .filter(|o| {
+                    o.get("type").and_then(Value::as_str) == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
+                });
             match token_secret {
                 Some(obj) => {
                     let token_hash = obj
@@ -237,7 +241,11 @@ impl ViewWriter {
         match &mut self.staging {
             Some((ids, policy)) => apply(ids, policy, key, value),
             None => {
-                let mut ids = self.view.identities.write().unwrap_or_else(|p| p.into_inner());
+                let mut ids = self
+                    .view
+                    .identities
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner());
                 let mut policy = self.view.policy.write().unwrap_or_else(|p| p.into_inner());
                 apply(&mut ids, &mut policy, key, value);
             }
@@ -258,7 +266,11 @@ impl Handler for ViewWriter {
 
     fn resync_end(&mut self) {
         if let Some((ids, policy)) = self.staging.take() {
-            *self.view.identities.write().unwrap_or_else(|p| p.into_inner()) = ids;
+            *self
+                .view
+                .identities
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = ids;
             *self.view.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
         }
     }

@@ -262,7 +262,10 @@ async fn check_dependent(registry: &Registry, index: &Mutex<Index>, key: &str) -
     let Some((rt, namespace, name)) = resources::parse_key(key) else {
         return Ok(Action::Done);
     };
-    let exists = index.lock().map(|i| i.nodes.contains_key(key)).unwrap_or(false);
+    let exists = index
+        .lock()
+        .map(|i| i.nodes.contains_key(key))
+        .unwrap_or(false);
     if !exists {
         return Ok(Action::Done);
     }
@@ -289,7 +292,10 @@ async fn check_dependent(registry: &Registry, index: &Mutex<Index>, key: &str) -
         }
         tracing::debug!(key, "deleting an object whose owners are gone");
         match registry
-            .delete(target, &DeleteOptions::with_uid(obj.uid(), Propagation::Background))
+            .delete(
+                target,
+                &DeleteOptions::with_uid(obj.uid(), Propagation::Background),
+            )
             .await
         {
             Ok(_) => {}
@@ -382,7 +388,8 @@ async fn process_owner(registry: &Registry, index: &Mutex<Index>, key: &str) -> 
             if let Some((drt, dns, dname)) = resources::parse_key(dep) {
                 let dtarget = Target::new(drt, dns, dname);
                 if let Some(d) = registry.try_get(dtarget).await? {
-                    remove_owner_refs(registry, dtarget, d.uid(), &[owner.uid().to_owned()]).await?;
+                    remove_owner_refs(registry, dtarget, d.uid(), &[owner.uid().to_owned()])
+                        .await?;
                 }
             }
         }
@@ -405,7 +412,10 @@ async fn process_owner(registry: &Registry, index: &Mutex<Index>, key: &str) -> 
             remaining += 1;
             if !d.is_deleting() {
                 match registry
-                    .delete(dtarget, &DeleteOptions::with_uid(d.uid(), Propagation::Foreground))
+                    .delete(
+                        dtarget,
+                        &DeleteOptions::with_uid(d.uid(), Propagation::Foreground),
+                    )
                     .await
                 {
                     Ok(_) => {}

@@ -1,35 +1,50 @@
-//! The namespace controller: a namespace being deleted has its content deleted, then its
-//! `kubernetes` finalizer removed, which removes the namespace.
+//! The namespace controller: every active namespace has a `default` ServiceAccount (as
+//! Kubernetes' service-account controller ensures), and a namespace being deleted has its content
+//! deleted, then its `kubernetes` finalizer removed, which removes the namespace.
 
 use std::time::Duration;
 
-use kargo_api::resources::{self, NAMESPACES};
-use kargo_store::{Event, KeyValue};
+use kargo_api::resources::{self, NAMESPACES, SERVICEACCOUNTS};
+use kargo_store::{Event, EventKind, KeyValue};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::informer::Handler;
 use super::queue::{self, Action, Queue};
 use crate::registry::object::Meta;
-use crate::registry::{DeleteOptions, ListOptions, Registry, Target};
+use crate::registry::{DeleteOptions, ListOptions, Registry, Target, WriteOptions};
 use crate::status::Result;
+
+/// Work on one namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Work {
+    /// Make sure the namespace has its `default` ServiceAccount.
+    DefaultAccount(String),
+    /// Delete the content of a namespace being deleted, then finalize it.
+    Empty(String),
+}
 
 /// The controller's informer handler.
 pub struct NamespaceController {
-    queue: Queue<String>,
+    queue: Queue<Work>,
     prefix: String,
+    accounts: String,
 }
 
 impl NamespaceController {
     /// Starts the controller's worker; returns its informer handler.
     pub fn start(registry: Registry, shutdown: CancellationToken) -> NamespaceController {
-        let queue = queue::start(shutdown, move |name: String| {
+        let queue = queue::start(shutdown, move |work: Work| {
             let registry = registry.clone();
             async move {
-                match empty_namespace(&registry, &name).await {
+                let result = match &work {
+                    Work::Empty(name) => empty_namespace(&registry, name).await,
+                    Work::DefaultAccount(name) => default_account(&registry, name).await,
+                };
+                match result {
                     Ok(action) => action,
                     Err(status) => {
-                        tracing::debug!(namespace = name, error = %status, "emptying a namespace failed; retrying");
+                        tracing::debug!(?work, error = %status, "namespace work failed; retrying");
                         Action::Requeue(Duration::from_secs(1))
                     }
                 }
@@ -38,18 +53,33 @@ impl NamespaceController {
         NamespaceController {
             queue,
             prefix: NAMESPACES.key_prefix(),
+            accounts: SERVICEACCOUNTS.key_prefix(),
         }
     }
 
-    fn observe(&self, kv: &KeyValue) {
+    fn observe(&self, kv: &KeyValue, kind: Option<EventKind>) {
+        if let Some(rest) = kv.key.strip_prefix(&self.accounts) {
+            // The `default` account was deleted: it comes back.
+            if kind == Some(EventKind::Deleted)
+                && let Some((ns, "default")) = rest.split_once('/')
+            {
+                self.queue.add(Work::DefaultAccount(ns.to_owned()));
+            }
+            return;
+        }
         let Some(name) = kv.key.strip_prefix(&self.prefix) else {
             return;
         };
+        if kind == Some(EventKind::Deleted) {
+            return;
+        }
         let deleting = serde_json::from_slice::<Value>(&kv.value)
             .map(|obj| obj.is_deleting())
             .unwrap_or(false);
         if deleting {
-            self.queue.add(name.to_owned());
+            self.queue.add(Work::Empty(name.to_owned()));
+        } else if matches!(kind, None | Some(EventKind::Created)) {
+            self.queue.add(Work::DefaultAccount(name.to_owned()));
         }
     }
 }
@@ -57,19 +87,20 @@ impl NamespaceController {
 impl Handler for NamespaceController {
     fn resync_page(&mut self, kvs: &[KeyValue]) {
         for kv in kvs {
-            self.observe(kv);
+            self.observe(kv, None);
         }
     }
 
     fn event(&mut self, event: &Event) {
-        if event.kind != kargo_store::EventKind::Deleted {
-            self.observe(&event.kv);
-        }
+        self.observe(&event.kv, Some(event.kind));
     }
 }
 
 async fn empty_namespace(registry: &Registry, name: &str) -> Result<Action> {
-    let Some(ns) = registry.try_get(Target::new(&NAMESPACES, None, name)).await? else {
+    let Some(ns) = registry
+        .try_get(Target::new(&NAMESPACES, None, name))
+        .await?
+    else {
         return Ok(Action::Done);
     };
     if !ns.is_deleting() {
@@ -82,15 +113,37 @@ async fn empty_namespace(registry: &Registry, name: &str) -> Result<Action> {
             .delete_collection(rt, Some(name), &everything, &DeleteOptions::default())
             .await?;
         // What is still there after a delete is waiting for finalizers.
-        remaining += deleted
-            .items
-            .iter()
-            .filter(|obj| obj.is_deleting())
-            .count();
+        remaining += deleted.items.iter().filter(|obj| obj.is_deleting()).count();
     }
     if remaining > 0 {
         return Ok(Action::Requeue(Duration::from_millis(500)));
     }
     registry.finalize_namespace(name, Vec::new()).await?;
     Ok(Action::Done)
+}
+
+async fn default_account(registry: &Registry, namespace: &str) -> Result<Action> {
+    let Some(ns) = registry
+        .try_get(Target::new(&NAMESPACES, None, namespace))
+        .await?
+    else {
+        return Ok(Action::Done);
+    };
+    if ns.is_deleting() {
+        return Ok(Action::Done);
+    }
+    let body = serde_json::json!({"metadata": {"name": "default"}});
+    match registry
+        .create(
+            &SERVICEACCOUNTS,
+            Some(namespace),
+            body,
+            &WriteOptions::default(),
+        )
+        .await
+    {
+        Ok(_) => Ok(Action::Done),
+        Err(e) if e.is_already_exists() || e.is_not_found() || e.code == 403 => Ok(Action::Done),
+        Err(e) => Err(e),
+    }
 }

@@ -141,11 +141,12 @@ impl TokenController {
             if let Some(seen) = &mut self.relisted_accounts {
                 seen.insert(id);
             }
-        } else if std::ptr::eq(rt, &SERVICEACCOUNTS) && deleted {
-            if let Some(secrets) = self.by_account.get(&id) {
-                for secret in secrets {
-                    self.queue.add((ns.to_owned(), secret.clone()));
-                }
+        } else if std::ptr::eq(rt, &SERVICEACCOUNTS)
+            && deleted
+            && let Some(secrets) = self.by_account.get(&id)
+        {
+            for secret in secrets {
+                self.queue.add((ns.to_owned(), secret.clone()));
             }
         }
     }
@@ -198,7 +199,11 @@ impl Worker {
             None
         } else {
             self.registry
-                .try_get(Target::new(&SERVICEACCOUNTS, Some(namespace), &account_name))
+                .try_get(Target::new(
+                    &SERVICEACCOUNTS,
+                    Some(namespace),
+                    &account_name,
+                ))
                 .await?
         };
         let wanted_uid = secret
@@ -207,10 +212,17 @@ impl Worker {
             .map(str::to_owned);
         let account = account.filter(|a| wanted_uid.as_deref().is_none_or(|u| u == a.uid()));
         let Some(account) = account else {
-            tracing::debug!(namespace, secret = name, "deleting a token Secret whose ServiceAccount is gone");
+            tracing::debug!(
+                namespace,
+                secret = name,
+                "deleting a token Secret whose ServiceAccount is gone"
+            );
             match self
                 .registry
-                .delete(target, &DeleteOptions::with_uid(secret.uid(), Propagation::Background))
+                .delete(
+                    target,
+                    &DeleteOptions::with_uid(secret.uid(), Propagation::Background),
+                )
                 .await
             {
                 Ok(_) => {}
@@ -248,7 +260,8 @@ impl Worker {
                     .entry("data")
                     .or_insert_with(|| Value::Object(Default::default()));
                 if let Some(data) = data.as_object_mut() {
-                    let empty = |v: Option<&Value>| v.and_then(Value::as_str).is_none_or(str::is_empty);
+                    let empty =
+                        |v: Option<&Value>| v.and_then(Value::as_str).is_none_or(str::is_empty);
                     // A token, once set, is never regenerated.
                     if empty(data.get("token")) {
                         data.insert("token".into(), STANDARD.encode(&token).into());

@@ -10,6 +10,27 @@ use crate::status::Status;
 /// The largest body the Kubernetes API accepts (kube-apiserver's 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
+/// How much of an oversized body is read (and dropped) before answering 413, so that the client
+/// gets the answer instead of a reset connection.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Reads a request body; `None` if it is longer than `limit` (what was sent is drained up to a
+/// bound first).
+pub async fn read(body: axum::body::Body, limit: usize) -> Result<Option<Bytes>, Status> {
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(body, DRAIN_LIMIT.max(limit));
+    match limited.collect().await {
+        Ok(collected) => {
+            let bytes = collected.to_bytes();
+            Ok((bytes.len() <= limit).then_some(bytes))
+        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Ok(None),
+        Err(e) => Err(Status::bad_request(format!(
+            "reading the request body failed: {e}"
+        ))),
+    }
+}
+
 /// The media type of a request body, without parameters.
 pub fn content_type(headers: &HeaderMap) -> String {
     headers
@@ -50,9 +71,7 @@ pub fn decode_json(body: &[u8]) -> Result<Value, Status> {
         ));
     }
     serde_json::from_slice(body).map_err(|e| {
-        Status::bad_request(format!(
-            "couldn't get version/kind; json parse error: {e}"
-        ))
+        Status::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
     })
 }
 
@@ -78,8 +97,15 @@ mod tests {
     #[test]
     fn json_decodes_with_or_without_a_content_type() {
         let body = Bytes::from_static(br#"{"metadata":{"name":"x"}}"#);
-        for ct in [None, Some("application/json"), Some("application/json; charset=utf-8")] {
-            assert_eq!(decode(&headers(ct), &body).unwrap()["metadata"]["name"], "x");
+        for ct in [
+            None,
+            Some("application/json"),
+            Some("application/json; charset=utf-8"),
+        ] {
+            assert_eq!(
+                decode(&headers(ct), &body).unwrap()["metadata"]["name"],
+                "x"
+            );
         }
     }
 
@@ -87,17 +113,27 @@ mod tests {
     fn yaml_decodes_to_the_same_json() {
         let body = Bytes::from_static(b"metadata:\n  name: x\n  labels:\n    a: \"1\"\n");
         let v = decode(&headers(Some("application/yaml")), &body).unwrap();
-        assert_eq!(v, serde_json::json!({"metadata": {"name": "x", "labels": {"a": "1"}}}));
+        assert_eq!(
+            v,
+            serde_json::json!({"metadata": {"name": "x", "labels": {"a": "1"}}})
+        );
     }
 
     #[test]
     fn malformed_and_oversized_bodies_are_client_errors() {
         let err = decode(&headers(None), &Bytes::from_static(b"{nope")).unwrap_err();
         assert_eq!(err.code, 400);
-        assert!(err.message.starts_with("couldn't get version/kind; json parse error: "));
+        assert!(
+            err.message
+                .starts_with("couldn't get version/kind; json parse error: ")
+        );
         let big = Bytes::from(vec![b' '; MAX_BODY + 1]);
         assert_eq!(decode(&headers(None), &big).unwrap_err().code, 413);
-        let err = decode(&headers(Some("application/xml")), &Bytes::from_static(b"<x/>")).unwrap_err();
+        let err = decode(
+            &headers(Some("application/xml")),
+            &Bytes::from_static(b"<x/>"),
+        )
+        .unwrap_err();
         assert_eq!(err.code, 415);
     }
 }

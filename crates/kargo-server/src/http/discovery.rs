@@ -133,11 +133,17 @@ mod tests {
     fn core_v1_lists_service_accounts_with_short_name_and_token_subresource() {
         let list = api_resource_list("", "v1").unwrap();
         let resources = list["resources"].as_array().unwrap();
-        let sa = resources.iter().find(|r| r["name"] == "serviceaccounts").unwrap();
+        let sa = resources
+            .iter()
+            .find(|r| r["name"] == "serviceaccounts")
+            .unwrap();
         assert_eq!(sa["shortNames"], json!(["sa"]));
         assert_eq!(sa["kind"], "ServiceAccount");
         assert_eq!(sa["namespaced"], true);
-        let token = resources.iter().find(|r| r["name"] == "serviceaccounts/token").unwrap();
+        let token = resources
+            .iter()
+            .find(|r| r["name"] == "serviceaccounts/token")
+            .unwrap();
         assert_eq!(token["group"], "authentication.k8s.io");
         assert_eq!(token["kind"], "TokenRequest");
         assert!(api_resource_list("", "v2").is_none());
@@ -154,8 +160,16 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["rbac.authorization.k8s.io", "kargo.akuity.io", "authentication.k8s.io", "authorization.k8s.io"]
+            [
+                "rbac.authorization.k8s.io",
+                "kargo.akuity.io",
+                "authentication.k8s.io",
+                "authorization.k8s.io"
+            ]
         );
-        assert_eq!(api_group("kargo.akuity.io").unwrap()["preferredVersion"]["version"], "v1alpha1");
+        assert_eq!(
+            api_group("kargo.akuity.io").unwrap()["preferredVersion"]["version"],
+            "v1alpha1"
+        );
     }
 }

@@ -47,12 +47,10 @@ impl IntoResponse for KargoError {
 
 /// The Kargo routes.
 pub fn router(_state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/v1beta1/login", post(login))
-        .route(
-            "/v1beta1/system/public-server-config",
-            get(public_server_config),
-        )
+    Router::new().route("/v1beta1/login", post(login)).route(
+        "/v1beta1/system/public-server-config",
+        get(public_server_config),
+    )
 }
 
 async fn public_server_config() -> Response {

@@ -46,8 +46,13 @@ pub async fn handle(
     uri: Uri,
     headers: HeaderMap,
     axum::Extension(user): axum::Extension<UserInfo>,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let body = match body::read(body, body::MAX_BODY).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Status::too_large(body::MAX_BODY).into_response(),
+        Err(status) => return status.into_response(),
+    };
     let query = parse_query(&uri);
     let info = RequestInfo::parse(method.as_str(), uri.path(), flag(&query, "watch"));
     match serve(&app, &user, &info, &query, &headers, body).await {
@@ -75,7 +80,8 @@ async fn serve(
     if !rt.namespaced && !info.namespace.is_empty() && rt.plural != "namespaces" {
         return Err(Status::no_route());
     }
-    let namespace = (rt.namespaced && !info.namespace.is_empty()).then_some(info.namespace.as_str());
+    let namespace =
+        (rt.namespaced && !info.namespace.is_empty()).then_some(info.namespace.as_str());
     if rt.namespaced && namespace.is_none() && !matches!(info.verb.as_str(), "list" | "watch") {
         return Err(Status::no_route());
     }
@@ -115,7 +121,11 @@ async fn serve(
         "update" => {
             let body = body::decode(headers, &body)?;
             let written = registry
-                .update(Target::new(rt, namespace, name), body, &write_options(query)?)
+                .update(
+                    Target::new(rt, namespace, name),
+                    body,
+                    &write_options(query)?,
+                )
                 .await?;
             app.await_seen(&written.object).await;
             Ok(written_response(StatusCode::OK, &written))
@@ -260,8 +270,9 @@ async fn watch(
 ) -> Result<Response> {
     let mut list = list_options(rt, query)?;
     if !info.name.is_empty() {
-        let by_name = kargo_api::selector::FieldSelector::parse(&format!("metadata.name={}", info.name))
-            .map_err(|e| Status::bad_request(e.to_string()))?;
+        let by_name =
+            kargo_api::selector::FieldSelector::parse(&format!("metadata.name={}", info.name))
+                .map_err(|e| Status::bad_request(e.to_string()))?;
         list.field_selector = Some(by_name);
     }
     let options = WatchOptions {
@@ -269,7 +280,10 @@ async fn watch(
         allow_bookmarks: flag(query, "allowWatchBookmarks"),
         send_initial_events: query.get("sendInitialEvents").map(|v| v == "true"),
     };
-    let timeout = match query.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()) {
+    let timeout = match query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+    {
         Some(t) if t > 0 => Duration::from_secs(t),
         _ => Duration::from_secs(1800 + u64::from(random_byte()) * 7),
     };
@@ -317,7 +331,11 @@ async fn subresource(
     let target = Target::new(rt, namespace, &info.name);
     let registry = &app.registry;
     match (info.subresource.as_str(), info.verb.as_str()) {
-        ("status", "get") => Ok(json_response(StatusCode::OK, &registry.get(target).await?, &[])),
+        ("status", "get") => Ok(json_response(
+            StatusCode::OK,
+            &registry.get(target).await?,
+            &[],
+        )),
         ("status", "update") => {
             let body = body::decode(headers, &body)?;
             let (obj, _) = registry.decode_body(rt, body, FieldValidation::Ignore)?;
@@ -327,7 +345,11 @@ async fn subresource(
                 .update_with(target, &write_options(query)?, |current| {
                     let mut next = current.clone();
                     if !rv.is_empty() {
-                        crate::registry::object::set_meta(&mut next, "resourceVersion", Some(rv.clone().into()));
+                        crate::registry::object::set_meta(
+                            &mut next,
+                            "resourceVersion",
+                            Some(rv.clone().into()),
+                        );
                     }
                     match (&status, next.as_object_mut()) {
                         (Some(s), Some(map)) => {

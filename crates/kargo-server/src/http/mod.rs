@@ -22,9 +22,9 @@ use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Authorizer;
 use crate::auth::authn::{AuthFailure, Authenticator, PeerIdentity};
 use crate::auth::rbac::UserInfo;
-use crate::auth::Authorizer;
 use crate::registry::Registry;
 use crate::status::{Result, Status};
 use request_info::RequestInfo;
@@ -57,9 +57,9 @@ impl AppState {
     /// Waits until this server's views have applied the write that produced `object`, so that
     /// the client's next request sees it (a deleted token is refused by the very next request).
     pub async fn await_seen(&self, object: &serde_json::Value) {
-        let Some(revision) =
-            crate::registry::object::parse_revision(crate::registry::Meta::resource_version(object))
-        else {
+        let Some(revision) = crate::registry::object::parse_revision(
+            crate::registry::Meta::resource_version(object),
+        ) else {
             return;
         };
         let mut synced = self.synced.clone();
@@ -116,9 +116,7 @@ async fn openapi_root() -> Response {
     json_response(StatusCode::OK, openapi::root(), &[])
 }
 
-async fn openapi_group_version(
-    axum::extract::Path(rest): axum::extract::Path<String>,
-) -> Response {
+async fn openapi_group_version(axum::extract::Path(rest): axum::extract::Path<String>) -> Response {
     match openapi::group_version(&rest) {
         Some(doc) => json_response(StatusCode::OK, doc, &[]),
         None => Status::no_route().into_response(),
@@ -155,7 +153,11 @@ pub fn json_response<T: Serialize + ?Sized>(
         Ok(b) => b,
         Err(e) => {
             tracing::error!(error = %e, "encoding a response failed");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "encoding the response failed").into_response();
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encoding the response failed",
+            )
+                .into_response();
         }
     };
     let mut response = (code, bytes).into_response();

@@ -23,11 +23,7 @@ fn gv_path(group: &str, version: &str) -> String {
 fn hash(doc: &Value) -> String {
     let bytes = serde_json::to_vec(doc).unwrap_or_default();
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, &bytes);
-    digest
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect()
+    digest.as_ref().iter().map(|b| format!("{b:02X}")).collect()
 }
 
 fn param(name: &str, location: &str) -> Value {
@@ -147,9 +143,16 @@ mod tests {
     #[test]
     fn root_points_at_every_group_version_document() {
         let paths = root()["paths"].as_object().unwrap();
-        for key in ["api/v1", "apis/rbac.authorization.k8s.io/v1", "apis/kargo.akuity.io/v1alpha1"] {
+        for key in [
+            "api/v1",
+            "apis/rbac.authorization.k8s.io/v1",
+            "apis/kargo.akuity.io/v1alpha1",
+        ] {
             let url = paths[key]["serverRelativeURL"].as_str().unwrap();
-            assert!(url.starts_with(&format!("/openapi/v3/{key}?hash=")), "{url}");
+            assert!(
+                url.starts_with(&format!("/openapi/v3/{key}?hash=")),
+                "{url}"
+            );
             assert!(group_version(key).is_some());
         }
     }
@@ -158,8 +161,17 @@ mod tests {
     fn patch_operations_take_field_validation_and_name_their_kind() {
         let doc = group_version("api/v1").unwrap();
         let op = &doc["paths"]["/api/v1/namespaces/{namespace}/serviceaccounts/{name}"]["patch"];
-        assert_eq!(op["x-kubernetes-group-version-kind"]["kind"], "ServiceAccount");
-        assert!(op["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
+        assert_eq!(
+            op["x-kubernetes-group-version-kind"]["kind"],
+            "ServiceAccount"
+        );
+        assert!(
+            op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "fieldValidation")
+        );
         let ns = &doc["paths"]["/api/v1/namespaces/{name}"]["patch"];
         assert_eq!(ns["x-kubernetes-group-version-kind"]["kind"], "Namespace");
     }

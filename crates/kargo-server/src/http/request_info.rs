@@ -53,10 +53,12 @@ impl RequestInfo {
                 "PUT" => "update",
                 "PATCH" => "patch",
                 "DELETE" => "delete",
-                other => return RequestInfo {
-                    verb: other.to_ascii_lowercase(),
-                    ..non_resource()
-                },
+                other => {
+                    return RequestInfo {
+                        verb: other.to_ascii_lowercase(),
+                        ..non_resource()
+                    };
+                }
             }
             .to_owned(),
             api_group: group.to_owned(),
@@ -98,7 +100,8 @@ impl RequestInfo {
         } else {
             0
         };
-        let own = 1 + usize::from(!self.name.is_empty()) + usize::from(!self.subresource.is_empty());
+        let own =
+            1 + usize::from(!self.name.is_empty()) + usize::from(!self.subresource.is_empty());
         parts.len() > base + ns + own
     }
 }
@@ -107,7 +110,12 @@ impl RequestInfo {
 mod tests {
     use super::*;
 
-    fn check(method: &str, path: &str, watch: bool, expected: (&str, &str, &str, &str, &str, &str)) {
+    fn check(
+        method: &str,
+        path: &str,
+        watch: bool,
+        expected: (&str, &str, &str, &str, &str, &str),
+    ) {
         let info = RequestInfo::parse(method, path, watch);
         let got = (
             info.verb.as_str(),
@@ -123,22 +131,92 @@ mod tests {
 
     #[test]
     fn resource_paths_yield_kube_apiserver_attributes() {
-        check("GET", "/api/v1/namespaces/p/serviceaccounts", false, ("list", "", "p", "serviceaccounts", "", ""));
-        check("GET", "/api/v1/namespaces/p/serviceaccounts", true, ("watch", "", "p", "serviceaccounts", "", ""));
-        check("GET", "/api/v1/namespaces/p/serviceaccounts/sa", false, ("get", "", "p", "serviceaccounts", "", "sa"));
-        check("POST", "/api/v1/namespaces/p/serviceaccounts/sa/token", false, ("create", "", "p", "serviceaccounts", "token", "sa"));
-        check("DELETE", "/api/v1/namespaces/p/secrets", false, ("deletecollection", "", "p", "secrets", "", ""));
-        check("GET", "/api/v1/namespaces/p", false, ("get", "", "p", "namespaces", "", "p"));
-        check("PUT", "/api/v1/namespaces/p/finalize", false, ("update", "", "p", "namespaces", "finalize", "p"));
-        check("GET", "/api/v1/namespaces", false, ("list", "", "", "namespaces", "", ""));
-        check("GET", "/api/v1/serviceaccounts", false, ("list", "", "", "serviceaccounts", "", ""));
-        check("PATCH", "/apis/rbac.authorization.k8s.io/v1/clusterroles/x", false, ("patch", "rbac.authorization.k8s.io", "", "clusterroles", "", "x"));
-        check("PUT", "/apis/kargo.akuity.io/v1alpha1/namespaces/p/stages/dev/status", false, ("update", "kargo.akuity.io", "p", "stages", "status", "dev"));
+        check(
+            "GET",
+            "/api/v1/namespaces/p/serviceaccounts",
+            false,
+            ("list", "", "p", "serviceaccounts", "", ""),
+        );
+        check(
+            "GET",
+            "/api/v1/namespaces/p/serviceaccounts",
+            true,
+            ("watch", "", "p", "serviceaccounts", "", ""),
+        );
+        check(
+            "GET",
+            "/api/v1/namespaces/p/serviceaccounts/sa",
+            false,
+            ("get", "", "p", "serviceaccounts", "", "sa"),
+        );
+        check(
+            "POST",
+            "/api/v1/namespaces/p/serviceaccounts/sa/token",
+            false,
+            ("create", "", "p", "serviceaccounts", "token", "sa"),
+        );
+        check(
+            "DELETE",
+            "/api/v1/namespaces/p/secrets",
+            false,
+            ("deletecollection", "", "p", "secrets", "", ""),
+        );
+        check(
+            "GET",
+            "/api/v1/namespaces/p",
+            false,
+            ("get", "", "p", "namespaces", "", "p"),
+        );
+        check(
+            "PUT",
+            "/api/v1/namespaces/p/finalize",
+            false,
+            ("update", "", "p", "namespaces", "finalize", "p"),
+        );
+        check(
+            "GET",
+            "/api/v1/namespaces",
+            false,
+            ("list", "", "", "namespaces", "", ""),
+        );
+        check(
+            "GET",
+            "/api/v1/serviceaccounts",
+            false,
+            ("list", "", "", "serviceaccounts", "", ""),
+        );
+        check(
+            "PATCH",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/x",
+            false,
+            (
+                "patch",
+                "rbac.authorization.k8s.io",
+                "",
+                "clusterroles",
+                "",
+                "x",
+            ),
+        );
+        check(
+            "PUT",
+            "/apis/kargo.akuity.io/v1alpha1/namespaces/p/stages/dev/status",
+            false,
+            ("update", "kargo.akuity.io", "p", "stages", "status", "dev"),
+        );
     }
 
     #[test]
     fn discovery_and_other_paths_are_non_resource_requests() {
-        for path in ["/api", "/api/v1", "/apis", "/apis/rbac.authorization.k8s.io", "/apis/rbac.authorization.k8s.io/v1", "/version", "/healthz"] {
+        for path in [
+            "/api",
+            "/api/v1",
+            "/apis",
+            "/apis/rbac.authorization.k8s.io",
+            "/apis/rbac.authorization.k8s.io/v1",
+            "/version",
+            "/healthz",
+        ] {
             let info = RequestInfo::parse("GET", path, false);
             assert!(!info.is_resource_request, "{path}");
             assert_eq!(info.verb, "get");
@@ -147,9 +225,17 @@ mod tests {
 
     #[test]
     fn extra_segments_are_detected() {
-        assert!(RequestInfo::parse("GET", "/api/v1/namespaces/p/secrets/s/x/y", false).has_extra_segments());
-        assert!(!RequestInfo::parse("GET", "/api/v1/namespaces/p/secrets/s", false).has_extra_segments());
+        assert!(
+            RequestInfo::parse("GET", "/api/v1/namespaces/p/secrets/s/x/y", false)
+                .has_extra_segments()
+        );
+        assert!(
+            !RequestInfo::parse("GET", "/api/v1/namespaces/p/secrets/s", false)
+                .has_extra_segments()
+        );
         assert!(!RequestInfo::parse("GET", "/api/v1/namespaces/p", false).has_extra_segments());
-        assert!(!RequestInfo::parse("PUT", "/api/v1/namespaces/p/finalize", false).has_extra_segments());
+        assert!(
+            !RequestInfo::parse("PUT", "/api/v1/namespaces/p/finalize", false).has_extra_segments()
+        );
     }
 }

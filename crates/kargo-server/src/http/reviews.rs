@@ -15,8 +15,8 @@ use super::request_info::RequestInfo;
 use super::{AppState, json_response};
 use crate::auth::jwt;
 use crate::auth::rbac::{Attributes, Decision, UserInfo};
-use crate::registry::object::{Meta, now_rfc3339};
 use crate::registry::Target;
+use crate::registry::object::{Meta, now_rfc3339};
 use crate::status::{Result, Status};
 
 /// Answers a POST to a virtual resource (or to `serviceaccounts/<name>/token`).
@@ -48,7 +48,8 @@ pub async fn create(
         }
         "SubjectAccessReview" | "LocalSubjectAccessReview" => {
             let subject = subject_from_spec(&body)?;
-            let namespace = (rt.kind == "LocalSubjectAccessReview").then_some(info.namespace.as_str());
+            let namespace =
+                (rt.kind == "LocalSubjectAccessReview").then_some(info.namespace.as_str());
             let decision = access(app, &subject, &body, namespace)?;
             created(with_decision(rt, body, &decision))
         }
@@ -72,7 +73,11 @@ pub fn user_info_json(user: &UserInfo) -> Value {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -111,7 +116,10 @@ fn review_attributes(body: &Value, namespace: Option<&str>) -> Result<Attributes
             .with_subresource(str_at(r, "/subresource"))
             .into())
         }
-        (None, Some(n)) => Ok(Attributes::non_resource(str_at(n, "/verb"), str_at(n, "/path"))),
+        (None, Some(n)) => Ok(Attributes::non_resource(
+            str_at(n, "/verb"),
+            str_at(n, "/path"),
+        )),
         _ => Err(Status::bad_request(
             "exactly one of nonResourceAttributes or resourceAttributes must be specified",
         )),
@@ -169,7 +177,12 @@ fn with_decision(rt: &ResourceType, mut body: Value, decision: &Decision) -> Val
     body
 }
 
-fn rules_review(app: &AppState, user: &UserInfo, rt: &ResourceType, mut body: Value) -> Result<Value> {
+fn rules_review(
+    app: &AppState,
+    user: &UserInfo,
+    rt: &ResourceType,
+    mut body: Value,
+) -> Result<Value> {
     let namespace = str_at(&body, "/spec/namespace").to_owned();
     let (rules, errors) = if user.is_system_master() {
         (crate::auth::rbac::full_authority(), Vec::new())
@@ -179,8 +192,13 @@ fn rules_review(app: &AppState, user: &UserInfo, rt: &ResourceType, mut body: Va
     let mut resource_rules = Vec::new();
     let mut non_resource_rules = Vec::new();
     for rule in rules {
-        if rule.non_resource_urls.as_ref().is_some_and(|u| !u.is_empty()) {
-            non_resource_rules.push(json!({"verbs": rule.verbs, "nonResourceURLs": rule.non_resource_urls}));
+        if rule
+            .non_resource_urls
+            .as_ref()
+            .is_some_and(|u| !u.is_empty())
+        {
+            non_resource_rules
+                .push(json!({"verbs": rule.verbs, "nonResourceURLs": rule.non_resource_urls}));
         } else {
             let mut r = json!({"verbs": rule.verbs});
             if let Some(g) = rule.api_groups {
@@ -273,7 +291,12 @@ static TOKEN_REQUEST: ResourceType = ResourceType {
     categories: &[],
 };
 
-async fn token_request(app: &AppState, namespace: &str, account: &str, mut body: Value) -> Result<Value> {
+async fn token_request(
+    app: &AppState,
+    namespace: &str,
+    account: &str,
+    mut body: Value,
+) -> Result<Value> {
     let body_name = body.name().to_owned();
     if !body_name.is_empty() && body_name != account {
         return Err(token_request_invalid(
@@ -353,7 +376,11 @@ async fn token_request(app: &AppState, namespace: &str, account: &str, mut body:
             _ => {
                 return Err(Status::bad_request(format!(
                     "cannot bind token to object of type {}, Kind={kind}",
-                    if api_version.is_empty() { "/" } else { api_version }
+                    if api_version.is_empty() {
+                        "/"
+                    } else {
+                        api_version
+                    }
                 )));
             }
         }
@@ -428,7 +455,10 @@ unserved!(NODES, "Node", "nodes");
 fn discovery_response(body: Value, content_type: &'static str) -> Response {
     let mut response = json_response(StatusCode::OK, &body, &[]);
     let headers = response.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
     headers.insert(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),

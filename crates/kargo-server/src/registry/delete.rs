@@ -257,7 +257,10 @@ impl Registry {
     ) -> Result<Deleted> {
         let current = self.get(target).await?;
         check_preconditions(target.rt, &current, options)?;
-        if matches!(target.name, "default" | "kube-system" | "kube-public" | "kargo") {
+        if matches!(
+            target.name,
+            "default" | "kube-system" | "kube-public" | "kargo"
+        ) {
             return Err(Status::forbidden(
                 format!(
                     "namespaces \"{}\" is forbidden: this namespace may not be deleted",

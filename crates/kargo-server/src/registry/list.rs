@@ -40,16 +40,17 @@ impl ListOptions {
         label_selector: Option<&str>,
         field_selector: Option<&str>,
     ) -> Result<ListOptions> {
-        let label_selector = match label_selector {
-            Some(s) if !s.trim().is_empty() => Some(
-                LabelSelector::parse(s)
-                    .map_err(|e| Status::bad_request(format!("unable to parse requirement: {e}")))?,
-            ),
-            _ => None,
-        };
+        let label_selector =
+            match label_selector {
+                Some(s) if !s.trim().is_empty() => Some(LabelSelector::parse(s).map_err(|e| {
+                    Status::bad_request(format!("unable to parse requirement: {e}"))
+                })?),
+                _ => None,
+            };
         let field_selector = match field_selector {
             Some(s) if !s.trim().is_empty() => {
-                let selector = FieldSelector::parse(s).map_err(|e| Status::bad_request(e.to_string()))?;
+                let selector =
+                    FieldSelector::parse(s).map_err(|e| Status::bad_request(e.to_string()))?;
                 let probe = json!({"metadata": {}});
                 for req in selector.requirements() {
                     if strategy::field_value(rt, &probe, &req.field).is_none() {
@@ -170,7 +171,10 @@ async fn read_revision(
     options: &ListOptions,
     from_token: Option<Revision>,
 ) -> Result<Option<Revision>> {
-    let rv = options.resource_version.as_deref().filter(|s| !s.is_empty());
+    let rv = options
+        .resource_version
+        .as_deref()
+        .filter(|s| !s.is_empty());
     if options.continue_token.is_some() {
         if rv.is_some_and(|r| r != "0") {
             return Err(Status::bad_request(
@@ -181,9 +185,10 @@ async fn read_revision(
     }
     let parsed = match rv {
         None => None,
-        Some(s) => Some(parse_revision(s).ok_or_else(|| {
-            Status::bad_request(format!("invalid resource version: {s}"))
-        })?),
+        Some(s) => Some(
+            parse_revision(s)
+                .ok_or_else(|| Status::bad_request(format!("invalid resource version: {s}")))?,
+        ),
     };
     match options.resource_version_match.as_deref() {
         None | Some("") => {}
@@ -231,10 +236,10 @@ async fn check_not_future(registry: &Registry, rv: Option<Revision>) -> Result<(
 }
 
 fn too_large(requested: Revision, current: Revision) -> Status {
-    let mut status = Status::timeout(format!(
+    Status::timeout(format!(
         "Timeout: Too large resource version: {requested}, current: {current}"
-    ));
-    status.details = Some(crate::status::Details {
+    ))
+    .with_details(Some(crate::status::Details {
         causes: vec![crate::status::Cause {
             reason: "ResourceVersionTooLarge".into(),
             message: "Too large resource version".into(),
@@ -242,8 +247,7 @@ fn too_large(requested: Revision, current: Revision) -> Status {
         }],
         retry_after_seconds: Some(1),
         ..Default::default()
-    });
-    status
+    }))
 }
 
 const CONTINUE_TOO_OLD: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
@@ -309,7 +313,8 @@ pub async fn list(
             if options.matches(rt, &obj) {
                 items.push(obj);
                 if options.limit > 0 && items.len() >= options.limit {
-                    stopped_early = kv.key != page.kvs.last().map(|k| k.key.clone()).unwrap_or_default();
+                    stopped_early =
+                        kv.key != page.kvs.last().map(|k| k.key.clone()).unwrap_or_default();
                     break;
                 }
             }
@@ -339,7 +344,11 @@ mod tests {
 
     #[test]
     fn continue_tokens_round_trip_like_kube_apiserver() {
-        let token = encode_continue(Revision(42), "/registry/secrets/p/b", "/registry/secrets/p/");
+        let token = encode_continue(
+            Revision(42),
+            "/registry/secrets/p/b",
+            "/registry/secrets/p/",
+        );
         let raw = URL_SAFE_NO_PAD.decode(&token).unwrap();
         assert_eq!(
             String::from_utf8(raw).unwrap(),
@@ -355,7 +364,11 @@ mod tests {
         for token in ["%%%", "eyJ2IjoieCJ9", "bm90IGpzb24"] {
             let err = decode_continue(token, "/registry/secrets/").unwrap_err();
             assert_eq!(err.code, 400, "{token}");
-            assert!(err.message.starts_with("invalid continue token: "), "{}", err.message);
+            assert!(
+                err.message.starts_with("invalid continue token: "),
+                "{}",
+                err.message
+            );
         }
     }
 }

@@ -255,10 +255,8 @@ impl Registry {
         if strategy.tracks_generation() {
             set_meta(&mut obj, "generation", Some(Value::from(1)));
         }
-        let generate = obj.name().is_empty()
-            && obj
-                .meta_str("generateName")
-                .is_some_and(|g| !g.is_empty());
+        let generate =
+            obj.name().is_empty() && obj.meta_str("generateName").is_some_and(|g| !g.is_empty());
         if generate {
             // Validate with a placeholder so that the base is checked like a name.
             let base = obj.meta_str("generateName").unwrap_or_default().to_owned();
@@ -426,8 +424,15 @@ impl Registry {
                     .unwrap_or(0);
                 set_meta(&mut obj, "generation", Some(Value::from(generation + 1)));
             }
+            // Validate as the stored object will read (with the current resourceVersion).
+            set_meta(
+                &mut obj,
+                "resourceVersion",
+                Some(Value::String(current.resource_version().to_owned())),
+            );
             let mut errors = strategy::validate_meta(rt, &obj, Some(&current));
             errors.extend(strategy.validate(&obj, Some(&current)));
+            set_meta(&mut obj, "resourceVersion", None);
             if !errors.is_empty() {
                 return Err(Status::invalid(rt, target.name, &errors));
             }

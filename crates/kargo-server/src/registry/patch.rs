@@ -21,7 +21,8 @@ pub enum PatchType {
     Apply,
 }
 
-const ACCEPTED: &str = "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml";
+const ACCEPTED: &str =
+    "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml";
 const ACCEPTED_WITH_STRATEGIC: &str = "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml";
 
 impl PatchType {
@@ -32,7 +33,10 @@ impl PatchType {
             "application/merge-patch+json" => Ok(PatchType::Merge),
             "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
             "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(PatchType::Apply),
-            other => Err(Status::unsupported_media_type(other, ACCEPTED_WITH_STRATEGIC)),
+            other => Err(Status::unsupported_media_type(
+                other,
+                ACCEPTED_WITH_STRATEGIC,
+            )),
         }
     }
 }
@@ -45,7 +49,8 @@ fn apply(
     patch: &[u8],
 ) -> Result<Value> {
     let parse_json = |bytes: &[u8]| -> Result<Value> {
-        serde_json::from_slice(bytes).map_err(|e| Status::bad_request(format!("error decoding patch: {e}")))
+        serde_json::from_slice(bytes)
+            .map_err(|e| Status::bad_request(format!("error decoding patch: {e}")))
     };
     match patch_type {
         PatchType::Json => {
@@ -79,14 +84,20 @@ fn apply(
                     "error decoding patch: a strategic merge patch must be a JSON object",
                 ));
             }
-            let lists = |path: &str| strategy.list_strategy(path).unwrap_or(p::ListStrategy::Atomic);
+            let lists = |path: &str| {
+                strategy
+                    .list_strategy(path)
+                    .unwrap_or(p::ListStrategy::Atomic)
+            };
             p::strategic_merge_patch(current, &doc, &lists).map_err(|e| patch_status(&e))
         }
         PatchType::Apply => {
             let doc: Value = yaml_serde::from_slice(patch)
                 .map_err(|e| Status::bad_request(format!("error decoding YAML: {e}")))?;
             if !doc.is_object() {
-                return Err(Status::bad_request("error decoding YAML: the body must be an object"));
+                return Err(Status::bad_request(
+                    "error decoding YAML: the body must be an object",
+                ));
             }
             let mut obj = current.clone();
             p::merge_patch(&mut obj, &doc).map_err(|e| patch_status(&e))?;
@@ -102,7 +113,17 @@ fn patch_status(err: &p::PatchError) -> Status {
     match err.code() {
         400 => Status::bad_request(err.status_message()),
         413 => Status::failure(413, "RequestEntityTooLarge", err.status_message()),
-        _ => Status::failure(422, "Invalid", format!("{}: {err}", err.status_message().trim_end_matches(&format!("{err}")).trim_end_matches(": ").trim())),
+        _ => Status::failure(
+            422,
+            "Invalid",
+            format!(
+                "{}: {err}",
+                err.status_message()
+                    .trim_end_matches(&format!("{err}"))
+                    .trim_end_matches(": ")
+                    .trim()
+            ),
+        ),
     }
 }
 
@@ -118,7 +139,9 @@ impl Registry {
         if patch_type == PatchType::Apply && self.try_get(target).await?.is_none() {
             let body: Value = yaml_serde::from_slice(patch)
                 .map_err(|e| Status::bad_request(format!("error decoding YAML: {e}")))?;
-            return self.create(target.rt, target.namespace, body, options).await;
+            return self
+                .create(target.rt, target.namespace, body, options)
+                .await;
         }
         let rt = target.rt;
         let mut warnings = Vec::new();

@@ -109,7 +109,10 @@ pub fn for_type(rt: &ResourceType) -> &'static dyn Strategy {
 
 /// Decodes `body` through the typed Kubernetes object `T`: wrong types are rejected, unknown
 /// fields are found by comparing the body with the typed object's JSON.
-fn decode_typed<T: DeserializeOwned + Serialize>(rt: &ResourceType, body: Value) -> Result<Decoded> {
+fn decode_typed<T: DeserializeOwned + Serialize>(
+    rt: &ResourceType,
+    body: Value,
+) -> Result<Decoded> {
     let typed: T = serde_json::from_value(body.clone()).map_err(|e| cannot_handle(rt, &e))?;
     let object = serde_json::to_value(&typed).map_err(|e| cannot_handle(rt, &e))?;
     let mut unknown = Vec::new();
@@ -308,7 +311,11 @@ fn data_keys(obj: &Value, field: &str) -> Vec<String> {
 fn validate_config_keys(obj: &Value, field: &str, errors: &mut Vec<FieldError>) {
     for key in data_keys(obj, field) {
         for msg in names::is_config_map_key(&key) {
-            errors.push(FieldError::invalid(format!("{field}[{key}]"), BadValue::string(&key), msg));
+            errors.push(FieldError::invalid(
+                format!("{field}[{key}]"),
+                BadValue::string(&key),
+                msg,
+            ));
         }
     }
 }
@@ -385,7 +392,11 @@ impl Strategy for SecretStrategy {
         if let Some(old) = old {
             let old_type = string_field(old, "type").unwrap_or("Opaque");
             if old_type != kind {
-                errors.push(FieldError::invalid("type", BadValue::string(kind), "field is immutable"));
+                errors.push(FieldError::invalid(
+                    "type",
+                    BadValue::string(kind),
+                    "field is immutable",
+                ));
             }
             if old.get("immutable").and_then(Value::as_bool) == Some(true) {
                 if old.get("data") != obj.get("data") {
@@ -487,7 +498,9 @@ impl Strategy for RoleStrategy {
                         string_slice(rule.get("nonResourceURLs")),
                         "namespaced rules cannot apply to non-resource URLs",
                     ));
-                } else if list("apiGroups") > 0 || list("resources") > 0 || list("resourceNames") > 0
+                } else if list("apiGroups") > 0
+                    || list("resources") > 0
+                    || list("resourceNames") > 0
                 {
                     errors.push(FieldError::invalid(
                         format!("rules[{i}].nonResourceURLs"),
@@ -548,7 +561,11 @@ impl Strategy for BindingStrategy {
             &["ClusterRole"]
         };
         if !kinds.contains(&get("kind")) {
-            errors.push(FieldError::not_supported("roleRef.kind", BadValue::string(get("kind")), kinds));
+            errors.push(FieldError::not_supported(
+                "roleRef.kind",
+                BadValue::string(get("kind")),
+                kinds,
+            ));
         }
         if get("apiGroup") != res::RBAC_GROUP {
             errors.push(FieldError::not_supported(
@@ -561,7 +578,11 @@ impl Strategy for BindingStrategy {
             errors.push(FieldError::required("roleRef.name", ""));
         } else {
             for msg in names::is_valid_path_segment_name(get("name")) {
-                errors.push(FieldError::invalid("roleRef.name", BadValue::string(get("name")), msg));
+                errors.push(FieldError::invalid(
+                    "roleRef.name",
+                    BadValue::string(get("name")),
+                    msg,
+                ));
             }
         }
         let subjects = obj

@@ -14,9 +14,9 @@ use kargo_api::resources::ResourceType;
 use kargo_store::{Event, EventKind, Revision};
 use serde_json::{Value, json};
 
+use super::Registry;
 use super::list::ListOptions;
 use super::object::{decode, parse_revision};
-use super::Registry;
 use crate::status::{Result, Status};
 
 /// One watch event as sent to clients.
@@ -133,9 +133,9 @@ pub async fn watch(
             Ok(event) => translate(rt, &selectors, &event),
             Err(err) => {
                 let status = match err {
-                    kargo_store::Error::Compacted { requested, oldest } => Status::expired(
-                        format!("too old resource version: {requested} ({oldest})"),
-                    ),
+                    kargo_store::Error::Compacted { requested, oldest } => {
+                        Status::expired(format!("too old resource version: {requested} ({oldest})"))
+                    }
                     other => Status::from(other),
                 };
                 Some(WatchEvent::error(&status))
