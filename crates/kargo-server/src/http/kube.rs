@@ -113,7 +113,7 @@ async fn serve(
         "create" => {
             let body = body::decode(headers, &body)?;
             let written = registry
-                .create(rt, namespace, body, &write_options(query)?)
+                .create(rt, namespace, body, &write_options_for(app, user, rt, query)?)
                 .await?;
             app.await_seen(&written.object).await;
             Ok(written_response(StatusCode::CREATED, &written))
@@ -140,7 +140,7 @@ async fn serve(
                     Target::new(rt, namespace, name),
                     patch_type,
                     &body,
-                    &write_options(query)?,
+                    &write_options_for(app, user, rt, query)?,
                 )
                 .await?;
             app.await_seen(&written.object).await;
@@ -212,6 +212,17 @@ fn list_options(rt: &ResourceType, query: &Query) -> Result<ListOptions> {
     Ok(options)
 }
 
+fn write_options_for(
+    app: &AppState,
+    user: &UserInfo,
+    rt: &'static ResourceType,
+    query: &Query,
+) -> Result<WriteOptions> {
+    let mut options = write_options(query)?;
+    options.admission = app.authz.admission(user, rt);
+    Ok(options)
+}
+
 fn write_options(query: &Query) -> Result<WriteOptions> {
     let dry_run = match query.get("dryRun").map(String::as_str) {
         None | Some("") => false,
@@ -225,6 +236,7 @@ fn write_options(query: &Query) -> Result<WriteOptions> {
     Ok(WriteOptions {
         dry_run,
         field_validation: FieldValidation::parse(query.get("fieldValidation").map(String::as_str))?,
+        admission: None,
     })
 }
 

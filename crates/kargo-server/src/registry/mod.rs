@@ -33,13 +33,29 @@ const UPDATE_RETRIES: usize = 16;
 /// How many names `generateName` tries.
 const GENERATE_NAME_TRIES: usize = 8;
 
+/// A check a write must pass after validation and before it is stored: `(new, old)`, with `old`
+/// `None` on create. Callers use it for what depends on who writes (RBAC escalation prevention).
+pub type AdmissionCheck = Arc<dyn Fn(&Object, Option<&Object>) -> Result<()> + Send + Sync>;
+
 /// Options of a write.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct WriteOptions {
     /// `dryRun=All`: validate and answer, write nothing.
     pub dry_run: bool,
     /// How unknown fields are treated.
     pub field_validation: FieldValidation,
+    /// A check of the final object, if any.
+    pub admission: Option<AdmissionCheck>,
+}
+
+impl std::fmt::Debug for WriteOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteOptions")
+            .field("dry_run", &self.dry_run)
+            .field("field_validation", &self.field_validation)
+            .field("admission", &self.admission.is_some())
+            .finish()
+    }
 }
 
 /// The outcome of a write: the object and any warnings for the client.
@@ -268,6 +284,9 @@ impl Registry {
         if !errors.is_empty() {
             return Err(Status::invalid(rt, obj.name(), &errors));
         }
+        if let Some(check) = &options.admission {
+            check(&obj, None)?;
+        }
         if let Some(ns) = namespace {
             self.check_namespace(rt, ns, obj.name()).await?;
         }
@@ -440,6 +459,9 @@ impl Registry {
             set_meta(&mut stored, "resourceVersion", None);
             if stored == obj {
                 return Ok(current);
+            }
+            if let Some(check) = &options.admission {
+                check(&obj, Some(&stored))?;
             }
             if options.dry_run {
                 set_meta(
