@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use kargo_api::resources::NAMESPACES;
+use kargo_api::resources::{CLUSTERROLEBINDINGS, CLUSTERROLES, NAMESPACES};
 use kargo_store::{Revision, Store};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -120,24 +120,50 @@ async fn open_store(config: &ServerConfig) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
-/// Objects every server has from its first start.
+/// Creates an object unless one of that name exists (first start, or another replica was
+/// first).
+async fn ensure(
+    registry: &Registry,
+    rt: &'static kargo_api::resources::ResourceType,
+    body: serde_json::Value,
+) -> anyhow::Result<()> {
+    let name = crate::registry::Meta::name(&body).to_owned();
+    if registry
+        .try_get(Target::new(rt, None, &name))
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    match registry
+        .create(rt, None, body, &WriteOptions::default())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_already_exists() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Objects every server has from its first start: the `default` namespace and Kubernetes'
+/// default ClusterRoles and ClusterRoleBindings (discovery, self reviews, issuer discovery).
 async fn bootstrap(registry: &Registry) -> anyhow::Result<()> {
-    for ns in ["default"] {
-        if registry
-            .try_get(Target::new(&NAMESPACES, None, ns))
-            .await?
-            .is_none()
-        {
-            let body = json!({"metadata": {"name": ns}});
-            match registry
-                .create(&NAMESPACES, None, body, &WriteOptions::default())
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if e.is_already_exists() => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+    ensure(
+        registry,
+        &NAMESPACES,
+        json!({"metadata": {"name": "default"}}),
+    )
+    .await?;
+    for role in crate::auth::rbac::bootstrap::cluster_roles() {
+        ensure(registry, &CLUSTERROLES, serde_json::to_value(role)?).await?;
+    }
+    for binding in crate::auth::rbac::bootstrap::cluster_role_bindings() {
+        ensure(
+            registry,
+            &CLUSTERROLEBINDINGS,
+            serde_json::to_value(binding)?,
+        )
+        .await?;
     }
     Ok(())
 }

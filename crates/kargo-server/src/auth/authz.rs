@@ -106,7 +106,9 @@ impl Authorizer {
             "Role" => {
                 let role: Role = serde_json::from_value(new.clone()).map_err(invalid)?;
                 let old: Option<Role> = old.and_then(|o| serde_json::from_value(o.clone()).ok());
-                policy.check_role_write(user, &role, old.as_ref()).map_err(forbidden)
+                policy
+                    .check_role_write(user, &role, old.as_ref())
+                    .map_err(forbidden)
             }
             "ClusterRole" => {
                 let role: ClusterRole = serde_json::from_value(new.clone()).map_err(invalid)?;

@@ -113,7 +113,12 @@ async fn serve(
         "create" => {
             let body = body::decode(headers, &body)?;
             let written = registry
-                .create(rt, namespace, body, &write_options_for(app, user, rt, query)?)
+                .create(
+                    rt,
+                    namespace,
+                    body,
+                    &write_options_for(app, user, rt, query)?,
+                )
                 .await?;
             app.await_seen(&written.object).await;
             Ok(written_response(StatusCode::CREATED, &written))
