@@ -124,6 +124,17 @@ impl Server {
         self.spawn(&address);
     }
 
+    /// Stops the server (to look at its data directory), keeping the port.
+    pub fn stop_for_maintenance(&mut self) {
+        self.stop(false);
+    }
+
+    /// Starts the server again after [`Server::stop_for_maintenance`].
+    pub fn start_again(&mut self) {
+        let address = format!("127.0.0.1:{}", self.port);
+        self.spawn(&address);
+    }
+
     fn stop(&mut self, kill: bool) {
         if let Some(mut child) = self.child.take() {
             if kill {

@@ -6,6 +6,7 @@
 pub mod body;
 pub mod discovery;
 pub mod kargo;
+pub mod keys;
 pub mod kube;
 pub mod openapi;
 pub mod request_info;
@@ -54,6 +55,24 @@ impl AppState {
         self.authz.authorize_request(user, info)
     }
 
+    /// Waits until this server's view holds exactly the keys of `set` (after a rotation).
+    pub async fn await_key_set(&self, set: &crate::auth::keys::KeySet) {
+        let wanted: Vec<String> = set.all().map(|k| k.kid.clone()).collect();
+        for _ in 0..200 {
+            let seen: Vec<String> = self
+                .authz
+                .view()
+                .keys()
+                .all()
+                .map(|k| k.kid.clone())
+                .collect();
+            if seen == wanted {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits until this server's views have applied the write that produced `object`, so that
     /// the client's next request sees it (a deleted token is refused by the very next request).
     pub async fn await_seen(&self, object: &serde_json::Value) {
@@ -96,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openid/v1/jwks", get(reviews::jwks))
         .merge(kube)
         .merge(kargo::router(state.clone()))
+        .merge(keys::router())
         .fallback(not_found)
         .with_state(state)
 }
