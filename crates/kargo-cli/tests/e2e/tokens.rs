@@ -700,15 +700,18 @@ fn rotated_keys_keep_verifying_until_retired() {
     let new_token = read_token(&server, "p", "bot-token-2");
     assert_eq!(jwt::parse(&new_token).unwrap().kid, new_kid);
     let whoami = |t: &str| {
-        server
-            .curl(
-                "POST",
-                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-                Some(t),
-                &["Content-Type: application/json"],
-                Some(b"{}"),
-            )
-            .0
+        server.curl(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            Some(t),
+            &["Content-Type: application/json"],
+            Some(b"{}"),
+        )
+    };
+    let whoami = |t: &str| {
+        let (code, body) = whoami(t);
+        assert_ne!(code, 0, "{body}");
+        code
     };
     assert_eq!(whoami(&old_token), 201);
     assert_eq!(whoami(&new_token), 201);
