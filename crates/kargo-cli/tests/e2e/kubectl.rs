@@ -830,3 +830,31 @@ fn generate_name_and_dry_run_work() {
     assert_eq!(dry.ok(), "configmap/dry created (server dry run)\n");
     assert!(server.kubectl(&["get", "cm", "dry", "-n", "p"]).code != 0);
 }
+
+#[test]
+fn delete_collection_deletes_what_the_selector_selects() {
+    let server = Server::start();
+    server.kubectl(&["create", "namespace", "p"]).ok();
+    for name in ["a", "b", "c"] {
+        server
+            .kubectl(&["create", "configmap", name, "-n", "p"])
+            .ok();
+    }
+    server
+        .kubectl(&["label", "cm", "a", "b", "-n", "p", "doomed=yes"])
+        .ok();
+    let admin = server.admin_token();
+    let (code, body) = server.curl(
+        "DELETE",
+        "/api/v1/namespaces/p/configmaps?labelSelector=doomed%3Dyes",
+        Some(&admin),
+        &[],
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list["kind"], "ConfigMapList");
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    let left = server.kubectl(&["get", "cm", "-n", "p", "-o", "name"]);
+    assert_eq!(left.ok(), "configmap/c\n");
+}
