@@ -858,3 +858,50 @@ fn delete_collection_deletes_what_the_selector_selects() {
     let left = server.kubectl(&["get", "cm", "-n", "p", "-o", "name"]);
     assert_eq!(left.ok(), "configmap/c\n");
 }
+
+#[test]
+fn kubectl_get_prints_kube_apiservers_columns() {
+    let server = Server::start();
+    server.kubectl_stdin(&["apply", "-f", "-"], MANIFEST).ok();
+    let header = |args: &[&str]| {
+        let out = server.kubectl(args);
+        out.ok()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(header(&["get", "sa", "-n", "demo"]), "NAME SECRETS AGE");
+    assert_eq!(
+        header(&["get", "secrets", "-n", "demo"]),
+        "NAME TYPE DATA AGE"
+    );
+    assert_eq!(header(&["get", "cm", "-n", "demo"]), "NAME DATA AGE");
+    assert_eq!(header(&["get", "ns"]), "NAME STATUS AGE");
+    assert_eq!(header(&["get", "roles", "-n", "demo"]), "NAME CREATED AT");
+    assert_eq!(
+        header(&["get", "rolebindings", "-n", "demo", "-o", "wide"]),
+        "NAME ROLE AGE USERS GROUPS SERVICEACCOUNTS"
+    );
+    assert_eq!(header(&["get", "stages", "-n", "demo"]), "NAME AGE");
+    let row = server.kubectl(&[
+        "get",
+        "rolebinding",
+        "reader",
+        "-n",
+        "demo",
+        "-o",
+        "wide",
+        "--no-headers",
+    ]);
+    let cells: Vec<&str> = row.ok().split_whitespace().collect();
+    assert_eq!(
+        (cells[0], cells[1], cells[3]),
+        ("reader", "Role/reader", "demo/builder")
+    );
+    let secret = server.kubectl(&["get", "secret", "creds", "-n", "demo", "--no-headers"]);
+    let cells: Vec<&str> = secret.ok().split_whitespace().collect();
+    assert_eq!(&cells[..3], ["creds", "Opaque", "1"]);
+}

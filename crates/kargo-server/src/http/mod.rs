@@ -11,6 +11,7 @@ pub mod kube;
 pub mod openapi;
 pub mod request_info;
 pub mod reviews;
+pub mod table;
 
 use std::sync::Arc;
 
