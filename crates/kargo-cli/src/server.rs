@@ -111,7 +111,12 @@ pub enum StoreCommand {
         #[arg(long, default_value = "kargo-data")]
         data_dir: PathBuf,
         /// Client URLs of the etcd members, comma-separated.
-        #[arg(long, value_name = "URL,URL,...", value_delimiter = ',', required = true)]
+        #[arg(
+            long,
+            value_name = "URL,URL,...",
+            value_delimiter = ',',
+            required = true
+        )]
         etcd_endpoints: Vec<String>,
         /// Prefix of every etcd key.
         #[arg(long, value_name = "PREFIX", default_value = "")]
@@ -281,7 +286,10 @@ mod tests {
             other => panic!("expected etcd, got {other:?}"),
         }
         assert_eq!(args.compaction_interval, Duration::from_secs(300));
-        assert!(matches!(parse(&[]).unwrap().store.config(), StoreConfig::Sqlite));
+        assert!(matches!(
+            parse(&[]).unwrap().store.config(),
+            StoreConfig::Sqlite
+        ));
     }
 
     #[test]

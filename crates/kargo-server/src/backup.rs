@@ -69,7 +69,9 @@ struct Trailer {
 }
 
 /// Every key under `/`, paged at one revision: `(revision, [(key, value)])`.
-pub async fn snapshot(store: &dyn Store) -> Result<(Revision, Vec<(String, Vec<u8>)>), BackupError> {
+pub async fn snapshot(
+    store: &dyn Store,
+) -> Result<(Revision, Vec<(String, Vec<u8>)>), BackupError> {
     let mut all = Vec::new();
     let mut revision = None;
     let mut start_after = None;
@@ -136,8 +138,8 @@ pub fn read_export(input: &mut dyn BufRead) -> Result<Vec<(String, Vec<u8>)>, Ba
     let first = lines
         .next()
         .ok_or_else(|| BackupError::Format("the file is empty".into()))??;
-    let header: Header = serde_json::from_str(&first)
-        .map_err(|e| BackupError::Format(format!("line 1: {e}")))?;
+    let header: Header =
+        serde_json::from_str(&first).map_err(|e| BackupError::Format(format!("line 1: {e}")))?;
     if header.format != FORMAT || header.version != VERSION {
         return Err(BackupError::Format(format!(
             "line 1: format {:?} version {}, expected {FORMAT:?} version {VERSION}",
@@ -225,7 +227,9 @@ mod tests {
         assert_eq!(export(&source, &mut file).await.unwrap(), 1201);
         let text = String::from_utf8(file.clone()).unwrap();
         assert!(
-            text.starts_with("{\"format\":\"kargo-store-export\",\"version\":1,\"revision\":1201}\n")
+            text.starts_with(
+                "{\"format\":\"kargo-store-export\",\"version\":1,\"revision\":1201}\n"
+            )
         );
         assert!(text.ends_with("{\"end\":true,\"keys\":1201}\n"));
 
@@ -272,7 +276,10 @@ mod tests {
         assert_eq!(copy(&from, &to).await.unwrap(), 2);
         assert_eq!(
             contents(&to).await,
-            vec![("/a".to_owned(), b"1".to_vec()), ("/b".to_owned(), b"2".to_vec())]
+            vec![
+                ("/a".to_owned(), b"1".to_vec()),
+                ("/b".to_owned(), b"2".to_vec())
+            ]
         );
     }
 }

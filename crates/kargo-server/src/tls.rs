@@ -15,11 +15,11 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use kargo_store::Store;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
-use kargo_store::Store;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -102,8 +102,7 @@ impl CaPair {
                 }
                 _ => CaPair::generate()?,
             };
-            let bytes =
-                serde_json::to_vec(&pair).map_err(|e| TlsError::Corrupt(e.to_string()))?;
+            let bytes = serde_json::to_vec(&pair).map_err(|e| TlsError::Corrupt(e.to_string()))?;
             match store.create(CA_KEY, bytes).await {
                 Ok(_) => return Ok(pair),
                 Err(e) if e.is_already_exists() => continue,
@@ -294,7 +293,10 @@ impl TlsMaterial {
 /// A short hex digest of a PEM document.
 fn fingerprint(pem: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pem.as_bytes());
-    digest.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn ca_issuer(cert_pem: &str, key_pem: &str) -> Result<Issuer<'static, KeyPair>, TlsError> {

@@ -14,4 +14,5 @@ mod bad_input;
 mod kubectl;
 mod persistence;
 mod python;
+mod replicas;
 mod tokens;

@@ -218,7 +218,6 @@ impl Secrets {
 }
 
 impl Admin {
-
     /// Whether `password` is the admin password (in constant time).
     pub fn verify_password(&self, password: &str) -> bool {
         let secrets = self.current();

@@ -57,9 +57,8 @@ mod tests {
     #[tokio::test]
     async fn history_older_than_one_interval_is_compacted_and_newer_history_is_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            kargo_store::sqlite::SqliteStore::open(&dir.path().join("s.db")).unwrap(),
-        );
+        let store: Arc<dyn Store> =
+            Arc::new(kargo_store::sqlite::SqliteStore::open(&dir.path().join("s.db")).unwrap());
         let old = store.create("/k", b"v1".to_vec()).await.unwrap();
         let shutdown = CancellationToken::new();
         let interval = Duration::from_millis(100);
