@@ -328,7 +328,11 @@ impl Server {
         let out = child.wait_with_output().expect("curl output");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, code) = text.rsplit_once('\n').unwrap_or((&text, "0"));
-        (code.trim().parse().unwrap_or(0), body.to_owned())
+        match code.trim().parse() {
+            Ok(code) if code != 0 => (code, body.to_owned()),
+            // No HTTP answer at all: say what curl saw.
+            _ => (0, format!("{body}{}", String::from_utf8_lossy(&out.stderr))),
+        }
     }
 }
 

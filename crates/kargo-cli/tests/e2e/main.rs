@@ -8,6 +8,8 @@
 //! - `persistence`: restarting keeps objects and resourceVersions keep increasing;
 //! - `tokens`: service-account tokens, RBAC and revocation with kubectl.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod harness;
 
 mod bad_input;

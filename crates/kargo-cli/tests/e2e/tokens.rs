@@ -700,15 +700,18 @@ fn rotated_keys_keep_verifying_until_retired() {
     let new_token = read_token(&server, "p", "bot-token-2");
     assert_eq!(jwt::parse(&new_token).unwrap().kid, new_kid);
     let whoami = |t: &str| {
-        server
-            .curl(
-                "POST",
-                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-                Some(t),
-                &["Content-Type: application/json"],
-                Some(b"{}"),
-            )
-            .0
+        server.curl(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            Some(t),
+            &["Content-Type: application/json"],
+            Some(b"{}"),
+        )
+    };
+    let whoami = |t: &str| {
+        let (code, body) = whoami(t);
+        assert_ne!(code, 0, "{body}");
+        code
     };
     assert_eq!(whoami(&old_token), 201);
     assert_eq!(whoami(&new_token), 201);
@@ -751,4 +754,106 @@ fn rotated_keys_keep_verifying_until_retired() {
         (code, body.as_str()),
         (403, r#"{"error":"only the admin may manage signing keys"}"#)
     );
+}
+
+#[test]
+fn subject_access_reviews_answer_for_other_users() {
+    let server = Server::start();
+    account_with_token(&server);
+    server
+        .kubectl(&[
+            "create",
+            "role",
+            "cm",
+            "-n",
+            "p",
+            "--verb=get",
+            "--resource=configmaps",
+        ])
+        .ok();
+    server
+        .kubectl(&[
+            "create",
+            "rolebinding",
+            "cm",
+            "-n",
+            "p",
+            "--role=cm",
+            "--serviceaccount=p:bot",
+        ])
+        .ok();
+    let admin = server.admin_token();
+    let review = |path: &str, body: serde_json::Value| {
+        let (code, text) = server.curl(
+            "POST",
+            path,
+            Some(&admin),
+            &["Content-Type: application/json"],
+            Some(body.to_string().as_bytes()),
+        );
+        (
+            code,
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+        )
+    };
+    let spec = |verb: &str, ns: &str| {
+        serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {
+                "user": "system:serviceaccount:p:bot",
+                "groups": ["system:serviceaccounts", "system:serviceaccounts:p", "system:authenticated"],
+                "resourceAttributes": {"namespace": ns, "verb": verb, "resource": "configmaps"},
+            },
+        })
+    };
+    let (code, allowed) = review(
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        spec("get", "p"),
+    );
+    assert_eq!(code, 201);
+    assert_eq!(allowed["status"]["allowed"], true);
+    assert_eq!(
+        allowed["status"]["reason"],
+        "RBAC: allowed by RoleBinding \"cm/p\" of Role \"cm\" to ServiceAccount \"bot/p\""
+    );
+    let (_, denied) = review(
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        spec("delete", "p"),
+    );
+    assert_eq!(denied["status"]["allowed"], false);
+    let mut local = spec("get", "p");
+    local["kind"] = "LocalSubjectAccessReview".into();
+    let (code, body) = review(
+        "/apis/authorization.k8s.io/v1/namespaces/p/localsubjectaccessreviews",
+        local.clone(),
+    );
+    assert_eq!(
+        (code, body["status"]["allowed"].clone()),
+        (201, serde_json::Value::Bool(true))
+    );
+    let (code, _) = review(
+        "/apis/authorization.k8s.io/v1/namespaces/q/localsubjectaccessreviews",
+        local,
+    );
+    assert_eq!(code, 422);
+    let (code, body) = review(
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        serde_json::json!({"spec": {"resourceAttributes": {"verb": "get", "resource": "configmaps"}}}),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(
+        body["message"],
+        "at least one of user or group must be specified"
+    );
+    // The account itself may not review others.
+    let token = read_token(&server, "p", "bot-token");
+    let (code, _) = server.curl(
+        "POST",
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        Some(&token),
+        &["Content-Type: application/json"],
+        Some(spec("get", "p").to_string().as_bytes()),
+    );
+    assert_eq!(code, 403);
 }

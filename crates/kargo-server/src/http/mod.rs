@@ -11,6 +11,7 @@ pub mod kube;
 pub mod openapi;
 pub mod request_info;
 pub mod reviews;
+pub mod table;
 
 use std::sync::Arc;
 
@@ -159,8 +160,17 @@ async fn authenticate_kube(
             request.extensions_mut().insert(user);
             next.run(request).await
         }
-        Err(AuthFailure::Missing | AuthFailure::Invalid) => Status::unauthorized().into_response(),
+        Err(AuthFailure::Missing | AuthFailure::Invalid) => {
+            drain(request).await;
+            Status::unauthorized().into_response()
+        }
     }
+}
+
+/// Reads (and drops) a small request body before answering without it, so that an HTTP/2 client
+/// still sending it gets the answer rather than a reset stream.
+pub async fn drain(request: Request) {
+    let _ = body::read(request.into_body(), 64 * 1024).await;
 }
 
 /// A JSON response with `Warning` headers.
