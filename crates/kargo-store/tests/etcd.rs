@@ -21,7 +21,8 @@ use kargo_store::{Error, Event, EventKind, KeyValue, ListRequest, Revision, Stor
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// One member shared by the conformance cases and the tests that do not compact.
+/// One member shared by the conformance cases (which order themselves around compaction); the
+/// other tests each start their own cluster.
 fn shared() -> &'static EtcdCluster {
     static SHARED: OnceLock<EtcdCluster> = OnceLock::new();
     SHARED.get_or_init(|| EtcdCluster::start(1))
@@ -147,7 +148,9 @@ fn through(proxy: &Proxy, direct: &str, prefix: &str) -> EtcdOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_whose_replies_were_lost_are_reported_as_applied_not_as_conflicts() {
-    let direct = tokio::task::block_in_place(|| shared().endpoint(0));
+    // Its own member: the conformance cases compact the shared one, and this test reads history.
+    let cluster = tokio::task::block_in_place(|| EtcdCluster::start(1));
+    let direct = cluster.endpoint(0);
     let proxy = Proxy::start(&direct).await;
     let prefix = unique("lost-replies");
     // A new store prefers the proxy; once connected, the proxy starts throwing replies away. Each
@@ -228,7 +231,9 @@ async fn writes_whose_replies_were_lost_are_reported_as_applied_not_as_conflicts
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_whose_connection_breaks_resumes_without_losing_or_repeating_events() {
-    let direct = tokio::task::block_in_place(|| shared().endpoint(0));
+    // Its own member: a compaction of the shared one while the watch is away would end it.
+    let cluster = tokio::task::block_in_place(|| EtcdCluster::start(1));
+    let direct = cluster.endpoint(0);
     let proxy = Proxy::start(&direct).await;
     let prefix = unique("watch-resume");
     let mut options = EtcdOptions::new([proxy.endpoint()]).with_prefix(&prefix);
