@@ -16,4 +16,5 @@ mod bad_input;
 mod kubectl;
 mod persistence;
 mod python;
+mod replicas;
 mod tokens;
