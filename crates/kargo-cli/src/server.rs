@@ -23,6 +23,10 @@ pub struct ServerArgs {
     /// Issuer of bound service-account tokens (default: the server's URL).
     #[arg(long = "service-account-issuer", value_name = "URL")]
     pub issuer: Option<String>,
+    /// Disable the admin account: `kargo login --admin` is refused (the admin kubeconfig still
+    /// works).
+    #[arg(long)]
+    pub disable_admin_account: bool,
     /// Log filter (`info`, `debug`, `kargo_server=debug`).
     #[arg(long, env = "KARGO_LOG", default_value = "info")]
     pub log: String,
@@ -41,6 +45,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         admin_password: std::env::var("KARGO_ADMIN_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty()),
+        admin_enabled: !args.disable_admin_account,
         tls_names: args.tls_sans,
         issuer: args.issuer,
     };

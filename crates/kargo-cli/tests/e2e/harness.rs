@@ -17,6 +17,7 @@ pub struct Server {
     pub url: String,
     dir: TempDir,
     port: u16,
+    extra: Vec<String>,
 }
 
 /// Output of a client command, with helpers that print everything when an assertion fails.
@@ -70,6 +71,11 @@ fn kargo_bin() -> &'static str {
 impl Server {
     /// Starts a server on a free port with a fresh data directory.
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server with extra `kargo server` flags.
+    pub fn start_with(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("home")).expect("home");
         let mut server = Server {
@@ -77,6 +83,7 @@ impl Server {
             url: String::new(),
             dir,
             port: 0,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         server.spawn("127.0.0.1:0");
         server
@@ -86,6 +93,7 @@ impl Server {
         let mut child = Command::new(kargo_bin())
             .args(["server", "--address", address, "--data-dir"])
             .arg(self.data_dir())
+            .args(&self.extra)
             .env("KARGO_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("KARGO_LOG", "warn")
             .stdout(Stdio::piped())

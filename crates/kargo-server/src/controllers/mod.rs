@@ -3,10 +3,12 @@
 //!
 //! - [`gc`]: owner references (background, foreground, orphan);
 //! - [`namespace`]: deleting a namespace deletes what is in it;
-//! - [`tokens`]: service-account token Secrets get their token.
+//! - [`tokens`]: service-account token Secrets get their token;
+//! - [`projects`]: a new Project gets its namespace and default roles.
 
 pub mod gc;
 pub mod informer;
 pub mod namespace;
+pub mod projects;
 pub mod queue;
 pub mod tokens;
