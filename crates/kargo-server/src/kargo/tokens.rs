@@ -272,6 +272,61 @@ mod tests {
         check(json!({"type": "x"}), json!({"type": "x"}));
     }
 
+    /// No token controller runs here: a token creation gives up after the wait with a 504.
+    #[tokio::test]
+    async fn a_token_never_filled_times_out_with_a_504() {
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        use kargo_api::resources::{NAMESPACES, PROJECTS, SERVICEACCOUNTS};
+
+        use crate::auth::Authorizer;
+        use crate::auth::authn::Authenticator;
+        use crate::auth::view::AuthView;
+        use crate::registry::Registry;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn kargo_store::Store> =
+            Arc::new(kargo_store::sqlite::SqliteStore::open(&dir.path().join("db")).unwrap());
+        let keys = crate::auth::keys::load_or_create(&store).await.unwrap();
+        let registry = Registry::new(store);
+        let options = WriteOptions::default();
+        for (rt, ns, body) in [
+            (&PROJECTS, None, json!({"metadata": {"name": "p"}})),
+            (&NAMESPACES, None, json!({"metadata": {"name": "p"}})),
+            (
+                &SERVICEACCOUNTS,
+                Some("p"),
+                json!({"metadata": {"name": "sa", "labels": {"rbac.kargo.akuity.io/service-account": "true"}}}),
+            ),
+        ] {
+            registry.create(rt, ns, body, &options).await.unwrap();
+        }
+        let (_, synced) = tokio::sync::watch::channel(kargo_store::Revision::ZERO);
+        let kargo = Kargo::new(
+            registry,
+            Arc::new(Authorizer::new(AuthView::new(keys))),
+            synced,
+        )
+        .with_token_wait(Duration::from_millis(200));
+        let err = kargo
+            .create_token(
+                &Authenticator::admin_user(),
+                &Scope::Project("p".into()),
+                "sa",
+                "t",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.code(), err.to_string()),
+            (
+                504,
+                r#"timed out waiting for the token of Secret "t" in namespace "p""#.to_owned()
+            )
+        );
+    }
+
     #[test]
     fn kargo_tokens_have_the_type_and_the_label() {
         let token = token_secret("p", "t", "sa", "uid-1");
