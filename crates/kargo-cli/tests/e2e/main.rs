@@ -6,13 +6,26 @@
 //! - `python`: the Python client's CRUD;
 //! - `bad_input`: malformed bodies, selectors and patches get 4xx and the server keeps serving;
 //! - `persistence`: restarting keeps objects and resourceVersions keep increasing;
-//! - `tokens`: service-account tokens, RBAC and revocation with kubectl.
+//! - `tokens`: service-account tokens, RBAC and revocation with kubectl;
+//! - `kargo_rest`: rules of every Kargo REST route (auth, missing project, bad bodies, OpenAPI);
+//! - `kargo_projects`, `kargo_accounts`, `kargo_roles`: each Kargo REST route's successes and
+//!   errors, with exact messages (`kargo_client` is their client);
+//! - `kargo_access`: Kargo tokens with kubectl and the Python client, revocation, escalation,
+//!   declarative objects;
+//! - `kargo_fuzz`: Schemathesis against the served OpenAPI document.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
 
 mod bad_input;
+mod kargo_access;
+mod kargo_accounts;
+mod kargo_client;
+mod kargo_fuzz;
+mod kargo_projects;
+mod kargo_rest;
+mod kargo_roles;
 mod kubectl;
 mod persistence;
 mod python;
