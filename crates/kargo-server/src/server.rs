@@ -21,9 +21,12 @@ use crate::auth::view::AuthView;
 use crate::controllers::projects::ProjectController;
 use crate::controllers::tokens::TokenController;
 use crate::controllers::{gc::GarbageCollector, informer, namespace::NamespaceController};
-use crate::http::{AppState, router};
+use crate::http::{App, AppState, router};
 use crate::registry::{Registry, Target, WriteOptions};
 use crate::tls::{CaPair, TlsMaterial, write_file};
+
+/// How many objects the read cache holds (recently read ones; see `registry::cache`).
+const OBJECT_CACHE_CAPACITY: usize = 20_000;
 
 /// Which store backs the server.
 #[derive(Debug, Clone)]
@@ -250,7 +253,11 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
     let url = format!("https://{}", connect_address(address));
     let key_set = keys::load_or_create(&store).await?;
     let view = AuthView::new(key_set);
+    let cache = Arc::new(crate::registry::cache::ObjectCache::new(
+        OBJECT_CACHE_CAPACITY,
+    ));
     let handlers: Vec<Box<dyn informer::Handler>> = vec![
+        Box::new(crate::registry::cache::CacheInvalidator(cache.clone())),
         Box::new(view.writer()),
         Box::new(AdminWatcher(admin.clone())),
         Box::new(GarbageCollector::start(registry.clone(), shutdown.clone())),
@@ -287,10 +294,11 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
         .await
         .context("the informer stopped before its first sync")?;
 
+    let registry = registry.with_cache(cache, synced_rx.clone());
     let issuer = config.issuer.clone().unwrap_or_else(|| url.clone());
     let authz = Arc::new(Authorizer::new(view.clone()));
     let kargo = crate::kargo::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone());
-    let state = AppState {
+    let state = AppState::new(App {
         registry,
         authn: Arc::new(
             Authenticator::new(
@@ -304,7 +312,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
         shutdown: shutdown.clone(),
         kargo: Arc::new(kargo),
         synced: synced_rx,
-    };
+    });
     let app = router(state);
     tokio::spawn(crate::serve::serve(
         listener,

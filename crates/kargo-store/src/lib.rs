@@ -92,4 +92,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// The oldest revision that reads and watches may still ask for.
     async fn compacted_revision(&self) -> Result<Revision>;
+
+    /// The revision of the newest committed write, when the backend knows it without a round
+    /// trip because every write goes through this process (SQLite); `None` otherwise (etcd,
+    /// where other replicas write). Callers use it to tell whether a view fed by the watch is
+    /// complete: a view that has applied this revision has seen every write.
+    fn committed_revision(&self) -> Option<Revision> {
+        None
+    }
 }

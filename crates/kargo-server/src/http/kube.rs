@@ -102,20 +102,18 @@ async fn serve(
         .then(|| table::Include::parse(query.get("includeObject").map(String::as_str)));
     match info.verb.as_str() {
         "get" => {
-            let obj = registry.get(Target::new(rt, namespace, name)).await?;
-            match as_table {
-                Some(include) => {
-                    let rv =
-                        json!({"resourceVersion": crate::registry::Meta::resource_version(&obj)});
-                    Ok(table_response(&table::table(
-                        rt,
-                        std::slice::from_ref(&obj),
-                        rv,
-                        include,
-                    )))
-                }
-                None => Ok(json_response(StatusCode::OK, &obj, &[])),
-            }
+            let target = Target::new(rt, namespace, name);
+            let Some(include) = as_table else {
+                return Ok(json_bytes_response(registry.get_json(target).await?));
+            };
+            let obj = registry.get(target).await?;
+            let rv = json!({"resourceVersion": crate::registry::Meta::resource_version(&obj)});
+            Ok(table_response(&table::table(
+                rt,
+                std::slice::from_ref(&obj),
+                rv,
+                include,
+            )))
         }
         "list" => {
             let options = list_options(rt, query)?;
@@ -300,6 +298,15 @@ fn delete_options(query: &Query, body: &Bytes) -> Result<DeleteOptions> {
 fn written_response(code: StatusCode, written: &Written) -> Response {
     let warnings: Vec<String> = written.warnings.clone();
     json_response(code, &written.object, &warnings)
+}
+
+fn json_bytes_response(bytes: Bytes) -> Response {
+    let mut response = Response::new(Body::from(bytes));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 fn table_response(table: &Value) -> Response {

@@ -32,9 +32,28 @@ use crate::registry::Registry;
 use crate::status::{Result, Status};
 use request_info::RequestInfo;
 
-/// What every handler can reach.
+/// What every handler can reach: cheap to clone (one reference count), as axum clones it for
+/// every extractor of every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<App>);
+
+impl AppState {
+    /// Shares `app` with every handler.
+    pub fn new(app: App) -> AppState {
+        AppState(Arc::new(app))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// The server's parts the HTTP layer uses.
+pub struct App {
     /// Objects.
     pub registry: Registry,
     /// Who is calling.
@@ -51,7 +70,7 @@ pub struct AppState {
     pub synced: tokio::sync::watch::Receiver<kargo_store::Revision>,
 }
 
-impl AppState {
+impl App {
     /// Authorizes a request or answers 403 with kube-apiserver's message.
     pub fn authorize(&self, user: &UserInfo, info: &RequestInfo) -> Result<()> {
         self.authz.authorize_request(user, info)

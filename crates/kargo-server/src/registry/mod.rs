@@ -6,6 +6,7 @@
 //! does not authorize: callers (the HTTP layer, the Kargo layer, controllers) decide who may do
 //! what before calling it.
 
+pub mod cache;
 pub mod delete;
 pub mod list;
 pub mod object;
@@ -71,6 +72,10 @@ pub struct Written {
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn Store>,
+    cache: Option<(
+        Arc<cache::ObjectCache>,
+        tokio::sync::watch::Receiver<kargo_store::Revision>,
+    )>,
 }
 
 /// Where an object lives: its type, namespace and name.
@@ -107,7 +112,50 @@ fn uuid() -> String {
 impl Registry {
     /// A registry over a store.
     pub fn new(store: Arc<dyn Store>) -> Registry {
-        Registry { store }
+        Registry { store, cache: None }
+    }
+
+    /// The same registry, serving single-object reads from `cache` when the informer (whose
+    /// applied revision `applied` reports) has seen every committed write. See [`cache`].
+    pub fn with_cache(
+        &self,
+        cache: Arc<cache::ObjectCache>,
+        applied: tokio::sync::watch::Receiver<kargo_store::Revision>,
+    ) -> Registry {
+        Registry {
+            store: self.store.clone(),
+            cache: Some((cache, applied)),
+        }
+    }
+
+    /// One object as JSON (with its resourceVersion), from the cache when it is current.
+    pub async fn get_json(&self, target: Target<'_>) -> Result<bytes::Bytes> {
+        let encode_json = |obj: &Object| {
+            serde_json::to_vec(obj)
+                .map(bytes::Bytes::from)
+                .map_err(|e| {
+                    tracing::error!(error = %e, "encoding an object failed");
+                    Status::internal("encoding the object failed")
+                })
+        };
+        let Some((cache, applied)) = &self.cache else {
+            return encode_json(&self.get(target).await?);
+        };
+        let key = target.key();
+        let committed = self.store.committed_revision();
+        let seen = *applied.borrow();
+        if cache::complete(seen, committed)
+            && let Some(bytes) = cache.get(&key)
+        {
+            return Ok(bytes);
+        }
+        let bytes = encode_json(&decode(&self.read(target).await?)?)?;
+        cache.insert_if(&key, bytes.clone(), || {
+            cache::complete(seen, committed)
+                && self.store.committed_revision() == committed
+                && *applied.borrow() == seen
+        });
+        Ok(bytes)
     }
 
     /// The underlying store.

@@ -282,6 +282,10 @@ impl Store for SqliteStore {
         Ok(Revision(self.shared.current.load(Ordering::SeqCst)))
     }
 
+    fn committed_revision(&self) -> Option<Revision> {
+        Some(Revision(self.shared.current.load(Ordering::SeqCst)))
+    }
+
     async fn compacted_revision(&self) -> Result<Revision> {
         Ok(Revision(self.shared.compacted.load(Ordering::SeqCst)))
     }
