@@ -12,4 +12,4 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import kubernetes' 2>/dev
 fi
 
 export KARGO_TEST_PYTHON="$PWD/.venv/bin/python"
-cargo test --workspace --all-targets "$@"
+cargo test --workspace --all-targets --no-fail-fast "$@"

@@ -3,6 +3,7 @@
 //! The API server (and partly the CLI) uses these pieces to answer exactly like kube-apiserver
 //! (Kubernetes 1.32/1.33):
 //!
+//! - [`duration`]: ages as kubectl prints them (`5m30s`).
 //! - [`field`]: field errors ([`field::FieldError`]) rendered as Go's `field.Error`, their
 //!   `Status` causes, and the message of a 422 `Invalid` ([`field::invalid_message`]).
 //! - [`names`]: name, label and annotation rules with Kubernetes' messages, `ObjectMeta`
@@ -19,6 +20,7 @@
 //! no IO: no tokio, axum, rusqlite or etcd (check with `cargo tree -p kargo-api`). It does not
 //! build HTTP responses either; the server turns these errors into `Status` objects.
 
+pub mod duration;
 pub mod field;
 pub mod kargo;
 pub mod names;

@@ -1,5 +1,6 @@
 //! What the CLI prints: the kinds it knows, kubectl-style tables (columns padded to the widest
-//! cell + 3 spaces, the last one unpadded, ages as kubectl's `HumanDuration`), name lines
+//! cell + 3 spaces, the last one unpadded, ages as kubectl's `HumanDuration` from
+//! `kargo_api::duration`), name lines
 //! (`serviceaccount/my-sa created`) and `-o json|yaml|name|wide|jsonpath=...`.
 //!
 //! Everything here is pure: objects in, text out. Commands decide where the text goes.
@@ -124,7 +125,8 @@ impl Kind {
                 managed.to_string()
             }
             Column::Age => match created_ms(object) {
-                Some(created) => human_duration(now_ms - created),
+                // Go truncates toward zero, as integer division does: -1.5s is -1s.
+                Some(created) => kargo_api::duration::human_duration((now_ms - created) / 1000),
                 None => "<unknown>".to_owned(),
             },
         }
@@ -153,66 +155,6 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-/// kubectl's `HumanDuration` (`k8s.io/apimachinery/pkg/util/duration`): about 2–3 significant
-/// figures, `0s` for up to a second in the future, `<invalid>` beyond.
-pub fn human_duration(ms: i64) -> String {
-    // Go truncates toward zero: -1.5s is -1s.
-    let seconds = ms / 1000;
-    if seconds < -1 {
-        return "<invalid>".to_owned();
-    }
-    if seconds < 0 {
-        return "0s".to_owned();
-    }
-    if seconds < 60 * 2 {
-        return format!("{seconds}s");
-    }
-    let minutes = seconds / 60;
-    if minutes < 10 {
-        let s = seconds % 60;
-        return if s == 0 {
-            format!("{minutes}m")
-        } else {
-            format!("{minutes}m{s}s")
-        };
-    }
-    if minutes < 60 * 3 {
-        return format!("{minutes}m");
-    }
-    let hours = minutes / 60;
-    if hours < 8 {
-        let m = minutes % 60;
-        return if m == 0 {
-            format!("{hours}h")
-        } else {
-            format!("{hours}h{m}m")
-        };
-    }
-    if hours < 48 {
-        return format!("{hours}h");
-    }
-    if hours < 24 * 8 {
-        let h = hours % 24;
-        return if h == 0 {
-            format!("{}d", hours / 24)
-        } else {
-            format!("{}d{h}h", hours / 24)
-        };
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{}d", hours / 24);
-    }
-    if hours < 24 * 365 * 8 {
-        let days = (hours / 24) % 365;
-        return if days == 0 {
-            format!("{}y", hours / 24 / 365)
-        } else {
-            format!("{}y{days}d", hours / 24 / 365)
-        };
-    }
-    format!("{}y", hours / 24 / 365)
 }
 
 /// Lays out rows like kubectl's tab writer: each column as wide as its widest cell plus 3
@@ -376,33 +318,15 @@ mod tests {
     }
 
     #[test]
-    fn ages_follow_kubectl_human_duration() {
-        let cases = [
-            (-5_000, "<invalid>"),
-            (-2_000, "<invalid>"),
-            (-1_500, "0s"),
-            (0, "0s"),
-            (30_000, "30s"),
-            (119_999, "119s"),
-            (120_000, "2m"),
-            (330_000, "5m30s"),
-            (300_000, "5m"),
-            (600_000, "10m"),
-            (179 * 60_000, "179m"),
-            (3 * 3_600_000, "3h"),
-            (3 * 3_600_000 + 25 * 60_000, "3h25m"),
-            (8 * 3_600_000, "8h"),
-            (47 * 3_600_000, "47h"),
-            (48 * 3_600_000, "2d"),
-            (50 * 3_600_000, "2d2h"),
-            (8 * 24 * 3_600_000, "8d"),
-            (730 * 24 * 3_600_000, "2y"),
-            (731 * 24 * 3_600_000, "2y1d"),
-            (8 * 365 * 24 * 3_600_000, "8y"),
-        ];
-        for (ms, expected) in cases {
-            assert_eq!(human_duration(ms), expected, "human_duration({ms})");
-        }
+    fn ages_round_toward_zero_like_go() {
+        let age = |ms: i64| {
+            let created = json!({"metadata": {"creationTimestamp": NOW}});
+            Kind::Project.cell(Column::Age, &created, now() + ms)
+        };
+        assert_eq!(age(-1_500), "0s");
+        assert_eq!(age(-2_000), "<invalid>");
+        assert_eq!(age(330_999), "5m30s");
+        assert_eq!(age(3 * 3_600_000), "3h");
     }
 
     #[test]

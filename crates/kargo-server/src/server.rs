@@ -198,9 +198,12 @@ fn connect_address(address: SocketAddr) -> String {
 }
 
 /// Starts the server and returns once it is listening.
-pub async fn start(config: ServerConfig) -> anyhow::Result<Started> {
+pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    // Absolute, so that the paths the banner prints work from any directory.
+    config.data_dir = std::fs::canonicalize(&config.data_dir)
+        .with_context(|| format!("resolving {}", config.data_dir.display()))?;
     let store = open_store(&config).await?;
     let tls =
         TlsMaterial::load_or_create(&config.data_dir.join("tls"), &config.certificate_names())?;

@@ -124,6 +124,17 @@ impl Server {
         self.spawn(&address);
     }
 
+    /// Stops the server (to look at its data directory), keeping the port.
+    pub fn stop_for_maintenance(&mut self) {
+        self.stop(false);
+    }
+
+    /// Starts the server again after [`Server::stop_for_maintenance`].
+    pub fn start_again(&mut self) {
+        let address = format!("127.0.0.1:{}", self.port);
+        self.spawn(&address);
+    }
+
     fn stop(&mut self, kill: bool) {
         if let Some(mut child) = self.child.take() {
             if kill {
@@ -284,7 +295,11 @@ impl Server {
         let out = child.wait_with_output().expect("curl output");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, code) = text.rsplit_once('\n').unwrap_or((&text, "0"));
-        (code.trim().parse().unwrap_or(0), body.to_owned())
+        match code.trim().parse() {
+            Ok(code) if code != 0 => (code, body.to_owned()),
+            // No HTTP answer at all: say what curl saw.
+            _ => (0, format!("{body}{}", String::from_utf8_lossy(&out.stderr))),
+        }
     }
 }
 

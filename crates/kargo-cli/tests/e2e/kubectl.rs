@@ -830,3 +830,78 @@ fn generate_name_and_dry_run_work() {
     assert_eq!(dry.ok(), "configmap/dry created (server dry run)\n");
     assert!(server.kubectl(&["get", "cm", "dry", "-n", "p"]).code != 0);
 }
+
+#[test]
+fn delete_collection_deletes_what_the_selector_selects() {
+    let server = Server::start();
+    server.kubectl(&["create", "namespace", "p"]).ok();
+    for name in ["a", "b", "c"] {
+        server
+            .kubectl(&["create", "configmap", name, "-n", "p"])
+            .ok();
+    }
+    server
+        .kubectl(&["label", "cm", "a", "b", "-n", "p", "doomed=yes"])
+        .ok();
+    let admin = server.admin_token();
+    let (code, body) = server.curl(
+        "DELETE",
+        "/api/v1/namespaces/p/configmaps?labelSelector=doomed%3Dyes",
+        Some(&admin),
+        &[],
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list["kind"], "ConfigMapList");
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    let left = server.kubectl(&["get", "cm", "-n", "p", "-o", "name"]);
+    assert_eq!(left.ok(), "configmap/c\n");
+}
+
+#[test]
+fn kubectl_get_prints_kube_apiservers_columns() {
+    let server = Server::start();
+    server.kubectl_stdin(&["apply", "-f", "-"], MANIFEST).ok();
+    let header = |args: &[&str]| {
+        let out = server.kubectl(args);
+        out.ok()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(header(&["get", "sa", "-n", "demo"]), "NAME SECRETS AGE");
+    assert_eq!(
+        header(&["get", "secrets", "-n", "demo"]),
+        "NAME TYPE DATA AGE"
+    );
+    assert_eq!(header(&["get", "cm", "-n", "demo"]), "NAME DATA AGE");
+    assert_eq!(header(&["get", "ns"]), "NAME STATUS AGE");
+    assert_eq!(header(&["get", "roles", "-n", "demo"]), "NAME CREATED AT");
+    assert_eq!(
+        header(&["get", "rolebindings", "-n", "demo", "-o", "wide"]),
+        "NAME ROLE AGE USERS GROUPS SERVICEACCOUNTS"
+    );
+    assert_eq!(header(&["get", "stages", "-n", "demo"]), "NAME AGE");
+    let row = server.kubectl(&[
+        "get",
+        "rolebinding",
+        "reader",
+        "-n",
+        "demo",
+        "-o",
+        "wide",
+        "--no-headers",
+    ]);
+    let cells: Vec<&str> = row.ok().split_whitespace().collect();
+    assert_eq!(
+        (cells[0], cells[1], cells[3]),
+        ("reader", "Role/reader", "demo/builder")
+    );
+    let secret = server.kubectl(&["get", "secret", "creds", "-n", "demo", "--no-headers"]);
+    let cells: Vec<&str> = secret.ok().split_whitespace().collect();
+    assert_eq!(&cells[..3], ["creds", "Opaque", "1"]);
+}

@@ -65,6 +65,14 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
+    /// A new random RSA-2048 key (not stored anywhere).
+    pub fn generate() -> Result<SigningKey, KeyError> {
+        let pair =
+            RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| KeyError::Crypto(e.to_string()))?;
+        let pkcs8 = pair.as_der().map_err(|e| KeyError::Crypto(e.to_string()))?;
+        SigningKey::from_pkcs8(pkcs8.as_ref())
+    }
+
     fn from_pkcs8(pkcs8: &[u8]) -> Result<SigningKey, KeyError> {
         let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|e| KeyError::Crypto(e.to_string()))?;
         let public = pair.public_key();

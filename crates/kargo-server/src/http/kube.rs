@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use kargo_api::resources::{self, ResourceType, Storage};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::request_info::RequestInfo;
-use super::{AppState, body, discovery, json_response};
+use super::{AppState, body, discovery, json_response, table};
 use crate::auth::rbac::UserInfo;
 use crate::registry::{
     DeleteOptions, FieldValidation, ListOptions, Target, WatchOptions, WriteOptions, Written,
@@ -98,18 +98,42 @@ async fn serve(
     }
     let registry = &app.registry;
     let name = info.name.as_str();
+    let as_table = table::wanted(headers)
+        .then(|| table::Include::parse(query.get("includeObject").map(String::as_str)));
     match info.verb.as_str() {
-        "get" => Ok(json_response(
-            StatusCode::OK,
-            &registry.get(Target::new(rt, namespace, name)).await?,
-            &[],
-        )),
+        "get" => {
+            let obj = registry.get(Target::new(rt, namespace, name)).await?;
+            match as_table {
+                Some(include) => {
+                    let rv =
+                        json!({"resourceVersion": crate::registry::Meta::resource_version(&obj)});
+                    Ok(table_response(&table::table(
+                        rt,
+                        std::slice::from_ref(&obj),
+                        rv,
+                        include,
+                    )))
+                }
+                None => Ok(json_response(StatusCode::OK, &obj, &[])),
+            }
+        }
         "list" => {
             let options = list_options(rt, query)?;
             let list = registry.list(rt, namespace, &options).await?;
-            Ok(json_response(StatusCode::OK, &list.to_json(rt), &[]))
+            match as_table {
+                Some(include) => {
+                    let json = list.to_json(rt);
+                    Ok(table_response(&table::table(
+                        rt,
+                        &list.items,
+                        json["metadata"].clone(),
+                        include,
+                    )))
+                }
+                None => Ok(json_response(StatusCode::OK, &list.to_json(rt), &[])),
+            }
         }
-        "watch" => watch(app, rt, namespace, info, query).await,
+        "watch" => watch(app, rt, namespace, info, query, as_table).await,
         "create" => {
             let body = body::decode(headers, &body)?;
             let written = registry
@@ -278,12 +302,22 @@ fn written_response(code: StatusCode, written: &Written) -> Response {
     json_response(code, &written.object, &warnings)
 }
 
+fn table_response(table: &Value) -> Response {
+    let mut response = json_response(StatusCode::OK, table, &[]);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(table::CONTENT_TYPE),
+    );
+    response
+}
+
 async fn watch(
     app: &AppState,
     rt: &'static ResourceType,
     namespace: Option<&str>,
     info: &RequestInfo,
     query: &Query,
+    as_table: Option<table::Include>,
 ) -> Result<Response> {
     let mut list = list_options(rt, query)?;
     if !info.name.is_empty() {
@@ -307,7 +341,13 @@ async fn watch(
     let events = crate::registry::watch::watch(&app.registry, rt, namespace, options).await?;
     let shutdown = app.shutdown.clone();
     let stream = events
-        .map(|event| {
+        .map(move |mut event| {
+            if let Some(include) = as_table
+                && matches!(event.kind, "ADDED" | "MODIFIED" | "DELETED")
+            {
+                let rv = json!({"resourceVersion": crate::registry::Meta::resource_version(&event.object)});
+                event.object = table::table(rt, std::slice::from_ref(&event.object), rv, include);
+            }
             let mut line = serde_json::to_vec(&event.to_json()).unwrap_or_default();
             line.push(b'\n');
             Ok::<_, std::convert::Infallible>(Bytes::from(line))

@@ -6,10 +6,12 @@
 pub mod body;
 pub mod discovery;
 pub mod kargo;
+pub mod keys;
 pub mod kube;
 pub mod openapi;
 pub mod request_info;
 pub mod reviews;
+pub mod table;
 
 use std::sync::Arc;
 
@@ -54,6 +56,24 @@ impl AppState {
         self.authz.authorize_request(user, info)
     }
 
+    /// Waits until this server's view holds exactly the keys of `set` (after a rotation).
+    pub async fn await_key_set(&self, set: &crate::auth::keys::KeySet) {
+        let wanted: Vec<String> = set.all().map(|k| k.kid.clone()).collect();
+        for _ in 0..200 {
+            let seen: Vec<String> = self
+                .authz
+                .view()
+                .keys()
+                .all()
+                .map(|k| k.kid.clone())
+                .collect();
+            if seen == wanted {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits until this server's views have applied the write that produced `object`, so that
     /// the client's next request sees it (a deleted token is refused by the very next request).
     pub async fn await_seen(&self, object: &serde_json::Value) {
@@ -96,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openid/v1/jwks", get(reviews::jwks))
         .merge(kube)
         .merge(kargo::router(state.clone()))
+        .merge(keys::router())
         .fallback(not_found)
         .with_state(state)
 }
@@ -139,8 +160,17 @@ async fn authenticate_kube(
             request.extensions_mut().insert(user);
             next.run(request).await
         }
-        Err(AuthFailure::Missing | AuthFailure::Invalid) => Status::unauthorized().into_response(),
+        Err(AuthFailure::Missing | AuthFailure::Invalid) => {
+            drain(request).await;
+            Status::unauthorized().into_response()
+        }
     }
+}
+
+/// Reads (and drops) a small request body before answering without it, so that an HTTP/2 client
+/// still sending it gets the answer rather than a reset stream.
+pub async fn drain(request: Request) {
+    let _ = body::read(request.into_body(), 64 * 1024).await;
 }
 
 /// A JSON response with `Warning` headers.

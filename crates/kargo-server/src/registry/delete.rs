@@ -212,41 +212,11 @@ impl Registry {
             if dry_run {
                 return Ok(Deleted::Pending(obj));
             }
-            if let Some(obj) = self.cas_write(target, kv.mod_revision, obj).await? {
+            if let Some(obj) = self.commit(target, kv.mod_revision, obj).await? {
                 return Ok(Deleted::Pending(obj));
             }
         }
-        Err(Status::conflict(
-            rt,
-            target.name,
-            "the object is being changed by others too often; try again",
-        ))
-    }
-
-    /// Writes `obj` over revision `expected`: `None` if another write won the race.
-    async fn cas_write(
-        &self,
-        target: Target<'_>,
-        expected: kargo_store::Revision,
-        mut obj: Object,
-    ) -> Result<Option<Object>> {
-        match self
-            .store()
-            .update(&target.key(), super::object::encode(&obj)?, expected)
-            .await
-        {
-            Ok(written) => {
-                set_meta(
-                    &mut obj,
-                    "resourceVersion",
-                    Some(written.mod_revision.to_string().into()),
-                );
-                Ok(Some(obj))
-            }
-            Err(e) if e.is_conflict() => Ok(None),
-            Err(e) if e.is_not_found() => Err(Status::not_found(target.rt, target.name)),
-            Err(e) => Err(e.into()),
-        }
+        Err(super::too_busy(target))
     }
 
     async fn delete_namespace(
@@ -286,11 +256,12 @@ impl Registry {
         if dry_run {
             return Ok(Deleted::Pending(obj));
         }
-        let expected = obj_revision(&obj)?;
+        let expected = super::object::parse_revision(obj.resource_version())
+            .ok_or_else(|| Status::internal("an object without a resourceVersion"))?;
         let obj = self
-            .cas_write(target, expected, obj)
+            .commit(target, expected, obj)
             .await?
-            .ok_or_else(|| Status::conflict(target.rt, target.name, "the object has been modified; please apply your changes to the latest version and try again"))?;
+            .ok_or_else(|| Status::stale(target.rt, target.name))?;
         Ok(Deleted::Pending(obj))
     }
 
@@ -300,13 +271,7 @@ impl Registry {
         target: Target<'_>,
         mut change: impl FnMut(&mut serde_json::Map<String, Value>),
     ) -> Result<Object> {
-        for _ in 0..super::UPDATE_RETRIES {
-            let kv = self
-                .store()
-                .get(&target.key())
-                .await?
-                .ok_or_else(|| Status::not_found(target.rt, target.name))?;
-            let mut obj = decode(&kv)?;
+        self.rewrite(target, |mut obj| {
             let before = obj.clone();
             if let Some(map) = obj.as_object_mut() {
                 let status = map
@@ -319,77 +284,25 @@ impl Registry {
                     change(s);
                 }
             }
-            if obj == before {
-                return Ok(obj);
-            }
-            match self
-                .store()
-                .update(&target.key(), super::object::encode(&obj)?, kv.mod_revision)
-                .await
-            {
-                Ok(written) => {
-                    set_meta(
-                        &mut obj,
-                        "resourceVersion",
-                        Some(written.mod_revision.to_string().into()),
-                    );
-                    return Ok(obj);
-                }
-                Err(e) if e.is_conflict() => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Status::conflict(
-            target.rt,
-            target.name,
-            "the object is being changed by others too often; try again",
-        ))
+            Ok((obj != before).then_some(obj))
+        })
+        .await
     }
 
     /// Replaces a namespace's `spec.finalizers` (the `finalize` subresource). A namespace being
     /// deleted whose finalizers become empty is removed.
     pub async fn finalize_namespace(&self, name: &str, finalizers: Vec<String>) -> Result<Object> {
-        let rt = &kargo_api::resources::NAMESPACES;
-        let target = Target::new(rt, None, name);
-        for _ in 0..super::UPDATE_RETRIES {
-            let kv = self
-                .store()
-                .get(&target.key())
-                .await?
-                .ok_or_else(|| Status::not_found(rt, name))?;
-            let mut obj = decode(&kv)?;
+        let target = Target::new(&kargo_api::resources::NAMESPACES, None, name);
+        self.rewrite(target, |mut obj| {
             if let Some(map) = obj.as_object_mut() {
                 map.insert(
                     "spec".into(),
                     serde_json::json!({ "finalizers": finalizers }),
                 );
             }
-            let done = obj.is_deleting() && finalizers.is_empty() && obj.finalizers().is_empty();
-            let result = if done {
-                self.store().delete(&target.key(), kv.mod_revision).await
-            } else {
-                self.store()
-                    .update(&target.key(), super::object::encode(&obj)?, kv.mod_revision)
-                    .await
-            };
-            match result {
-                Ok(written) => {
-                    set_meta(
-                        &mut obj,
-                        "resourceVersion",
-                        Some(written.mod_revision.to_string().into()),
-                    );
-                    return Ok(obj);
-                }
-                Err(e) if e.is_conflict() => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Status::conflict(
-            rt,
-            name,
-            "the object is being changed by others too often; try again",
-        ))
+            Ok(Some(obj))
+        })
+        .await
     }
 
     /// Deletes every object of `rt` in `namespace` that matches the selectors; answers the list
@@ -414,9 +327,4 @@ impl Registry {
         listed.items = deleted;
         Ok(listed)
     }
-}
-
-fn obj_revision(obj: &Object) -> Result<kargo_store::Revision> {
-    super::object::parse_revision(obj.resource_version())
-        .ok_or_else(|| Status::internal("an object without a resourceVersion"))
 }

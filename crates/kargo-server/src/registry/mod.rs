@@ -471,52 +471,67 @@ impl Registry {
                 );
                 return Ok(obj);
             }
-            if obj.is_deleting() && obj.finalizers().is_empty() {
-                // The last finalizer is gone: the object goes.
-                match self.store.delete(&target.key(), kv.mod_revision).await {
-                    Ok(deleted) => {
-                        set_meta(
-                            &mut obj,
-                            "resourceVersion",
-                            Some(Value::String(deleted.mod_revision.to_string())),
-                        );
-                        return Ok(obj);
-                    }
-                    Err(e) if e.is_conflict() => continue,
-                    Err(e) if e.is_not_found() => {
-                        return Err(Status::not_found(rt, target.name));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            match self
-                .store
-                .update(&target.key(), encode(&obj)?, kv.mod_revision)
-                .await
-            {
-                Ok(written) => {
-                    set_meta(
-                        &mut obj,
-                        "resourceVersion",
-                        Some(Value::String(written.mod_revision.to_string())),
-                    );
-                    return Ok(obj);
-                }
-                Err(e) if e.is_conflict() => {
-                    if !wanted_rv.is_empty() {
-                        return Err(Status::stale(rt, target.name));
-                    }
-                    continue;
-                }
-                Err(e) if e.is_not_found() => return Err(Status::not_found(rt, target.name)),
-                Err(e) => return Err(e.into()),
+            // (The update that empties the finalizers of an object being deleted removes it.)
+            match self.commit(target, kv.mod_revision, obj).await? {
+                Some(written) => return Ok(written),
+                None if !wanted_rv.is_empty() => return Err(Status::stale(rt, target.name)),
+                None => continue,
             }
         }
-        Err(Status::conflict(
-            rt,
-            target.name,
-            "the object is being changed by others too often; try again",
-        ))
+        Err(too_busy(target))
+    }
+
+    /// Writes `obj` over revision `expected` (compare-and-swap), stamping its new
+    /// resourceVersion; `None` if another write won the race. An object being deleted with no
+    /// finalizers left is removed instead of written (a namespace also needs its
+    /// `spec.finalizers` empty).
+    pub(crate) async fn commit(
+        &self,
+        target: Target<'_>,
+        expected: kargo_store::Revision,
+        mut obj: Object,
+    ) -> Result<Option<Object>> {
+        let result = if removable(target.rt, &obj) {
+            self.store.delete(&target.key(), expected).await
+        } else {
+            self.store
+                .update(&target.key(), encode(&obj)?, expected)
+                .await
+        };
+        match result {
+            Ok(written) => {
+                set_meta(
+                    &mut obj,
+                    "resourceVersion",
+                    Some(Value::String(written.mod_revision.to_string())),
+                );
+                Ok(Some(obj))
+            }
+            Err(e) if e.is_conflict() => Ok(None),
+            Err(e) if e.is_not_found() => Err(Status::not_found(target.rt, target.name)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Read-modify-write of fields the server owns (status, deletion marks, namespace
+    /// finalizers), without the update rules: `change` returns the new object, or `None` to leave
+    /// it as it is. Lost races retry with fresh state.
+    pub(crate) async fn rewrite(
+        &self,
+        target: Target<'_>,
+        mut change: impl FnMut(Object) -> Result<Option<Object>>,
+    ) -> Result<Object> {
+        for _ in 0..UPDATE_RETRIES {
+            let kv = self.read(target).await?;
+            let current = decode(&kv)?;
+            let Some(next) = change(current.clone())? else {
+                return Ok(current);
+            };
+            if let Some(written) = self.commit(target, kv.mod_revision, next).await? {
+                return Ok(written);
+            }
+        }
+        Err(too_busy(target))
     }
 
     /// Lists objects.
@@ -528,6 +543,25 @@ impl Registry {
     ) -> Result<ObjectList> {
         list::list(self, rt, namespace, options).await
     }
+}
+
+/// The conflict of an object that kept changing under every retry.
+fn too_busy(target: Target<'_>) -> Status {
+    Status::conflict(
+        target.rt,
+        target.name,
+        "the object is being changed by others too often; try again",
+    )
+}
+
+/// Whether an object being deleted has nothing left to wait for.
+fn removable(rt: &ResourceType, obj: &Value) -> bool {
+    let namespace_finalizers = std::ptr::eq(rt, &NAMESPACES)
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
+    obj.is_deleting() && obj.finalizers().is_empty() && !namespace_finalizers
 }
 
 fn already_exists(rt: &ResourceType, name: &str, existing: &KeyValue) -> Status {
