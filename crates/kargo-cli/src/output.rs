@@ -63,6 +63,7 @@ pub enum Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Column {
     Name,
+    Phase,
     ServiceAccount,
     KargoManaged,
     Age,
@@ -72,6 +73,7 @@ impl Column {
     fn header(self) -> &'static str {
         match self {
             Column::Name => "NAME",
+            Column::Phase => "PHASE",
             Column::ServiceAccount => "SERVICE ACCOUNT",
             Column::KargoManaged => "KARGO MANAGED",
             Column::Age => "AGE",
@@ -103,7 +105,7 @@ impl Kind {
     fn columns(self, wide: bool) -> &'static [Column] {
         use Column::*;
         match (self, wide) {
-            (Kind::Project, _) => &[Name, Age],
+            (Kind::Project, _) => &[Name, Phase, Age],
             (Kind::ServiceAccount, false) => &[Name, Age],
             (Kind::ServiceAccount, true) => &[Name, KargoManaged, Age],
             (Kind::ServiceAccountToken, _) => &[Name, ServiceAccount, KargoManaged, Age],
@@ -114,6 +116,7 @@ impl Kind {
     fn cell(self, column: Column, object: &Value, now_ms: i64) -> String {
         match column {
             Column::Name => name(object).to_owned(),
+            Column::Phase => object["status"]["phase"].as_str().unwrap_or("").to_owned(),
             Column::ServiceAccount => annotation(object, SERVICE_ACCOUNT_NAME_ANNOTATION)
                 .unwrap_or("")
                 .to_owned(),
@@ -410,7 +413,16 @@ mod tests {
         check(
             &render_list(Kind::Project, &[json!({"metadata": {"name": "p"}})], None, false, 0)
                 .unwrap(),
-            "NAME   AGE\np      <unknown>\n",
+            "NAME   PHASE   AGE\np              <unknown>\n",
+        );
+    }
+
+    #[test]
+    fn project_tables_show_the_phase() {
+        let project = json!({"metadata": {"name": "my-project", "creationTimestamp": NOW}, "status": {"phase": "Ready"}});
+        check(
+            &render_list(Kind::Project, &[project], None, false, now()).unwrap(),
+            "NAME         PHASE   AGE\nmy-project   Ready   0s\n",
         );
     }
 

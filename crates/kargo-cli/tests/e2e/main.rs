@@ -6,13 +6,20 @@
 //! - `python`: the Python client's CRUD;
 //! - `bad_input`: malformed bodies, selectors and patches get 4xx and the server keeps serving;
 //! - `persistence`: restarting keeps objects and resourceVersions keep increasing;
-//! - `tokens`: service-account tokens, RBAC and revocation with kubectl.
+//! - `tokens`: service-account tokens, RBAC and revocation with kubectl;
+//! - `cli_login`: `kargo login`, `logout` and `config`, and the configuration file;
+//! - `cli_flags`: command-line mistakes caught before any request, help and completions;
+//! - `cli_commands`: every `kargo` command's output and errors against the Kargo REST API;
+//! - `guide`: the ServiceAccounts user guide replayed command by command.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cli_harness;
 mod harness;
 
 mod bad_input;
+mod cli_flags;
+mod cli_login;
 mod kubectl;
 mod persistence;
 mod python;
