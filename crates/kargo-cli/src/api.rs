@@ -130,7 +130,11 @@ pub fn list_service_accounts(scope: &Scope) -> Request {
 
 /// `GET .../service-accounts/{sa}`
 pub fn get_service_account(scope: &Scope, name: &str) -> Request {
-    get(format!("{}/service-accounts/{}", scope.prefix(), segment(name)))
+    get(format!(
+        "{}/service-accounts/{}",
+        scope.prefix(),
+        segment(name)
+    ))
 }
 
 /// `POST /v1beta1/projects/{p}/service-accounts` with a ServiceAccount.

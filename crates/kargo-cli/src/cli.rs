@@ -195,11 +195,7 @@ pub struct LoginArgs {
     #[arg(long, value_name = "PASSWORD")]
     pub password: Option<String>,
     /// A PEM file with the CA that signed the server's certificate; stored in the configuration.
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with = "insecure_skip_tls_verify"
-    )]
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure_skip_tls_verify")]
     pub certificate_authority: Option<PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -818,18 +814,22 @@ mod tests {
         assert_eq!(args.get.names, ["a", "b"]);
         assert_eq!(
             parse(&["get", "sas", "--project", "p", "--system"]).err(),
-            Some(
-                "the argument '--project <PROJECT>' cannot be used with '--system'".to_owned()
-            )
+            Some("the argument '--project <PROJECT>' cannot be used with '--system'".to_owned())
         );
     }
 
     #[test]
     fn output_and_no_headers_parse() {
-        let Ok(Command::Get(GetCommand::ServiceAccountTokens(args))) =
-            parse(&["get", "sats", "-o", "wide", "--no-headers", "--service-account", "sa"])
-                .map(|c| c.command)
-        else {
+        let Ok(Command::Get(GetCommand::ServiceAccountTokens(args))) = parse(&[
+            "get",
+            "sats",
+            "-o",
+            "wide",
+            "--no-headers",
+            "--service-account",
+            "sa",
+        ])
+        .map(|c| c.command) else {
             panic!("get sats did not parse");
         };
         assert_eq!(args.get.list.output.output, Some(OutputFormat::Wide));
@@ -852,13 +852,19 @@ mod tests {
                 &["delete", "sa", "-p", "p"][..],
                 "the following required arguments were not provided: <NAME>...",
             ),
-            (&["get", "sas", "--bogus"][..], "unexpected argument '--bogus' found"),
             (
-                &["get", "stages"][..],
-                "unrecognized subcommand 'stages'",
+                &["get", "sas", "--bogus"][..],
+                "unexpected argument '--bogus' found",
             ),
+            (&["get", "stages"][..], "unrecognized subcommand 'stages'"),
             (
-                &["login", "https://x", "--insecure-skip-tls-verify", "--certificate-authority", "ca"][..],
+                &[
+                    "login",
+                    "https://x",
+                    "--insecure-skip-tls-verify",
+                    "--certificate-authority",
+                    "ca",
+                ][..],
                 "the argument '--insecure-skip-tls-verify' cannot be used with '--certificate-authority <FILE>'",
             ),
         ];
@@ -869,7 +875,9 @@ mod tests {
         assert!(matches!(parse(&[]), Err(text) if text.starts_with("info: ")));
         assert_eq!(
             parse(&["get"]).err().as_deref(),
-            Some("'kargo get' requires a subcommand but one was not provided [subcommands: projects, project, serviceaccounts, serviceaccount, sa, sas, serviceaccounttokens, serviceaccounttoken, sat, sats, satoken, satokens, roles, role]")
+            Some(
+                "'kargo get' requires a subcommand but one was not provided [subcommands: projects, project, serviceaccounts, serviceaccount, sa, sas, serviceaccounttokens, serviceaccounttoken, sat, sats, satoken, satokens, roles, role]"
+            )
         );
     }
 
@@ -886,7 +894,8 @@ mod tests {
     #[test]
     fn grant_and_revoke_flag_rules() {
         let role = |change| Ok(("developer".to_owned(), change));
-        let cases: Vec<(&[&str], Result<(String, RoleChange), String>)> = vec![
+        type Case<'a> = (&'a [&'a str], Result<(String, RoleChange), String>);
+        let cases: Vec<Case> = vec![
             (
                 &["--role", "developer", "--service-account", "my-sa"],
                 role(RoleChange::ServiceAccounts(vec!["my-sa".into()])),

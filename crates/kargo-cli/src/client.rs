@@ -301,7 +301,11 @@ mod tests {
 
     #[test]
     fn answers_become_bodies_or_the_servers_message() {
-        check(200, r#"{"idToken":"t"}"#, Ok(serde_json::json!({"idToken": "t"})));
+        check(
+            200,
+            r#"{"idToken":"t"}"#,
+            Ok(serde_json::json!({"idToken": "t"})),
+        );
         check(204, "", Ok(Value::Null));
         check(
             404,

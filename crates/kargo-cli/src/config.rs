@@ -284,7 +284,7 @@ impl ConfigFile {
                 (None, false) => Tls::System,
             };
             return Ok(Some(Connection {
-                address: address.trim_end_matches('/').to_owned(),
+                address: normalize_address(address),
                 token: Some(token.to_owned()),
                 tls,
             }));
@@ -294,7 +294,7 @@ impl ConfigFile {
             return Ok(None);
         }
         Ok(Some(Connection {
-            address: config.api_address.trim_end_matches('/').to_owned(),
+            address: normalize_address(&config.api_address),
             token: Some(config.bearer_token.trim().to_owned()),
             tls: self.tls(insecure_flag)?,
         }))
@@ -310,6 +310,17 @@ impl ConfigFile {
             None => Tls::System,
         })
     }
+}
+
+/// `https://` unless the address names a scheme; no trailing slash.
+pub fn normalize_address(address: &str) -> String {
+    let address = address.trim();
+    let with_scheme = if address.contains("://") {
+        address.to_owned()
+    } else {
+        format!("https://{address}")
+    };
+    with_scheme.trim_end_matches('/').to_owned()
 }
 
 /// Reads a CA file.
@@ -387,6 +398,19 @@ mod tests {
         ConfigFile {
             path: PathBuf::from("/nonexistent/kargo/config"),
             config,
+        }
+    }
+
+    #[test]
+    fn addresses_default_to_https_and_lose_trailing_slashes() {
+        let cases = [
+            ("kargo.example.com", "https://kargo.example.com"),
+            ("127.0.0.1:8443/", "https://127.0.0.1:8443"),
+            (" https://a:1 ", "https://a:1"),
+            ("http://a", "http://a"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(normalize_address(input), expected, "{input}");
         }
     }
 
@@ -501,7 +525,10 @@ mod tests {
         );
         let empty = file(CliConfig::default());
         assert_eq!(connection(&empty, &half), None);
-        assert_eq!(connection(&empty, &full).map(|c| c.0), Some("https://env".into()));
+        assert_eq!(
+            connection(&empty, &full).map(|c| c.0),
+            Some("https://env".into())
+        );
     }
 
     #[test]

@@ -94,10 +94,7 @@ fn closing_brace(s: &str) -> Option<usize> {
 }
 
 fn parse_action(action: &str) -> Result<Part, String> {
-    if let Some(literal) = action
-        .strip_prefix('"')
-        .and_then(|a| a.strip_suffix('"'))
-    {
+    if let Some(literal) = action.strip_prefix('"').and_then(|a| a.strip_suffix('"')) {
         return Ok(Part::Text(unescape(literal)));
     }
     let mut path = action.strip_prefix('$').unwrap_or(action);
@@ -219,12 +216,10 @@ mod tests {
             ],
         });
         let actual = render(template, &value);
-        let expected = expected
-            .map(str::to_owned)
-            .map_err(|reason| JsonPathError {
-                template: template.to_owned(),
-                reason: reason.to_owned(),
-            });
+        let expected = expected.map(str::to_owned).map_err(|reason| JsonPathError {
+            template: template.to_owned(),
+            reason: reason.to_owned(),
+        });
         assert_eq!(actual, expected, "template {template:?}");
     }
 

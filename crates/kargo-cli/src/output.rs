@@ -278,10 +278,9 @@ pub fn render_changed(
     format: Option<&OutputFormat>,
 ) -> Result<String, JsonPathError> {
     match format {
-        None | Some(OutputFormat::Name) | Some(OutputFormat::Wide) => Ok(format!(
-            "{}/{object_name} {verb}\n",
-            kind.qualified()
-        )),
+        None | Some(OutputFormat::Name) | Some(OutputFormat::Wide) => {
+            Ok(format!("{}/{object_name} {verb}\n", kind.qualified()))
+        }
         Some(other) => render_document(&with_type_meta(kind, object), other),
     }
 }
@@ -335,8 +334,18 @@ mod tests {
     #[test]
     fn tables_pad_to_the_widest_cell_plus_three_and_leave_the_last_column_bare() {
         let rows = vec![
-            vec!["my-sa-token".into(), "my-sa".into(), "true".into(), "5m".into()],
-            vec!["t".into(), "a-longer-account".into(), "false".into(), "3h".into()],
+            vec![
+                "my-sa-token".into(),
+                "my-sa".into(),
+                "true".into(),
+                "5m".into(),
+            ],
+            vec![
+                "t".into(),
+                "a-longer-account".into(),
+                "false".into(),
+                "3h".into(),
+            ],
         ];
         check(
             &table(
@@ -411,8 +420,14 @@ mod tests {
     #[test]
     fn a_missing_creation_time_prints_unknown() {
         check(
-            &render_list(Kind::Project, &[json!({"metadata": {"name": "p"}})], None, false, 0)
-                .unwrap(),
+            &render_list(
+                Kind::Project,
+                &[json!({"metadata": {"name": "p"}})],
+                None,
+                false,
+                0,
+            )
+            .unwrap(),
             "NAME   PHASE   AGE\np              <unknown>\n",
         );
     }
@@ -483,7 +498,10 @@ mod tests {
         check(
             &render_list(
                 Kind::ServiceAccount,
-                &[json!({"metadata": {"name": "a"}}), json!({"metadata": {"name": "b"}})],
+                &[
+                    json!({"metadata": {"name": "a"}}),
+                    json!({"metadata": {"name": "b"}}),
+                ],
                 Some(&OutputFormat::Json),
                 false,
                 0,
@@ -494,7 +512,10 @@ mod tests {
         check(
             &render_list(
                 Kind::ServiceAccount,
-                &[json!({"metadata": {"name": "a"}}), json!({"metadata": {"name": "b"}})],
+                &[
+                    json!({"metadata": {"name": "a"}}),
+                    json!({"metadata": {"name": "b"}}),
+                ],
                 Some(&OutputFormat::JsonPath("{.items[*].metadata.name}".into())),
                 false,
                 0,
@@ -537,11 +558,15 @@ mod tests {
             ),
             (
                 "jsonpath=",
-                Err("unknown output format \"jsonpath=\" (use json, yaml, name, wide or jsonpath=TEMPLATE)"),
+                Err(
+                    "unknown output format \"jsonpath=\" (use json, yaml, name, wide or jsonpath=TEMPLATE)",
+                ),
             ),
             (
                 "table",
-                Err("unknown output format \"table\" (use json, yaml, name, wide or jsonpath=TEMPLATE)"),
+                Err(
+                    "unknown output format \"table\" (use json, yaml, name, wide or jsonpath=TEMPLATE)",
+                ),
             ),
         ];
         for (input, expected) in cases {

@@ -447,7 +447,10 @@ mod tests {
             (" x", "' x'"),
             ("http://x:1/y", "http://x:1/y"),
             ("KioqIFJFREFDVEVEICoqKg==", "KioqIFJFREFDVEVEICoqKg=="),
-            ("rbac.kargo.akuity.io/managed", "rbac.kargo.akuity.io/managed"),
+            (
+                "rbac.kargo.akuity.io/managed",
+                "rbac.kargo.akuity.io/managed",
+            ),
             ("tab\there", "\"tab\\there\""),
             ("1.2.3", "1.2.3"),
             ("v1", "v1"),

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use kargo_api::kargo::{DESCRIPTION_ANNOTATION, Role};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kargo_api::kargo::{DESCRIPTION_ANNOTATION, Role};
 use serde_json::Value;
 
 use super::{Context, Error, project, scope};
@@ -77,9 +77,10 @@ pub fn run(ctx: &mut Context<'_>, command: CreateCommand) -> Result<(), Error> {
             let claims = cli::parse_claims(&args.claims)?;
             let project = project(&config, &args.project)?;
             let client = ctx.client(&config, &args.client)?;
-            let annotations = args.description.as_ref().map(|d| {
-                BTreeMap::from([(DESCRIPTION_ANNOTATION.to_owned(), d.clone())])
-            });
+            let annotations = args
+                .description
+                .as_ref()
+                .map(|d| BTreeMap::from([(DESCRIPTION_ANNOTATION.to_owned(), d.clone())]));
             let role = Role {
                 metadata: ObjectMeta {
                     name: Some(name.clone()),

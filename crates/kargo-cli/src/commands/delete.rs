@@ -7,10 +7,13 @@ use crate::api::{self, Request};
 use crate::cli::{self, DeleteCommand};
 use crate::output::Kind;
 
+/// The delete request of a name.
+type RequestFor = Box<dyn Fn(&str) -> Request>;
+
 /// Runs a `kargo delete` command.
 pub fn run(ctx: &mut Context<'_>, command: DeleteCommand) -> Result<(), Error> {
     let config = ctx.config()?;
-    let (kind, args, request): (Kind, _, Box<dyn Fn(&str) -> Request>) = match command {
+    let (kind, args, request): (Kind, _, RequestFor) = match command {
         DeleteCommand::Project(args) => (Kind::Project, args, Box::new(api::delete_project)),
         DeleteCommand::ServiceAccount(args) => {
             let project = project(&config, &args.project)?;

@@ -6,20 +6,9 @@ use super::{Context, Error};
 use crate::api;
 use crate::cli::{LoginArgs, UsageError};
 use crate::client::{Client, ClientError, Connection, Tls};
-use crate::config::{CliConfig, ConfigFile, read_ca};
+use crate::config::{CliConfig, ConfigFile, normalize_address, read_ca};
 
 const ADMIN: &str = "admin";
-
-/// `https://` unless the address names a scheme; no trailing slash.
-pub fn normalize_address(address: &str) -> String {
-    let address = address.trim();
-    let with_scheme = if address.contains("://") {
-        address.to_owned()
-    } else {
-        format!("https://{address}")
-    };
-    with_scheme.trim_end_matches('/').to_owned()
-}
 
 /// Logs in as the admin (the password from `--password` or the terminal), and saves the address,
 /// token and TLS settings. Prints nothing.
@@ -36,10 +25,9 @@ pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
         None => file.config.api_address.clone(),
     };
     if address.is_empty() {
-        return Err(UsageError(
-            "a server address is required: kargo login URL --admin".to_owned(),
-        )
-        .into());
+        return Err(
+            UsageError("a server address is required: kargo login URL --admin".to_owned()).into(),
+        );
     }
     let same_server = address == file.config.api_address;
     let ca = match &args.certificate_authority {
@@ -119,22 +107,4 @@ fn prompt_password() -> Result<String, Error> {
 pub fn logout(ctx: &mut Context<'_>) -> Result<(), Error> {
     ctx.config()?.remove()?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_default_to_https_and_lose_trailing_slashes() {
-        let cases = [
-            ("kargo.example.com", "https://kargo.example.com"),
-            ("127.0.0.1:8443/", "https://127.0.0.1:8443"),
-            (" https://a:1 ", "https://a:1"),
-            ("http://a", "http://a"),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(normalize_address(input), expected, "{input}");
-        }
-    }
 }

@@ -17,21 +17,54 @@ fn flag_rules_fail_before_any_request() {
     let kargo = down();
     let cases: &[(&[&str], &str)] = &[
         // grant / revoke rules
-        (&["grant", "-p", "p", "--service-account", "sa"], "--role is required"),
+        (
+            &["grant", "-p", "p", "--service-account", "sa"],
+            "--role is required",
+        ),
         (
             &["revoke", "-p", "p", "--role", "r"],
             "one of --claim, --service-account or --resource-type is required",
         ),
         (
-            &["grant", "-p", "p", "--role", "r", "--claim", "a=b", "--service-account", "sa"],
+            &[
+                "grant",
+                "-p",
+                "p",
+                "--role",
+                "r",
+                "--claim",
+                "a=b",
+                "--service-account",
+                "sa",
+            ],
             "--claim and --service-account cannot be used together: give only one of --claim, --service-account or --resource-type",
         ),
         (
-            &["grant", "-p", "p", "--role", "r", "--claim", "a=b", "--resource-type", "stages", "--verb", "get"],
+            &[
+                "grant",
+                "-p",
+                "p",
+                "--role",
+                "r",
+                "--claim",
+                "a=b",
+                "--resource-type",
+                "stages",
+                "--verb",
+                "get",
+            ],
             "--claim and --resource-type cannot be used together: give only one of --claim, --service-account or --resource-type",
         ),
         (
-            &["grant", "-p", "p", "--role", "r", "--resource-type", "stages"],
+            &[
+                "grant",
+                "-p",
+                "p",
+                "--role",
+                "r",
+                "--resource-type",
+                "stages",
+            ],
             "--resource-type requires --verb",
         ),
         (
@@ -72,7 +105,10 @@ fn flag_rules_fail_before_any_request() {
             &["get", "sas", "--project", "p", "--system"],
             "the argument '--project <PROJECT>' cannot be used with '--system'",
         ),
-        (&["create", "sa", "-p", "p", "x", "--system"], "unexpected argument '--system' found"),
+        (
+            &["create", "sa", "-p", "p", "x", "--system"],
+            "unexpected argument '--system' found",
+        ),
         (&["get", "stages"], "unrecognized subcommand 'stages'"),
         (
             &["get", "sas", "-p", "p", "-o", "table"],
@@ -83,9 +119,18 @@ fn flag_rules_fail_before_any_request() {
             "-o wide is for tables (kargo get); use json, yaml, name or jsonpath=TEMPLATE",
         ),
         // names that would change the URL
-        (&["get", "sas", "-p", "p", ".."], "invalid name \"..\": may not be '.' or '..'"),
-        (&["delete", "sat", "-p", "..", "t"], "invalid name \"..\": may not be '.' or '..'"),
-        (&["completion", "tcsh"], "invalid value 'tcsh' for '<SHELL>' [possible values: bash, elvish, fish, powershell, zsh]"),
+        (
+            &["get", "sas", "-p", "p", ".."],
+            "invalid name \"..\": may not be '.' or '..'",
+        ),
+        (
+            &["delete", "sat", "-p", "..", "t"],
+            "invalid name \"..\": may not be '.' or '..'",
+        ),
+        (
+            &["completion", "tcsh"],
+            "invalid value 'tcsh' for '<SHELL>' [possible values: bash, elvish, fish, powershell, zsh]",
+        ),
     ];
     for (args, message) in cases {
         kargo.run(args).fails_with(message);
@@ -104,14 +149,45 @@ fn a_server_that_is_down_is_one_line_for_every_command() {
         &["get", "serviceaccounts", "-p", "my-project"],
         &["get", "serviceaccounts", "--system"],
         &["delete", "serviceaccount", "-p", "my-project", "my-sa"],
-        &["create", "serviceaccounttoken", "-p", "my-project", "--service-account", "my-sa", "t"],
-        &["get", "serviceaccounttokens", "-p", "my-project", "--service-account", "my-sa"],
+        &[
+            "create",
+            "serviceaccounttoken",
+            "-p",
+            "my-project",
+            "--service-account",
+            "my-sa",
+            "t",
+        ],
+        &[
+            "get",
+            "serviceaccounttokens",
+            "-p",
+            "my-project",
+            "--service-account",
+            "my-sa",
+        ],
         &["delete", "serviceaccounttoken", "-p", "my-project", "t"],
         &["create", "role", "-p", "my-project", "developer"],
         &["get", "roles", "-p", "my-project"],
         &["delete", "role", "-p", "my-project", "developer"],
-        &["grant", "-p", "my-project", "--role", "developer", "--service-account", "my-sa"],
-        &["revoke", "-p", "my-project", "--role", "developer", "--claim", "email=a@b.c"],
+        &[
+            "grant",
+            "-p",
+            "my-project",
+            "--role",
+            "developer",
+            "--service-account",
+            "my-sa",
+        ],
+        &[
+            "revoke",
+            "-p",
+            "my-project",
+            "--role",
+            "developer",
+            "--claim",
+            "email=a@b.c",
+        ],
     ];
     for args in commands {
         kargo.run(args).fails_with(&refused);
@@ -121,22 +197,34 @@ fn a_server_that_is_down_is_one_line_for_every_command() {
 #[test]
 fn the_default_project_stands_in_for_project() {
     let kargo = down();
-    kargo.run(&["config", "set-project", "my-project"]).prints("");
     kargo
-        .run(&["get", "serviceaccounts"])
-        .fails_with(&format!(
-            "cannot connect to the Kargo API server at {DOWN}: connection refused"
-        ));
+        .run(&["config", "set-project", "my-project"])
+        .prints("");
+    kargo.run(&["get", "serviceaccounts"]).fails_with(&format!(
+        "cannot connect to the Kargo API server at {DOWN}: connection refused"
+    ));
 }
 
 #[test]
 fn every_command_has_help_with_an_example_from_the_guide() {
     let kargo = Kargo::new();
     let cases: &[(&[&str], &str)] = &[
-        (&["create", "serviceaccount", "--help"], "kargo create serviceaccount --project my-project my-sa"),
-        (&["get", "sas", "--help"], "kargo get serviceaccounts --project my-project"),
-        (&["grant", "--help"], "kargo grant --project my-project --role developer --service-account my-sa"),
-        (&["revoke", "--help"], "kargo revoke --project my-project --role developer --service-account my-sa"),
+        (
+            &["create", "serviceaccount", "--help"],
+            "kargo create serviceaccount --project my-project my-sa",
+        ),
+        (
+            &["get", "sas", "--help"],
+            "kargo get serviceaccounts --project my-project",
+        ),
+        (
+            &["grant", "--help"],
+            "kargo grant --project my-project --role developer --service-account my-sa",
+        ),
+        (
+            &["revoke", "--help"],
+            "kargo revoke --project my-project --role developer --service-account my-sa",
+        ),
         (
             &["create", "sat", "--help"],
             "kargo create serviceaccounttoken --project my-project --service-account my-sa my-sa-token",
@@ -145,10 +233,22 @@ fn every_command_has_help_with_an_example_from_the_guide() {
             &["get", "sats", "--help"],
             "kargo get serviceaccounttoken --project my-project my-sa-token -o yaml",
         ),
-        (&["delete", "sat", "--help"], "kargo delete serviceaccounttoken --project my-project my-sa-token"),
-        (&["delete", "sa", "--help"], "kargo delete serviceaccount --project my-project my-sa"),
-        (&["login", "--help"], "kargo login https://127.0.0.1:8443 --admin"),
-        (&["--help"], "kargo create serviceaccount --project my-project my-sa"),
+        (
+            &["delete", "sat", "--help"],
+            "kargo delete serviceaccounttoken --project my-project my-sa-token",
+        ),
+        (
+            &["delete", "sa", "--help"],
+            "kargo delete serviceaccount --project my-project my-sa",
+        ),
+        (
+            &["login", "--help"],
+            "kargo login https://127.0.0.1:8443 --admin",
+        ),
+        (
+            &["--help"],
+            "kargo create serviceaccount --project my-project my-sa",
+        ),
     ];
     for (args, example) in cases {
         let help = kargo.run(args);

@@ -7,6 +7,8 @@ use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
 
+use crate::harness::{ADMIN_PASSWORD, Server};
+
 /// One user of the CLI: a home directory with its own configuration file.
 pub struct Kargo {
     home: TempDir,
@@ -86,6 +88,43 @@ impl Kargo {
         }
     }
 
+    /// A user logged in to `server` as the admin, trusting its CA.
+    pub fn logged_in(server: &Server) -> Kargo {
+        let kargo = Kargo::new();
+        let ca = server.ca();
+        kargo
+            .run(&[
+                "login",
+                &server.url,
+                "--admin",
+                "--password",
+                ADMIN_PASSWORD,
+                "--certificate-authority",
+                ca.to_str().expect("CA path"),
+            ])
+            .prints("");
+        kargo
+    }
+
+    /// A user whose configuration file is `config`'s with `bearerToken` replaced by `token`:
+    /// what the guide tells a CI job to do.
+    pub fn with_token(config: &Kargo, token: &str) -> Kargo {
+        let kargo = Kargo::new();
+        let text: String = config
+            .config_text()
+            .lines()
+            .map(|line| {
+                if line.starts_with("bearerToken:") {
+                    format!("bearerToken: {token}\n")
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        kargo.write_config(&text);
+        kargo
+    }
+
     /// Sets an environment variable for every later run.
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.push((key.to_owned(), value.to_owned()));
@@ -98,7 +137,11 @@ impl Kargo {
 
     /// `$XDG_CONFIG_HOME/kargo/config`.
     pub fn config_path(&self) -> PathBuf {
-        self.home.path().join(".config").join("kargo").join("config")
+        self.home
+            .path()
+            .join(".config")
+            .join("kargo")
+            .join("config")
     }
 
     /// The configuration file's text (empty when there is none).
@@ -149,10 +192,7 @@ impl Kargo {
     pub fn run_without_terminal(&self, args: &[&str]) -> Out {
         let mut all = vec!["--wait", env!("CARGO_BIN_EXE_kargo")];
         all.extend_from_slice(args);
-        let out = self
-            .command("setsid", &all)
-            .output()
-            .expect("setsid runs");
+        let out = self.command("setsid", &all).output().expect("setsid runs");
         Out {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -212,10 +252,27 @@ sys.exit(os.waitstatus_to_exitcode(status))
     }
 }
 
+/// The token of `kargo create serviceaccounttoken`'s banner, checking the banner is exactly the
+/// guide's.
+#[track_caller]
+pub fn token_from_banner(out: &Out) -> String {
+    let token = out
+        .ok()
+        .lines()
+        .find_map(|l| l.strip_prefix("Token: "))
+        .unwrap_or_else(|| panic!("no token in:\n{}", out.stdout))
+        .to_owned();
+    out.prints(&format!(
+        "Token created successfully!\n\nIMPORTANT: Save this token securely. It will not be shown again.\n\nToken: {token}\n"
+    ));
+    assert!(token.starts_with("eyJ"), "not a JWT: {token}");
+    token
+}
+
 /// Replaces the ages at the ends of table rows (`30s`, `5m30s`, `2d`, `<unknown>`) with `AGE`,
 /// so tables can be compared byte for byte.
 pub fn mask_ages(table: &str) -> String {
-    table
+    let masked: String = table
         .lines()
         .map(|line| {
             let trimmed = line.trim_end();
@@ -228,7 +285,12 @@ pub fn mask_ages(table: &str) -> String {
             }
         })
         .map(|line| line + "\n")
-        .collect()
+        .collect();
+    if table.ends_with('\n') {
+        masked
+    } else {
+        masked.trim_end_matches('\n').to_owned()
+    }
 }
 
 fn is_age(cell: &str) -> bool {

@@ -87,9 +87,13 @@ fn logging_in_again_keeps_the_servers_tls_settings_and_default_project() {
             "--insecure-skip-tls-verify",
         ])
         .prints("");
-    kargo.run(&["config", "set-project", "my-project"]).prints("");
+    kargo
+        .run(&["config", "set-project", "my-project"])
+        .prints("");
     // No URL, no --admin: the last server and method; TLS settings and project stay.
-    kargo.run(&["login", "--password", ADMIN_PASSWORD]).prints("");
+    kargo
+        .run(&["login", "--password", ADMIN_PASSWORD])
+        .prints("");
     kargo.run(&["config", "view"]).prints(&format!(
         "apiAddress: {}\nauthMethod: admin\nbearerToken: '*** REDACTED ***'\ninsecureSkipTLSVerify: true\nproject: my-project\n",
         server.url
@@ -160,7 +164,14 @@ fn login_to_a_server_that_is_down_says_so() {
     };
     let kargo = Kargo::new();
     kargo
-        .run(&["login", &url, "--admin", "--password", "x", "--insecure-skip-tls-verify"])
+        .run(&[
+            "login",
+            &url,
+            "--admin",
+            "--password",
+            "x",
+            "--insecure-skip-tls-verify",
+        ])
         .fails_with(&format!(
             "cannot connect to the Kargo API server at {url}: connection refused"
         ));
@@ -172,7 +183,13 @@ fn the_password_is_prompted_for_on_the_terminal_without_echo() {
     let kargo = Kargo::new();
     let ca = server.ca();
     let shown = kargo.run_on_terminal(
-        &["login", &server.url, "--admin", "--certificate-authority", ca.to_str().unwrap()],
+        &[
+            "login",
+            &server.url,
+            "--admin",
+            "--certificate-authority",
+            ca.to_str().unwrap(),
+        ],
         "Admin user password: ",
         ADMIN_PASSWORD,
     );
@@ -187,7 +204,12 @@ fn the_password_is_prompted_for_on_the_terminal_without_echo() {
 
     let without_terminal = Kargo::new();
     without_terminal
-        .run_without_terminal(&["login", &server.url, "--admin", "--insecure-skip-tls-verify"])
+        .run_without_terminal(&[
+            "login",
+            &server.url,
+            "--admin",
+            "--insecure-skip-tls-verify",
+        ])
         .fails_with("--password is required when there is no terminal to prompt for it on");
 }
 
@@ -198,7 +220,9 @@ fn the_default_project_is_set_read_and_unset() {
     kargo
         .run(&["config", "get-project"])
         .fails_with("default project is not set");
-    kargo.run(&["config", "set-project", " My-Project "]).prints("");
+    kargo
+        .run(&["config", "set-project", " My-Project "])
+        .prints("");
     kargo.run(&["config", "get-project"]).prints("my-project\n");
     assert_eq!(kargo.config_text(), "project: my-project\n");
     kargo.run(&["config", "set-project", ""]).prints("");

@@ -18,8 +18,10 @@ mod cli_harness;
 mod harness;
 
 mod bad_input;
+mod cli_commands;
 mod cli_flags;
 mod cli_login;
+mod guide;
 mod kubectl;
 mod persistence;
 mod python;
