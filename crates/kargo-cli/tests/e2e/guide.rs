@@ -1,7 +1,7 @@
-//! The ServiceAccounts user guide (`spec/kargo-serviceaccounts-guide.txt`), replayed command by
-//! command with the real `kargo` CLI against a real `kargo server`. Output is compared byte for
-//! byte where the guide is exact (ages and token values aside; the spec's decisions table wins
-//! where it differs: `serviceaccount/my-sa created`, `No resources found` on stderr).
+//! Issue 5: the ServiceAccounts user guide (`spec/kargo-serviceaccounts-guide.txt`), replayed
+//! command by command with the real `kargo` CLI against a real `kargo server`. Output is compared
+//! byte for byte where the guide is exact (ages and token values aside; the spec's decisions
+//! table wins where it differs: `serviceaccount/my-sa created`, `No resources found` on stderr).
 //!
 //! The guide assumes a project and a role named `developer`; the test creates both, and lets
 //! `developer` read ServiceAccounts so the token has something to do. Then it uses the token as
