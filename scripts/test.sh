@@ -11,5 +11,16 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import kubernetes' 2>/dev
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi
 
+# etcd for the etcd backend's tests and the replica tests (they fail, not skip, without it).
+if ! command -v etcd >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; }
+  else
+    echo "scripts/test.sh: the etcd tests need etcd: sudo apt-get install etcd-server" >&2
+    exit 1
+  fi
+fi
+
 export KARGO_TEST_PYTHON="$PWD/.venv/bin/python"
 cargo test --workspace --all-targets --no-fail-fast "$@"

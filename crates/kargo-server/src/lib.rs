@@ -14,6 +14,7 @@
 //! [`run`] starts everything; [`http::router`] is the whole API as one axum router.
 
 pub mod auth;
+pub mod backup;
 pub mod controllers;
 pub mod http;
 pub mod kargo;

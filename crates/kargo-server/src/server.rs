@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authorizer;
-use crate::auth::admin::Admin;
+use crate::auth::admin::{Admin, AdminWatcher};
 use crate::auth::authn::{Authenticator, MASTERS};
 use crate::auth::keys;
 use crate::auth::tokens::TokenAuthenticator;
@@ -22,13 +22,42 @@ use crate::controllers::tokens::TokenController;
 use crate::controllers::{gc::GarbageCollector, informer, namespace::NamespaceController};
 use crate::http::{AppState, router};
 use crate::registry::{Registry, Target, WriteOptions};
-use crate::tls::{TlsMaterial, write_file};
+use crate::tls::{CaPair, TlsMaterial, write_file};
 
 /// Which store backs the server.
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
     /// One SQLite file in the data directory.
     Sqlite,
+    /// An etcd cluster, shared by every replica.
+    Etcd {
+        /// Client URLs of the members.
+        endpoints: Vec<String>,
+        /// Prepended to every key (empty: kube-apiserver's keys, `/registry/...`).
+        prefix: String,
+    },
+}
+
+impl StoreConfig {
+    /// Opens the store; SQLite keeps its file in `data_dir`.
+    pub async fn open(&self, data_dir: &std::path::Path) -> anyhow::Result<Arc<dyn Store>> {
+        match self {
+            StoreConfig::Sqlite => {
+                let path = data_dir.join("kargo.db");
+                let store = kargo_store::sqlite::SqliteStore::open(&path)
+                    .with_context(|| format!("opening {}", path.display()))?;
+                Ok(Arc::new(store))
+            }
+            StoreConfig::Etcd { endpoints, prefix } => {
+                let options =
+                    kargo_store::etcd::EtcdOptions::new(endpoints.clone()).with_prefix(prefix);
+                let store = kargo_store::etcd::EtcdStore::connect(options)
+                    .await
+                    .with_context(|| format!("connecting to etcd at {}", endpoints.join(",")))?;
+                Ok(Arc::new(store))
+            }
+        }
+    }
 }
 
 /// How to run the server.
@@ -46,6 +75,8 @@ pub struct ServerConfig {
     pub tls_names: Vec<String>,
     /// The issuer of bound service-account tokens (the server's URL when `None`).
     pub issuer: Option<String>,
+    /// How often to compact the store's history (`None`: never).
+    pub compaction_interval: Option<std::time::Duration>,
 }
 
 impl ServerConfig {
@@ -106,17 +137,6 @@ impl Started {
             self.ca_path.display()
         ));
         banner
-    }
-}
-
-async fn open_store(config: &ServerConfig) -> anyhow::Result<Arc<dyn Store>> {
-    match &config.store {
-        StoreConfig::Sqlite => {
-            let path = config.data_dir.join("kargo.db");
-            let store = kargo_store::sqlite::SqliteStore::open(&path)
-                .with_context(|| format!("opening {}", path.display()))?;
-            Ok(Arc::new(store))
-        }
     }
 }
 
@@ -204,10 +224,12 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
     // Absolute, so that the paths the banner prints work from any directory.
     config.data_dir = std::fs::canonicalize(&config.data_dir)
         .with_context(|| format!("resolving {}", config.data_dir.display()))?;
-    let store = open_store(&config).await?;
-    let tls =
-        TlsMaterial::load_or_create(&config.data_dir.join("tls"), &config.certificate_names())?;
+    let store = config.store.open(&config.data_dir).await?;
+    let tls_dir = config.data_dir.join("tls");
+    let ca = CaPair::shared(&store, &tls_dir).await?;
+    let tls = TlsMaterial::load_or_create(&tls_dir, &config.certificate_names(), &ca)?;
     let (admin, generated) = Admin::init(&store, config.admin_password.as_deref()).await?;
+    let admin = Arc::new(admin);
     let registry = Registry::new(store.clone());
     bootstrap(&registry).await?;
 
@@ -223,6 +245,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
     let view = AuthView::new(key_set);
     let handlers: Vec<Box<dyn informer::Handler>> = vec![
         Box::new(view.writer()),
+        Box::new(AdminWatcher(admin.clone())),
         Box::new(GarbageCollector::start(registry.clone(), shutdown.clone())),
         Box::new(NamespaceController::start(
             registry.clone(),
@@ -237,6 +260,13 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
     ];
     let (synced_tx, mut synced_rx) = tokio::sync::watch::channel(Revision::ZERO);
     let initial = store.current_revision().await?;
+    if let Some(interval) = config.compaction_interval.filter(|i| !i.is_zero()) {
+        tokio::spawn(crate::controllers::compactor::run(
+            store.clone(),
+            interval,
+            shutdown.clone(),
+        ));
+    }
     tokio::spawn(informer::run(
         store.clone(),
         handlers,
@@ -253,7 +283,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
     let state = AppState {
         registry,
         authn: Arc::new(Authenticator::new(
-            Arc::new(admin),
+            admin,
             Arc::new(TokenAuthenticator::new(view.clone(), issuer)),
         )),
         authz: Arc::new(Authorizer::new(view)),

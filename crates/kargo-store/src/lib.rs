@@ -11,15 +11,21 @@
 //! - [`Store::compact`] drops history that no reader needs any more.
 //!
 //! Backends: [`sqlite::SqliteStore`] (one file, WAL, `synchronous=FULL`, one writer that commits
-//! queued writes together) and, later, etcd. Both pass the suite in `conformance` (feature
-//! `conformance`), written once against the trait.
+//! queued writes together) and [`etcd::EtcdStore`] (an etcd v3 cluster, for several server
+//! replicas; requests fail over between its endpoints). Both pass the suite in `conformance`
+//! (feature `conformance`), written once against the trait. Feature `testing` adds
+//! `testing::EtcdCluster`, throwaway etcd clusters for tests.
 //!
 //! This crate does **not** know Kubernetes types, JSON or HTTP.
 
 mod error;
 mod types;
 
+pub mod etcd;
 pub mod sqlite;
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

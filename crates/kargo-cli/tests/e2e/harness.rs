@@ -17,6 +17,8 @@ pub struct Server {
     pub url: String,
     dir: TempDir,
     port: u16,
+    /// Extra `kargo server` flags (the store), kept across restarts.
+    args: Vec<String>,
 }
 
 /// Output of a client command, with helpers that print everything when an assertion fails.
@@ -70,6 +72,11 @@ fn kargo_bin() -> &'static str {
 impl Server {
     /// Starts a server on a free port with a fresh data directory.
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server with extra flags (for example `--store etcd --etcd-endpoints ...`).
+    pub fn start_with(args: &[String]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("home")).expect("home");
         let mut server = Server {
@@ -77,15 +84,41 @@ impl Server {
             url: String::new(),
             dir,
             port: 0,
+            args: args.to_vec(),
         };
         server.spawn("127.0.0.1:0");
         server
+    }
+
+    /// Flags for a replica on an etcd cluster.
+    pub fn etcd_args(endpoints: &[String]) -> Vec<String> {
+        vec![
+            "--store".into(),
+            "etcd".into(),
+            "--etcd-endpoints".into(),
+            endpoints.join(","),
+        ]
+    }
+
+    /// Kills the server with SIGKILL and leaves it stopped.
+    pub fn kill(&mut self) {
+        self.stop(true);
+    }
+
+    /// Starts a stopped (or running) server again with other flags, on the same port and data
+    /// directory.
+    pub fn restart_with(&mut self, args: &[String]) {
+        self.stop(false);
+        self.args = args.to_vec();
+        let address = format!("127.0.0.1:{}", self.port);
+        self.spawn(&address);
     }
 
     fn spawn(&mut self, address: &str) {
         let mut child = Command::new(kargo_bin())
             .args(["server", "--address", address, "--data-dir"])
             .arg(self.data_dir())
+            .args(&self.args)
             .env("KARGO_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("KARGO_LOG", "warn")
             .stdout(Stdio::piped())
@@ -99,7 +132,7 @@ impl Server {
             assert!(Instant::now() < deadline, "server did not start in time");
             let line = lines
                 .next()
-                .expect("server exited before listening")
+                .unwrap_or_else(|| panic!("server exited before listening: {:?}", child.try_wait()))
                 .expect("read");
             if let Some(url) = line.strip_prefix("kargo server listening on ") {
                 break url.trim().to_owned();

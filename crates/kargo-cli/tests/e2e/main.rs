@@ -25,4 +25,5 @@ mod guide;
 mod kubectl;
 mod persistence;
 mod python;
+mod replicas;
 mod tokens;

@@ -2,7 +2,9 @@
 //! start), and the HS256 JWTs that `POST /v1beta1/login` issues for it.
 //!
 //! The password hash and the JWT signing key live in the store (under `/kargo/internal/`, outside
-//! the API's key space), so that every replica accepts the same password and tokens.
+//! the API's key space), so that every replica accepts the same password and tokens. The informer
+//! hands every change of the record to [`AdminWatcher`], so a password set on one replica is the
+//! password of all of them.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -30,8 +32,13 @@ struct Record {
     jwt_key: String,
 }
 
-/// The admin account's secrets, loaded from the store.
+/// The admin account's secrets, loaded from the store and kept current by [`AdminWatcher`].
 pub struct Admin {
+    secrets: std::sync::RwLock<Arc<Secrets>>,
+}
+
+/// One version of the admin record, decoded.
+struct Secrets {
     salt: Vec<u8>,
     hash: Vec<u8>,
     iterations: u32,
@@ -165,6 +172,34 @@ impl Admin {
     }
 
     fn from_record(record: &Record) -> Result<Admin, AdminError> {
+        Ok(Admin {
+            secrets: std::sync::RwLock::new(Arc::new(Secrets::from_record(record)?)),
+        })
+    }
+
+    fn current(&self) -> Arc<Secrets> {
+        self.secrets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the secrets with a stored record's (ignoring one that does not decode).
+    pub fn reload(&self, bytes: &[u8]) {
+        let decoded = serde_json::from_slice::<Record>(bytes)
+            .map_err(|e| AdminError::Corrupt(e.to_string()))
+            .and_then(|record| Secrets::from_record(&record));
+        match decoded {
+            Ok(secrets) => {
+                *self.secrets.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(secrets);
+            }
+            Err(e) => tracing::error!(error = %e, "ignoring an unreadable admin record"),
+        }
+    }
+}
+
+impl Secrets {
+    fn from_record(record: &Record) -> Result<Secrets, AdminError> {
         let decode = |s: &str| {
             STANDARD
                 .decode(s)
@@ -172,7 +207,7 @@ impl Admin {
         };
         let key = decode(&record.jwt_key)?;
         let bad_key = |e: jsonwebtoken::errors::Error| AdminError::Corrupt(e.to_string());
-        Ok(Admin {
+        Ok(Secrets {
             salt: decode(&record.salt)?,
             hash: decode(&record.hash)?,
             iterations: record.iterations,
@@ -180,15 +215,18 @@ impl Admin {
             decoding: DecodingKey::from_secret(&key).map_err(bad_key)?,
         })
     }
+}
 
+impl Admin {
     /// Whether `password` is the admin password (in constant time).
     pub fn verify_password(&self, password: &str) -> bool {
+        let secrets = self.current();
         aws_lc_rs::pbkdf2::verify(
             aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
-            NonZeroU32::new(self.iterations.max(1)).unwrap_or(NonZeroU32::MIN),
-            &self.salt,
+            NonZeroU32::new(secrets.iterations.max(1)).unwrap_or(NonZeroU32::MIN),
+            &secrets.salt,
             password.as_bytes(),
-            &self.hash,
+            &secrets.hash,
         )
         .is_ok()
     }
@@ -203,7 +241,11 @@ impl Admin {
             exp: iat + TOKEN_LIFETIME_SECS,
             jti: uuid::Uuid::new_v4().to_string(),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.current().encoding,
+        )
     }
 
     /// Whether `token` is a valid, unexpired admin token.
@@ -212,8 +254,25 @@ impl Admin {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 0;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        jsonwebtoken::decode::<Claims>(token, &self.current().decoding, &validation)
             .is_ok_and(|data| data.claims.sub == "admin")
+    }
+}
+
+/// The informer handler that keeps an [`Admin`] equal to the stored record.
+pub struct AdminWatcher(pub Arc<Admin>);
+
+impl crate::controllers::informer::Handler for AdminWatcher {
+    fn resync_page(&mut self, kvs: &[kargo_store::KeyValue]) {
+        for kv in kvs.iter().filter(|kv| kv.key == ADMIN_KEY) {
+            self.0.reload(&kv.value);
+        }
+    }
+
+    fn event(&mut self, event: &kargo_store::Event) {
+        if event.kv.key == ADMIN_KEY && event.kind != kargo_store::EventKind::Deleted {
+            self.0.reload(&event.kv.value);
+        }
     }
 }
 

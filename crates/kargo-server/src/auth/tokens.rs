@@ -29,7 +29,7 @@ pub struct Authenticated {
 
 struct Cache {
     generation: u64,
-    claims: HashMap<[u8; 32], Claims>,
+    claims: HashMap<[u8; 32], Arc<Claims>>,
 }
 
 /// Verifies service-account tokens.
@@ -77,7 +77,7 @@ impl TokenAuthenticator {
         &self.view
     }
 
-    fn verified_claims(&self, token: &str, hash: &[u8; 32]) -> Result<Claims, TokenError> {
+    fn verified_claims(&self, token: &str, hash: &[u8; 32]) -> Result<Arc<Claims>, TokenError> {
         let generation = self.view.key_generation();
         if let Ok(cache) = self.cache.read()
             && cache.generation == generation
@@ -86,7 +86,11 @@ impl TokenAuthenticator {
             return Ok(claims.clone());
         }
         let keys = self.view.keys();
-        let claims = jwt::verify(token, &keys, std::slice::from_ref(&self.issuer))?;
+        let claims = Arc::new(jwt::verify(
+            token,
+            &keys,
+            std::slice::from_ref(&self.issuer),
+        )?);
         if let Ok(mut cache) = self.cache.write() {
             if cache.generation != generation || cache.claims.len() >= CACHE_LIMIT {
                 cache.claims.clear();
@@ -112,7 +116,7 @@ impl TokenAuthenticator {
             .verified_claims(token, &hash)
             .map_err(|e| e.to_string())?;
         let ids = self.view.identities();
-        match claims {
+        match &*claims {
             Claims::Legacy {
                 namespace,
                 secret,
@@ -140,7 +144,7 @@ impl TokenAuthenticator {
                         "ServiceAccount {namespace}/{account} has been deleted"
                     ));
                 }
-                if live.uid != uid {
+                if live.uid != *uid {
                     return Err(format!(
                         "ServiceAccount UID ({}) does not match claim ({uid})",
                         live.uid
@@ -163,10 +167,10 @@ impl TokenAuthenticator {
                 ..
             } => {
                 let now = now();
-                if now > expires + LEEWAY {
+                if now > *expires + LEEWAY {
                     return Err("service account token has expired".into());
                 }
-                if now + LEEWAY < not_before {
+                if now + LEEWAY < *not_before {
                     return Err("service account token is not valid yet".into());
                 }
                 let matched: Vec<String> = wanted
@@ -185,7 +189,7 @@ impl TokenAuthenticator {
                     .ok_or_else(|| {
                         format!("service account {namespace}/{account} has been deleted")
                     })?;
-                if live.uid != uid {
+                if live.uid != *uid {
                     return Err(format!(
                         "service account UID ({}) does not match claim ({uid})",
                         live.uid
@@ -193,7 +197,7 @@ impl TokenAuthenticator {
                 }
                 if let Some((name, secret_uid)) = secret {
                     let bound = ids.secret(&namespace, &name);
-                    if bound.is_none_or(|s| s.uid != secret_uid || s.deleting) {
+                    if bound.is_none_or(|s| s.uid != *secret_uid || s.deleting) {
                         return Err("service account token has been invalidated".into());
                     }
                 }

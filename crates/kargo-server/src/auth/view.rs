@@ -39,33 +39,44 @@ pub struct TokenSecret {
     pub deleting: bool,
 }
 
-type Name = (String, String);
+/// Objects by namespace, then name: looked up with borrowed strings, no allocation per request.
+type ByNamespace<T> = HashMap<String, HashMap<String, T>>;
 
-/// Accounts and token Secrets by (namespace, name).
+fn lookup<'a, T>(map: &'a ByNamespace<T>, namespace: &str, name: &str) -> Option<&'a T> {
+    map.get(namespace)?.get(name)
+}
+
+fn insert<T>(map: &mut ByNamespace<T>, namespace: &str, name: &str, value: T) {
+    map.entry(namespace.to_owned())
+        .or_default()
+        .insert(name.to_owned(), value);
+}
+
+fn remove<T>(map: &mut ByNamespace<T>, namespace: &str, name: &str) {
+    if let Some(names) = map.get_mut(namespace) {
+        names.remove(name);
+        if names.is_empty() {
+            map.remove(namespace);
+        }
+    }
+}
+
+/// Accounts and token Secrets by namespace and name.
 #[derive(Default)]
 pub struct Identities {
-    accounts: HashMap<Name, Account>,
-    secrets: HashMap<Name, TokenSecret>,
+    accounts: ByNamespace<Account>,
+    secrets: ByNamespace<TokenSecret>,
 }
 
 impl Identities {
     /// A ServiceAccount.
     pub fn account(&self, namespace: &str, name: &str) -> Option<&Account> {
-        self.accounts.get(&(namespace.to_owned(), name.to_owned()))
+        lookup(&self.accounts, namespace, name)
     }
 
     /// A token Secret.
     pub fn secret(&self, namespace: &str, name: &str) -> Option<&TokenSecret> {
-        self.secrets.get(&(namespace.to_owned(), name.to_owned()))
-    }
-
-    /// The token Secrets of an account, by name.
-    pub fn secrets_of(&self, namespace: &str, account: &str) -> Vec<String> {
-        self.secrets
-            .iter()
-            .filter(|((ns, _), s)| ns == namespace && s.account == account)
-            .map(|((_, name), _)| name.clone())
-            .collect()
+        lookup(&self.secrets, namespace, name)
     }
 }
 
@@ -143,22 +154,19 @@ fn apply(ids: &mut Identities, policy: &mut Policy, key: &str, value: Option<&[u
         return;
     };
     let ns = namespace.unwrap_or_default();
-    let id = (ns.to_owned(), name.to_owned());
     match (rt.group, rt.kind) {
         ("", "ServiceAccount") => match value.and_then(|v| serde_json::from_slice::<Value>(v).ok())
         {
-            Some(obj) => {
-                ids.accounts.insert(
-                    id,
-                    Account {
-                        uid: obj.uid().to_owned(),
-                        deleting: obj.is_deleting(),
-                    },
-                );
-            }
-            None => {
-                ids.accounts.remove(&id);
-            }
+            Some(obj) => insert(
+                &mut ids.accounts,
+                ns,
+                name,
+                Account {
+                    uid: obj.uid().to_owned(),
+                    deleting: obj.is_deleting(),
+                },
+            ),
+            None => remove(&mut ids.accounts, ns, name),
         },
         ("", "Secret") => {
             let token_secret = value
@@ -174,8 +182,10 @@ fn apply(ids: &mut Identities, policy: &mut Policy, key: &str, value: Option<&[u
                         .filter(|t| !t.is_empty())
                         .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
                         .map(|t| token_hash(&t));
-                    ids.secrets.insert(
-                        id,
+                    insert(
+                        &mut ids.secrets,
+                        ns,
+                        name,
                         TokenSecret {
                             uid: obj.uid().to_owned(),
                             account: obj
@@ -187,9 +197,7 @@ fn apply(ids: &mut Identities, policy: &mut Policy, key: &str, value: Option<&[u
                         },
                     );
                 }
-                None => {
-                    ids.secrets.remove(&id);
-                }
+                None => remove(&mut ids.secrets, ns, name),
             }
         }
         (resources::RBAC_GROUP, _) => apply_rbac(policy, rt, ns, name, value),

@@ -49,6 +49,15 @@ impl ReadPool {
         .map_err(|e| Error::Internal(format!("a read task failed: {e}")))?
     }
 
+    /// Runs a short `read` (a point lookup) on a pooled connection on the calling thread: a
+    /// hand-off to a blocking thread costs more than the read itself.
+    pub fn run_inline<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.take()?;
+        let result = read(&conn);
+        self.put(conn);
+        result
+    }
+
     /// Closes idle connections and refuses further reads.
     pub fn close(&self) {
         self.permits.close();

@@ -149,23 +149,26 @@ impl LatestRow {
 }
 
 /// The newest row of `key`: one seek on `kv_name_id`.
+/// The latest row of a key. `+?1`: SQLite (built with STAT4) would otherwise recompile this
+/// statement for every new key, as if the plan could depend on it; the unary plus keeps the same
+/// index plan and the compiled statement.
+const LATEST_ROW: &str = "SELECT id, deleted, create_revision, value FROM kv
+     WHERE name = +?1 ORDER BY id DESC LIMIT 1";
+
 pub(super) fn latest_row(conn: &Connection, key: &str) -> Result<Option<LatestRow>> {
-    conn.prepare_cached(
-        "SELECT id, deleted, create_revision, value FROM kv
-         WHERE name = ?1 ORDER BY id DESC LIMIT 1",
-    )
-    .and_then(|mut stmt| {
-        stmt.query_row([key.as_bytes()], |row| {
-            Ok(LatestRow {
-                id: row.get(0)?,
-                deleted: row.get::<_, i64>(1)? != 0,
-                create_revision: row.get(2)?,
-                value: row.get(3)?,
+    conn.prepare_cached(LATEST_ROW)
+        .and_then(|mut stmt| {
+            stmt.query_row([key.as_bytes()], |row| {
+                Ok(LatestRow {
+                    id: row.get(0)?,
+                    deleted: row.get::<_, i64>(1)? != 0,
+                    create_revision: row.get(2)?,
+                    value: row.get(3)?,
+                })
             })
+            .optional()
         })
-        .optional()
-    })
-    .map_err(sql_error)
+        .map_err(sql_error)
 }
 
 /// One row to insert.
@@ -424,11 +427,20 @@ mod tests {
             "{list}"
         );
         assert!(!list.contains("TEMP B-TREE"), "{list}");
-        let latest = plan("SELECT id FROM kv WHERE name = x'2f' ORDER BY id DESC LIMIT 1");
-        assert!(
-            latest.contains("USING COVERING INDEX kv_name_id (name=?)"),
-            "{latest}"
-        );
+        let latest = plan(&LATEST_ROW.replace("?1", "x'2f'"));
+        assert!(latest.contains("INDEX kv_name_id (name=?)"), "{latest}");
         assert!(!latest.contains("TEMP B-TREE"), "{latest}");
+    }
+
+    #[test]
+    fn point_reads_reuse_their_compiled_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_connection(&dir.path().join("prepare.db"), false).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        for key in ["/a", "/b", "/c"] {
+            latest_row(&conn, key).unwrap();
+        }
+        let stmt = conn.prepare_cached(LATEST_ROW).unwrap();
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 }
