@@ -992,7 +992,7 @@ mod tests {
     }
 
     #[test]
-    fn every_command_has_help_with_an_example() {
+    fn every_cli_command_has_help_with_an_example() {
         fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
             let path = format!("{path} {}", command.get_name());
             let has_example = command
@@ -1002,7 +1002,8 @@ mod tests {
             if !has_example && !is_group {
                 missing.push(path.clone());
             }
-            for sub in command.get_subcommands() {
+            // `kargo server` and its subcommands are defined (and documented) in server.rs.
+            for sub in command.get_subcommands().filter(|s| s.get_name() != "server") {
                 walk(sub, &path, missing);
             }
         }
