@@ -5,10 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Python client and tools for the end-to-end tests, in a project-local venv.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import kubernetes' 2>/dev/null; then
+# Python client and tools for the end-to-end tests (the kubernetes client, Schemathesis), in a
+# project-local venv. `python -m pip` so that a venv copied from elsewhere installs into itself.
+if [ ! -x .venv/bin/python ] || [ ! -x .venv/bin/schemathesis ] \
+  || ! .venv/bin/python -c 'import kubernetes, schemathesis' 2>/dev/null; then
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi
 
 # etcd for the etcd backend's tests and the replica tests (they fail, not skip, without it).

@@ -127,6 +127,83 @@ pub struct GrantRequest {
     pub resource_details: Option<ResourceDetails>,
 }
 
+/// The paths of the Kargo REST API (`/v1beta1/...`), for the server's routes and the CLI's
+/// requests. `project: None` is the system level (namespace `kargo`) where the API has one.
+pub mod paths {
+    /// `/v1beta1/projects`.
+    pub fn projects() -> String {
+        "/v1beta1/projects".to_owned()
+    }
+
+    /// `/v1beta1/projects/{p}`.
+    pub fn project(name: &str) -> String {
+        format!("/v1beta1/projects/{name}")
+    }
+
+    fn scope(project: Option<&str>) -> String {
+        match project {
+            Some(p) => project_path(p),
+            None => "/v1beta1/system".to_owned(),
+        }
+    }
+
+    fn project_path(p: &str) -> String {
+        format!("/v1beta1/projects/{p}")
+    }
+
+    /// `.../service-accounts`.
+    pub fn service_accounts(project: Option<&str>) -> String {
+        format!("{}/service-accounts", scope(project))
+    }
+
+    /// `.../service-accounts/{sa}`.
+    pub fn service_account(project: Option<&str>, name: &str) -> String {
+        format!("{}/service-accounts/{name}", scope(project))
+    }
+
+    /// `.../service-accounts/{sa}/tokens` (token creation).
+    pub fn new_token(project: Option<&str>, service_account: &str) -> String {
+        format!(
+            "{}/service-accounts/{service_account}/tokens",
+            scope(project)
+        )
+    }
+
+    /// `.../service-account-tokens[?serviceAccount=sa]`.
+    pub fn tokens(project: Option<&str>, service_account: Option<&str>) -> String {
+        let base = format!("{}/service-account-tokens", scope(project));
+        match service_account {
+            Some(sa) => format!("{base}?serviceAccount={sa}"),
+            None => base,
+        }
+    }
+
+    /// `.../service-account-tokens/{t}`.
+    pub fn token(project: Option<&str>, name: &str) -> String {
+        format!("{}/service-account-tokens/{name}", scope(project))
+    }
+
+    /// `.../roles`.
+    pub fn roles(project: Option<&str>) -> String {
+        format!("{}/roles", scope(project))
+    }
+
+    /// `.../roles/{r}`.
+    pub fn role(project: Option<&str>, name: &str) -> String {
+        format!("{}/roles/{name}", scope(project))
+    }
+
+    /// `/v1beta1/projects/{p}/roles/grants`.
+    pub fn grants(project: &str) -> String {
+        format!("{}/roles/grants", project_path(project))
+    }
+
+    /// `/v1beta1/projects/{p}/roles/revocations`.
+    pub fn revocations(project: &str) -> String {
+        format!("{}/roles/revocations", project_path(project))
+    }
+}
+
 /// Whether an object's annotations mark it as Kargo-managed.
 pub fn is_managed(annotations: Option<&std::collections::BTreeMap<String, String>>) -> bool {
     annotations
@@ -151,6 +228,48 @@ mod tests {
             serde_json::to_string(&role).unwrap(),
             r#"{"metadata":{"name":"r"},"serviceAccounts":[]}"#
         );
+    }
+
+    #[test]
+    fn paths_follow_the_rest_routes() {
+        let p = Some("p");
+        for (got, want) in [
+            (paths::projects(), "/v1beta1/projects"),
+            (paths::project("p"), "/v1beta1/projects/p"),
+            (
+                paths::service_accounts(p),
+                "/v1beta1/projects/p/service-accounts",
+            ),
+            (
+                paths::service_account(None, "kargo-admin"),
+                "/v1beta1/system/service-accounts/kargo-admin",
+            ),
+            (
+                paths::new_token(p, "sa"),
+                "/v1beta1/projects/p/service-accounts/sa/tokens",
+            ),
+            (
+                paths::tokens(p, Some("sa")),
+                "/v1beta1/projects/p/service-account-tokens?serviceAccount=sa",
+            ),
+            (
+                paths::tokens(None, None),
+                "/v1beta1/system/service-account-tokens",
+            ),
+            (
+                paths::token(p, "t"),
+                "/v1beta1/projects/p/service-account-tokens/t",
+            ),
+            (paths::roles(None), "/v1beta1/system/roles"),
+            (paths::role(p, "r"), "/v1beta1/projects/p/roles/r"),
+            (paths::grants("p"), "/v1beta1/projects/p/roles/grants"),
+            (
+                paths::revocations("p"),
+                "/v1beta1/projects/p/roles/revocations",
+            ),
+        ] {
+            assert_eq!(got, want);
+        }
     }
 
     #[test]

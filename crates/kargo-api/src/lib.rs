@@ -11,7 +11,7 @@
 //! - [`selector`]: label selectors (`?labelSelector=`, `metav1.LabelSelector`) and field
 //!   selectors (`?fieldSelector=`), parsed, printed and matched like `k8s.io/apimachinery`.
 //! - [`resources`]: the table of resource types the server serves (discovery, keys, routing).
-//! - [`kargo`]: Kargo's labels and annotations, and the bodies of the Kargo REST API.
+//! - [`kargo`]: Kargo's labels and annotations, and the bodies and paths of the Kargo REST API.
 //! - [`patch`]: JSON merge patch, JSON patch and strategic merge patch, with how each failure
 //!   maps to a kube-apiserver `Status` ([`patch::PatchError`]).
 //!

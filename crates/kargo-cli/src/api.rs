@@ -1,7 +1,9 @@
 //! The Kargo REST API calls the CLI makes, as values: a method, a path under `/v1beta1` and a
-//! JSON body. Nothing here sends anything; [`crate::client::Client::send`] does.
+//! JSON body. Nothing here sends anything; [`crate::client::Client::send`] does. The paths come
+//! from `kargo_api::kargo::paths`, shared with the server; every name is percent-encoded here
+//! before it goes into one.
 
-use kargo_api::kargo::{CreateTokenRequest, GrantRequest, Role};
+use kargo_api::kargo::{CreateTokenRequest, GrantRequest, Role, paths};
 use serde_json::{Value, json};
 
 /// An HTTP method the CLI uses.
@@ -36,10 +38,11 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn prefix(&self) -> String {
+    /// The encoded project, or `None` for the system level (as `paths` takes it).
+    fn encoded(&self) -> Option<String> {
         match self {
-            Scope::Project(p) => format!("/v1beta1/projects/{}", segment(p)),
-            Scope::System => "/v1beta1/system".to_owned(),
+            Scope::Project(p) => Some(segment(p)),
+            Scope::System => None,
         }
     }
 }
@@ -82,6 +85,10 @@ fn delete(path: String) -> Request {
     }
 }
 
+fn to_json(body: &impl serde::Serialize) -> Value {
+    serde_json::to_value(body).unwrap_or_default()
+}
+
 /// `GET /v1beta1/system/public-server-config`
 pub fn public_server_config() -> Request {
     get("/v1beta1/system/public-server-config".to_owned())
@@ -98,18 +105,18 @@ pub fn login() -> Request {
 
 /// `GET /v1beta1/projects`
 pub fn list_projects() -> Request {
-    get("/v1beta1/projects".to_owned())
+    get(paths::projects())
 }
 
 /// `GET /v1beta1/projects/{p}`
 pub fn get_project(name: &str) -> Request {
-    get(format!("/v1beta1/projects/{}", segment(name)))
+    get(paths::project(&segment(name)))
 }
 
 /// `POST /v1beta1/projects` with a `Project`.
 pub fn create_project(name: &str) -> Request {
     post(
-        "/v1beta1/projects".to_owned(),
+        paths::projects(),
         json!({
             "apiVersion": "kargo.akuity.io/v1alpha1",
             "kind": "Project",
@@ -120,27 +127,26 @@ pub fn create_project(name: &str) -> Request {
 
 /// `DELETE /v1beta1/projects/{p}`
 pub fn delete_project(name: &str) -> Request {
-    delete(format!("/v1beta1/projects/{}", segment(name)))
+    delete(paths::project(&segment(name)))
 }
 
 /// `GET .../service-accounts`
 pub fn list_service_accounts(scope: &Scope) -> Request {
-    get(format!("{}/service-accounts", scope.prefix()))
+    get(paths::service_accounts(scope.encoded().as_deref()))
 }
 
 /// `GET .../service-accounts/{sa}`
 pub fn get_service_account(scope: &Scope, name: &str) -> Request {
-    get(format!(
-        "{}/service-accounts/{}",
-        scope.prefix(),
-        segment(name)
+    get(paths::service_account(
+        scope.encoded().as_deref(),
+        &segment(name),
     ))
 }
 
 /// `POST /v1beta1/projects/{p}/service-accounts` with a ServiceAccount.
 pub fn create_service_account(project: &str, name: &str) -> Request {
     post(
-        format!("/v1beta1/projects/{}/service-accounts", segment(project)),
+        paths::service_accounts(Some(&segment(project))),
         json!({
             "apiVersion": "v1",
             "kind": "ServiceAccount",
@@ -151,95 +157,69 @@ pub fn create_service_account(project: &str, name: &str) -> Request {
 
 /// `DELETE /v1beta1/projects/{p}/service-accounts/{sa}`
 pub fn delete_service_account(project: &str, name: &str) -> Request {
-    delete(format!(
-        "/v1beta1/projects/{}/service-accounts/{}",
-        segment(project),
-        segment(name)
+    delete(paths::service_account(
+        Some(&segment(project)),
+        &segment(name),
     ))
 }
 
 /// `POST .../service-accounts/{sa}/tokens` with `{"name": token}`.
 pub fn create_token(scope: &Scope, service_account: &str, name: &str) -> Request {
-    let body = CreateTokenRequest {
-        name: name.to_owned(),
-    };
     post(
-        format!(
-            "{}/service-accounts/{}/tokens",
-            scope.prefix(),
-            segment(service_account)
-        ),
-        serde_json::to_value(body).unwrap_or_default(),
+        paths::new_token(scope.encoded().as_deref(), &segment(service_account)),
+        to_json(&CreateTokenRequest {
+            name: name.to_owned(),
+        }),
     )
 }
 
 /// `GET .../service-account-tokens[?serviceAccount=sa]`
 pub fn list_tokens(scope: &Scope, service_account: Option<&str>) -> Request {
-    let query = service_account
-        .map(|sa| format!("?serviceAccount={}", segment(sa)))
-        .unwrap_or_default();
-    get(format!("{}/service-account-tokens{query}", scope.prefix()))
+    let service_account = service_account.map(segment);
+    get(paths::tokens(
+        scope.encoded().as_deref(),
+        service_account.as_deref(),
+    ))
 }
 
 /// `GET .../service-account-tokens/{t}`
 pub fn get_token(scope: &Scope, name: &str) -> Request {
-    get(format!(
-        "{}/service-account-tokens/{}",
-        scope.prefix(),
-        segment(name)
-    ))
+    get(paths::token(scope.encoded().as_deref(), &segment(name)))
 }
 
 /// `DELETE .../service-account-tokens/{t}`
 pub fn delete_token(scope: &Scope, name: &str) -> Request {
-    delete(format!(
-        "{}/service-account-tokens/{}",
-        scope.prefix(),
-        segment(name)
-    ))
+    delete(paths::token(scope.encoded().as_deref(), &segment(name)))
 }
 
 /// `GET .../roles`
 pub fn list_roles(scope: &Scope) -> Request {
-    get(format!("{}/roles", scope.prefix()))
+    get(paths::roles(scope.encoded().as_deref()))
 }
 
 /// `GET .../roles/{r}`
 pub fn get_role(scope: &Scope, name: &str) -> Request {
-    get(format!("{}/roles/{}", scope.prefix(), segment(name)))
+    get(paths::role(scope.encoded().as_deref(), &segment(name)))
 }
 
 /// `POST /v1beta1/projects/{p}/roles` with a Role.
 pub fn create_role(project: &str, role: &Role) -> Request {
-    post(
-        format!("/v1beta1/projects/{}/roles", segment(project)),
-        serde_json::to_value(role).unwrap_or_default(),
-    )
+    post(paths::roles(Some(&segment(project))), to_json(role))
 }
 
 /// `DELETE /v1beta1/projects/{p}/roles/{r}`
 pub fn delete_role(project: &str, name: &str) -> Request {
-    delete(format!(
-        "/v1beta1/projects/{}/roles/{}",
-        segment(project),
-        segment(name)
-    ))
+    delete(paths::role(Some(&segment(project)), &segment(name)))
 }
 
 /// `POST /v1beta1/projects/{p}/roles/grants`
 pub fn grant(project: &str, request: &GrantRequest) -> Request {
-    post(
-        format!("/v1beta1/projects/{}/roles/grants", segment(project)),
-        serde_json::to_value(request).unwrap_or_default(),
-    )
+    post(paths::grants(&segment(project)), to_json(request))
 }
 
 /// `POST /v1beta1/projects/{p}/roles/revocations`
 pub fn revoke(project: &str, request: &GrantRequest) -> Request {
-    post(
-        format!("/v1beta1/projects/{}/roles/revocations", segment(project)),
-        serde_json::to_value(request).unwrap_or_default(),
-    )
+    post(paths::revocations(&segment(project)), to_json(request))
 }
 
 #[cfg(test)]

@@ -1003,7 +1003,10 @@ mod tests {
                 missing.push(path.clone());
             }
             // `kargo server` and its subcommands are defined (and documented) in server.rs.
-            for sub in command.get_subcommands().filter(|s| s.get_name() != "server") {
+            for sub in command
+                .get_subcommands()
+                .filter(|s| s.get_name() != "server")
+            {
                 walk(sub, &path, missing);
             }
         }

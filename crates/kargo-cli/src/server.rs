@@ -34,6 +34,10 @@ pub struct ServerArgs {
     /// How often to drop store history older than one interval (`30s`, `5m`, `1h`; `0` never).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub compaction_interval: Duration,
+    /// Disable the admin account: `kargo login --admin` is refused (the admin kubeconfig still
+    /// works).
+    #[arg(long)]
+    pub disable_admin_account: bool,
     /// Log filter (`info`, `debug`, `kargo_server=debug`).
     #[arg(long, env = "KARGO_LOG", default_value = "info")]
     pub log: String,
@@ -160,6 +164,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         admin_password: std::env::var("KARGO_ADMIN_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty()),
+        admin_enabled: !args.disable_admin_account,
         tls_names: args.tls_sans,
         issuer: args.issuer,
         compaction_interval: Some(args.compaction_interval).filter(|i| !i.is_zero()),

@@ -8,7 +8,8 @@
 //! - [`auth`]: who is calling and what they may do, from in-memory views;
 //! - [`kargo`]: Kargo's projects, roles, service accounts and tokens;
 //! - [`registry`]: Kubernetes object rules on top of the store;
-//! - [`controllers`]: reactions to the store's watch (garbage collection, namespaces, tokens);
+//! - [`controllers`]: reactions to the store's watch (garbage collection, namespaces, tokens,
+//!   projects);
 //! - the store itself is the `kargo-store` crate.
 //!
 //! [`run`] starts everything; [`http::router`] is the whole API as one axum router.

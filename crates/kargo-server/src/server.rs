@@ -18,6 +18,7 @@ use crate::auth::authn::{Authenticator, MASTERS};
 use crate::auth::keys;
 use crate::auth::tokens::TokenAuthenticator;
 use crate::auth::view::AuthView;
+use crate::controllers::projects::ProjectController;
 use crate::controllers::tokens::TokenController;
 use crate::controllers::{gc::GarbageCollector, informer, namespace::NamespaceController};
 use crate::http::{AppState, router};
@@ -71,6 +72,8 @@ pub struct ServerConfig {
     pub store: StoreConfig,
     /// The admin password from the environment, if any.
     pub admin_password: Option<String>,
+    /// Whether the admin account may log in (`POST /v1beta1/login`).
+    pub admin_enabled: bool,
     /// Extra names (DNS or IP) for the serving certificate.
     pub tls_names: Vec<String>,
     /// The issuer of bound service-account tokens (the server's URL when `None`).
@@ -165,8 +168,9 @@ async fn ensure(
     }
 }
 
-/// Objects every server has from its first start: the `default` namespace and Kubernetes'
-/// default ClusterRoles and ClusterRoleBindings (discovery, self reviews, issuer discovery).
+/// Objects every server has from its first start: the `default` namespace, Kubernetes'
+/// default ClusterRoles and ClusterRoleBindings (discovery, self reviews, issuer discovery), and
+/// Kargo's system namespace with its system ServiceAccounts and ClusterRoles.
 async fn bootstrap(registry: &Registry) -> anyhow::Result<()> {
     ensure(
         registry,
@@ -185,6 +189,9 @@ async fn bootstrap(registry: &Registry) -> anyhow::Result<()> {
         )
         .await?;
     }
+    crate::kargo::projects::bootstrap_system(registry)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the system objects: {e}"))?;
     Ok(())
 }
 
@@ -251,6 +258,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
             registry.clone(),
             shutdown.clone(),
         )),
+        Box::new(ProjectController::start(registry.clone(), shutdown.clone())),
         Box::new(TokenController::start(
             registry.clone(),
             view.clone(),
@@ -280,16 +288,21 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
         .context("the informer stopped before its first sync")?;
 
     let issuer = config.issuer.clone().unwrap_or_else(|| url.clone());
+    let authz = Arc::new(Authorizer::new(view.clone()));
+    let kargo = crate::kargo::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone());
     let state = AppState {
         registry,
-        authn: Arc::new(Authenticator::new(
-            admin,
-            Arc::new(TokenAuthenticator::new(view.clone(), issuer)),
-        )),
-        authz: Arc::new(Authorizer::new(view)),
+        authn: Arc::new(
+            Authenticator::new(
+                admin,
+                Arc::new(TokenAuthenticator::new(view.clone(), issuer)),
+            )
+            .with_admin_enabled(config.admin_enabled),
+        ),
+        authz,
         advertised_address: connect_address(address),
         shutdown: shutdown.clone(),
-        kargo: Arc::new(crate::kargo::Kargo::default()),
+        kargo: Arc::new(kargo),
         synced: synced_rx,
     };
     let app = router(state);

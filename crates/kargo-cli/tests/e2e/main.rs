@@ -7,6 +7,12 @@
 //! - `bad_input`: malformed bodies, selectors and patches get 4xx and the server keeps serving;
 //! - `persistence`: restarting keeps objects and resourceVersions keep increasing;
 //! - `tokens`: service-account tokens, RBAC and revocation with kubectl;
+//! - `kargo_rest`: rules of every Kargo REST route (auth, missing project, bad bodies, OpenAPI);
+//! - `kargo_projects`, `kargo_accounts`, `kargo_roles`: each Kargo REST route's successes and
+//!   errors, with exact messages (`kargo_client` is their client);
+//! - `kargo_access`: Kargo tokens with kubectl and the Python client, revocation, escalation,
+//!   declarative objects;
+//! - `kargo_fuzz`: Schemathesis against the served OpenAPI document;
 //! - `cli_login`: `kargo login`, `logout` and `config`, and the configuration file;
 //! - `cli_flags`: command-line mistakes caught before any request, help and completions;
 //! - `cli_commands`: every `kargo` command's output and errors against the Kargo REST API;
@@ -22,6 +28,13 @@ mod cli_commands;
 mod cli_flags;
 mod cli_login;
 mod guide;
+mod kargo_access;
+mod kargo_accounts;
+mod kargo_client;
+mod kargo_fuzz;
+mod kargo_projects;
+mod kargo_rest;
+mod kargo_roles;
 mod kubectl;
 mod persistence;
 mod python;

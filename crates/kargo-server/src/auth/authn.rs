@@ -36,6 +36,7 @@ pub const ADMIN_USER: &str = "admin";
 /// Turns credentials into a user.
 pub struct Authenticator {
     admin: Arc<Admin>,
+    admin_enabled: bool,
     tokens: Arc<TokenAuthenticator>,
 }
 
@@ -52,7 +53,23 @@ pub fn bearer(header: Option<&str>) -> Option<&str> {
 impl Authenticator {
     /// An authenticator over the admin account and the service-account token view.
     pub fn new(admin: Arc<Admin>, tokens: Arc<TokenAuthenticator>) -> Authenticator {
-        Authenticator { admin, tokens }
+        Authenticator {
+            admin,
+            admin_enabled: true,
+            tokens,
+        }
+    }
+
+    /// The same, with the admin account enabled or not: a disabled admin cannot log in and its
+    /// tokens are refused.
+    pub fn with_admin_enabled(mut self, enabled: bool) -> Authenticator {
+        self.admin_enabled = enabled;
+        self
+    }
+
+    /// Whether the admin account is enabled.
+    pub fn admin_enabled(&self) -> bool {
+        self.admin_enabled
     }
 
     /// The admin account.
@@ -82,7 +99,7 @@ impl Authenticator {
         if let Ok(authenticated) = self.tokens.authenticate(token, None) {
             return Ok(authenticated.user);
         }
-        if self.admin.verify_token(token) {
+        if self.admin_enabled && self.admin.verify_token(token) {
             return Ok(Authenticator::admin_user());
         }
         Err(AuthFailure::Invalid)

@@ -4,11 +4,13 @@
 //! - [`compactor`]: drops store history older than about one interval;
 //! - [`gc`]: owner references (background, foreground, orphan);
 //! - [`namespace`]: deleting a namespace deletes what is in it;
-//! - [`tokens`]: service-account token Secrets get their token.
+//! - [`tokens`]: service-account token Secrets get their token;
+//! - [`projects`]: a new Project gets its namespace and default roles.
 
 pub mod compactor;
 pub mod gc;
 pub mod informer;
 pub mod namespace;
+pub mod projects;
 pub mod queue;
 pub mod tokens;

@@ -1,15 +1,33 @@
-//! The Kargo REST API under `/v1beta1`: login, public configuration, and (on top of the `kargo`
-//! layer) projects, roles, service accounts and tokens. Errors are `{"error": "<message>"}`.
+//! The Kargo REST API under `/v1beta1`: login, public configuration, the OpenAPI document, and
+//! (on top of the `kargo` layer) projects, roles, service accounts and tokens. Errors are
+//! `{"error": "<message>"}`.
+//!
+//! Every route but login, the public configuration and the OpenAPI document needs
+//! `Authorization: Bearer <token>` (401 `no token provided` / `invalid token`). Bodies over
+//! 1 MiB are refused (413 `request body too large`); malformed JSON is a 400 with the parser's
+//! message.
 
+use std::collections::HashMap;
+
+use axum::Extension;
 use axum::Router;
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::{AppState, json_response};
+use super::{AppState, body, json_response};
+use crate::auth::authn::bearer;
+use crate::auth::rbac::UserInfo;
+use crate::kargo::{self, Scope};
 use crate::status::Status;
+
+/// The largest request body the Kargo API takes.
+pub const MAX_BODY: usize = 1024 * 1024;
 
 /// A Kargo API error: a status code and a message, rendered as `{"error": message}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,30 +57,480 @@ impl From<Status> for KargoError {
     }
 }
 
+impl From<kargo::Error> for KargoError {
+    fn from(err: kargo::Error) -> KargoError {
+        let code = StatusCode::from_u16(err.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if code.is_server_error() {
+            tracing::warn!(error = %err, "a Kargo API request failed");
+        }
+        KargoError::new(code, err.to_string())
+    }
+}
+
 impl IntoResponse for KargoError {
     fn into_response(self) -> Response {
         json_response(self.code, &json!({"error": self.message}), &[])
     }
 }
 
+type Reply = Result<Response, KargoError>;
+
 /// The Kargo routes.
-pub fn router(_state: AppState) -> Router<AppState> {
-    Router::new().route("/v1beta1/login", post(login)).route(
-        "/v1beta1/system/public-server-config",
-        get(public_server_config),
+pub fn router(state: AppState) -> Router<AppState> {
+    let protected = Router::new()
+        .route("/v1beta1/projects", get(list_projects).post(create_project))
+        .route(
+            "/v1beta1/projects/{project}",
+            get(get_project).delete(delete_project),
+        )
+        .route(
+            "/v1beta1/projects/{project}/service-accounts",
+            get(list_service_accounts).post(create_service_account),
+        )
+        .route(
+            "/v1beta1/projects/{project}/service-accounts/{sa}",
+            get(get_service_account).delete(delete_service_account),
+        )
+        .route(
+            "/v1beta1/projects/{project}/service-accounts/{sa}/tokens",
+            post(create_token),
+        )
+        .route(
+            "/v1beta1/projects/{project}/service-account-tokens",
+            get(list_tokens),
+        )
+        .route(
+            "/v1beta1/projects/{project}/service-account-tokens/{token}",
+            get(get_token).delete(delete_token),
+        )
+        .route(
+            "/v1beta1/projects/{project}/roles",
+            get(list_roles).post(create_role),
+        )
+        .route("/v1beta1/projects/{project}/roles/grants", post(grant))
+        .route(
+            "/v1beta1/projects/{project}/roles/revocations",
+            post(revoke),
+        )
+        .route(
+            "/v1beta1/projects/{project}/roles/{role}",
+            get(get_role).put(update_role).delete(delete_role),
+        )
+        .route(
+            "/v1beta1/system/service-accounts",
+            get(list_system_service_accounts),
+        )
+        .route(
+            "/v1beta1/system/service-accounts/{sa}",
+            get(get_system_service_account),
+        )
+        .route(
+            "/v1beta1/system/service-accounts/{sa}/tokens",
+            post(create_system_token),
+        )
+        .route(
+            "/v1beta1/system/service-account-tokens",
+            get(list_system_tokens),
+        )
+        .route(
+            "/v1beta1/system/service-account-tokens/{token}",
+            get(get_system_token).delete(delete_system_token),
+        )
+        .route("/v1beta1/system/roles", get(list_system_roles))
+        .route("/v1beta1/system/roles/{role}", get(get_system_role))
+        .route_layer(middleware::from_fn_with_state(state, authenticate));
+    Router::new()
+        .route("/v1beta1/login", post(login))
+        .route(
+            "/v1beta1/system/public-server-config",
+            get(public_server_config),
+        )
+        .route("/v1beta1/openapi.json", get(openapi))
+        .merge(protected)
+}
+
+/// Authenticates a Kargo API request by its bearer token.
+async fn authenticate(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
+    let header = request.headers().get(http::header::AUTHORIZATION);
+    let text = header.map(|h| h.to_str().map(str::trim));
+    let user = match text {
+        None | Some(Ok("")) => Err("no token provided"),
+        Some(Ok(h)) if h.eq_ignore_ascii_case("bearer") => Err("no token provided"),
+        Some(Ok(h)) => match bearer(Some(h)) {
+            Some(token) => app
+                .authn
+                .authenticate_token(token)
+                .map_err(|_| "invalid token"),
+            None => Err("invalid token"),
+        },
+        Some(Err(_)) => Err("invalid token"),
+    };
+    match user {
+        Ok(user) => {
+            request.extensions_mut().insert(user);
+            next.run(request).await
+        }
+        Err(message) => {
+            // Read what the client sends before answering, so that it gets the answer instead
+            // of a reset connection.
+            let _ = body::read(request.into_body(), MAX_BODY).await;
+            KargoError::new(StatusCode::UNAUTHORIZED, message).into_response()
+        }
+    }
+}
+
+/// Reads and decodes a JSON body: 413 over [`MAX_BODY`], 400 with the parser's message.
+async fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, KargoError> {
+    let bytes = match body::read(body, MAX_BODY).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            return Err(KargoError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+            ));
+        }
+        Err(status) => return Err(status.into()),
+    };
+    serde_json::from_slice(&bytes)
+        .map_err(|e| KargoError::new(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+fn reply<T: serde::Serialize>(code: StatusCode, body: &T) -> Reply {
+    Ok(json_response(code, body, &[]))
+}
+
+fn no_content() -> Reply {
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+type User = Extension<UserInfo>;
+
+async fn list_projects(State(app): State<AppState>, Extension(user): User) -> Reply {
+    reply(StatusCode::OK, &app.kargo.list_projects(&user).await?)
+}
+
+async fn create_project(State(app): State<AppState>, Extension(user): User, body: Body) -> Reply {
+    let body: serde_json::Value = json_body(body).await?;
+    reply(
+        StatusCode::CREATED,
+        &app.kargo.create_project(&user, body).await?,
     )
 }
 
-async fn public_server_config() -> Response {
+async fn get_project(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path(project): Path<String>,
+) -> Reply {
+    reply(
+        StatusCode::OK,
+        &app.kargo.get_project(&user, &project).await?,
+    )
+}
+
+async fn delete_project(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path(project): Path<String>,
+) -> Reply {
+    app.kargo.delete_project(&user, &project).await?;
+    no_content()
+}
+
+async fn list_service_accounts(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path(project): Path<String>,
+) -> Reply {
+    let scope = Scope::Project(project);
+    reply(
+        StatusCode::OK,
+        &app.kargo.list_service_accounts(&user, &scope).await?,
+    )
+}
+
+async fn create_service_account(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path(project): Path<String>,
+    body: Body,
+) -> Reply {
+    let body = json_body(body).await?;
+    let scope = Scope::Project(project);
+    let sa = app
+        .kargo
+        .create_service_account(&user, &scope, body)
+        .await?;
+    reply(StatusCode::CREATED, &sa)
+}
+
+async fn get_service_account(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path((project, sa)): Path<(String, String)>,
+) -> Reply {
+    let scope = Scope::Project(project);
+    reply(
+        StatusCode::OK,
+        &app.kargo.get_service_account(&user, &scope, &sa).await?,
+    )
+}
+
+async fn delete_service_account(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path((project, sa)): Path<(String, String)>,
+) -> Reply {
+    let scope = Scope::Project(project);
+    app.kargo.delete_service_account(&user, &scope, &sa).await?;
+    no_content()
+}
+
+async fn token_create(
+    app: &AppState,
+    user: &UserInfo,
+    scope: Scope,
+    sa: &str,
+    body: Body,
+) -> Reply {
+    let request: kargo_api::kargo::CreateTokenRequest = json_body(body).await?;
+    let secret = app
+        .kargo
+        .create_token(user, &scope, sa, &request.name)
+        .await?;
+    reply(StatusCode::CREATED, &secret)
+}
+
+async fn create_token(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path((project, sa)): Path<(String, String)>,
+    body: Body,
+) -> Reply {
+    token_create(&app, &user, Scope::Project(project), &sa, body).await
+}
+
+fn account_filter(query: &HashMap<String, String>) -> Option<&str> {
+    query
+        .get("serviceAccount")
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+async fn list_tokens(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path(project): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Reply {
+    let scope = Scope::Project(project);
+    let list = app
+        .kargo
+        .list_tokens(&user, &scope, account_filter(&query))
+        .await?;
+    reply(StatusCode::OK, &list)
+}
+
+async fn get_token(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path((project, token)): Path<(String, String)>,
+) -> Reply {
+    let scope = Scope::Project(project);
+    reply(
+        StatusCode::OK,
+        &app.kargo.get_token(&user, &scope, &token).await?,
+    )
+}
+
+async fn delete_token(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path((project, token)): Path<(String, String)>,
+) -> Reply {
+    let scope = Scope::Project(project);
+    app.kargo.delete_token(&user, &scope, &token).await?;
+    no_content()
+}
+
+async fn list_roles(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path(project): Path<String>,
+) -> Reply {
+    let scope = Scope::Project(project);
+    reply(StatusCode::OK, &app.kargo.list_roles(&user, &scope).await?)
+}
+
+async fn create_role(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path(project): Path<String>,
+    body: Body,
+) -> Reply {
+    let role = json_body(body).await?;
+    let scope = Scope::Project(project);
+    reply(
+        StatusCode::CREATED,
+        &app.kargo.create_role(&user, &scope, role).await?,
+    )
+}
+
+async fn get_role(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path((project, role)): Path<(String, String)>,
+) -> Reply {
+    let scope = Scope::Project(project);
+    reply(
+        StatusCode::OK,
+        &app.kargo.get_role(&user, &scope, &role).await?,
+    )
+}
+
+async fn update_role(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path((project, name)): Path<(String, String)>,
+    body: Body,
+) -> Reply {
+    let role = json_body(body).await?;
+    let scope = Scope::Project(project);
+    let role = app.kargo.update_role(&user, &scope, &name, role).await?;
+    reply(StatusCode::OK, &role)
+}
+
+async fn delete_role(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path((project, role)): Path<(String, String)>,
+) -> Reply {
+    let scope = Scope::Project(project);
+    app.kargo.delete_role(&user, &scope, &role).await?;
+    no_content()
+}
+
+async fn grant(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path(project): Path<String>,
+    body: Body,
+) -> Reply {
+    let request = json_body(body).await?;
+    let scope = Scope::Project(project);
+    reply(
+        StatusCode::OK,
+        &app.kargo.grant(&user, &scope, request).await?,
+    )
+}
+
+async fn revoke(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path(project): Path<String>,
+    body: Body,
+) -> Reply {
+    let request = json_body(body).await?;
+    let scope = Scope::Project(project);
+    reply(
+        StatusCode::OK,
+        &app.kargo.revoke(&user, &scope, request).await?,
+    )
+}
+
+async fn list_system_service_accounts(State(app): State<AppState>, Extension(user): User) -> Reply {
+    let list = app
+        .kargo
+        .list_service_accounts(&user, &Scope::System)
+        .await?;
+    reply(StatusCode::OK, &list)
+}
+
+async fn get_system_service_account(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path(sa): Path<String>,
+) -> Reply {
+    let sa = app
+        .kargo
+        .get_service_account(&user, &Scope::System, &sa)
+        .await?;
+    reply(StatusCode::OK, &sa)
+}
+
+async fn create_system_token(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path(sa): Path<String>,
+    body: Body,
+) -> Reply {
+    token_create(&app, &user, Scope::System, &sa, body).await
+}
+
+async fn list_system_tokens(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Query(query): Query<HashMap<String, String>>,
+) -> Reply {
+    let list = app
+        .kargo
+        .list_tokens(&user, &Scope::System, account_filter(&query))
+        .await?;
+    reply(StatusCode::OK, &list)
+}
+
+async fn get_system_token(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path(token): Path<String>,
+) -> Reply {
+    let secret = app.kargo.get_token(&user, &Scope::System, &token).await?;
+    reply(StatusCode::OK, &secret)
+}
+
+async fn delete_system_token(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path(token): Path<String>,
+) -> Reply {
+    app.kargo
+        .delete_token(&user, &Scope::System, &token)
+        .await?;
+    no_content()
+}
+
+async fn list_system_roles(State(app): State<AppState>, Extension(user): User) -> Reply {
+    reply(StatusCode::OK, &app.kargo.list_system_roles(&user).await?)
+}
+
+async fn get_system_role(
+    State(app): State<AppState>,
+    Extension(user): User,
+    Path(role): Path<String>,
+) -> Reply {
+    reply(
+        StatusCode::OK,
+        &app.kargo.get_system_role(&user, &role).await?,
+    )
+}
+
+async fn openapi() -> Response {
+    json_response(StatusCode::OK, super::kargo_openapi::document(), &[])
+}
+
+async fn public_server_config(State(app): State<AppState>) -> Response {
     json_response(
         StatusCode::OK,
-        &json!({"oidcConfig": null, "adminAccountEnabled": true, "skipAuth": false}),
+        &json!({"oidcConfig": null, "adminAccountEnabled": app.authn.admin_enabled(), "skipAuth": false}),
         &[],
     )
 }
 
 /// `POST /v1beta1/login` with `Authorization: Bearer <password>`.
 async fn login(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if !app.authn.admin_enabled() {
+        return KargoError::new(StatusCode::FORBIDDEN, "admin user is not enabled").into_response();
+    }
     let Some(header) = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -6,6 +6,7 @@
 pub mod body;
 pub mod discovery;
 pub mod kargo;
+pub mod kargo_openapi;
 pub mod keys;
 pub mod kube;
 pub mod openapi;
