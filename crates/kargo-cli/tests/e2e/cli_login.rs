@@ -157,6 +157,25 @@ fn login_failures_print_one_line_and_write_nothing() {
 }
 
 #[test]
+fn login_to_a_server_without_the_admin_account_says_so() {
+    let server = Server::start_with(&["--disable-admin-account".to_owned()]);
+    let kargo = Kargo::new();
+    let ca = server.ca();
+    kargo
+        .run(&[
+            "login",
+            &server.url,
+            "--admin",
+            "--password",
+            ADMIN_PASSWORD,
+            "--certificate-authority",
+            ca.to_str().unwrap(),
+        ])
+        .fails_with("server does not support admin user login");
+    assert!(!kargo.config_path().exists());
+}
+
+#[test]
 fn login_to_a_server_that_is_down_says_so() {
     let url = {
         let server = Server::start();
