@@ -1,10 +1,46 @@
 //! The command line: every command and flag, defined once; help and completions come from here.
+//!
+//! Parsing here is pure (no files, no network): clap reads the arguments into these structs and
+//! the `validate` functions apply the rules clap cannot express (grant/revoke's one-of, `--claim`
+//! syntax, names a URL could misread). The commands resolve the rest (default project, server)
+//! from the configuration.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
-/// Kargo: access control for GitOps promotions.
+use clap::{Args, Parser, Subcommand};
+use kargo_api::kargo::Claim;
+
+use crate::output::OutputFormat;
+
+/// A command line that breaks a rule: one line saying which.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage(message: impl Into<String>) -> UsageError {
+    UsageError(message.into())
+}
+
+const ABOUT: &str = "Kargo: manage projects, roles, ServiceAccounts and their tokens.";
+
+const EXAMPLES: &str = "\
+Examples:
+  # Log in, then give a CI job its own identity and token
+  kargo login https://kargo.example.com --admin --certificate-authority ca.crt
+  kargo create serviceaccount --project my-project my-sa
+  kargo grant --project my-project --role developer --service-account my-sa
+  kargo create serviceaccounttoken --project my-project --service-account my-sa my-sa-token";
+
+/// Kargo: manage projects, roles, ServiceAccounts and their tokens.
 #[derive(Debug, Parser)]
-#[command(name = "kargo", version, about, long_about = None)]
+#[command(
+    name = "kargo",
+    version,
+    about = ABOUT,
+    long_about = None,
+    after_help = EXAMPLES,
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
@@ -14,6 +50,968 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Log in to a Kargo API server.
+    #[command(after_help = "\
+Examples:
+  # Log in as the admin user, trusting the server's CA (prompts for the password)
+  kargo login https://127.0.0.1:8443 --admin --certificate-authority kargo-data/tls/ca.crt
+
+  # Log in non-interactively
+  kargo login https://kargo.example.com --admin --password \"$KARGO_ADMIN_PASSWORD\"")]
+    Login(LoginArgs),
+    /// Log out of the Kargo API server (removes the configuration file).
+    #[command(after_help = "Examples:\n  kargo logout")]
+    Logout,
+    /// Show or change the CLI's configuration.
+    #[command(subcommand, arg_required_else_help = false)]
+    Config(ConfigCommand),
+    /// Create a project, ServiceAccount, ServiceAccount token or role.
+    #[command(
+        subcommand,
+        arg_required_else_help = false,
+        after_help = "Examples:\n  kargo create serviceaccount --project my-project my-sa"
+    )]
+    Create(CreateCommand),
+    /// Display one or many projects, ServiceAccounts, ServiceAccount tokens or roles.
+    #[command(
+        subcommand,
+        arg_required_else_help = false,
+        after_help = "Examples:\n  kargo get serviceaccounts --project my-project"
+    )]
+    Get(GetCommand),
+    /// Delete projects, ServiceAccounts, ServiceAccount tokens or roles by name.
+    #[command(
+        subcommand,
+        arg_required_else_help = false,
+        after_help = "Examples:\n  kargo delete serviceaccounttoken --project my-project my-sa-token"
+    )]
+    Delete(DeleteCommand),
+    /// Grant a role to ServiceAccounts or users with a claim, or a permission to a role.
+    #[command(after_help = "\
+Examples:
+  # Grant a Kargo Role to a Kargo ServiceAccount
+  kargo grant --project my-project --role developer --service-account my-sa
+
+  # Grant a role to users whose OIDC claims match
+  kargo grant --project my-project --role developer --claim email=alice@example.com
+
+  # Grant a role permission to promote to the stage dev
+  kargo grant --project my-project --role developer --resource-type stages --resource-name dev --verb promote")]
+    Grant(RoleChangeArgs),
+    /// Revoke a role from ServiceAccounts or users with a claim, or a permission from a role.
+    #[command(after_help = "\
+Examples:
+  # Revoke a Kargo Role from a Kargo ServiceAccount
+  kargo revoke --project my-project --role developer --service-account my-sa
+
+  # Revoke a permission from a role
+  kargo revoke --project my-project --role developer --resource-type stages --verb promote")]
+    Revoke(RoleChangeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "\
+Examples:
+  # Load completions into the current bash session
+  source <(kargo completion bash)
+
+  # Install them for zsh
+  kargo completion zsh > \"${fpath[1]}/_kargo\"")]
+    Completion(CompletionArgs),
     /// Run the Kargo API server.
     Server(crate::server::ServerArgs),
+}
+
+/// `--insecure-skip-tls-verify`, on every command that talks to the server.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClientFlags {
+    /// Skip verification of the server's TLS certificate (insecure).
+    ///
+    /// Stored in the configuration by `kargo login`, so later commands skip it too.
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+}
+
+/// `--project/-p`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProjectFlag {
+    /// The project (default: the one set with `kargo config set-project`).
+    #[arg(short = 'p', long, value_name = "PROJECT")]
+    pub project: Option<String>,
+}
+
+/// `--project/-p` or `--system`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ScopeFlags {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectFlag,
+    /// Use the system level (namespace `kargo`) instead of a project.
+    #[arg(long, conflicts_with = "project")]
+    pub system: bool,
+}
+
+/// `-o/--output`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutputFlag {
+    /// Output format: json, yaml, name, wide (tables only) or jsonpath=TEMPLATE.
+    ///
+    /// With json and yaml, one object prints as itself and several as a `List`.
+    #[arg(short = 'o', long, value_name = "FORMAT", value_parser = OutputFormat::parse)]
+    pub output: Option<OutputFormat>,
+}
+
+impl OutputFlag {
+    /// `-o` for a command that prints one object: `wide` is for tables only.
+    pub fn for_object(&self) -> Result<Option<&OutputFormat>, UsageError> {
+        match &self.output {
+            Some(OutputFormat::Wide) => Err(usage(
+                "-o wide is for tables (kargo get); use json, yaml, name or jsonpath=TEMPLATE",
+            )),
+            other => Ok(other.as_ref()),
+        }
+    }
+}
+
+/// `-o/--output` and `--no-headers`, for `kargo get`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ListFlags {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputFlag,
+    /// Print tables without their header row.
+    #[arg(long)]
+    pub no_headers: bool,
+}
+
+/// Flags of `kargo login`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LoginArgs {
+    /// The API server's address (default: the last one logged in to); `https://` is assumed.
+    #[arg(value_name = "URL")]
+    pub address: Option<String>,
+    /// Log in as the Kargo admin user.
+    #[arg(long)]
+    pub admin: bool,
+    /// The admin password; prompted for on the terminal (without echo) when omitted.
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// A PEM file with the CA that signed the server's certificate; stored in the configuration.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure_skip_tls_verify")]
+    pub certificate_authority: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientFlags,
+}
+
+/// `kargo config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Display the configuration, with the bearer token masked.
+    #[command(after_help = "Examples:\n  kargo config view\n  kargo config view -o json")]
+    View(ConfigViewArgs),
+    /// Set the default project of commands given no --project ("" unsets it).
+    #[command(after_help = "Examples:\n  kargo config set-project my-project")]
+    SetProject(SetProjectArgs),
+    /// Display the default project.
+    #[command(after_help = "Examples:\n  kargo config get-project")]
+    GetProject,
+}
+
+/// Flags of `kargo config view`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigViewArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputFlag,
+}
+
+/// Arguments of `kargo config set-project`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SetProjectArgs {
+    /// The project.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+/// `kargo create ...`
+#[derive(Debug, Subcommand)]
+pub enum CreateCommand {
+    /// Create a project.
+    #[command(
+        visible_alias = "projects",
+        after_help = "Examples:\n  kargo create project my-project"
+    )]
+    Project(CreateProjectArgs),
+    /// Create a Kargo ServiceAccount.
+    #[command(
+        name = "serviceaccount",
+        visible_aliases = ["serviceaccounts", "sa", "sas"],
+        after_help = "Examples:\n  kargo create serviceaccount --project my-project my-sa"
+    )]
+    ServiceAccount(CreateServiceAccountArgs),
+    /// Create a token for a Kargo ServiceAccount; its value is shown only once.
+    #[command(
+        name = "serviceaccounttoken",
+        visible_aliases = ["serviceaccounttokens", "sat", "sats", "satoken", "satokens"],
+        after_help = "\
+Examples:
+  kargo create serviceaccounttoken --project my-project --service-account my-sa my-sa-token
+  kargo create sat --project my-project --service-account my-sa my-sa-token-1"
+    )]
+    ServiceAccountToken(CreateTokenArgs),
+    /// Create a Kargo Role (a ServiceAccount, Role and RoleBinding of one name).
+    #[command(
+        visible_alias = "roles",
+        after_help = "\
+Examples:
+  kargo create role --project my-project developer
+  kargo create role --project my-project developer --claim groups=devops"
+    )]
+    Role(CreateRoleArgs),
+}
+
+/// Arguments of `kargo create project`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CreateProjectArgs {
+    /// The project's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientFlags,
+}
+
+/// Arguments of `kargo create serviceaccount`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CreateServiceAccountArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectFlag,
+    /// The ServiceAccount's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientFlags,
+}
+
+/// Arguments of `kargo create serviceaccounttoken`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CreateTokenArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub scope: ScopeFlags,
+    /// The Kargo ServiceAccount the token authenticates as.
+    #[arg(long, value_name = "NAME", required = true)]
+    pub service_account: String,
+    /// The token's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientFlags,
+}
+
+/// Arguments of `kargo create role`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CreateRoleArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectFlag,
+    /// The role's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// An OIDC claim to grant the role to, as NAME=VALUE (repeatable; commas are part of VALUE).
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    pub claims: Vec<String>,
+    /// A description of the role.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientFlags,
+}
+
+/// `kargo get ...`
+#[derive(Debug, Subcommand)]
+pub enum GetCommand {
+    /// Display one or many projects.
+    #[command(
+        visible_alias = "project",
+        after_help = "Examples:\n  kargo get projects\n  kargo get project my-project -o yaml"
+    )]
+    Projects(GetArgs),
+    /// Display one or many Kargo ServiceAccounts.
+    #[command(
+        name = "serviceaccounts",
+        visible_aliases = ["serviceaccount", "sa", "sas"],
+        after_help = "\
+Examples:
+  kargo get serviceaccounts --project my-project
+  kargo get sas --project my-project"
+    )]
+    ServiceAccounts(GetScopedArgs),
+    /// Display one or many Kargo ServiceAccount tokens (their values redacted).
+    #[command(
+        name = "serviceaccounttokens",
+        visible_aliases = ["serviceaccounttoken", "sat", "sats", "satoken", "satokens"],
+        after_help = "\
+Examples:
+  kargo get serviceaccounttokens --project my-project
+  kargo get serviceaccounttokens --project my-project --service-account my-sa
+  kargo get serviceaccounttoken --project my-project my-sa-token -o yaml"
+    )]
+    ServiceAccountTokens(GetTokensArgs),
+    /// Display one or many Kargo Roles.
+    #[command(
+        visible_alias = "role",
+        after_help = "Examples:\n  kargo get roles --project my-project\n  kargo get role --project my-project developer -o yaml"
+    )]
+    Roles(GetScopedArgs),
+}
+
+/// Arguments of `kargo get projects`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GetArgs {
+    /// Names to get (default: all).
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub list: ListFlags,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientFlags,
+}
+
+/// Arguments of `kargo get serviceaccounts|roles`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GetScopedArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub scope: ScopeFlags,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub get: GetArgs,
+}
+
+/// Arguments of `kargo get serviceaccounttokens`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GetTokensArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub scope: ScopeFlags,
+    /// Only the tokens of this Kargo ServiceAccount.
+    #[arg(long, value_name = "NAME")]
+    pub service_account: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub get: GetArgs,
+}
+
+/// `kargo delete ...`
+#[derive(Debug, Subcommand)]
+pub enum DeleteCommand {
+    /// Delete projects, with everything in them.
+    #[command(
+        visible_alias = "projects",
+        after_help = "Examples:\n  kargo delete project my-project"
+    )]
+    Project(DeleteArgs),
+    /// Delete Kargo ServiceAccounts, with their tokens and role grants.
+    #[command(
+        name = "serviceaccount",
+        visible_aliases = ["serviceaccounts", "sa", "sas"],
+        after_help = "Examples:\n  kargo delete serviceaccount --project my-project my-sa"
+    )]
+    ServiceAccount(DeleteInProjectArgs),
+    /// Delete Kargo ServiceAccount tokens; they stop working at once.
+    #[command(
+        name = "serviceaccounttoken",
+        visible_aliases = ["serviceaccounttokens", "sat", "sats", "satoken", "satokens"],
+        after_help = "Examples:\n  kargo delete serviceaccounttoken --project my-project my-sa-token"
+    )]
+    ServiceAccountToken(DeleteTokenArgs),
+    /// Delete Kargo Roles (their ServiceAccount, Role and RoleBinding).
+    #[command(
+        visible_alias = "roles",
+        after_help = "Examples:\n  kargo delete role --project my-project developer"
+    )]
+    Role(DeleteInProjectArgs),
+}
+
+/// Arguments of `kargo delete project`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DeleteArgs {
+    /// Names to delete.
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientFlags,
+}
+
+/// Arguments of `kargo delete serviceaccount|role`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DeleteInProjectArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub delete: DeleteArgs,
+}
+
+/// Arguments of `kargo delete serviceaccounttoken`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DeleteTokenArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub scope: ScopeFlags,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub delete: DeleteArgs,
+}
+
+/// Flags of `kargo grant` and `kargo revoke`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RoleChangeArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectFlag,
+    /// The role to grant or revoke, or whose permissions to change (required).
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+    /// A Kargo ServiceAccount of the project (repeatable, or comma-separated).
+    #[arg(long = "service-account", value_name = "NAME", value_delimiter = ',')]
+    pub service_accounts: Vec<String>,
+    /// An OIDC claim, as NAME=VALUE (repeatable; commas are part of VALUE).
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    pub claims: Vec<String>,
+    /// The type of resource of a permission, e.g. stages (requires --verb).
+    #[arg(long, value_name = "TYPE")]
+    pub resource_type: Option<String>,
+    /// The one resource of a permission (default: all of the type).
+    #[arg(long, value_name = "NAME")]
+    pub resource_name: Option<String>,
+    /// A verb of a permission, e.g. promote (repeatable, or comma-separated).
+    #[arg(long = "verb", value_name = "VERB", value_delimiter = ',')]
+    pub verbs: Vec<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientFlags,
+}
+
+/// What `kargo grant`/`kargo revoke` changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleChange {
+    /// Grant the role to (revoke it from) these ServiceAccounts.
+    ServiceAccounts(Vec<String>),
+    /// Grant the role to (revoke it from) users with these claims.
+    Claims(Vec<Claim>),
+    /// Grant (revoke) a permission to (from) the role.
+    Permission {
+        /// The resource type.
+        resource_type: String,
+        /// One resource, or all.
+        resource_name: Option<String>,
+        /// The verbs.
+        verbs: Vec<String>,
+    },
+}
+
+impl RoleChangeArgs {
+    /// The role and the change, or the first rule the flags break: `--role` is required; exactly
+    /// one of `--claim`, `--service-account`, `--resource-type`; `--resource-type` goes with
+    /// `--verb` (and `--resource-name` with `--resource-type`).
+    pub fn validate(&self) -> Result<(String, RoleChange), UsageError> {
+        let role = self
+            .role
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| usage("--role is required"))?;
+        check_name(role)?;
+        let given: Vec<&str> = [
+            (!self.claims.is_empty(), "--claim"),
+            (!self.service_accounts.is_empty(), "--service-account"),
+            (self.resource_type.is_some(), "--resource-type"),
+        ]
+        .into_iter()
+        .filter_map(|(present, flag)| present.then_some(flag))
+        .collect();
+        match given.as_slice() {
+            [] => {
+                if !self.verbs.is_empty() {
+                    return Err(usage("--verb requires --resource-type"));
+                }
+                if self.resource_name.is_some() {
+                    return Err(usage("--resource-name requires --resource-type"));
+                }
+                return Err(usage(
+                    "one of --claim, --service-account or --resource-type is required",
+                ));
+            }
+            [_] => {}
+            [first, second, ..] => {
+                return Err(usage(format!(
+                    "{first} and {second} cannot be used together: give only one of --claim, --service-account or --resource-type"
+                )));
+            }
+        }
+        if self.resource_type.is_none() {
+            if !self.verbs.is_empty() {
+                return Err(usage("--verb requires --resource-type"));
+            }
+            if self.resource_name.is_some() {
+                return Err(usage("--resource-name requires --resource-type"));
+            }
+        }
+        let change = if let Some(resource_type) = &self.resource_type {
+            let resource_type = resource_type.trim();
+            if resource_type.is_empty() {
+                return Err(usage("--resource-type must not be empty"));
+            }
+            let verbs: Vec<String> = self
+                .verbs
+                .iter()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .collect();
+            if verbs.is_empty() {
+                return Err(usage("--resource-type requires --verb"));
+            }
+            RoleChange::Permission {
+                resource_type: resource_type.to_owned(),
+                resource_name: self
+                    .resource_name
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned),
+                verbs,
+            }
+        } else if !self.claims.is_empty() {
+            RoleChange::Claims(parse_claims(&self.claims)?)
+        } else {
+            let mut names = Vec::new();
+            for name in &self.service_accounts {
+                let name = name.trim();
+                check_name(name).map_err(|_| {
+                    usage(format!(
+                        "--service-account must name a ServiceAccount, got {name:?}"
+                    ))
+                })?;
+                if !names.iter().any(|n| n == name) {
+                    names.push(name.to_owned());
+                }
+            }
+            RoleChange::ServiceAccounts(names)
+        };
+        Ok((role.to_owned(), change))
+    }
+}
+
+/// Parses `--claim NAME=VALUE` flags (split at the first `=`; values are not split on commas)
+/// into claims, one per name in order of appearance, values deduplicated.
+pub fn parse_claims(flags: &[String]) -> Result<Vec<Claim>, UsageError> {
+    let mut claims: Vec<Claim> = Vec::new();
+    for flag in flags {
+        let (name, value) = flag
+            .split_once('=')
+            .map(|(n, v)| (n.trim(), v.trim()))
+            .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+            .ok_or_else(|| usage(format!("--claim must be NAME=VALUE, got {flag:?}")))?;
+        match claims.iter_mut().find(|c| c.name == name) {
+            Some(claim) if !claim.values.iter().any(|v| v == value) => {
+                claim.values.push(value.to_owned())
+            }
+            Some(_) => {}
+            None => claims.push(Claim {
+                name: name.to_owned(),
+                values: vec![value.to_owned()],
+            }),
+        }
+    }
+    Ok(claims)
+}
+
+/// A name that goes into a URL path: not empty, and not `.` or `..` (which a URL would read as
+/// "this" or "the parent" route).
+pub fn check_name(name: &str) -> Result<(), UsageError> {
+    match name {
+        "" => Err(usage("a name must not be empty")),
+        "." | ".." => Err(usage(format!(
+            "invalid name {name:?}: may not be '.' or '..'"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Names given on the command line, trimmed, checked, duplicates dropped.
+pub fn names(given: &[String]) -> Result<Vec<String>, UsageError> {
+    let mut names: Vec<String> = Vec::new();
+    for name in given {
+        let name = name.trim();
+        check_name(name)?;
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    Ok(names)
+}
+
+/// Arguments of `kargo completion`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionArgs {
+    /// The shell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// What to do with a command line clap rejected: print help or the version (exit 0), or one
+/// `Error: ...` line (exit 1).
+pub enum ParseFailure {
+    /// `--help` or `--version`: clap's text, for stdout.
+    Info(String),
+    /// A mistake: the message for `Error: `.
+    Mistake(String),
+}
+
+/// Classifies a clap error and flattens its message to one line (clap's first paragraph,
+/// without the usage and tips that follow).
+pub fn parse_failure(err: &clap::Error) -> ParseFailure {
+    use clap::error::ErrorKind;
+    let rendered = err.render().to_string();
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ParseFailure::Info(rendered),
+        _ => {
+            let text = rendered.strip_prefix("error: ").unwrap_or(&rendered);
+            let first = text.split("\n\n").next().unwrap_or(text);
+            let line = first
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            ParseFailure::Mistake(line)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        Cli::try_parse_from(std::iter::once("kargo").chain(args.iter().copied())).map_err(|e| {
+            match parse_failure(&e) {
+                ParseFailure::Info(text) => format!("info: {text}"),
+                ParseFailure::Mistake(line) => line,
+            }
+        })
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_alias_of_the_spec_reaches_the_same_command() {
+        let sa = ["serviceaccount", "serviceaccounts", "sa", "sas"];
+        let sat = [
+            "serviceaccounttoken",
+            "serviceaccounttokens",
+            "sat",
+            "sats",
+            "satoken",
+            "satokens",
+        ];
+        for alias in sa {
+            assert!(matches!(
+                parse(&["get", alias, "-p", "p"]).map(|c| c.command),
+                Ok(Command::Get(GetCommand::ServiceAccounts(_)))
+            ));
+            assert!(matches!(
+                parse(&["create", alias, "-p", "p", "x"]).map(|c| c.command),
+                Ok(Command::Create(CreateCommand::ServiceAccount(_)))
+            ));
+            assert!(matches!(
+                parse(&["delete", alias, "-p", "p", "x"]).map(|c| c.command),
+                Ok(Command::Delete(DeleteCommand::ServiceAccount(_)))
+            ));
+        }
+        for alias in sat {
+            assert!(matches!(
+                parse(&["get", alias]).map(|c| c.command),
+                Ok(Command::Get(GetCommand::ServiceAccountTokens(_)))
+            ));
+            assert!(matches!(
+                parse(&["create", alias, "--service-account", "sa", "x"]).map(|c| c.command),
+                Ok(Command::Create(CreateCommand::ServiceAccountToken(_)))
+            ));
+            assert!(matches!(
+                parse(&["delete", alias, "x"]).map(|c| c.command),
+                Ok(Command::Delete(DeleteCommand::ServiceAccountToken(_)))
+            ));
+        }
+        for alias in ["project", "projects"] {
+            assert!(matches!(
+                parse(&["get", alias]).map(|c| c.command),
+                Ok(Command::Get(GetCommand::Projects(_)))
+            ));
+            assert!(matches!(
+                parse(&["create", alias, "p"]).map(|c| c.command),
+                Ok(Command::Create(CreateCommand::Project(_)))
+            ));
+            assert!(matches!(
+                parse(&["delete", alias, "p"]).map(|c| c.command),
+                Ok(Command::Delete(DeleteCommand::Project(_)))
+            ));
+        }
+        for alias in ["role", "roles"] {
+            assert!(matches!(
+                parse(&["get", alias]).map(|c| c.command),
+                Ok(Command::Get(GetCommand::Roles(_)))
+            ));
+            assert!(matches!(
+                parse(&["create", alias, "r"]).map(|c| c.command),
+                Ok(Command::Create(CreateCommand::Role(_)))
+            ));
+            assert!(matches!(
+                parse(&["delete", alias, "r"]).map(|c| c.command),
+                Ok(Command::Delete(DeleteCommand::Role(_)))
+            ));
+        }
+    }
+
+    #[test]
+    fn project_has_a_short_flag_and_conflicts_with_system() {
+        let Ok(Command::Get(GetCommand::ServiceAccounts(args))) =
+            parse(&["get", "sas", "-p", "my-project", "a", "b"]).map(|c| c.command)
+        else {
+            panic!("get sas did not parse");
+        };
+        assert_eq!(args.scope.project.project.as_deref(), Some("my-project"));
+        assert_eq!(args.get.names, ["a", "b"]);
+        assert_eq!(
+            parse(&["get", "sas", "--project", "p", "--system"]).err(),
+            Some("the argument '--project <PROJECT>' cannot be used with '--system'".to_owned())
+        );
+    }
+
+    #[test]
+    fn output_and_no_headers_parse() {
+        let Ok(Command::Get(GetCommand::ServiceAccountTokens(args))) = parse(&[
+            "get",
+            "sats",
+            "-o",
+            "wide",
+            "--no-headers",
+            "--service-account",
+            "sa",
+        ])
+        .map(|c| c.command) else {
+            panic!("get sats did not parse");
+        };
+        assert_eq!(args.get.list.output.output, Some(OutputFormat::Wide));
+        assert!(args.get.list.no_headers);
+        assert_eq!(args.service_account.as_deref(), Some("sa"));
+        assert_eq!(
+            parse(&["get", "sats", "-o", "table"]).err(),
+            Some("invalid value 'table' for '--output <FORMAT>': unknown output format \"table\" (use json, yaml, name, wide or jsonpath=TEMPLATE)".to_owned())
+        );
+    }
+
+    #[test]
+    fn clap_mistakes_become_one_line() {
+        let cases = [
+            (
+                &["create", "sat", "-p", "p", "t"][..],
+                "the following required arguments were not provided: --service-account <NAME>",
+            ),
+            (
+                &["delete", "sa", "-p", "p"][..],
+                "the following required arguments were not provided: <NAME>...",
+            ),
+            (
+                &["get", "sas", "--bogus"][..],
+                "unexpected argument '--bogus' found",
+            ),
+            (&["get", "stages"][..], "unrecognized subcommand 'stages'"),
+            (
+                &[
+                    "login",
+                    "https://x",
+                    "--insecure-skip-tls-verify",
+                    "--certificate-authority",
+                    "ca",
+                ][..],
+                "the argument '--insecure-skip-tls-verify' cannot be used with '--certificate-authority <FILE>'",
+            ),
+        ];
+        for (args, expected) in cases {
+            assert_eq!(parse(args).err().as_deref(), Some(expected), "{args:?}");
+        }
+        assert!(matches!(parse(&["--help"]), Err(text) if text.starts_with("info: ")));
+        assert!(matches!(parse(&[]), Err(text) if text.starts_with("info: ")));
+        assert_eq!(
+            parse(&["get"]).err().as_deref(),
+            Some(
+                "'kargo get' requires a subcommand but one was not provided [subcommands: projects, project, serviceaccounts, serviceaccount, sa, sas, serviceaccounttokens, serviceaccounttoken, sat, sats, satoken, satokens, roles, role]"
+            )
+        );
+    }
+
+    fn grant(args: &[&str]) -> Result<(String, RoleChange), String> {
+        match parse(&[&["grant"][..], args].concat()) {
+            Ok(Cli {
+                command: Command::Grant(g),
+            }) => g.validate().map_err(|e| e.0),
+            Ok(_) => Err("not grant".into()),
+            Err(e) => Err(e),
+        }
+    }
+
+    #[test]
+    fn grant_and_revoke_flag_rules() {
+        let role = |change| Ok(("developer".to_owned(), change));
+        type Case<'a> = (&'a [&'a str], Result<(String, RoleChange), String>);
+        let cases: Vec<Case> = vec![
+            (
+                &["--role", "developer", "--service-account", "my-sa"],
+                role(RoleChange::ServiceAccounts(vec!["my-sa".into()])),
+            ),
+            (
+                &["--role", "developer", "--service-account", "a,b", "--service-account", "a"],
+                role(RoleChange::ServiceAccounts(vec!["a".into(), "b".into()])),
+            ),
+            (
+                &["--role", "developer", "--claim", "groups=a,b", "--claim", "groups=c", "--claim", "email=x@y"],
+                role(RoleChange::Claims(vec![
+                    Claim { name: "groups".into(), values: vec!["a,b".into(), "c".into()] },
+                    Claim { name: "email".into(), values: vec!["x@y".into()] },
+                ])),
+            ),
+            (
+                &["--role", "developer", "--resource-type", "stages", "--resource-name", "dev", "--verb", "get,promote"],
+                role(RoleChange::Permission {
+                    resource_type: "stages".into(),
+                    resource_name: Some("dev".into()),
+                    verbs: vec!["get".into(), "promote".into()],
+                }),
+            ),
+            (&["--service-account", "my-sa"], Err("--role is required".into())),
+            (&["--role", "", "--service-account", "my-sa"], Err("--role is required".into())),
+            (
+                &["--role", "developer"],
+                Err("one of --claim, --service-account or --resource-type is required".into()),
+            ),
+            (
+                &["--role", "developer", "--claim", "a=b", "--service-account", "x"],
+                Err("--claim and --service-account cannot be used together: give only one of --claim, --service-account or --resource-type".into()),
+            ),
+            (
+                &["--role", "developer", "--service-account", "x", "--resource-type", "stages", "--verb", "get"],
+                Err("--service-account and --resource-type cannot be used together: give only one of --claim, --service-account or --resource-type".into()),
+            ),
+            (
+                &["--role", "developer", "--resource-type", "stages"],
+                Err("--resource-type requires --verb".into()),
+            ),
+            (
+                &["--role", "developer", "--verb", "get"],
+                Err("--verb requires --resource-type".into()),
+            ),
+            (
+                &["--role", "developer", "--service-account", "x", "--verb", "get"],
+                Err("--verb requires --resource-type".into()),
+            ),
+            (
+                &["--role", "developer", "--claim", "a=b", "--resource-name", "dev"],
+                Err("--resource-name requires --resource-type".into()),
+            ),
+            (
+                &["--role", "developer", "--claim", "novalue"],
+                Err("--claim must be NAME=VALUE, got \"novalue\"".into()),
+            ),
+            (
+                &["--role", "developer", "--claim", "=v"],
+                Err("--claim must be NAME=VALUE, got \"=v\"".into()),
+            ),
+            (
+                &["--role", "developer", "--service-account", ".."],
+                Err("--service-account must name a ServiceAccount, got \"..\"".into()),
+            ),
+        ];
+        for (args, expected) in cases {
+            assert_eq!(grant(args), expected, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn claim_values_keep_their_equals_signs() {
+        assert_eq!(
+            parse_claims(&["sub=a=b".into()]),
+            Ok(vec![Claim {
+                name: "sub".into(),
+                values: vec!["a=b".into()]
+            }])
+        );
+    }
+
+    #[test]
+    fn names_are_trimmed_deduplicated_and_never_path_tricks() {
+        assert_eq!(
+            names(&[" a ".into(), "b".into(), "a".into()]),
+            Ok(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            names(&["..".into()]),
+            Err(usage("invalid name \"..\": may not be '.' or '..'"))
+        );
+        assert_eq!(names(&["".into()]), Err(usage("a name must not be empty")));
+    }
+
+    #[test]
+    fn every_cli_command_has_help_with_an_example() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", command.get_name());
+            let has_example = command
+                .get_after_help()
+                .is_some_and(|h| h.to_string().contains("Example"));
+            let is_group = command.has_subcommands();
+            if !has_example && !is_group {
+                missing.push(path.clone());
+            }
+            // `kargo server` and its subcommands are defined (and documented) in server.rs.
+            for sub in command
+                .get_subcommands()
+                .filter(|s| s.get_name() != "server")
+            {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert_eq!(missing, Vec::<String>::new());
+    }
 }

@@ -12,13 +12,22 @@
 //!   errors, with exact messages (`kargo_client` is their client);
 //! - `kargo_access`: Kargo tokens with kubectl and the Python client, revocation, escalation,
 //!   declarative objects;
-//! - `kargo_fuzz`: Schemathesis against the served OpenAPI document.
+//! - `kargo_fuzz`: Schemathesis against the served OpenAPI document;
+//! - `cli_login`: `kargo login`, `logout` and `config`, and the configuration file;
+//! - `cli_flags`: command-line mistakes caught before any request, help and completions;
+//! - `cli_commands`: every `kargo` command's output and errors against the Kargo REST API;
+//! - `guide`: the ServiceAccounts user guide replayed command by command.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cli_harness;
 mod harness;
 
 mod bad_input;
+mod cli_commands;
+mod cli_flags;
+mod cli_login;
+mod guide;
 mod kargo_access;
 mod kargo_accounts;
 mod kargo_client;

@@ -130,14 +130,14 @@ impl TokenAuthenticator {
                     ));
                 }
                 let stored = ids
-                    .secret(&namespace, &secret)
+                    .secret(namespace, secret)
                     .filter(|s| !s.deleting)
                     .ok_or("Token has been invalidated")?;
                 if stored.token_hash != Some(hash) {
                     return Err("Token does not match server's copy".into());
                 }
                 let live = ids
-                    .account(&namespace, &account)
+                    .account(namespace, account)
                     .ok_or_else(|| format!("serviceaccounts \"{account}\" not found"))?;
                 if live.deleting {
                     return Err(format!(
@@ -151,7 +151,7 @@ impl TokenAuthenticator {
                     ));
                 }
                 Ok(Authenticated {
-                    user: UserInfo::service_account(&namespace, &account, uid),
+                    user: UserInfo::service_account(namespace, account, uid),
                     audiences: wanted.to_vec(),
                 })
             }
@@ -184,7 +184,7 @@ impl TokenAuthenticator {
                     ));
                 }
                 let live = ids
-                    .account(&namespace, &account)
+                    .account(namespace, account)
                     .filter(|a| !a.deleting)
                     .ok_or_else(|| {
                         format!("service account {namespace}/{account} has been deleted")
@@ -196,12 +196,12 @@ impl TokenAuthenticator {
                     ));
                 }
                 if let Some((name, secret_uid)) = secret {
-                    let bound = ids.secret(&namespace, &name);
+                    let bound = ids.secret(namespace, name);
                     if bound.is_none_or(|s| s.uid != *secret_uid || s.deleting) {
                         return Err("service account token has been invalidated".into());
                     }
                 }
-                let mut user = UserInfo::service_account(&namespace, &account, uid);
+                let mut user = UserInfo::service_account(namespace, account, uid);
                 if !jti.is_empty() {
                     user.extra.insert(
                         "authentication.kubernetes.io/credential-id".into(),

@@ -1,0 +1,138 @@
+//! The commands that talk to a Kargo API server or edit the configuration. Each one checks its
+//! flags, resolves the project and server from the configuration, sends its requests and prints
+//! through [`crate::output`]. Nothing is sent before every flag rule has passed.
+
+mod config;
+mod create;
+mod delete;
+mod get;
+mod login;
+mod role;
+
+use std::io::Write;
+
+use crate::api::Scope;
+use crate::cli::{self, ClientFlags, Command, ProjectFlag, ScopeFlags, UsageError};
+use crate::client::{Client, ClientError};
+use crate::config::{ConfigError, ConfigFile, Environment};
+use crate::jsonpath::JsonPathError;
+
+/// Why a command failed; printed as `Error: <message>` (one line per failure).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line breaks a rule.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// The configuration file.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The API server, or the way to it.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// `-o jsonpath=...`.
+    #[error(transparent)]
+    Template(#[from] JsonPathError),
+    /// Writing the output.
+    #[error("writing the output: {0}")]
+    Io(#[from] std::io::Error),
+    /// Several failures (one per name of a multi-name command).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\nError: "))]
+    Several(Vec<Error>),
+}
+
+impl Error {
+    /// Whether the output went to a closed pipe (`kargo get ... | head`): not worth reporting.
+    pub fn is_broken_pipe(&self) -> bool {
+        match self {
+            Error::Io(e) => e.kind() == std::io::ErrorKind::BrokenPipe,
+            Error::Several(errors) => errors.iter().any(Error::is_broken_pipe),
+            _ => false,
+        }
+    }
+
+    fn from_many(mut errors: Vec<Error>) -> Result<(), Error> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::Several(errors)),
+        }
+    }
+}
+
+/// What a command works with: the environment, the clock and the output streams.
+pub struct Context<'a> {
+    /// The environment variables.
+    pub env: &'a Environment,
+    /// Standard output.
+    pub out: &'a mut dyn Write,
+    /// Standard error (notes such as `No resources found`).
+    pub err: &'a mut dyn Write,
+    /// Now, in milliseconds since the epoch (for ages).
+    pub now_ms: i64,
+}
+
+impl Context<'_> {
+    fn config(&self) -> Result<ConfigFile, Error> {
+        Ok(ConfigFile::load(self.env.config_path()?)?)
+    }
+
+    /// A client for the configured server, or "not logged in".
+    fn client(&self, config: &ConfigFile, flags: &ClientFlags) -> Result<Client, Error> {
+        let connection = config
+            .connection(self.env, flags.insecure_skip_tls_verify)?
+            .ok_or(ClientError::NotLoggedIn)?;
+        Ok(Client::new(connection)?)
+    }
+
+    fn print(&mut self, text: &str) -> Result<(), Error> {
+        self.out.write_all(text.as_bytes())?;
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+const NO_PROJECT: &str =
+    "--project is required (or set a default project with `kargo config set-project NAME`)";
+const NO_SCOPE: &str = "either --project or --system is required (or set a default project with `kargo config set-project NAME`)";
+
+/// The project of a project-only command.
+fn project(config: &ConfigFile, flag: &ProjectFlag) -> Result<String, Error> {
+    let project = config
+        .project(flag.project.as_deref().map(str::trim))
+        .ok_or_else(|| UsageError(NO_PROJECT.to_owned()))?;
+    cli::check_name(&project)?;
+    Ok(project)
+}
+
+/// The scope of a command that also works at the system level.
+fn scope(config: &ConfigFile, flags: &ScopeFlags) -> Result<Scope, Error> {
+    if flags.system {
+        return Ok(Scope::System);
+    }
+    let project = config
+        .project(flags.project.project.as_deref().map(str::trim))
+        .ok_or_else(|| UsageError(NO_SCOPE.to_owned()))?;
+    cli::check_name(&project)?;
+    Ok(Scope::Project(project))
+}
+
+/// Runs one command (not `kargo server`, which `main` runs itself).
+pub fn run(ctx: &mut Context<'_>, command: Command) -> Result<(), Error> {
+    match command {
+        Command::Login(args) => login::login(ctx, &args),
+        Command::Logout => login::logout(ctx),
+        Command::Config(command) => config::run(ctx, command),
+        Command::Create(command) => create::run(ctx, command),
+        Command::Get(command) => get::run(ctx, command),
+        Command::Delete(command) => delete::run(ctx, command),
+        Command::Grant(args) => role::change(ctx, &args, role::Direction::Grant),
+        Command::Revoke(args) => role::change(ctx, &args, role::Direction::Revoke),
+        Command::Completion(args) => {
+            let mut command = <cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut command, "kargo", ctx.out);
+            ctx.out.flush()?;
+            Ok(())
+        }
+        Command::Server(_) => Err(UsageError("kargo server runs from main".to_owned()).into()),
+    }
+}

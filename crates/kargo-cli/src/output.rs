@@ -1,0 +1,580 @@
+//! What the CLI prints: the kinds it knows, kubectl-style tables (columns padded to the widest
+//! cell + 3 spaces, the last one unpadded, ages as kubectl's `HumanDuration` from
+//! `kargo_api::duration`), name lines
+//! (`serviceaccount/my-sa created`) and `-o json|yaml|name|wide|jsonpath=...`.
+//!
+//! Everything here is pure: objects in, text out. Commands decide where the text goes.
+
+use std::fmt::Write as _;
+
+use kargo_api::kargo::{MANAGED_ANNOTATION, SERVICE_ACCOUNT_NAME_ANNOTATION, TRUE};
+use serde_json::{Map, Value, json};
+
+use crate::jsonpath::{self, JsonPathError};
+
+/// The value of `-o/--output`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// The object (or a `List` of several) as JSON, indented by 4 spaces.
+    Json,
+    /// The object (or a `List` of several) as YAML.
+    Yaml,
+    /// `TYPE/NAME` lines.
+    Name,
+    /// The table with extra columns.
+    Wide,
+    /// A JSONPath template applied to the object (or the `List`).
+    JsonPath(String),
+}
+
+impl OutputFormat {
+    /// Parses `json`, `yaml`, `name`, `wide` or `jsonpath=TEMPLATE`.
+    pub fn parse(s: &str) -> Result<OutputFormat, String> {
+        match s {
+            "json" => Ok(OutputFormat::Json),
+            "yaml" => Ok(OutputFormat::Yaml),
+            "name" => Ok(OutputFormat::Name),
+            "wide" => Ok(OutputFormat::Wide),
+            _ => match s.split_once('=') {
+                Some(("jsonpath", template)) if !template.is_empty() => {
+                    Ok(OutputFormat::JsonPath(template.to_owned()))
+                }
+                _ => Err(format!(
+                    "unknown output format {s:?} (use json, yaml, name, wide or jsonpath=TEMPLATE)"
+                )),
+            },
+        }
+    }
+}
+
+/// The kinds of object the CLI prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A Kargo project (`kargo.akuity.io/v1alpha1`, cluster-scoped).
+    Project,
+    /// A Kargo ServiceAccount (a labeled Kubernetes ServiceAccount).
+    ServiceAccount,
+    /// A Kargo ServiceAccount token (a labeled `kubernetes.io/service-account-token` Secret).
+    ServiceAccountToken,
+    /// A Kargo Role (ServiceAccount + Role + RoleBinding).
+    Role,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Name,
+    Phase,
+    ServiceAccount,
+    KargoManaged,
+    Age,
+}
+
+impl Column {
+    fn header(self) -> &'static str {
+        match self {
+            Column::Name => "NAME",
+            Column::Phase => "PHASE",
+            Column::ServiceAccount => "SERVICE ACCOUNT",
+            Column::KargoManaged => "KARGO MANAGED",
+            Column::Age => "AGE",
+        }
+    }
+}
+
+impl Kind {
+    /// The `TYPE` of name lines: `serviceaccount`, `role.rbac.kargo.akuity.io`, ...
+    pub fn qualified(self) -> &'static str {
+        match self {
+            Kind::Project => "project.kargo.akuity.io",
+            Kind::ServiceAccount => "serviceaccount",
+            Kind::ServiceAccountToken => "serviceaccounttoken.kargo.akuity.io",
+            Kind::Role => "role.rbac.kargo.akuity.io",
+        }
+    }
+
+    /// `apiVersion` and `kind` of the objects as printed by `-o json|yaml`.
+    pub fn type_meta(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Project => ("kargo.akuity.io/v1alpha1", "Project"),
+            Kind::ServiceAccount => ("v1", "ServiceAccount"),
+            Kind::ServiceAccountToken => ("v1", "Secret"),
+            Kind::Role => ("rbac.kargo.akuity.io/v1alpha1", "Role"),
+        }
+    }
+
+    fn columns(self, wide: bool) -> &'static [Column] {
+        use Column::*;
+        match (self, wide) {
+            (Kind::Project, _) => &[Name, Phase, Age],
+            (Kind::ServiceAccount, false) => &[Name, Age],
+            (Kind::ServiceAccount, true) => &[Name, KargoManaged, Age],
+            (Kind::ServiceAccountToken, _) => &[Name, ServiceAccount, KargoManaged, Age],
+            (Kind::Role, _) => &[Name, KargoManaged, Age],
+        }
+    }
+
+    fn cell(self, column: Column, object: &Value, now_ms: i64) -> String {
+        match column {
+            Column::Name => name(object).to_owned(),
+            Column::Phase => object["status"]["phase"].as_str().unwrap_or("").to_owned(),
+            Column::ServiceAccount => annotation(object, SERVICE_ACCOUNT_NAME_ANNOTATION)
+                .unwrap_or("")
+                .to_owned(),
+            Column::KargoManaged => {
+                let managed = match self {
+                    Kind::Role => object["kargoManaged"].as_bool().unwrap_or(false),
+                    _ => annotation(object, MANAGED_ANNOTATION) == Some(TRUE),
+                };
+                managed.to_string()
+            }
+            Column::Age => match created_ms(object) {
+                // Go truncates toward zero, as integer division does: -1.5s is -1s.
+                Some(created) => kargo_api::duration::human_duration((now_ms - created) / 1000),
+                None => "<unknown>".to_owned(),
+            },
+        }
+    }
+}
+
+/// `metadata.name`, or `""`.
+pub fn name(object: &Value) -> &str {
+    object["metadata"]["name"].as_str().unwrap_or("")
+}
+
+fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
+    object["metadata"]["annotations"][key].as_str()
+}
+
+/// `metadata.creationTimestamp` in milliseconds since the epoch.
+fn created_ms(object: &Value) -> Option<i64> {
+    let time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time =
+        serde_json::from_value(object["metadata"]["creationTimestamp"].clone()).ok()?;
+    Some(time.0.as_millisecond())
+}
+
+/// Now, in milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Lays out rows like kubectl's tab writer: each column as wide as its widest cell plus 3
+/// spaces, the last column unpadded.
+pub fn table(headers: Option<&[&str]>, rows: &[Vec<String>]) -> String {
+    let mut all: Vec<Vec<&str>> = Vec::new();
+    if let Some(headers) = headers {
+        all.push(headers.to_vec());
+    }
+    all.extend(rows.iter().map(|r| r.iter().map(String::as_str).collect()));
+    let columns = all.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            all.iter()
+                .filter_map(|row| row.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &all {
+        for (c, cell) in row.iter().enumerate() {
+            out.push_str(cell);
+            if c + 1 < row.len() {
+                let pad = widths[c] + 3 - cell.chars().count();
+                out.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The object with `apiVersion` and `kind` first (filled in when the server left them out).
+pub fn with_type_meta(kind: Kind, object: &Value) -> Value {
+    let (api_version, kind_name) = kind.type_meta();
+    let mut map = Map::new();
+    let fields = object.as_object();
+    let given = |key: &str| fields.and_then(|f| f.get(key)).filter(|v| !v.is_null());
+    map.insert(
+        "apiVersion".into(),
+        given("apiVersion").cloned().unwrap_or(json!(api_version)),
+    );
+    map.insert(
+        "kind".into(),
+        given("kind").cloned().unwrap_or(json!(kind_name)),
+    );
+    for (key, value) in fields.into_iter().flatten() {
+        if key != "apiVersion" && key != "kind" {
+            map.insert(key.clone(), value.clone());
+        }
+    }
+    Value::Object(map)
+}
+
+/// One object as itself; zero or several as a `v1` `List`, like kubectl.
+pub fn document(kind: Kind, objects: &[Value]) -> Value {
+    match objects {
+        [one] => with_type_meta(kind, one),
+        _ => json!({
+            "apiVersion": "v1",
+            "items": objects.iter().map(|o| with_type_meta(kind, o)).collect::<Vec<_>>(),
+            "kind": "List",
+            "metadata": {"resourceVersion": ""},
+        }),
+    }
+}
+
+/// JSON the way kubectl prints it: indented by 4 spaces, ending with a newline.
+pub fn to_json(value: &Value) -> String {
+    let mut buf = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut buf, formatter);
+    // Serializing a `Value` into memory cannot fail.
+    let _ = serde::Serialize::serialize(value, &mut serializer);
+    let mut text = String::from_utf8_lossy(&buf).into_owned();
+    text.push('\n');
+    text
+}
+
+/// The text `kargo get` prints for these objects (empty for no objects in a table or as names).
+pub fn render_list(
+    kind: Kind,
+    objects: &[Value],
+    format: Option<&OutputFormat>,
+    no_headers: bool,
+    now_ms: i64,
+) -> Result<String, JsonPathError> {
+    match format {
+        None | Some(OutputFormat::Wide) => {
+            if objects.is_empty() {
+                return Ok(String::new());
+            }
+            let columns = kind.columns(format == Some(&OutputFormat::Wide));
+            let headers: Vec<&str> = columns.iter().map(|c| c.header()).collect();
+            let rows: Vec<Vec<String>> = objects
+                .iter()
+                .map(|o| columns.iter().map(|c| kind.cell(*c, o, now_ms)).collect())
+                .collect();
+            Ok(table((!no_headers).then_some(&headers[..]), &rows))
+        }
+        Some(OutputFormat::Name) => Ok(objects.iter().fold(String::new(), |mut out, o| {
+            let _ = writeln!(out, "{}/{}", kind.qualified(), name(o));
+            out
+        })),
+        Some(other) => render_document(&document(kind, objects), other),
+    }
+}
+
+/// The text a command that changed one object prints: `TYPE/NAME VERB`, or the object itself
+/// with `-o json|yaml|jsonpath=...`.
+pub fn render_changed(
+    kind: Kind,
+    object: &Value,
+    object_name: &str,
+    verb: &str,
+    format: Option<&OutputFormat>,
+) -> Result<String, JsonPathError> {
+    match format {
+        None | Some(OutputFormat::Name) | Some(OutputFormat::Wide) => {
+            Ok(format!("{}/{object_name} {verb}\n", kind.qualified()))
+        }
+        Some(other) => render_document(&with_type_meta(kind, object), other),
+    }
+}
+
+/// A document as JSON, YAML or through a JSONPath template.
+pub fn render_document(document: &Value, format: &OutputFormat) -> Result<String, JsonPathError> {
+    match format {
+        OutputFormat::Json => Ok(to_json(document)),
+        OutputFormat::JsonPath(template) => jsonpath::render(template, document),
+        _ => Ok(crate::yaml::to_string(document)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: &str = "2025-06-01T12:00:00Z";
+
+    fn now() -> i64 {
+        created_ms(&json!({"metadata": {"creationTimestamp": NOW}})).unwrap_or(0)
+    }
+
+    fn sa(name: &str, created: &str, managed: bool) -> Value {
+        let mut annotations = json!({});
+        if managed {
+            annotations = json!({"rbac.kargo.akuity.io/managed": "true"});
+        }
+        json!({"metadata": {"name": name, "creationTimestamp": created, "annotations": annotations}})
+    }
+
+    fn check(actual: &str, expected: &str) {
+        assert_eq!(
+            actual, expected,
+            "\n--- expected ---\n{expected}--- actual ---\n{actual}"
+        );
+    }
+
+    #[test]
+    fn ages_round_toward_zero_like_go() {
+        let age = |ms: i64| {
+            let created = json!({"metadata": {"creationTimestamp": NOW}});
+            Kind::Project.cell(Column::Age, &created, now() + ms)
+        };
+        assert_eq!(age(-1_500), "0s");
+        assert_eq!(age(-2_000), "<invalid>");
+        assert_eq!(age(330_999), "5m30s");
+        assert_eq!(age(3 * 3_600_000), "3h");
+    }
+
+    #[test]
+    fn tables_pad_to_the_widest_cell_plus_three_and_leave_the_last_column_bare() {
+        let rows = vec![
+            vec![
+                "my-sa-token".into(),
+                "my-sa".into(),
+                "true".into(),
+                "5m".into(),
+            ],
+            vec![
+                "t".into(),
+                "a-longer-account".into(),
+                "false".into(),
+                "3h".into(),
+            ],
+        ];
+        check(
+            &table(
+                Some(&["NAME", "SERVICE ACCOUNT", "KARGO MANAGED", "AGE"]),
+                &rows,
+            ),
+            "NAME          SERVICE ACCOUNT    KARGO MANAGED   AGE\n\
+             my-sa-token   my-sa              true            5m\n\
+             t             a-longer-account   false           3h\n",
+        );
+        check(
+            &table(None, &rows[..1]),
+            "my-sa-token   my-sa   true   5m\n",
+        );
+    }
+
+    #[test]
+    fn service_account_tables_match_the_guide() {
+        let objects = [sa("my-sa", "2025-06-01T11:59:30Z", true)];
+        check(
+            &render_list(Kind::ServiceAccount, &objects, None, false, now()).unwrap(),
+            "NAME    AGE\nmy-sa   30s\n",
+        );
+        check(
+            &render_list(
+                Kind::ServiceAccount,
+                &objects,
+                Some(&OutputFormat::Wide),
+                false,
+                now(),
+            )
+            .unwrap(),
+            "NAME    KARGO MANAGED   AGE\nmy-sa   true            30s\n",
+        );
+        check(
+            &render_list(Kind::ServiceAccount, &objects, None, true, now()).unwrap(),
+            "my-sa   30s\n",
+        );
+    }
+
+    #[test]
+    fn token_tables_match_the_guide() {
+        let token = json!({"metadata": {
+            "name": "my-sa-token",
+            "creationTimestamp": "2025-06-01T11:55:00Z",
+            "annotations": {
+                "kubernetes.io/service-account.name": "my-sa",
+                "rbac.kargo.akuity.io/managed": "true",
+            },
+        }});
+        check(
+            &render_list(Kind::ServiceAccountToken, &[token], None, false, now()).unwrap(),
+            "NAME          SERVICE ACCOUNT   KARGO MANAGED   AGE\n\
+             my-sa-token   my-sa             true            5m\n",
+        );
+    }
+
+    #[test]
+    fn role_tables_read_kargo_managed_from_the_body() {
+        let roles = [
+            json!({"metadata": {"name": "default", "creationTimestamp": "2025-05-30T12:00:00Z"}, "serviceAccounts": []}),
+            json!({"metadata": {"name": "kargo-admin", "creationTimestamp": NOW}, "kargoManaged": true, "serviceAccounts": []}),
+        ];
+        check(
+            &render_list(Kind::Role, &roles, None, false, now()).unwrap(),
+            "NAME          KARGO MANAGED   AGE\n\
+             default       false           2d\n\
+             kargo-admin   true            0s\n",
+        );
+    }
+
+    #[test]
+    fn a_missing_creation_time_prints_unknown() {
+        check(
+            &render_list(
+                Kind::Project,
+                &[json!({"metadata": {"name": "p"}})],
+                None,
+                false,
+                0,
+            )
+            .unwrap(),
+            "NAME   PHASE   AGE\np              <unknown>\n",
+        );
+    }
+
+    #[test]
+    fn project_tables_show_the_phase() {
+        let project = json!({"metadata": {"name": "my-project", "creationTimestamp": NOW}, "status": {"phase": "Ready"}});
+        check(
+            &render_list(Kind::Project, &[project], None, false, now()).unwrap(),
+            "NAME         PHASE   AGE\nmy-project   Ready   0s\n",
+        );
+    }
+
+    #[test]
+    fn empty_lists_print_nothing_as_tables_and_names_but_an_empty_list_as_yaml() {
+        for format in [None, Some(OutputFormat::Wide), Some(OutputFormat::Name)] {
+            check(
+                &render_list(Kind::Role, &[], format.as_ref(), false, 0).unwrap(),
+                "",
+            );
+        }
+        check(
+            &render_list(Kind::Role, &[], Some(&OutputFormat::Yaml), false, 0).unwrap(),
+            "apiVersion: v1\nitems: []\nkind: List\nmetadata:\n  resourceVersion: \"\"\n",
+        );
+    }
+
+    #[test]
+    fn names_are_qualified_by_kind() {
+        let objects = [sa("a", NOW, true), sa("b", NOW, true)];
+        let cases = [
+            (Kind::ServiceAccount, "serviceaccount/a\nserviceaccount/b\n"),
+            (
+                Kind::ServiceAccountToken,
+                "serviceaccounttoken.kargo.akuity.io/a\nserviceaccounttoken.kargo.akuity.io/b\n",
+            ),
+            (
+                Kind::Role,
+                "role.rbac.kargo.akuity.io/a\nrole.rbac.kargo.akuity.io/b\n",
+            ),
+            (
+                Kind::Project,
+                "project.kargo.akuity.io/a\nproject.kargo.akuity.io/b\n",
+            ),
+        ];
+        for (kind, expected) in cases {
+            check(
+                &render_list(kind, &objects, Some(&OutputFormat::Name), false, 0).unwrap(),
+                expected,
+            );
+        }
+    }
+
+    #[test]
+    fn one_object_prints_alone_with_its_type_and_several_as_a_list() {
+        let secret = json!({"metadata": {"name": "t"}, "data": {"token": "KioqIFJFREFDVEVEICoqKg=="}, "type": "kubernetes.io/service-account-token"});
+        check(
+            &render_list(
+                Kind::ServiceAccountToken,
+                std::slice::from_ref(&secret),
+                Some(&OutputFormat::Yaml),
+                false,
+                0,
+            )
+            .unwrap(),
+            "apiVersion: v1\ndata:\n  token: KioqIFJFREFDVEVEICoqKg==\nkind: Secret\nmetadata:\n  name: t\ntype: kubernetes.io/service-account-token\n",
+        );
+        check(
+            &render_list(
+                Kind::ServiceAccount,
+                &[
+                    json!({"metadata": {"name": "a"}}),
+                    json!({"metadata": {"name": "b"}}),
+                ],
+                Some(&OutputFormat::Json),
+                false,
+                0,
+            )
+            .unwrap(),
+            "{\n    \"apiVersion\": \"v1\",\n    \"items\": [\n        {\n            \"apiVersion\": \"v1\",\n            \"kind\": \"ServiceAccount\",\n            \"metadata\": {\n                \"name\": \"a\"\n            }\n        },\n        {\n            \"apiVersion\": \"v1\",\n            \"kind\": \"ServiceAccount\",\n            \"metadata\": {\n                \"name\": \"b\"\n            }\n        }\n    ],\n    \"kind\": \"List\",\n    \"metadata\": {\n        \"resourceVersion\": \"\"\n    }\n}\n",
+        );
+        check(
+            &render_list(
+                Kind::ServiceAccount,
+                &[
+                    json!({"metadata": {"name": "a"}}),
+                    json!({"metadata": {"name": "b"}}),
+                ],
+                Some(&OutputFormat::JsonPath("{.items[*].metadata.name}".into())),
+                false,
+                0,
+            )
+            .unwrap(),
+            "a b",
+        );
+    }
+
+    #[test]
+    fn changed_objects_print_a_name_line_or_the_object() {
+        let role = json!({"metadata": {"name": "developer"}, "serviceAccounts": []});
+        check(
+            &render_changed(Kind::Role, &role, "developer", "updated", None).unwrap(),
+            "role.rbac.kargo.akuity.io/developer updated\n",
+        );
+        check(
+            &render_changed(
+                Kind::Role,
+                &role,
+                "developer",
+                "updated",
+                Some(&OutputFormat::Yaml),
+            )
+            .unwrap(),
+            "apiVersion: rbac.kargo.akuity.io/v1alpha1\nkind: Role\nmetadata:\n  name: developer\nserviceAccounts: []\n",
+        );
+    }
+
+    #[test]
+    fn output_formats_parse_and_unknown_ones_are_named() {
+        let cases = [
+            ("json", Ok(OutputFormat::Json)),
+            ("yaml", Ok(OutputFormat::Yaml)),
+            ("name", Ok(OutputFormat::Name)),
+            ("wide", Ok(OutputFormat::Wide)),
+            (
+                "jsonpath={.data.token}",
+                Ok(OutputFormat::JsonPath("{.data.token}".into())),
+            ),
+            (
+                "jsonpath=",
+                Err(
+                    "unknown output format \"jsonpath=\" (use json, yaml, name, wide or jsonpath=TEMPLATE)",
+                ),
+            ),
+            (
+                "table",
+                Err(
+                    "unknown output format \"table\" (use json, yaml, name, wide or jsonpath=TEMPLATE)",
+                ),
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                OutputFormat::parse(input),
+                expected.map_err(str::to_owned),
+                "{input}"
+            );
+        }
+    }
+}
