@@ -19,7 +19,7 @@ use crate::auth::keys;
 use crate::auth::tokens::TokenAuthenticator;
 use crate::auth::view::AuthView;
 use crate::controllers::projects::ProjectController;
-use crate::controllers::tokens::TokenController;
+use crate::controllers::tokens::{TokenController, TokenMinter};
 use crate::controllers::{gc::GarbageCollector, informer, namespace::NamespaceController};
 use crate::http::{App, AppState, router};
 use crate::registry::{Registry, Target, WriteOptions};
@@ -256,6 +256,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
     let cache = Arc::new(crate::registry::cache::ObjectCache::new(
         OBJECT_CACHE_CAPACITY,
     ));
+    let minter = TokenMinter::new(view.clone(), tls.ca_cert_pem.clone());
     let handlers: Vec<Box<dyn informer::Handler>> = vec![
         Box::new(crate::registry::cache::CacheInvalidator(cache.clone())),
         Box::new(view.writer()),
@@ -268,8 +269,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
         Box::new(ProjectController::start(registry.clone(), shutdown.clone())),
         Box::new(TokenController::start(
             registry.clone(),
-            view.clone(),
-            tls.ca_cert_pem.clone(),
+            minter.clone(),
             shutdown.clone(),
         )),
     ];
@@ -297,7 +297,8 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
     let registry = registry.with_cache(cache, synced_rx.clone());
     let issuer = config.issuer.clone().unwrap_or_else(|| url.clone());
     let authz = Arc::new(Authorizer::new(view.clone()));
-    let kargo = crate::kargo::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone());
+    let kargo = crate::kargo::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone())
+        .with_minter(minter);
     let state = AppState::new(App {
         registry,
         authn: Arc::new(

@@ -39,10 +39,73 @@ pub struct TokenController {
     relisted_accounts: Option<HashSet<Name>>,
 }
 
-struct Worker {
-    registry: Registry,
+/// Fills token Secrets: the one place that knows what a filled service-account token Secret
+/// holds. The controller uses it for Secrets created without a token; the Kargo API fills the
+/// Secrets it creates before writing them, so that they need no second write.
+#[derive(Clone)]
+pub struct TokenMinter {
     view: Arc<AuthView>,
     ca_pem: String,
+}
+
+impl TokenMinter {
+    /// A minter signing with the view's signing key and handing out `ca_pem`.
+    pub fn new(view: Arc<AuthView>, ca_pem: String) -> TokenMinter {
+        TokenMinter { view, ca_pem }
+    }
+
+    /// Fills what `secret` (the Secret `namespace/name` of account `account` with uid
+    /// `account_uid`) lacks: `data.token` (a legacy JWT; never regenerated once set),
+    /// `data.namespace`, `data["ca.crt"]`, and the account-uid annotation.
+    pub fn fill(
+        &self,
+        secret: &mut Value,
+        namespace: &str,
+        name: &str,
+        account: &str,
+        account_uid: &str,
+    ) -> Result<()> {
+        let map = secret
+            .as_object_mut()
+            .ok_or_else(|| Status::internal("a Secret that is not an object"))?;
+        let data = map
+            .entry("data")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(data) = data.as_object_mut() {
+            let empty = |v: Option<&Value>| v.and_then(Value::as_str).is_none_or(str::is_empty);
+            if empty(data.get("token")) {
+                let keys = self.view.keys();
+                let token = jwt::sign(
+                    keys.signing(),
+                    jwt::legacy_claims(namespace, name, account, account_uid),
+                )
+                .map_err(|e| {
+                    tracing::error!(error = %e, "signing a token failed");
+                    Status::internal("signing a token failed")
+                })?;
+                data.insert("token".into(), STANDARD.encode(&token).into());
+            }
+            if empty(data.get("namespace")) {
+                data.insert("namespace".into(), STANDARD.encode(namespace).into());
+            }
+            if empty(data.get("ca.crt")) && !self.ca_pem.is_empty() {
+                data.insert("ca.crt".into(), STANDARD.encode(&self.ca_pem).into());
+            }
+        }
+        let meta = crate::registry::object::meta_mut(secret);
+        let annotations = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(a) = annotations.as_object_mut() {
+            a.insert(SERVICE_ACCOUNT_UID_ANNOTATION.into(), account_uid.into());
+        }
+        Ok(())
+    }
+}
+
+struct Worker {
+    registry: Registry,
+    minter: TokenMinter,
 }
 
 fn is_token_secret(obj: &Value) -> bool {
@@ -69,15 +132,10 @@ impl TokenController {
     /// Starts the controller's worker; returns its informer handler.
     pub fn start(
         registry: Registry,
-        view: Arc<AuthView>,
-        ca_pem: String,
+        minter: TokenMinter,
         shutdown: CancellationToken,
     ) -> TokenController {
-        let worker = Arc::new(Worker {
-            registry,
-            view,
-            ca_pem,
-        });
+        let worker = Arc::new(Worker { registry, minter });
         let queue = queue::start(shutdown, move |(ns, name): Name| {
             let worker = worker.clone();
             async move {
@@ -234,54 +292,16 @@ impl Worker {
         if !needs_work(&secret) {
             return Ok(Action::Done);
         }
-        let keys = self.view.keys();
         let account_uid = account.uid().to_owned();
         let secret_uid = secret.uid().to_owned();
-        let token = jwt::sign(
-            keys.signing(),
-            jwt::legacy_claims(namespace, name, &account_name, &account_uid),
-        )
-        .map_err(|e| {
-            tracing::error!(error = %e, "signing a token failed");
-            Status::internal("signing a token failed")
-        })?;
         let result = self
             .registry
             .update_with(target, &WriteOptions::default(), |current| {
                 let mut next = current.clone();
                 set_meta(&mut next, "resourceVersion", None);
-                if current.uid() != secret_uid {
-                    return Ok(next);
-                }
-                let map = next
-                    .as_object_mut()
-                    .ok_or_else(|| Status::internal("a Secret that is not an object"))?;
-                let data = map
-                    .entry("data")
-                    .or_insert_with(|| Value::Object(Default::default()));
-                if let Some(data) = data.as_object_mut() {
-                    let empty =
-                        |v: Option<&Value>| v.and_then(Value::as_str).is_none_or(str::is_empty);
-                    // A token, once set, is never regenerated.
-                    if empty(data.get("token")) {
-                        data.insert("token".into(), STANDARD.encode(&token).into());
-                    }
-                    if empty(data.get("namespace")) {
-                        data.insert("namespace".into(), STANDARD.encode(namespace).into());
-                    }
-                    if empty(data.get("ca.crt")) && !self.ca_pem.is_empty() {
-                        data.insert("ca.crt".into(), STANDARD.encode(&self.ca_pem).into());
-                    }
-                }
-                let meta = crate::registry::object::meta_mut(&mut next);
-                let annotations = meta
-                    .entry("annotations")
-                    .or_insert_with(|| Value::Object(Default::default()));
-                if let Some(a) = annotations.as_object_mut() {
-                    a.insert(
-                        SERVICE_ACCOUNT_UID_ANNOTATION.into(),
-                        account_uid.clone().into(),
-                    );
+                if current.uid() == secret_uid {
+                    self.minter
+                        .fill(&mut next, namespace, name, &account_name, &account_uid)?;
                 }
                 Ok(next)
             })

@@ -121,6 +121,9 @@ pub struct Kargo {
     authz: Arc<Authorizer>,
     synced: tokio::sync::watch::Receiver<Revision>,
     token_wait: Duration,
+    /// Fills the token Secrets this layer creates, so that they need no second write; without
+    /// one, the token controller fills them and the create waits for it.
+    minter: Option<crate::controllers::tokens::TokenMinter>,
 }
 
 impl Kargo {
@@ -136,7 +139,14 @@ impl Kargo {
             authz,
             synced,
             token_wait: TOKEN_WAIT,
+            minter: None,
         }
+    }
+
+    /// The same, filling the token Secrets it creates with `minter`.
+    pub fn with_minter(mut self, minter: crate::controllers::tokens::TokenMinter) -> Kargo {
+        self.minter = Some(minter);
+        self
     }
 
     /// The same, waiting `wait` for token Secrets to be filled.

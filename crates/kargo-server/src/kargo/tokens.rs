@@ -109,14 +109,13 @@ impl Kargo {
         }
         let sa = self.kargo_service_account(user, ns, account).await?;
         self.authorize(user, "create", &SECRETS, ns, name)?;
+        let mut secret = token_secret(ns, name, account, sa.uid());
+        if let Some(minter) = &self.minter {
+            minter.fill(&mut secret, ns, name, account, sa.uid())?;
+        }
         let written = self
             .registry
-            .create(
-                &SECRETS,
-                Some(ns),
-                token_secret(ns, name, account, sa.uid()),
-                &WriteOptions::default(),
-            )
+            .create(&SECRETS, Some(ns), secret, &WriteOptions::default())
             .await
             .map_err(|mut status| {
                 status.message = format!(
