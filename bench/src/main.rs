@@ -18,7 +18,10 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
-#[command(name = "kargo-bench", about = "Benchmark load generator for kargo server")]
+#[command(
+    name = "kargo-bench",
+    about = "Benchmark load generator for kargo server"
+)]
 struct Cli {
     /// The server URL (`https://127.0.0.1:8443`).
     #[arg(long, global = true, default_value = "https://127.0.0.1:8443")]
@@ -122,7 +125,12 @@ struct Ctx {
 }
 
 impl Ctx {
-    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
         let mut request = self
             .http
@@ -138,7 +146,13 @@ impl Ctx {
         Ok((code, value))
     }
 
-    async fn expect(&self, method: &str, path: &str, body: Option<Value>, codes: &[u16]) -> anyhow::Result<Value> {
+    async fn expect(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        codes: &[u16],
+    ) -> anyhow::Result<Value> {
         let (code, value) = self.send(method, path, body).await?;
         if !codes.contains(&code) {
             bail!("{method} {path}: {code} {value}");
@@ -187,7 +201,14 @@ where
     Ok(())
 }
 
-async fn seed(ctx: Arc<Ctx>, prefix: String, projects: usize, accounts: usize, tokens: usize, concurrency: usize) -> anyhow::Result<()> {
+async fn seed(
+    ctx: Arc<Ctx>,
+    prefix: String,
+    projects: usize,
+    accounts: usize,
+    tokens: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     {
         let ctx = ctx.clone();
@@ -196,9 +217,14 @@ async fn seed(ctx: Arc<Ctx>, prefix: String, projects: usize, accounts: usize, t
             let ctx = ctx.clone();
             let name = format!("{prefix}-{i}");
             async move {
-                ctx.expect("POST", "/v1beta1/projects", Some(json!({"metadata": {"name": name}})), &[201, 409])
-                    .await
-                    .map(|_| ())
+                ctx.expect(
+                    "POST",
+                    "/v1beta1/projects",
+                    Some(json!({"metadata": {"name": name}})),
+                    &[201, 409],
+                )
+                .await
+                .map(|_| ())
             }
         })
         .await?;
@@ -212,9 +238,14 @@ async fn seed(ctx: Arc<Ctx>, prefix: String, projects: usize, accounts: usize, t
             let (p, a) = (i / accounts, i % accounts);
             let path = format!("/v1beta1/projects/{prefix}-{p}/service-accounts");
             async move {
-                ctx.expect("POST", &path, Some(json!({"metadata": {"name": format!("sa-{a}")}})), &[201, 409])
-                    .await
-                    .map(|_| ())
+                ctx.expect(
+                    "POST",
+                    &path,
+                    Some(json!({"metadata": {"name": format!("sa-{a}")}})),
+                    &[201, 409],
+                )
+                .await
+                .map(|_| ())
             }
         })
         .await?;
@@ -228,9 +259,14 @@ async fn seed(ctx: Arc<Ctx>, prefix: String, projects: usize, accounts: usize, t
             let (a, t) = (rest / tokens, rest % tokens);
             let path = format!("/v1beta1/projects/{prefix}-{p}/service-accounts/sa-{a}/tokens");
             async move {
-                ctx.expect("POST", &path, Some(json!({"name": format!("sa-{a}-t{t}")})), &[201, 409])
-                    .await
-                    .map(|_| ())
+                ctx.expect(
+                    "POST",
+                    &path,
+                    Some(json!({"name": format!("sa-{a}-t{t}")})),
+                    &[201, 409],
+                )
+                .await
+                .map(|_| ())
             }
         })
         .await?;
@@ -265,17 +301,27 @@ async fn load(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (ctx, counter, method, path, body) = (ctx.clone(), counter.clone(), method.clone(), path.clone(), body.clone());
+        let (ctx, counter, method, path, body) = (
+            ctx.clone(),
+            counter.clone(),
+            method.clone(),
+            path.clone(),
+            body.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
-                if requests.is_some_and(|r| n >= r) || (requests.is_none() && Instant::now() >= deadline) {
+                if requests.is_some_and(|r| n >= r)
+                    || (requests.is_none() && Instant::now() >= deadline)
+                {
                     return Ok::<_, anyhow::Error>(latencies);
                 }
                 let path = path.replace("{n}", &n.to_string());
                 let body = match &body {
-                    Some(b) => Some(serde_json::from_str::<Value>(&b.replace("{n}", &n.to_string()))?),
+                    Some(b) => Some(serde_json::from_str::<Value>(
+                        &b.replace("{n}", &n.to_string()),
+                    )?),
                     None => None,
                 };
                 let sent = Instant::now();
@@ -305,7 +351,14 @@ async fn load(
     Ok(())
 }
 
-async fn revocation(ctx: Arc<Ctx>, ca: Option<&std::path::Path>, project: String, account: String, trials: usize, observe: Option<String>) -> anyhow::Result<()> {
+async fn revocation(
+    ctx: Arc<Ctx>,
+    ca: Option<&std::path::Path>,
+    project: String,
+    account: String,
+    trials: usize,
+    observe: Option<String>,
+) -> anyhow::Result<()> {
     let observer_url = observe.unwrap_or_else(|| ctx.url.clone());
     let mut delays = Vec::new();
     let mut accepted_after_delete = 0;
@@ -319,7 +372,9 @@ async fn revocation(ctx: Arc<Ctx>, ca: Option<&std::path::Path>, project: String
                 &[201],
             )
             .await?;
-        let encoded = secret["data"]["token"].as_str().context("no token in the answer")?;
+        let encoded = secret["data"]["token"]
+            .as_str()
+            .context("no token in the answer")?;
         use base64::Engine;
         let token = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded)?)?;
         let observer = Ctx {
@@ -337,8 +392,13 @@ async fn revocation(ctx: Arc<Ctx>, ca: Option<&std::path::Path>, project: String
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        ctx.expect("DELETE", &format!("/v1beta1/projects/{project}/service-account-tokens/{name}"), None, &[204])
-            .await?;
+        ctx.expect(
+            "DELETE",
+            &format!("/v1beta1/projects/{project}/service-account-tokens/{name}"),
+            None,
+            &[204],
+        )
+        .await?;
         let deleted = Instant::now();
         loop {
             let (code, _) = observer.send("POST", probe, Some(body.clone())).await?;
@@ -382,7 +442,10 @@ async fn main() -> anyhow::Result<()> {
         writeln!(out, "{token}")?;
         return Ok(());
     }
-    let token = cli.token.clone().context("--token (or KARGO_BENCH_TOKEN) is required")?;
+    let token = cli
+        .token
+        .clone()
+        .context("--token (or KARGO_BENCH_TOKEN) is required")?;
     let connections = match &cli.command {
         Command::Seed { concurrency, .. } | Command::Load { concurrency, .. } => *concurrency,
         _ => 1,
@@ -394,14 +457,41 @@ async fn main() -> anyhow::Result<()> {
     });
     match cli.command {
         Command::Login { .. } => Ok(()),
-        Command::Seed { prefix, projects, accounts, tokens, concurrency } => {
-            seed(ctx, prefix, projects, accounts, tokens, concurrency).await
+        Command::Seed {
+            prefix,
+            projects,
+            accounts,
+            tokens,
+            concurrency,
+        } => seed(ctx, prefix, projects, accounts, tokens, concurrency).await,
+        Command::Load {
+            method,
+            path,
+            body,
+            concurrency,
+            seconds,
+            requests,
+            expect,
+            label,
+        } => {
+            load(
+                ctx,
+                method,
+                path,
+                body,
+                concurrency,
+                seconds,
+                requests,
+                expect,
+                label,
+            )
+            .await
         }
-        Command::Load { method, path, body, concurrency, seconds, requests, expect, label } => {
-            load(ctx, method, path, body, concurrency, seconds, requests, expect, label).await
-        }
-        Command::Revocation { project, account, trials, observe } => {
-            revocation(ctx, ca, project, account, trials, observe).await
-        }
+        Command::Revocation {
+            project,
+            account,
+            trials,
+            observe,
+        } => revocation(ctx, ca, project, account, trials, observe).await,
     }
 }

@@ -316,25 +316,40 @@ impl ResourceType {
     /// Built-in kinds follow kube-apiserver's layout (no group), Kargo's kinds carry their group,
     /// as custom resources do under Kubernetes.
     pub fn key_prefix(&self) -> String {
-        if self.group == KARGO_GROUP {
-            format!("/registry/{}/{}/", self.group, self.plural)
-        } else {
-            format!("/registry/{}/", self.plural)
-        }
+        self.key_with(None, "")
     }
 
     /// The key prefix of the objects of this type in one namespace (or all of a cluster-scoped
     /// type when `namespace` is `None`), ending in `/`.
     pub fn namespace_prefix(&self, namespace: Option<&str>) -> String {
-        match (self.namespaced, namespace) {
-            (true, Some(ns)) => format!("{}{}/", self.key_prefix(), ns),
-            _ => self.key_prefix(),
-        }
+        self.key_with(namespace, "")
     }
 
     /// The store key of one object.
     pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
-        format!("{}{}", self.namespace_prefix(namespace), name)
+        self.key_with(namespace, name)
+    }
+
+    /// `/registry/[<group>/]<plural>/[<namespace>/]<tail>`, built in one allocation (keys are
+    /// made on every request).
+    fn key_with(&self, namespace: Option<&str>, tail: &str) -> String {
+        let namespace = namespace.filter(|_| self.namespaced);
+        let mut key = String::with_capacity(
+            12 + self.group.len() + self.plural.len() + namespace.map_or(0, str::len) + tail.len(),
+        );
+        key.push_str("/registry/");
+        if self.group == KARGO_GROUP {
+            key.push_str(self.group);
+            key.push('/');
+        }
+        key.push_str(self.plural);
+        key.push('/');
+        if let Some(ns) = namespace {
+            key.push_str(ns);
+            key.push('/');
+        }
+        key.push_str(tail);
+        key
     }
 
     /// Whether the type accepts the verb.

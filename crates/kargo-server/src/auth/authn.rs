@@ -93,14 +93,14 @@ impl Authenticator {
     }
 
     /// Authenticates a bearer token.
-    pub fn authenticate_token(&self, token: &str) -> Result<UserInfo, AuthFailure> {
+    pub fn authenticate_token(&self, token: &str) -> Result<Arc<UserInfo>, AuthFailure> {
         // Service-account tokens first: their verified signatures are cached, so the common
         // case costs a hash and two lookups.
         if let Ok(authenticated) = self.tokens.authenticate(token, None) {
             return Ok(authenticated.user);
         }
         if self.admin_enabled && self.admin.verify_token(token) {
-            return Ok(Authenticator::admin_user());
+            return Ok(Arc::new(Authenticator::admin_user()));
         }
         Err(AuthFailure::Invalid)
     }
@@ -112,7 +112,7 @@ impl Authenticator {
         &self,
         authorization: Option<&str>,
         peer: Option<&PeerIdentity>,
-    ) -> Result<UserInfo, AuthFailure> {
+    ) -> Result<Arc<UserInfo>, AuthFailure> {
         if let Some(header) = authorization {
             return match bearer(Some(header)) {
                 Some(token) => self.authenticate_token(token),
@@ -125,12 +125,12 @@ impl Authenticator {
                 if !groups.iter().any(|g| g == AUTHENTICATED) {
                     groups.push(AUTHENTICATED.into());
                 }
-                Ok(UserInfo {
+                Ok(Arc::new(UserInfo {
                     username: peer.user.clone(),
                     uid: String::new(),
                     groups,
                     extra: Default::default(),
-                })
+                }))
             }
             None => Err(AuthFailure::Missing),
         }

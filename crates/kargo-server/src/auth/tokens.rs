@@ -2,16 +2,19 @@
 //! ServiceAccounts and token Secrets of the [`AuthView`].
 //!
 //! Verifying an RS256 signature costs far more than the rest of a request, so verified claims
-//! are cached by the token's SHA-256. The cache only remembers that a signature is good; every
-//! request still checks the Secret, the account and its uid in the view, so a revocation takes
-//! effect on the next request. A change of the key set empties the cache.
+//! are cached by token. The cache only remembers that a signature is good; every request still
+//! checks the Secret (by the token's SHA-256), the account and its uid in the view, so a
+//! revocation takes effect on the next request. A change of the key set empties the cache.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use super::jwt::{self, Claims, TokenError};
 use super::rbac::UserInfo;
 use super::view::{AuthView, token_hash};
+
+/// The cache's map: keyed by the token itself with a fast hash (the token is compared whole, so
+/// a collision costs a lookup, never a wrong answer).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// How many verified tokens the cache remembers before it starts over.
 const CACHE_LIMIT: usize = 100_000;
@@ -21,15 +24,51 @@ const LEEWAY: i64 = 60;
 /// A token that passed every check.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    /// Who the token speaks for.
-    pub user: UserInfo,
+    /// Who the token speaks for (shared: built once per token, not per request).
+    pub user: Arc<UserInfo>,
     /// The audiences the token is valid for (those it was checked against).
     pub audiences: Vec<String>,
 }
 
+/// A verified token: its claims, its SHA-256 (what legacy tokens are compared with) and the
+/// user it speaks for when it passes the live checks.
+struct Verified {
+    claims: Claims,
+    hash: [u8; 32],
+    user: Arc<UserInfo>,
+}
+
+/// The user a token's claims name.
+fn user_of(claims: &Claims) -> UserInfo {
+    match claims {
+        Claims::Legacy {
+            namespace,
+            account,
+            uid,
+            ..
+        } => UserInfo::service_account(namespace, account, uid.as_str()),
+        Claims::Bound {
+            namespace,
+            account,
+            uid,
+            jti,
+            ..
+        } => {
+            let mut user = UserInfo::service_account(namespace, account, uid.as_str());
+            if !jti.is_empty() {
+                user.extra.insert(
+                    "authentication.kubernetes.io/credential-id".into(),
+                    vec![format!("JTI={jti}")],
+                );
+            }
+            user
+        }
+    }
+}
+
 struct Cache {
     generation: u64,
-    claims: HashMap<[u8; 32], Arc<Claims>>,
+    tokens: HashMap<Box<str>, Arc<Verified>>,
 }
 
 /// Verifies service-account tokens.
@@ -57,7 +96,7 @@ impl TokenAuthenticator {
             issuer,
             cache: RwLock::new(Cache {
                 generation: 0,
-                claims: HashMap::new(),
+                tokens: HashMap::default(),
             }),
         }
     }
@@ -77,28 +116,29 @@ impl TokenAuthenticator {
         &self.view
     }
 
-    fn verified_claims(&self, token: &str, hash: &[u8; 32]) -> Result<Arc<Claims>, TokenError> {
+    fn verified(&self, token: &str) -> Result<Arc<Verified>, TokenError> {
         let generation = self.view.key_generation();
         if let Ok(cache) = self.cache.read()
             && cache.generation == generation
-            && let Some(claims) = cache.claims.get(hash)
+            && let Some(verified) = cache.tokens.get(token)
         {
-            return Ok(claims.clone());
+            return Ok(verified.clone());
         }
         let keys = self.view.keys();
-        let claims = Arc::new(jwt::verify(
-            token,
-            &keys,
-            std::slice::from_ref(&self.issuer),
-        )?);
+        let claims = jwt::verify(token, &keys, std::slice::from_ref(&self.issuer))?;
+        let verified = Arc::new(Verified {
+            user: Arc::new(user_of(&claims)),
+            claims,
+            hash: token_hash(token.as_bytes()),
+        });
         if let Ok(mut cache) = self.cache.write() {
-            if cache.generation != generation || cache.claims.len() >= CACHE_LIMIT {
-                cache.claims.clear();
+            if cache.generation != generation || cache.tokens.len() >= CACHE_LIMIT {
+                cache.tokens.clear();
                 cache.generation = generation;
             }
-            cache.claims.insert(*hash, claims.clone());
+            cache.tokens.insert(token.into(), verified.clone());
         }
-        Ok(claims)
+        Ok(verified)
     }
 
     /// Verifies a token for `audiences` (the API's when `None`); the error is the reason
@@ -111,12 +151,10 @@ impl TokenAuthenticator {
         let wanted = audiences
             .filter(|a| !a.is_empty())
             .unwrap_or(&self.api_audiences);
-        let hash = token_hash(token.as_bytes());
-        let claims = self
-            .verified_claims(token, &hash)
-            .map_err(|e| e.to_string())?;
+        let verified = self.verified(token).map_err(|e| e.to_string())?;
+        let hash = verified.hash;
         let ids = self.view.identities();
-        match &*claims {
+        match &verified.claims {
             Claims::Legacy {
                 namespace,
                 secret,
@@ -151,7 +189,7 @@ impl TokenAuthenticator {
                     ));
                 }
                 Ok(Authenticated {
-                    user: UserInfo::service_account(namespace, account, uid),
+                    user: verified.user.clone(),
                     audiences: wanted.to_vec(),
                 })
             }
@@ -162,7 +200,6 @@ impl TokenAuthenticator {
                 audiences: token_audiences,
                 expires,
                 not_before,
-                jti,
                 secret,
                 ..
             } => {
@@ -201,15 +238,8 @@ impl TokenAuthenticator {
                         return Err("service account token has been invalidated".into());
                     }
                 }
-                let mut user = UserInfo::service_account(namespace, account, uid);
-                if !jti.is_empty() {
-                    user.extra.insert(
-                        "authentication.kubernetes.io/credential-id".into(),
-                        vec![format!("JTI={jti}")],
-                    );
-                }
                 Ok(Authenticated {
-                    user,
+                    user: verified.user.clone(),
                     audiences: matched,
                 })
             }

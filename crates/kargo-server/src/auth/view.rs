@@ -2,7 +2,6 @@
 //! ServiceAccounts (uid), service-account token Secrets (a hash of their token), the RBAC policy
 //! and the signing keys. One writer (the informer's handler), many cheap readers.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use base64::Engine;
@@ -38,6 +37,9 @@ pub struct TokenSecret {
     /// Whether it is being deleted.
     pub deleting: bool,
 }
+
+/// Maps read on every request, hashed with a fast non-cryptographic hash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Objects by namespace, then name: looked up with borrowed strings, no allocation per request.
 type ByNamespace<T> = HashMap<String, HashMap<String, T>>;

@@ -203,7 +203,7 @@ fn no_content() -> Reply {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-type User = Extension<UserInfo>;
+type User = Extension<std::sync::Arc<UserInfo>>;
 
 async fn list_projects(State(app): State<AppState>, Extension(user): User) -> Reply {
     reply(StatusCode::OK, &app.kargo.list_projects(&user).await?)

@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use kargo_api::resources::{self, ResourceType, Storage};
 use serde_json::{Value, json};
 
@@ -39,15 +39,14 @@ fn flag(query: &Query, key: &str) -> bool {
     matches!(query.get(key).map(String::as_str), Some("true" | "1"))
 }
 
-/// The handler of every `/api` and `/apis` path.
-pub async fn handle(
-    State(app): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    axum::Extension(user): axum::Extension<UserInfo>,
-    body: Body,
-) -> Response {
+/// The handler of every `/api` and `/apis` path. It takes the request whole rather than through
+/// extractors, which would copy the headers (with the bearer token) on every request.
+pub async fn handle(State(app): State<AppState>, request: axum::extract::Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let Some(user) = parts.extensions.remove::<std::sync::Arc<UserInfo>>() else {
+        return Status::unauthorized().into_response();
+    };
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let body = match body::read(body, body::MAX_BODY).await {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Status::too_large(body::MAX_BODY).into_response(),

@@ -24,6 +24,8 @@ pub struct RequestInfo {
     pub subresource: String,
     /// Object name (`""` for collections).
     pub name: String,
+    /// Whether the path has segments after the subresource (which no route serves).
+    pub extra_segments: bool,
 }
 
 /// Subresources of a namespace, which must not be read as a resource inside it.
@@ -74,6 +76,7 @@ impl RequestInfo {
         if rest.len() >= 3 {
             info.subresource = rest[2].to_owned();
         }
+        info.extra_segments = rest.len() > 3;
         if rest.len() >= 2 {
             info.name = rest[1].to_owned();
         }
@@ -93,16 +96,7 @@ impl RequestInfo {
 
     /// Whether the request carries more path segments than a resource request can have.
     pub fn has_extra_segments(&self) -> bool {
-        let parts: Vec<&str> = self.path.trim_matches('/').split('/').collect();
-        let base = if self.api_group.is_empty() { 2 } else { 3 };
-        let ns = if !self.namespace.is_empty() && self.resource != "namespaces" {
-            2
-        } else {
-            0
-        };
-        let own =
-            1 + usize::from(!self.name.is_empty()) + usize::from(!self.subresource.is_empty());
-        parts.len() > base + ns + own
+        self.extra_segments
     }
 }
 

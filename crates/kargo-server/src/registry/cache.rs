@@ -14,13 +14,15 @@
 //! generation moves the entry to the newer one; when the newer one is full it becomes the older
 //! one. Recently read objects stay; memory is bounded.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use bytes::Bytes;
 use kargo_store::{Event, KeyValue, Revision};
 
 use crate::controllers::informer::Handler;
+
+/// Keyed by store key with a fast non-cryptographic hash (looked up on every GET).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 struct Generations {
     young: HashMap<String, Bytes>,
@@ -38,8 +40,8 @@ impl ObjectCache {
     pub fn new(capacity: usize) -> ObjectCache {
         ObjectCache {
             generations: Mutex::new(Generations {
-                young: HashMap::new(),
-                old: HashMap::new(),
+                young: HashMap::default(),
+                old: HashMap::default(),
             }),
             half: (capacity / 2).max(1),
         }

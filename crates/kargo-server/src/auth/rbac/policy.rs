@@ -7,7 +7,11 @@
 //! a scan of all bindings. Roles are looked up by name when a binding that applies is visited, as
 //! kube-apiserver does, so a binding to a missing role is an error only while the role is missing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+/// Maps keyed by names, hashed with a fast non-cryptographic hash: the policy is read on every
+/// request.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -549,21 +553,19 @@ impl Policy {
         }
     }
 
-    /// Decides a request as kube-apiserver with `system:masters` privileged and RBAC does:
-    /// members of `system:masters` are allowed (empty reason); otherwise the first rule that
-    /// allows the request wins; otherwise no opinion, with the errors met resolving roles.
-    pub fn authorize(&self, user: &UserInfo, attrs: &Attributes) -> Decision {
-        if user.is_system_master() {
-            return Decision::Allow {
-                reason: String::new(),
-            };
-        }
+    /// The first rule source that allows the request, and the errors met resolving roles on the
+    /// way.
+    fn first_allowing<'a>(
+        &'a self,
+        user: &UserInfo,
+        attrs: &Attributes,
+    ) -> (Option<RuleSource<'a>>, Vec<String>) {
         let mut allowed = None;
         let mut errors = Vec::new();
         self.visit(user, attrs.namespace(), &mut |visited| match visited {
             Visited::Rule(source, rule) => {
                 if rule_allows(attrs, rule) {
-                    allowed = Some(format!("RBAC: allowed by {source}"));
+                    allowed = Some(source);
                     ControlFlow::Break(())
                 } else {
                     ControlFlow::Continue(())
@@ -574,9 +576,35 @@ impl Policy {
                 ControlFlow::Continue(())
             }
         });
-        match allowed {
-            Some(reason) => Decision::Allow { reason },
-            None => {
+        (allowed, errors)
+    }
+
+    /// Whether the request is allowed, without wording a reason (the per-request check); the
+    /// errors met resolving roles when it is not.
+    pub fn allows(&self, user: &UserInfo, attrs: &Attributes) -> Result<(), Vec<String>> {
+        if user.is_system_master() {
+            return Ok(());
+        }
+        match self.first_allowing(user, attrs) {
+            (Some(_), _) => Ok(()),
+            (None, errors) => Err(errors),
+        }
+    }
+
+    /// Decides a request as kube-apiserver with `system:masters` privileged and RBAC does:
+    /// members of `system:masters` are allowed (empty reason); otherwise the first rule that
+    /// allows the request wins; otherwise no opinion, with the errors met resolving roles.
+    pub fn authorize(&self, user: &UserInfo, attrs: &Attributes) -> Decision {
+        if user.is_system_master() {
+            return Decision::Allow {
+                reason: String::new(),
+            };
+        }
+        match self.first_allowing(user, attrs) {
+            (Some(source), _) => Decision::Allow {
+                reason: format!("RBAC: allowed by {source}"),
+            },
+            (None, errors) => {
                 let reason = if errors.is_empty() {
                     String::new()
                 } else {
