@@ -263,13 +263,17 @@ impl Admin {
 pub struct AdminWatcher(pub Arc<Admin>);
 
 impl crate::controllers::informer::Handler for AdminWatcher {
-    fn resync_page(&mut self, kvs: &[kargo_store::KeyValue]) {
-        for kv in kvs.iter().filter(|kv| kv.key == ADMIN_KEY) {
-            self.0.reload(&kv.value);
+    fn resync_page(&mut self, items: &[crate::controllers::informer::Item<'_>]) {
+        for item in items.iter().filter(|i| i.kv.key == ADMIN_KEY) {
+            self.0.reload(&item.kv.value);
         }
     }
 
-    fn event(&mut self, event: &kargo_store::Event) {
+    fn event(
+        &mut self,
+        event: &kargo_store::Event,
+        _head: Option<&crate::controllers::informer::Head>,
+    ) {
         if event.kv.key == ADMIN_KEY && event.kind != kargo_store::EventKind::Deleted {
             self.0.reload(&event.kv.value);
         }

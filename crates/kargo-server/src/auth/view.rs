@@ -7,13 +7,11 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use base64::Engine;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kargo_api::resources::{self, ResourceType};
-use kargo_store::{Event, EventKind, KeyValue};
-use serde_json::Value;
+use kargo_store::{Event, EventKind};
 
 use super::keys::{KEYS_KEY, KeySet};
 use super::rbac::Policy;
-use crate::controllers::informer::Handler;
-use crate::registry::object::Meta;
+use crate::controllers::informer::{Handler, Head, Item};
 use crate::registry::strategy::{SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_TYPE};
 
 /// A ServiceAccount as the view keeps it.
@@ -151,58 +149,54 @@ impl AuthView {
 }
 
 /// Applies one key's new value (`None`: deleted) to accounts, token Secrets and the policy.
-fn apply(ids: &mut Identities, policy: &mut Policy, key: &str, value: Option<&[u8]>) {
+fn apply(
+    ids: &mut Identities,
+    policy: &mut Policy,
+    key: &str,
+    value: Option<(&[u8], Option<&Head>)>,
+) {
     let Some((rt, namespace, name)) = resources::parse_key(key) else {
         return;
     };
     let ns = namespace.unwrap_or_default();
+    let head = value.and_then(|(_, head)| head);
     match (rt.group, rt.kind) {
-        ("", "ServiceAccount") => match value.and_then(|v| serde_json::from_slice::<Value>(v).ok())
-        {
-            Some(obj) => insert(
+        ("", "ServiceAccount") => match head {
+            Some(head) => insert(
                 &mut ids.accounts,
                 ns,
                 name,
                 Account {
-                    uid: obj.uid().to_owned(),
-                    deleting: obj.is_deleting(),
+                    uid: head.metadata.uid.clone(),
+                    deleting: head.deleting(),
                 },
             ),
             None => remove(&mut ids.accounts, ns, name),
         },
-        ("", "Secret") => {
-            let token_secret = value
-                .and_then(|v| serde_json::from_slice::<Value>(v).ok())
-                .filter(|o| {
-                    o.get("type").and_then(Value::as_str) == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
-                });
-            match token_secret {
-                Some(obj) => {
-                    let token_hash = obj
-                        .pointer("/data/token")
-                        .and_then(Value::as_str)
-                        .filter(|t| !t.is_empty())
-                        .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
-                        .map(|t| token_hash(&t));
-                    insert(
-                        &mut ids.secrets,
-                        ns,
-                        name,
-                        TokenSecret {
-                            uid: obj.uid().to_owned(),
-                            account: obj
-                                .annotation(SERVICE_ACCOUNT_NAME_ANNOTATION)
-                                .unwrap_or_default()
-                                .to_owned(),
-                            token_hash,
-                            deleting: obj.is_deleting(),
-                        },
-                    );
-                }
-                None => remove(&mut ids.secrets, ns, name),
+        ("", "Secret") => match head.filter(|h| h.kind() == Some(SERVICE_ACCOUNT_TOKEN_TYPE)) {
+            Some(head) => {
+                let token_hash = head
+                    .data("token")
+                    .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
+                    .map(|t| token_hash(&t));
+                insert(
+                    &mut ids.secrets,
+                    ns,
+                    name,
+                    TokenSecret {
+                        uid: head.metadata.uid.clone(),
+                        account: head
+                            .annotation(SERVICE_ACCOUNT_NAME_ANNOTATION)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        token_hash,
+                        deleting: head.deleting(),
+                    },
+                );
             }
-        }
-        (resources::RBAC_GROUP, _) => apply_rbac(policy, rt, ns, name, value),
+            None => remove(&mut ids.secrets, ns, name),
+        },
+        (resources::RBAC_GROUP, _) => apply_rbac(policy, rt, ns, name, value.map(|(v, _)| v)),
         _ => {}
     }
 }
@@ -241,9 +235,9 @@ pub struct ViewWriter {
 }
 
 impl ViewWriter {
-    fn write(&mut self, key: &str, value: Option<&[u8]>) {
+    fn write(&mut self, key: &str, value: Option<(&[u8], Option<&Head>)>) {
         if key == KEYS_KEY {
-            if let Some(bytes) = value {
+            if let Some((bytes, _)) = value {
                 self.view.apply_keys(bytes);
             }
             return;
@@ -268,9 +262,9 @@ impl Handler for ViewWriter {
         self.staging = Some((Identities::default(), Policy::new()));
     }
 
-    fn resync_page(&mut self, kvs: &[KeyValue]) {
-        for kv in kvs {
-            self.write(&kv.key, Some(&kv.value));
+    fn resync_page(&mut self, items: &[Item<'_>]) {
+        for item in items {
+            self.write(&item.kv.key, Some((&item.kv.value, item.head)));
         }
     }
 
@@ -285,10 +279,10 @@ impl Handler for ViewWriter {
         }
     }
 
-    fn event(&mut self, event: &Event) {
+    fn event(&mut self, event: &Event, head: Option<&Head>) {
         match event.kind {
             EventKind::Deleted => self.write(&event.kv.key, None),
-            _ => self.write(&event.kv.key, Some(&event.kv.value)),
+            _ => self.write(&event.kv.key, Some((&event.kv.value, head))),
         }
     }
 }

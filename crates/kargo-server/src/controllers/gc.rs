@@ -11,16 +11,16 @@
 //! the collector checks the owner live, so a lagging index can delay work but never cause a
 //! wrong deletion.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kargo_api::resources::{self, ResourceType};
-use kargo_store::{Event, EventKind, KeyValue};
+use kargo_store::{Event, EventKind};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::informer::Handler;
+use super::informer::{Handler, Head, Item};
 use super::queue::{self, Action, Queue};
 use crate::registry::delete::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 use crate::registry::object::{Meta, OwnerReference, set_meta};
@@ -28,6 +28,9 @@ use crate::registry::{DeleteOptions, Propagation, Registry, Target, WriteOptions
 use crate::status::Result;
 
 const RETRY: Duration = Duration::from_secs(1);
+
+/// Maps keyed by uid and store key, with a fast non-cryptographic hash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 #[derive(Debug, Clone)]
 struct Node {
@@ -87,20 +90,24 @@ enum Work {
 pub struct GarbageCollector {
     index: Arc<Mutex<Index>>,
     queue: Queue<Work>,
-    synced: bool,
 }
 
-fn node(kv: &KeyValue) -> Option<Node> {
-    if !kv.key.starts_with("/registry/") {
-        return None;
+fn node(head: &Head) -> Node {
+    Node {
+        uid: head.metadata.uid.clone(),
+        owners: head.metadata.owner_references.clone(),
+        finalizers: head.metadata.finalizers.clone(),
+        deleting: head.deleting(),
     }
-    let obj: Value = serde_json::from_slice(&kv.value).ok()?;
-    Some(Node {
-        uid: obj.uid().to_owned(),
-        owners: obj.owner_references(),
-        finalizers: obj.finalizers(),
-        deleting: obj.is_deleting(),
-    })
+}
+
+/// Whether an object is being deleted with `orphan` or `foregroundDeletion`.
+fn waits_for_dependents(node: &Node) -> bool {
+    node.deleting
+        && node
+            .finalizers
+            .iter()
+            .any(|f| f == ORPHAN_FINALIZER || f == FOREGROUND_FINALIZER)
 }
 
 impl GarbageCollector {
@@ -125,11 +132,7 @@ impl GarbageCollector {
                 }
             }
         });
-        GarbageCollector {
-            index,
-            queue,
-            synced: false,
-        }
+        GarbageCollector { index, queue }
     }
 
     fn enqueue_for(&self, key: &str, node: &Node) {
@@ -142,12 +145,7 @@ impl GarbageCollector {
         if suspect {
             self.queue.add(Work::Dependent(key.to_owned()));
         }
-        if node.deleting
-            && node
-                .finalizers
-                .iter()
-                .any(|f| f == ORPHAN_FINALIZER || f == FOREGROUND_FINALIZER)
-        {
+        if waits_for_dependents(node) {
             self.queue.add(Work::Owner(key.to_owned()));
         }
     }
@@ -158,36 +156,44 @@ impl Handler for GarbageCollector {
         if let Ok(mut index) = self.index.lock() {
             *index = Index::default();
         }
-        self.synced = false;
     }
 
-    fn resync_page(&mut self, kvs: &[KeyValue]) {
+    fn resync_page(&mut self, items: &[Item<'_>]) {
         let Ok(mut index) = self.index.lock() else {
             return;
         };
-        for kv in kvs {
-            if let Some(n) = node(kv) {
-                index.insert(&kv.key, n);
+        for item in items {
+            if let Some(head) = item.head {
+                index.insert(&item.kv.key, node(head));
             }
         }
     }
 
     fn resync_end(&mut self) {
-        self.synced = true;
-        let nodes: Vec<(String, Node)> = match self.index.lock() {
+        // Only what a relist can leave to do: dependents whose owners the index does not know,
+        // and owners waiting in an orphaning or foreground deletion.
+        let work: Vec<Work> = match self.index.lock() {
             Ok(index) => index
                 .nodes
                 .iter()
-                .map(|(k, n)| (k.clone(), n.clone()))
+                .flat_map(|(key, n)| {
+                    let suspect = n.owners.iter().any(|o| !index.by_uid.contains_key(&o.uid));
+                    let waiting = waits_for_dependents(n);
+                    [
+                        suspect.then(|| Work::Dependent(key.clone())),
+                        waiting.then(|| Work::Owner(key.clone())),
+                    ]
+                })
+                .flatten()
                 .collect(),
             Err(_) => return,
         };
-        for (key, n) in nodes {
-            self.enqueue_for(&key, &n);
+        for w in work {
+            self.queue.add(w);
         }
     }
 
-    fn event(&mut self, event: &Event) {
+    fn event(&mut self, event: &Event, head: Option<&Head>) {
         let key = event.kv.key.clone();
         let (removed, inserted) = {
             let Ok(mut index) = self.index.lock() else {
@@ -196,7 +202,7 @@ impl Handler for GarbageCollector {
             match event.kind {
                 EventKind::Deleted => (index.remove(&key), None),
                 _ => {
-                    let n = node(&event.kv);
+                    let n = head.map(node);
                     if let Some(n) = &n {
                         index.insert(&key, n.clone());
                     }

@@ -23,17 +23,97 @@ use tokio_util::sync::CancellationToken;
 pub const PREFIX: &str = "/";
 const PAGE: usize = 1000;
 
+/// What the views and controllers read of an API object, decoded once per change for all of
+/// them (decoding a whole object into a JSON value for each handler made start-up with hundreds
+/// of thousands of objects slow).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Head {
+    /// `metadata`.
+    #[serde(default)]
+    pub metadata: HeadMeta,
+    /// `type` (Secrets).
+    #[serde(default, rename = "type")]
+    pub kind: Option<serde_json::Value>,
+    /// `data` (Secrets, ConfigMaps).
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+}
+
+/// The metadata of a [`Head`].
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadMeta {
+    /// `uid`.
+    #[serde(default)]
+    pub uid: String,
+    /// `deletionTimestamp`.
+    #[serde(default)]
+    pub deletion_timestamp: Option<String>,
+    /// `ownerReferences`.
+    #[serde(default)]
+    pub owner_references: Vec<crate::registry::object::OwnerReference>,
+    /// `finalizers`.
+    #[serde(default)]
+    pub finalizers: Vec<String>,
+    /// `annotations`.
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+impl Head {
+    /// Decodes the head of an API object (`None` for other keys, or an unreadable value).
+    pub fn of(kv: &KeyValue) -> Option<Head> {
+        if !kv.key.starts_with("/registry/") {
+            return None;
+        }
+        serde_json::from_slice(&kv.value).ok()
+    }
+
+    /// Whether the object is being deleted.
+    pub fn deleting(&self) -> bool {
+        self.metadata.deletion_timestamp.is_some()
+    }
+
+    /// `type` as a string.
+    pub fn kind(&self) -> Option<&str> {
+        self.kind.as_ref().and_then(serde_json::Value::as_str)
+    }
+
+    /// One string of `data`, if set and not empty.
+    pub fn data(&self, key: &str) -> Option<&str> {
+        self.data
+            .as_ref()?
+            .get(key)?
+            .as_str()
+            .filter(|s| !s.is_empty())
+    }
+
+    /// One annotation.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.metadata.annotations.get(key).map(String::as_str)
+    }
+}
+
+/// One key of a relist page, with its decoded head.
+pub struct Item<'a> {
+    /// The key and value.
+    pub kv: &'a KeyValue,
+    /// The head, for API objects.
+    pub head: Option<&'a Head>,
+}
+
 /// A consumer of the informer's stream. Methods run on the informer's task: keep them short and
 /// hand slow work to a queue.
 pub trait Handler: Send {
     /// A full relist starts: forget everything.
     fn resync_begin(&mut self) {}
     /// A page of the relist.
-    fn resync_page(&mut self, kvs: &[KeyValue]);
+    fn resync_page(&mut self, items: &[Item<'_>]);
     /// The relist is complete.
     fn resync_end(&mut self) {}
-    /// One change after the relist.
-    fn event(&mut self, event: &Event);
+    /// One change after the relist, with the head of the new value (of the last value, for a
+    /// deletion).
+    fn event(&mut self, event: &Event, head: Option<&Head>);
 }
 
 /// Runs the informer until `shutdown`. `synced` is set to the revision every handler has seen.
@@ -73,8 +153,9 @@ pub async fn run(
             };
             match next {
                 Some(Ok(event)) => {
+                    let head = Head::of(&event.kv);
                     for h in handlers.iter_mut() {
-                        h.event(&event);
+                        h.event(&event, head.as_ref());
                     }
                     let _ = synced.send(event.revision());
                 }
@@ -118,8 +199,18 @@ async fn relist(
             begun = true;
         }
         revision = Some(page.revision);
+        let heads: Vec<Option<Head>> = page.kvs.iter().map(Head::of).collect();
+        let items: Vec<Item<'_>> = page
+            .kvs
+            .iter()
+            .zip(&heads)
+            .map(|(kv, head)| Item {
+                kv,
+                head: head.as_ref(),
+            })
+            .collect();
         for h in handlers.iter_mut() {
-            h.resync_page(&page.kvs);
+            h.resync_page(&items);
         }
         start_after = page.kvs.last().map(|kv| kv.key.clone());
         if !page.more || start_after.is_none() {

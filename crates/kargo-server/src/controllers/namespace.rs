@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use kargo_api::resources::{self, NAMESPACES, SERVICEACCOUNTS};
 use kargo_store::{Event, EventKind, KeyValue};
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::informer::Handler;
+use super::informer::{Handler, Head, Item};
 use super::queue::{self, Action, Queue};
 use crate::registry::object::Meta;
 use crate::registry::{DeleteOptions, ListOptions, Registry, Target, WriteOptions};
@@ -57,7 +56,7 @@ impl NamespaceController {
         }
     }
 
-    fn observe(&self, kv: &KeyValue, kind: Option<EventKind>) {
+    fn observe(&self, kv: &KeyValue, head: Option<&Head>, kind: Option<EventKind>) {
         if let Some(rest) = kv.key.strip_prefix(&self.accounts) {
             // The `default` account was deleted: it comes back.
             if kind == Some(EventKind::Deleted)
@@ -73,9 +72,7 @@ impl NamespaceController {
         if kind == Some(EventKind::Deleted) {
             return;
         }
-        let deleting = serde_json::from_slice::<Value>(&kv.value)
-            .map(|obj| obj.is_deleting())
-            .unwrap_or(false);
+        let deleting = head.is_some_and(Head::deleting);
         if deleting {
             self.queue.add(Work::Empty(name.to_owned()));
         } else if matches!(kind, None | Some(EventKind::Created)) {
@@ -85,14 +82,14 @@ impl NamespaceController {
 }
 
 impl Handler for NamespaceController {
-    fn resync_page(&mut self, kvs: &[KeyValue]) {
-        for kv in kvs {
-            self.observe(kv, None);
+    fn resync_page(&mut self, items: &[Item<'_>]) {
+        for item in items {
+            self.observe(item.kv, item.head, None);
         }
     }
 
-    fn event(&mut self, event: &Event) {
-        self.observe(&event.kv, Some(event.kind));
+    fn event(&mut self, event: &Event, head: Option<&Head>) {
+        self.observe(&event.kv, head, Some(event.kind));
     }
 }
 

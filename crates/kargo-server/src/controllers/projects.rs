@@ -9,7 +9,7 @@ use kargo_store::{Event, EventKind, KeyValue};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::informer::Handler;
+use super::informer::{Handler, Head, Item};
 use super::queue::{self, Action, Queue};
 use crate::kargo::projects::{Initialized, READY, initialize};
 use crate::registry::Registry;
@@ -65,13 +65,13 @@ impl ProjectController {
 }
 
 impl Handler for ProjectController {
-    fn resync_page(&mut self, kvs: &[KeyValue]) {
-        for kv in kvs {
-            self.observe(kv, None);
+    fn resync_page(&mut self, items: &[Item<'_>]) {
+        for item in items {
+            self.observe(item.kv, None);
         }
     }
 
-    fn event(&mut self, event: &Event) {
+    fn event(&mut self, event: &Event, _head: Option<&Head>) {
         self.observe(&event.kv, Some(event.kind));
     }
 }

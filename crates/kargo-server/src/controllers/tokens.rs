@@ -14,7 +14,7 @@ use kargo_store::{Event, EventKind, KeyValue};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::informer::Handler;
+use super::informer::{Handler, Head, Item};
 use super::queue::{self, Action, Queue};
 use crate::auth::jwt;
 use crate::auth::view::AuthView;
@@ -108,24 +108,16 @@ struct Worker {
     minter: TokenMinter,
 }
 
-fn is_token_secret(obj: &Value) -> bool {
-    obj.get("type").and_then(Value::as_str) == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
-}
-
-fn data(obj: &Value, key: &str) -> Option<String> {
-    obj.get("data")?
-        .get(key)?
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+fn is_token_secret(head: &Head) -> bool {
+    head.kind() == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
 }
 
 /// Whether a token Secret lacks something the controller fills.
-fn needs_work(obj: &Value) -> bool {
-    data(obj, "token").is_none()
-        || data(obj, "namespace").is_none()
-        || data(obj, "ca.crt").is_none()
-        || obj.annotation(SERVICE_ACCOUNT_UID_ANNOTATION).is_none()
+fn needs_work(head: &Head) -> bool {
+    head.data("token").is_none()
+        || head.data("namespace").is_none()
+        || head.data("ca.crt").is_none()
+        || head.annotation(SERVICE_ACCOUNT_UID_ANNOTATION).is_none()
 }
 
 impl TokenController {
@@ -167,7 +159,7 @@ impl TokenController {
         }
     }
 
-    fn observe(&mut self, kv: &KeyValue, deleted: bool) {
+    fn observe(&mut self, kv: &KeyValue, head: Option<&Head>, deleted: bool) {
         let Some((rt, Some(ns), name)) = kargo_api::resources::parse_key(&kv.key) else {
             return;
         };
@@ -177,13 +169,10 @@ impl TokenController {
             if deleted {
                 return;
             }
-            let Ok(obj) = serde_json::from_slice::<Value>(&kv.value) else {
+            let Some(head) = head.filter(|h| is_token_secret(h)) else {
                 return;
             };
-            if !is_token_secret(&obj) {
-                return;
-            }
-            let account = obj
+            let account = head
                 .annotation(SERVICE_ACCOUNT_NAME_ANNOTATION)
                 .unwrap_or_default()
                 .to_owned();
@@ -192,7 +181,7 @@ impl TokenController {
                 .or_default()
                 .insert(name.to_owned());
             self.account_of.insert(id.clone(), account);
-            if needs_work(&obj) && !obj.is_deleting() {
+            if needs_work(head) && !head.deleting() {
                 self.queue.add(id);
             }
         } else if std::ptr::eq(rt, &SERVICEACCOUNTS) && !deleted {
@@ -217,9 +206,9 @@ impl Handler for TokenController {
         self.relisted_accounts = Some(HashSet::new());
     }
 
-    fn resync_page(&mut self, kvs: &[KeyValue]) {
-        for kv in kvs {
-            self.observe(kv, false);
+    fn resync_page(&mut self, items: &[Item<'_>]) {
+        for item in items {
+            self.observe(item.kv, item.head, false);
         }
     }
 
@@ -235,8 +224,8 @@ impl Handler for TokenController {
         }
     }
 
-    fn event(&mut self, event: &Event) {
-        self.observe(&event.kv, event.kind == EventKind::Deleted);
+    fn event(&mut self, event: &Event, head: Option<&Head>) {
+        self.observe(&event.kv, head, event.kind == EventKind::Deleted);
     }
 }
 
@@ -246,7 +235,8 @@ impl Worker {
         let Some(secret) = self.registry.try_get(target).await? else {
             return Ok(Action::Done);
         };
-        if !is_token_secret(&secret) || secret.is_deleting() {
+        let head: Head = serde_json::from_value(secret.clone()).unwrap_or_default();
+        if !is_token_secret(&head) || head.deleting() {
             return Ok(Action::Done);
         }
         let account_name = secret
@@ -289,7 +279,7 @@ impl Worker {
             }
             return Ok(Action::Done);
         };
-        if !needs_work(&secret) {
+        if !needs_work(&head) {
             return Ok(Action::Done);
         }
         let account_uid = account.uid().to_owned();

@@ -17,9 +17,9 @@
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use kargo_store::{Event, KeyValue, Revision};
+use kargo_store::{Event, Revision};
 
-use crate::controllers::informer::Handler;
+use crate::controllers::informer::{Handler, Head, Item};
 
 /// Keyed by store key with a fast non-cryptographic hash (looked up on every GET).
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -103,9 +103,9 @@ impl Handler for CacheInvalidator {
         self.0.clear();
     }
 
-    fn resync_page(&mut self, _kvs: &[KeyValue]) {}
+    fn resync_page(&mut self, _items: &[Item<'_>]) {}
 
-    fn event(&mut self, event: &Event) {
+    fn event(&mut self, event: &Event, _head: Option<&Head>) {
         self.0.forget(&event.kv.key);
     }
 }
