@@ -998,15 +998,11 @@ mod tests {
             let has_example = command
                 .get_after_help()
                 .is_some_and(|h| h.to_string().contains("Example"));
-            let is_group = command.has_subcommands();
+            let is_group = command.has_subcommands() && command.get_name() != "server";
             if !has_example && !is_group {
                 missing.push(path.clone());
             }
-            // `kargo server` and its subcommands are defined (and documented) in server.rs.
-            for sub in command
-                .get_subcommands()
-                .filter(|s| s.get_name() != "server")
-            {
+            for sub in command.get_subcommands() {
                 walk(sub, &path, missing);
             }
         }

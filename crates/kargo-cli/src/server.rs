@@ -91,6 +91,9 @@ impl StoreArgs {
 pub enum StoreCommand {
     /// Write every key of the store to a file (a backup that either store can import). Stop the
     /// server first, or accept that the export is one consistent snapshot of a live store.
+    #[command(
+        after_help = "Examples:\n  kargo server export --data-dir ./kargo-data -o kargo-backup.json"
+    )]
     Export {
         /// The store to read.
         #[command(flatten)]
@@ -100,6 +103,9 @@ pub enum StoreCommand {
         output: PathBuf,
     },
     /// Load an export into an empty store.
+    #[command(
+        after_help = "Examples:\n  kargo server import --data-dir ./restored -i kargo-backup.json\n  kargo server import --store etcd --etcd-endpoints http://10.0.0.1:2379 -i kargo-backup.json"
+    )]
     Import {
         /// The store to write; it must hold no keys.
         #[command(flatten)]
@@ -110,6 +116,9 @@ pub enum StoreCommand {
     },
     /// Copy the SQLite store of `--data-dir` into an empty etcd (then start the replicas with
     /// `--store etcd`).
+    #[command(
+        after_help = "Examples:\n  kargo server migrate --data-dir ./kargo-data --etcd-endpoints http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379"
+    )]
     Migrate {
         /// The data directory whose `kargo.db` is copied.
         #[arg(long, default_value = "kargo-data")]
@@ -174,7 +183,8 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(started.banner().as_bytes());
         let _ = out.flush();
-    }))
+    }))?;
+    Ok(())
 }
 
 /// Prints one line of outcome on stdout.

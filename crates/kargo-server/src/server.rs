@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
 use kargo_api::resources::{CLUSTERROLEBINDINGS, CLUSTERROLES, NAMESPACES};
 use kargo_store::{Revision, Store};
 use serde_json::json;
@@ -28,6 +27,66 @@ use crate::tls::{CaPair, TlsMaterial, write_file};
 /// How many objects the read cache holds (recently read ones; see `registry::cache`).
 const OBJECT_CACHE_CAPACITY: usize = 20_000;
 
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A file or socket operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The store could not be opened or read.
+    #[error("{what}: {source}")]
+    Store {
+        /// What was being done.
+        what: String,
+        /// The failure.
+        source: kargo_store::Error,
+    },
+    /// The TLS material could not be prepared.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// The admin account could not be set up.
+    #[error(transparent)]
+    Admin(#[from] crate::auth::admin::AdminError),
+    /// The signing keys could not be loaded or created.
+    #[error(transparent)]
+    Keys(#[from] crate::auth::keys::KeyError),
+    /// The objects of a first start could not be created.
+    #[error("creating the first-start objects: {0}")]
+    Bootstrap(String),
+    /// The informer stopped before it had read the store.
+    #[error("the informer stopped before its first sync")]
+    Informer,
+}
+
+impl StartError {
+    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+        let what = what.into();
+        move |source| StartError::Io { what, source }
+    }
+
+    fn store(what: impl Into<String>) -> impl FnOnce(kargo_store::Error) -> StartError {
+        let what = what.into();
+        move |source| StartError::Store { what, source }
+    }
+}
+
+impl From<crate::status::Status> for StartError {
+    fn from(status: crate::status::Status) -> StartError {
+        StartError::Bootstrap(status.message)
+    }
+}
+
+impl From<serde_json::Error> for StartError {
+    fn from(e: serde_json::Error) -> StartError {
+        StartError::Bootstrap(e.to_string())
+    }
+}
+
 /// Which store backs the server.
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
@@ -44,12 +103,12 @@ pub enum StoreConfig {
 
 impl StoreConfig {
     /// Opens the store; SQLite keeps its file in `data_dir`.
-    pub async fn open(&self, data_dir: &std::path::Path) -> anyhow::Result<Arc<dyn Store>> {
+    pub async fn open(&self, data_dir: &std::path::Path) -> Result<Arc<dyn Store>, StartError> {
         match self {
             StoreConfig::Sqlite => {
                 let path = data_dir.join("kargo.db");
                 let store = kargo_store::sqlite::SqliteStore::open(&path)
-                    .with_context(|| format!("opening {}", path.display()))?;
+                    .map_err(StartError::store(format!("opening {}", path.display())))?;
                 Ok(Arc::new(store))
             }
             StoreConfig::Etcd { endpoints, prefix } => {
@@ -57,7 +116,10 @@ impl StoreConfig {
                     kargo_store::etcd::EtcdOptions::new(endpoints.clone()).with_prefix(prefix);
                 let store = kargo_store::etcd::EtcdStore::connect(options)
                     .await
-                    .with_context(|| format!("connecting to etcd at {}", endpoints.join(",")))?;
+                    .map_err(StartError::store(format!(
+                        "connecting to etcd at {}",
+                        endpoints.join(",")
+                    )))?;
                 Ok(Arc::new(store))
             }
         }
@@ -152,7 +214,7 @@ async fn ensure(
     registry: &Registry,
     rt: &'static kargo_api::resources::ResourceType,
     body: serde_json::Value,
-) -> anyhow::Result<()> {
+) -> Result<(), StartError> {
     let name = crate::registry::Meta::name(&body).to_owned();
     if registry
         .try_get(Target::new(rt, None, &name))
@@ -174,7 +236,7 @@ async fn ensure(
 /// Objects every server has from its first start: the `default` namespace, Kubernetes'
 /// default ClusterRoles and ClusterRoleBindings (discovery, self reviews, issuer discovery), and
 /// Kargo's system namespace with its system ServiceAccounts and ClusterRoles.
-async fn bootstrap(registry: &Registry) -> anyhow::Result<()> {
+async fn bootstrap(registry: &Registry) -> Result<(), StartError> {
     ensure(
         registry,
         &NAMESPACES,
@@ -194,7 +256,7 @@ async fn bootstrap(registry: &Registry) -> anyhow::Result<()> {
     }
     crate::kargo::projects::bootstrap_system(registry)
         .await
-        .map_err(|e| anyhow::anyhow!("creating the system objects: {e}"))?;
+        .map_err(|e| StartError::Bootstrap(format!("creating the system objects: {e}")))?;
     Ok(())
 }
 
@@ -202,7 +264,7 @@ fn write_admin_kubeconfig(
     config: &ServerConfig,
     tls: &TlsMaterial,
     address: SocketAddr,
-) -> anyhow::Result<PathBuf> {
+) -> Result<PathBuf, StartError> {
     use base64::Engine;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let (cert, key) = tls.issue_client_cert("admin", &[MASTERS])?;
@@ -228,12 +290,16 @@ fn connect_address(address: SocketAddr) -> String {
 }
 
 /// Starts the server and returns once it is listening.
-pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(StartError::io(format!(
+        "creating {}",
+        config.data_dir.display()
+    )))?;
     // Absolute, so that the paths the banner prints work from any directory.
-    config.data_dir = std::fs::canonicalize(&config.data_dir)
-        .with_context(|| format!("resolving {}", config.data_dir.display()))?;
+    config.data_dir = std::fs::canonicalize(&config.data_dir).map_err(StartError::io(format!(
+        "resolving {}",
+        config.data_dir.display()
+    )))?;
     let store = config.store.open(&config.data_dir).await?;
     let tls_dir = config.data_dir.join("tls");
     let ca = CaPair::shared(&store, &tls_dir).await?;
@@ -246,8 +312,10 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
     let shutdown = CancellationToken::new();
     let listener = TcpListener::bind(config.address)
         .await
-        .with_context(|| format!("listening on {}", config.address))?;
-    let address = listener.local_addr()?;
+        .map_err(StartError::io(format!("listening on {}", config.address)))?;
+    let address = listener
+        .local_addr()
+        .map_err(StartError::io("reading the listening address"))?;
     let kubeconfig = write_admin_kubeconfig(&config, &tls, address)?;
 
     let url = format!("https://{}", connect_address(address));
@@ -274,7 +342,10 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
         )),
     ];
     let (synced_tx, mut synced_rx) = tokio::sync::watch::channel(Revision::ZERO);
-    let initial = store.current_revision().await?;
+    let initial = store
+        .current_revision()
+        .await
+        .map_err(StartError::store("reading the store's revision"))?;
     if let Some(interval) = config.compaction_interval.filter(|i| !i.is_zero()) {
         tokio::spawn(crate::controllers::compactor::run(
             store.clone(),
@@ -292,7 +363,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
     synced_rx
         .wait_for(|seen| *seen >= initial)
         .await
-        .context("the informer stopped before its first sync")?;
+        .map_err(|_| StartError::Informer)?;
 
     let registry = registry.with_cache(cache, synced_rx.clone());
     let issuer = config.issuer.clone().unwrap_or_else(|| url.clone());
@@ -335,7 +406,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
 
 /// Runs the server until SIGINT or SIGTERM; `on_start` receives the started server (to print its
 /// banner).
-pub async fn run(config: ServerConfig, on_start: impl FnOnce(&Started)) -> anyhow::Result<()> {
+pub async fn run(config: ServerConfig, on_start: impl FnOnce(&Started)) -> Result<(), StartError> {
     let started = start(config).await?;
     on_start(&started);
     wait_for_signal().await;

@@ -8,17 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
-/// What `*` stands for, sorted.
-pub const ALL_VERBS: [&str; 8] = [
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
+/// What `*` stands for, sorted: the verbs of an ordinary resource.
+pub const ALL_VERBS: &[&str] = kargo_api::resources::STANDARD_VERBS;
 
 /// The verb only Stages have.
 pub const PROMOTE: &str = "promote";

@@ -1,59 +1,10 @@
 //! Go `fmt` renderings that Kubernetes builds its messages with: `%q` on a string and on a string
 //! slice, and the text of an `errors.Aggregate`.
 
-use std::fmt::Write as _;
-
-/// Renders `s` as Go's `%q` (strconv.Quote) does: double quotes, backslash escapes for quotes,
-/// backslashes and control characters, printable characters kept as they are.
-///
-/// Go's `unicode.IsPrint` is approximated: control characters, whitespace other than the ASCII
-/// space and the common invisible format characters are escaped.
+/// Renders `s` as Go's `%q` (strconv.Quote) does (one implementation for the whole project:
+/// [`kargo_api::field::go_quote`]).
 pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{07}' => out.push_str("\\a"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{0b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if is_printable(c) => out.push(c),
-            c if (c as u32) < 0x1_0000 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => {
-                let _ = write!(out, "\\U{:08x}", c as u32);
-            }
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn is_printable(c: char) -> bool {
-    if c == ' ' {
-        return true;
-    }
-    !(c.is_control()
-        || c.is_whitespace()
-        || matches!(c,
-            '\u{ad}'
-            | '\u{600}'..='\u{605}'
-            | '\u{200b}'..='\u{200f}'
-            | '\u{202a}'..='\u{202e}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{206f}'
-            | '\u{feff}'
-            | '\u{fff9}'..='\u{fffb}'
-            | '\u{e000}'..='\u{f8ff}'))
+    kargo_api::field::go_quote(s)
 }
 
 /// Renders a string slice as Go's `%q` does: `["a" "b"]`, `[]` when empty.
