@@ -857,3 +857,50 @@ fn subject_access_reviews_answer_for_other_users() {
     );
     assert_eq!(code, 403);
 }
+
+#[test]
+fn a_token_bound_to_a_secret_lives_as_long_as_that_secret() {
+    let server = Server::start();
+    server.kubectl(&["create", "namespace", "p"]).ok();
+    server
+        .kubectl(&["create", "serviceaccount", "bot", "-n", "p"])
+        .ok();
+    server
+        .kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            "anchor",
+            "-n",
+            "p",
+            "--from-literal=a=b",
+        ])
+        .ok();
+    let token = server
+        .kubectl(&[
+            "create",
+            "token",
+            "bot",
+            "-n",
+            "p",
+            "--bound-object-kind=Secret",
+            "--bound-object-name=anchor",
+        ])
+        .ok()
+        .trim()
+        .to_owned();
+    let kc = server.token_kubeconfig("bound", &token, "p");
+    assert_eq!(
+        server
+            .kubectl_with(&kc, &["auth", "whoami", "-o", "name"], None)
+            .code,
+        0
+    );
+    server
+        .kubectl(&["delete", "secret", "anchor", "-n", "p"])
+        .ok();
+    assert_eq!(
+        server.kubectl_with(&kc, &["auth", "whoami"], None).err(),
+        UNAUTHORIZED
+    );
+}

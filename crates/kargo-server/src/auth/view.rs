@@ -12,7 +12,7 @@ use kargo_store::{Event, EventKind};
 use super::keys::{KEYS_KEY, KeySet};
 use super::rbac::Policy;
 use crate::controllers::informer::{Handler, Head, Item};
-use crate::registry::strategy::{SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_TYPE};
+use crate::registry::strategy::SERVICE_ACCOUNT_NAME_ANNOTATION;
 
 /// A ServiceAccount as the view keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +23,7 @@ pub struct Account {
     pub deleting: bool,
 }
 
-/// A service-account token Secret as the view keeps it.
+/// A Secret as the view keeps it (what token checks read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenSecret {
     /// The Secret's uid.
@@ -173,7 +173,10 @@ fn apply(
             ),
             None => remove(&mut ids.accounts, ns, name),
         },
-        ("", "Secret") => match head.filter(|h| h.kind() == Some(SERVICE_ACCOUNT_TOKEN_TYPE)) {
+        // Every Secret, not only token Secrets: bound tokens may be bound to any Secret, and a
+        // legacy token is checked against the Secret it names whatever its type (as in
+        // Kubernetes, only `data.token` is compared).
+        ("", "Secret") => match head {
             Some(head) => {
                 let token_hash = head
                     .data("token")
