@@ -76,15 +76,21 @@ stop_server() {
 
 rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 
-wrk_line() { # label, then wrk args: prints "label: rate p50 p99"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+wrk_line() { # label, then wrk args: prints "label: rate p50 p99 server-CPU-per-request"
   local label=$1; shift
+  local before; before=$(cpu_ticks "$PID_a")
   local out; out=$(wrk --latency "$@")
-  local rate p50 p99
+  local after; after=$(cpu_ticks "$PID_a")
+  local rate p50 p99 requests
   rate=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
   if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; echo "non-2xx answers in $label" >&2; exit 1; fi
-  echo "$label: rate=${rate}/s p50=$p50 p99=$p99" | tee -a "$results" >&2
+  local per; per=$(python3 -c "print(round(($after - $before) * 1e6 / $(getconf CLK_TCK) / $requests, 2))")
+  echo "$label: rate=${rate}/s p50=$p50 p99=$p99 server-cpu=${per}us/request" | tee -a "$results" >&2
   echo "$rate"
 }
 
