@@ -494,17 +494,7 @@ impl Store for EtcdStore {
         let full = self.key(key);
         if expected.0 <= 0 {
             // `mod == 0` would match an absent key: no present key has revision 0.
-            return match self.get(key).await? {
-                None => Err(Error::NotFound {
-                    key: key.to_owned(),
-                }),
-                Some(current) => Err(Error::Conflict {
-                    key: key.to_owned(),
-                    expected,
-                    actual: current.mod_revision,
-                    current: Box::new(current),
-                }),
-            };
+            return Err(mismatch(key, expected, self.get(key).await?));
         }
         let reply = self
             .txn(
@@ -549,17 +539,7 @@ impl Store for EtcdStore {
         {
             return Ok(change.kv);
         }
-        match current {
-            None => Err(Error::NotFound {
-                key: key.to_owned(),
-            }),
-            Some(current) => Err(Error::Conflict {
-                key: key.to_owned(),
-                expected,
-                actual: current.mod_revision,
-                current: Box::new(current),
-            }),
-        }
+        Err(mismatch(key, expected, current))
     }
 
     /// `mod == expected ? delete : get`. A retried delete whose compare fails looks at the key's
@@ -567,17 +547,7 @@ impl Store for EtcdStore {
     async fn delete(&self, key: &str, expected: Revision) -> Result<KeyValue> {
         let full = self.key(key);
         if expected.0 <= 0 {
-            return match self.get(key).await? {
-                None => Err(Error::NotFound {
-                    key: key.to_owned(),
-                }),
-                Some(current) => Err(Error::Conflict {
-                    key: key.to_owned(),
-                    expected,
-                    actual: current.mod_revision,
-                    current: Box::new(current),
-                }),
-            };
+            return Err(mismatch(key, expected, self.get(key).await?));
         }
         let reply = self
             .txn(
@@ -619,17 +589,7 @@ impl Store for EtcdStore {
         {
             return Ok(change.kv);
         }
-        match current {
-            None => Err(Error::NotFound {
-                key: key.to_owned(),
-            }),
-            Some(current) => Err(Error::Conflict {
-                key: key.to_owned(),
-                expected,
-                actual: current.mod_revision,
-                current: Box::new(current),
-            }),
-        }
+        Err(mismatch(key, expected, current))
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<crate::WatchStream> {
@@ -741,6 +701,21 @@ impl EtcdStore {
                 return Ok(());
             }
         }
+    }
+}
+
+/// The error of a compare-and-swap on `key` at `expected` that found `current` instead.
+fn mismatch(key: &str, expected: Revision, current: Option<KeyValue>) -> Error {
+    match current {
+        None => Error::NotFound {
+            key: key.to_owned(),
+        },
+        Some(current) => Error::Conflict {
+            key: key.to_owned(),
+            expected,
+            actual: current.mod_revision,
+            current: Box::new(current),
+        },
     }
 }
 
