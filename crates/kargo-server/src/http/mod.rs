@@ -138,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         .merge(kargo::router(state.clone()))
         .merge(keys::router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
@@ -147,6 +148,13 @@ async fn health() -> &'static str {
 
 async fn version() -> Response {
     json_response(StatusCode::OK, &discovery::version(), &[])
+}
+
+/// A route that exists with another method (only the Kargo routes are routed by method): read
+/// what the client sends, then answer as the Kargo API does.
+async fn method_not_allowed(request: Request) -> Response {
+    drain(request).await;
+    kargo::KargoError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response()
 }
 
 async fn not_found() -> Response {
