@@ -2,10 +2,10 @@
 //! authorizes it, and calls one registry operation per verb.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
@@ -39,13 +39,15 @@ fn flag(query: &Query, key: &str) -> bool {
     matches!(query.get(key).map(String::as_str), Some("true" | "1"))
 }
 
-/// The handler of every `/api` and `/apis` path. It takes the request whole rather than through
-/// extractors, which would copy the headers (with the bearer token) on every request.
-pub async fn handle(State(app): State<AppState>, request: axum::extract::Request) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let Some(user) = parts.extensions.remove::<std::sync::Arc<UserInfo>>() else {
-        return Status::unauthorized().into_response();
-    };
+/// Serves one authenticated request to an `/api` or `/apis` path. It takes the request whole
+/// rather than through extractors, which would copy the headers (with the bearer token) on every
+/// request.
+pub async fn handle(
+    app: &AppState,
+    user: Arc<UserInfo>,
+    request: axum::extract::Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let body = match body::read(body, body::MAX_BODY).await {
         Ok(Some(bytes)) => bytes,
@@ -54,7 +56,7 @@ pub async fn handle(State(app): State<AppState>, request: axum::extract::Request
     };
     let query = parse_query(&uri);
     let info = RequestInfo::parse(method.as_str(), uri.path(), flag(&query, "watch"));
-    match serve(&app, &user, &info, &query, &headers, body).await {
+    match serve(app, &user, &info, &query, &headers, body).await {
         Ok(response) => response,
         Err(status) => status.into_response(),
     }

@@ -20,7 +20,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::get;
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -111,13 +111,11 @@ impl App {
     }
 }
 
-/// The whole API as one router.
+/// The whole API as one router. The Kubernetes API (`/api...`, `/apis...`) is the fallback
+/// rather than wildcard routes: it parses its own path ([`RequestInfo`]), so the router has no
+/// parameters to capture and no middleware to run on the hottest path.
 pub fn router(state: AppState) -> Router {
-    let kube = Router::new()
-        .route("/api", any(kube::handle))
-        .route("/api/{*rest}", any(kube::handle))
-        .route("/apis", any(kube::handle))
-        .route("/apis/{*rest}", any(kube::handle))
+    let openapi = Router::new()
         .route("/openapi/v3", get(openapi_root))
         .route("/openapi/v3/{*rest}", get(openapi_group_version))
         .route_layer(middleware::from_fn_with_state(
@@ -134,12 +132,31 @@ pub fn router(state: AppState) -> Router {
             get(reviews::openid_configuration),
         )
         .route("/openid/v1/jwks", get(reviews::jwks))
-        .merge(kube)
+        .merge(openapi)
         .merge(kargo::router(state.clone()))
         .merge(keys::router())
-        .fallback(not_found)
+        .fallback(kube_or_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// Whether a path belongs to the Kubernetes API.
+fn is_kube_path(path: &str) -> bool {
+    ["/api", "/apis"].iter().any(|root| {
+        path.strip_prefix(root)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+/// Every path no route names: the Kubernetes API, authenticated here, or 404.
+async fn kube_or_not_found(State(app): State<AppState>, request: Request) -> Response {
+    if !is_kube_path(request.uri().path()) {
+        return not_found().await;
+    }
+    match authenticate(&app, request).await {
+        Ok((user, request)) => kube::handle(&app, user, request).await,
+        Err(response) => response,
+    }
 }
 
 async fn health() -> &'static str {
@@ -172,26 +189,33 @@ async fn openapi_group_version(axum::extract::Path(rest): axum::extract::Path<St
     }
 }
 
-/// Authenticates a Kubernetes API request; 401 `Status` if it cannot be.
-async fn authenticate_kube(
-    State(app): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// Authenticates a Kubernetes API request: its user, or the 401 `Status` to answer.
+async fn authenticate(
+    app: &App,
+    request: Request,
+) -> std::result::Result<(Arc<UserInfo>, Request), Response> {
     let header = request
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let peer = request.extensions().get::<PeerIdentity>();
     match app.authn.authenticate(header, peer) {
-        Ok(user) => {
+        Ok(user) => Ok((user, request)),
+        Err(AuthFailure::Missing | AuthFailure::Invalid) => {
+            drain(request).await;
+            Err(Status::unauthorized().into_response())
+        }
+    }
+}
+
+/// [`authenticate`] as a middleware (the OpenAPI documents).
+async fn authenticate_kube(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    match authenticate(&app, request).await {
+        Ok((user, mut request)) => {
             request.extensions_mut().insert(user);
             next.run(request).await
         }
-        Err(AuthFailure::Missing | AuthFailure::Invalid) => {
-            drain(request).await;
-            Status::unauthorized().into_response()
-        }
+        Err(response) => response,
     }
 }
 
