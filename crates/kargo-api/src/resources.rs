@@ -270,7 +270,7 @@ pub fn in_group_version(group: &str, version: &str) -> impl Iterator<Item = &'st
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
     ALL.iter()
         .copied()
-        .find(|r| r.group == group && r.version == version && r.plural == plural)
+        .find(|r| r.plural == plural && r.group == group && r.version == version)
 }
 
 /// Finds a resource type by group and kind (any version).

@@ -12,7 +12,7 @@
 //!   projects);
 //! - the store itself is the `kargo-store` crate.
 //!
-//! [`run`] starts everything; [`http::router`] is the whole API as one axum router.
+//! [`run`] starts everything; [`http::Api`] is the whole API as one service.
 
 pub mod auth;
 pub mod backup;

@@ -4,25 +4,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 use crate::auth::authn::PeerIdentity;
+use crate::http::Api;
 use crate::tls::client_identity;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `router` over TLS on `listener` until `shutdown` is cancelled.
+/// Serves `api` over TLS on `listener` until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    router: Router,
+    api: Api,
     shutdown: CancellationToken,
 ) {
     let acceptor = TlsAcceptor::from(tls);
@@ -41,7 +40,7 @@ pub async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
-        let router = router.clone();
+        let api = api.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -67,7 +66,8 @@ pub async fn serve(
                     if let Some(peer) = &peer {
                         request.extensions_mut().insert(peer.clone());
                     }
-                    router.clone().oneshot(request)
+                    let api = api.clone();
+                    async move { Ok::<_, std::convert::Infallible>(api.call(request).await) }
                 });
             let builder = auto::Builder::new(TokioExecutor::new());
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);

@@ -20,7 +20,7 @@ use crate::auth::view::AuthView;
 use crate::controllers::projects::ProjectController;
 use crate::controllers::tokens::{TokenController, TokenMinter};
 use crate::controllers::{gc::GarbageCollector, informer, namespace::NamespaceController};
-use crate::http::{App, AppState, router};
+use crate::http::{App, AppState};
 use crate::registry::{Registry, Target, WriteOptions};
 use crate::tls::{CaPair, TlsMaterial, write_file};
 
@@ -385,7 +385,7 @@ pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
         kargo: Arc::new(kargo),
         synced: synced_rx,
     });
-    let app = router(state);
+    let app = crate::http::Api::new(state);
     tokio::spawn(crate::serve::serve(
         listener,
         tls.server_config()?,

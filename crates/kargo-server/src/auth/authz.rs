@@ -18,14 +18,14 @@ pub struct Authorizer {
 }
 
 /// The RBAC attributes of a request.
-pub fn attributes(info: &RequestInfo) -> Attributes {
+pub fn attributes(info: &RequestInfo<'_>) -> Attributes {
     if info.is_resource_request {
-        Attributes::resource(&info.verb, &info.namespace, &info.api_group, &info.resource)
-            .with_name(&info.name)
-            .with_subresource(&info.subresource)
+        Attributes::resource(&info.verb, info.namespace, info.api_group, info.resource)
+            .with_name(info.name)
+            .with_subresource(info.subresource)
             .into()
     } else {
-        Attributes::non_resource(&info.verb, &info.path)
+        Attributes::non_resource(&info.verb, info.path)
     }
 }
 
@@ -66,13 +66,12 @@ impl Authorizer {
             return Ok(());
         }
         self.view
-            .policy()
             .allows(user, attrs)
             .map_err(|errors| forbidden_status(Forbidden::for_request(user, attrs, &errors)))
     }
 
     /// Allows the request or answers kube-apiserver's 403.
-    pub fn authorize_request(&self, user: &UserInfo, info: &RequestInfo) -> Result<()> {
+    pub fn authorize_request(&self, user: &UserInfo, info: &RequestInfo<'_>) -> Result<()> {
         self.authorize(user, &attributes(info))
     }
 

@@ -3,13 +3,15 @@
 //! - [`authn`]: bearer tokens and client certificates to a user;
 //! - [`admin`]: the admin account's password and tokens;
 //! - [`tokens`]: service-account tokens;
-//! - [`rbac`]: Kubernetes RBAC evaluated in process.
+//! - [`rbac`]: Kubernetes RBAC evaluated in process;
+//! - [`decisions`]: remembered allows, forgotten whenever the policy changes.
 //!
 //! **Invariant:** authenticating and authorizing a request reads no storage; the views here are
 //! fed by the store's watch.
 
 pub mod admin;
 pub mod authn;
+pub mod decisions;
 pub mod jwt;
 pub mod keys;
 pub mod rbac;

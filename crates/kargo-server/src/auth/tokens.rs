@@ -6,6 +6,7 @@
 //! checks the Secret (by the token's SHA-256), the account and its uid in the view, so a
 //! revocation takes effect on the next request. A change of the key set empties the cache.
 
+use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 
 use super::jwt::{self, Claims, TokenError};
@@ -23,11 +24,12 @@ const LEEWAY: i64 = 60;
 
 /// A token that passed every check.
 #[derive(Debug, Clone)]
-pub struct Authenticated {
+pub struct Authenticated<'a> {
     /// Who the token speaks for (shared: built once per token, not per request).
     pub user: Arc<UserInfo>,
-    /// The audiences the token is valid for (those it was checked against).
-    pub audiences: Vec<String>,
+    /// The audiences the token is valid for (those it was checked against; borrowed when they
+    /// are all of them, as on every API request).
+    pub audiences: Cow<'a, [String]>,
 }
 
 /// A verified token: its claims, its SHA-256 (what legacy tokens are compared with) and the
@@ -143,11 +145,11 @@ impl TokenAuthenticator {
 
     /// Verifies a token for `audiences` (the API's when `None`); the error is the reason
     /// TokenReview reports.
-    pub fn authenticate(
-        &self,
+    pub fn authenticate<'a>(
+        &'a self,
         token: &str,
-        audiences: Option<&[String]>,
-    ) -> Result<Authenticated, String> {
+        audiences: Option<&'a [String]>,
+    ) -> Result<Authenticated<'a>, String> {
         let wanted = audiences
             .filter(|a| !a.is_empty())
             .unwrap_or(&self.api_audiences);
@@ -190,7 +192,7 @@ impl TokenAuthenticator {
                 }
                 Ok(Authenticated {
                     user: verified.user.clone(),
-                    audiences: wanted.to_vec(),
+                    audiences: Cow::Borrowed(wanted),
                 })
             }
             Claims::Bound {
@@ -240,7 +242,7 @@ impl TokenAuthenticator {
                 }
                 Ok(Authenticated {
                     user: verified.user.clone(),
-                    audiences: matched,
+                    audiences: Cow::Owned(matched),
                 })
             }
         }

@@ -2,15 +2,16 @@
 //! ServiceAccounts (uid), service-account token Secrets (a hash of their token), the RBAC policy
 //! and the signing keys. One writer (the informer's handler), many cheap readers.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use base64::Engine;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kargo_api::resources::{self, ResourceType};
 use kargo_store::{Event, EventKind};
 
+use super::decisions::Decisions;
 use super::keys::{KEYS_KEY, KeySet};
-use super::rbac::Policy;
+use super::rbac::{Attributes, Policy, UserInfo};
 use crate::controllers::informer::{Handler, Head, Item};
 use crate::registry::strategy::SERVICE_ACCOUNT_NAME_ANNOTATION;
 
@@ -84,6 +85,8 @@ impl Identities {
 pub struct AuthView {
     identities: RwLock<Identities>,
     policy: RwLock<Policy>,
+    /// Allows decided by `policy`; forgotten whenever it changes.
+    decisions: Decisions,
     keys: RwLock<Arc<KeySet>>,
     key_generation: std::sync::atomic::AtomicU64,
 }
@@ -102,6 +105,7 @@ impl AuthView {
         Arc::new(AuthView {
             identities: RwLock::new(Identities::default()),
             policy: RwLock::new(Policy::new()),
+            decisions: Decisions::default(),
             keys: RwLock::new(Arc::new(keys)),
             key_generation: std::sync::atomic::AtomicU64::new(0),
         })
@@ -115,6 +119,27 @@ impl AuthView {
     /// The RBAC policy.
     pub fn policy(&self) -> RwLockReadGuard<'_, Policy> {
         self.policy.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The only way to change the policy: remembered decisions are forgotten first, and none
+    /// can be remembered while the guard is held.
+    fn policy_mut(&self) -> RwLockWriteGuard<'_, Policy> {
+        let policy = self.policy.write().unwrap_or_else(|p| p.into_inner());
+        self.decisions.forget_all();
+        policy
+    }
+
+    /// Whether the policy allows the request ([`Policy::allows`]), remembering allows: decided
+    /// and remembered under one read lock of the policy, so never from a policy that has since
+    /// changed.
+    pub fn allows(&self, user: &UserInfo, attrs: &Attributes) -> Result<(), Vec<String>> {
+        let policy = self.policy();
+        if self.decisions.allowed(user, attrs) {
+            return Ok(());
+        }
+        policy.allows(user, attrs)?;
+        self.decisions.remember(user, attrs);
+        Ok(())
     }
 
     /// The signing keys.
@@ -253,7 +278,7 @@ impl ViewWriter {
                     .identities
                     .write()
                     .unwrap_or_else(|p| p.into_inner());
-                let mut policy = self.view.policy.write().unwrap_or_else(|p| p.into_inner());
+                let mut policy = self.view.policy_mut();
                 apply(&mut ids, &mut policy, key, value);
             }
         }
@@ -278,7 +303,7 @@ impl Handler for ViewWriter {
                 .identities
                 .write()
                 .unwrap_or_else(|p| p.into_inner()) = ids;
-            *self.view.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
+            *self.view.policy_mut() = policy;
         }
     }
 
@@ -287,5 +312,58 @@ impl Handler for ViewWriter {
             EventKind::Deleted => self.write(&event.kv.key, None),
             _ => self.write(&event.kv.key, Some((&event.kv.value, head))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kargo_api::resources::{CLUSTERROLEBINDINGS, CLUSTERROLES};
+    use serde_json::json;
+
+    use super::*;
+
+    fn bytes(value: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&value).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_remembered_allow_ends_with_the_binding_that_granted_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn kargo_store::Store> =
+            Arc::new(kargo_store::sqlite::SqliteStore::open(&dir.path().join("s.db")).unwrap());
+        let view = AuthView::new(crate::auth::keys::load_or_create(&store).await.unwrap());
+        let mut writer = view.writer();
+        let role = bytes(json!({
+            "metadata": {"name": "reader"},
+            "rules": [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]}],
+        }));
+        let binding = bytes(json!({
+            "metadata": {"name": "reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "reader"},
+            "subjects": [{"kind": "User", "name": "alice"}],
+        }));
+        let role_key = CLUSTERROLES.key(None, "reader");
+        let binding_key = CLUSTERROLEBINDINGS.key(None, "reader");
+        writer.write(&role_key, Some((&role, None)));
+        writer.write(&binding_key, Some((&binding, None)));
+
+        let alice = UserInfo::new("alice", ["system:authenticated"]);
+        let get: Attributes = Attributes::resource("get", "p", "", "serviceaccounts")
+            .with_name("sa")
+            .into();
+        assert_eq!(view.allows(&alice, &get), Ok(()));
+        assert_eq!(view.allows(&alice, &get), Ok(()), "answered from memory");
+
+        writer.write(&binding_key, None);
+        assert!(view.allows(&alice, &get).is_err());
+
+        writer.write(&binding_key, Some((&binding, None)));
+        assert_eq!(view.allows(&alice, &get), Ok(()));
+        let narrower = bytes(json!({
+            "metadata": {"name": "reader"},
+            "rules": [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["list"]}],
+        }));
+        writer.write(&role_key, Some((&narrower, None)));
+        assert!(view.allows(&alice, &get).is_err());
     }
 }

@@ -17,7 +17,11 @@ const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 /// Reads a request body; `None` if it is longer than `limit` (what was sent is drained up to a
 /// bound first).
 pub async fn read(body: axum::body::Body, limit: usize) -> Result<Option<Bytes>, Status> {
+    use axum::body::HttpBody as _;
     use http_body_util::BodyExt;
+    if body.is_end_stream() {
+        return Ok(Some(Bytes::new()));
+    }
     let limited = http_body_util::Limited::new(body, DRAIN_LIMIT.max(limit));
     match limited.collect().await {
         Ok(collected) => {

@@ -65,7 +65,7 @@ pub async fn handle(
 async fn serve(
     app: &AppState,
     user: &UserInfo,
-    info: &RequestInfo,
+    info: &RequestInfo<'_>,
     query: &Query,
     headers: &HeaderMap,
     body: Bytes,
@@ -74,19 +74,18 @@ async fn serve(
         app.authorize(user, info)?;
         return discovery_response(app, info);
     }
-    let rt = resources::find(&info.api_group, &info.api_version, &info.resource)
+    let rt = resources::find(info.api_group, info.api_version, info.resource)
         .filter(|_| !info.has_extra_segments())
         .ok_or_else(Status::no_route)?;
     // A namespaced path for a cluster-scoped type (other than a namespace itself) names nothing.
     if !rt.namespaced && !info.namespace.is_empty() && rt.plural != "namespaces" {
         return Err(Status::no_route());
     }
-    let namespace =
-        (rt.namespaced && !info.namespace.is_empty()).then_some(info.namespace.as_str());
-    if rt.namespaced && namespace.is_none() && !matches!(info.verb.as_str(), "list" | "watch") {
+    let namespace = (rt.namespaced && !info.namespace.is_empty()).then_some(info.namespace);
+    if rt.namespaced && namespace.is_none() && !matches!(&*info.verb, "list" | "watch") {
         return Err(Status::no_route());
     }
-    if !info.subresource.is_empty() && rt.subresource(&info.subresource).is_none() {
+    if !info.subresource.is_empty() && rt.subresource(info.subresource).is_none() {
         return Err(Status::no_route());
     }
     app.authorize(user, info)?;
@@ -98,10 +97,10 @@ async fn serve(
         return subresource(app, rt, namespace, info, query, headers, body).await;
     }
     let registry = &app.registry;
-    let name = info.name.as_str();
+    let name = info.name;
     let as_table = table::wanted(headers)
         .then(|| table::Include::parse(query.get("includeObject").map(String::as_str)));
-    match info.verb.as_str() {
+    match &*info.verb {
         "get" => {
             let target = Target::new(rt, namespace, name);
             let Some(include) = as_table else {
@@ -197,7 +196,7 @@ async fn serve(
     }
 }
 
-fn discovery_response(app: &AppState, info: &RequestInfo) -> Result<Response> {
+fn discovery_response(app: &AppState, info: &RequestInfo<'_>) -> Result<Response> {
     if info.verb != "get" {
         return Err(Status::method_not_allowed());
     }
@@ -323,7 +322,7 @@ async fn watch(
     app: &AppState,
     rt: &'static ResourceType,
     namespace: Option<&str>,
-    info: &RequestInfo,
+    info: &RequestInfo<'_>,
     query: &Query,
     as_table: Option<table::Include>,
 ) -> Result<Response> {
@@ -388,14 +387,14 @@ async fn subresource(
     app: &AppState,
     rt: &'static ResourceType,
     namespace: Option<&str>,
-    info: &RequestInfo,
+    info: &RequestInfo<'_>,
     query: &Query,
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    let target = Target::new(rt, namespace, &info.name);
+    let target = Target::new(rt, namespace, info.name);
     let registry = &app.registry;
-    match (info.subresource.as_str(), info.verb.as_str()) {
+    match (info.subresource, &*info.verb) {
         ("status", "get") => Ok(json_response(
             StatusCode::OK,
             &registry.get(target).await?,
@@ -448,7 +447,7 @@ async fn subresource(
                         .collect()
                 })
                 .unwrap_or_default();
-            let obj = registry.finalize_namespace(&info.name, finalizers).await?;
+            let obj = registry.finalize_namespace(info.name, finalizers).await?;
             Ok(json_response(StatusCode::OK, &obj, &[]))
         }
         _ => Err(Status::method_not_allowed()),

@@ -24,6 +24,7 @@ use axum::routing::get;
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 use crate::auth::Authorizer;
 use crate::auth::authn::{AuthFailure, Authenticator, PeerIdentity};
@@ -72,7 +73,7 @@ pub struct App {
 
 impl App {
     /// Authorizes a request or answers 403 with kube-apiserver's message.
-    pub fn authorize(&self, user: &UserInfo, info: &RequestInfo) -> Result<()> {
+    pub fn authorize(&self, user: &UserInfo, info: &RequestInfo<'_>) -> Result<()> {
         self.authz.authorize_request(user, info)
     }
 
@@ -111,9 +112,42 @@ impl App {
     }
 }
 
-/// The whole API as one router. The Kubernetes API (`/api...`, `/apis...`) is the fallback
-/// rather than wildcard routes: it parses its own path ([`RequestInfo`]), so the router has no
-/// parameters to capture and no middleware to run on the hottest path.
+/// The whole API as one service: requests to the Kubernetes API, the hottest path, go straight
+/// to their handler; everything else goes through the [`router`].
+#[derive(Clone)]
+pub struct Api {
+    state: AppState,
+    router: Router,
+}
+
+impl Api {
+    /// The API of `state`.
+    pub fn new(state: AppState) -> Api {
+        Api {
+            router: router(state.clone()),
+            state,
+        }
+    }
+
+    /// Answers one request.
+    pub async fn call<B>(self, request: http::Request<B>) -> Response
+    where
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        if is_kube_path(request.uri().path()) {
+            return kube_request(self.state, request.map(axum::body::Body::new)).await;
+        }
+        match self.router.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+}
+
+/// The whole API as one axum router. The Kubernetes API (`/api...`, `/apis...`) is the fallback
+/// rather than wildcard routes: it parses its own path ([`RequestInfo`]). [`Api`] sends those
+/// requests to it without routing.
 pub fn router(state: AppState) -> Router {
     let openapi = Router::new()
         .route("/openapi/v3", get(openapi_root))
@@ -148,11 +182,16 @@ fn is_kube_path(path: &str) -> bool {
     })
 }
 
-/// Every path no route names: the Kubernetes API, authenticated here, or 404.
+/// Every path no route names: the Kubernetes API, or 404.
 async fn kube_or_not_found(State(app): State<AppState>, request: Request) -> Response {
     if !is_kube_path(request.uri().path()) {
         return not_found().await;
     }
+    kube_request(app, request).await
+}
+
+/// A Kubernetes API request, authenticated here.
+async fn kube_request(app: AppState, request: Request) -> Response {
     match authenticate(&app, request).await {
         Ok((user, request)) => kube::handle(&app, user, request).await,
         Err(response) => response,

@@ -2,28 +2,30 @@
 //! (`apiserver/pkg/endpoints/request/requestinfo.go`): the verb, group, version, namespace,
 //! resource, subresource and name that both routing and authorization read.
 
-/// What a request addresses.
+use std::borrow::Cow;
+
+/// What a request addresses, borrowed from its path (it is derived on every request).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RequestInfo {
+pub struct RequestInfo<'a> {
     /// Whether the path names a resource (else a non-resource path such as `/api` or `/version`).
     pub is_resource_request: bool,
     /// The request path.
-    pub path: String,
+    pub path: &'a str,
     /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`, or the
     /// lowercase HTTP method for non-resource requests.
-    pub verb: String,
+    pub verb: Cow<'static, str>,
     /// API group (`""` for core).
-    pub api_group: String,
+    pub api_group: &'a str,
     /// API version.
-    pub api_version: String,
+    pub api_version: &'a str,
     /// Namespace (`""` if none).
-    pub namespace: String,
+    pub namespace: &'a str,
     /// Resource (plural).
-    pub resource: String,
+    pub resource: &'a str,
     /// Subresource (`""` if none).
-    pub subresource: String,
+    pub subresource: &'a str,
     /// Object name (`""` for collections).
-    pub name: String,
+    pub name: &'a str,
     /// Whether the path has segments after the subresource (which no route serves).
     pub extra_segments: bool,
 }
@@ -31,66 +33,80 @@ pub struct RequestInfo {
 /// Subresources of a namespace, which must not be read as a resource inside it.
 const NAMESPACE_SUBRESOURCES: &[&str] = &["status", "finalize"];
 
-impl RequestInfo {
+/// The most segments a resource path has (`apis/g/v/namespaces/n/resource/name/subresource`)
+/// plus one: any further segment is extra whatever it is.
+const MAX_SEGMENTS: usize = 9;
+
+/// The lowercase verb of a non-resource request.
+fn method_verb(method: &str) -> Cow<'static, str> {
+    match method {
+        "GET" => Cow::Borrowed("get"),
+        "HEAD" => Cow::Borrowed("head"),
+        "POST" => Cow::Borrowed("post"),
+        "PUT" => Cow::Borrowed("put"),
+        "PATCH" => Cow::Borrowed("patch"),
+        "DELETE" => Cow::Borrowed("delete"),
+        other => Cow::Owned(other.to_ascii_lowercase()),
+    }
+}
+
+impl<'a> RequestInfo<'a> {
     /// Derives the request info from a method, path and whether `?watch=true` was given.
-    pub fn parse(method: &str, path: &str, watch: bool) -> RequestInfo {
+    pub fn parse(method: &str, path: &'a str, watch: bool) -> RequestInfo<'a> {
         let non_resource = || RequestInfo {
             is_resource_request: false,
-            path: path.to_owned(),
-            verb: method.to_ascii_lowercase(),
+            path,
+            verb: method_verb(method),
             ..RequestInfo::default()
         };
-        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let (group, version, mut rest) = match parts.as_slice() {
+        let mut segments = [""; MAX_SEGMENTS];
+        let mut count = 0;
+        for (slot, segment) in segments.iter_mut().zip(path.trim_matches('/').split('/')) {
+            *slot = segment;
+            count += 1;
+        }
+        let (group, version, mut rest) = match &segments[..count] {
             ["api", version, rest @ ..] if !rest.is_empty() => ("", *version, rest),
             ["apis", group, version, rest @ ..] if !rest.is_empty() => (*group, *version, rest),
             _ => return non_resource(),
         };
+        let verb = match method {
+            "POST" => "create",
+            "GET" | "HEAD" => "get",
+            "PUT" => "update",
+            "PATCH" => "patch",
+            "DELETE" => "delete",
+            _ => return non_resource(),
+        };
         let mut info = RequestInfo {
             is_resource_request: true,
-            path: path.to_owned(),
-            verb: match method {
-                "POST" => "create",
-                "GET" | "HEAD" => "get",
-                "PUT" => "update",
-                "PATCH" => "patch",
-                "DELETE" => "delete",
-                other => {
-                    return RequestInfo {
-                        verb: other.to_ascii_lowercase(),
-                        ..non_resource()
-                    };
-                }
-            }
-            .to_owned(),
-            api_group: group.to_owned(),
-            api_version: version.to_owned(),
+            path,
+            verb: Cow::Borrowed(verb),
+            api_group: group,
+            api_version: version,
             ..RequestInfo::default()
         };
         if rest.first() == Some(&"namespaces") && rest.len() > 1 {
-            info.namespace = rest[1].to_owned();
+            info.namespace = rest[1];
             if rest.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&rest[2]) {
                 rest = &rest[2..];
             }
         }
         if rest.len() >= 3 {
-            info.subresource = rest[2].to_owned();
+            info.subresource = rest[2];
         }
         info.extra_segments = rest.len() > 3;
         if rest.len() >= 2 {
-            info.name = rest[1].to_owned();
+            info.name = rest[1];
         }
-        info.resource = rest[0].to_owned();
-        if info.name.is_empty() {
-            match info.verb.as_str() {
-                "get" if watch => info.verb = "watch".into(),
-                "get" => info.verb = "list".into(),
-                "delete" => info.verb = "deletecollection".into(),
-                _ => {}
-            }
-        } else if info.verb == "get" && watch {
-            info.verb = "watch".into();
-        }
+        info.resource = rest[0];
+        let verb = match (verb, info.name.is_empty(), watch) {
+            ("get", _, true) => "watch",
+            ("get", true, false) => "list",
+            ("delete", true, _) => "deletecollection",
+            (verb, _, _) => verb,
+        };
+        info.verb = Cow::Borrowed(verb);
         info
     }
 
@@ -112,12 +128,12 @@ mod tests {
     ) {
         let info = RequestInfo::parse(method, path, watch);
         let got = (
-            info.verb.as_str(),
-            info.api_group.as_str(),
-            info.namespace.as_str(),
-            info.resource.as_str(),
-            info.subresource.as_str(),
-            info.name.as_str(),
+            &*info.verb,
+            info.api_group,
+            info.namespace,
+            info.resource,
+            info.subresource,
+            info.name,
         );
         assert_eq!(got, expected, "{method} {path}");
         assert!(info.is_resource_request, "{method} {path}");

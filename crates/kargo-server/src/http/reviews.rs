@@ -24,7 +24,7 @@ pub async fn create(
     app: &AppState,
     user: &UserInfo,
     rt: &'static ResourceType,
-    info: &RequestInfo,
+    info: &RequestInfo<'_>,
     body: Value,
 ) -> Result<Response> {
     if info.verb != "create" {
@@ -32,7 +32,7 @@ pub async fn create(
     }
     let created = |v: Value| Ok(json_response(StatusCode::CREATED, &v, &[]));
     if info.subresource == "token" {
-        return created(token_request(app, &info.namespace, &info.name, body).await?);
+        return created(token_request(app, info.namespace, info.name, body).await?);
     }
     match rt.kind {
         "SelfSubjectReview" => created(json!({
@@ -48,8 +48,7 @@ pub async fn create(
         }
         "SubjectAccessReview" | "LocalSubjectAccessReview" => {
             let subject = subject_from_spec(&body)?;
-            let namespace =
-                (rt.kind == "LocalSubjectAccessReview").then_some(info.namespace.as_str());
+            let namespace = (rt.kind == "LocalSubjectAccessReview").then_some(info.namespace);
             let decision = access(app, &subject, &body, namespace)?;
             created(with_decision(rt, body, &decision))
         }
