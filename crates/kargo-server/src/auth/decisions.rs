@@ -7,11 +7,10 @@
 //! write lock and forgets everything first, so an entry can never outlive the policy that
 //! decided it: a revoked role is refused by the very next request.
 //!
-//! An entry is keyed by a hash of what RBAC reads (the username, the groups and the request's
-//! attributes) and holds all of them, compared on every hit: a hash collision is a miss, never a
-//! wrong answer.
+//! An entry is everything RBAC reads (the username, the groups and the request's attributes),
+//! compared whole on every lookup: nothing but the same question gets the remembered answer.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::collections::HashSet;
 use std::sync::RwLock;
 
 use super::rbac::{Attributes, UserInfo};
@@ -19,70 +18,69 @@ use super::rbac::{Attributes, UserInfo};
 /// Entries kept before the cache starts over (one entry is a few hundred bytes).
 const CAPACITY: usize = 10_000;
 
-/// What a remembered allow was decided for.
-struct Entry {
-    username: String,
-    groups: Vec<String>,
-    attrs: Attributes,
-}
-
-impl Entry {
-    fn is_for(&self, user: &UserInfo, attrs: &Attributes) -> bool {
-        self.username == user.username && self.groups == user.groups && self.attrs == *attrs
+/// Everything RBAC reads of a user and a request as one byte string, each part prefixed with its
+/// length, so that two different questions never have the same fingerprint.
+fn fingerprint(user: &UserInfo, attrs: &Attributes) -> Vec<u8> {
+    fn put(out: &mut Vec<u8>, part: &str) {
+        out.extend_from_slice(&(part.len() as u32).to_le_bytes());
+        out.extend_from_slice(part.as_bytes());
     }
-}
-
-/// The cache.
-pub struct Decisions {
-    entries: RwLock<std::collections::HashMap<u64, Entry, foldhash::fast::FixedState>>,
-    hasher: foldhash::fast::RandomState,
-}
-
-impl Default for Decisions {
-    fn default() -> Self {
-        Decisions {
-            entries: RwLock::new(std::collections::HashMap::default()),
-            hasher: foldhash::fast::RandomState::default(),
+    let mut out = Vec::with_capacity(256);
+    put(&mut out, &user.username);
+    out.extend_from_slice(&(user.groups.len() as u32).to_le_bytes());
+    for group in &user.groups {
+        put(&mut out, group);
+    }
+    match attrs {
+        Attributes::Resource(r) => {
+            out.push(b'r');
+            for part in [
+                &r.verb,
+                &r.namespace,
+                &r.api_group,
+                &r.resource,
+                &r.subresource,
+                &r.name,
+            ] {
+                put(&mut out, part);
+            }
+        }
+        Attributes::NonResource(n) => {
+            out.push(b'n');
+            put(&mut out, &n.verb);
+            put(&mut out, &n.path);
         }
     }
+    out
+}
+
+/// The cache: the fingerprints of the allowed questions.
+#[derive(Default)]
+pub struct Decisions {
+    allowed: RwLock<HashSet<Box<[u8]>, foldhash::fast::RandomState>>,
 }
 
 impl Decisions {
-    fn key(&self, user: &UserInfo, attrs: &Attributes) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        user.username.hash(&mut h);
-        user.groups.hash(&mut h);
-        attrs.hash(&mut h);
-        h.finish()
-    }
-
     /// Whether an allow for exactly this user and request is remembered.
     pub fn allowed(&self, user: &UserInfo, attrs: &Attributes) -> bool {
-        let key = self.key(user, attrs);
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries.get(&key).is_some_and(|e| e.is_for(user, attrs))
+        let question = fingerprint(user, attrs);
+        let allowed = self.allowed.read().unwrap_or_else(|p| p.into_inner());
+        allowed.contains(question.as_slice())
     }
 
     /// Remembers that the current policy allows this user's request.
     pub fn remember(&self, user: &UserInfo, attrs: &Attributes) {
-        let key = self.key(user, attrs);
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= CAPACITY {
-            entries.clear();
+        let question = fingerprint(user, attrs).into_boxed_slice();
+        let mut allowed = self.allowed.write().unwrap_or_else(|p| p.into_inner());
+        if allowed.len() >= CAPACITY {
+            allowed.clear();
         }
-        entries.insert(
-            key,
-            Entry {
-                username: user.username.clone(),
-                groups: user.groups.clone(),
-                attrs: attrs.clone(),
-            },
-        );
+        allowed.insert(question);
     }
 
     /// Forgets every decision (the policy is about to change).
     pub fn forget_all(&self) {
-        self.entries
+        self.allowed
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
@@ -90,7 +88,7 @@ impl Decisions {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries.read().unwrap().len()
+        self.allowed.read().unwrap().len()
     }
 }
 
@@ -120,6 +118,26 @@ mod tests {
             ["system:serviceaccounts", "system:masters"],
         );
         assert!(!decisions.allowed(&more_groups, &get("get", "a")));
+    }
+
+    #[test]
+    fn questions_that_share_their_characters_are_still_different() {
+        let decisions = Decisions::default();
+        decisions.remember(&UserInfo::new("ab", ["c"]), &get("get", "a"));
+        assert!(!decisions.allowed(&UserInfo::new("a", ["bc"]), &get("get", "a")));
+        assert!(!decisions.allowed(
+            &UserInfo::new("abc", Vec::<String>::new()),
+            &get("get", "a")
+        ));
+
+        let user = UserInfo::new("u", ["g"]);
+        let in_namespace: Attributes = Attributes::resource("get", "a", "", "x").into();
+        let named: Attributes = Attributes::resource("get", "", "", "x")
+            .with_name("a")
+            .into();
+        decisions.remember(&user, &in_namespace);
+        assert!(!decisions.allowed(&user, &named));
+        assert!(!decisions.allowed(&user, &Attributes::non_resource("get", "x")));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! on a non-resource path.
 
 /// The attributes of a request that RBAC decides on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attributes {
     /// A request on an API resource, e.g. `list pods` in a namespace.
     Resource(ResourceAttributes),
@@ -11,7 +11,7 @@ pub enum Attributes {
 }
 
 /// A request on an API resource.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResourceAttributes {
     /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`, or a
     /// special verb such as `bind`, `escalate`, `impersonate`.
@@ -29,7 +29,7 @@ pub struct ResourceAttributes {
 }
 
 /// A request on a path outside the resource API.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NonResourceAttributes {
     /// The lowercased HTTP method, e.g. `get`.
     pub verb: String,
