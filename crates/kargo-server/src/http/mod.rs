@@ -302,3 +302,31 @@ impl IntoResponse for Status {
         json_response(code, &self, &[])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_kube_path;
+
+    #[test]
+    fn the_kubernetes_api_is_api_and_apis_and_what_is_below_them() {
+        for path in [
+            "/api",
+            "/api/",
+            "/api/v1/namespaces",
+            "/apis",
+            "/apis/rbac.authorization.k8s.io/v1",
+        ] {
+            assert!(is_kube_path(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/apix",
+            "/apisx/v1",
+            "/healthz",
+            "/v1beta1/projects",
+            "/openapi/v3",
+        ] {
+            assert!(!is_kube_path(path), "{path}");
+        }
+    }
+}
