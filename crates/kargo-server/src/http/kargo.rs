@@ -12,10 +12,11 @@ use std::collections::HashMap;
 use axum::Extension;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http::request::Parts;
 use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -118,23 +119,20 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route(
             "/v1beta1/system/service-accounts",
-            get(list_system_service_accounts),
+            get(list_service_accounts),
         )
         .route(
             "/v1beta1/system/service-accounts/{sa}",
-            get(get_system_service_account),
+            get(get_service_account),
         )
         .route(
             "/v1beta1/system/service-accounts/{sa}/tokens",
-            post(create_system_token),
+            post(create_token),
         )
-        .route(
-            "/v1beta1/system/service-account-tokens",
-            get(list_system_tokens),
-        )
+        .route("/v1beta1/system/service-account-tokens", get(list_tokens))
         .route(
             "/v1beta1/system/service-account-tokens/{token}",
-            get(get_system_token).delete(delete_system_token),
+            get(get_token).delete(delete_token),
         )
         .route("/v1beta1/system/roles", get(list_system_roles))
         .route("/v1beta1/system/roles/{role}", get(get_system_role))
@@ -205,6 +203,29 @@ fn no_content() -> Reply {
 
 type User = Extension<std::sync::Arc<UserInfo>>;
 
+/// Where a Kargo route acts, from its path: the project it names (`{project}`), or the system
+/// scope for the `/v1beta1/system/...` routes (which name none); and the one object it names
+/// (`{sa}`, `{token}` or `{role}`), empty for a collection. One handler serves both scopes.
+struct At {
+    scope: Scope,
+    name: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for At {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<At, Response> {
+        let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let scope = params
+            .remove("project")
+            .map_or(Scope::System, Scope::Project);
+        let name = params.into_values().next().unwrap_or_default();
+        Ok(At { scope, name })
+    }
+}
+
 async fn list_projects(State(app): State<AppState>, Extension(user): User) -> Reply {
     reply(StatusCode::OK, &app.kargo.list_projects(&user).await?)
 }
@@ -240,263 +261,148 @@ async fn delete_project(
 async fn list_service_accounts(
     State(app): State<AppState>,
     Extension(user): User,
-    Path(project): Path<String>,
+    at: At,
 ) -> Reply {
-    let scope = Scope::Project(project);
     reply(
         StatusCode::OK,
-        &app.kargo.list_service_accounts(&user, &scope).await?,
+        &app.kargo.list_service_accounts(&user, &at.scope).await?,
     )
 }
 
 async fn create_service_account(
     State(app): State<AppState>,
     Extension(user): User,
-    Path(project): Path<String>,
+    at: At,
     body: Body,
 ) -> Reply {
     let body = json_body(body).await?;
-    let scope = Scope::Project(project);
     let sa = app
         .kargo
-        .create_service_account(&user, &scope, body)
+        .create_service_account(&user, &at.scope, body)
         .await?;
     reply(StatusCode::CREATED, &sa)
 }
 
-async fn get_service_account(
-    State(app): State<AppState>,
-    Extension(user): User,
-    Path((project, sa)): Path<(String, String)>,
-) -> Reply {
-    let scope = Scope::Project(project);
+async fn get_service_account(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
     reply(
         StatusCode::OK,
-        &app.kargo.get_service_account(&user, &scope, &sa).await?,
+        &app.kargo
+            .get_service_account(&user, &at.scope, &at.name)
+            .await?,
     )
 }
 
 async fn delete_service_account(
     State(app): State<AppState>,
     Extension(user): User,
-    Path((project, sa)): Path<(String, String)>,
+    at: At,
 ) -> Reply {
-    let scope = Scope::Project(project);
-    app.kargo.delete_service_account(&user, &scope, &sa).await?;
-    no_content()
-}
-
-async fn token_create(
-    app: &AppState,
-    user: &UserInfo,
-    scope: Scope,
-    sa: &str,
-    body: Body,
-) -> Reply {
-    let request: kargo_api::kargo::CreateTokenRequest = json_body(body).await?;
-    let secret = app
-        .kargo
-        .create_token(user, &scope, sa, &request.name)
+    app.kargo
+        .delete_service_account(&user, &at.scope, &at.name)
         .await?;
-    reply(StatusCode::CREATED, &secret)
+    no_content()
 }
 
 async fn create_token(
     State(app): State<AppState>,
     Extension(user): User,
-    Path((project, sa)): Path<(String, String)>,
+    at: At,
     body: Body,
 ) -> Reply {
-    token_create(&app, &user, Scope::Project(project), &sa, body).await
-}
-
-fn account_filter(query: &HashMap<String, String>) -> Option<&str> {
-    query
-        .get("serviceAccount")
-        .map(String::as_str)
-        .filter(|s| !s.is_empty())
+    let request: kargo_api::kargo::CreateTokenRequest = json_body(body).await?;
+    let secret = app
+        .kargo
+        .create_token(&user, &at.scope, &at.name, &request.name)
+        .await?;
+    reply(StatusCode::CREATED, &secret)
 }
 
 async fn list_tokens(
     State(app): State<AppState>,
     Extension(user): User,
-    Path(project): Path<String>,
+    at: At,
     Query(query): Query<HashMap<String, String>>,
 ) -> Reply {
-    let scope = Scope::Project(project);
-    let list = app
-        .kargo
-        .list_tokens(&user, &scope, account_filter(&query))
-        .await?;
+    let account = query
+        .get("serviceAccount")
+        .map(String::as_str)
+        .filter(|s| !s.is_empty());
+    let list = app.kargo.list_tokens(&user, &at.scope, account).await?;
     reply(StatusCode::OK, &list)
 }
 
-async fn get_token(
-    State(app): State<AppState>,
-    Extension(user): User,
-    Path((project, token)): Path<(String, String)>,
-) -> Reply {
-    let scope = Scope::Project(project);
+async fn get_token(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
     reply(
         StatusCode::OK,
-        &app.kargo.get_token(&user, &scope, &token).await?,
+        &app.kargo.get_token(&user, &at.scope, &at.name).await?,
     )
 }
 
-async fn delete_token(
-    State(app): State<AppState>,
-    Extension(user): User,
-    Path((project, token)): Path<(String, String)>,
-) -> Reply {
-    let scope = Scope::Project(project);
-    app.kargo.delete_token(&user, &scope, &token).await?;
+async fn delete_token(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
+    app.kargo.delete_token(&user, &at.scope, &at.name).await?;
     no_content()
 }
 
-async fn list_roles(
-    State(app): State<AppState>,
-    Extension(user): User,
-    Path(project): Path<String>,
-) -> Reply {
-    let scope = Scope::Project(project);
-    reply(StatusCode::OK, &app.kargo.list_roles(&user, &scope).await?)
+async fn list_roles(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
+    reply(
+        StatusCode::OK,
+        &app.kargo.list_roles(&user, &at.scope).await?,
+    )
 }
 
 async fn create_role(
     State(app): State<AppState>,
     Extension(user): User,
-    Path(project): Path<String>,
+    at: At,
     body: Body,
 ) -> Reply {
     let role = json_body(body).await?;
-    let scope = Scope::Project(project);
     reply(
         StatusCode::CREATED,
-        &app.kargo.create_role(&user, &scope, role).await?,
+        &app.kargo.create_role(&user, &at.scope, role).await?,
     )
 }
 
-async fn get_role(
-    State(app): State<AppState>,
-    Extension(user): User,
-    Path((project, role)): Path<(String, String)>,
-) -> Reply {
-    let scope = Scope::Project(project);
+async fn get_role(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
     reply(
         StatusCode::OK,
-        &app.kargo.get_role(&user, &scope, &role).await?,
+        &app.kargo.get_role(&user, &at.scope, &at.name).await?,
     )
 }
 
 async fn update_role(
     State(app): State<AppState>,
     Extension(user): User,
-    Path((project, name)): Path<(String, String)>,
+    at: At,
     body: Body,
 ) -> Reply {
     let role = json_body(body).await?;
-    let scope = Scope::Project(project);
-    let role = app.kargo.update_role(&user, &scope, &name, role).await?;
+    let role = app
+        .kargo
+        .update_role(&user, &at.scope, &at.name, role)
+        .await?;
     reply(StatusCode::OK, &role)
 }
 
-async fn delete_role(
-    State(app): State<AppState>,
-    Extension(user): User,
-    Path((project, role)): Path<(String, String)>,
-) -> Reply {
-    let scope = Scope::Project(project);
-    app.kargo.delete_role(&user, &scope, &role).await?;
+async fn delete_role(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
+    app.kargo.delete_role(&user, &at.scope, &at.name).await?;
     no_content()
 }
 
-async fn grant(
-    State(app): State<AppState>,
-    Extension(user): User,
-    Path(project): Path<String>,
-    body: Body,
-) -> Reply {
+async fn grant(State(app): State<AppState>, Extension(user): User, at: At, body: Body) -> Reply {
     let request = json_body(body).await?;
-    let scope = Scope::Project(project);
     reply(
         StatusCode::OK,
-        &app.kargo.grant(&user, &scope, request).await?,
+        &app.kargo.grant(&user, &at.scope, request).await?,
     )
 }
 
-async fn revoke(
-    State(app): State<AppState>,
-    Extension(user): User,
-    Path(project): Path<String>,
-    body: Body,
-) -> Reply {
+async fn revoke(State(app): State<AppState>, Extension(user): User, at: At, body: Body) -> Reply {
     let request = json_body(body).await?;
-    let scope = Scope::Project(project);
     reply(
         StatusCode::OK,
-        &app.kargo.revoke(&user, &scope, request).await?,
+        &app.kargo.revoke(&user, &at.scope, request).await?,
     )
-}
-
-async fn list_system_service_accounts(State(app): State<AppState>, Extension(user): User) -> Reply {
-    let list = app
-        .kargo
-        .list_service_accounts(&user, &Scope::System)
-        .await?;
-    reply(StatusCode::OK, &list)
-}
-
-async fn get_system_service_account(
-    State(app): State<AppState>,
-    Extension(user): User,
-    Path(sa): Path<String>,
-) -> Reply {
-    let sa = app
-        .kargo
-        .get_service_account(&user, &Scope::System, &sa)
-        .await?;
-    reply(StatusCode::OK, &sa)
-}
-
-async fn create_system_token(
-    State(app): State<AppState>,
-    Extension(user): User,
-    Path(sa): Path<String>,
-    body: Body,
-) -> Reply {
-    token_create(&app, &user, Scope::System, &sa, body).await
-}
-
-async fn list_system_tokens(
-    State(app): State<AppState>,
-    Extension(user): User,
-    Query(query): Query<HashMap<String, String>>,
-) -> Reply {
-    let list = app
-        .kargo
-        .list_tokens(&user, &Scope::System, account_filter(&query))
-        .await?;
-    reply(StatusCode::OK, &list)
-}
-
-async fn get_system_token(
-    State(app): State<AppState>,
-    Extension(user): User,
-    Path(token): Path<String>,
-) -> Reply {
-    let secret = app.kargo.get_token(&user, &Scope::System, &token).await?;
-    reply(StatusCode::OK, &secret)
-}
-
-async fn delete_system_token(
-    State(app): State<AppState>,
-    Extension(user): User,
-    Path(token): Path<String>,
-) -> Reply {
-    app.kargo
-        .delete_token(&user, &Scope::System, &token)
-        .await?;
-    no_content()
 }
 
 async fn list_system_roles(State(app): State<AppState>, Extension(user): User) -> Reply {
