@@ -113,7 +113,7 @@ impl App {
 }
 
 /// The whole API as one service: requests to the Kubernetes API, the hottest path, go straight
-/// to their handler; everything else goes through the [`router`].
+/// to their handler; everything else goes through an axum router.
 #[derive(Clone)]
 pub struct Api {
     state: AppState,
@@ -145,10 +145,10 @@ impl Api {
     }
 }
 
-/// The whole API as one axum router. The Kubernetes API (`/api...`, `/apis...`) is the fallback
-/// rather than wildcard routes: it parses its own path ([`RequestInfo`]). [`Api`] sends those
-/// requests to it without routing.
-pub fn router(state: AppState) -> Router {
+/// Everything but the Kubernetes API, as one axum router. The Kubernetes API (`/api...`,
+/// `/apis...`) parses its own path ([`RequestInfo`]); [`Api`] sends it those requests without
+/// routing.
+fn router(state: AppState) -> Router {
     let openapi = Router::new()
         .route("/openapi/v3", get(openapi_root))
         .route("/openapi/v3/{*rest}", get(openapi_group_version))
@@ -169,7 +169,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi)
         .merge(kargo::router(state.clone()))
         .merge(keys::router())
-        .fallback(kube_or_not_found)
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
@@ -180,14 +180,6 @@ fn is_kube_path(path: &str) -> bool {
         path.strip_prefix(root)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     })
-}
-
-/// Every path no route names: the Kubernetes API, or 404.
-async fn kube_or_not_found(State(app): State<AppState>, request: Request) -> Response {
-    if !is_kube_path(request.uri().path()) {
-        return not_found().await;
-    }
-    kube_request(app, request).await
 }
 
 /// A Kubernetes API request, authenticated here.
