@@ -32,7 +32,12 @@ bench=$root/target/release/kargo-bench
 
 work=$(mktemp -d /tmp/kargo-bench.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# The scale part's data directory alone is about 1 GiB: stop the servers, then remove it all.
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 mkdir -p "$root/bench/results"
