@@ -91,19 +91,22 @@ impl Kargo {
     /// A user logged in to `server` as the admin, trusting its CA.
     pub fn logged_in(server: &Server) -> Kargo {
         let kargo = Kargo::new();
+        kargo.login_as_admin(server).prints("");
+        kargo
+    }
+
+    /// Runs `kargo login URL --admin --password … --certificate-authority CA` against `server`.
+    pub fn login_as_admin(&self, server: &Server) -> Out {
         let ca = server.ca();
-        kargo
-            .run(&[
-                "login",
-                &server.url,
-                "--admin",
-                "--password",
-                ADMIN_PASSWORD,
-                "--certificate-authority",
-                ca.to_str().expect("CA path"),
-            ])
-            .prints("");
-        kargo
+        self.run(&[
+            "login",
+            &server.url,
+            "--admin",
+            "--password",
+            ADMIN_PASSWORD,
+            "--certificate-authority",
+            ca.to_str().expect("CA path"),
+        ])
     }
 
     /// A user whose configuration file is `config`'s with `bearerToken` replaced by `token`:

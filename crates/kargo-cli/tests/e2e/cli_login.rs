@@ -18,18 +18,7 @@ fn ca_text(server: &Server) -> String {
 fn login_with_the_servers_ca_saves_a_private_config_and_prints_nothing() {
     let server = Server::start();
     let kargo = Kargo::new();
-    let ca = server.ca();
-    kargo
-        .run(&[
-            "login",
-            &server.url,
-            "--admin",
-            "--password",
-            ADMIN_PASSWORD,
-            "--certificate-authority",
-            ca.to_str().unwrap(),
-        ])
-        .prints("");
+    kargo.login_as_admin(&server).prints("");
 
     let ca_data = base64::engine::general_purpose::STANDARD.encode(ca_text(&server));
     let text = kargo.config_text();
@@ -160,17 +149,8 @@ fn login_failures_print_one_line_and_write_nothing() {
 fn login_to_a_server_without_the_admin_account_says_so() {
     let server = Server::start_with(&["--disable-admin-account".to_owned()]);
     let kargo = Kargo::new();
-    let ca = server.ca();
     kargo
-        .run(&[
-            "login",
-            &server.url,
-            "--admin",
-            "--password",
-            ADMIN_PASSWORD,
-            "--certificate-authority",
-            ca.to_str().unwrap(),
-        ])
+        .login_as_admin(&server)
         .fails_with("server does not support admin user login");
     assert!(!kargo.config_path().exists());
 }
