@@ -173,25 +173,30 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
-/// Runs `jobs` (each an async closure over an index) with `concurrency` in flight.
-async fn run_all<F, Fut>(count: usize, concurrency: usize, job: F) -> anyhow::Result<()>
+/// POSTs `count` objects with `concurrency` in flight: object `i` is `make(i)`, a path and a body.
+/// One that already exists (409) counts as created, so a seed can run again over its own store.
+async fn create_all<F>(
+    ctx: &Arc<Ctx>,
+    count: usize,
+    concurrency: usize,
+    make: F,
+) -> anyhow::Result<()>
 where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+    F: Fn(usize) -> (String, Value) + Send + Sync + 'static,
 {
-    let job = Arc::new(job);
+    let make = Arc::new(make);
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let job = job.clone();
-        let next = next.clone();
+        let (ctx, make, next) = (ctx.clone(), make.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                 if i >= count {
                     return Ok::<(), anyhow::Error>(());
                 }
-                job(i).await?;
+                let (path, body) = make(i);
+                ctx.expect("POST", &path, Some(body), &[201, 409]).await?;
             }
         }));
     }
@@ -210,67 +215,28 @@ async fn seed(
     concurrency: usize,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    {
-        let ctx = ctx.clone();
-        let prefix = prefix.clone();
-        run_all(projects, concurrency.min(8), move |i| {
-            let ctx = ctx.clone();
-            let name = format!("{prefix}-{i}");
-            async move {
-                ctx.expect(
-                    "POST",
-                    "/v1beta1/projects",
-                    Some(json!({"metadata": {"name": name}})),
-                    &[201, 409],
-                )
-                .await
-                .map(|_| ())
-            }
-        })
-        .await?;
-    }
+    let p = prefix.clone();
+    create_all(&ctx, projects, concurrency.min(8), move |i| {
+        let body = json!({"metadata": {"name": format!("{p}-{i}")}});
+        ("/v1beta1/projects".to_owned(), body)
+    })
+    .await?;
     let projects_done = started.elapsed();
-    {
-        let ctx = ctx.clone();
-        let prefix = prefix.clone();
-        run_all(projects * accounts, concurrency, move |i| {
-            let ctx = ctx.clone();
-            let (p, a) = (i / accounts, i % accounts);
-            let path = format!("/v1beta1/projects/{prefix}-{p}/service-accounts");
-            async move {
-                ctx.expect(
-                    "POST",
-                    &path,
-                    Some(json!({"metadata": {"name": format!("sa-{a}")}})),
-                    &[201, 409],
-                )
-                .await
-                .map(|_| ())
-            }
-        })
-        .await?;
-    }
+    let p = prefix.clone();
+    create_all(&ctx, projects * accounts, concurrency, move |i| {
+        let (project, a) = (i / accounts, i % accounts);
+        let path = format!("/v1beta1/projects/{p}-{project}/service-accounts");
+        (path, json!({"metadata": {"name": format!("sa-{a}")}}))
+    })
+    .await?;
     let accounts_done = started.elapsed();
-    {
-        let ctx = ctx.clone();
-        run_all(projects * accounts * tokens, concurrency, move |i| {
-            let ctx = ctx.clone();
-            let (p, rest) = (i / (accounts * tokens), i % (accounts * tokens));
-            let (a, t) = (rest / tokens, rest % tokens);
-            let path = format!("/v1beta1/projects/{prefix}-{p}/service-accounts/sa-{a}/tokens");
-            async move {
-                ctx.expect(
-                    "POST",
-                    &path,
-                    Some(json!({"name": format!("sa-{a}-t{t}")})),
-                    &[201, 409],
-                )
-                .await
-                .map(|_| ())
-            }
-        })
-        .await?;
-    }
+    create_all(&ctx, projects * accounts * tokens, concurrency, move |i| {
+        let (project, rest) = (i / (accounts * tokens), i % (accounts * tokens));
+        let (a, t) = (rest / tokens, rest % tokens);
+        let path = format!("/v1beta1/projects/{prefix}-{project}/service-accounts/sa-{a}/tokens");
+        (path, json!({"name": format!("sa-{a}-t{t}")}))
+    })
+    .await?;
     let total = started.elapsed();
     println!(
         "seeded projects={projects} accounts={} tokens={} in {:.1}s (projects {:.1}s, accounts {:.1}s, tokens {:.1}s)",
