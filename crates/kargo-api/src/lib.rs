@@ -12,6 +12,8 @@
 //!   selectors (`?fieldSelector=`), parsed, printed and matched like `k8s.io/apimachinery`.
 //! - [`resources`]: the table of resource types the server serves (discovery, keys, routing).
 //! - [`kargo`]: Kargo's labels and annotations, and the bodies and paths of the Kargo REST API.
+//! - [`json`]: JSON decoding that reports duplicate fields for field validation.
+//! - [`limits`]: how deep and how large a stored object may be.
 //! - [`patch`]: JSON merge patch, JSON patch and strategic merge patch, with how each failure
 //!   maps to a kube-apiserver `Status` ([`patch::PatchError`]).
 //!
@@ -22,7 +24,9 @@
 
 pub mod duration;
 pub mod field;
+pub mod json;
 pub mod kargo;
+pub mod limits;
 pub mod names;
 pub mod patch;
 pub mod resources;

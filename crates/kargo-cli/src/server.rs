@@ -38,6 +38,11 @@ pub struct ServerArgs {
     /// works).
     #[arg(long)]
     pub disable_admin_account: bool,
+    /// The largest object the server stores, in bytes as encoded (JSON); writes that would
+    /// store a larger one get 413.
+    #[arg(long, value_name = "BYTES", default_value_t = kargo_api::limits::MAX_OBJECT_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1024..=(64 << 20)))]
+    pub max_object_size: u64,
     /// Log filter (`info`, `debug`, `kargo_server=debug`).
     #[arg(long, env = "KARGO_LOG", default_value = "info")]
     pub log: String,
@@ -177,6 +182,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         tls_names: args.tls_sans,
         issuer: args.issuer,
         compaction_interval: Some(args.compaction_interval).filter(|i| !i.is_zero()),
+        max_object_bytes: usize::try_from(args.max_object_size)?,
     };
     runtime.block_on(kargo_server::server::run(config, |started| {
         use std::io::Write;

@@ -145,6 +145,9 @@ pub struct ServerConfig {
     pub issuer: Option<String>,
     /// How often to compact the store's history (`None`: never).
     pub compaction_interval: Option<std::time::Duration>,
+    /// The largest encoded object a write may store (kube-apiserver's etcd value limit,
+    /// [`kargo_api::limits::MAX_OBJECT_BYTES`], by default).
+    pub max_object_bytes: usize,
 }
 
 impl ServerConfig {
@@ -306,7 +309,7 @@ pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
     let tls = TlsMaterial::load_or_create(&tls_dir, &config.certificate_names(), &ca)?;
     let (admin, generated) = Admin::init(&store, config.admin_password.as_deref()).await?;
     let admin = Arc::new(admin);
-    let registry = Registry::new(store.clone());
+    let registry = Registry::new(store.clone()).with_max_object_bytes(config.max_object_bytes);
     bootstrap(&registry).await?;
 
     let shutdown = CancellationToken::new();

@@ -300,8 +300,24 @@ impl Server {
         headers: &[&str],
         body: Option<&[u8]>,
     ) -> (u16, String) {
+        let (code, _, body) = self.curl_with_headers(method, path, token, headers, body);
+        (code, body)
+    }
+
+    /// An HTTP request with curl: `(status, response headers, body)`.
+    pub fn curl_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[&str],
+        body: Option<&[u8]>,
+    ) -> (u16, String, String) {
+        let header_file = tempfile::NamedTempFile::new().expect("temp file");
         let mut cmd = Command::new("curl");
-        cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
+        cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-D"])
+            .arg(header_file.path())
+            .arg("--cacert")
             .arg(self.ca())
             .args(["-X", method]);
         if let Some(t) = token {
@@ -328,11 +344,66 @@ impl Server {
         let out = child.wait_with_output().expect("curl output");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, code) = text.rsplit_once('\n').unwrap_or((&text, "0"));
+        let response_headers = std::fs::read_to_string(header_file.path()).unwrap_or_default();
         match code.trim().parse() {
-            Ok(code) if code != 0 => (code, body.to_owned()),
+            Ok(code) if code != 0 => (code, response_headers, body.to_owned()),
             // No HTTP answer at all: say what curl saw.
-            _ => (0, format!("{body}{}", String::from_utf8_lossy(&out.stderr))),
+            _ => (
+                0,
+                response_headers,
+                format!("{body}{}", String::from_utf8_lossy(&out.stderr)),
+            ),
         }
+    }
+
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server runs").id()
+    }
+
+    /// The server process's peak resident memory (`VmHWM`), in bytes.
+    pub fn peak_memory(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the server's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmHWM")
+            * 1024
+    }
+
+    /// An honest client: `requests` authenticated GETs of `path` on one keep-alive connection
+    /// (one curl process, so process start-up is not measured). Asserts that every one is
+    /// answered 200 within 10 s and returns the 99th percentile latency.
+    pub fn honest_p99(&self, token: &str, path: &str, requests: usize) -> Duration {
+        let url = format!("{}{path}", self.url);
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--max-time", "10", "--cacert"])
+            .arg(self.ca())
+            .args(["-H", &format!("Authorization: Bearer {token}")])
+            .args(["-w", "%{http_code} %{time_total}\n"]);
+        for _ in 0..requests {
+            cmd.args(["-o", "/dev/null", &url]);
+        }
+        let out = cmd.output().expect("curl runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut latencies: Vec<Duration> = text
+            .lines()
+            .map(|line| {
+                let (code, secs) = line.split_once(' ').expect("code and time");
+                assert_eq!(code, "200", "an honest request was not served: {line}");
+                Duration::from_secs_f64(secs.parse().expect("seconds"))
+            })
+            .collect();
+        assert_eq!(
+            latencies.len(),
+            requests,
+            "every honest request is answered; curl said: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        latencies.sort();
+        latencies[(requests * 99).div_ceil(100) - 1]
     }
 }
 

@@ -5,6 +5,8 @@
 //! - `kubectl`: every resource with kubectl, and kube-apiserver's error messages;
 //! - `python`: the Python client's CRUD;
 //! - `bad_input`: malformed bodies, selectors and patches get 4xx and the server keeps serving;
+//! - `request_bounds`: patches, object size and depth, undecodable objects: no request can
+//!   freeze, exhaust or brick the server;
 //! - `persistence`: restarting keeps objects and resourceVersions keep increasing;
 //! - `tokens`: service-account tokens, RBAC and revocation with kubectl;
 //! - `kargo_rest`: rules of every Kargo REST route (auth, missing project, bad bodies, OpenAPI);
@@ -39,4 +41,5 @@ mod kubectl;
 mod persistence;
 mod python;
 mod replicas;
+mod request_bounds;
 mod tokens;

@@ -66,7 +66,11 @@ impl Head {
         if !kv.key.starts_with("/registry/") {
             return None;
         }
-        serde_json::from_slice(&kv.value).ok()
+        serde_json::from_slice(&kv.value)
+            .inspect_err(|e| {
+                tracing::warn!(key = %kv.key, error = %e, "a stored object does not decode; views skip it");
+            })
+            .ok()
     }
 
     /// Whether the object is being deleted.

@@ -3,6 +3,7 @@
 
 use axum::body::Bytes;
 use http::HeaderMap;
+use kargo_api::json::Decoded;
 use serde_json::Value;
 
 use crate::status::Status;
@@ -52,14 +53,27 @@ pub fn content_type(headers: &HeaderMap) -> String {
 
 /// Decodes a create/update body by its Content-Type.
 pub fn decode(headers: &HeaderMap, body: &Bytes) -> Result<Value, Status> {
+    decode_reporting_duplicates(headers, body).map(|d| d.value)
+}
+
+/// Decodes a create/update body by its Content-Type, with the fields a JSON body names twice
+/// (for field validation).
+pub fn decode_reporting_duplicates(headers: &HeaderMap, body: &Bytes) -> Result<Decoded, Status> {
     if body.len() > MAX_BODY {
         return Err(Status::too_large(MAX_BODY));
     }
+    let plain = |value| Decoded {
+        value,
+        duplicates: Vec::new(),
+    };
     match content_type(headers).as_str() {
         crate::protobuf::MEDIA_TYPE => crate::protobuf::decode(body)
+            .map(plain)
             .map_err(|e| Status::bad_request(format!("unable to decode the protobuf body: {e}"))),
-        "application/yaml" | "application/x-yaml" | "text/yaml" => decode_yaml(body),
-        "" | "application/json" | "text/plain" | "application/octet-stream" => decode_json(body),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => decode_yaml(body).map(plain),
+        "" | "application/json" | "text/plain" | "application/octet-stream" => {
+            decode_json_reporting_duplicates(body)
+        }
         other => Err(Status::unsupported_media_type(
             other,
             "application/json, application/yaml, application/vnd.kubernetes.protobuf",
@@ -69,12 +83,17 @@ pub fn decode(headers: &HeaderMap, body: &Bytes) -> Result<Value, Status> {
 
 /// Decodes JSON, with kube-apiserver's message for malformed input.
 pub fn decode_json(body: &[u8]) -> Result<Value, Status> {
+    decode_json_reporting_duplicates(body).map(|d| d.value)
+}
+
+/// [`decode_json`], with the fields the body names twice.
+fn decode_json_reporting_duplicates(body: &[u8]) -> Result<Decoded, Status> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Status::bad_request(
             "couldn't get version/kind; json parse error: unexpected end of JSON input",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
+    kargo_api::json::from_slice(body).map_err(|e| {
         Status::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
     })
 }
@@ -121,6 +140,17 @@ mod tests {
             v,
             serde_json::json!({"metadata": {"name": "x", "labels": {"a": "1"}}})
         );
+    }
+
+    #[test]
+    fn json_bodies_report_duplicate_fields_and_yaml_bodies_refuse_them() {
+        let body = Bytes::from_static(br#"{"metadata":{"name":"x","name":"y"}}"#);
+        let decoded = decode_reporting_duplicates(&headers(None), &body).unwrap();
+        assert_eq!(decoded.value["metadata"]["name"], "y");
+        assert_eq!(decoded.duplicates, ["metadata.name"]);
+        let yaml = Bytes::from_static(b"metadata:\n  name: x\n  name: y\n");
+        let err = decode(&headers(Some("application/yaml")), &yaml).unwrap_err();
+        assert_eq!(err.code, 400, "{}", err.message);
     }
 
     #[test]

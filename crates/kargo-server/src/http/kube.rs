@@ -128,31 +128,28 @@ async fn serve(
                         include,
                     )))
                 }
-                None => Ok(json_response(StatusCode::OK, &list.to_json(rt), &[])),
+                None => Ok(json_response(
+                    StatusCode::OK,
+                    &list.to_json(rt),
+                    &list.warnings(),
+                )),
             }
         }
         "watch" => watch(app, rt, namespace, info, query, as_table).await,
         "create" => {
-            let body = body::decode(headers, &body)?;
-            let written = registry
-                .create(
-                    rt,
-                    namespace,
-                    body,
-                    &write_options_for(app, user, rt, query)?,
-                )
-                .await?;
+            let body = body::decode_reporting_duplicates(headers, &body)?;
+            let mut options = write_options_for(app, user, rt, query)?;
+            options.duplicate_fields = body.duplicates;
+            let written = registry.create(rt, namespace, body.value, &options).await?;
             app.await_seen(&written.object).await;
             Ok(written_response(StatusCode::CREATED, &written))
         }
         "update" => {
-            let body = body::decode(headers, &body)?;
+            let body = body::decode_reporting_duplicates(headers, &body)?;
+            let mut options = write_options(query)?;
+            options.duplicate_fields = body.duplicates;
             let written = registry
-                .update(
-                    Target::new(rt, namespace, name),
-                    body,
-                    &write_options(query)?,
-                )
+                .update(Target::new(rt, namespace, name), body.value, &options)
                 .await?;
             app.await_seen(&written.object).await;
             Ok(written_response(StatusCode::OK, &written))
@@ -264,6 +261,7 @@ fn write_options(query: &Query) -> Result<WriteOptions> {
         dry_run,
         field_validation: FieldValidation::parse(query.get("fieldValidation").map(String::as_str))?,
         admission: None,
+        duplicate_fields: Vec::new(),
     })
 }
 
@@ -402,7 +400,7 @@ async fn subresource(
         )),
         ("status", "update") => {
             let body = body::decode(headers, &body)?;
-            let (obj, _) = registry.decode_body(rt, body, FieldValidation::Ignore)?;
+            let (obj, _) = registry.decode_body(rt, body, FieldValidation::Ignore, &[])?;
             let status = obj.get("status").cloned();
             let rv = crate::registry::Meta::resource_version(&obj).to_owned();
             let updated = registry

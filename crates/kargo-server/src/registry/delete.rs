@@ -4,7 +4,7 @@
 
 use kargo_api::resources::ResourceType;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::list::ListOptions;
 use super::object::{Meta, decode, now_rfc3339, set_finalizers, set_meta};
@@ -177,7 +177,9 @@ impl Registry {
                 .get(&target.key())
                 .await?
                 .ok_or_else(|| Status::not_found(rt, target.name))?;
-            let current = decode(&kv)?;
+            let Ok(current) = decode(&kv) else {
+                return self.delete_unreadable(target, &kv, dry_run).await;
+            };
             check_preconditions(rt, &current, options)?;
             if current.is_deleting() {
                 return Ok(Deleted::Pending(current));
@@ -217,6 +219,48 @@ impl Registry {
             }
         }
         Err(super::too_busy(target))
+    }
+
+    /// Deletes an object whose stored value does not decode, unread: no preconditions,
+    /// finalizers or dependents can be read from it, so it goes at once. The answer names it
+    /// with what the key tells.
+    async fn delete_unreadable(
+        &self,
+        target: Target<'_>,
+        kv: &kargo_store::KeyValue,
+        dry_run: bool,
+    ) -> Result<Deleted> {
+        let mut stub = json!({
+            "apiVersion": target.rt.api_version(),
+            "kind": target.rt.kind,
+            "metadata": {"name": target.name},
+        });
+        set_meta(&mut stub, "namespace", target.namespace.map(Value::from));
+        let revision = if dry_run {
+            kv.mod_revision
+        } else {
+            match self.store().delete(&target.key(), kv.mod_revision).await {
+                Ok(deleted) => deleted.mod_revision,
+                Err(e) if e.is_not_found() => {
+                    return Err(Status::not_found(target.rt, target.name));
+                }
+                Err(e) if e.is_conflict() => {
+                    return Err(Status::conflict(
+                        target.rt,
+                        target.name,
+                        "the object changed while it was being deleted; try again",
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        tracing::warn!(key = %target.key(), "deleted an object whose stored value did not decode");
+        set_meta(
+            &mut stub,
+            "resourceVersion",
+            Some(revision.to_string().into()),
+        );
+        Ok(Deleted::Gone(stub))
     }
 
     async fn delete_namespace(
@@ -322,6 +366,20 @@ impl Registry {
                 Ok(d) => deleted.push(d.object().clone()),
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),
+            }
+        }
+        // Objects that do not decode match no selector, but deleting everything includes them
+        // (a namespace being deleted must be emptied).
+        if !list.has_selectors() {
+            for key in std::mem::take(&mut listed.unreadable) {
+                let Some((_, ns, name)) = kargo_api::resources::parse_key(&key) else {
+                    continue;
+                };
+                match self.delete(Target::new(rt, ns, name), options).await {
+                    Ok(d) => deleted.push(d.object().clone()),
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         listed.items = deleted;

@@ -101,9 +101,29 @@ pub struct ObjectList {
     pub resource_version: Revision,
     /// The token for the next page, if any.
     pub continue_token: Option<String>,
+    /// Keys whose stored values do not decode, left out of `items` (see
+    /// [`object::undecodable`](super::object::undecodable)).
+    pub unreadable: Vec<String>,
 }
 
 impl ObjectList {
+    /// A `Warning` for each object left out because it does not decode.
+    pub fn warnings(&self) -> Vec<String> {
+        self.unreadable
+            .iter()
+            .map(|key| {
+                let what = match kargo_api::resources::parse_key(key) {
+                    Some((rt, Some(ns), name)) => {
+                        format!("{} \"{name}\" in namespace \"{ns}\"", rt.qualified())
+                    }
+                    Some((rt, None, name)) => format!("{} \"{name}\"", rt.qualified()),
+                    None => format!("the object under {key}"),
+                };
+                format!("{what} could not be decoded and is left out of the list; it can only be deleted")
+            })
+            .collect()
+    }
+
     /// The list as Kubernetes JSON (`ServiceAccountList`).
     pub fn to_json(&self, rt: &ResourceType) -> Value {
         let mut metadata = serde_json::Map::new();
@@ -269,6 +289,7 @@ pub async fn list(
     };
     let mut revision = read_revision(registry, options, token_rev).await?;
     let mut items = Vec::new();
+    let mut unreadable = Vec::new();
     let mut continue_token = None;
     let filtering = options.has_selectors();
     loop {
@@ -309,7 +330,10 @@ pub async fn list(
         let mut stopped_early = false;
         for kv in &page.kvs {
             last_key = Some(kv.key.clone());
-            let obj = decode(kv)?;
+            let Ok(obj) = decode(kv) else {
+                unreadable.push(kv.key.clone());
+                continue;
+            };
             if options.matches(rt, &obj) {
                 items.push(obj);
                 if options.limit > 0 && items.len() >= options.limit {
@@ -335,6 +359,7 @@ pub async fn list(
         items,
         resource_version: revision.unwrap_or_default(),
         continue_token,
+        unreadable,
     })
 }
 

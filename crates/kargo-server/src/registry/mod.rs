@@ -47,6 +47,9 @@ pub struct WriteOptions {
     pub field_validation: FieldValidation,
     /// A check of the final object, if any.
     pub admission: Option<AdmissionCheck>,
+    /// Fields the request body named twice (JSON), which field validation reports like
+    /// unknown fields.
+    pub duplicate_fields: Vec<String>,
 }
 
 impl std::fmt::Debug for WriteOptions {
@@ -55,6 +58,7 @@ impl std::fmt::Debug for WriteOptions {
             .field("dry_run", &self.dry_run)
             .field("field_validation", &self.field_validation)
             .field("admission", &self.admission.is_some())
+            .field("duplicate_fields", &self.duplicate_fields)
             .finish()
     }
 }
@@ -72,6 +76,10 @@ pub struct Written {
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn Store>,
+    /// The largest encoded object a write may store.
+    max_object_bytes: usize,
+    /// Bounds the patches being applied at once (see `patch`).
+    patch_slots: Arc<tokio::sync::Semaphore>,
     cache: Option<(
         Arc<cache::ObjectCache>,
         tokio::sync::watch::Receiver<kargo_store::Revision>,
@@ -112,7 +120,23 @@ fn uuid() -> String {
 impl Registry {
     /// A registry over a store.
     pub fn new(store: Arc<dyn Store>) -> Registry {
-        Registry { store, cache: None }
+        Registry {
+            store,
+            max_object_bytes: kargo_api::limits::MAX_OBJECT_BYTES,
+            patch_slots: patch::patch_slots(),
+            cache: None,
+        }
+    }
+
+    /// The same registry, refusing to store objects whose encoding is larger than `bytes`.
+    pub fn with_max_object_bytes(mut self, bytes: usize) -> Registry {
+        self.max_object_bytes = bytes;
+        self
+    }
+
+    /// Encodes an object for the store, within the limits on every stored object.
+    fn encode(&self, obj: &Object) -> Result<Vec<u8>> {
+        encode(obj, self.max_object_bytes)
     }
 
     /// The same registry, serving single-object reads from `cache` when the informer (whose
@@ -124,6 +148,8 @@ impl Registry {
     ) -> Registry {
         Registry {
             store: self.store.clone(),
+            max_object_bytes: self.max_object_bytes,
+            patch_slots: self.patch_slots.clone(),
             cache: Some((cache, applied)),
         }
     }
@@ -171,6 +197,13 @@ impl Registry {
             .ok_or_else(|| Status::not_found(target.rt, target.name))
     }
 
+    /// Reads and decodes one object, with its raw key-value (for a compare-and-swap).
+    async fn read_decoded(&self, target: Target<'_>) -> Result<(KeyValue, Object)> {
+        let kv = self.read(target).await?;
+        let current = decode(&kv)?;
+        Ok((kv, current))
+    }
+
     /// Gets one object.
     pub async fn get(&self, target: Target<'_>) -> Result<Object> {
         decode(&self.read(target).await?)
@@ -191,6 +224,7 @@ impl Registry {
         rt: &ResourceType,
         mut body: Value,
         validation: FieldValidation,
+        duplicates: &[String],
     ) -> Result<(Object, Vec<String>)> {
         let Some(map) = body.as_object_mut() else {
             return Err(strategy::cannot_handle(
@@ -228,10 +262,15 @@ impl Registry {
             meta.remove("selfLink");
         }
         let decoded = strategy::for_type(rt).decode(rt, body)?;
-        let warnings = decoded
-            .unknown
+        let warnings = duplicates
             .iter()
-            .map(|f| format!("unknown field \"{f}\""))
+            .map(|f| format!("duplicate field \"{f}\""))
+            .chain(
+                decoded
+                    .unknown
+                    .iter()
+                    .map(|f| format!("unknown field \"{f}\"")),
+            )
             .collect::<Vec<_>>();
         match validation {
             FieldValidation::Strict if !warnings.is_empty() => Err(strategy::cannot_handle(
@@ -281,7 +320,12 @@ impl Registry {
         body: Value,
         options: &WriteOptions,
     ) -> Result<Written> {
-        let (mut obj, warnings) = self.decode_body(rt, body, options.field_validation)?;
+        let (mut obj, warnings) = self.decode_body(
+            rt,
+            body,
+            options.field_validation,
+            &options.duplicate_fields,
+        )?;
         let namespace = if rt.namespaced { namespace } else { None };
         match (obj.namespace(), namespace) {
             (Some(in_body), Some(in_url)) if in_body != in_url => {
@@ -348,6 +392,7 @@ impl Registry {
                 Some(Value::String(now_rfc3339())),
             );
             let target = Target::new(rt, namespace, obj.name());
+            let encoded = self.encode(&obj)?;
             if options.dry_run {
                 if let Some(existing) = self.store.get(&target.key()).await? {
                     return Err(already_exists(rt, obj.name(), &existing));
@@ -357,7 +402,7 @@ impl Registry {
                     warnings,
                 });
             }
-            match self.store.create(&target.key(), encode(&obj)?).await {
+            match self.store.create(&target.key(), encoded).await {
                 Ok(kv) => {
                     set_meta(
                         &mut obj,
@@ -401,7 +446,12 @@ impl Registry {
         body: Value,
         options: &WriteOptions,
     ) -> Result<Written> {
-        let (obj, warnings) = self.decode_body(target.rt, body, options.field_validation)?;
+        let (obj, warnings) = self.decode_body(
+            target.rt,
+            body,
+            options.field_validation,
+            &options.duplicate_fields,
+        )?;
         self.check_identity(target, &obj)?;
         let wanted_rv = obj.resource_version().to_owned();
         let strategy = strategy::for_type(target.rt);
@@ -452,81 +502,97 @@ impl Registry {
         options: &WriteOptions,
         mut mutate: impl FnMut(&Object) -> Result<Object>,
     ) -> Result<Object> {
-        let rt = target.rt;
-        let strategy = strategy::for_type(rt);
         for _ in 0..UPDATE_RETRIES {
-            let kv = self.read(target).await?;
-            let current = decode(&kv)?;
-            let mut obj = mutate(&current)?;
-            let wanted_rv = obj.resource_version().to_owned();
-            if !wanted_rv.is_empty() && wanted_rv != current.resource_version() {
-                return Err(Status::stale(rt, target.name));
-            }
-            set_meta(&mut obj, "namespace", target.namespace.map(|n| n.into()));
-            set_meta(&mut obj, "name", Some(target.name.into()));
-            // Immutable metadata the server owns.
-            for field in [
-                "uid",
-                "creationTimestamp",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "generation",
-            ] {
-                let old = current.meta().and_then(|m| m.get(field)).cloned();
-                set_meta(&mut obj, field, old);
-            }
-            set_meta(&mut obj, "resourceVersion", None);
-            if obj.get("apiVersion").is_none() {
-                obj["apiVersion"] = Value::String(rt.api_version());
-            }
-            if obj.get("kind").is_none() {
-                obj["kind"] = Value::String(rt.kind.to_owned());
-            }
-            strategy.prepare_update(&mut obj, &current);
-            if strategy.tracks_generation() && spec_changed(&obj, &current) {
-                let generation = current
-                    .meta()
-                    .and_then(|m| m.get("generation"))
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0);
-                set_meta(&mut obj, "generation", Some(Value::from(generation + 1)));
-            }
-            // Validate as the stored object will read (with the current resourceVersion).
-            set_meta(
-                &mut obj,
-                "resourceVersion",
-                Some(Value::String(current.resource_version().to_owned())),
-            );
-            let mut errors = strategy::validate_meta(rt, &obj, Some(&current));
-            errors.extend(strategy.validate(&obj, Some(&current)));
-            set_meta(&mut obj, "resourceVersion", None);
-            if !errors.is_empty() {
-                return Err(Status::invalid(rt, target.name, &errors));
-            }
-            let mut stored = current.clone();
-            set_meta(&mut stored, "resourceVersion", None);
-            if stored == obj {
-                return Ok(current);
-            }
-            if let Some(check) = &options.admission {
-                check(&obj, Some(&stored))?;
-            }
-            if options.dry_run {
-                set_meta(
-                    &mut obj,
-                    "resourceVersion",
-                    Some(Value::String(kv.mod_revision.to_string())),
-                );
-                return Ok(obj);
-            }
-            // (The update that empties the finalizers of an object being deleted removes it.)
-            match self.commit(target, kv.mod_revision, obj).await? {
-                Some(written) => return Ok(written),
-                None if !wanted_rv.is_empty() => return Err(Status::stale(rt, target.name)),
-                None => continue,
+            let (kv, current) = self.read_decoded(target).await?;
+            let obj = mutate(&current)?;
+            if let Some(written) = self.try_update(target, options, &kv, &current, obj).await? {
+                return Ok(written);
             }
         }
         Err(too_busy(target))
+    }
+
+    /// One attempt of [`update_with`](Self::update_with): writes `obj`, the caller's new version
+    /// of `current` (read as `kv`), with the update rules; `None` if another write won the race
+    /// and the caller should read again.
+    async fn try_update(
+        &self,
+        target: Target<'_>,
+        options: &WriteOptions,
+        kv: &KeyValue,
+        current: &Object,
+        mut obj: Object,
+    ) -> Result<Option<Object>> {
+        let rt = target.rt;
+        let strategy = strategy::for_type(rt);
+        let wanted_rv = obj.resource_version().to_owned();
+        if !wanted_rv.is_empty() && wanted_rv != current.resource_version() {
+            return Err(Status::stale(rt, target.name));
+        }
+        set_meta(&mut obj, "namespace", target.namespace.map(|n| n.into()));
+        set_meta(&mut obj, "name", Some(target.name.into()));
+        // Immutable metadata the server owns.
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
+            let old = current.meta().and_then(|m| m.get(field)).cloned();
+            set_meta(&mut obj, field, old);
+        }
+        set_meta(&mut obj, "resourceVersion", None);
+        if obj.get("apiVersion").is_none() {
+            obj["apiVersion"] = Value::String(rt.api_version());
+        }
+        if obj.get("kind").is_none() {
+            obj["kind"] = Value::String(rt.kind.to_owned());
+        }
+        strategy.prepare_update(&mut obj, current);
+        if strategy.tracks_generation() && spec_changed(&obj, current) {
+            let generation = current
+                .meta()
+                .and_then(|m| m.get("generation"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            set_meta(&mut obj, "generation", Some(Value::from(generation + 1)));
+        }
+        // Validate as the stored object will read (with the current resourceVersion).
+        set_meta(
+            &mut obj,
+            "resourceVersion",
+            Some(Value::String(current.resource_version().to_owned())),
+        );
+        let mut errors = strategy::validate_meta(rt, &obj, Some(current));
+        errors.extend(strategy.validate(&obj, Some(current)));
+        set_meta(&mut obj, "resourceVersion", None);
+        if !errors.is_empty() {
+            return Err(Status::invalid(rt, target.name, &errors));
+        }
+        let mut stored = current.clone();
+        set_meta(&mut stored, "resourceVersion", None);
+        if stored == obj {
+            return Ok(Some(current.clone()));
+        }
+        if let Some(check) = &options.admission {
+            check(&obj, Some(&stored))?;
+        }
+        if options.dry_run {
+            self.encode(&obj)?;
+            set_meta(
+                &mut obj,
+                "resourceVersion",
+                Some(Value::String(kv.mod_revision.to_string())),
+            );
+            return Ok(Some(obj));
+        }
+        // (The update that empties the finalizers of an object being deleted removes it.)
+        match self.commit(target, kv.mod_revision, obj).await? {
+            Some(written) => Ok(Some(written)),
+            None if !wanted_rv.is_empty() => Err(Status::stale(rt, target.name)),
+            None => Ok(None),
+        }
     }
 
     /// Writes `obj` over revision `expected` (compare-and-swap), stamping its new
@@ -543,7 +609,7 @@ impl Registry {
             self.store.delete(&target.key(), expected).await
         } else {
             self.store
-                .update(&target.key(), encode(&obj)?, expected)
+                .update(&target.key(), self.encode(&obj)?, expected)
                 .await
         };
         match result {

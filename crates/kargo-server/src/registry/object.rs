@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use kargo_api::limits::{MAX_NESTING_DEPTH, deeper_than};
 use kargo_store::{KeyValue, Revision};
 use serde_json::{Map, Value};
 
@@ -162,26 +163,52 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
 }
 
-/// Encodes an object for the store: its JSON without `metadata.resourceVersion`.
-pub fn encode(obj: &Value) -> Result<Vec<u8>> {
+/// Encodes an object for the store: its JSON without `metadata.resourceVersion`. An object that
+/// nests deeper than [`MAX_NESTING_DEPTH`] (it would not decode again) or whose encoding is
+/// larger than `max_bytes` is refused, whichever write path produced it.
+pub fn encode(obj: &Value, max_bytes: usize) -> Result<Vec<u8>> {
+    if deeper_than(obj, MAX_NESTING_DEPTH) {
+        return Err(Status::failure(
+            422,
+            "Invalid",
+            format!(
+                "{} \"{}\" is invalid: the object nests deeper than {MAX_NESTING_DEPTH} levels",
+                obj.get("kind").and_then(Value::as_str).unwrap_or("object"),
+                obj.name()
+            ),
+        ));
+    }
     let mut obj = obj.clone();
     set_meta(&mut obj, "resourceVersion", None);
-    serde_json::to_vec(&obj).map_err(|e| {
+    let bytes = serde_json::to_vec(&obj).map_err(|e| {
         tracing::error!(error = %e, "encoding an object failed");
         Status::internal("encoding the object failed")
-    })
+    })?;
+    if bytes.len() > max_bytes {
+        return Err(Status::failure(
+            413,
+            "RequestEntityTooLarge",
+            format!(
+                "Request entity too large: the object would be stored as {} bytes; the limit is {max_bytes}",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Decodes a stored value, setting `metadata.resourceVersion` to the key's `mod_revision`.
 pub fn decode(kv: &KeyValue) -> Result<Value> {
-    decode_at(&kv.value, kv.mod_revision)
+    decode_at(&kv.value, kv.mod_revision).inspect_err(|_| {
+        tracing::error!(key = %kv.key, "the stored object under this key does not decode; delete it");
+    })
 }
 
 /// Decodes stored bytes and stamps them with a resourceVersion.
 pub fn decode_at(bytes: &[u8], revision: Revision) -> Result<Value> {
     let mut obj: Value = serde_json::from_slice(bytes).map_err(|e| {
         tracing::error!(error = %e, "a stored object does not decode");
-        Status::internal("a stored object could not be decoded")
+        undecodable()
     })?;
     set_meta(
         &mut obj,
@@ -189,6 +216,15 @@ pub fn decode_at(bytes: &[u8], revision: Revision) -> Result<Value> {
         Some(Value::String(revision.to_string())),
     );
     Ok(obj)
+}
+
+/// The 500 of an object whose stored value does not decode (written by an older version, or
+/// damaged outside the server). Such an object can still be deleted: the registry deletes it
+/// unread, and lists leave it out with a warning.
+pub fn undecodable() -> Status {
+    Status::internal(
+        "the stored object could not be decoded; it can only be deleted (the server log names its key)",
+    )
 }
 
 /// Parses a `resourceVersion` string.

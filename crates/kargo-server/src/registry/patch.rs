@@ -1,11 +1,16 @@
 //! PATCH: JSON patch, JSON merge patch, strategic merge patch and (a simplified) server-side apply,
 //! applied to the current object and written with the same rules as an update.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use kargo_api::patch as p;
+use kargo_api::resources::ResourceType;
 use serde_json::Value;
+use tokio::sync::Semaphore;
 
 use super::object::{Meta, set_meta};
-use super::{Registry, Target, WriteOptions, Written, strategy};
+use super::{Object, Registry, Target, UPDATE_RETRIES, WriteOptions, Written, strategy, too_busy};
 use crate::status::{Result, Status};
 
 /// The patch formats kube-apiserver accepts.
@@ -41,34 +46,38 @@ impl PatchType {
     }
 }
 
+/// The patched object, and the fields the patch document named twice (merge and strategic
+/// patches, for field validation).
+type Patched = (Value, Vec<String>);
+
 /// Applies a patch document to an object.
 fn apply(
-    rt: &kargo_api::resources::ResourceType,
+    rt: &ResourceType,
     patch_type: PatchType,
     current: &Value,
     patch: &[u8],
-) -> Result<Value> {
-    let parse_json = |bytes: &[u8]| -> Result<Value> {
-        serde_json::from_slice(bytes)
+) -> Result<Patched> {
+    let parse_json = |bytes: &[u8]| -> Result<kargo_api::json::Decoded> {
+        kargo_api::json::from_slice(bytes)
             .map_err(|e| Status::bad_request(format!("error decoding patch: {e}")))
     };
     match patch_type {
         PatchType::Json => {
-            let doc = parse_json(patch)?;
+            let doc = parse_json(patch)?.value;
             let mut obj = current.clone();
             p::json_patch(&mut obj, &doc).map_err(|e| patch_status(&e))?;
-            Ok(obj)
+            Ok((obj, Vec::new()))
         }
         PatchType::Merge => {
             let doc = parse_json(patch)?;
-            if !doc.is_object() {
+            if !doc.value.is_object() {
                 return Err(Status::bad_request(
                     "error decoding patch: a merge patch must be a JSON object",
                 ));
             }
             let mut obj = current.clone();
-            p::merge_patch(&mut obj, &doc).map_err(|e| patch_status(&e))?;
-            Ok(obj)
+            p::merge_patch(&mut obj, &doc.value).map_err(|e| patch_status(&e))?;
+            Ok((obj, doc.duplicates))
         }
         PatchType::Strategic => {
             let strategy = strategy::for_type(rt);
@@ -79,7 +88,7 @@ fn apply(
                 ));
             }
             let doc = parse_json(patch)?;
-            if !doc.is_object() {
+            if !doc.value.is_object() {
                 return Err(Status::bad_request(
                     "error decoding patch: a strategic merge patch must be a JSON object",
                 ));
@@ -89,7 +98,9 @@ fn apply(
                     .list_strategy(path)
                     .unwrap_or(p::ListStrategy::Atomic)
             };
-            p::strategic_merge_patch(current, &doc, &lists).map_err(|e| patch_status(&e))
+            let obj = p::strategic_merge_patch(current, &doc.value, &lists)
+                .map_err(|e| patch_status(&e))?;
+            Ok((obj, doc.duplicates))
         }
         PatchType::Apply => {
             let doc: Value = yaml_serde::from_slice(patch)
@@ -101,7 +112,7 @@ fn apply(
             }
             let mut obj = current.clone();
             p::merge_patch(&mut obj, &doc).map_err(|e| patch_status(&e))?;
-            Ok(obj)
+            Ok((obj, Vec::new()))
         }
     }
 }
@@ -127,6 +138,71 @@ fn patch_status(err: &p::PatchError) -> Status {
     }
 }
 
+/// How long applying a patch may take (queueing for a slot included) before the request is
+/// answered 504, as kube-apiserver answers a request past its deadline. Patches are linear or
+/// n·log n in the body (at most 3 MiB), so an honest patch takes milliseconds.
+pub const PATCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Applies a patch off the async threads, at most one per core at a time, within
+/// [`PATCH_TIMEOUT`]. A patch past its deadline keeps its slot until it ends, so timed-out work
+/// still counts against the bound.
+async fn apply_bounded(
+    slots: &Arc<Semaphore>,
+    rt: &'static ResourceType,
+    patch_type: PatchType,
+    current: Object,
+    patch: Arc<[u8]>,
+) -> Result<Patched> {
+    let work = async {
+        let permit = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Status::unavailable("the server is shutting down"))?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            apply(rt, patch_type, &current, &patch)
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "applying a patch failed");
+            Status::internal("applying the patch failed")
+        })?
+    };
+    tokio::time::timeout(PATCH_TIMEOUT, work)
+        .await
+        .map_err(|_| {
+            Status::timeout(
+                "Timeout: request did not complete within requested timeout - context deadline exceeded",
+            )
+        })?
+}
+
+/// The slots of [`apply_bounded`]: one per core.
+pub(super) fn patch_slots() -> Arc<Semaphore> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    Arc::new(Semaphore::new(cores))
+}
+
+/// A patch may not rename or move an object (kube-apiserver's `checkName`).
+fn check_name(target: Target<'_>, obj: &Value) -> Result<()> {
+    if obj.name() != target.name {
+        return Err(Status::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({})",
+            obj.name(),
+            target.name
+        )));
+    }
+    if let (Some(in_body), Some(in_url)) = (obj.namespace(), target.namespace)
+        && in_body != in_url
+    {
+        return Err(Status::bad_request(format!(
+            "the namespace of the object ({in_body}) does not match the namespace on the URL ({in_url})"
+        )));
+    }
+    Ok(())
+}
+
 impl Registry {
     /// Patches an object. Server-side apply of a missing object creates it.
     pub async fn patch(
@@ -139,25 +215,35 @@ impl Registry {
         if patch_type == PatchType::Apply && self.try_get(target).await?.is_none() {
             let body: Value = yaml_serde::from_slice(patch)
                 .map_err(|e| Status::bad_request(format!("error decoding YAML: {e}")))?;
+            check_name(target, &body)?;
             return self
                 .create(target.rt, target.namespace, body, options)
                 .await;
         }
         let rt = target.rt;
-        let mut warnings = Vec::new();
-        let object = self
-            .update_with(target, options, |current| {
-                let patched = apply(rt, patch_type, current, patch)?;
-                let (mut obj, unknown) = self.decode_body(rt, patched, options.field_validation)?;
-                warnings = unknown;
-                // A patch that does not mention resourceVersion applies to whatever is current.
-                if obj.resource_version() == current.resource_version() {
-                    set_meta(&mut obj, "resourceVersion", None);
-                }
-                Ok(obj)
-            })
+        let patch: Arc<[u8]> = patch.into();
+        for _ in 0..UPDATE_RETRIES {
+            let (kv, current) = self.read_decoded(target).await?;
+            let (patched, duplicates) = apply_bounded(
+                &self.patch_slots,
+                rt,
+                patch_type,
+                current.clone(),
+                patch.clone(),
+            )
             .await?;
-        Ok(Written { object, warnings })
+            check_name(target, &patched)?;
+            let (mut obj, warnings) =
+                self.decode_body(rt, patched, options.field_validation, &duplicates)?;
+            // A patch that does not mention resourceVersion applies to whatever is current.
+            if obj.resource_version() == current.resource_version() {
+                set_meta(&mut obj, "resourceVersion", None);
+            }
+            if let Some(object) = self.try_update(target, options, &kv, &current, obj).await? {
+                return Ok(Written { object, warnings });
+            }
+        }
+        Err(too_busy(target))
     }
 
     /// Patches only the `status` of an object (the status subresource).
@@ -169,23 +255,32 @@ impl Registry {
         options: &WriteOptions,
     ) -> Result<Written> {
         let rt = target.rt;
-        let object = self
-            .update_with(target, options, |current| {
-                let patched = apply(rt, patch_type, current, patch)?;
-                let mut obj = current.clone();
-                set_meta(&mut obj, "resourceVersion", None);
-                if let Some(map) = obj.as_object_mut() {
-                    match patched.get("status") {
-                        Some(s) => map.insert("status".into(), s.clone()),
-                        None => map.remove("status"),
-                    };
-                }
-                Ok(obj)
-            })
+        let patch: Arc<[u8]> = patch.into();
+        for _ in 0..UPDATE_RETRIES {
+            let (kv, current) = self.read_decoded(target).await?;
+            let (patched, _) = apply_bounded(
+                &self.patch_slots,
+                rt,
+                patch_type,
+                current.clone(),
+                patch.clone(),
+            )
             .await?;
-        Ok(Written {
-            object,
-            warnings: Vec::new(),
-        })
+            let mut obj = current.clone();
+            set_meta(&mut obj, "resourceVersion", None);
+            if let Some(map) = obj.as_object_mut() {
+                match patched.get("status") {
+                    Some(s) => map.insert("status".into(), s.clone()),
+                    None => map.remove("status"),
+                };
+            }
+            if let Some(object) = self.try_update(target, options, &kv, &current, obj).await? {
+                return Ok(Written {
+                    object,
+                    warnings: Vec::new(),
+                });
+            }
+        }
+        Err(too_busy(target))
     }
 }
