@@ -38,6 +38,10 @@ pub struct ServerArgs {
     /// works).
     #[arg(long)]
     pub disable_admin_account: bool,
+    /// End every admin session at start-up: admin tokens issued before it stop working, on
+    /// every replica (a new `KARGO_ADMIN_PASSWORD` does the same).
+    #[arg(long)]
+    pub revoke_admin_sessions: bool,
     /// Log filter (`info`, `debug`, `kargo_server=debug`).
     #[arg(long, env = "KARGO_LOG", default_value = "info")]
     pub log: String,
@@ -174,6 +178,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             .ok()
             .filter(|p| !p.is_empty()),
         admin_enabled: !args.disable_admin_account,
+        revoke_admin_sessions: args.revoke_admin_sessions,
         tls_names: args.tls_sans,
         issuer: args.issuer,
         compaction_interval: Some(args.compaction_interval).filter(|i| !i.is_zero()),
