@@ -463,3 +463,62 @@ fn a_sqlite_server_migrated_to_etcd_keeps_its_objects_ca_admin_and_tokens() {
     );
     assert_eq!(login.0, 200, "{}", login.1);
 }
+
+#[test]
+fn an_admin_logout_or_a_new_admin_password_on_one_replica_ends_the_sessions_on_the_other() {
+    let cluster = EtcdCluster::start(1);
+    let args = Server::etcd_args(&cluster.endpoints());
+    let mut a = Server::start_with(&args);
+    let b = Server::start_with(&args);
+    let (one, two) = (a.admin_token(), b.admin_token());
+    let rt = runtime();
+    let (api_a, api_b) = (Api::new(&a), Api::new(&b));
+    let admin = (201, "admin".to_owned());
+    rt.block_on(async {
+        assert_eq!(api_b.whoami(&one).await, admin);
+        let (status, body) = api_a
+            .send(reqwest::Method::POST, "/v1beta1/logout", &one, None)
+            .await;
+        assert_eq!(status, 204, "{body}");
+        // A answers once it refuses the token itself; B follows through the watch.
+        assert_eq!(api_a.whoami(&one).await.0, 401);
+        poll(
+            Duration::from_secs(2),
+            "B refusing the logged-out token",
+            || async { (api_b.whoami(&one).await.0 == 401).then_some(()) },
+        )
+        .await;
+        assert_eq!(api_b.whoami(&two).await, admin);
+        assert_eq!(api_a.whoami(&two).await, admin);
+    });
+
+    // A restarts with a new password: B, still running, refuses every earlier admin token.
+    let new_password = "a new password for both replicas";
+    a.restart_with_password(new_password, &args);
+    rt.block_on(async {
+        poll(
+            Duration::from_secs(2),
+            "B refusing the admin tokens from before the new password",
+            || async { (api_b.whoami(&two).await.0 == 401).then_some(()) },
+        )
+        .await;
+    });
+    for server in [&a, &b] {
+        let old = server.curl(
+            "POST",
+            "/v1beta1/login",
+            None,
+            &[&format!("Authorization: Bearer {ADMIN_PASSWORD}")],
+            None,
+        );
+        assert_eq!(old, (403, r#"{"error":"invalid password"}"#.to_owned()));
+        let new = server.curl(
+            "POST",
+            "/v1beta1/login",
+            None,
+            &[&format!("Authorization: Bearer {new_password}")],
+            None,
+        );
+        assert_eq!(new.0, 200, "{}", new.1);
+    }
+}
