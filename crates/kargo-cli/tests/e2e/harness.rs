@@ -301,6 +301,17 @@ impl Server {
         body["idToken"].as_str().expect("idToken").to_owned()
     }
 
+    /// `POST /v1beta1/login` with `password`: `(status, body)`.
+    pub fn login(&self, password: &str) -> (u16, String) {
+        self.curl(
+            "POST",
+            "/v1beta1/login",
+            None,
+            &[&format!("Authorization: Bearer {password}")],
+            None,
+        )
+    }
+
     /// An HTTP request with curl: `(status, body)`.
     pub fn curl(
         &self,

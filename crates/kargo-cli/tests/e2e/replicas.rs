@@ -504,21 +504,11 @@ fn an_admin_logout_or_a_new_admin_password_on_one_replica_ends_the_sessions_on_t
         .await;
     });
     for server in [&a, &b] {
-        let old = server.curl(
-            "POST",
-            "/v1beta1/login",
-            None,
-            &[&format!("Authorization: Bearer {ADMIN_PASSWORD}")],
-            None,
+        assert_eq!(
+            server.login(ADMIN_PASSWORD),
+            (403, r#"{"error":"invalid password"}"#.to_owned())
         );
-        assert_eq!(old, (403, r#"{"error":"invalid password"}"#.to_owned()));
-        let new = server.curl(
-            "POST",
-            "/v1beta1/login",
-            None,
-            &[&format!("Authorization: Bearer {new_password}")],
-            None,
-        );
+        let new = server.login(new_password);
         assert_eq!(new.0, 200, "{}", new.1);
     }
 }

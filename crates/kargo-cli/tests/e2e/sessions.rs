@@ -37,16 +37,6 @@ fn works(server: &Server, token: &str) {
     assert_eq!(get(server, "/api/v1/namespaces", token).0, 200);
 }
 
-fn login(server: &Server, password: &str) -> (u16, String) {
-    server.curl(
-        "POST",
-        "/v1beta1/login",
-        None,
-        &[&format!("Authorization: Bearer {password}")],
-        None,
-    )
-}
-
 /// The `bearerToken` of a CLI configuration.
 fn saved_token(kargo: &Kargo) -> String {
     let text = kargo.config_text();
@@ -127,7 +117,7 @@ fn a_new_admin_password_or_revoke_admin_sessions_at_start_ends_every_earlier_adm
     server.restart_with_password(new_password, &[]);
     refused(&server, &first);
     assert_eq!(
-        login(&server, ADMIN_PASSWORD),
+        server.login(ADMIN_PASSWORD),
         (403, r#"{"error":"invalid password"}"#.to_owned())
     );
     let second = server.admin_token();
