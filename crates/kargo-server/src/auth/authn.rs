@@ -189,7 +189,9 @@ impl Authenticator {
                 retry_after: retry_after_secs(wait),
             });
         }
-        self.token_failures.fail(source, now);
+        if let Some(block) = self.token_failures.fail(source, now) {
+            tracing::warn!(%source, seconds = block.as_secs(), "too many invalid bearer tokens from this address: refusing its invalid tokens with 429");
+        }
         Err(AuthFailure::Invalid)
     }
 
@@ -233,8 +235,8 @@ impl Authenticator {
         let verified = tokio::task::spawn_blocking(move || {
             let _turn = permit;
             let verified = admin.verify_password(&password);
-            if !verified {
-                failures.fail(source, Instant::now());
+            if !verified && let Some(block) = failures.fail(source, Instant::now()) {
+                tracing::warn!(%source, seconds = block.as_secs(), "too many wrong admin passwords from this address: refusing its logins with 429");
             }
             verified
         })
