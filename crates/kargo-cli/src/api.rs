@@ -103,6 +103,15 @@ pub fn login() -> Request {
     }
 }
 
+/// `POST /v1beta1/logout` (ends the session of the admin token that sends it).
+pub fn logout() -> Request {
+    Request {
+        method: Method::Post,
+        path: "/v1beta1/logout".to_owned(),
+        body: None,
+    }
+}
+
 /// `GET /v1beta1/projects`
 pub fn list_projects() -> Request {
     get(paths::projects())

@@ -59,7 +59,7 @@ Examples:
   # Log in non-interactively
   kargo login https://kargo.example.com --admin --password \"$KARGO_ADMIN_PASSWORD\"")]
     Login(LoginArgs),
-    /// Log out of the Kargo API server (removes the configuration file).
+    /// Log out: end the admin session on the server and remove the configuration file.
     #[command(after_help = "Examples:\n  kargo logout")]
     Logout,
     /// Show or change the CLI's configuration.

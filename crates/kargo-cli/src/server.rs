@@ -43,6 +43,10 @@ pub struct ServerArgs {
     #[arg(long, value_name = "BYTES", default_value_t = kargo_api::limits::MAX_OBJECT_BYTES as u64,
           value_parser = clap::value_parser!(u64).range(1024..=(64 << 20)))]
     pub max_object_size: u64,
+    /// End every admin session at start-up: admin tokens issued before it stop working, on
+    /// every replica (a new `KARGO_ADMIN_PASSWORD` does the same).
+    #[arg(long)]
+    pub revoke_admin_sessions: bool,
     /// Log filter (`info`, `debug`, `kargo_server=debug`).
     #[arg(long, env = "KARGO_LOG", default_value = "info")]
     pub log: String,
@@ -179,6 +183,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             .ok()
             .filter(|p| !p.is_empty()),
         admin_enabled: !args.disable_admin_account,
+        revoke_admin_sessions: args.revoke_admin_sessions,
         tls_names: args.tls_sans,
         issuer: args.issuer,
         compaction_interval: Some(args.compaction_interval).filter(|i| !i.is_zero()),

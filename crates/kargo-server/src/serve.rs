@@ -66,6 +66,10 @@ pub async fn serve(
                     if let Some(peer) = &peer {
                         request.extensions_mut().insert(peer.clone());
                     }
+                    // The source address: authentication failures are counted per address.
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(remote));
                     let api = api.clone();
                     async move { Ok::<_, std::convert::Infallible>(api.call(request).await) }
                 });

@@ -139,6 +139,8 @@ pub struct ServerConfig {
     pub admin_password: Option<String>,
     /// Whether the admin account may log in (`POST /v1beta1/login`).
     pub admin_enabled: bool,
+    /// End every admin session at start-up (earlier admin tokens stop working on every replica).
+    pub revoke_admin_sessions: bool,
     /// Extra names (DNS or IP) for the serving certificate.
     pub tls_names: Vec<String>,
     /// The issuer of bound service-account tokens (the server's URL when `None`).
@@ -294,6 +296,10 @@ fn connect_address(address: SocketAddr) -> String {
 
 /// Starts the server and returns once it is listening.
 pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
+    // Before anything is created: a refused password must leave no new installation behind.
+    if let Some(password) = &config.admin_password {
+        crate::auth::admin::check_password(password)?;
+    }
     std::fs::create_dir_all(&config.data_dir).map_err(StartError::io(format!(
         "creating {}",
         config.data_dir.display()
@@ -307,7 +313,12 @@ pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
     let tls_dir = config.data_dir.join("tls");
     let ca = CaPair::shared(&store, &tls_dir).await?;
     let tls = TlsMaterial::load_or_create(&tls_dir, &config.certificate_names(), &ca)?;
-    let (admin, generated) = Admin::init(&store, config.admin_password.as_deref()).await?;
+    let (admin, generated) = Admin::init(
+        &store,
+        config.admin_password.as_deref(),
+        config.revoke_admin_sessions,
+    )
+    .await?;
     let admin = Arc::new(admin);
     let registry = Registry::new(store.clone()).with_max_object_bytes(config.max_object_bytes);
     bootstrap(&registry).await?;

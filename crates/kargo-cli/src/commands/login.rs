@@ -103,8 +103,36 @@ fn prompt_password() -> Result<String, Error> {
     })
 }
 
-/// Removes the configuration file. Prints nothing.
+/// Ends the admin session on the server (`POST /v1beta1/logout`, so the saved token stops
+/// working) and removes the configuration file. Prints nothing; when the server cannot be told
+/// (it is down, or refuses), one warning on stderr, and the local logout happens all the same.
 pub fn logout(ctx: &mut Context<'_>) -> Result<(), Error> {
-    ctx.config()?.remove()?;
+    let file = ctx.config()?;
+    if let Err(e) = end_session(&file) {
+        writeln!(
+            ctx.err,
+            "Warning: the server did not end the session ({e}); the token stays valid until it expires"
+        )?;
+    }
+    file.remove()?;
     Ok(())
+}
+
+/// Tells the server to end the saved admin session, if the configuration holds one.
+fn end_session(file: &ConfigFile) -> Result<(), Error> {
+    let config = &file.config;
+    let token = config.bearer_token.trim();
+    if config.auth_method != ADMIN || token.is_empty() || config.api_address.is_empty() {
+        return Ok(());
+    }
+    let client = Client::new(Connection {
+        address: normalize_address(&config.api_address),
+        token: Some(token.to_owned()),
+        tls: file.tls(false)?,
+    })?;
+    match client.send(&api::logout()) {
+        // An expired or already ended session needs no ending.
+        Ok(_) | Err(ClientError::Api { status: 401, .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }

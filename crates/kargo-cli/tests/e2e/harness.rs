@@ -19,6 +19,8 @@ pub struct Server {
     port: u16,
     /// Extra `kargo server` flags (the store), kept across restarts.
     args: Vec<String>,
+    /// `KARGO_ADMIN_PASSWORD` (kept across restarts).
+    password: String,
 }
 
 /// Output of a client command, with helpers that print everything when an assertion fails.
@@ -85,6 +87,7 @@ impl Server {
             dir,
             port: 0,
             args: args.to_vec(),
+            password: ADMIN_PASSWORD.to_owned(),
         };
         server.spawn("127.0.0.1:0");
         server
@@ -114,12 +117,19 @@ impl Server {
         self.spawn(&address);
     }
 
+    /// Starts the server again with another `KARGO_ADMIN_PASSWORD` and other flags, on the same
+    /// port and data directory.
+    pub fn restart_with_password(&mut self, password: &str, args: &[String]) {
+        self.password = password.to_owned();
+        self.restart_with(args);
+    }
+
     fn spawn(&mut self, address: &str) {
         let mut child = Command::new(kargo_bin())
             .args(["server", "--address", address, "--data-dir"])
             .arg(self.data_dir())
             .args(&self.args)
-            .env("KARGO_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("KARGO_ADMIN_PASSWORD", &self.password)
             .env("KARGO_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -281,7 +291,7 @@ impl Server {
                 "-X",
                 "POST",
                 "-H",
-                &format!("Authorization: Bearer {ADMIN_PASSWORD}"),
+                &format!("Authorization: Bearer {}", self.password),
             ])
             .arg(format!("{}/v1beta1/login", self.url))
             .output()
@@ -289,6 +299,17 @@ impl Server {
         let body: serde_json::Value =
             serde_json::from_slice(&out.stdout).expect("login answers JSON");
         body["idToken"].as_str().expect("idToken").to_owned()
+    }
+
+    /// `POST /v1beta1/login` with `password`: `(status, body)`.
+    pub fn login(&self, password: &str) -> (u16, String) {
+        self.curl(
+            "POST",
+            "/v1beta1/login",
+            None,
+            &[&format!("Authorization: Bearer {password}")],
+            None,
+        )
     }
 
     /// An HTTP request with curl: `(status, body)`.

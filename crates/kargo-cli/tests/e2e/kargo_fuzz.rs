@@ -73,6 +73,8 @@ fn schemathesis_finds_no_server_error_in_the_kargo_api() {
             "positive_data_acceptance,negative_data_rejection",
         ])
         .args(["--max-examples", "15", "--max-time", "90"])
+        // Logging out would end the session of the token every generated request uses.
+        .args(["--exclude-operation-id", "AdminLogout"])
         .args(["--seed", "1", "--no-color"])
         .current_dir(server.scratch())
         .env("SCHEMATHESIS_HOOKS", "")

@@ -15,6 +15,8 @@
 //! - `kargo_access`: Kargo tokens with kubectl and the Python client, revocation, escalation,
 //!   declarative objects;
 //! - `kargo_fuzz`: Schemathesis against the served OpenAPI document;
+//! - `abuse`: password and token guessing floods, answered 429 while an honest client (`honest`)
+//!   is measured; `sessions`: admin logout, password change, the minimum password length;
 //! - `cli_login`: `kargo login`, `logout` and `config`, and the configuration file;
 //! - `cli_flags`: command-line mistakes caught before any request, help and completions;
 //! - `cli_commands`: every `kargo` command's output and errors against the Kargo REST API;
@@ -24,7 +26,9 @@
 
 mod cli_harness;
 mod harness;
+mod honest;
 
+mod abuse;
 mod bad_input;
 mod cli_commands;
 mod cli_flags;
@@ -42,4 +46,5 @@ mod persistence;
 mod python;
 mod replicas;
 mod request_bounds;
+mod sessions;
 mod tokens;

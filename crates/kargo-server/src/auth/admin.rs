@@ -5,6 +5,17 @@
 //! the API's key space), so that every replica accepts the same password and tokens. The informer
 //! hands every change of the record to [`AdminWatcher`], so a password set on one replica is the
 //! password of all of them.
+//!
+//! # Sessions
+//! An admin token is valid until it expires (24 hours), unless its session ends first:
+//! - `POST /v1beta1/logout` adds the token's `jti` to the record's revoked list (entries are
+//!   dropped once their token has expired anyway);
+//! - a new password (`KARGO_ADMIN_PASSWORD` at start-up) or `kargo server
+//!   --revoke-admin-sessions` replaces the token key, so every earlier admin token stops
+//!   verifying.
+//!
+//! Both are writes of the record, so every replica applies them as soon as its watch brings
+//! the change.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -22,6 +33,13 @@ pub const TOKEN_LIFETIME_SECS: u64 = 24 * 60 * 60;
 const PBKDF2_ITERATIONS: u32 = 100_000;
 /// The issuer of admin tokens.
 pub const ISSUER: &str = "kargo-admin";
+/// The shortest admin password accepted, in characters (Unicode code points): NIST SP 800-63B-4
+/// (2025, section 3.1.1.2) requires at least 15 for a password that is the only factor, as the
+/// admin password is.
+pub const MIN_PASSWORD_LENGTH: usize = 15;
+/// How many logged-out admin tokens the record lists; a logout past it ends every admin session
+/// instead (a new token key), which keeps the record small whatever happens.
+pub const MAX_REVOKED: usize = 1_000;
 
 #[derive(Serialize, Deserialize, Clone)]
 #[serde(rename_all = "camelCase")]
@@ -30,6 +48,17 @@ struct Record {
     hash: String,
     iterations: u32,
     jwt_key: String,
+    /// Logged-out tokens that have not expired yet (absent in records written before logout
+    /// existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    revoked: Vec<Revoked>,
+}
+
+/// A logged-out admin token: its id and its expiry (after which it need not be listed).
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+struct Revoked {
+    jti: String,
+    exp: u64,
 }
 
 /// The admin account's secrets, loaded from the store and kept current by [`AdminWatcher`].
@@ -44,6 +73,7 @@ struct Secrets {
     iterations: u32,
     encoding: EncodingKey,
     decoding: DecodingKey,
+    revoked: std::collections::HashSet<String>,
 }
 
 /// What can go wrong setting the admin account up.
@@ -58,6 +88,27 @@ pub enum AdminError {
     /// The system's random number generator failed.
     #[error("no randomness available")]
     Random,
+    /// The password given in `KARGO_ADMIN_PASSWORD` is too short.
+    #[error(
+        "KARGO_ADMIN_PASSWORD is too short: the admin password needs at least {min} characters"
+    )]
+    PasswordTooShort {
+        /// The minimum ([`MIN_PASSWORD_LENGTH`]).
+        min: usize,
+    },
+    /// There is no admin record to change.
+    #[error("the store holds no admin record")]
+    Missing,
+}
+
+/// Refuses a password shorter than [`MIN_PASSWORD_LENGTH`] characters.
+pub fn check_password(password: &str) -> Result<(), AdminError> {
+    if password.chars().count() < MIN_PASSWORD_LENGTH {
+        return Err(AdminError::PasswordTooShort {
+            min: MIN_PASSWORD_LENGTH,
+        });
+    }
+    Ok(())
 }
 
 /// Claims of an admin token.
@@ -112,36 +163,39 @@ fn now() -> u64 {
 
 impl Admin {
     /// Loads the admin account, creating it on first start. A `password` (from the environment)
-    /// replaces the stored one. Returns the account and, when a password was generated, that
-    /// password (to be shown once).
+    /// replaces the stored one; a new password, or `revoke_sessions`, ends every admin session
+    /// (a new token key). Returns the account and, when a password was generated, that password
+    /// (to be shown once).
     pub async fn init(
         store: &Arc<dyn Store>,
         password: Option<&str>,
+        revoke_sessions: bool,
     ) -> Result<(Admin, Option<String>), AdminError> {
+        if let Some(password) = password {
+            check_password(password)?;
+        }
         loop {
             match store.get(ADMIN_KEY).await? {
                 Some(kv) => {
-                    let record: Record = serde_json::from_slice(&kv.value)
-                        .map_err(|e| AdminError::Corrupt(e.to_string()))?;
+                    let mut record = decode_record(&kv.value)?;
                     let admin = Admin::from_record(&record)?;
-                    match password {
-                        Some(p) if !admin.verify_password(p) => {
-                            let record = Record {
-                                salt: STANDARD.encode(random(16)?),
-                                hash: String::new(),
-                                iterations: PBKDF2_ITERATIONS,
-                                jwt_key: record.jwt_key,
-                            };
-                            let record = with_password(record, p)?;
-                            let bytes = serde_json::to_vec(&record)
-                                .map_err(|e| AdminError::Corrupt(e.to_string()))?;
-                            match store.update(ADMIN_KEY, bytes, kv.mod_revision).await {
-                                Ok(_) => return Ok((Admin::from_record(&record)?, None)),
-                                Err(e) if e.is_conflict() => continue,
-                                Err(e) => return Err(e.into()),
-                            }
-                        }
-                        _ => return Ok((admin, None)),
+                    let new_password = password.filter(|p| !admin.verify_password(p));
+                    if new_password.is_none() && !revoke_sessions {
+                        return Ok((admin, None));
+                    }
+                    if let Some(password) = new_password {
+                        record.salt = STANDARD.encode(random(16)?);
+                        record.iterations = PBKDF2_ITERATIONS;
+                        record = with_password(record, password)?;
+                    }
+                    end_sessions(&mut record)?;
+                    match store
+                        .update(ADMIN_KEY, encode_record(&record)?, kv.mod_revision)
+                        .await
+                    {
+                        Ok(_) => return Ok((Admin::from_record(&record)?, None)),
+                        Err(e) if e.is_conflict() => continue,
+                        Err(e) => return Err(e.into()),
                     }
                 }
                 None => {
@@ -156,17 +210,49 @@ impl Admin {
                             hash: String::new(),
                             iterations: PBKDF2_ITERATIONS,
                             jwt_key: STANDARD.encode(random(32)?),
+                            revoked: Vec::new(),
                         },
                         chosen,
                     )?;
-                    let bytes = serde_json::to_vec(&record)
-                        .map_err(|e| AdminError::Corrupt(e.to_string()))?;
-                    match store.create(ADMIN_KEY, bytes).await {
+                    match store.create(ADMIN_KEY, encode_record(&record)?).await {
                         Ok(_) => return Ok((Admin::from_record(&record)?, generated)),
                         Err(e) if e.is_already_exists() => continue,
                         Err(e) => return Err(e.into()),
                     }
                 }
+            }
+        }
+    }
+
+    /// Ends the session of one admin token on every replica: its `jti` joins the record's
+    /// revoked list (past [`MAX_REVOKED`], every session ends instead). Returns the revision of
+    /// the write, which this replica's informer must apply before the token is refused here.
+    pub async fn log_out(
+        &self,
+        store: &Arc<dyn Store>,
+        claims: &Claims,
+    ) -> Result<kargo_store::Revision, AdminError> {
+        loop {
+            let kv = store.get(ADMIN_KEY).await?.ok_or(AdminError::Missing)?;
+            let mut record = decode_record(&kv.value)?;
+            let now = now();
+            record.revoked.retain(|r| r.exp > now);
+            if !record.revoked.iter().any(|r| r.jti == claims.jti) {
+                record.revoked.push(Revoked {
+                    jti: claims.jti.clone(),
+                    exp: claims.exp,
+                });
+            }
+            if record.revoked.len() > MAX_REVOKED {
+                end_sessions(&mut record)?;
+            }
+            match store
+                .update(ADMIN_KEY, encode_record(&record)?, kv.mod_revision)
+                .await
+            {
+                Ok(written) => return Ok(written.mod_revision),
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -186,9 +272,7 @@ impl Admin {
 
     /// Replaces the secrets with a stored record's (ignoring one that does not decode).
     pub fn reload(&self, bytes: &[u8]) {
-        let decoded = serde_json::from_slice::<Record>(bytes)
-            .map_err(|e| AdminError::Corrupt(e.to_string()))
-            .and_then(|record| Secrets::from_record(&record));
+        let decoded = decode_record(bytes).and_then(|record| Secrets::from_record(&record));
         match decoded {
             Ok(secrets) => {
                 *self.secrets.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(secrets);
@@ -213,6 +297,7 @@ impl Secrets {
             iterations: record.iterations,
             encoding: EncodingKey::from_secret(&key).map_err(bad_key)?,
             decoding: DecodingKey::from_secret(&key).map_err(bad_key)?,
+            revoked: record.revoked.iter().map(|r| r.jti.clone()).collect(),
         })
     }
 }
@@ -248,14 +333,23 @@ impl Admin {
         )
     }
 
-    /// Whether `token` is a valid, unexpired admin token.
+    /// Whether `token` is a valid, unexpired admin token whose session has not ended.
     pub fn verify_token(&self, token: &str) -> bool {
+        self.session(token).is_some()
+    }
+
+    /// The claims of `token` if it is a valid, unexpired admin token whose session has not
+    /// ended.
+    pub fn session(&self, token: &str) -> Option<Claims> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 0;
-        jsonwebtoken::decode::<Claims>(token, &self.current().decoding, &validation)
-            .is_ok_and(|data| data.claims.sub == "admin")
+        let secrets = self.current();
+        let claims = jsonwebtoken::decode::<Claims>(token, &secrets.decoding, &validation)
+            .ok()?
+            .claims;
+        (claims.sub == "admin" && !secrets.revoked.contains(&claims.jti)).then_some(claims)
     }
 }
 
@@ -280,10 +374,209 @@ impl crate::controllers::informer::Handler for AdminWatcher {
     }
 }
 
+fn decode_record(bytes: &[u8]) -> Result<Record, AdminError> {
+    serde_json::from_slice(bytes).map_err(|e| AdminError::Corrupt(e.to_string()))
+}
+
+fn encode_record(record: &Record) -> Result<Vec<u8>, AdminError> {
+    serde_json::to_vec(record).map_err(|e| AdminError::Corrupt(e.to_string()))
+}
+
+/// Ends every admin session: tokens signed with the old key no longer verify, so the revoked
+/// list has nothing left to refuse.
+fn end_sessions(record: &mut Record) -> Result<(), AdminError> {
+    record.jwt_key = STANDARD.encode(random(32)?);
+    record.revoked.clear();
+    Ok(())
+}
+
 fn with_password(mut record: Record, password: &str) -> Result<Record, AdminError> {
     let salt = STANDARD
         .decode(&record.salt)
         .map_err(|e| AdminError::Corrupt(e.to_string()))?;
     record.hash = STANDARD.encode(derive(password, &salt, record.iterations));
     Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWORD: &str = "correct horse battery";
+
+    fn store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+        Arc::new(kargo_store::sqlite::SqliteStore::open(&dir.path().join("s.db")).unwrap())
+    }
+
+    /// What the informer does on every replica when the record changes.
+    async fn follow(admin: &Admin, store: &Arc<dyn Store>) {
+        admin.reload(&store.get(ADMIN_KEY).await.unwrap().unwrap().value);
+    }
+
+    #[test]
+    fn a_password_needs_15_characters_counted_as_unicode_code_points() {
+        assert!(check_password("fourteen-chars").is_err());
+        assert!(check_password("fifteen-chars!!").is_ok());
+        // 15 code points, 30 bytes.
+        assert!(check_password("ééééééééééééééé").is_ok());
+        let message = check_password("a").unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "KARGO_ADMIN_PASSWORD is too short: the admin password needs at least 15 characters"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_short_password_is_refused_and_nothing_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        assert!(matches!(
+            Admin::init(&store, Some("short"), false).await,
+            Err(AdminError::PasswordTooShort { min: 15 })
+        ));
+        assert!(store.get(ADMIN_KEY).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_record_written_before_logout_existed_still_verifies_and_keeps_its_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let salt = random(16).unwrap();
+        let old = serde_json::json!({
+            "salt": STANDARD.encode(&salt),
+            "hash": STANDARD.encode(derive(PASSWORD, &salt, 1_000)),
+            "iterations": 1_000,
+            "jwtKey": STANDARD.encode(random(32).unwrap()),
+        });
+        store
+            .create(ADMIN_KEY, serde_json::to_vec(&old).unwrap())
+            .await
+            .unwrap();
+        let (before, _) = Admin::init(&store, None, false).await.unwrap();
+        let token = before.issue_token().unwrap();
+
+        let (admin, generated) = Admin::init(&store, Some(PASSWORD), false).await.unwrap();
+        assert_eq!(generated, None);
+        assert!(admin.verify_password(PASSWORD));
+        assert!(!admin.verify_password("another password"));
+        assert!(
+            admin.verify_token(&token),
+            "the same password keeps sessions"
+        );
+        let stored = store.get(ADMIN_KEY).await.unwrap().unwrap().value;
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&stored).unwrap(),
+            old
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_password_or_revoke_sessions_ends_every_earlier_admin_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let (admin, _) = Admin::init(&store, Some(PASSWORD), false).await.unwrap();
+        let admin = Arc::new(admin);
+        let first = admin.issue_token().unwrap();
+
+        // Another replica starts with a new password; this one follows the record.
+        let (other, _) = Admin::init(&store, Some("a brand new password"), false)
+            .await
+            .unwrap();
+        follow(&admin, &store).await;
+        assert!(!admin.verify_token(&first));
+        assert!(!other.verify_token(&first));
+        assert!(admin.verify_password("a brand new password"));
+        let second = admin.issue_token().unwrap();
+        assert!(other.verify_token(&second));
+
+        // The same password again changes nothing; revoking sessions ends them.
+        Admin::init(&store, Some("a brand new password"), false)
+            .await
+            .unwrap();
+        follow(&admin, &store).await;
+        assert!(admin.verify_token(&second));
+        let (revoked, _) = Admin::init(&store, None, true).await.unwrap();
+        follow(&admin, &store).await;
+        assert!(!admin.verify_token(&second));
+        assert!(revoked.verify_password("a brand new password"));
+        assert!(admin.verify_token(&admin.issue_token().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn logging_out_ends_that_session_only_and_forgets_expired_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let (admin, _) = Admin::init(&store, Some(PASSWORD), false).await.unwrap();
+        let (one, two) = (admin.issue_token().unwrap(), admin.issue_token().unwrap());
+        let claims = admin.session(&one).unwrap();
+        let written = admin.log_out(&store, &claims).await.unwrap();
+        assert!(written > kargo_store::Revision::ZERO);
+        assert!(
+            admin.verify_token(&one),
+            "until the watch brings the change"
+        );
+        follow(&admin, &store).await;
+        assert!(!admin.verify_token(&one));
+        assert!(admin.session(&one).is_none());
+        assert!(admin.verify_token(&two));
+        // Logging out twice is harmless.
+        admin.log_out(&store, &claims).await.unwrap();
+
+        // An entry whose token has expired is dropped at the next logout.
+        let mut record =
+            decode_record(&store.get(ADMIN_KEY).await.unwrap().unwrap().value).unwrap();
+        record.revoked.push(Revoked {
+            jti: "expired".into(),
+            exp: 1,
+        });
+        let kv = store.get(ADMIN_KEY).await.unwrap().unwrap();
+        store
+            .update(ADMIN_KEY, encode_record(&record).unwrap(), kv.mod_revision)
+            .await
+            .unwrap();
+        admin
+            .log_out(&store, &admin.session(&two).unwrap())
+            .await
+            .unwrap();
+        let record = decode_record(&store.get(ADMIN_KEY).await.unwrap().unwrap().value).unwrap();
+        let listed: Vec<&str> = record.revoked.iter().map(|r| r.jti.as_str()).collect();
+        assert_eq!(
+            listed,
+            [
+                claims.jti.as_str(),
+                admin.session(&two).unwrap().jti.as_str()
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_logout_past_the_revoked_list_limit_ends_every_session_instead() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let (admin, _) = Admin::init(&store, Some(PASSWORD), false).await.unwrap();
+        let kv = store.get(ADMIN_KEY).await.unwrap().unwrap();
+        let mut record = decode_record(&kv.value).unwrap();
+        record.revoked = (0..MAX_REVOKED)
+            .map(|n| Revoked {
+                jti: format!("jti-{n}"),
+                exp: now() + 3600,
+            })
+            .collect();
+        store
+            .update(ADMIN_KEY, encode_record(&record).unwrap(), kv.mod_revision)
+            .await
+            .unwrap();
+        follow(&admin, &store).await;
+        let (leaving, staying) = (admin.issue_token().unwrap(), admin.issue_token().unwrap());
+        admin
+            .log_out(&store, &admin.session(&leaving).unwrap())
+            .await
+            .unwrap();
+        follow(&admin, &store).await;
+        assert!(!admin.verify_token(&leaving));
+        assert!(!admin.verify_token(&staying));
+        let record = decode_record(&store.get(ADMIN_KEY).await.unwrap().unwrap().value).unwrap();
+        assert!(record.revoked.is_empty());
+        assert!(admin.verify_password(PASSWORD));
+    }
 }

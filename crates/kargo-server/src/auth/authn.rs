@@ -1,12 +1,27 @@
 //! Authentication: who is calling. A bearer token (the admin's HS256 JWT, or a service-account
 //! token) or a client certificate signed by the server's CA becomes a [`UserInfo`]; anything else
 //! is refused. Nothing here reads storage per request.
+//!
+//! Failures are counted per source address ([`super::limits`]): bearer tokens that fail
+//! verification, and wrong admin passwords. The admin login also hashes one password at a time
+//! ([`HASHING_PERMITS`]), so a flood of guesses from many addresses takes at most one core and
+//! cannot starve other requests.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::admin::Admin;
+use super::limits::{self, FailureLimiter, retry_after_secs};
 use super::rbac::UserInfo;
 use super::tokens::TokenAuthenticator;
+
+/// How many admin passwords are hashed at once (PBKDF2 takes tens of milliseconds of one core).
+pub const HASHING_PERMITS: usize = 1;
+/// How long a login waits for its turn to hash before it is answered 429.
+pub const LOGIN_QUEUE_WAIT: Duration = Duration::from_secs(2);
+/// What a request without a known source address is counted under (every listener sets one).
+const UNKNOWN_SOURCE: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 /// The identity a verified client certificate asserts (set on each connection by the server).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +39,59 @@ pub enum AuthFailure {
     Missing,
     /// Credentials that are not valid.
     Invalid,
+    /// A bearer token that is not valid, from an address that has failed too often (429).
+    TooMany {
+        /// Seconds until the address may try again.
+        retry_after: u32,
+    },
+}
+
+impl AuthFailure {
+    /// The message of a [`AuthFailure::TooMany`] answer.
+    pub fn too_many_message(retry_after: u32) -> String {
+        format!(
+            "too many failed authentication attempts from this address; try again in {}",
+            seconds(retry_after)
+        )
+    }
+}
+
+/// Why an admin login failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    /// The admin account is disabled (403).
+    #[error("admin user is not enabled")]
+    Disabled,
+    /// The password is wrong (403).
+    #[error("invalid password")]
+    WrongPassword,
+    /// This address has given too many wrong passwords (429); the password was not checked.
+    #[error(
+        "too many failed login attempts from this address; try again in {}",
+        seconds(*retry_after)
+    )]
+    TooManyFailures {
+        /// Seconds until the address may try again.
+        retry_after: u32,
+    },
+    /// Other logins are being checked and this one did not get its turn in time (429).
+    #[error("too many login attempts in progress; try again in {}", seconds(*retry_after))]
+    Busy {
+        /// Seconds after which to try again.
+        retry_after: u32,
+    },
+    /// The token could not be issued (500).
+    #[error("internal error")]
+    Internal,
+}
+
+/// `1 second`, `5 seconds`.
+fn seconds(n: u32) -> String {
+    if n == 1 {
+        "1 second".to_owned()
+    } else {
+        format!("{n} seconds")
+    }
 }
 
 /// The group every authenticated caller is in.
@@ -38,6 +106,9 @@ pub struct Authenticator {
     admin: Arc<Admin>,
     admin_enabled: bool,
     tokens: Arc<TokenAuthenticator>,
+    token_failures: FailureLimiter,
+    login_failures: Arc<FailureLimiter>,
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 /// The bearer token of an `Authorization` header value (scheme case-insensitive), if any.
@@ -57,6 +128,9 @@ impl Authenticator {
             admin,
             admin_enabled: true,
             tokens,
+            token_failures: FailureLimiter::new(limits::TOKEN_BACKOFF, limits::CAPACITY),
+            login_failures: Arc::new(FailureLimiter::new(limits::LOGIN_BACKOFF, limits::CAPACITY)),
+            hashing: Arc::new(tokio::sync::Semaphore::new(HASHING_PERMITS)),
         }
     }
 
@@ -92,8 +166,14 @@ impl Authenticator {
         }
     }
 
-    /// Authenticates a bearer token.
-    pub fn authenticate_token(&self, token: &str) -> Result<Arc<UserInfo>, AuthFailure> {
+    /// Authenticates a bearer token sent from `source`. A token that fails is counted against
+    /// its source address; past the limit the failure is [`AuthFailure::TooMany`]. A valid
+    /// token is never counted nor refused, whatever its address has done.
+    pub fn authenticate_token(
+        &self,
+        token: &str,
+        source: Option<IpAddr>,
+    ) -> Result<Arc<UserInfo>, AuthFailure> {
         // Service-account tokens first: their verified signatures are cached, so the common
         // case costs a hash and two lookups.
         if let Ok(authenticated) = self.tokens.authenticate(token, None) {
@@ -102,20 +182,88 @@ impl Authenticator {
         if self.admin_enabled && self.admin.verify_token(token) {
             return Ok(Arc::new(Authenticator::admin_user()));
         }
+        let source = source.unwrap_or(UNKNOWN_SOURCE);
+        let now = Instant::now();
+        if let Some(wait) = self.token_failures.blocked(source, now) {
+            return Err(AuthFailure::TooMany {
+                retry_after: retry_after_secs(wait),
+            });
+        }
+        if let Some(block) = self.token_failures.fail(source, now) {
+            tracing::warn!(%source, seconds = block.as_secs(), "too many invalid bearer tokens from this address: refusing its invalid tokens with 429");
+        }
         Err(AuthFailure::Invalid)
     }
 
-    /// Authenticates a request from its `Authorization` header and its connection's client
-    /// certificate. A bearer token, when present, wins over the certificate (as in Kubernetes,
-    /// where an invalid token fails the request even with a valid certificate).
+    /// Logs the admin in with `password` sent from `source`, returning a new admin token.
+    ///
+    /// An address that has given too many wrong passwords is refused before any hashing; the
+    /// others wait (at most [`LOGIN_QUEUE_WAIT`]) for one of [`HASHING_PERMITS`] turns to hash.
+    /// A wrong password is counted before the turn passes on, so that concurrent guesses from
+    /// one address get no more tries than sequential ones.
+    pub async fn login(
+        &self,
+        password: String,
+        source: Option<IpAddr>,
+    ) -> Result<String, LoginError> {
+        if !self.admin_enabled {
+            return Err(LoginError::Disabled);
+        }
+        let source = source.unwrap_or(UNKNOWN_SOURCE);
+        let too_many = |wait| LoginError::TooManyFailures {
+            retry_after: retry_after_secs(wait),
+        };
+        if let Some(wait) = self.login_failures.blocked(source, Instant::now()) {
+            return Err(too_many(wait));
+        }
+        let permit = match tokio::time::timeout(
+            LOGIN_QUEUE_WAIT,
+            self.hashing.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(LoginError::Busy { retry_after: 1 }),
+        };
+        // Others from this address may have failed while this attempt waited for its turn.
+        if let Some(wait) = self.login_failures.blocked(source, Instant::now()) {
+            return Err(too_many(wait));
+        }
+        let (admin, failures) = (self.admin.clone(), self.login_failures.clone());
+        // PBKDF2 is deliberately slow: off the async workers, and holding the turn until the
+        // hash is done even if the client goes away.
+        let verified = tokio::task::spawn_blocking(move || {
+            let _turn = permit;
+            let verified = admin.verify_password(&password);
+            if !verified && let Some(block) = failures.fail(source, Instant::now()) {
+                tracing::warn!(%source, seconds = block.as_secs(), "too many wrong admin passwords from this address: refusing its logins with 429");
+            }
+            verified
+        })
+        .await
+        .map_err(|_| LoginError::Internal)?;
+        if !verified {
+            return Err(LoginError::WrongPassword);
+        }
+        self.admin.issue_token().map_err(|e| {
+            tracing::error!(error = %e, "signing an admin token failed");
+            LoginError::Internal
+        })
+    }
+
+    /// Authenticates a request from its `Authorization` header, its connection's client
+    /// certificate and its source address. A bearer token, when present, wins over the
+    /// certificate (as in Kubernetes, where an invalid token fails the request even with a
+    /// valid certificate).
     pub fn authenticate(
         &self,
         authorization: Option<&str>,
         peer: Option<&PeerIdentity>,
+        source: Option<IpAddr>,
     ) -> Result<Arc<UserInfo>, AuthFailure> {
         if let Some(header) = authorization {
             return match bearer(Some(header)) {
-                Some(token) => self.authenticate_token(token),
+                Some(token) => self.authenticate_token(token, source),
                 None => Err(AuthFailure::Invalid),
             };
         }
@@ -140,6 +288,134 @@ impl Authenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PASSWORD: &str = "correct horse battery";
+
+    async fn authenticator(dir: &tempfile::TempDir) -> Arc<Authenticator> {
+        let store: Arc<dyn kargo_store::Store> =
+            Arc::new(kargo_store::sqlite::SqliteStore::open(&dir.path().join("s.db")).unwrap());
+        let (admin, _) = Admin::init(&store, Some(PASSWORD), false).await.unwrap();
+        let view = super::super::view::AuthView::new(
+            super::super::keys::load_or_create(&store).await.unwrap(),
+        );
+        let tokens = Arc::new(TokenAuthenticator::new(view, "https://kargo".into()));
+        Arc::new(Authenticator::new(Arc::new(admin), tokens))
+    }
+
+    fn ip(text: &str) -> Option<IpAddr> {
+        Some(text.parse().unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_wrong_passwords_from_one_address_get_ten_checks_then_429_before_hashing() {
+        let dir = tempfile::tempdir().unwrap();
+        let authn = authenticator(&dir).await;
+        let guesses: Vec<_> = (0..25)
+            .map(|n| {
+                let authn = authn.clone();
+                tokio::spawn(async move {
+                    authn
+                        .login(format!("guess number {n}"), ip("192.0.2.1"))
+                        .await
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for guess in guesses {
+            answers.push(guess.await.unwrap());
+        }
+        let wrong = answers
+            .iter()
+            .filter(|a| **a == Err(LoginError::WrongPassword))
+            .count();
+        assert_eq!(wrong, limits::LOGIN_BACKOFF.free as usize, "{answers:?}");
+        assert!(
+            answers.iter().all(|a| matches!(
+                a,
+                Err(LoginError::WrongPassword | LoginError::TooManyFailures { .. })
+            )),
+            "{answers:?}"
+        );
+        // The right password from that address is refused too: it is not even checked.
+        assert_eq!(
+            authn.login(PASSWORD.into(), ip("192.0.2.1")).await,
+            Err(LoginError::TooManyFailures { retry_after: 1 })
+        );
+        assert_eq!(
+            LoginError::TooManyFailures { retry_after: 1 }.to_string(),
+            "too many failed login attempts from this address; try again in 1 second"
+        );
+        // Another address is not affected.
+        let token = authn.login(PASSWORD.into(), ip("192.0.2.2")).await.unwrap();
+        assert!(authn.admin().verify_token(&token));
+        // Once the block is over, the right password works from the first address.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        assert!(authn.login(PASSWORD.into(), ip("192.0.2.1")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_login_that_cannot_get_its_turn_to_hash_in_time_is_told_to_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let authn = authenticator(&dir).await;
+        let held = authn
+            .hashing
+            .clone()
+            .acquire_many_owned(HASHING_PERMITS as u32)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let answer = authn.login(PASSWORD.into(), ip("192.0.2.1")).await;
+        assert_eq!(answer, Err(LoginError::Busy { retry_after: 1 }));
+        assert!(started.elapsed() >= LOGIN_QUEUE_WAIT);
+        assert_eq!(
+            answer.unwrap_err().to_string(),
+            "too many login attempts in progress; try again in 1 second"
+        );
+        drop(held);
+        assert!(authn.login(PASSWORD.into(), ip("192.0.2.1")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn invalid_tokens_from_one_address_are_refused_with_429_past_the_limit_but_valid_ones_pass()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let authn = authenticator(&dir).await;
+        let attacker = ip("2001:db8::1");
+        for n in 0..limits::TOKEN_BACKOFF.free {
+            assert_eq!(
+                authn
+                    .authenticate_token(&format!("not-a-token-{n}"), attacker)
+                    .err(),
+                Some(AuthFailure::Invalid)
+            );
+        }
+        assert_eq!(
+            authn
+                .authenticate(Some("Bearer not-a-token"), None, attacker)
+                .err(),
+            Some(AuthFailure::TooMany { retry_after: 1 })
+        );
+        // Same /64.
+        assert_eq!(
+            authn
+                .authenticate_token("not-a-token", ip("2001:db8::2"))
+                .err(),
+            Some(AuthFailure::TooMany { retry_after: 1 })
+        );
+        let admin = authn.admin().issue_token().unwrap();
+        let user = authn.authenticate_token(&admin, attacker).unwrap();
+        assert_eq!(user.username, ADMIN_USER);
+        assert_eq!(
+            authn
+                .authenticate_token("not-a-token", ip("192.0.2.9"))
+                .err(),
+            Some(AuthFailure::Invalid)
+        );
+        assert_eq!(
+            AuthFailure::too_many_message(3),
+            "too many failed authentication attempts from this address; try again in 3 seconds"
+        );
+    }
 
     #[test]
     fn bearer_scheme_is_case_insensitive_and_needs_a_token() {

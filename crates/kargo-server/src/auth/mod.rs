@@ -2,6 +2,7 @@
 //!
 //! - [`authn`]: bearer tokens and client certificates to a user;
 //! - [`admin`]: the admin account's password and tokens;
+//! - [`limits`]: failed logins and tokens counted per source address, with back-off;
 //! - [`tokens`]: service-account tokens;
 //! - [`rbac`]: Kubernetes RBAC evaluated in process;
 //! - [`decisions`]: remembered allows, forgotten whenever the policy changes.
@@ -14,6 +15,7 @@ pub mod authn;
 pub mod decisions;
 pub mod jwt;
 pub mod keys;
+pub mod limits;
 pub mod rbac;
 pub mod tokens;
 pub mod view;

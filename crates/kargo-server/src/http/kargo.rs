@@ -3,9 +3,10 @@
 //! `{"error": "<message>"}`.
 //!
 //! Every route but login, the public configuration and the OpenAPI document needs
-//! `Authorization: Bearer <token>` (401 `no token provided` / `invalid token`). Bodies over
-//! 1 MiB are refused (413 `request body too large`); malformed JSON is a 400 with the parser's
-//! message.
+//! `Authorization: Bearer <token>` (401 `no token provided` / `invalid token`; 429 with
+//! `Retry-After` from an address that has sent too many invalid tokens, see `auth::limits`).
+//! Bodies over 1 MiB are refused (413 `request body too large`); malformed JSON is a 400 with the
+//! parser's message.
 
 use std::collections::HashMap;
 
@@ -21,8 +22,9 @@ use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::throttle::{ClientAddress, client_address, kargo_too_many};
 use super::{AppState, body, json_response};
-use crate::auth::authn::bearer;
+use crate::auth::authn::{AuthFailure, LoginError, bearer};
 use crate::auth::rbac::UserInfo;
 use crate::kargo::{self, Scope};
 use crate::status::Status;
@@ -136,6 +138,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/v1beta1/system/roles", get(list_system_roles))
         .route("/v1beta1/system/roles/{role}", get(get_system_role))
+        .route("/v1beta1/logout", post(logout))
         .route_layer(middleware::from_fn_with_state(state, authenticate));
     Router::new()
         .route("/v1beta1/login", post(login))
@@ -149,30 +152,44 @@ pub fn router(state: AppState) -> Router<AppState> {
 
 /// Authenticates a Kargo API request by its bearer token.
 async fn authenticate(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
+    let source = client_address(request.extensions());
     let header = request.headers().get(http::header::AUTHORIZATION);
     let text = header.map(|h| h.to_str().map(str::trim));
     let user = match text {
-        None | Some(Ok("")) => Err("no token provided"),
-        Some(Ok(h)) if h.eq_ignore_ascii_case("bearer") => Err("no token provided"),
+        None | Some(Ok("")) => Err(AuthFailure::Missing),
+        Some(Ok(h)) if h.eq_ignore_ascii_case("bearer") => Err(AuthFailure::Missing),
         Some(Ok(h)) => match bearer(Some(h)) {
-            Some(token) => app
-                .authn
-                .authenticate_token(token)
-                .map_err(|_| "invalid token"),
-            None => Err("invalid token"),
+            Some(token) => app.authn.authenticate_token(token, source),
+            None => Err(AuthFailure::Invalid),
         },
-        Some(Err(_)) => Err("invalid token"),
+        Some(Err(_)) => Err(AuthFailure::Invalid),
     };
     match user {
         Ok(user) => {
             request.extensions_mut().insert(user);
             next.run(request).await
         }
-        Err(message) => {
+        Err(failure) => {
             // Read what the client sends before answering, so that it gets the answer instead
             // of a reset connection.
             let _ = body::read(request.into_body(), MAX_BODY).await;
-            KargoError::new(StatusCode::UNAUTHORIZED, message).into_response()
+            token_error(failure)
+        }
+    }
+}
+
+/// The answer to a request whose token did not authenticate: 401, or 429 with `Retry-After`
+/// for an address that has failed too often.
+pub fn token_error(failure: AuthFailure) -> Response {
+    match failure {
+        AuthFailure::Missing => {
+            KargoError::new(StatusCode::UNAUTHORIZED, "no token provided").into_response()
+        }
+        AuthFailure::Invalid => {
+            KargoError::new(StatusCode::UNAUTHORIZED, "invalid token").into_response()
+        }
+        AuthFailure::TooMany { retry_after } => {
+            kargo_too_many(AuthFailure::too_many_message(retry_after), retry_after)
         }
     }
 }
@@ -433,7 +450,11 @@ async fn public_server_config(State(app): State<AppState>) -> Response {
 }
 
 /// `POST /v1beta1/login` with `Authorization: Bearer <password>`.
-async fn login(State(app): State<AppState>, headers: HeaderMap) -> Response {
+async fn login(
+    State(app): State<AppState>,
+    ClientAddress(source): ClientAddress,
+    headers: HeaderMap,
+) -> Response {
     if !app.authn.admin_enabled() {
         return KargoError::new(StatusCode::FORBIDDEN, "admin user is not enabled").into_response();
     }
@@ -451,20 +472,47 @@ async fn login(State(app): State<AppState>, headers: HeaderMap) -> Response {
         )
         .into_response();
     };
-    let admin = app.authn.admin().clone();
-    let password = password.to_owned();
-    // PBKDF2 is deliberately slow: keep it off the async workers.
-    let verified = tokio::task::spawn_blocking(move || admin.verify_password(&password))
-        .await
-        .unwrap_or(false);
-    if !verified {
-        return KargoError::new(StatusCode::FORBIDDEN, "invalid password").into_response();
-    }
-    match app.authn.admin().issue_token() {
+    match app.authn.login(password.to_owned(), source).await {
         Ok(token) => json_response(StatusCode::OK, &json!({"idToken": token}), &[]),
-        Err(e) => {
-            tracing::error!(error = %e, "signing an admin token failed");
+        Err(e @ (LoginError::Disabled | LoginError::WrongPassword)) => {
+            KargoError::new(StatusCode::FORBIDDEN, e.to_string()).into_response()
+        }
+        Err(
+            e @ (LoginError::TooManyFailures { retry_after } | LoginError::Busy { retry_after }),
+        ) => kargo_too_many(e.to_string(), retry_after),
+        Err(LoginError::Internal) => {
             KargoError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
     }
+}
+
+/// `POST /v1beta1/logout`: ends the session of the admin token that authenticates it, on every
+/// replica, and answers once this replica refuses the token.
+async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Reply {
+    let admin = app.authn.admin();
+    let claims = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| bearer(Some(h)))
+        .and_then(|token| admin.session(token))
+        .ok_or_else(|| {
+            KargoError::new(
+                StatusCode::BAD_REQUEST,
+                "only an admin session can be logged out; a ServiceAccount token is revoked by deleting it",
+            )
+        })?;
+    let revision = admin
+        .log_out(app.registry.store(), &claims)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "ending an admin session failed");
+            KargoError::new(StatusCode::INTERNAL_SERVER_ERROR, "logging out failed")
+        })?;
+    let mut synced = app.synced.clone();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        synced.wait_for(|seen| *seen >= revision),
+    )
+    .await;
+    no_content()
 }

@@ -56,10 +56,20 @@ impl Op<'_> {
             ("413", "Request body over 1 MiB"),
         ];
         if self.public {
-            errors.push(("403", "Admin login disabled, or a wrong password"));
+            errors.extend([
+                ("403", "Admin login disabled, or a wrong password"),
+                (
+                    "429",
+                    "Too many wrong passwords from this address, or too many logins in progress (see Retry-After)",
+                ),
+            ]);
         } else {
             errors.extend([
                 ("401", "No token, or an invalid one"),
+                (
+                    "429",
+                    "An invalid token from an address that sent too many (see Retry-After)",
+                ),
                 ("403", "The caller may not do this"),
                 ("409", "Conflicts with an existing object"),
                 ("422", "The object is invalid"),
@@ -297,6 +307,18 @@ fn operations() -> Vec<(&'static str, &'static str, Op<'static>)> {
                 ok: (200, Some(schema("LoginResponse"))),
                 public: true,
             },
+        ),
+        (
+            "/v1beta1/logout",
+            "post",
+            op(
+                "AdminLogout",
+                "End the session of the admin token that sends this (on every replica)",
+                "System",
+                vec![],
+                None,
+                (204, None),
+            ),
         ),
         (
             "/v1beta1/system/public-server-config",

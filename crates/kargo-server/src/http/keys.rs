@@ -15,6 +15,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
 use super::kargo::KargoError;
+use super::throttle::ClientAddress;
 use super::{AppState, json_response};
 use crate::auth::keys::{self, KeyError, KeySet};
 
@@ -26,27 +27,31 @@ pub fn router() -> Router<AppState> {
         .route("/v1beta1/system/signing-keys/{kid}", delete(retire))
 }
 
-fn require_admin(app: &AppState, headers: &HeaderMap) -> Result<(), KargoError> {
+/// Why the caller may not manage signing keys (the answer to send), or `None` for the admin.
+fn refusal(
+    app: &AppState,
+    headers: &HeaderMap,
+    ClientAddress(source): ClientAddress,
+) -> Option<Response> {
     let header = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let Some(token) = crate::auth::authn::bearer(header) else {
-        return Err(KargoError::new(
-            StatusCode::UNAUTHORIZED,
-            "no token provided",
-        ));
+        return Some(
+            KargoError::new(StatusCode::UNAUTHORIZED, "no token provided").into_response(),
+        );
     };
-    let user = app
-        .authn
-        .authenticate_token(token)
-        .map_err(|_| KargoError::new(StatusCode::UNAUTHORIZED, "invalid token"))?;
-    if !user.is_system_master() {
-        return Err(KargoError::new(
-            StatusCode::FORBIDDEN,
-            "only the admin may manage signing keys",
-        ));
+    match app.authn.authenticate_token(token, source) {
+        Err(failure) => Some(super::kargo::token_error(failure)),
+        Ok(user) if !user.is_system_master() => Some(
+            KargoError::new(
+                StatusCode::FORBIDDEN,
+                "only the admin may manage signing keys",
+            )
+            .into_response(),
+        ),
+        Ok(_) => None,
     }
-    Ok(())
 }
 
 fn describe(set: &KeySet) -> serde_json::Value {
@@ -72,16 +77,20 @@ fn key_error(e: KeyError) -> KargoError {
     }
 }
 
-async fn list(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    match require_admin(&app, &headers) {
-        Ok(()) => json_response(StatusCode::OK, &describe(&app.authz.view().keys()), &[]),
-        Err(e) => e.into_response(),
+async fn list(State(app): State<AppState>, source: ClientAddress, headers: HeaderMap) -> Response {
+    match refusal(&app, &headers, source) {
+        None => json_response(StatusCode::OK, &describe(&app.authz.view().keys()), &[]),
+        Some(response) => response,
     }
 }
 
-async fn rotate(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(e) = require_admin(&app, &headers) {
-        return e.into_response();
+async fn rotate(
+    State(app): State<AppState>,
+    source: ClientAddress,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(response) = refusal(&app, &headers, source) {
+        return response;
     }
     match keys::rotate(app.registry.store()).await {
         Ok(set) => {
@@ -94,11 +103,12 @@ async fn rotate(State(app): State<AppState>, headers: HeaderMap) -> Response {
 
 async fn retire(
     State(app): State<AppState>,
+    source: ClientAddress,
     headers: HeaderMap,
     Path(kid): Path<String>,
 ) -> Response {
-    if let Err(e) = require_admin(&app, &headers) {
-        return e.into_response();
+    if let Some(response) = refusal(&app, &headers, source) {
+        return response;
     }
     match keys::retire(app.registry.store(), &kid).await {
         Ok(set) => {

@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod request_info;
 pub mod reviews;
 pub mod table;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -230,11 +231,17 @@ async fn authenticate(
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let peer = request.extensions().get::<PeerIdentity>();
-    match app.authn.authenticate(header, peer) {
+    let source = throttle::client_address(request.extensions());
+    match app.authn.authenticate(header, peer, source) {
         Ok(user) => Ok((user, request)),
         Err(AuthFailure::Missing | AuthFailure::Invalid) => {
             drain(request).await;
             Err(Status::unauthorized().into_response())
+        }
+        Err(AuthFailure::TooMany { retry_after }) => {
+            drain(request).await;
+            let message = AuthFailure::too_many_message(retry_after);
+            Err(throttle::kube_too_many(message, retry_after))
         }
     }
 }
