@@ -12,6 +12,8 @@
 //!   selectors (`?fieldSelector=`), parsed, printed and matched like `k8s.io/apimachinery`.
 //! - [`resources`]: the table of resource types the server serves (discovery, keys, routing).
 //! - [`kargo`]: Kargo's labels and annotations, and the bodies and paths of the Kargo REST API.
+//! - [`limits`]: the largest and deepest object the server stores, and iterative measures of a
+//!   value against them.
 //! - [`patch`]: JSON merge patch, JSON patch and strategic merge patch, with how each failure
 //!   maps to a kube-apiserver `Status` ([`patch::PatchError`]).
 //!
@@ -23,6 +25,7 @@
 pub mod duration;
 pub mod field;
 pub mod kargo;
+pub mod limits;
 pub mod names;
 pub mod patch;
 pub mod resources;
