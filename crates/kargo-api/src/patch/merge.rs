@@ -1,5 +1,7 @@
 //! JSON merge patch (`application/merge-patch+json`, RFC 7386).
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use super::PatchError;
@@ -33,9 +35,12 @@ pub fn merge_patch(target: &mut Value, patch: &Value) -> Result<(), PatchError> 
 }
 
 fn merge_docs(doc: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    // Removed in one pass at the end: an order-preserving map removes a key in linear time.
+    // Patch keys are unique, so a removed key is not looked at again.
+    let mut removed: HashSet<&str> = HashSet::new();
     for (k, v) in patch {
         if v.is_null() {
-            doc.shift_remove(k);
+            removed.insert(k);
             continue;
         }
         match doc.get_mut(k) {
@@ -46,6 +51,9 @@ fn merge_docs(doc: &mut Map<String, Value>, patch: &Map<String, Value>) {
                 doc.insert(k.clone(), added);
             }
         }
+    }
+    if !removed.is_empty() {
+        doc.retain(|k, _| !removed.contains(k.as_str()));
     }
 }
 
@@ -62,7 +70,7 @@ fn merge_value(cur: &mut Value, patch: &Value) {
 }
 
 /// Drop null members of objects, at any depth (null list items stay).
-fn prune_nulls(v: &mut Value) {
+pub(super) fn prune_nulls(v: &mut Value) {
     match v {
         Value::Object(m) => {
             m.retain(|_, v| !v.is_null());
@@ -128,5 +136,43 @@ mod tests {
             Err(PatchError::InvalidMergePatch),
         );
         check_merge(json!({"a": 1}), json!([1, null]), Ok(json!([1, null])));
+    }
+
+    /// Removing a key from an order-preserving map shifts the keys after it; 20,000 of them
+    /// used to be removed one by one.
+    #[test]
+    fn twenty_thousand_deleted_keys_leave_the_others_in_order() {
+        let keys: Vec<String> = (0..40_000).map(|i| format!("k{i}")).collect();
+        let target: Map<String, Value> = keys.iter().map(|k| (k.clone(), json!(1))).collect();
+        let patch: Map<String, Value> = keys
+            .iter()
+            .step_by(2)
+            .map(|k| (k.clone(), Value::Null))
+            .chain([("new".to_string(), json!(2))])
+            .collect();
+        let expected: Map<String, Value> = keys
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .map(|k| (k.clone(), json!(1)))
+            .chain([("new".to_string(), json!(2))])
+            .collect();
+        let mut doc = Value::Object(target);
+        assert_eq!(merge_patch(&mut doc, &Value::Object(patch)), Ok(()));
+        assert_eq!(doc.to_string(), Value::Object(expected).to_string());
+    }
+
+    /// The deepest objects the decoder accepts (127 levels) merge without exhausting the stack:
+    /// the merge recurses once per level of the patch.
+    #[test]
+    fn merge_patches_of_the_deepest_decodable_objects_apply() {
+        let deep = |leaf: &str| -> Value {
+            let text = format!("{}\"{leaf}\"{}", "{\"a\":".repeat(127), "}".repeat(127));
+            serde_json::from_str(&text).unwrap_or_default()
+        };
+        assert_eq!(crate::limits::nesting_depth(&deep("old")), 127);
+        let mut doc = deep("old");
+        assert_eq!(merge_patch(&mut doc, &deep("new")), Ok(()));
+        assert_eq!(doc, deep("new"));
     }
 }

@@ -17,16 +17,24 @@
 
 mod json;
 mod merge;
+#[cfg(test)]
+mod oracle;
+#[cfg(test)]
+mod properties;
 mod strategic;
 
 use serde_json::Value;
 
-pub use json::json_patch;
+pub use json::{JsonPatchLimits, json_patch, json_patch_with_limits};
 pub use merge::merge_patch;
 pub use strategic::strategic_merge_patch;
 
 /// Most operations kube-apiserver accepts in one JSON patch.
 pub const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
+
+/// Most bytes the `copy` operations of one JSON patch may copy together: kube-apiserver's
+/// default `JSONPatchMaxCopyBytes` (3 MiB, twice etcd's request limit).
+pub const MAX_JSON_PATCH_COPY_BYTES: usize = 3 * 1024 * 1024;
 
 /// The message of kube-apiserver's generic 422 (`NewGenericServerResponse`), which hides the
 /// underlying error.
@@ -52,6 +60,33 @@ pub enum PatchError {
     /// is malformed. 422 with a generic message.
     #[error("{0}")]
     JsonPatchFailed(String),
+    /// The `copy` operations of a JSON patch copied more than the limit in total
+    /// ([`MAX_JSON_PATCH_COPY_BYTES`]); the message is that of kube-apiserver's library. 422
+    /// with a generic message, as kube-apiserver answers.
+    #[error(
+        "Unable to complete the copy, the accumulated size increase of copy is {accumulated}, exceeding the limit {limit}"
+    )]
+    CopySizeLimitExceeded {
+        /// The limit, in bytes.
+        limit: usize,
+        /// Bytes copied so far, including the copy that crossed the limit.
+        accumulated: usize,
+    },
+    /// A JSON patch operation would make the object larger than the limit
+    /// ([`limits::MAX_OBJECT_BYTES`](crate::limits::MAX_OBJECT_BYTES) by default), in bytes of
+    /// compact JSON. 413, as kube-apiserver answers an object too large for etcd.
+    #[error("the patched object would be larger than {max} bytes")]
+    ObjectTooLarge {
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// A JSON patch operation would nest the object deeper than the limit
+    /// ([`limits::MAX_NESTING_DEPTH`](crate::limits::MAX_NESTING_DEPTH) by default). 422.
+    #[error("the patched object would be nested deeper than {max} levels")]
+    ObjectTooDeep {
+        /// The deepest nesting allowed.
+        max: usize,
+    },
     /// A merge patch that is `null` or a scalar. 400.
     #[error("Invalid JSON Patch")]
     InvalidMergePatch,
@@ -94,8 +129,11 @@ impl PatchError {
             | PatchError::BadPrimitiveListFormat
             | PatchError::BadRetainKeysFormat
             | PatchError::BadSetElementOrderFormat => 400,
-            PatchError::TooManyOperations { .. } => 413,
-            PatchError::JsonPatchFailed(_) | PatchError::ListOfLists => 422,
+            PatchError::TooManyOperations { .. } | PatchError::ObjectTooLarge { .. } => 413,
+            PatchError::JsonPatchFailed(_)
+            | PatchError::CopySizeLimitExceeded { .. }
+            | PatchError::ObjectTooDeep { .. }
+            | PatchError::ListOfLists => 422,
             PatchError::StrategicMergeFailed(_) => 500,
         }
     }
@@ -240,6 +278,48 @@ mod tests {
             assert_eq!(
                 (err.code(), err.reason(), err.status_message().as_str()),
                 (code, reason, message),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn limit_errors_map_to_kube_apiserver_statuses() {
+        let cases = [
+            (
+                PatchError::CopySizeLimitExceeded {
+                    limit: 3_145_728,
+                    accumulated: 3_200_064,
+                },
+                422,
+                "Invalid",
+                "the server rejected our request due to an error in our request",
+                "Unable to complete the copy, the accumulated size increase of copy is 3200064, exceeding the limit 3145728",
+            ),
+            (
+                PatchError::ObjectTooLarge { max: 1_572_864 },
+                413,
+                "RequestEntityTooLarge",
+                "Request entity too large: the patched object would be larger than 1572864 bytes",
+                "the patched object would be larger than 1572864 bytes",
+            ),
+            (
+                PatchError::ObjectTooDeep { max: 100 },
+                422,
+                "Invalid",
+                "the server rejected our request due to an error in our request",
+                "the patched object would be nested deeper than 100 levels",
+            ),
+        ];
+        for (err, code, reason, message, cause) in cases {
+            assert_eq!(
+                (
+                    err.code(),
+                    err.reason(),
+                    err.status_message().as_str(),
+                    err.to_string().as_str()
+                ),
+                (code, reason, message, cause),
                 "{err:?}"
             );
         }

@@ -1,15 +1,24 @@
 //! Strategic merge patch (`application/strategic-merge-patch+json`), as
 //! `k8s.io/apimachinery/pkg/util/strategicpatch` applies it in kube-apiserver.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value};
 
 use super::{ListStrategy, PatchError, go_json_kind};
 use crate::field::go_float;
 
-const DIRECTIVE_MARKER: &str = "$patch";
-const RETAIN_KEYS_DIRECTIVE: &str = "$retainKeys";
-const DELETE_FROM_PRIMITIVE_LIST_PREFIX: &str = "$deleteFromPrimitiveList";
-const SET_ELEMENT_ORDER_PREFIX: &str = "$setElementOrder";
+mod order;
+
+use order::{
+    Canon, KeyIndex, MapEdit, canon, deduplicate_scalars, normalize_element_order, not_a_map,
+    partition,
+};
+
+pub(super) const DIRECTIVE_MARKER: &str = "$patch";
+pub(super) const RETAIN_KEYS_DIRECTIVE: &str = "$retainKeys";
+pub(super) const DELETE_FROM_PRIMITIVE_LIST_PREFIX: &str = "$deleteFromPrimitiveList";
+pub(super) const SET_ELEMENT_ORDER_PREFIX: &str = "$setElementOrder";
 
 /// Apply a strategic merge patch (`application/strategic-merge-patch+json`) to `original` and
 /// return the result.
@@ -61,7 +70,7 @@ pub fn strategic_merge_patch(
 
 /// Go's dynamic type of a decoded JSON value (`reflect.TypeOf`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum GoType {
+pub(super) enum GoType {
     Nil,
     Bool,
     Int,
@@ -72,7 +81,7 @@ enum GoType {
 }
 
 impl GoType {
-    fn of(v: &Value) -> Self {
+    pub(super) fn of(v: &Value) -> Self {
         match v {
             Value::Null => GoType::Nil,
             Value::Bool(_) => GoType::Bool,
@@ -84,7 +93,7 @@ impl GoType {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             GoType::Nil => "%!s(<nil>)",
             GoType::Bool => "bool",
@@ -98,7 +107,7 @@ impl GoType {
 }
 
 /// A JSON value as Go's `%v` prints the decoded value (`map[k:v]`, `[a b]`, `<nil>`).
-fn go_v(v: &Value) -> String {
+pub(super) fn go_v(v: &Value) -> String {
     match v {
         Value::Null => "<nil>".to_string(),
         Value::Bool(b) => b.to_string(),
@@ -115,7 +124,7 @@ fn go_v(v: &Value) -> String {
     }
 }
 
-fn go_v_map(m: &Map<String, Value>) -> String {
+pub(super) fn go_v_map(m: &Map<String, Value>) -> String {
     let mut entries: Vec<(&String, &Value)> = m.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
     let entries: Vec<String> = entries
@@ -126,7 +135,7 @@ fn go_v_map(m: &Map<String, Value>) -> String {
 }
 
 /// A value printed with Go's `%s`.
-fn go_s(v: &Value) -> String {
+pub(super) fn go_s(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => "%!s(<nil>)".to_string(),
@@ -136,18 +145,18 @@ fn go_s(v: &Value) -> String {
     }
 }
 
-fn failed(message: impl Into<String>) -> PatchError {
+pub(super) fn failed(message: impl Into<String>) -> PatchError {
     PatchError::StrategicMergeFailed(message.into())
 }
 
-fn err_no_merge_key(m: &Map<String, Value>, key: &str) -> PatchError {
+pub(super) fn err_no_merge_key(m: &Map<String, Value>, key: &str) -> PatchError {
     failed(format!(
         "map: {} does not contain declared merge key: {key}",
         go_v_map(m)
     ))
 }
 
-fn err_bad_arg_type(expected: GoType, actual: &Value) -> PatchError {
+pub(super) fn err_bad_arg_type(expected: GoType, actual: &Value) -> PatchError {
     failed(format!(
         "expected a {}, but received a {}",
         expected.name(),
@@ -155,7 +164,7 @@ fn err_bad_arg_type(expected: GoType, actual: &Value) -> PatchError {
     ))
 }
 
-fn err_bad_patch_type(t: &Value, m: &Map<String, Value>) -> PatchError {
+pub(super) fn err_bad_patch_type(t: &Value, m: &Map<String, Value>) -> PatchError {
     failed(format!(
         "unknown patch type: {} in map: {}",
         go_s(t),
@@ -163,7 +172,7 @@ fn err_bad_patch_type(t: &Value, m: &Map<String, Value>) -> PatchError {
     ))
 }
 
-fn child_path(path: &str, key: &str) -> String {
+pub(super) fn child_path(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
     } else {
@@ -172,7 +181,7 @@ fn child_path(path: &str, key: &str) -> String {
 }
 
 /// The key a `$deleteFromPrimitiveList/<key>` or `$setElementOrder/<key>` directive names.
-fn extract_key(s: &str, prefix: &str) -> Result<String, PatchError> {
+pub(super) fn extract_key(s: &str, prefix: &str) -> Result<String, PatchError> {
     match s.split_once('/') {
         Some((head, key)) if head == prefix => Ok(key.to_string()),
         _ if prefix == DELETE_FROM_PRIMITIVE_LIST_PREFIX => Err(PatchError::BadPrimitiveListFormat),
@@ -181,7 +190,7 @@ fn extract_key(s: &str, prefix: &str) -> Result<String, PatchError> {
 }
 
 /// Drop list items and map values that carry `$patch` (Go's `removeDirectives`).
-fn remove_directives(v: Value) -> Option<Value> {
+pub(super) fn remove_directives(v: Value) -> Option<Value> {
     match v {
         Value::Object(m) => {
             if m.contains_key(DIRECTIVE_MARKER) {
@@ -201,7 +210,7 @@ fn remove_directives(v: Value) -> Option<Value> {
 }
 
 /// Drop null members of maps at any depth (Go's `discardNullValuesFromPatch`).
-fn discard_null_values(v: &mut Value) {
+pub(super) fn discard_null_values(v: &mut Value) {
     match v {
         Value::Object(m) => {
             m.retain(|_, v| !v.is_null());
@@ -212,7 +221,7 @@ fn discard_null_values(v: &mut Value) {
     }
 }
 
-fn is_directive_key(k: &str) -> bool {
+pub(super) fn is_directive_key(k: &str) -> bool {
     k == DIRECTIVE_MARKER
         || k == RETAIN_KEYS_DIRECTIVE
         || k.starts_with(SET_ELEMENT_ORDER_PREFIX)
@@ -220,14 +229,14 @@ fn is_directive_key(k: &str) -> bool {
 }
 
 /// Remove directive keys left in the result (typed decoding drops them in Kubernetes).
-fn strip_directives(m: &mut Map<String, Value>) {
+pub(super) fn strip_directives(m: &mut Map<String, Value>) {
     m.retain(|k, _| !is_directive_key(k));
     for v in m.values_mut() {
         strip_directives_value(v);
     }
 }
 
-fn strip_directives_value(v: &mut Value) {
+pub(super) fn strip_directives_value(v: &mut Value) {
     match v {
         Value::Object(m) => strip_directives(m),
         Value::Array(items) => items.iter_mut().for_each(strip_directives_value),
@@ -235,7 +244,7 @@ fn strip_directives_value(v: &mut Value) {
     }
 }
 
-fn handle_directive_in_merge_map(
+pub(super) fn handle_directive_in_merge_map(
     directive: &Value,
     mut patch: Map<String, Value>,
 ) -> Result<Map<String, Value>, PatchError> {
@@ -259,7 +268,7 @@ fn apply_retain_keys(
     let Value::Array(retain) = retain else {
         return Err(PatchError::BadRetainKeysFormat);
     };
-    let retained = |k: &str| retain.iter().any(|r| r.as_str() == Some(k));
+    let retained: HashSet<&str> = retain.iter().filter_map(Value::as_str).collect();
     for (k, v) in patch.iter() {
         if v.is_null()
             || k.starts_with(DELETE_FROM_PRIMITIVE_LIST_PREFIX)
@@ -267,16 +276,16 @@ fn apply_retain_keys(
         {
             continue;
         }
-        if !retained(k) {
+        if !retained.contains(k.as_str()) {
             return Err(PatchError::BadRetainKeysFormat);
         }
     }
-    original.retain(|k, _| retained(k));
+    original.retain(|k, _| retained.contains(k.as_str()));
     Ok(())
 }
 
 /// The Go type shared by the items of several lists (`sliceElementType`).
-fn slice_element_type(lists: &[&[Value]]) -> Result<GoType, PatchError> {
+pub(super) fn slice_element_type(lists: &[&[&Value]]) -> Result<GoType, PatchError> {
     let mut prev: Option<GoType> = None;
     for list in lists {
         for v in *list {
@@ -286,7 +295,10 @@ fn slice_element_type(lists: &[&[Value]]) -> Result<GoType, PatchError> {
                 None if t != GoType::Nil => prev = Some(t),
                 Some(p) if p == t => {}
                 _ => {
-                    let all: Vec<Value> = lists.iter().map(|l| Value::Array(l.to_vec())).collect();
+                    let all: Vec<Value> = lists
+                        .iter()
+                        .map(|l| Value::Array(l.iter().map(|v| (*v).clone()).collect()))
+                        .collect();
                     return Err(failed(format!(
                         "list element types are not identical: {}",
                         go_v(&Value::Array(all))
@@ -300,7 +312,7 @@ fn slice_element_type(lists: &[&[Value]]) -> Result<GoType, PatchError> {
 
 /// A comparable view of a list item for ordering: its merge-key value for maps, itself for
 /// scalars; `None` plays Go's `nil`.
-fn order_key<'a>(item: &'a Value, merge_key: &str, kind: GoType) -> Option<&'a Value> {
+pub(super) fn order_key<'a>(item: &'a Value, merge_key: &str, kind: GoType) -> Option<&'a Value> {
     let v = if kind == GoType::Map {
         item.as_object().and_then(|m| m.get(merge_key))
     } else {
@@ -309,25 +321,10 @@ fn order_key<'a>(item: &'a Value, merge_key: &str, kind: GoType) -> Option<&'a V
     v.filter(|v| !v.is_null())
 }
 
-fn index_of(list: &[Value], item: &Value, merge_key: &str, kind: GoType) -> Option<usize> {
-    let wanted = order_key(item, merge_key, kind);
-    list.iter()
-        .position(|v| order_key(v, merge_key, kind) == wanted)
-}
-
-fn find_map_by_key(list: &[Value], key: &str, value: &Value) -> Result<Option<usize>, PatchError> {
-    for (i, v) in list.iter().enumerate() {
-        let Value::Object(m) = v else {
-            return Err(failed(format!("value for key {i} is not a map")));
-        };
-        if m.get(key) == Some(value) {
-            return Ok(Some(i));
-        }
-    }
-    Ok(None)
-}
-
-fn validate_merge_key_in_lists(merge_key: &str, lists: &[&[Value]]) -> Result<(), PatchError> {
+pub(super) fn validate_merge_key_in_lists(
+    merge_key: &str,
+    lists: &[&[&Value]],
+) -> Result<(), PatchError> {
     for item in lists.iter().flat_map(|l| l.iter()) {
         let Value::Object(m) = item else {
             return Err(err_bad_arg_type(GoType::Map, item));
@@ -339,7 +336,7 @@ fn validate_merge_key_in_lists(merge_key: &str, lists: &[&[Value]]) -> Result<()
     Ok(())
 }
 
-fn is_delete_item(v: &Value) -> Result<bool, PatchError> {
+pub(super) fn is_delete_item(v: &Value) -> Result<bool, PatchError> {
     match v {
         Value::Object(m) => Ok(m.get(DIRECTIVE_MARKER).and_then(Value::as_str) == Some("delete")),
         other => Err(err_bad_arg_type(GoType::Map, other)),
@@ -347,7 +344,9 @@ fn is_delete_item(v: &Value) -> Result<bool, PatchError> {
 }
 
 /// Split items into those without and those with `$patch: delete`.
-fn extract_to_delete_items(list: Vec<Value>) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+pub(super) fn extract_to_delete_items(
+    list: Vec<Value>,
+) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
     let mut keep = Vec::new();
     let mut delete = Vec::new();
     for v in list {
@@ -360,140 +359,11 @@ fn extract_to_delete_items(list: Vec<Value>) -> Result<(Vec<Value>, Vec<Value>),
     Ok((keep, delete))
 }
 
-/// Sort `to_sort` by the positions of its items in `order` (Go's stable insertion sort with
-/// `normalizeSliceOrder`'s comparison); delete directives go last.
-fn normalize_slice_order(
-    to_sort: Vec<Value>,
-    order: &[Value],
+pub(super) fn merge_key_value_equal(
+    left: &Value,
+    right: &Value,
     merge_key: &str,
-    kind: GoType,
-) -> Result<Vec<Value>, PatchError> {
-    let (mut to_sort, to_delete) = if kind == GoType::Map {
-        validate_merge_key_in_lists(merge_key, &[&to_sort, order])?;
-        extract_to_delete_items(to_sort)?
-    } else {
-        (to_sort, Vec::new())
-    };
-    let less = |a: &Value, b: &Value| match index_of(order, a, merge_key, kind) {
-        Some(ia) => match index_of(order, b, merge_key, kind) {
-            Some(ib) => ia < ib,
-            None => true,
-        },
-        None => true,
-    };
-    for i in 1..to_sort.len() {
-        let mut j = i;
-        while j > 0 && less(&to_sort[j], &to_sort[j - 1]) {
-            to_sort.swap(j, j - 1);
-            j -= 1;
-        }
-    }
-    to_sort.extend(to_delete);
-    Ok(to_sort)
-}
-
-/// Interleave server-only items (`left`) with patch items (`right`), keeping both relative
-/// orders; a server-only item goes first when the server had it before the patch item.
-fn merge_sorted_slice(
-    left: Vec<Value>,
-    right: Vec<Value>,
-    server_order: &[Value],
-    merge_key: &str,
-    kind: GoType,
-) -> Vec<Value> {
-    let mut out = Vec::with_capacity(left.len() + right.len());
-    let mut left = left.into_iter().peekable();
-    let mut right = right.into_iter().peekable();
-    loop {
-        let take_left = match (left.peek(), right.peek()) {
-            (None, None) => return out,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (Some(l), Some(r)) => {
-                match (
-                    index_of(server_order, l, merge_key, kind),
-                    index_of(server_order, r, merge_key, kind),
-                ) {
-                    (Some(li), Some(ri)) => li < ri,
-                    _ => false,
-                }
-            }
-        };
-        let next = if take_left { left.next() } else { right.next() };
-        out.extend(next);
-    }
-}
-
-fn normalize_element_order(
-    patch_items: Vec<Value>,
-    server_only: Vec<Value>,
-    patch_order: &[Value],
-    server_order: &[Value],
-    merge_key: &str,
-    kind: GoType,
-) -> Result<Vec<Value>, PatchError> {
-    let patch_items = normalize_slice_order(patch_items, patch_order, merge_key, kind)?;
-    let server_only = normalize_slice_order(server_only, server_order, merge_key, kind)?;
-    Ok(merge_sorted_slice(
-        server_only,
-        patch_items,
-        server_order,
-        merge_key,
-        kind,
-    ))
-}
-
-/// Split `merged` into items present in `by` and the rest (server-only).
-fn partition(
-    merged: Vec<Value>,
-    by: &[Value],
-    merge_key: &str,
-) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
-    let mut present = Vec::new();
-    let mut server_only = Vec::new();
-    for v in merged {
-        let found = if merge_key.is_empty() {
-            by.contains(&v)
-        } else {
-            let Value::Object(m) = &v else {
-                return Err(err_bad_arg_type(GoType::Map, &v));
-            };
-            let Some(key_value) = m.get(merge_key) else {
-                return Err(err_no_merge_key(m, merge_key));
-            };
-            find_map_by_key(by, merge_key, key_value)?.is_some()
-        };
-        if found {
-            present.push(v);
-        } else {
-            server_only.push(v);
-        }
-    }
-    Ok((present, server_only))
-}
-
-/// Go's in-place scalar deduplication: a duplicate is overwritten by the current last item and
-/// the logical length shrinks; returns the new length (items past it are left as Go leaves
-/// them in the array).
-fn deduplicate_scalars_in_place(s: &mut [Value]) -> usize {
-    let mut length = s.len();
-    let mut i = 0;
-    while i + 1 < length {
-        let mut j = i + 1;
-        while j < length {
-            if s[i] == s[j] {
-                s[j] = s[length - 1].clone();
-                length -= 1;
-            } else {
-                j += 1;
-            }
-        }
-        i += 1;
-    }
-    length
-}
-
-fn merge_key_value_equal(left: &Value, right: &Value, merge_key: &str) -> Result<bool, PatchError> {
+) -> Result<bool, PatchError> {
     if merge_key.is_empty() {
         return Ok(left == right);
     }
@@ -513,7 +383,7 @@ fn merge_key_value_equal(left: &Value, right: &Value, merge_key: &str) -> Result
 }
 
 /// Check that the patch list's items appear in `$setElementOrder` in the same relative order.
-fn validate_patch_with_set_order_list(
+pub(super) fn validate_patch_with_set_order_list(
     patch_list: &[Value],
     set_order: &[Value],
     merge_key: &str,
@@ -550,7 +420,7 @@ fn validate_patch_with_set_order_list(
     Ok(())
 }
 
-fn as_list(v: Option<&Value>) -> Result<Option<Vec<Value>>, PatchError> {
+pub(super) fn as_list(v: Option<&Value>) -> Result<Option<Vec<Value>>, PatchError> {
     match v {
         None => Ok(None),
         Some(Value::Array(items)) => Ok(Some(items.clone())),
@@ -574,20 +444,24 @@ impl Strategic<'_> {
             return handle_directive_in_merge_map(&directive, patch);
         }
         apply_retain_keys(&mut original, &mut patch)?;
-        self.merge_patch_into_original(&mut original, &mut patch, path)?;
+        let mut original = MapEdit::new(original);
+        let consumed = self.merge_patch_into_original(&mut original, &mut patch, path)?;
 
         // Go visits a map's keys in a random rotation of insertion (document) order; the
         // document order used here is its most frequent outcome. It only matters when a patch
         // both adds to and deletes from a list without `$setElementOrder` (kubectl always sends
         // one, which consumes the additions above).
         for (k, patch_v) in patch {
+            if consumed.contains(&k) {
+                continue;
+            }
             let (key, is_delete_list) = if k.starts_with(DELETE_FROM_PRIMITIVE_LIST_PREFIX) {
                 (extract_key(&k, DELETE_FROM_PRIMITIVE_LIST_PREFIX)?, true)
             } else {
                 (k, false)
             };
             if patch_v.is_null() {
-                original.shift_remove(&key);
+                original.remove(&key);
                 continue;
             }
             let same_type = original
@@ -598,20 +472,13 @@ impl Strategic<'_> {
                     let mut taken = patch_v;
                     discard_null_values(&mut taken);
                     match remove_directives(taken) {
-                        Some(v) => {
-                            original.insert(key, v);
-                        }
-                        None => {
-                            original.shift_remove(&key);
-                        }
+                        Some(v) => original.insert(key, v),
+                        None => original.remove(&key),
                     }
                 }
                 continue;
             }
-            let current = original
-                .get_mut(&key)
-                .map(std::mem::take)
-                .unwrap_or(Value::Null);
+            let current = original.take(&key).unwrap_or(Value::Null);
             let child = child_path(path, &key);
             let merged = match (current, patch_v) {
                 (Value::Object(o), Value::Object(p)) => {
@@ -624,39 +491,47 @@ impl Strategic<'_> {
                 (_, p) => remove_directives(p),
             };
             match merged {
-                Some(v) => {
-                    original.insert(key, v);
-                }
-                None => {
-                    original.shift_remove(&key);
-                }
+                Some(v) => original.insert(key, v),
+                None => original.remove(&key),
             }
         }
-        Ok(original)
+        Ok(original.finish())
     }
 
-    /// Process every `$setElementOrder/<list>` with its list (`mergePatchIntoOriginal`).
+    /// Process every `$setElementOrder/<list>` with its list (`mergePatchIntoOriginal`); returns
+    /// the patch keys it consumed, which the rest of the merge skips (Go deletes them from the
+    /// patch map; an order-preserving map removes in linear time).
     fn merge_patch_into_original(
         &self,
-        original: &mut Map<String, Value>,
+        original: &mut MapEdit,
         patch: &mut Map<String, Value>,
         path: &str,
-    ) -> Result<(), PatchError> {
+    ) -> Result<HashSet<String>, PatchError> {
         let keys: Vec<String> = patch
             .keys()
             .filter(|k| k.starts_with(SET_ELEMENT_ORDER_PREFIX))
             .cloned()
             .collect();
+        let mut consumed = HashSet::new();
         for key in keys {
-            let Some(set_order) = patch.shift_remove(&key) else {
+            if consumed.contains(&key) {
+                continue;
+            }
+            let Some(set_order) = patch.get_mut(&key).map(std::mem::take) else {
                 continue;
             };
+            consumed.insert(key.clone());
             let Value::Array(set_order) = set_order else {
                 return Err(err_bad_arg_type(GoType::Slice, &set_order));
             };
             let original_key = extract_key(&key, SET_ELEMENT_ORDER_PREFIX)?;
             let original_list = as_list(original.get(&original_key))?;
-            let patch_list = as_list(patch.get(&original_key))?;
+            let patch_value = if consumed.contains(&original_key) {
+                None
+            } else {
+                patch.get(&original_key)
+            };
+            let patch_list = as_list(patch_value)?;
             let child = child_path(path, &original_key);
             let strategy = (self.lists)(&child);
             let merge_key = strategy.merge_key();
@@ -665,7 +540,7 @@ impl Strategic<'_> {
                 &set_order,
                 merge_key,
             )?;
-            let mut original_items = original_list.clone().unwrap_or_default();
+            let mut original_items = Arrangement::whole(original_list.clone().unwrap_or_default());
             let patch_items = patch_list.clone().unwrap_or_default();
             let merged = match (original_list, patch_list) {
                 (Some(o), None) => o,
@@ -681,19 +556,20 @@ impl Strategic<'_> {
                 (None, None) => continue,
             };
             let (present, server_only) = partition(merged, &set_order, merge_key)?;
-            let kind = slice_element_type(&[&original_items, &patch_items])?;
+            let server_order = original_items.items();
+            let kind = slice_element_type(&[&server_order, &refs(&patch_items)])?;
             let ordered = normalize_element_order(
                 present,
                 server_only,
-                &set_order,
-                &original_items,
+                &refs(&set_order),
+                &server_order,
                 merge_key,
                 kind,
             )?;
             original.insert(original_key.clone(), Value::Array(ordered));
-            patch.shift_remove(&original_key);
+            consumed.insert(original_key);
         }
-        Ok(())
+        Ok(consumed)
     }
 
     fn merge_slice_handler(
@@ -709,7 +585,7 @@ impl Strategic<'_> {
         } else {
             Ok(SliceMerge {
                 merged: patch,
-                original_after: original,
+                original_after: Arrangement::whole(original),
             })
         }
     }
@@ -725,36 +601,39 @@ impl Strategic<'_> {
         if original.is_empty() && patch.is_empty() {
             return Ok(SliceMerge {
                 merged: Vec::new(),
-                original_after: original,
+                original_after: Arrangement::whole(original),
             });
         }
-        let kind = slice_element_type(&[&original, &patch])?;
+        let kind = slice_element_type(&[&refs(&original), &refs(&patch)])?;
         let merge_key = strategy.merge_key();
-        // `backing` plays the Go array behind `original` (capacity = length): the merge
+        // `after` plays the Go array behind `original` (capacity = length): the merge
         // mutates it, and Kubernetes later reads it again as the server's order.
-        let mut backing = original;
-        let (server_order, patch, merged) = if kind != GoType::Map {
+        let (after, server_order, patch, merged) = if kind != GoType::Map {
             if is_delete_list {
-                let kept = backing
+                let deleted: HashSet<Canon<'_>> = patch.iter().map(canon).collect();
+                let kept = original
                     .iter()
-                    .filter(|v| !patch.contains(v))
+                    .filter(|v| !deleted.contains(&canon(v)))
                     .cloned()
                     .collect();
                 return Ok(SliceMerge {
                     merged: kept,
-                    original_after: backing,
+                    original_after: Arrangement::whole(original),
                 });
             }
             if patch.is_empty() {
                 // `append(original)` reuses the array, which deduplication rewrites in place.
+                let mut backing = original;
                 let n = deduplicate_scalars_in_place(&mut backing);
                 let merged = backing[..n].to_vec();
-                (backing.clone(), patch, merged)
+                let server_order = backing.clone();
+                (Arrangement::whole(backing), server_order, patch, merged)
             } else {
-                let mut both: Vec<Value> = backing.iter().chain(patch.iter()).cloned().collect();
-                let n = deduplicate_scalars_in_place(&mut both);
-                both.truncate(n);
-                (backing.clone(), patch, both)
+                let both: Vec<&Value> = original.iter().chain(patch.iter()).collect();
+                let (slots, len) = deduplicate_scalars(&both);
+                let merged = slots[..len].iter().map(|&i| both[i].clone()).collect();
+                let server_order = original.clone();
+                (Arrangement::whole(original), server_order, patch, merged)
             }
         } else {
             if merge_key.is_empty() {
@@ -767,12 +646,16 @@ impl Strategic<'_> {
                     "cannot merge lists without merge key for {elem}"
                 )));
             }
-            let special = merge_slice_with_special_elements(&mut backing, patch, merge_key)?;
+            let special = merge_slice_with_special_elements(&original, patch, merge_key)?;
             if special.replace {
                 let merged = special.plain.clone();
-                (special.plain, Vec::new(), merged)
+                let after = Arrangement::new(original, special.slots);
+                (after, special.plain, Vec::new(), merged)
             } else {
-                let current = backing[..special.len].to_vec();
+                let current: Vec<Value> = special.slots[..special.len]
+                    .iter()
+                    .map(|&i| original[i].clone())
+                    .collect();
                 let (merged, appended) = self.merge_slice_without_special_elements(
                     current.clone(),
                     &special.plain,
@@ -780,18 +663,32 @@ impl Strategic<'_> {
                     path,
                 )?;
                 // Appends fill the room deletions left before Go reallocates.
-                for (slot, item) in backing[special.len..].iter_mut().zip(appended) {
-                    *slot = item;
+                let mut slots = special.slots;
+                let mut pool = original;
+                for (slot, item) in slots[special.len..].iter_mut().zip(appended) {
+                    *slot = pool.len();
+                    pool.push(item);
                 }
-                (current, special.plain, merged)
+                (
+                    Arrangement::new(pool, slots),
+                    current,
+                    special.plain,
+                    merged,
+                )
             }
         };
         let (present, server_only) = partition(merged, &patch, merge_key)?;
-        let merged =
-            normalize_element_order(present, server_only, &patch, &server_order, merge_key, kind)?;
+        let merged = normalize_element_order(
+            present,
+            server_only,
+            &refs(&patch),
+            &refs(&server_order),
+            merge_key,
+            kind,
+        )?;
         Ok(SliceMerge {
             merged,
-            original_after: backing,
+            original_after: after,
         })
     }
 
@@ -803,6 +700,7 @@ impl Strategic<'_> {
         merge_key: &str,
         path: &str,
     ) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+        let mut index = KeyIndex::new(&original, merge_key);
         let mut appended = Vec::new();
         for v in patch {
             let Value::Object(item) = v else {
@@ -811,15 +709,26 @@ impl Strategic<'_> {
             let key_value = item
                 .get(merge_key)
                 .ok_or_else(|| err_no_merge_key(item, merge_key))?;
-            match find_map_by_key(&original, merge_key, key_value)? {
+            let wanted = canon(key_value);
+            match index.find(&wanted)? {
                 Some(i) => {
                     let current = match std::mem::take(&mut original[i]) {
                         Value::Object(m) => m,
                         _ => Map::new(),
                     };
-                    original[i] = Value::Object(self.merge_map(current, item.clone(), path)?);
+                    let merged = self.merge_map(current, item.clone(), path)?;
+                    // The merge can change or drop the merge key (a `null` in the patch item).
+                    let now = merged.get(merge_key).map(canon);
+                    if now.as_ref() != Some(&wanted) {
+                        index.remove(&wanted, i);
+                        if let Some(now) = now {
+                            index.insert(now.into_owned(), i);
+                        }
+                    }
+                    original[i] = Value::Object(merged);
                 }
                 None => {
+                    index.insert(wanted.into_owned(), original.len());
                     original.push(v.clone());
                     appended.push(v.clone());
                 }
@@ -833,7 +742,7 @@ impl Strategic<'_> {
 /// `original` shares its array with the merge, which deletes and appends in place).
 struct SliceMerge {
     merged: Vec<Value>,
-    original_after: Vec<Value>,
+    original_after: Arrangement,
 }
 
 /// The outcome of the `$patch` items of a list of maps.
@@ -842,6 +751,9 @@ struct SpecialElements {
     plain: Vec<Value>,
     /// Whether a `$patch: replace` item was present.
     replace: bool,
+    /// The backing array afterwards, as indices into the original list: the remaining original
+    /// items, then what Go's deletions left behind in the freed slots.
+    slots: Vec<usize>,
     /// How many original items remain at the front of the backing array.
     len: usize,
 }
@@ -849,12 +761,26 @@ struct SpecialElements {
 /// Apply the `$patch` items of a list of maps: `delete` removes original items with the same
 /// merge key (shifting the backing array left as Go's `append(s[:i], s[i+1:]...)` does),
 /// `replace` makes the plain patch items the whole list.
+///
+/// Each deletion is found by key in a map and accounted for in constant time: the remaining
+/// items keep their order, and the slot a deletion frees receives the array's last remaining
+/// item (the item itself when it was the only one), as the element-by-element shift leaves it.
 fn merge_slice_with_special_elements(
-    backing: &mut [Value],
+    original: &[Value],
     patch: Vec<Value>,
     merge_key: &str,
 ) -> Result<SpecialElements, PatchError> {
-    let mut len = backing.len();
+    let n = original.len();
+    // Go's scan for a merge key fails at the first item that is not a map; deletions never
+    // remove one, so its position only moves left as items before it go.
+    let first_non_map = original.iter().position(|v| !v.is_object());
+    let mut by_key: Option<HashMap<Canon<'static>, Vec<usize>>> = None;
+    let mut removed = vec![false; n];
+    let mut removed_before_non_map = 0;
+    let mut len = n;
+    let mut last = n.checked_sub(1);
+    // What each deletion left in the slot it freed, in order (slots n-1, n-2, ...).
+    let mut freed = Vec::new();
     let mut plain = Vec::new();
     let mut replace = false;
     for v in patch {
@@ -869,15 +795,28 @@ fn merge_slice_with_special_elements(
                 let key_value = item
                     .get(merge_key)
                     .ok_or_else(|| err_no_merge_key(&item, merge_key))?;
-                while let Some(i) = find_map_by_key(&backing[..len], merge_key, key_value)? {
-                    // Shift left; the old last element stays behind at `len - 1`.
-                    for k in i..len - 1 {
-                        backing.swap(k, k + 1);
+                let by_key = by_key.get_or_insert_with(|| group_by_merge_key(original, merge_key));
+                // Every match is removed; an earlier `delete` of the same value took them all.
+                let matches = by_key
+                    .remove(&canon(key_value).into_owned())
+                    .unwrap_or_default();
+                for i in matches {
+                    if let Some(f) = first_non_map.filter(|&f| f < i) {
+                        return Err(not_a_map(f - removed_before_non_map));
                     }
-                    if len >= 2 {
-                        backing[len - 1] = backing[len - 2].clone();
-                    }
+                    removed[i] = true;
                     len -= 1;
+                    if first_non_map.is_some() {
+                        removed_before_non_map += 1;
+                    }
+                    if last == Some(i) {
+                        last = (0..i).rev().find(|&j| !removed[j]);
+                    }
+                    freed.push(last.unwrap_or(i));
+                }
+                // The scan that finds no more matches reads the whole list.
+                if let Some(f) = first_non_map {
+                    return Err(not_a_map(f - removed_before_non_map));
                 }
             }
             Some("replace") => replace = true,
@@ -887,325 +826,66 @@ fn merge_slice_with_special_elements(
             _ => return Err(err_bad_patch_type(&directive, &item)),
         }
     }
+    let slots = (0..n)
+        .filter(|&i| !removed[i])
+        .chain(freed.into_iter().rev())
+        .collect();
     Ok(SpecialElements {
         plain,
         replace,
+        slots,
         len,
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::patch::service_account_list_strategy;
-    use serde_json::json;
-
-    fn check_smp(original: Value, patch: Value, expected: Result<Value, PatchError>) {
-        let got = strategic_merge_patch(&original, &patch, &service_account_list_strategy);
-        assert_eq!(got, expected, "original {original} patch {patch}");
-    }
-
-    /// What `kubectl apply` sends when a ServiceAccount manifest changes the `team` label and
-    /// replaces secret `s2` by `s3`, against a live object that also has a server-added secret.
-    #[test]
-    fn kubectl_apply_patch_of_a_service_account_merges_labels_and_secrets() {
-        let old_applied = "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{\"annotations\":{},\"labels\":{\"team\":\"a\"},\"name\":\"builder\",\"namespace\":\"ci\"},\"secrets\":[{\"name\":\"s1\"},{\"name\":\"s2\"}]}\n";
-        let new_applied = "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{\"annotations\":{},\"labels\":{\"team\":\"b\"},\"name\":\"builder\",\"namespace\":\"ci\"},\"secrets\":[{\"name\":\"s1\"},{\"name\":\"s3\"}]}\n";
-        let live = json!({
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {
-                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": old_applied},
-                "creationTimestamp": "2024-05-01T10:00:00Z",
-                "labels": {"team": "a"},
-                "name": "builder",
-                "namespace": "ci",
-                "resourceVersion": "42",
-                "uid": "0b4cfa5e-8f0d-4c56-9f59-2d8d6f3c9a10"
-            },
-            "secrets": [{"name": "s1"}, {"name": "s2"}, {"name": "builder-token-x"}]
-        });
-        let patch = json!({
-            "$setElementOrder/secrets": [{"name": "s1"}, {"name": "s3"}],
-            "metadata": {
-                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": new_applied},
-                "labels": {"team": "b"}
-            },
-            "secrets": [{"name": "s3"}, {"$patch": "delete", "name": "s2"}]
-        });
-        let mut expected = live.clone();
-        expected["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
-            json!(new_applied);
-        expected["metadata"]["labels"]["team"] = json!("b");
-        // Kubernetes' order (checked with `kubectl patch --local`, the same Go code): the
-        // server-only secret stays next to `s1`, because the delete shifted it into `s2`'s slot
-        // of the array Kubernetes then reads as the server's order.
-        expected["secrets"] = json!([{"name": "s1"}, {"name": "builder-token-x"}, {"name": "s3"}]);
-        check_smp(live, patch, Ok(expected));
-    }
-
-    #[test]
-    fn kubectl_apply_patch_adds_a_list_the_live_object_lacks() {
-        check_smp(
-            json!({"metadata": {"name": "sa"}}),
-            json!({"$setElementOrder/secrets": [{"name": "b"}, {"name": "a"}],
-                   "secrets": [{"name": "b"}, {"name": "a", "namespace": null}]}),
-            // Kubernetes keeps the null here (typed decoding drops it later).
-            Ok(
-                json!({"metadata": {"name": "sa"}, "secrets": [{"name": "b"}, {"name": "a", "namespace": null}]}),
-            ),
-        );
-    }
-
-    fn names(list: &[&str]) -> Value {
-        Value::Array(list.iter().map(|n| json!({ "name": n })).collect())
-    }
-
-    /// Merged list orders, each checked against `kubectl patch --local` (Kubernetes 1.32).
-    #[test]
-    fn merged_list_order_matches_kubectl() {
-        let secret_cases: &[(&[&str], Value, &[&str])] = &[
-            (
-                &["a", "b", "c", "d"],
-                json!({"$setElementOrder/secrets": names(&["d", "x", "a"]),
-                       "secrets": [{"name": "x"}, {"$patch": "delete", "name": "b"}, {"$patch": "delete", "name": "c"}]}),
-                &["d", "x", "a"],
-            ),
-            (
-                &["a", "b", "c", "d"],
-                json!({"$setElementOrder/secrets": names(&["x", "y", "d"]),
-                       "secrets": [{"name": "x"}, {"name": "y"}, {"$patch": "delete", "name": "a"}]}),
-                &["b", "c", "x", "y", "d"],
-            ),
-            (
-                &["a", "b", "c"],
-                json!({"secrets": names(&["c", "z", "a"])}),
-                &["b", "c", "z", "a"],
-            ),
-            (
-                &["a", "b", "c"],
-                json!({"$setElementOrder/secrets": names(&["b", "a"]),
-                       "secrets": [{"$patch": "delete", "name": "c"}]}),
-                &["b", "a"],
-            ),
-            (
-                &["a", "b", "c", "d", "e"],
-                json!({"$setElementOrder/secrets": names(&["e", "new", "a"]),
-                       "secrets": [{"name": "new"}, {"$patch": "delete", "name": "b"}]}),
-                &["c", "d", "e", "new", "a"],
-            ),
-            (
-                &["a", "b", "c"],
-                json!({"$setElementOrder/secrets": names(&["c", "b", "a"])}),
-                &["c", "b", "a"],
-            ),
-        ];
-        for (original, patch, expected) in secret_cases {
-            check_smp(
-                json!({"secrets": names(original)}),
-                patch.clone(),
-                Ok(json!({"secrets": names(expected)})),
-            );
-        }
-        let finalizer_cases: &[(&[&str], Value, &[&str])] = &[
-            (
-                &["x/a", "x/b", "x/c"],
-                json!({"$setElementOrder/finalizers": ["x/c", "x/b", "x/a"]}),
-                &["x/c", "x/b", "x/a"],
-            ),
-            (
-                &["x/a", "x/b", "x/c"],
-                json!({"$setElementOrder/finalizers": ["x/b", "x/d"], "finalizers": ["x/d"]}),
-                &["x/a", "x/b", "x/d", "x/c"],
-            ),
-        ];
-        for (original, patch, expected) in finalizer_cases {
-            check_smp(
-                json!({"metadata": {"finalizers": original}}),
-                json!({ "metadata": patch }),
-                Ok(json!({"metadata": {"finalizers": expected}})),
-            );
+/// The original items of a list of maps by merge-key value, in order.
+fn group_by_merge_key(list: &[Value], merge_key: &str) -> HashMap<Canon<'static>, Vec<usize>> {
+    let mut groups: HashMap<Canon<'static>, Vec<usize>> = HashMap::new();
+    for (i, item) in list.iter().enumerate() {
+        if let Some(v) = item.as_object().and_then(|m| m.get(merge_key)) {
+            groups.entry(canon(v).into_owned()).or_default().push(i);
         }
     }
+    groups
+}
 
-    #[test]
-    fn primitive_lists_merge_as_sets_with_deletions_and_order() {
-        // kubectl apply changing finalizers from [a, b, c] to [c, a, d].
-        check_smp(
-            json!({"metadata": {"finalizers": ["x.io/a", "x.io/b", "x.io/c"]}}),
-            json!({"metadata": {
-                "$deleteFromPrimitiveList/finalizers": ["x.io/b"],
-                "$setElementOrder/finalizers": ["x.io/c", "x.io/a", "x.io/d"],
-                "finalizers": ["x.io/d"]
-            }}),
-            Ok(json!({"metadata": {"finalizers": ["x.io/c", "x.io/a", "x.io/d"]}})),
-        );
-        check_smp(
-            json!({"metadata": {"finalizers": ["x.io/a", "x.io/b"]}}),
-            json!({"metadata": {"finalizers": ["x.io/c", "x.io/a"]}}),
-            Ok(json!({"metadata": {"finalizers": ["x.io/c", "x.io/a", "x.io/b"]}})),
-        );
-        // Deleting from a list the object does not have adds nothing.
-        check_smp(
-            json!({"metadata": {"name": "n"}}),
-            json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["x.io/a"]}}),
-            Ok(json!({"metadata": {"name": "n"}})),
-        );
-        check_smp(
-            json!({"metadata": {"finalizers": ["a"]}}),
-            json!({"metadata": {"$deleteFromPrimitiveListfinalizers": ["a"]}}),
-            Err(PatchError::BadPrimitiveListFormat),
-        );
+/// Go's in-place scalar deduplication ([`deduplicate_scalars`]) applied to `s`; returns the new
+/// length (items past it are left as Go leaves them in the array).
+fn deduplicate_scalars_in_place(s: &mut [Value]) -> usize {
+    let (slots, len) = deduplicate_scalars(&refs(s));
+    let rearranged: Vec<Value> = slots.iter().map(|&i| s[i].clone()).collect();
+    for (slot, v) in s.iter_mut().zip(rearranged) {
+        *slot = v;
+    }
+    len
+}
+
+fn refs(list: &[Value]) -> Vec<&Value> {
+    list.iter().collect()
+}
+
+/// A list as Go's backing array holds it after a merge: slots that index into a pool of items,
+/// so an item Go's shifting leaves in several slots is not copied.
+struct Arrangement {
+    pool: Vec<Value>,
+    slots: Vec<usize>,
+}
+
+impl Arrangement {
+    fn new(pool: Vec<Value>, slots: Vec<usize>) -> Self {
+        Arrangement { pool, slots }
     }
 
-    #[test]
-    fn owner_references_merge_by_uid() {
-        check_smp(
-            json!({"metadata": {"ownerReferences": [
-                {"apiVersion": "v1", "kind": "A", "name": "a", "uid": "1"},
-                {"apiVersion": "v1", "kind": "B", "name": "b", "uid": "2"}]}}),
-            json!({"metadata": {"ownerReferences": [
-                {"uid": "2", "controller": true},
-                {"uid": "3", "apiVersion": "v1", "kind": "C", "name": "c"},
-                {"$patch": "delete", "uid": "1"}]}}),
-            Ok(json!({"metadata": {"ownerReferences": [
-                {"apiVersion": "v1", "kind": "B", "name": "b", "uid": "2", "controller": true},
-                {"uid": "3", "apiVersion": "v1", "kind": "C", "name": "c"}]}})),
-        );
+    /// The list as it is.
+    fn whole(list: Vec<Value>) -> Self {
+        let slots = (0..list.len()).collect();
+        Arrangement { pool: list, slots }
     }
 
-    #[test]
-    fn directives_replace_delete_and_retain() {
-        // `$patch: replace` in a map takes the patch map.
-        check_smp(
-            json!({"metadata": {"labels": {"a": "1", "b": "2"}}}),
-            json!({"metadata": {"labels": {"$patch": "replace", "c": "3"}}}),
-            Ok(json!({"metadata": {"labels": {"c": "3"}}})),
-        );
-        // `$patch: delete` in a map empties it.
-        check_smp(
-            json!({"metadata": {"labels": {"a": "1"}}}),
-            json!({"metadata": {"labels": {"$patch": "delete"}}}),
-            Ok(json!({"metadata": {"labels": {}}})),
-        );
-        // `$patch: replace` as a list item replaces the list.
-        check_smp(
-            json!({"secrets": [{"name": "a"}, {"name": "b"}]}),
-            json!({"secrets": [{"name": "c"}, {"$patch": "replace"}]}),
-            Ok(json!({"secrets": [{"name": "c"}]})),
-        );
-        // `null` deletes; atomic lists are replaced; scalars are replaced.
-        check_smp(
-            json!({"metadata": {"labels": {"a": "1", "b": "2"}, "name": "x"},
-                   "imagePullSecrets": [{"name": "p1"}, {"name": "p2"}], "automountServiceAccountToken": true}),
-            json!({"metadata": {"labels": {"a": null}}, "imagePullSecrets": [{"name": "p3"}],
-                   "automountServiceAccountToken": false, "missing": null}),
-            Ok(json!({"metadata": {"labels": {"b": "2"}, "name": "x"},
-                      "imagePullSecrets": [{"name": "p3"}], "automountServiceAccountToken": false})),
-        );
-        // `$retainKeys` drops keys that are not listed.
-        check_smp(
-            json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}),
-            json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": null}}}),
-            Ok(json!({"spec": {"strategy": {"type": "Recreate"}}})),
-        );
-        check_smp(
-            json!({"spec": {"strategy": {"type": "RollingUpdate"}}}),
-            json!({"spec": {"strategy": {"$retainKeys": ["type"], "other": 1}}}),
-            Err(PatchError::BadRetainKeysFormat),
-        );
-        check_smp(
-            json!({"spec": {"strategy": {"type": "RollingUpdate"}}}),
-            json!({"spec": {"strategy": {"$retainKeys": "type"}}}),
-            Err(PatchError::BadRetainKeysFormat),
-        );
-        // Values new to the object lose their nulls and directive items.
-        check_smp(
-            json!({}),
-            json!({"metadata": {"labels": {"a": "1", "b": null}},
-                   "secrets": [{"name": "a"}, {"name": "b", "$patch": "delete"}]}),
-            Ok(json!({"metadata": {"labels": {"a": "1"}}, "secrets": [{"name": "a"}]})),
-        );
-    }
-
-    #[test]
-    fn strategic_merge_errors_match_kubernetes() {
-        check_smp(
-            json!({"metadata": {"labels": {"a": "1"}}}),
-            json!({"metadata": {"labels": {"$patch": "merge"}}}),
-            Err(PatchError::StrategicMergeFailed(
-                "unknown patch type: merge in map: map[$patch:merge]".into(),
-            )),
-        );
-        check_smp(
-            json!({"secrets": [{"name": "a"}]}),
-            json!({"secrets": [{"$patch": "merge"}]}),
-            Err(PatchError::StrategicMergeFailed(
-                "merging lists cannot yet be specified in the patch".into(),
-            )),
-        );
-        check_smp(
-            json!({"secrets": [{"name": "a"}]}),
-            json!({"secrets": [{"namespace": "x"}]}),
-            Err(PatchError::StrategicMergeFailed(
-                "map: map[namespace:x] does not contain declared merge key: name".into(),
-            )),
-        );
-        check_smp(
-            json!({"secrets": [{"name": "a"}]}),
-            json!({"secrets": [{"name": "b", "$patch": 1}]}),
-            Err(PatchError::StrategicMergeFailed(
-                "unknown patch type: %!s(int64=1) in map: map[$patch:1 name:b]".into(),
-            )),
-        );
-        check_smp(
-            json!({"secrets": [{"name": "a"}]}),
-            json!({"secrets": ["b"]}),
-            Err(PatchError::StrategicMergeFailed(
-                "list element types are not identical: [[map[name:a]] [b]]".into(),
-            )),
-        );
-        check_smp(
-            json!({"metadata": {"finalizers": [["a"]]}}),
-            json!({"metadata": {"finalizers": [["b"]]}}),
-            Err(PatchError::ListOfLists),
-        );
-        check_smp(
-            json!({"secrets": [{"name": "a"}]}),
-            json!({"$setElementOrder/secrets": [{"name": "a"}], "secrets": [{"name": "b"}]}),
-            Err(PatchError::StrategicMergeFailed(
-                "The order in patch list:\n[map[name:b]]\n doesn't match $setElementOrder list:\n[map[name:a]]\n".into(),
-            )),
-        );
-        check_smp(
-            json!({"secrets": [{"name": "a"}]}),
-            json!({"$setElementOrdersecrets": []}),
-            Err(PatchError::BadSetElementOrderFormat),
-        );
-        check_smp(
-            json!({"a": 1}),
-            json!([{"op": "add"}]),
-            Err(PatchError::InvalidStrategicPatch(
-                "json: cannot unmarshal array into Go value of type map[string]interface {}".into(),
-            )),
-        );
-        check_smp(json!({"a": 1}), json!(null), Ok(json!({"a": 1})));
-        check_smp(json!([1]), json!({}), Err(PatchError::InvalidDocument));
-    }
-
-    #[test]
-    fn scalar_deduplication_reorders_like_go() {
-        let cases = [
-            (json!(["a", "b", "a", "c"]), json!(["a", "b", "c"])),
-            (json!(["a", "a", "b", "c"]), json!(["a", "c", "b"])),
-            (json!(["a", "b", "c"]), json!(["a", "b", "c"])),
-            (json!([]), json!([])),
-        ];
-        for (input, expected) in cases {
-            let mut items = input.as_array().cloned().unwrap_or_default();
-            let n = deduplicate_scalars_in_place(&mut items);
-            items.truncate(n);
-            assert_eq!(Value::Array(items), expected, "{input}");
-        }
+    fn items(&self) -> Vec<&Value> {
+        self.slots.iter().map(|&i| &self.pool[i]).collect()
     }
 }
+
+#[cfg(test)]
+mod tests;
