@@ -428,6 +428,19 @@ fn document() -> impl Strategy<Value = Value> {
     document_and_operations(0..1).prop_map(|(doc, _)| doc)
 }
 
+/// `cases` random cases per property, or `PROPTEST_CASES` of them (for a longer run:
+/// `PROPTEST_CASES=100000 cargo test --release -p kargo-api --lib patch::`).
+pub(super) fn config(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(cases);
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    }
+}
+
 fn unlimited() -> JsonPatchLimits {
     JsonPatchLimits {
         max_copy_bytes: usize::MAX,
@@ -437,7 +450,7 @@ fn unlimited() -> JsonPatchLimits {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    #![proptest_config(config(1000))]
 
     #[test]
     fn strategic_merge_patches_give_what_the_previous_implementation_gave(

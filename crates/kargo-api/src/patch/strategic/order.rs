@@ -518,7 +518,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        #![proptest_config(crate::patch::properties::config(1000))]
 
         #[test]
         fn canonical_keys_are_equal_exactly_when_the_values_are(a in pool(), b in pool()) {
