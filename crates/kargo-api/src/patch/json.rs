@@ -71,7 +71,7 @@ pub fn json_patch_with_limits(
 }
 
 /// The operations of a patch body; `None` for a `null` body.
-fn operations(patch: &Value) -> Result<Option<&[Value]>, PatchError> {
+pub(super) fn operations(patch: &Value) -> Result<Option<&[Value]>, PatchError> {
     let ops = match patch {
         Value::Null => return Ok(None),
         Value::Array(ops) => ops,
@@ -157,12 +157,26 @@ impl Budget {
     }
 }
 
-fn apply_json_patch_operation(
-    doc: &mut Value,
-    op: &Value,
-    budget: &mut Budget,
-    limits: &JsonPatchLimits,
-) -> Result<(), PatchError> {
+/// One operation as the Go library reads it, ready for the `json-patch` crate.
+pub(super) struct Prepared {
+    /// `add`, `remove`, ... (`add` for a `replace` of a missing member).
+    pub(super) kind: String,
+    /// The path, negative indices resolved.
+    pub(super) path: String,
+    pub(super) op: PatchOperation,
+}
+
+/// The error the Go library reports when the crate fails an operation.
+pub(super) fn operation_failed(kind: &str, path: &str, error: PatchErrorKind) -> PatchError {
+    PatchError::JsonPatchFailed(match error {
+        PatchErrorKind::TestFailed => format!("testing value {path} failed: test failed"),
+        other => format!("{kind} operation does not apply at {path}: {other}"),
+    })
+}
+
+/// Read `op` as the Go library does against `doc`; `None` for an operation that passes without
+/// effect (a `test` of `null` on a missing member).
+pub(super) fn prepare(doc: &Value, op: &Value) -> Result<Option<Prepared>, PatchError> {
     let mut op = op.as_object().cloned().unwrap_or_default();
     let mut kind = op
         .get("op")
@@ -201,26 +215,33 @@ fn apply_json_patch_operation(
     }
     if kind == "test" && op.get("value").is_some_and(Value::is_null) && missing_member(doc, &path) {
         // The Go library passes a test of null on a missing member.
-        return Ok(());
+        return Ok(None);
     }
     if kind == "replace" && missing_member(doc, &path) {
         // The Go library replaces a missing member of an object by adding it.
         kind = "add".to_string();
         op.insert("op".into(), Value::String(kind.clone()));
     }
-    let parsed: PatchOperation = serde_json::from_value(Value::Object(op))
+    let op = serde_json::from_value(Value::Object(op))
         .map_err(|e| PatchError::JsonPatchFailed(format!("invalid {kind} operation: {e}")))?;
-    let failed = |e: PatchErrorKind| {
-        PatchError::JsonPatchFailed(match e {
-            PatchErrorKind::TestFailed => format!("testing value {path} failed: test failed"),
-            kind_error => format!("{kind} operation does not apply at {path}: {kind_error}"),
-        })
+    Ok(Some(Prepared { kind, path, op }))
+}
+
+fn apply_json_patch_operation(
+    doc: &mut Value,
+    op: &Value,
+    budget: &mut Budget,
+    limits: &JsonPatchLimits,
+) -> Result<(), PatchError> {
+    let Some(Prepared { kind, path, op }) = prepare(doc, op)? else {
+        return Ok(());
     };
+    let failed = |e: PatchErrorKind| operation_failed(&kind, &path, e);
     let apply = |doc: &mut Value, op: PatchOperation| {
         json_patch::patch_unsafe(doc, std::slice::from_ref(&op)).map_err(|e| failed(e.kind))
     };
-    match parsed {
-        PatchOperation::Test(_) => apply(doc, parsed),
+    match op {
+        PatchOperation::Test(test) => apply(doc, PatchOperation::Test(test)),
         PatchOperation::Add(add) => {
             let size = limits::json_len(&add.value);
             let depth = limits::nesting_depth(&add.value);
@@ -374,7 +395,7 @@ fn removal_overhead(doc: &Value, path: &str) -> i64 {
 }
 
 /// Whether `path` names a missing member of an existing object.
-pub(super) fn missing_member(doc: &Value, path: &str) -> bool {
+fn missing_member(doc: &Value, path: &str) -> bool {
     if doc.pointer(path).is_some() {
         return false;
     }
@@ -386,7 +407,7 @@ pub(super) fn missing_member(doc: &Value, path: &str) -> bool {
 
 /// Turn negative array indices into positions, as the Go library allows (`-1` is the last
 /// item; for `add`, the position after it).
-pub(super) fn resolve_negative_indices(doc: &Value, path: &str, for_add: bool) -> String {
+fn resolve_negative_indices(doc: &Value, path: &str, for_add: bool) -> String {
     let Some(rest) = path.strip_prefix('/') else {
         return path.to_string();
     };

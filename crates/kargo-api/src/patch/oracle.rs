@@ -3,10 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use super::json::{missing_member, resolve_negative_indices};
+use super::json::{operation_failed, operations, prepare};
 use super::merge::prune_nulls;
 use super::strategic::*;
-use super::{ListStrategy, MAX_JSON_PATCH_OPERATIONS, PatchError, go_json_kind};
+use super::{ListStrategy, PatchError, go_json_kind};
 
 // ---- JSON merge patch ----
 
@@ -69,38 +69,12 @@ fn merge_value(cur: &mut Value, patch: &Value) {
 
 // ---- JSON patch ----
 
-/// Apply a JSON patch (`application/json-patch+json`, RFC 6902) to `target`, all or nothing.
-///
-/// kube-apiserver reports an undecodable body (not a list of objects) as a 400
-/// ([`PatchError::InvalidJsonPatch`], Go's message such as `json: cannot unmarshal object into
-/// Go value of type jsonpatch.Patch`), more than 10000 operations as a 413, and any operation
-/// that fails — a `test` that does not match, a missing path, an unknown `op` — as a 422
-/// `Invalid` whose message is the generic `the server rejected our request due to an error in
-/// our request` ([`PatchError::JsonPatchFailed`]). A `null` body changes nothing. Like
-/// kube-apiserver's library, a `test` of `null` passes on a missing member.
+/// All operations on a copy, each with the crate's all-or-nothing `patch` (reading the body
+/// and the operations is shared: it did not change).
 pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
-    let ops = match patch {
-        Value::Null => return Ok(()),
-        Value::Array(ops) => ops,
-        other => {
-            return Err(PatchError::InvalidJsonPatch(format!(
-                "json: cannot unmarshal {} into Go value of type jsonpatch.Patch",
-                go_json_kind(other)
-            )));
-        }
+    let Some(ops) = operations(patch)? else {
+        return Ok(());
     };
-    if let Some(bad) = ops.iter().find(|op| !op.is_object() && !op.is_null()) {
-        return Err(PatchError::InvalidJsonPatch(format!(
-            "json: cannot unmarshal {} into Go value of type jsonpatch.Operation",
-            go_json_kind(bad)
-        )));
-    }
-    if ops.len() > MAX_JSON_PATCH_OPERATIONS {
-        return Err(PatchError::TooManyOperations {
-            max: MAX_JSON_PATCH_OPERATIONS,
-            got: ops.len(),
-        });
-    }
     let mut doc = target.clone();
     for op in ops {
         apply_json_patch_operation(&mut doc, op)?;
@@ -110,61 +84,11 @@ pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
 }
 
 fn apply_json_patch_operation(doc: &mut Value, op: &Value) -> Result<(), PatchError> {
-    let mut op = op.as_object().cloned().unwrap_or_default();
-    let mut kind = op
-        .get("op")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown")
-        .to_string();
-    match kind.as_str() {
-        "add" | "replace" | "test" => {
-            // The Go library reads a missing `value` as null.
-            op.entry("value").or_insert(Value::Null);
-        }
-        "remove" | "move" | "copy" => {}
-        other => {
-            return Err(PatchError::JsonPatchFailed(format!(
-                "Unexpected kind: {other}"
-            )));
-        }
-    }
-    let raw_path = op.get("path").and_then(Value::as_str).unwrap_or("");
-    for pointer in [Some(raw_path), op.get("from").and_then(Value::as_str)]
-        .into_iter()
-        .flatten()
-    {
-        // The Go library cannot address the whole document (nor a relative path).
-        if !pointer.starts_with('/') {
-            return Err(PatchError::JsonPatchFailed(format!(
-                "{kind} operation does not apply: doc is missing path: \"{pointer}\""
-            )));
-        }
-    }
-    let path = resolve_negative_indices(doc, raw_path, kind == "add");
-    op.insert("path".into(), Value::String(path.clone()));
-    if let Some(from) = op.get("from").and_then(Value::as_str) {
-        let from = resolve_negative_indices(doc, from, false);
-        op.insert("from".into(), Value::String(from));
-    }
-    if kind == "test" && op.get("value").is_some_and(Value::is_null) && missing_member(doc, &path) {
-        // The Go library passes a test of null on a missing member.
+    let Some(prepared) = prepare(doc, op)? else {
         return Ok(());
-    }
-    if kind == "replace" && missing_member(doc, &path) {
-        // The Go library replaces a missing member of an object by adding it.
-        kind = "add".to_string();
-        op.insert("op".into(), Value::String(kind.clone()));
-    }
-    let parsed: json_patch::PatchOperation = serde_json::from_value(Value::Object(op))
-        .map_err(|e| PatchError::JsonPatchFailed(format!("invalid {kind} operation: {e}")))?;
-    json_patch::patch(doc, std::slice::from_ref(&parsed)).map_err(|e| {
-        PatchError::JsonPatchFailed(match e.kind {
-            json_patch::PatchErrorKind::TestFailed => {
-                format!("testing value {path} failed: test failed")
-            }
-            kind_error => format!("{kind} operation does not apply at {path}: {kind_error}"),
-        })
-    })
+    };
+    json_patch::patch(doc, std::slice::from_ref(&prepared.op))
+        .map_err(|e| operation_failed(&prepared.kind, &prepared.path, e.kind))
 }
 
 // ---- Strategic merge patch ----
