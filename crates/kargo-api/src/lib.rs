@@ -13,7 +13,8 @@
 //! - [`resources`]: the table of resource types the server serves (discovery, keys, routing).
 //! - [`kargo`]: Kargo's labels and annotations, and the bodies and paths of the Kargo REST API.
 //! - [`json`]: JSON decoding that reports duplicate fields for field validation.
-//! - [`limits`]: how deep and how large a stored object may be.
+//! - [`limits`]: the largest and deepest object the server stores, and iterative measures of a
+//!   value against them.
 //! - [`patch`]: JSON merge patch, JSON patch and strategic merge patch, with how each failure
 //!   maps to a kube-apiserver `Status` ([`patch::PatchError`]).
 //!

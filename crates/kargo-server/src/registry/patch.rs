@@ -50,12 +50,14 @@ impl PatchType {
 /// patches, for field validation).
 type Patched = (Value, Vec<String>);
 
-/// Applies a patch document to an object.
+/// Applies a patch document to an object; a JSON patch stops as soon as the object would grow
+/// past `max_object_bytes` or the nesting limit.
 fn apply(
     rt: &ResourceType,
     patch_type: PatchType,
     current: &Value,
     patch: &[u8],
+    max_object_bytes: usize,
 ) -> Result<Patched> {
     let parse_json = |bytes: &[u8]| -> Result<kargo_api::json::Decoded> {
         kargo_api::json::from_slice(bytes)
@@ -65,7 +67,11 @@ fn apply(
         PatchType::Json => {
             let doc = parse_json(patch)?.value;
             let mut obj = current.clone();
-            p::json_patch(&mut obj, &doc).map_err(|e| patch_status(&e))?;
+            let limits = p::JsonPatchLimits {
+                max_object_bytes,
+                ..p::JsonPatchLimits::default()
+            };
+            p::json_patch_with_limits(&mut obj, &doc, &limits).map_err(|e| patch_status(&e))?;
             Ok((obj, Vec::new()))
         }
         PatchType::Merge => {
@@ -148,6 +154,7 @@ pub const PATCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// still counts against the bound.
 async fn apply_bounded(
     slots: &Arc<Semaphore>,
+    max_object_bytes: usize,
     rt: &'static ResourceType,
     patch_type: PatchType,
     current: Object,
@@ -161,7 +168,7 @@ async fn apply_bounded(
             .map_err(|_| Status::unavailable("the server is shutting down"))?;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            apply(rt, patch_type, &current, &patch)
+            apply(rt, patch_type, &current, &patch, max_object_bytes)
         })
         .await
         .map_err(|e| {
@@ -226,6 +233,7 @@ impl Registry {
             let (kv, current) = self.read_decoded(target).await?;
             let (patched, duplicates) = apply_bounded(
                 &self.patch_slots,
+                self.max_object_bytes,
                 rt,
                 patch_type,
                 current.clone(),
@@ -260,6 +268,7 @@ impl Registry {
             let (kv, current) = self.read_decoded(target).await?;
             let (patched, _) = apply_bounded(
                 &self.patch_slots,
+                self.max_object_bytes,
                 rt,
                 patch_type,
                 current.clone(),
