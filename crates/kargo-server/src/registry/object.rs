@@ -189,7 +189,7 @@ pub fn encode(obj: &Value, max_bytes: usize) -> Result<Vec<u8>> {
             413,
             "RequestEntityTooLarge",
             format!(
-                "Request entity too large: the object would be stored as {} bytes; the limit is {max_bytes}",
+                "Request entity too large: the object would be larger than {max_bytes} bytes ({} bytes as stored)",
                 bytes.len()
             ),
         ));
