@@ -215,6 +215,22 @@ pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// A failed call's code and message, with the causes behind it (a TLS failure is there, not in
+/// the message).
+fn describe(status: &Status) -> String {
+    let mut text = format!("{:?}: {}", status.code(), status.message());
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 fn endpoint(url: &str, options: &EtcdOptions) -> Result<Endpoint> {
     let url = if url.contains("://") {
         url.to_owned()
@@ -519,7 +535,7 @@ fn verdict(status: &Status) -> Verdict {
         | Code::Internal
         | Code::Cancelled
         | Code::Aborted
-        | Code::ResourceExhausted => Verdict::Retry(format!("{:?}: {message}", status.code())),
+        | Code::ResourceExhausted => Verdict::Retry(describe(status)),
         Code::OutOfRange if message.contains("compacted") => Verdict::Fail(Error::Compacted {
             requested: crate::Revision(0),
             oldest: crate::Revision(0),

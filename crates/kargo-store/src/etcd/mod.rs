@@ -39,7 +39,7 @@ use proto::etcdserverpb::{
 use proto::mvccpb;
 
 use client::Client;
-pub use client::EtcdOptions;
+pub use client::{EtcdCredentials, EtcdOptions, EtcdTls};
 
 use crate::{Error, Event, EventKind, KeyValue, ListPage, ListRequest, Result, Revision, Store};
 
