@@ -141,7 +141,13 @@ pub(super) fn check(conn: &Connection) -> Result<()> {
             stmt.query_map([], |row| row.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<String>>>()
         })
-        .map_err(sql_error)?;
+        .map_err(|e| match sql_error(e) {
+            // Damage bad enough to stop the check itself.
+            Error::Corrupt(message) => {
+                Error::Corrupt(format!("SQLite's quick_check found damage: {message}"))
+            }
+            other => other,
+        })?;
     tracing::debug!(elapsed = ?started.elapsed(), "sqlite quick_check done");
     if problems.len() == 1 && problems[0] == "ok" {
         return Ok(());
