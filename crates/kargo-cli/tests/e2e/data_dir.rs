@@ -34,6 +34,16 @@ struct Exited {
 /// Starts `kargo server` on a free port with `data_dir` and `args` under `umask`, and waits until
 /// it listens (`Ok`) or exits (`Err`). Fails the test if neither happens within a minute.
 fn spawn(data_dir: &Path, args: &[&str], umask: &str) -> Result<Running, Exited> {
+    spawn_with(data_dir, args, umask, &[])
+}
+
+/// [`spawn`] with more environment variables.
+fn spawn_with(
+    data_dir: &Path,
+    args: &[&str],
+    umask: &str,
+    envs: &[(&str, &str)],
+) -> Result<Running, Exited> {
     let started = Instant::now();
     let mut child = Command::new("sh")
         .arg("-c")
@@ -44,6 +54,7 @@ fn spawn(data_dir: &Path, args: &[&str], umask: &str) -> Result<Running, Exited>
         .args(args)
         .env("KARGO_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("KARGO_LOG", "warn")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -115,7 +126,13 @@ fn start(data_dir: &Path, args: &[&str], umask: &str) -> Running {
 /// stderr.
 #[track_caller]
 fn refused(data_dir: &Path, args: &[&str]) -> String {
-    match spawn(data_dir, args, "022") {
+    refused_with(data_dir, args, &[])
+}
+
+/// [`refused`] with more environment variables.
+#[track_caller]
+fn refused_with(data_dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
+    match spawn_with(data_dir, args, "022", envs) {
         Ok(mut running) => {
             running.stop();
             panic!("kargo server started:\n{}", running.stderr.lock().unwrap());
@@ -562,4 +579,97 @@ fn first_pid(data_dir: &Path) -> u32 {
         .trim()
         .parse()
         .expect("a process id")
+}
+
+/// An etcd prefix is checked like a SQLite file (an empty one is a first start, one holding
+/// keys but no Kargo CA is refused), and the etcd flags and `KARGO_ETCD_*` variables reach the
+/// store: through client certificates, and a login whose password comes from the environment
+/// and never shows in a message.
+#[test]
+fn an_etcd_prefix_with_foreign_keys_is_refused_and_the_etcd_flags_and_variables_reach_the_store() {
+    const PASSWORD: &str = "etcd-pass-4f9a";
+    let cluster = kargo_store::testing::EtcdCluster::start(1);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        use kargo_store::Store;
+        let store =
+            kargo_store::etcd::EtcdStore::connect(cluster.options().with_prefix("/foreign"))
+                .await
+                .expect("connect");
+        store
+            .create("/registry/configmaps/default/theirs", b"{}".to_vec())
+            .await
+            .expect("a key of someone else's");
+        cluster.enable_auth("kargo", PASSWORD, "/").await;
+    });
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let data = scratch.path().join("data");
+    let endpoints = cluster.endpoints().join(",");
+    let tls = crate::harness::etcd_tls_args(&cluster);
+    let args = |prefix: &'static str, extra: &[&'static str]| -> Vec<String> {
+        let mut args: Vec<String> = ["--store", "etcd", "--etcd-endpoints", &endpoints]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(tls.iter().cloned());
+        args.extend(["--etcd-prefix".into(), prefix.into()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let refuse = |args: Vec<String>, password: &str| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused_with(
+            &data,
+            &args,
+            &[
+                ("KARGO_ETCD_USERNAME", "kargo"),
+                ("KARGO_ETCD_PASSWORD", password),
+            ],
+        )
+    };
+
+    let stderr = refuse(args("/kargo", &[]), "not-the-password");
+    assert!(
+        stderr.contains(r#"etcd refused the login of user "kargo""#),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-password"), "{stderr}");
+    let stderr = refuse(args("/foreign", &[]), PASSWORD);
+    assert!(
+        stderr.contains(&format!(
+            "Error: the etcd store at {endpoints} (prefix \"/foreign\") is not a Kargo store: it \
+             holds keys (such as /registry/configmaps/default/theirs) but not the Kargo CA \
+             (/kargo/internal/ca), which every Kargo store has from its first start. Use another \
+             --etcd-prefix, or delete the keys under this one to begin a new installation"
+        )),
+        "{stderr}"
+    );
+    let stderr = refuse(args("/kargo", &["--init"]), PASSWORD);
+    assert!(
+        stderr.contains("Error: --init applies to the SQLite store only"),
+        "{stderr}"
+    );
+    // An empty prefix: a first start.
+    let args = args("/kargo", &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut server = spawn_with(
+        &data,
+        &args,
+        "022",
+        &[
+            ("KARGO_ETCD_USERNAME", "kargo"),
+            ("KARGO_ETCD_PASSWORD", PASSWORD),
+        ],
+    )
+    .unwrap_or_else(|exited| panic!("did not start: {}", exited.stderr));
+    let listed = kubectl(&data, &["get", "namespace", "default"], None);
+    assert!(listed.status.success(), "{listed:?}");
+    server.stop();
+    assert!(
+        !server.stderr.lock().unwrap().contains(PASSWORD),
+        "the password was logged"
+    );
 }
