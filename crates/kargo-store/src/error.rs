@@ -56,7 +56,7 @@ pub enum Error {
     /// The stored data is damaged, or the file is not a store at all (SQLite's `SQLITE_CORRUPT`
     /// and `SQLITE_NOTADB`, a failed integrity check, an empty file, etcd's `CORRUPT` alarm).
     /// Retrying cannot help and serving on would answer from damaged data: the caller stops.
-    #[error("the store is damaged: {0}")]
+    #[error("unusable store: {0}")]
     Corrupt(String),
 }
 
