@@ -201,25 +201,21 @@ fn require_leader<T>(message: T) -> tonic::Request<T> {
 }
 
 /// A failure and its causes, on one line (tonic's own message is often only "transport error").
-pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    with_causes(error.to_string(), error.source())
 }
 
 /// A failed call's code and message, with the causes behind it (a TLS failure is there, not in
 /// the message).
 fn describe(status: &Status) -> String {
-    let mut text = format!("{:?}: {}", status.code(), status.message());
-    let mut source = std::error::Error::source(status);
+    with_causes(
+        format!("{:?}: {}", status.code(), status.message()),
+        std::error::Error::source(status),
+    )
+}
+
+/// `text`, then each cause in turn that it does not already say.
+fn with_causes(mut text: String, mut source: Option<&(dyn std::error::Error + 'static)>) -> String {
     while let Some(cause) = source {
         let cause_text = cause.to_string();
         if !text.contains(&cause_text) {
