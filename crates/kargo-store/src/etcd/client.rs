@@ -182,6 +182,9 @@ enum Verdict {
     Fail(Error),
 }
 
+/// What starts a PEM certificate.
+const CERTIFICATE_PEM: &[u8] = b"-----BEGIN CERTIFICATE-----";
+
 /// The gRPC metadata that carries etcd's login token.
 const TOKEN_HEADER: &str = "token";
 
@@ -253,6 +256,17 @@ fn endpoint(url: &str, options: &EtcdOptions) -> Result<Endpoint> {
         let tls = options.tls.clone().unwrap_or_default();
         let mut config = ClientTlsConfig::new();
         config = match tls.ca_pem {
+            // rustls would take a file without certificates for an empty trust store and fail
+            // every handshake later with a vaguer message.
+            Some(ca)
+                if !ca
+                    .windows(CERTIFICATE_PEM.len())
+                    .any(|w| w == CERTIFICATE_PEM) =>
+            {
+                return Err(Error::Internal(format!(
+                    "etcd endpoint {url}: TLS: the CA certificates hold no PEM certificate"
+                )));
+            }
             Some(ca) => config.ca_certificate(Certificate::from_pem(ca)),
             None => config.with_native_roots(),
         };
@@ -601,12 +615,30 @@ mod tests {
 
     #[tokio::test]
     async fn endpoints_take_http_or_https_and_a_bare_address_follows_the_tls_settings() {
+        // A CA of its own: the system's roots (the default) differ from machine to machine.
+        let ca = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .unwrap()
+            .cert
+            .pem()
+            .into_bytes();
+        let tls = EtcdTls {
+            ca_pem: Some(ca),
+            identity: None,
+        };
         let plain = EtcdOptions::new(["127.0.0.1:2379"]);
         assert!(Client::new(plain).is_ok());
-        let https = EtcdOptions::new(["https://127.0.0.1:2379"]);
+        let https = EtcdOptions::new(["https://127.0.0.1:2379"]).with_tls(tls.clone());
         assert!(Client::new(https).is_ok());
-        let bare_tls = EtcdOptions::new(["127.0.0.1:2379"]).with_tls(EtcdTls::default());
+        let bare_tls = EtcdOptions::new(["127.0.0.1:2379"]).with_tls(tls.clone());
         assert!(Client::new(bare_tls).is_ok());
+        let bad_ca = EtcdOptions::new(["https://127.0.0.1:2379"]).with_tls(EtcdTls {
+            ca_pem: Some(b"not a certificate".to_vec()),
+            identity: None,
+        });
+        assert!(
+            matches!(Client::new(bad_ca), Err(Error::Internal(m)) if m.contains("TLS")),
+            "a CA that is no certificate is refused"
+        );
         let http_with_tls =
             EtcdOptions::new(["http://127.0.0.1:2379"]).with_tls(EtcdTls::default());
         assert!(
