@@ -23,7 +23,7 @@ use crate::controllers::{gc::GarbageCollector, informer, namespace::NamespaceCon
 use crate::data_dir::DataDir;
 use crate::http::{App, AppState};
 use crate::registry::{Registry, Target, WriteOptions};
-use crate::tls::{CA_KEY, CaPair, TlsMaterial, write_file};
+use crate::tls::{CaPair, TlsMaterial, write_file};
 
 /// How many objects the read cache holds (recently read ones; see `registry::cache`).
 const OBJECT_CACHE_CAPACITY: usize = 20_000;
@@ -412,38 +412,42 @@ fn connect_address(address: SocketAddr) -> String {
 const UNUSABLE_HINT: &str = "Restore it from a backup (see docs/operations.md), or start with \
      --init to set it aside and begin a new, empty store";
 
+/// Where the server keeps its own state in the store (CA, signing keys, admin record).
+const INTERNAL_PREFIX: &str = "/kargo/internal/";
+
 /// What an opened store holds.
 enum Contents {
-    /// The CA that every started store holds (the first thing a first start writes).
+    /// The server's own state, which every started store holds from its first start (the CA
+    /// since it moved into the store; signing keys and the admin record since the beginning).
     Kargo,
     /// No key at all: a first start.
     Empty,
-    /// Keys, but no CA: not a Kargo store, or one that lost its most important key.
+    /// Keys, but none of the server's own: not a Kargo store.
     Foreign(String),
 }
 
 async fn contents(store: &Arc<dyn Store>) -> Result<Contents, StartError> {
-    if store
-        .get(CA_KEY)
-        .await
-        .map_err(StartError::store("reading the store's CA"))?
-        .is_some()
-    {
-        return Ok(Contents::Kargo);
-    }
-    let any = store
-        .list(ListRequest {
-            prefix: "/".into(),
+    let first = |prefix: &str| {
+        store.list(ListRequest {
+            prefix: prefix.into(),
             limit: Some(1),
             ..ListRequest::default()
         })
+    };
+    let own = first(INTERNAL_PREFIX)
+        .await
+        .map_err(StartError::store("reading the store"))?;
+    if !own.kvs.is_empty() {
+        return Ok(Contents::Kargo);
+    }
+    let any = first("/")
         .await
         .map_err(StartError::store("reading the store"))?;
     Ok(match any.kvs.first() {
         None => Contents::Empty,
         Some(kv) => Contents::Foreign(format!(
-            "it holds keys (such as {}) but not the Kargo CA ({CA_KEY}), which every Kargo store \
-             has from its first start",
+            "it holds keys (such as {}) but none of Kargo's own (its CA, signing keys and admin \
+             record under {INTERNAL_PREFIX}), which every Kargo store has from its first start",
             kv.key
         )),
     })

@@ -641,9 +641,10 @@ fn an_etcd_prefix_with_foreign_keys_is_refused_and_the_etcd_flags_and_variables_
     assert!(
         stderr.contains(&format!(
             "Error: the etcd store at {endpoints} (prefix \"/foreign\") is not a Kargo store: it \
-             holds keys (such as /registry/configmaps/default/theirs) but not the Kargo CA \
-             (/kargo/internal/ca), which every Kargo store has from its first start. Use another \
-             --etcd-prefix, or delete the keys under this one to begin a new installation"
+             holds keys (such as /registry/configmaps/default/theirs) but none of Kargo's own \
+             (its CA, signing keys and admin record under /kargo/internal/), which every Kargo \
+             store has from its first start. Use another --etcd-prefix, or delete the keys under \
+             this one to begin a new installation"
         )),
         "{stderr}"
     );
