@@ -14,7 +14,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .compile_with_config(
             config,
-            &["proto/etcd/rpc.proto", "proto/etcd/kv.proto"],
+            &[
+                "proto/etcd/rpc.proto",
+                "proto/etcd/kv.proto",
+                "proto/etcd/auth.proto",
+            ],
             &["proto/etcd"],
         )?;
     Ok(())

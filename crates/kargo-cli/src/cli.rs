@@ -117,7 +117,7 @@ Examples:
   kargo completion zsh > \"${fpath[1]}/_kargo\"")]
     Completion(CompletionArgs),
     /// Run the Kargo API server.
-    Server(crate::server::ServerArgs),
+    Server(Box<crate::server::ServerArgs>),
 }
 
 /// `--insecure-skip-tls-verify`, on every command that talks to the server.

@@ -71,7 +71,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
-        cli::Command::Server(args) => server::run(args),
+        cli::Command::Server(args) => server::run(*args),
         command => {
             let env = config::Environment::from_process();
             let mut stdout = std::io::stdout().lock();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use kargo_server::server::EtcdSecurity;
 use kargo_server::{ServerConfig, StoreConfig};
 
 /// Flags of `kargo server`.
@@ -47,6 +48,11 @@ pub struct ServerArgs {
     /// every replica (a new `KARGO_ADMIN_PASSWORD` does the same).
     #[arg(long)]
     pub revoke_admin_sessions: bool,
+    /// Start a new, empty store in place of an unusable `DATA_DIR/kargo.db` (empty, not a
+    /// Kargo store, damaged), which is renamed to `kargo.db.unusable-<time>`. Refused when the
+    /// file holds a Kargo store, and with `--store etcd`.
+    #[arg(long)]
+    pub init: bool,
     /// Log filter (`info`, `debug`, `kargo_server=debug`).
     #[arg(long, env = "KARGO_LOG", default_value = "info")]
     pub log: String,
@@ -72,6 +78,80 @@ pub struct StoreArgs {
     /// Prefix of every etcd key, for several installations on one cluster (e.g. `/kargo-prod`).
     #[arg(long, value_name = "PREFIX", default_value = "")]
     pub etcd_prefix: String,
+    /// TLS and login to etcd.
+    #[command(flatten)]
+    pub etcd_security: EtcdSecurityArgs,
+}
+
+/// TLS and login to etcd, as kube-apiserver's flags of the same names.
+#[derive(Args, Clone, Default)]
+pub struct EtcdSecurityArgs {
+    /// CA certificates (PEM) that sign the etcd members' certificates, for `https://`
+    /// endpoints (default: the system's trusted roots).
+    #[arg(long, value_name = "FILE", env = "KARGO_ETCD_CAFILE")]
+    pub etcd_cafile: Option<PathBuf>,
+    /// Client certificate (PEM) to present to etcd members that require one
+    /// (`--client-cert-auth`).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "KARGO_ETCD_CERTFILE",
+        requires = "etcd_keyfile"
+    )]
+    pub etcd_certfile: Option<PathBuf>,
+    /// Private key (PEM) of `--etcd-certfile`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "KARGO_ETCD_KEYFILE",
+        requires = "etcd_certfile"
+    )]
+    pub etcd_keyfile: Option<PathBuf>,
+    /// etcd user to log in as, on clusters with authentication enabled.
+    #[arg(
+        long,
+        value_name = "USER",
+        env = "KARGO_ETCD_USERNAME",
+        requires = "etcd_password"
+    )]
+    pub etcd_username: Option<String>,
+    /// Password of `--etcd-username`. Prefer the variable: a command line is visible to every
+    /// user of the machine.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "KARGO_ETCD_PASSWORD",
+        hide_env_values = true,
+        requires = "etcd_username"
+    )]
+    pub etcd_password: Option<String>,
+}
+
+impl std::fmt::Debug for EtcdSecurityArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdSecurityArgs")
+            .field("etcd_cafile", &self.etcd_cafile)
+            .field("etcd_certfile", &self.etcd_certfile)
+            .field("etcd_keyfile", &self.etcd_keyfile)
+            .field("etcd_username", &self.etcd_username)
+            .field(
+                "etcd_password",
+                &self.etcd_password.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl EtcdSecurityArgs {
+    fn config(&self) -> EtcdSecurity {
+        EtcdSecurity {
+            ca_file: self.etcd_cafile.clone(),
+            cert_file: self.etcd_certfile.clone(),
+            key_file: self.etcd_keyfile.clone(),
+            username: self.etcd_username.clone(),
+            password: self.etcd_password.clone(),
+        }
+    }
 }
 
 /// The store backends.
@@ -90,6 +170,7 @@ impl StoreArgs {
             StoreKind::Etcd => StoreConfig::Etcd {
                 endpoints: self.etcd_endpoints.clone(),
                 prefix: self.etcd_prefix.clone(),
+                security: self.etcd_security.config(),
             },
         }
     }
@@ -143,6 +224,9 @@ pub enum StoreCommand {
         /// Prefix of every etcd key.
         #[arg(long, value_name = "PREFIX", default_value = "")]
         etcd_prefix: String,
+        /// TLS and login to etcd.
+        #[command(flatten)]
+        etcd_security: EtcdSecurityArgs,
     },
 }
 
@@ -170,6 +254,8 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?)
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, not in a log file or a journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     if let Some(command) = args.command {
@@ -188,13 +274,17 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         issuer: args.issuer,
         compaction_interval: Some(args.compaction_interval).filter(|i| !i.is_zero()),
         max_object_bytes: usize::try_from(args.max_object_size)?,
+        init: args.init,
     };
-    runtime.block_on(kargo_server::server::run(config, |started| {
+    let outcome = runtime.block_on(kargo_server::server::run(config, |started| {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(started.banner().as_bytes());
         let _ = out.flush();
-    }))?;
+    }));
+    // A server that stops on a damaged store exits now, whatever is still running.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    outcome?;
     Ok(())
 }
 
@@ -210,8 +300,13 @@ async fn store_command(command: StoreCommand) -> anyhow::Result<()> {
     use kargo_server::backup;
     match command {
         StoreCommand::Export { store, output } => {
+            if store.kind == StoreKind::Sqlite {
+                let db = store.data_dir.join(kargo_server::server::SQLITE_FILE);
+                anyhow::ensure!(db.is_file(), "no SQLite store at {}", db.display());
+            }
             let source = store.config().open(&store.data_dir).await?;
-            let file = private_file(&output)?;
+            let file = kargo_server::data_dir::private_file(&output)
+                .with_context(|| format!("creating {}", output.display()))?;
             let mut writer = std::io::BufWriter::new(file);
             let keys = backup::export(source.as_ref(), &mut writer).await?;
             report(&format!("exported {keys} keys to {}", output.display()))
@@ -221,6 +316,11 @@ async fn store_command(command: StoreCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("opening {}", input.display()))?;
             let kvs = backup::read_export(&mut std::io::BufReader::new(file))
                 .with_context(|| format!("reading {}", input.display()))?;
+            // A SQLite target's directory is made like a server's (private, locked meanwhile).
+            let _locked = match store.kind {
+                StoreKind::Sqlite => Some(kargo_server::data_dir::DataDir::open(&store.data_dir)?),
+                StoreKind::Etcd => None,
+            };
             let target = store.config().open(&store.data_dir).await?;
             let keys = backup::import(target.as_ref(), &kvs).await?;
             report(&format!("imported {keys} keys from {}", input.display()))
@@ -229,6 +329,7 @@ async fn store_command(command: StoreCommand) -> anyhow::Result<()> {
             data_dir,
             etcd_endpoints,
             etcd_prefix,
+            etcd_security,
         } => {
             let db = data_dir.join("kargo.db");
             anyhow::ensure!(db.is_file(), "no SQLite store at {}", db.display());
@@ -236,6 +337,7 @@ async fn store_command(command: StoreCommand) -> anyhow::Result<()> {
             let target = StoreConfig::Etcd {
                 endpoints: etcd_endpoints.clone(),
                 prefix: etcd_prefix,
+                security: etcd_security.config(),
             }
             .open(&data_dir)
             .await?;
@@ -247,18 +349,6 @@ async fn store_command(command: StoreCommand) -> anyhow::Result<()> {
             ))
         }
     }
-}
-
-/// Creates (or truncates) a file readable only by its owner.
-fn private_file(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))
 }
 
 #[cfg(test)]
@@ -305,7 +395,9 @@ mod tests {
         ])
         .unwrap();
         match args.store.config() {
-            StoreConfig::Etcd { endpoints, prefix } => {
+            StoreConfig::Etcd {
+                endpoints, prefix, ..
+            } => {
                 assert_eq!(endpoints, vec!["http://a:2379", "http://b:2379"]);
                 assert_eq!(prefix, "/kargo-a");
             }
@@ -316,6 +408,75 @@ mod tests {
             parse(&[]).unwrap().store.config(),
             StoreConfig::Sqlite
         ));
+    }
+
+    #[test]
+    fn etcd_tls_and_login_flags_reach_the_store_config_and_go_in_pairs() {
+        let args = parse(&[
+            "--store",
+            "etcd",
+            "--etcd-endpoints",
+            "https://a:2379",
+            "--etcd-cafile",
+            "/etc/etcd/ca.crt",
+            "--etcd-certfile",
+            "/etc/etcd/client.crt",
+            "--etcd-keyfile",
+            "/etc/etcd/client.key",
+            "--etcd-username",
+            "kargo",
+            "--etcd-password",
+            "hunter2-etcd",
+        ])
+        .unwrap();
+        match args.store.config() {
+            StoreConfig::Etcd { security, .. } => {
+                assert_eq!(security.ca_file, Some(PathBuf::from("/etc/etcd/ca.crt")));
+                assert_eq!(
+                    security.cert_file,
+                    Some(PathBuf::from("/etc/etcd/client.crt"))
+                );
+                assert_eq!(
+                    security.key_file,
+                    Some(PathBuf::from("/etc/etcd/client.key"))
+                );
+                assert_eq!(security.username.as_deref(), Some("kargo"));
+                assert_eq!(security.password.as_deref(), Some("hunter2-etcd"));
+                assert!(!format!("{security:?}").contains("hunter2-etcd"));
+            }
+            other => panic!("expected etcd, got {other:?}"),
+        }
+        assert!(!format!("{args:?}").contains("hunter2-etcd"));
+        let alone = |flag: &str, value: &str| {
+            parse(&[
+                "--store",
+                "etcd",
+                "--etcd-endpoints",
+                "https://a:2379",
+                flag,
+                value,
+            ])
+            .err()
+        };
+        for (flag, value) in [
+            ("--etcd-certfile", "c.crt"),
+            ("--etcd-keyfile", "c.key"),
+            ("--etcd-username", "kargo"),
+            ("--etcd-password", "p"),
+        ] {
+            assert_eq!(
+                alone(flag, value),
+                Some(clap::error::ErrorKind::MissingRequiredArgument),
+                "{flag} alone"
+            );
+        }
+        assert_eq!(alone("--etcd-cafile", "ca.crt"), None);
+    }
+
+    #[test]
+    fn init_is_off_unless_given() {
+        assert!(!parse(&[]).unwrap().init);
+        assert!(parse(&["--init"]).unwrap().init);
     }
 
     #[test]

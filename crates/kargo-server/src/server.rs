@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use kargo_api::resources::{CLUSTERROLEBINDINGS, CLUSTERROLES, NAMESPACES};
-use kargo_store::{Revision, Store};
+use kargo_store::{ListRequest, Revision, Store, Tripped};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +20,7 @@ use crate::auth::view::AuthView;
 use crate::controllers::projects::ProjectController;
 use crate::controllers::tokens::{TokenController, TokenMinter};
 use crate::controllers::{gc::GarbageCollector, informer, namespace::NamespaceController};
+use crate::data_dir::DataDir;
 use crate::http::{App, AppState};
 use crate::registry::{Registry, Target, WriteOptions};
 use crate::tls::{CaPair, TlsMaterial, write_file};
@@ -61,6 +62,24 @@ pub enum StartError {
     /// The informer stopped before it had read the store.
     #[error("the informer stopped before its first sync")]
     Informer,
+    /// The data directory cannot be used.
+    #[error(transparent)]
+    DataDir(#[from] crate::data_dir::DataDirError),
+    /// The store is not one this server can start on (empty, not a Kargo store, damaged), or
+    /// `--init` was given where it must not be.
+    #[error("{0}")]
+    Unusable(String),
+    /// The store reported damage while the server ran (or started): it stopped.
+    #[error(
+        "{store} is damaged, so the server stopped: {detail}. Restore the store from a backup \
+         (see docs/operations.md)"
+    )]
+    Damaged {
+        /// Which store.
+        store: String,
+        /// What the store said.
+        detail: String,
+    },
 }
 
 impl StartError {
@@ -98,22 +117,100 @@ pub enum StoreConfig {
         endpoints: Vec<String>,
         /// Prepended to every key (empty: kube-apiserver's keys, `/registry/...`).
         prefix: String,
+        /// TLS and login to etcd.
+        security: EtcdSecurity,
     },
 }
+
+/// TLS and login to etcd (`--etcd-cafile`, `--etcd-certfile`, `--etcd-keyfile`,
+/// `--etcd-username`, `--etcd-password`).
+#[derive(Clone, Default)]
+pub struct EtcdSecurity {
+    /// PEM CA certificates that sign the members' serving certificates (`None`: the system's
+    /// roots, for `https://` endpoints).
+    pub ca_file: Option<PathBuf>,
+    /// A PEM client certificate, for members that require one.
+    pub cert_file: Option<PathBuf>,
+    /// The PEM private key of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// The etcd user to log in as.
+    pub username: Option<String>,
+    /// Its password; never logged.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for EtcdSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdSecurity")
+            .field("ca_file", &self.ca_file)
+            .field("cert_file", &self.cert_file)
+            .field("key_file", &self.key_file)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl EtcdSecurity {
+    /// The store options these settings make: the files read, the pairs checked.
+    fn apply(
+        &self,
+        mut options: kargo_store::etcd::EtcdOptions,
+    ) -> Result<kargo_store::etcd::EtcdOptions, StartError> {
+        let read = |flag: &str, path: &std::path::Path| {
+            std::fs::read(path)
+                .map_err(StartError::io(format!("reading {flag} {}", path.display())))
+        };
+        let identity = match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => {
+                Some((read("--etcd-certfile", cert)?, read("--etcd-keyfile", key)?))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(StartError::Unusable(
+                    "--etcd-certfile and --etcd-keyfile go together: give both or neither".into(),
+                ));
+            }
+        };
+        let ca_pem = self
+            .ca_file
+            .as_deref()
+            .map(|path| read("--etcd-cafile", path))
+            .transpose()?;
+        if ca_pem.is_some() || identity.is_some() {
+            options = options.with_tls(kargo_store::etcd::EtcdTls { ca_pem, identity });
+        }
+        match (&self.username, &self.password) {
+            (Some(user), Some(password)) => Ok(options.with_credentials(user, password)),
+            (None, None) => Ok(options),
+            _ => Err(StartError::Unusable(
+                "--etcd-username and --etcd-password go together: give both or neither".into(),
+            )),
+        }
+    }
+}
+
+/// The name of the SQLite store's file in the data directory.
+pub const SQLITE_FILE: &str = "kargo.db";
 
 impl StoreConfig {
     /// Opens the store; SQLite keeps its file in `data_dir`.
     pub async fn open(&self, data_dir: &std::path::Path) -> Result<Arc<dyn Store>, StartError> {
         match self {
             StoreConfig::Sqlite => {
-                let path = data_dir.join("kargo.db");
+                let path = data_dir.join(SQLITE_FILE);
                 let store = kargo_store::sqlite::SqliteStore::open(&path)
                     .map_err(StartError::store(format!("opening {}", path.display())))?;
                 Ok(Arc::new(store))
             }
-            StoreConfig::Etcd { endpoints, prefix } => {
-                let options =
-                    kargo_store::etcd::EtcdOptions::new(endpoints.clone()).with_prefix(prefix);
+            StoreConfig::Etcd {
+                endpoints,
+                prefix,
+                security,
+            } => {
+                let options = security.apply(
+                    kargo_store::etcd::EtcdOptions::new(endpoints.clone()).with_prefix(prefix),
+                )?;
                 let store = kargo_store::etcd::EtcdStore::connect(options)
                     .await
                     .map_err(StartError::store(format!(
@@ -122,6 +219,19 @@ impl StoreConfig {
                     )))?;
                 Ok(Arc::new(store))
             }
+        }
+    }
+
+    /// The store, named for an operator: the SQLite file, or the etcd endpoints and prefix.
+    pub fn describe(&self, data_dir: &std::path::Path) -> String {
+        match self {
+            StoreConfig::Sqlite => data_dir.join(SQLITE_FILE).display().to_string(),
+            StoreConfig::Etcd {
+                endpoints, prefix, ..
+            } => format!(
+                "the etcd store at {} (prefix {prefix:?})",
+                endpoints.join(",")
+            ),
         }
     }
 }
@@ -150,6 +260,9 @@ pub struct ServerConfig {
     /// The largest encoded object a write may store (kube-apiserver's etcd value limit,
     /// [`kargo_api::limits::MAX_OBJECT_BYTES`], by default).
     pub max_object_bytes: usize,
+    /// `--init`: start a new store in place of an unusable SQLite file (empty, not a Kargo
+    /// store, damaged), which is set aside; refused when the file holds a Kargo store.
+    pub init: bool,
 }
 
 impl ServerConfig {
@@ -187,6 +300,12 @@ pub struct Started {
     pub generated_password: Option<String>,
     /// Cancel to stop the server.
     pub shutdown: CancellationToken,
+    /// Resolves when the store reports damage: the server must stop.
+    pub tripped: Tripped,
+    /// The store, named for messages.
+    store_name: String,
+    /// The data directory, locked while the server runs.
+    _data_dir: DataDir,
 }
 
 impl Started {
@@ -281,7 +400,7 @@ fn write_admin_kubeconfig(
         b64(&key),
     );
     let path = config.data_dir.join("admin.kubeconfig");
-    write_file(&path, kubeconfig.as_bytes(), true)?;
+    write_file(&path, kubeconfig.as_bytes())?;
     Ok(path)
 }
 
@@ -294,22 +413,169 @@ fn connect_address(address: SocketAddr) -> String {
     }
 }
 
+/// What to do about a store that cannot be started on.
+const UNUSABLE_HINT: &str = "Restore it from a backup (see docs/operations.md), or start with \
+     --init to set it aside and begin a new, empty store";
+
+/// Where the server keeps its own state in the store (CA, signing keys, admin record).
+const INTERNAL_PREFIX: &str = "/kargo/internal/";
+
+/// What an opened store holds.
+enum Contents {
+    /// The server's own state, which every started store holds from its first start (the CA
+    /// since it moved into the store; signing keys and the admin record since the beginning).
+    Kargo,
+    /// No key at all: a first start.
+    Empty,
+    /// Keys, but none of the server's own: not a Kargo store.
+    Foreign(String),
+}
+
+async fn contents(store: &Arc<dyn Store>) -> Result<Contents, StartError> {
+    let first = |prefix: &str| {
+        store.list(ListRequest {
+            prefix: prefix.into(),
+            limit: Some(1),
+            ..ListRequest::default()
+        })
+    };
+    let own = first(INTERNAL_PREFIX)
+        .await
+        .map_err(StartError::store("reading the store"))?;
+    if !own.kvs.is_empty() {
+        return Ok(Contents::Kargo);
+    }
+    let any = first("/")
+        .await
+        .map_err(StartError::store("reading the store"))?;
+    Ok(match any.kvs.first() {
+        None => Contents::Empty,
+        Some(kv) => Contents::Foreign(format!(
+            "it holds keys (such as {}) but none of Kargo's own (its CA, signing keys and admin \
+             record under {INTERNAL_PREFIX}), which every Kargo store has from its first start",
+            kv.key
+        )),
+    })
+}
+
+/// Renames an unusable SQLite file (and its log) out of the way, for `--init`.
+fn set_aside(db: &std::path::Path) -> Result<(), StartError> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let aside = db.with_file_name(format!("{SQLITE_FILE}.unusable-{stamp}"));
+    for suffix in ["", "-wal"] {
+        let from = PathBuf::from(format!("{}{suffix}", db.display()));
+        let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+        match std::fs::rename(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(StartError::Io {
+                    what: format!("setting {} aside", from.display()),
+                    source: e,
+                });
+            }
+        }
+    }
+    let shm = PathBuf::from(format!("{}-shm", db.display()));
+    if let Err(e) = std::fs::remove_file(&shm)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(StartError::io(format!("removing {}", shm.display()))(e));
+    }
+    tracing::warn!(
+        store = %db.display(),
+        aside = %aside.display(),
+        "--init: set the unusable store aside; starting a new, empty store"
+    );
+    Ok(())
+}
+
+/// Opens the store and decides whether to start on it: a missing SQLite file or an empty etcd
+/// prefix is a first start; a Kargo store is a restart; anything else is refused, unless
+/// `--init` lets a new SQLite store take the place of the unusable file. The store comes back
+/// wrapped in the tripwire that stops the server on damage.
+async fn open_store(config: &ServerConfig) -> Result<(Arc<dyn Store>, Tripped), StartError> {
+    let name = config.store.describe(&config.data_dir);
+    let sqlite = matches!(config.store, StoreConfig::Sqlite);
+    if config.init && !sqlite {
+        return Err(StartError::Unusable(
+            "--init applies to the SQLite store only: an etcd prefix that holds no key starts a \
+             new installation by itself"
+                .into(),
+        ));
+    }
+    let opened = match config.store.open(&config.data_dir).await {
+        Ok(store) => contents(&store).await.map(|contents| (store, contents)),
+        Err(e) => Err(e),
+    };
+    let unusable = match opened {
+        Ok((_, Contents::Kargo)) if config.init => {
+            return Err(StartError::Unusable(format!(
+                "--init was given, but {name} holds a Kargo store: start without --init (to \
+                 begin again from nothing, stop the server and move the file away)"
+            )));
+        }
+        Ok((store, Contents::Kargo | Contents::Empty)) => return Ok(kargo_store::tripwire(store)),
+        Ok((store, Contents::Foreign(why))) => {
+            // Closed before its file is set aside.
+            drop(store);
+            why
+        }
+        Err(StartError::Store {
+            source: kargo_store::Error::Corrupt(detail),
+            ..
+        }) => detail,
+        Err(e) => return Err(e),
+    };
+    if !sqlite {
+        return Err(StartError::Unusable(format!(
+            "{name} is not a Kargo store: {unusable}. Use another --etcd-prefix, or delete the \
+             keys under this one to begin a new installation"
+        )));
+    }
+    if !config.init {
+        return Err(StartError::Unusable(format!(
+            "{name} is not a usable Kargo store: {unusable}. {UNUSABLE_HINT}"
+        )));
+    }
+    tracing::warn!(store = %name, reason = %unusable, "--init: the store is unusable");
+    set_aside(&config.data_dir.join(SQLITE_FILE))?;
+    let store = config.store.open(&config.data_dir).await?;
+    Ok(kargo_store::tripwire(store))
+}
+
 /// Starts the server and returns once it is listening.
 pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
     // Before anything is created: a refused password must leave no new installation behind.
     if let Some(password) = &config.admin_password {
         crate::auth::admin::check_password(password)?;
     }
-    std::fs::create_dir_all(&config.data_dir).map_err(StartError::io(format!(
-        "creating {}",
-        config.data_dir.display()
-    )))?;
-    // Absolute, so that the paths the banner prints work from any directory.
-    config.data_dir = std::fs::canonicalize(&config.data_dir).map_err(StartError::io(format!(
-        "resolving {}",
-        config.data_dir.display()
-    )))?;
-    let store = config.store.open(&config.data_dir).await?;
+    let data_dir = DataDir::open(&config.data_dir)?;
+    config.data_dir = data_dir.path().to_owned();
+    let (store, tripped) = open_store(&config).await?;
+    let store_name = config.store.describe(&config.data_dir);
+    match start_on(config, store, tripped.clone(), data_dir).await {
+        Ok(started) => Ok(started),
+        // Whatever step met the damage, the damage is what to report.
+        Err(error) => Err(match tripped.get() {
+            Some(detail) => StartError::Damaged {
+                store: store_name,
+                detail,
+            },
+            None => error,
+        }),
+    }
+}
+
+/// The rest of [`start`], on an opened store.
+async fn start_on(
+    config: ServerConfig,
+    store: Arc<dyn Store>,
+    tripped: Tripped,
+    data_dir: DataDir,
+) -> Result<Started, StartError> {
     let tls_dir = config.data_dir.join("tls");
     let ca = CaPair::shared(&store, &tls_dir).await?;
     let tls = TlsMaterial::load_or_create(&tls_dir, &config.certificate_names(), &ca)?;
@@ -373,11 +639,18 @@ pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
         synced_tx,
         shutdown.clone(),
     ));
-    // Serve only once the auth view holds everything written before this start.
-    synced_rx
-        .wait_for(|seen| *seen >= initial)
-        .await
-        .map_err(|_| StartError::Informer)?;
+    // Serve only once the auth view holds everything written before this start; a store that
+    // reports damage meanwhile (the informer would relist it forever) ends the wait.
+    let mut damage = tripped.clone();
+    tokio::select! {
+        synced = synced_rx.wait_for(|seen| *seen >= initial) => {
+            synced.map_err(|_| StartError::Informer)?;
+        }
+        _ = damage.wait() => {
+            shutdown.cancel();
+            return Err(StartError::Informer);
+        }
+    }
 
     let registry = registry.with_cache(cache, synced_rx.clone());
     let issuer = config.issuer.clone().unwrap_or_else(|| url.clone());
@@ -415,6 +688,9 @@ pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
         kubeconfig,
         generated_password: generated,
         shutdown,
+        tripped,
+        store_name: config.store.describe(&config.data_dir),
+        _data_dir: data_dir,
     })
 }
 
@@ -423,11 +699,20 @@ pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
 pub async fn run(config: ServerConfig, on_start: impl FnOnce(&Started)) -> Result<(), StartError> {
     let started = start(config).await?;
     on_start(&started);
-    wait_for_signal().await;
-    tracing::info!("shutting down");
+    let mut damage = started.tripped.clone();
+    let outcome = tokio::select! {
+        _ = wait_for_signal() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+        detail = damage.wait() => Err(StartError::Damaged {
+            store: started.store_name.clone(),
+            detail,
+        }),
+    };
     started.shutdown.cancel();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    Ok(())
+    outcome
 }
 
 async fn wait_for_signal() {

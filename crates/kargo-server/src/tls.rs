@@ -10,7 +10,6 @@
 //! and map to a user as Kubernetes does: common name = user name, organizations = groups.
 
 use std::fs;
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -139,18 +138,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
     }
 }
 
-/// Writes a file readable only by its owner when `private`.
-pub fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), TlsError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    options.mode(if private { 0o600 } else { 0o644 });
-    let mut file = options.open(&tmp).map_err(io(&tmp))?;
-    file.write_all(contents).map_err(io(&tmp))?;
-    file.sync_all().map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))?;
-    Ok(())
+/// Writes a file readable and writable only by its owner (mode 0600, whatever the umask),
+/// replacing it whole.
+pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
+    crate::data_dir::write_private(path, contents).map_err(io(path))
 }
 
 fn read(path: &Path) -> Result<Option<String>, TlsError> {
@@ -187,10 +178,10 @@ impl TlsMaterial {
         names: &[String],
         ca: &CaPair,
     ) -> Result<TlsMaterial, TlsError> {
-        fs::create_dir_all(dir).map_err(io(dir))?;
+        crate::data_dir::create_private_dir(dir).map_err(io(dir))?;
         let ca_path = dir.join("ca.crt");
         if read(&ca_path)?.as_deref() != Some(ca.cert_pem.as_str()) {
-            write_file(&ca_path, ca.cert_pem.as_bytes(), false)?;
+            write_file(&ca_path, ca.cert_pem.as_bytes())?;
         }
         let (ca_cert_pem, ca_key_pem) = (ca.cert_pem.clone(), ca.key_pem.clone());
 
@@ -219,9 +210,9 @@ impl TlsMaterial {
                 params.use_authority_key_identifier_extension = true;
                 validity(&mut params, VALIDITY_DAYS_LEAF);
                 let cert = params.signed_by(&key, &issuer)?;
-                write_file(&key_path, key.serialize_pem().as_bytes(), true)?;
-                write_file(&cert_path, cert.pem().as_bytes(), false)?;
-                write_file(&names_path, wanted.as_bytes(), false)?;
+                write_file(&key_path, key.serialize_pem().as_bytes())?;
+                write_file(&cert_path, cert.pem().as_bytes())?;
+                write_file(&names_path, wanted.as_bytes())?;
                 (cert.pem(), key.serialize_pem())
             }
         };

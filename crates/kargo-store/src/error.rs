@@ -50,9 +50,14 @@ pub enum Error {
     /// The backend cannot be reached or has failed; the operation may be retried.
     #[error("store unavailable: {0}")]
     Unavailable(String),
-    /// The backend failed in a way that retrying will not fix (corruption, a bug).
+    /// The backend failed in a way that retrying will not fix (a bug, a misconfiguration).
     #[error("store failure: {0}")]
     Internal(String),
+    /// The stored data is damaged, or the file is not a store at all (SQLite's `SQLITE_CORRUPT`
+    /// and `SQLITE_NOTADB`, a failed integrity check, an empty file, etcd's `CORRUPT` alarm).
+    /// Retrying cannot help and serving on would answer from damaged data: the caller stops.
+    #[error("unusable store: {0}")]
+    Corrupt(String),
 }
 
 impl Error {
@@ -67,6 +72,10 @@ impl Error {
     /// Whether the error is [`Error::AlreadyExists`].
     pub fn is_already_exists(&self) -> bool {
         matches!(self, Error::AlreadyExists { .. })
+    }
+    /// Whether the error is [`Error::Corrupt`].
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, Error::Corrupt(_))
     }
     /// Whether the error is [`Error::Compacted`].
     pub fn is_compacted(&self) -> bool {

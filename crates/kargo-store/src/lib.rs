@@ -16,6 +16,9 @@
 //! (feature `conformance`), written once against the trait. Feature `testing` adds
 //! `testing::EtcdCluster`, throwaway etcd clusters for tests.
 //!
+//! A store whose data is damaged answers [`Error::Corrupt`], which retrying cannot fix;
+//! [`tripwire`] wraps a store so that its owner learns of the first such answer and can stop.
+//!
 //! This crate does **not** know Kubernetes types, JSON or HTTP.
 
 mod error;
@@ -23,6 +26,7 @@ mod types;
 
 pub mod etcd;
 pub mod sqlite;
+mod tripwire;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -31,6 +35,7 @@ pub mod testing;
 pub mod conformance;
 
 pub use error::{Error, Result};
+pub use tripwire::{Tripped, tripwire};
 pub use types::{Event, EventKind, KeyValue, ListPage, ListRequest, Revision, WatchStream};
 
 use async_trait::async_trait;

@@ -3,10 +3,15 @@
 //!
 //! [`EtcdCluster::start`] runs `n` members of the `etcd` binary (Debian's `etcd-server`; or the
 //! binary named by `KARGO_TEST_ETCD`) on free loopback ports, with data in a temp dir, and waits
-//! until every member reports healthy. Members can be killed (SIGKILL) and started again. The
-//! cluster is stopped when dropped; a watchdog process also kills the members and removes their
-//! data if the test process dies first (or keeps the cluster in a `static`, which is never
-//! dropped).
+//! until every member reports healthy. Members serve clients over TLS and require a client
+//! certificate (`--client-cert-auth`), as a production cluster should: the CA, the members'
+//! serving certificate and a client certificate are generated at start (rcgen) into the
+//! cluster's directory, and [`EtcdCluster::options`] and [`EtcdCluster::client_tls_files`] hand
+//! them to a store or a server. [`EtcdCluster::start_with`] starts a plain-`http://` cluster or
+//! passes extra flags; [`EtcdCluster::enable_auth`] turns on etcd's users and passwords.
+//! Members can be killed (SIGKILL) and started again. The cluster is stopped when dropped; a
+//! watchdog process also kills the members and removes their data if the test process dies
+//! first (or keeps the cluster in a `static`, which is never dropped).
 //!
 //! A missing `etcd` binary is a test failure with instructions, never a skipped test.
 
@@ -19,7 +24,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
 use tempfile::TempDir;
+
+use crate::etcd::{EtcdOptions, EtcdTls};
 
 /// How long a new or restarted cluster may take to become healthy.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,7 +40,41 @@ struct Member {
     name: String,
     client_port: u16,
     peer_port: u16,
+    /// Plain-HTTP `/health` (`--listen-metrics-urls`), so that health checks need no client
+    /// certificate.
+    metrics_port: u16,
     child: Option<Child>,
+}
+
+/// How to start a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// Serve clients over TLS and require client certificates (the default); `false`: plain
+    /// `http://` with no client authentication.
+    pub tls: bool,
+    /// More flags for every member (`--auth-token-ttl 1`).
+    pub extra_args: Vec<String>,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            tls: true,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// The files of a cluster's client TLS: what `kargo server --etcd-cafile --etcd-certfile
+/// --etcd-keyfile` take.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The CA that signs the members' serving certificate (PEM).
+    pub ca: PathBuf,
+    /// A client certificate the members accept (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
 }
 
 /// An etcd cluster of local processes.
@@ -37,6 +82,7 @@ pub struct EtcdCluster {
     dir: TempDir,
     members: Vec<Member>,
     token: String,
+    options: ClusterOptions,
     watchdog: Option<Child>,
 }
 
@@ -67,7 +113,7 @@ pub fn etcd_binary() -> PathBuf {
         })
 }
 
-/// Whether the member on `port` answers `/health` with `"health":"true"`.
+/// Whether the member whose metrics listener is on `port` answers `/health` with `"health":"true"`.
 fn healthy(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect_timeout(
         &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
@@ -88,8 +134,14 @@ fn healthy(port: u16) -> bool {
 }
 
 impl EtcdCluster {
-    /// Starts a cluster of `members` members and waits until all are healthy.
+    /// Starts a cluster of `members` members with client-certificate TLS and waits until all
+    /// are healthy.
     pub fn start(members: usize) -> EtcdCluster {
+        EtcdCluster::start_with(members, ClusterOptions::default())
+    }
+
+    /// Starts a cluster of `members` members as `options` say and waits until all are healthy.
+    pub fn start_with(members: usize, options: ClusterOptions) -> EtcdCluster {
         let binary = etcd_binary();
         let dir = tempfile::Builder::new()
             .prefix("kargo-etcd-")
@@ -100,6 +152,7 @@ impl EtcdCluster {
                 name: format!("m{i}"),
                 client_port: free_port(),
                 peer_port: free_port(),
+                metrics_port: free_port(),
                 child: None,
             })
             .collect();
@@ -115,14 +168,177 @@ impl EtcdCluster {
             dir,
             members,
             token,
+            options,
             watchdog: None,
         };
+        if cluster.options.tls {
+            cluster.write_certificates();
+        }
         cluster.watchdog = Some(cluster.spawn_watchdog());
         for i in 0..cluster.members.len() {
             cluster.spawn(&binary, i);
         }
         cluster.wait_healthy(&(0..cluster.members.len()).collect::<Vec<_>>());
         cluster
+    }
+
+    /// Generates the CA, the members' serving certificate (for `127.0.0.1` and `localhost`) and
+    /// a client certificate into the cluster's directory.
+    fn write_certificates(&self) {
+        let dir = self.dir.path();
+        let ca_key = KeyPair::generate().expect("a CA key");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        let mut name = DistinguishedName::new();
+        name.push(DnType::CommonName, "kargo-test-etcd-ca");
+        ca.distinguished_name = name;
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca.self_signed(&ca_key).expect("the CA certificate");
+        std::fs::write(dir.join("ca.crt"), ca_cert.pem()).expect("write ca.crt");
+        let issuer = Issuer::new(ca, ca_key);
+        let leaf = |names: Vec<String>, common_name: &str, usage: ExtendedKeyUsagePurpose| {
+            let key = KeyPair::generate().expect("a key");
+            let mut params = CertificateParams::new(names).expect("parameters");
+            let mut name = DistinguishedName::new();
+            name.push(DnType::CommonName, common_name);
+            params.distinguished_name = name;
+            params.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ];
+            params.extended_key_usages = vec![usage];
+            let cert = params.signed_by(&key, &issuer).expect("a certificate");
+            (cert.pem(), key.serialize_pem())
+        };
+        let (cert, key) = leaf(
+            vec!["127.0.0.1".into(), "localhost".into()],
+            "kargo-test-etcd",
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        std::fs::write(dir.join("server.crt"), cert).expect("write server.crt");
+        std::fs::write(dir.join("server.key"), key).expect("write server.key");
+        let (cert, key) = leaf(
+            Vec::new(),
+            "kargo-test-client",
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        std::fs::write(dir.join("client.crt"), cert).expect("write client.crt");
+        std::fs::write(dir.join("client.key"), key).expect("write client.key");
+    }
+
+    /// The client TLS files (CA, client certificate and key); `None` for a plain cluster.
+    pub fn client_tls_files(&self) -> Option<TlsFiles> {
+        self.options.tls.then(|| TlsFiles {
+            ca: self.dir.path().join("ca.crt"),
+            cert: self.dir.path().join("client.crt"),
+            key: self.dir.path().join("client.key"),
+        })
+    }
+
+    /// Store options for every member, with the cluster's client TLS.
+    pub fn options(&self) -> EtcdOptions {
+        self.options_for(self.endpoints())
+    }
+
+    /// Store options for these endpoints (members, or proxies in front of them), with the
+    /// cluster's client TLS.
+    pub fn options_for(&self, endpoints: impl IntoIterator<Item = String>) -> EtcdOptions {
+        let options = EtcdOptions::new(endpoints);
+        match self.client_tls_files() {
+            Some(files) => {
+                let read = |path: &Path| std::fs::read(path).expect("a client TLS file");
+                options.with_tls(EtcdTls {
+                    ca_pem: Some(read(&files.ca)),
+                    identity: Some((read(&files.cert), read(&files.key))),
+                })
+            }
+            None => options,
+        }
+    }
+
+    /// `https` or `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.options.tls { "https" } else { "http" }
+    }
+
+    /// Turns on etcd's authentication: a `root` user (required by etcd) with a password of its
+    /// own, and `user` with `password` and read-write access to the keys under `prefix` only.
+    pub async fn enable_auth(&self, user: &str, password: &str, prefix: &str) {
+        use crate::etcd::proto::authpb::{Permission, permission::Type};
+        use crate::etcd::proto::etcdserverpb::auth_client::AuthClient;
+        use crate::etcd::proto::etcdserverpb::{
+            AuthEnableRequest, AuthRoleAddRequest, AuthRoleGrantPermissionRequest,
+            AuthUserAddRequest, AuthUserGrantRoleRequest,
+        };
+        let endpoint = tonic::transport::Endpoint::from_shared(self.endpoint(0)).expect("a URL");
+        let endpoint = match self.client_tls_files() {
+            Some(files) => {
+                let read = |path: &Path| std::fs::read(path).expect("a client TLS file");
+                endpoint
+                    .tls_config(
+                        tonic::transport::ClientTlsConfig::new()
+                            .ca_certificate(tonic::transport::Certificate::from_pem(read(
+                                &files.ca,
+                            )))
+                            .identity(tonic::transport::Identity::from_pem(
+                                read(&files.cert),
+                                read(&files.key),
+                            )),
+                    )
+                    .expect("TLS to the member")
+            }
+            None => endpoint,
+        };
+        let mut auth = AuthClient::new(endpoint.connect().await.expect("connect to etcd"));
+        let root_password = format!("root-{}", self.token);
+        auth.user_add(AuthUserAddRequest {
+            name: "root".into(),
+            password: root_password,
+        })
+        .await
+        .expect("add root");
+        auth.user_grant_role(AuthUserGrantRoleRequest {
+            user: "root".into(),
+            role: "root".into(),
+        })
+        .await
+        .expect("grant root");
+        auth.role_add(AuthRoleAddRequest { name: user.into() })
+            .await
+            .expect("add the role");
+        let mut range_end = prefix.as_bytes().to_vec();
+        if let Some(last) = range_end.last_mut() {
+            *last += 1;
+        }
+        auth.role_grant_permission(AuthRoleGrantPermissionRequest {
+            name: user.into(),
+            perm: Some(Permission {
+                perm_type: Type::Readwrite as i32,
+                key: prefix.as_bytes().to_vec(),
+                range_end,
+            }),
+        })
+        .await
+        .expect("grant the prefix");
+        auth.user_add(AuthUserAddRequest {
+            name: user.into(),
+            password: password.into(),
+        })
+        .await
+        .expect("add the user");
+        auth.user_grant_role(AuthUserGrantRoleRequest {
+            user: user.into(),
+            role: user.into(),
+        })
+        .await
+        .expect("grant the role");
+        auth.auth_enable(AuthEnableRequest {})
+            .await
+            .expect("enable authentication");
     }
 
     /// Kills every member when this process is gone, then removes the data.
@@ -161,15 +377,29 @@ impl EtcdCluster {
         let log = std::fs::File::create(self.dir.path().join(format!("m{i}.log")))
             .expect("an etcd log file");
         let member = &self.members[i];
-        let client = format!("http://127.0.0.1:{}", member.client_port);
+        let client = format!("{}://127.0.0.1:{}", self.scheme(), member.client_port);
         let peer = format!("http://127.0.0.1:{}", member.peer_port);
-        let child = Command::new(binary)
+        let metrics = format!("http://127.0.0.1:{}", member.metrics_port);
+        let mut command = Command::new(binary);
+        if self.options.tls {
+            let dir = self.dir.path();
+            command
+                .arg("--client-cert-auth")
+                .arg("--trusted-ca-file")
+                .arg(dir.join("ca.crt"))
+                .arg("--cert-file")
+                .arg(dir.join("server.crt"))
+                .arg("--key-file")
+                .arg(dir.join("server.key"));
+        }
+        let child = command
             .arg("--name")
             .arg(&member.name)
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--listen-client-urls", &client])
             .args(["--advertise-client-urls", &client])
+            .args(["--listen-metrics-urls", &metrics])
             .args(["--listen-peer-urls", &peer])
             .args(["--initial-advertise-peer-urls", &peer])
             .args(["--initial-cluster", &initial_cluster])
@@ -178,6 +408,7 @@ impl EtcdCluster {
             // Elections in about half a second instead of one to two (loopback is fast).
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
             .args(["--logger", "zap", "--log-level", "warn"])
+            .args(&self.options.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
@@ -194,7 +425,7 @@ impl EtcdCluster {
     fn wait_healthy(&mut self, members: &[usize]) {
         let deadline = Instant::now() + START_TIMEOUT;
         for &i in members {
-            while !healthy(self.members[i].client_port) {
+            while !healthy(self.members[i].metrics_port) {
                 if let Some(child) = self.members[i].child.as_mut()
                     && let Ok(Some(status)) = child.try_wait()
                 {
@@ -215,14 +446,19 @@ impl EtcdCluster {
         std::fs::read_to_string(self.dir.path().join(format!("m{i}.log"))).unwrap_or_default()
     }
 
-    /// The client URLs of all members, `http://127.0.0.1:PORT`.
+    /// The client URLs of all members, `https://127.0.0.1:PORT` (`http://` for a plain
+    /// cluster).
     pub fn endpoints(&self) -> Vec<String> {
         (0..self.members.len()).map(|i| self.endpoint(i)).collect()
     }
 
     /// The client URL of one member.
     pub fn endpoint(&self, i: usize) -> String {
-        format!("http://127.0.0.1:{}", self.members[i].client_port)
+        format!(
+            "{}://127.0.0.1:{}",
+            self.scheme(),
+            self.members[i].client_port
+        )
     }
 
     /// Kills a member with SIGKILL (its data stays).

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
-use kargo_store::etcd::{EtcdOptions, EtcdStore};
-use kargo_store::testing::EtcdCluster;
+use kargo_store::etcd::{EtcdOptions, EtcdStore, EtcdTls};
+use kargo_store::testing::{ClusterOptions, EtcdCluster};
 use kargo_store::{Error, Event, EventKind, KeyValue, ListRequest, Revision, Store, WatchStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -42,11 +42,8 @@ async fn connect(options: EtcdOptions) -> EtcdStore {
 
 // The suite runs with a key prefix, so every key also goes through the prefix mapping.
 kargo_store::conformance_tests!(async {
-    let endpoints = tokio::task::block_in_place(|| shared().endpoints());
-    (
-        connect(EtcdOptions::new(endpoints).with_prefix("/kargo-conformance")).await,
-        (),
-    )
+    let options = tokio::task::block_in_place(|| shared().options());
+    (connect(options.with_prefix("/kargo-conformance")).await, ())
 });
 
 /// The next item of a watch, failing the test if none comes within 20 s.
@@ -59,6 +56,8 @@ async fn next(watch: &mut WatchStream) -> Result<Event, Error> {
 
 /// A TCP proxy in front of one etcd member that can drop etcd's replies or cut connections.
 struct Proxy {
+    /// `https` or `http`, as the member behind it (the proxy forwards TLS bytes untouched).
+    scheme: String,
     port: u16,
     mode: Arc<AtomicU8>,
     connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
@@ -70,7 +69,8 @@ const DOWN: u8 = 2;
 
 impl Proxy {
     async fn start(target: &str) -> Proxy {
-        let target = target.trim_start_matches("http://").to_owned();
+        let (scheme, target) = target.split_once("://").expect("a URL");
+        let (scheme, target) = (scheme.to_owned(), target.to_owned());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let mode = Arc::new(AtomicU8::new(FORWARD));
@@ -110,6 +110,7 @@ impl Proxy {
             }
         });
         Proxy {
+            scheme,
             port,
             mode,
             connections,
@@ -117,7 +118,7 @@ impl Proxy {
     }
 
     fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     /// Forwards requests but throws etcd's replies away.
@@ -140,8 +141,10 @@ impl Proxy {
 }
 
 /// Options that try the proxy first, then the member directly, with short attempts.
-fn through(proxy: &Proxy, direct: &str, prefix: &str) -> EtcdOptions {
-    let mut options = EtcdOptions::new([proxy.endpoint(), direct.to_owned()]).with_prefix(prefix);
+fn through(cluster: &EtcdCluster, proxy: &Proxy, direct: &str, prefix: &str) -> EtcdOptions {
+    let mut options = cluster
+        .options_for([proxy.endpoint(), direct.to_owned()])
+        .with_prefix(prefix);
     options.attempt_timeout = Duration::from_millis(500);
     options
 }
@@ -158,11 +161,11 @@ async fn writes_whose_replies_were_lost_are_reported_as_applied_not_as_conflicts
     // write is sent again to the member directly, where its compare now fails.
     let via_proxy = || async {
         proxy.restore();
-        let store = connect(through(&proxy, &direct, &prefix)).await;
+        let store = connect(through(&cluster, &proxy, &direct, &prefix)).await;
         proxy.drop_replies();
         store
     };
-    let plain = connect(EtcdOptions::new([direct.clone()]).with_prefix(&prefix)).await;
+    let plain = connect(cluster.options_for([direct.clone()]).with_prefix(&prefix)).await;
     let before = plain.current_revision().await.unwrap();
 
     let created = via_proxy()
@@ -236,10 +239,10 @@ async fn a_watch_whose_connection_breaks_resumes_without_losing_or_repeating_eve
     let direct = cluster.endpoint(0);
     let proxy = Proxy::start(&direct).await;
     let prefix = unique("watch-resume");
-    let mut options = EtcdOptions::new([proxy.endpoint()]).with_prefix(&prefix);
+    let mut options = cluster.options_for([proxy.endpoint()]).with_prefix(&prefix);
     options.attempt_timeout = Duration::from_millis(500);
     let watching = connect(options).await;
-    let writer = connect(EtcdOptions::new([direct]).with_prefix(&prefix)).await;
+    let writer = connect(cluster.options_for([direct]).with_prefix(&prefix)).await;
     let start = writer.current_revision().await.unwrap();
     let mut watch = watching.watch("/", start).await.unwrap();
 
@@ -278,10 +281,10 @@ async fn a_watch_that_resumes_into_compacted_history_ends_with_compacted() {
     // Its own member: this test compacts.
     let cluster = tokio::task::block_in_place(|| EtcdCluster::start(1));
     let proxy = Proxy::start(&cluster.endpoint(0)).await;
-    let mut options = EtcdOptions::new([proxy.endpoint()]);
+    let mut options = cluster.options_for([proxy.endpoint()]);
     options.attempt_timeout = Duration::from_millis(500);
     let watching = connect(options).await;
-    let writer = connect(EtcdOptions::new(cluster.endpoints())).await;
+    let writer = connect(cluster.options()).await;
     let first = writer.create("/k", b"v1".to_vec()).await.unwrap();
     let mut watch = watching.watch("/", first.mod_revision).await.unwrap();
     let second = writer
@@ -328,7 +331,7 @@ async fn a_watch_that_resumes_into_compacted_history_ends_with_compacted() {
 async fn killing_a_member_under_steady_writes_fails_no_request_and_loses_no_acknowledged_write() {
     const WRITERS: usize = 8;
     let mut cluster = tokio::task::block_in_place(|| EtcdCluster::start(3));
-    let store = Arc::new(connect(EtcdOptions::new(cluster.endpoints())).await);
+    let store = Arc::new(connect(cluster.options()).await);
     let start = store.current_revision().await.unwrap();
     let mut watch = store.watch("/", start).await.unwrap();
 
@@ -403,4 +406,110 @@ async fn killing_a_member_under_steady_writes_fails_no_request_and_loses_no_ackn
         .await
         .unwrap();
     assert_eq!(page.kvs, last.into_values().collect::<Vec<_>>());
+}
+
+/// Connecting fails within its retry time with `Unavailable`; the message.
+async fn refused(mut options: EtcdOptions) -> String {
+    options.retry_timeout = Duration::from_secs(2);
+    options.attempt_timeout = Duration::from_millis(500);
+    match EtcdStore::connect(options).await {
+        Err(Error::Unavailable(message)) => message,
+        Err(other) => panic!("expected Unavailable, got {other:?}"),
+        Ok(_) => panic!("connected"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_refuses_a_client_without_a_certificate_and_the_client_refuses_an_unknown_ca() {
+    let cluster = tokio::task::block_in_place(shared);
+    let files = cluster.client_tls_files().expect("a TLS cluster");
+    let ca = std::fs::read(&files.ca).unwrap();
+    // With the cluster's CA but no client certificate: the members close the connection.
+    let message = refused(EtcdOptions::new(cluster.endpoints()).with_tls(EtcdTls {
+        ca_pem: Some(ca),
+        identity: None,
+    }))
+    .await;
+    assert!(message.contains("no endpoint answered"), "{message}");
+    // Trusting another CA (this one is the client certificate's, which signed nothing else): the
+    // client refuses the members' certificate and says why.
+    let other_ca = std::fs::read(&files.cert).unwrap();
+    let message = refused(EtcdOptions::new(cluster.endpoints()).with_tls(EtcdTls {
+        ca_pem: Some(other_ca),
+        identity: Some((
+            std::fs::read(&files.cert).unwrap(),
+            std::fs::read(&files.key).unwrap(),
+        )),
+    }))
+    .await;
+    assert!(message.contains("certificate"), "{message}");
+}
+
+/// etcd's users: a store that logs in with a user and password works on keys under its prefix,
+/// logs in again when its token expires (one second here) or its member restarts and forgets
+/// every token, and says clearly when there is no user, a wrong password, or no access. The
+/// cluster is plain HTTP, so this also covers `http://` endpoints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_and_password_log_in_and_log_in_again_when_the_token_expires_or_the_member_restarts()
+{
+    const PREFIX: &str = "/kargo-auth/";
+    let mut cluster = tokio::task::block_in_place(|| {
+        EtcdCluster::start_with(
+            1,
+            ClusterOptions {
+                tls: false,
+                extra_args: vec!["--auth-token-ttl".into(), "1".into()],
+            },
+        )
+    });
+    cluster.enable_auth("kargo", "kargo-password", PREFIX).await;
+    let options = |prefix: &str| {
+        let mut options = cluster.options().with_prefix(prefix);
+        options.retry_timeout = Duration::from_secs(5);
+        options
+    };
+    let fails = |result: Result<EtcdStore, Error>| match result {
+        Err(Error::Internal(message)) => message,
+        Err(other) => panic!("expected a final error, got {other:?}"),
+        Ok(_) => panic!("connected"),
+    };
+
+    let message = fails(EtcdStore::connect(options(PREFIX)).await);
+    assert!(message.contains("no etcd user was given"), "{message}");
+    let message =
+        fails(EtcdStore::connect(options(PREFIX).with_credentials("kargo", "wrong-pass")).await);
+    assert!(
+        message.contains(r#"etcd refused the login of user "kargo""#),
+        "{message}"
+    );
+    assert!(!message.contains("wrong-pass"), "{message}");
+    let message = fails(
+        EtcdStore::connect(options("/elsewhere/").with_credentials("kargo", "kargo-password"))
+            .await,
+    );
+    assert!(message.contains("permission denied"), "{message}");
+
+    let store = connect(options(PREFIX).with_credentials("kargo", "kargo-password")).await;
+    let first = store.create("/a", b"1".to_vec()).await.unwrap();
+    // Idle past the token's time to live: the token expires, the next request logs in again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let second = store
+        .update("/a", b"2".to_vec(), first.mod_revision)
+        .await
+        .unwrap();
+    assert_eq!(store.get("/a").await.unwrap(), Some(second.clone()));
+    // A restarted member has forgotten every token; a watch and a write log in again.
+    tokio::task::block_in_place(|| cluster.restart(0));
+    let mut watch = store.watch("/", second.mod_revision).await.unwrap();
+    let third = store
+        .update("/a", b"3".to_vec(), second.mod_revision)
+        .await
+        .unwrap();
+    assert_eq!(next(&mut watch).await.unwrap().kv, third);
+    // The user needs no more than read-write access to its prefix: compaction works too.
+    store.compact(third.mod_revision).await.unwrap();
+    assert_eq!(
+        store.compacted_revision().await.unwrap(),
+        third.mod_revision
+    );
 }

@@ -322,3 +322,49 @@ async fn a_compaction_cut_short_resumes_when_the_store_is_opened() {
     assert_eq!(count_rows(&db(&dir), "/i/k"), 2);
     assert_eq!(store.get("/i/k").await.unwrap().unwrap().value, vec![4]);
 }
+
+/// Damage that appears while the store is open (a disk error, another program writing into the
+/// file) is `Corrupt`, not a retryable failure, and the tripwire reports it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_met_while_open_is_corrupt_and_trips_the_wire() {
+    use std::io::{Seek, SeekFrom, Write};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        for n in 0..1000 {
+            store
+                .create(&format!("/k/{n:04}"), vec![b'x'; 512])
+                .await
+                .unwrap();
+        }
+        // Closed: every page is checkpointed into the main file.
+    }
+    let (store, tripped) = kargo_store::tripwire(Arc::new(SqliteStore::open(&path).unwrap()));
+    assert_eq!(tripped.get(), None);
+    let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let len = file.seek(SeekFrom::End(0)).unwrap();
+    file.seek(SeekFrom::Start(len / 2 / 4096 * 4096)).unwrap();
+    file.write_all(&[0x5a; 8 * 4096]).unwrap();
+    file.sync_all().unwrap();
+    // A write makes the readers drop their cached pages; the list then reads the damaged ones.
+    let write = store.create("/after", b"v".to_vec()).await;
+    let list = store.list(ListRequest::default()).await;
+    let corrupt = [write.err(), list.err()]
+        .into_iter()
+        .flatten()
+        .find(Error::is_corrupt)
+        .expect("a Corrupt error");
+    assert!(
+        corrupt
+            .to_string()
+            .contains("database disk image is malformed"),
+        "{corrupt}"
+    );
+    let mut waiting = tripped.clone();
+    let reported = tokio::time::timeout(Duration::from_secs(5), waiting.wait())
+        .await
+        .expect("the wire tripped");
+    assert!(reported.contains("malformed"), "{reported}");
+}

@@ -93,14 +93,16 @@ impl Server {
         server
     }
 
-    /// Flags for a replica on an etcd cluster.
-    pub fn etcd_args(endpoints: &[String]) -> Vec<String> {
-        vec![
+    /// Flags for a replica on an etcd cluster (with its client certificate, for a TLS cluster).
+    pub fn etcd_args(cluster: &kargo_store::testing::EtcdCluster) -> Vec<String> {
+        let mut args = vec![
             "--store".into(),
             "etcd".into(),
             "--etcd-endpoints".into(),
-            endpoints.join(","),
-        ]
+            cluster.endpoints().join(","),
+        ];
+        args.extend(etcd_tls_args(cluster));
+        args
     }
 
     /// Kills the server with SIGKILL and leaves it stopped.
@@ -432,6 +434,24 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop(true);
     }
+}
+
+/// `--etcd-cafile`, `--etcd-certfile` and `--etcd-keyfile` for a TLS cluster (none for a plain
+/// one).
+pub fn etcd_tls_args(cluster: &kargo_store::testing::EtcdCluster) -> Vec<String> {
+    cluster
+        .client_tls_files()
+        .map(|files| {
+            vec![
+                "--etcd-cafile".into(),
+                files.ca.display().to_string(),
+                "--etcd-certfile".into(),
+                files.cert.display().to_string(),
+                "--etcd-keyfile".into(),
+                files.key.display().to_string(),
+            ]
+        })
+        .unwrap_or_default()
 }
 
 /// Waits until `check` returns true or the timeout passes.

@@ -8,6 +8,8 @@
 //! - `request_bounds`: patches, object size and depth, undecodable objects: no request can
 //!   freeze, exhaust or brick the server;
 //! - `persistence`: restarting keeps objects and resourceVersions keep increasing;
+//! - `data_dir`: the data directory private whatever the umask, `--init`, a damaged or foreign
+//!   store, one server per directory;
 //! - `tokens`: service-account tokens, RBAC and revocation with kubectl;
 //! - `kargo_rest`: rules of every Kargo REST route (auth, missing project, bad bodies, OpenAPI);
 //! - `kargo_projects`, `kargo_accounts`, `kargo_roles`: each Kargo REST route's successes and
@@ -33,6 +35,7 @@ mod bad_input;
 mod cli_commands;
 mod cli_flags;
 mod cli_login;
+mod data_dir;
 mod guide;
 mod kargo_access;
 mod kargo_accounts;

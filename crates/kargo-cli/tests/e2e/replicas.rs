@@ -160,7 +160,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn a_token_created_on_one_replica_works_on_the_other_and_is_refused_there_within_100ms_of_its_deletion()
  {
     let cluster = EtcdCluster::start(3);
-    let args = Server::etcd_args(&cluster.endpoints());
+    let args = Server::etcd_args(&cluster);
     let a = Server::start_with(&args);
     let b = Server::start_with(&args);
     // One CA: a client that trusts one replica trusts both.
@@ -300,7 +300,7 @@ async fn config_maps(api: &Api, admin: &str) -> BTreeSet<String> {
 fn replicas_lose_nothing_when_an_etcd_member_or_a_replica_dies_and_keep_everything_across_a_full_restart()
  {
     let mut cluster = EtcdCluster::start(3);
-    let args = Server::etcd_args(&cluster.endpoints());
+    let args = Server::etcd_args(&cluster);
     let mut a = Server::start_with(&args);
     let mut b = Server::start_with(&args);
     let ca = std::fs::read(a.ca()).expect("ca.crt");
@@ -412,6 +412,7 @@ fn a_sqlite_server_migrated_to_etcd_keeps_its_objects_ca_admin_and_tokens() {
         .args(["server", "migrate", "--data-dir"])
         .arg(server.data_dir())
         .args(["--etcd-endpoints", &cluster.endpoints().join(",")])
+        .args(crate::harness::etcd_tls_args(&cluster))
         .env("KARGO_LOG", "warn")
         .output()
         .expect("kargo server migrate runs");
@@ -430,6 +431,7 @@ fn a_sqlite_server_migrated_to_etcd_keeps_its_objects_ca_admin_and_tokens() {
         .args(["server", "migrate", "--data-dir"])
         .arg(server.data_dir())
         .args(["--etcd-endpoints", &cluster.endpoints().join(",")])
+        .args(crate::harness::etcd_tls_args(&cluster))
         .env("KARGO_LOG", "warn")
         .output()
         .expect("kargo server migrate runs");
@@ -441,7 +443,7 @@ fn a_sqlite_server_migrated_to_etcd_keeps_its_objects_ca_admin_and_tokens() {
     );
 
     // A fresh data directory: everything the server needs comes from etcd.
-    let etcd = Server::start_with(&Server::etcd_args(&cluster.endpoints()));
+    let etcd = Server::start_with(&Server::etcd_args(&cluster));
     assert_eq!(std::fs::read(etcd.ca()).expect("ca.crt"), ca);
     let api = Api::new(&etcd);
     rt.block_on(async {
@@ -469,7 +471,7 @@ fn a_sqlite_server_migrated_to_etcd_keeps_its_objects_ca_admin_and_tokens() {
 #[test]
 fn an_admin_logout_or_a_new_admin_password_on_one_replica_ends_the_sessions_on_the_other() {
     let cluster = EtcdCluster::start(1);
-    let args = Server::etcd_args(&cluster.endpoints());
+    let args = Server::etcd_args(&cluster);
     let mut a = Server::start_with(&args);
     let b = Server::start_with(&args);
     let (one, two) = (a.admin_token(), b.admin_token());

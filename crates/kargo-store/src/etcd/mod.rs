@@ -38,8 +38,8 @@ use proto::etcdserverpb::{
 };
 use proto::mvccpb;
 
-pub use client::EtcdOptions;
-use client::{Client, require_leader};
+use client::Client;
+pub use client::{EtcdCredentials, EtcdOptions, EtcdTls};
 
 use crate::{Error, Event, EventKind, KeyValue, ListPage, ListRequest, Result, Revision, Store};
 
@@ -106,10 +106,10 @@ impl EtcdStore {
         let reply = self
             .client()
             .run(what, |channel| {
-                let request = request.clone();
+                let request = self.client().request(request.clone());
                 async move {
                     KvClient::new(channel)
-                        .range(require_leader(request))
+                        .range(request)
                         .await
                         .map(tonic::Response::into_inner)
                 }
@@ -124,10 +124,10 @@ impl EtcdStore {
         let reply = self
             .client()
             .run(what, |channel| {
-                let request = request.clone();
+                let request = self.client().request(request.clone());
                 async move {
                     KvClient::new(channel)
-                        .txn(require_leader(request))
+                        .txn(request)
                         .await
                         .map(tonic::Response::into_inner)
                 }
@@ -626,11 +626,14 @@ impl Store for EtcdStore {
         };
         let compacted = self
             .client()
-            .run("compact", |channel| async move {
-                KvClient::new(channel)
-                    .compact(require_leader(request))
-                    .await
-                    .map(tonic::Response::into_inner)
+            .run("compact", |channel| {
+                let request = self.client().request(request);
+                async move {
+                    KvClient::new(channel)
+                        .compact(request)
+                        .await
+                        .map(tonic::Response::into_inner)
+                }
             })
             .await;
         let oldest = match compacted {

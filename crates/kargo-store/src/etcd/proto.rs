@@ -8,7 +8,12 @@ pub mod mvccpb {
     tonic::include_proto!("mvccpb");
 }
 
-/// etcd's `etcdserverpb` package: the KV and Watch services.
+/// etcd's `authpb` package: permissions.
+pub mod authpb {
+    tonic::include_proto!("authpb");
+}
+
+/// etcd's `etcdserverpb` package: the KV, Watch and Auth services.
 pub mod etcdserverpb {
     tonic::include_proto!("etcdserverpb");
 }

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::Inner;
-use super::client::{Client, require_leader};
+use super::client::Client;
 use super::proto::etcdserverpb::watch_client::WatchClient;
 use super::proto::etcdserverpb::watch_request::RequestUnion;
 use super::proto::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse};
@@ -131,11 +131,20 @@ async fn open(
         .send(create_request(key, end, start_revision))
         .await
         .map_err(|_| "the watch request channel closed".to_owned())?;
-    let request = require_leader(ReceiverStream::new(request_rx));
-    let attempt = inner.client().options.attempt_timeout;
-    match tokio::time::timeout(attempt, WatchClient::new(channel).watch(request)).await {
+    let client = inner.client();
+    let attempt = client.options.attempt_timeout;
+    let opened = async {
+        client.login(channel.clone()).await?;
+        let request = client.request(ReceiverStream::new(request_rx));
+        WatchClient::new(channel).watch(request).await
+    };
+    match tokio::time::timeout(attempt, opened).await {
         Ok(Ok(response)) => Ok((response.into_inner(), requests)),
-        Ok(Err(status)) => Err(format!("{:?}: {}", status.code(), status.message())),
+        Ok(Err(status)) => {
+            // A refused token is forgotten, so the next attempt logs in again.
+            client.token_refused(&status);
+            Err(format!("{:?}: {}", status.code(), status.message()))
+        }
         Err(_) => Err(format!("no answer within {attempt:?}")),
     }
 }

@@ -15,6 +15,7 @@
 //! The file must be used by one process at a time, on a local file system (WAL needs shared memory
 //! and a disk that honours fsync). `docs/storage.md` has the details.
 
+mod file;
 mod pool;
 mod schema;
 mod watch;
@@ -87,13 +88,20 @@ impl Shared {
 }
 
 impl SqliteStore {
-    /// Opens (or creates) the store in the file at `path`, with default options.
+    /// Opens (or creates) the store in the file at `path`, with default options (see
+    /// [`SqliteStore::open_with`]).
     pub fn open(path: &Path) -> Result<SqliteStore> {
         Self::open_with(path, SqliteOptions::default())
     }
 
-    /// Opens (or creates) the store in the file at `path`.
+    /// Opens the store in the file at `path`, or creates a new one there if no file exists.
+    ///
+    /// A new file is private (mode 0600, and so are its `-wal` and `-shm`) and appears only
+    /// once it holds the whole schema. An existing file must be a store: an empty file, a file
+    /// that is not a SQLite database, a database without this store's tables, or one in which
+    /// `PRAGMA quick_check` finds damage is [`Error::Corrupt`], and is left unchanged.
     pub fn open_with(path: &Path, options: SqliteOptions) -> Result<SqliteStore> {
+        file::prepare(path)?;
         let (events, _) = broadcast::channel(options.watch_buffer.max(1));
         let shared = Arc::new(Shared {
             pool: Arc::new(ReadPool::new(PathBuf::from(path), options.read_connections)),

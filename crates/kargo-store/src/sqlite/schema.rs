@@ -10,6 +10,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::{Error, Event, EventKind, KeyValue, Result, Revision};
 
+/// The version of the layout below, recorded in `meta` as `schema_version`; a file with another
+/// version is not opened.
+pub(super) const SCHEMA_VERSION: i64 = 1;
+
 /// Creates the tables if they are missing. Idempotent; run by the writer at open.
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kv (
@@ -48,14 +52,27 @@ INSERT OR IGNORE INTO meta (name, value) VALUES
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Opens a connection with the settings every connection needs: WAL, `synchronous=FULL` (an
-/// acknowledged commit survives power loss), a busy timeout, and `query_only` for readers.
+/// acknowledged commit survives power loss), a busy timeout, and `query_only` for readers. The
+/// file must exist: only `file::prepare` creates one (private, and whole).
 pub(super) fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
+    let conn = connect(path)?;
+    configure(&conn, path, read_only)?;
+    Ok(conn)
+}
+
+/// Opens a connection to an existing file and sets its busy timeout, nothing else: it neither
+/// creates the file nor changes it, so a file that is not ours can be looked at first.
+pub(super) fn connect(path: &Path) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).map_err(sql_error)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_error)?;
+    Ok(conn)
+}
+
+/// The per-connection settings of [`open_connection`].
+pub(super) fn configure(conn: &Connection, path: &Path, read_only: bool) -> Result<()> {
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
         .map_err(sql_error)?;
@@ -73,15 +90,19 @@ pub(super) fn open_connection(path: &Path, read_only: bool) -> Result<Connection
             .map_err(sql_error)?;
     }
     conn.set_prepared_statement_cache_capacity(32);
-    Ok(conn)
+    Ok(())
 }
 
-/// Maps a SQLite error: conditions that may pass (busy, I/O, full disk) are `Unavailable`, the rest
-/// (corruption, misuse, a bug in our SQL) are `Internal`.
+/// Maps a SQLite error: conditions that may pass (busy, I/O, full disk) are `Unavailable`, a
+/// damaged file or one that is not a database is `Corrupt`, the rest (misuse, a bug in our SQL)
+/// are `Internal`.
 pub(super) fn sql_error(error: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode;
     match &error {
         rusqlite::Error::SqliteFailure(failure, _) => match failure.code {
+            ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
+                Error::Corrupt(format!("sqlite: {error}"))
+            }
             ErrorCode::DatabaseBusy
             | ErrorCode::DatabaseLocked
             | ErrorCode::SystemIoFailure
@@ -353,7 +374,7 @@ impl EventColumns {
 /// A stored key back to a string. Only the store writes keys, always from `&str`, so a failure
 /// means the file was altered or damaged.
 fn key_from_bytes(name: Vec<u8>) -> Result<String> {
-    String::from_utf8(name).map_err(|e| Error::Internal(format!("a stored key is not UTF-8: {e}")))
+    String::from_utf8(name).map_err(|e| Error::Corrupt(format!("a stored key is not UTF-8: {e}")))
 }
 
 #[cfg(test)]
@@ -376,6 +397,7 @@ mod tests {
     fn every_connection_runs_wal_with_synchronous_full_and_readers_are_query_only() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pragmas.db");
+        std::fs::File::create(&path).unwrap();
         let check = |read_only: bool, expected: (&str, i64, i64)| {
             let conn = open_connection(&path, read_only).unwrap();
             let pragma = |name: &str| -> String {
@@ -405,7 +427,9 @@ mod tests {
     #[test]
     fn list_and_event_queries_walk_the_name_index_without_sorting() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open_connection(&dir.path().join("plan.db"), false).unwrap();
+        let path = dir.path().join("plan.db");
+        std::fs::File::create(&path).unwrap();
+        let conn = open_connection(&path, false).unwrap();
         conn.execute_batch(SCHEMA).unwrap();
         let plan = |sql: &str| -> String {
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
@@ -435,7 +459,9 @@ mod tests {
     #[test]
     fn point_reads_reuse_their_compiled_statement() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open_connection(&dir.path().join("prepare.db"), false).unwrap();
+        let path = dir.path().join("prepare.db");
+        std::fs::File::create(&path).unwrap();
+        let conn = open_connection(&path, false).unwrap();
         conn.execute_batch(SCHEMA).unwrap();
         for key in ["/a", "/b", "/c"] {
             latest_row(&conn, key).unwrap();

@@ -17,8 +17,9 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{broadcast, oneshot};
 
 use super::Shared;
+use super::file::check;
 use super::schema::{
-    NewRow, SCHEMA, current_revision, insert_row, latest_row, meta, open_connection, set_meta,
+    NewRow, SCHEMA, configure, connect, current_revision, insert_row, latest_row, meta, set_meta,
     sql_error,
 };
 use crate::{Error, Event, EventKind, KeyValue, Result, Revision};
@@ -87,7 +88,11 @@ impl Writer {
         shared: Arc<Shared>,
         events: broadcast::Sender<Batch>,
     ) -> Result<Self> {
-        let conn = open_connection(path, false)?;
+        // Checked before the connection is configured: putting a file in WAL mode writes to it,
+        // and a file that is not a store must be left as it was.
+        let conn = connect(path)?;
+        check(&conn)?;
+        configure(&conn, path, false)?;
         conn.execute_batch(SCHEMA).map_err(sql_error)?;
         let current = current_revision(&conn)?;
         let compacted = meta(&conn, "compact_revision")?;
@@ -461,6 +466,7 @@ fn compact_range(conn: &mut Connection, lo: i64, hi: i64) -> Result<usize> {
 fn copy_error(error: &Error) -> Error {
     match error {
         Error::Internal(message) => Error::Internal(message.clone()),
+        Error::Corrupt(message) => Error::Corrupt(message.clone()),
         other => Error::Unavailable(other.to_string()),
     }
 }
