@@ -14,13 +14,15 @@
 //! queued writes together) and [`etcd::EtcdStore`] (an etcd v3 cluster, for several server
 //! replicas; requests fail over between its endpoints). Both pass the suite in `conformance`
 //! (feature `conformance`), written once against the trait. Feature `testing` adds
-//! `testing::EtcdCluster`, throwaway etcd clusters for tests.
+//! `testing::EtcdCluster`, throwaway etcd clusters for tests. [`encryption::EncryptedStore`] wraps
+//! either backend and encrypts the values under chosen prefixes (encryption at rest).
 //!
 //! This crate does **not** know Kubernetes types, JSON or HTTP.
 
 mod error;
 mod types;
 
+pub mod encryption;
 pub mod etcd;
 pub mod sqlite;
 
