@@ -305,18 +305,17 @@ impl Store for EncryptedStore {
         if !self.prefixes.iter().any(|p| overlaps(&p.prefix, prefix)) {
             return Ok(stream);
         }
-        let prefixes = self.prefixes.clone();
         // A value that does not decrypt ends the stream with that error, as the trait's contract
-        // says of a stream that cannot continue.
-        let decrypted = stream.scan(false, move |failed, item| {
-            let next = if *failed {
-                None
-            } else {
-                let item = item.and_then(|event| open_event(&prefixes, event));
-                *failed = item.is_err();
-                Some(item)
-            };
-            futures::future::ready(next)
+        // says of a stream that cannot continue (the state is `None` once it has failed).
+        let state = Some((stream, self.prefixes.clone()));
+        let decrypted = futures::stream::unfold(state, |state| async move {
+            let (mut stream, prefixes) = state?;
+            let item = stream
+                .next()
+                .await?
+                .and_then(|event| open_event(&prefixes, event));
+            let next = item.is_ok().then_some((stream, prefixes));
+            Some((item, next))
         });
         Ok(Box::pin(decrypted))
     }
