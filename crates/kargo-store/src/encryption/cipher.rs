@@ -116,12 +116,14 @@ pub enum ValueError {
     },
 }
 
+struct CbcKeys {
+    encrypt: PaddedBlockEncryptingKey,
+    decrypt: PaddedBlockDecryptingKey,
+}
+
 enum Engine {
     AesGcm(LessSafeKey),
-    AesCbc {
-        encrypt: PaddedBlockEncryptingKey,
-        decrypt: PaddedBlockDecryptingKey,
-    },
+    AesCbc(Box<CbcKeys>),
     Secretbox(Box<XSalsa20Poly1305>),
     Identity,
 }
@@ -176,12 +178,12 @@ impl Cipher {
                     _ => &AES_256,
                 };
                 let unbound = || UnboundCipherKey::new(block, secret).map_err(|_| size.clone());
-                Engine::AesCbc {
+                Engine::AesCbc(Box::new(CbcKeys {
                     encrypt: PaddedBlockEncryptingKey::cbc_pkcs7(unbound()?)
                         .map_err(|_| size.clone())?,
                     decrypt: PaddedBlockDecryptingKey::cbc_pkcs7(unbound()?)
                         .map_err(|_| size.clone())?,
-                }
+                }))
             }
             Algorithm::Secretbox => Engine::Secretbox(Box::new(
                 XSalsa20Poly1305::new_from_slice(secret).map_err(|_| size.clone())?,
@@ -248,7 +250,8 @@ impl Cipher {
                 out.extend_from_slice(tag.as_ref());
                 Some(out)
             }
-            Engine::AesCbc { encrypt, .. } => {
+            Engine::AesCbc(keys) => {
+                let encrypt = &keys.encrypt;
                 let mut body = plain.to_vec();
                 let context = encrypt.encrypt(&mut body).ok()?;
                 let iv: &[u8] = (&context).try_into().ok()?;
@@ -290,7 +293,8 @@ impl Cipher {
                 buffer.truncate(plain_len);
                 Some(buffer)
             }
-            Engine::AesCbc { decrypt, .. } => {
+            Engine::AesCbc(keys) => {
+                let decrypt = &keys.decrypt;
                 let data_len = body.len().checked_sub(CBC_BLOCK_LEN)?;
                 if data_len == 0 || data_len % CBC_BLOCK_LEN != 0 {
                     return None;
