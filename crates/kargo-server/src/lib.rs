@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod backup;
 pub mod controllers;
+pub mod encryption;
 pub mod http;
 pub mod kargo;
 pub mod protobuf;

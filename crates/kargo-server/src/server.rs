@@ -55,6 +55,9 @@ pub enum StartError {
     /// The signing keys could not be loaded or created.
     #[error(transparent)]
     Keys(#[from] crate::auth::keys::KeyError),
+    /// Encryption at rest could not be set up (`--encryption-config`).
+    #[error(transparent)]
+    Encryption(#[from] crate::encryption::EncryptionSetupError),
     /// The objects of a first start could not be created.
     #[error("creating the first-start objects: {0}")]
     Bootstrap(String),
@@ -145,6 +148,8 @@ pub struct ServerConfig {
     pub issuer: Option<String>,
     /// How often to compact the store's history (`None`: never).
     pub compaction_interval: Option<std::time::Duration>,
+    /// Kubernetes' `EncryptionConfiguration` for encryption at rest (`--encryption-config`).
+    pub encryption_config: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -301,6 +306,7 @@ pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
         config.data_dir.display()
     )))?;
     let store = config.store.open(&config.data_dir).await?;
+    let store = crate::encryption::open(store, config.encryption_config.as_deref()).await?;
     let tls_dir = config.data_dir.join("tls");
     let ca = CaPair::shared(&store, &tls_dir).await?;
     let tls = TlsMaterial::load_or_create(&tls_dir, &config.certificate_names(), &ca)?;
