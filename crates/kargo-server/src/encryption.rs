@@ -5,9 +5,11 @@
 //!
 //! Besides the resources the file lists, the server's own keys under [`INTERNAL_PREFIX`] (CA key,
 //! service-account signing keys, admin record) are always encrypted, with the providers of the
-//! entry that covers `secrets` (a configuration must cover `secrets`). At start-up every encrypted
-//! value is read once ([`open`]), so a value written with a key the file lacks is a start-up error
-//! that names the store key and the provider key, never a failure later in the informer.
+//! entry that covers `secrets` (a configuration must cover `secrets`), and rewritten with its first
+//! key at every start. At start-up every encrypted value is read once ([`open`]), so a value
+//! written with a key the file lacks is a start-up error that names the store key and the
+//! provider key, never a failure later in the informer; a start without a file on a store whose
+//! own records are encrypted is refused the same way.
 //!
 //! Differences from kube-apiserver, each towards refusing a mistake: unknown fields are errors;
 //! a resource this server does not store is an error (a misspelt `secret` would otherwise
@@ -42,12 +44,14 @@ pub const KIND: &str = "EncryptionConfiguration";
 #[derive(Debug, thiserror::Error)]
 pub enum EncryptionSetupError {
     /// The file could not be read.
-    #[error("reading the encryption configuration {}: {source}", path.display())]
+    // The cause is part of the message and not a `source`, so that a report of the error chain
+    // does not repeat it.
+    #[error("reading the encryption configuration {}: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The failure.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not a valid configuration; `message` names the field.
     #[error("the encryption configuration {} is invalid: {message}", path.display())]
@@ -58,12 +62,12 @@ pub enum EncryptionSetupError {
         message: String,
     },
     /// A stored value cannot be read with the configured keys.
-    #[error("the encryption configuration {} cannot decrypt a stored value: {source}", path.display())]
+    #[error("the encryption configuration {} cannot decrypt a stored value: {error}", path.display())]
     Undecryptable {
         /// The file.
         path: PathBuf,
         /// Which value, and which provider key it needs.
-        source: ValueError,
+        error: ValueError,
     },
     /// The store holds encrypted values but no configuration was given.
     #[error(
@@ -167,9 +171,9 @@ fn covers(name: &str, rt: &ResourceType) -> bool {
 impl EncryptionConfig {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<EncryptionConfig, EncryptionSetupError> {
-        let text = std::fs::read_to_string(path).map_err(|source| EncryptionSetupError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| EncryptionSetupError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         EncryptionConfig::parse(path, &text)
     }
@@ -258,9 +262,9 @@ impl EncryptionConfig {
     fn store_error(&self, error: EncryptionError) -> EncryptionSetupError {
         match error {
             EncryptionError::Store(e) => EncryptionSetupError::Store(e),
-            EncryptionError::Value(source) => EncryptionSetupError::Undecryptable {
+            EncryptionError::Value(error) => EncryptionSetupError::Undecryptable {
                 path: self.path.clone(),
-                source,
+                error,
             },
         }
     }
@@ -422,6 +426,13 @@ pub async fn open(
     let encrypted = config.wrap(store);
     let verified = encrypted
         .verify()
+        .await
+        .map_err(|e| config.store_error(e))?;
+    // The server's own few records are rewritten at once, so that whenever a configuration
+    // encrypts anything they are encrypted too, and a later start without the file is refused
+    // (`refuse_encrypted`) instead of running on half of the data.
+    encrypted
+        .reencrypt_prefix(INTERNAL_PREFIX)
         .await
         .map_err(|e| config.store_error(e))?;
     if verified.stale > 0 {

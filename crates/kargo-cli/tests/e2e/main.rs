@@ -6,6 +6,7 @@
 //! - `python`: the Python client's CRUD;
 //! - `bad_input`: malformed bodies, selectors and patches get 4xx and the server keeps serving;
 //! - `persistence`: restarting keeps objects and resourceVersions keep increasing;
+//! - `encryption`: encryption at rest on SQLite and etcd, key rotation, start-up errors;
 //! - `tokens`: service-account tokens, RBAC and revocation with kubectl;
 //! - `kargo_rest`: rules of every Kargo REST route (auth, missing project, bad bodies, OpenAPI);
 //! - `kargo_projects`, `kargo_accounts`, `kargo_roles`: each Kargo REST route's successes and
@@ -27,6 +28,7 @@ mod bad_input;
 mod cli_commands;
 mod cli_flags;
 mod cli_login;
+mod encryption;
 mod guide;
 mod kargo_access;
 mod kargo_accounts;

@@ -110,22 +110,32 @@ impl EncryptedStore {
     pub async fn reencrypt(&self) -> Result<Reencrypted, EncryptionError> {
         let mut done = Reencrypted::default();
         for entry in self.prefixes.iter() {
-            let mut start_after = None;
-            loop {
-                let page = self.raw_page(&entry.prefix, start_after.take()).await?;
-                for kv in &page.kvs {
-                    let Some(transformer) = transformer(&self.prefixes, &kv.key) else {
-                        continue;
-                    };
-                    done.values += 1;
-                    if self.rewrite(transformer, kv.clone()).await? {
-                        done.rewritten += 1;
-                    }
+            let more = self.reencrypt_prefix(&entry.prefix).await?;
+            done.values += more.values;
+            done.rewritten += more.rewritten;
+        }
+        Ok(done)
+    }
+
+    /// [`EncryptedStore::reencrypt`] for the keys under `prefix` only (each with the transformer
+    /// of the first encrypted prefix it is under; keys under none are left alone).
+    pub async fn reencrypt_prefix(&self, prefix: &str) -> Result<Reencrypted, EncryptionError> {
+        let mut done = Reencrypted::default();
+        let mut start_after = None;
+        loop {
+            let page = self.raw_page(prefix, start_after.take()).await?;
+            for kv in &page.kvs {
+                let Some(transformer) = transformer(&self.prefixes, &kv.key) else {
+                    continue;
+                };
+                done.values += 1;
+                if self.rewrite(transformer, kv.clone()).await? {
+                    done.rewritten += 1;
                 }
-                match (page.more, page.kvs.last()) {
-                    (true, Some(last)) => start_after = Some(last.key.clone()),
-                    _ => break,
-                }
+            }
+            match (page.more, page.kvs.last()) {
+                (true, Some(last)) => start_after = Some(last.key.clone()),
+                _ => break,
             }
         }
         Ok(done)
