@@ -694,6 +694,22 @@ mod tests {
     }
 
     #[test]
+    fn the_example_in_the_operations_guide_is_a_valid_configuration() {
+        let guide = include_str!("../../../docs/operations.md");
+        let section = &guide[guide.find("## Encryption at rest").unwrap()..];
+        let start = section.find("```yaml\n").unwrap() + "```yaml\n".len();
+        let example = &section[start..start + section[start..].find("```").unwrap()];
+        let config = parse(example).unwrap();
+        assert_eq!(
+            summary(&config),
+            vec![
+                ("/registry/secrets/".into(), "aesgcm/key1".into()),
+                ("/kargo/internal/".into(), "aesgcm/key1".into()),
+            ]
+        );
+    }
+
+    #[test]
     fn a_missing_file_is_an_error_that_names_it() {
         let err = EncryptionConfig::load(Path::new("/nonexistent/enc.yaml")).unwrap_err();
         assert!(

@@ -247,6 +247,14 @@ fn token_needles(token: &str) -> Vec<(String, Vec<u8>)> {
     ]
 }
 
+/// `data.k` of the Secret `s` in `p`, as kubectl shows it.
+fn secret_data(server: &Server) -> String {
+    server
+        .kubectl(&["get", "secret", "s", "-n", "p", "-o", "jsonpath={.data.k}"])
+        .ok()
+        .to_owned()
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -293,10 +301,7 @@ fn assert_encrypted_with(kvs: &[KeyValue], prefix: &str) {
         }
     }
     // The three records and at least one token Secret.
-    assert!(
-        checked > INTERNAL.len(),
-        "only {checked} values checked"
-    );
+    assert!(checked > INTERNAL.len(), "only {checked} values checked");
 }
 
 #[test]
@@ -365,12 +370,7 @@ fn values_written_before_encryption_still_read_and_reencrypt_encrypts_them_while
 
     server.restart_with(&flag(&path));
     assert_works(&server, &token, "early");
-    assert_eq!(
-        server
-            .kubectl(&["get", "secret", "s", "-n", "p", "-o", "jsonpath={.data.k}"])
-            .ok(),
-        "dg=="
-    );
+    assert_eq!(secret_data(&server), "dg==");
     let before = raw_values(&sqlite(&server));
     assert!(
         before
@@ -402,12 +402,7 @@ fn values_written_before_encryption_still_read_and_reencrypt_encrypts_them_while
     assert_works(&server, &token, "early");
     server.restart(false);
     assert_works(&server, &token, "early");
-    assert_eq!(
-        server
-            .kubectl(&["get", "secret", "s", "-n", "p", "-o", "jsonpath={.data.k}"])
-            .ok(),
-        "dg=="
-    );
+    assert_eq!(secret_data(&server), "dg==");
 }
 
 #[test]
