@@ -263,8 +263,9 @@ async fn store_command(command: StoreCommand) -> anyhow::Result<()> {
             store,
             encryption_config,
         } => {
+            let config = kargo_server::encryption::EncryptionConfig::load(&encryption_config)?;
             let target = store.config().open(&store.data_dir).await?;
-            let done = kargo_server::encryption::reencrypt(target, &encryption_config).await?;
+            let done = kargo_server::encryption::reencrypt(target, &config).await?;
             report(&format!(
                 "rewrote {} of {} encrypted values with the first key of {}",
                 done.rewritten,

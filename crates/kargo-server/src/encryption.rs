@@ -411,18 +411,17 @@ fn cipher(
         .map_err(|e| format!("{field}.secret: Invalid value: \"REDACTED\": {e}"))
 }
 
-/// Wraps `store` per the configuration at `path` and reads every encrypted value once; without a
-/// configuration, checks that the server's own keys are not encrypted (a server started without
-/// the file it was encrypted with must say so, not fail on a garbled CA).
+/// Wraps `store` per `config` and reads every encrypted value once; without a configuration,
+/// checks that the server's own keys are not encrypted (a server started without the file it was
+/// encrypted with must say so, not fail on a garbled CA).
 pub async fn open(
     store: Arc<dyn Store>,
-    path: Option<&Path>,
+    config: Option<&EncryptionConfig>,
 ) -> Result<Arc<dyn Store>, EncryptionSetupError> {
-    let Some(path) = path else {
+    let Some(config) = config else {
         refuse_encrypted(store.as_ref()).await?;
         return Ok(store);
     };
-    let config = EncryptionConfig::load(path)?;
     let encrypted = config.wrap(store);
     let verified = encrypted
         .verify()
@@ -454,9 +453,8 @@ pub async fn open(
 /// (after checking that every one decrypts, so nothing is written if one does not).
 pub async fn reencrypt(
     store: Arc<dyn Store>,
-    path: &Path,
+    config: &EncryptionConfig,
 ) -> Result<Reencrypted, EncryptionSetupError> {
-    let config = EncryptionConfig::load(path)?;
     let encrypted = config.wrap(store);
     encrypted
         .verify()
@@ -732,9 +730,10 @@ mod tests {
             )),
         )
         .unwrap();
+        let config = EncryptionConfig::load(&path).unwrap();
         // A store without encrypted values starts either way.
         open(raw.clone(), None).await.unwrap();
-        let store = open(raw.clone(), Some(&path)).await.unwrap();
+        let store = open(raw.clone(), Some(&config)).await.unwrap();
         store
             .create("/kargo/internal/ca", b"{\"keyPem\":\"x\"}".to_vec())
             .await
@@ -747,7 +746,7 @@ mod tests {
             "the store holds encrypted values (/kargo/internal/ca is encrypted with aesgcm key \"k1\"): start the server with --encryption-config and the file holding that key"
         );
         // The same file reads it.
-        let again = open(raw, Some(&path)).await.unwrap();
+        let again = open(raw, Some(&config)).await.unwrap();
         let ca = again.get("/kargo/internal/ca").await.unwrap().unwrap();
         assert_eq!(ca.value, b"{\"keyPem\":\"x\"}");
     }

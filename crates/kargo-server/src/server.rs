@@ -305,8 +305,11 @@ pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
         "resolving {}",
         config.data_dir.display()
     )))?;
+    let encryption = (config.encryption_config.as_deref())
+        .map(crate::encryption::EncryptionConfig::load)
+        .transpose()?;
     let store = config.store.open(&config.data_dir).await?;
-    let store = crate::encryption::open(store, config.encryption_config.as_deref()).await?;
+    let store = crate::encryption::open(store, encryption.as_ref()).await?;
     let tls_dir = config.data_dir.join("tls");
     let ca = CaPair::shared(&store, &tls_dir).await?;
     let tls = TlsMaterial::load_or_create(&tls_dir, &config.certificate_names(), &ca)?;

@@ -515,6 +515,33 @@ fn a_wrong_or_missing_key_or_a_bad_file_stops_the_start_with_a_message_that_name
     let stderr = start_fails(&server, &flag(&unknown), &[]);
     assert!(stderr.contains("unknown field `aesgcmx`"), "{stderr}");
 
+    // reencrypt checks the same way, before it opens the store or writes anything.
+    let before = raw_values(&sqlite(&server));
+    let reencrypt = |file: &Path| {
+        kargo(
+            &[
+                "server".into(),
+                "reencrypt".into(),
+                "--data-dir".into(),
+                server.data_dir().to_string_lossy().into_owned(),
+            ],
+            &[("KARGO_ENCRYPTION_CONFIG", file)],
+        )
+    };
+    assert_eq!(
+        reencrypt(&missing).err(),
+        format!(
+            "Error: reading the encryption configuration {}: No such file or directory (os error 2)\n",
+            missing.display()
+        )
+    );
+    assert!(
+        reencrypt(&other_bytes)
+            .err()
+            .contains(" does not decrypt with aesgcm key \"k1\""),
+    );
+    assert_eq!(raw_values(&sqlite(&server)), before);
+
     // None of those starts changed anything: the right file still serves every token.
     server.restart_with(&flag(&right));
     assert_works(&server, &token, "bot");
