@@ -353,3 +353,48 @@ async fn reencrypt_loses_no_concurrent_write() {
     assert_eq!(new_only.verify().await.unwrap().stale, 0);
     assert!(new_only.current_revision().await.unwrap() > Revision(KEYS as i64));
 }
+
+#[tokio::test]
+async fn nested_prefixes_count_and_rewrite_each_key_once_with_the_first_prefix_it_is_under() {
+    let (inner, _dir) = sqlite();
+    for key in ["/registry/secrets/ns/a", "/registry/configmaps/ns/b"] {
+        inner.create(key, SECRET.to_vec()).await.unwrap();
+    }
+    let store = EncryptedStore::new(
+        inner.clone(),
+        vec![
+            rule(
+                "/registry/secrets/",
+                Transformer::new(key(Algorithm::Secretbox, "inner", 1), []),
+            ),
+            rule(
+                "/registry/",
+                Transformer::new(key(Algorithm::AesGcm, "outer", 2), []),
+            ),
+        ],
+    );
+    assert_eq!(store.verify().await.unwrap().values, 2);
+    let done = store.reencrypt().await.unwrap();
+    assert_eq!((done.values, done.rewritten), (2, 2));
+    let raw = |key: &'static str| {
+        let inner = inner.clone();
+        async move { inner.get(key).await.unwrap().unwrap().value }
+    };
+    assert!(
+        raw("/registry/secrets/ns/a")
+            .await
+            .starts_with(b"k8s:enc:secretbox:v1:inner:")
+    );
+    assert!(
+        raw("/registry/configmaps/ns/b")
+            .await
+            .starts_with(b"k8s:enc:aesgcm:v1:outer:")
+    );
+    assert_eq!(
+        store.verify().await.unwrap(),
+        kargo_store::encryption::Verified {
+            values: 2,
+            stale: 0
+        }
+    );
+}

@@ -83,20 +83,19 @@ impl EncryptedStore {
         for entry in self.prefixes.iter() {
             let mut start_after = None;
             loop {
-                let page = self.raw_page(&entry.prefix, start_after.take()).await?;
-                for kv in &page.kvs {
-                    let Some(transformer) = transformer(&self.prefixes, &kv.key) else {
-                        continue;
-                    };
+                let (items, next) = self
+                    .owned_page(&entry.prefix, Some(&entry.prefix), start_after)
+                    .await?;
+                for (kv, transformer) in items {
                     transformer.decrypt(&kv.key, &kv.value)?;
                     verified.values += 1;
                     if !transformer.is_current(&kv.value) {
                         verified.stale += 1;
                     }
                 }
-                match (page.more, page.kvs.last()) {
-                    (true, Some(last)) => start_after = Some(last.key.clone()),
-                    _ => break,
+                match next {
+                    Some(_) => start_after = next,
+                    None => break,
                 }
             }
         }
@@ -110,9 +109,8 @@ impl EncryptedStore {
     pub async fn reencrypt(&self) -> Result<Reencrypted, EncryptionError> {
         let mut done = Reencrypted::default();
         for entry in self.prefixes.iter() {
-            let more = self.reencrypt_prefix(&entry.prefix).await?;
-            done.values += more.values;
-            done.rewritten += more.rewritten;
+            self.reencrypt_listing(&entry.prefix, Some(&entry.prefix), &mut done)
+                .await?;
         }
         Ok(done)
     }
@@ -121,24 +119,70 @@ impl EncryptedStore {
     /// of the first encrypted prefix it is under; keys under none are left alone).
     pub async fn reencrypt_prefix(&self, prefix: &str) -> Result<Reencrypted, EncryptionError> {
         let mut done = Reencrypted::default();
+        self.reencrypt_listing(prefix, None, &mut done).await?;
+        Ok(done)
+    }
+
+    async fn reencrypt_listing(
+        &self,
+        prefix: &str,
+        owner: Option<&str>,
+        done: &mut Reencrypted,
+    ) -> Result<(), EncryptionError> {
         let mut start_after = None;
         loop {
-            let page = self.raw_page(prefix, start_after.take()).await?;
-            for kv in &page.kvs {
-                let Some(transformer) = transformer(&self.prefixes, &kv.key) else {
-                    continue;
-                };
+            let (items, next) = self.owned_page(prefix, owner, start_after).await?;
+            for (kv, transformer) in items {
                 done.values += 1;
-                if self.rewrite(transformer, kv.clone()).await? {
+                if self.rewrite(transformer, kv).await? {
                     done.rewritten += 1;
                 }
             }
-            match (page.more, page.kvs.last()) {
-                (true, Some(last)) => start_after = Some(last.key.clone()),
-                _ => break,
+            match next {
+                Some(_) => start_after = next,
+                None => return Ok(()),
             }
         }
-        Ok(done)
+    }
+
+    /// One page of the stored values under `prefix` that are encrypted, with their transformers,
+    /// and the key the next page starts after (`None`: this was the last). With `owner`, only the
+    /// keys whose first encrypted prefix is `owner`, so that a walk over every encrypted prefix
+    /// meets each key once even where prefixes nest.
+    async fn owned_page(
+        &self,
+        prefix: &str,
+        owner: Option<&str>,
+        start_after: Option<String>,
+    ) -> Result<(Vec<(KeyValue, &Transformer)>, Option<String>)> {
+        let page = self
+            .inner
+            .list(ListRequest {
+                prefix: prefix.to_owned(),
+                start_after,
+                revision: None,
+                limit: Some(PAGE),
+            })
+            .await?;
+        let next = match (page.more, page.kvs.last()) {
+            (true, Some(last)) => Some(last.key.clone()),
+            _ => None,
+        };
+        let items = page
+            .kvs
+            .into_iter()
+            .filter_map(|kv| {
+                let entry = self
+                    .prefixes
+                    .iter()
+                    .find(|p| kv.key.starts_with(&p.prefix))?;
+                if owner.is_some_and(|owner| owner != entry.prefix) {
+                    return None;
+                }
+                Some((kv, entry.transformer.as_ref()))
+            })
+            .collect();
+        Ok((items, next))
     }
 
     /// Rewrites one stored value with the first key unless it is current; whether it wrote.
@@ -164,17 +208,6 @@ impl EncryptedStore {
                 Err(e) => return Err(e.into()),
             }
         }
-    }
-
-    async fn raw_page(&self, prefix: &str, start_after: Option<String>) -> Result<ListPage> {
-        self.inner
-            .list(ListRequest {
-                prefix: prefix.to_owned(),
-                start_after,
-                revision: None,
-                limit: Some(PAGE),
-            })
-            .await
     }
 
     fn seal(&self, key: &str, value: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -285,11 +318,7 @@ impl Store for EncryptedStore {
 
     async fn update(&self, key: &str, value: Vec<u8>, expected: Revision) -> Result<KeyValue> {
         let Some(sealed) = self.seal(key, &value)? else {
-            return self
-                .inner
-                .update(key, value, expected)
-                .await
-                .map_err(|e| self.open_error(e));
+            return self.inner.update(key, value, expected).await;
         };
         let mut kv = self
             .inner
