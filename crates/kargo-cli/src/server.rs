@@ -1,5 +1,6 @@
 //! `kargo server`: runs the API server in this process; `kargo server export`, `import` and
-//! `migrate` copy a whole store (backups, and moving from SQLite to etcd).
+//! `migrate` copy a whole store (backups, and moving from SQLite to etcd); `reencrypt` rewrites
+//! encrypted values with the first key (key rotation).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,6 +54,10 @@ pub struct ServerArgs {
     /// file holds a Kargo store, and with `--store etcd`.
     #[arg(long)]
     pub init: bool,
+    /// Encrypt Secrets and the server's own keys in the store with the keys of this Kubernetes
+    /// `EncryptionConfiguration` file (see docs/operations.md, "Encryption at rest").
+    #[arg(long, env = "KARGO_ENCRYPTION_CONFIG", value_name = "FILE")]
+    pub encryption_config: Option<PathBuf>,
     /// Log filter (`info`, `debug`, `kargo_server=debug`).
     #[arg(long, env = "KARGO_LOG", default_value = "info")]
     pub log: String,
@@ -176,7 +181,7 @@ impl StoreArgs {
     }
 }
 
-/// `kargo server export | import | migrate`.
+/// `kargo server export | import | migrate | reencrypt`.
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
     /// Write every key of the store to a file (a backup that either store can import). Stop the
@@ -228,6 +233,24 @@ pub enum StoreCommand {
         #[command(flatten)]
         etcd_security: EtcdSecurityArgs,
     },
+    /// Rewrite every encrypted value that is not written with the first key of the encryption
+    /// configuration (key rotation). Safe while servers run: each rewrite is a compare-and-swap.
+    #[command(
+        after_help = "Examples:\n  kargo server reencrypt --data-dir ./kargo-data --encryption-config /etc/kargo/encryption.yaml"
+    )]
+    Reencrypt {
+        /// The store to rewrite.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The `EncryptionConfiguration` whose first key writes (and whose keys read).
+        #[arg(
+            long,
+            env = "KARGO_ENCRYPTION_CONFIG",
+            value_name = "FILE",
+            required = true
+        )]
+        encryption_config: PathBuf,
+    },
 }
 
 /// Parses `500ms`, `30s`, `5m`, `1h`, or a number of seconds.
@@ -275,6 +298,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         compaction_interval: Some(args.compaction_interval).filter(|i| !i.is_zero()),
         max_object_bytes: usize::try_from(args.max_object_size)?,
         init: args.init,
+        encryption_config: args.encryption_config,
     };
     let outcome = runtime.block_on(kargo_server::server::run(config, |started| {
         use std::io::Write;
@@ -346,6 +370,20 @@ async fn store_command(command: StoreCommand) -> anyhow::Result<()> {
                 "copied {keys} keys from {} to etcd at {}",
                 db.display(),
                 etcd_endpoints.join(",")
+            ))
+        }
+        StoreCommand::Reencrypt {
+            store,
+            encryption_config,
+        } => {
+            let config = kargo_server::encryption::EncryptionConfig::load(&encryption_config)?;
+            let target = store.config().open(&store.data_dir).await?;
+            let done = kargo_server::encryption::reencrypt(target, &config).await?;
+            report(&format!(
+                "rewrote {} of {} encrypted values with the first key of {}",
+                done.rewritten,
+                done.values,
+                encryption_config.display()
             ))
         }
     }
@@ -477,6 +515,36 @@ mod tests {
     fn init_is_off_unless_given() {
         assert!(!parse(&[]).unwrap().init);
         assert!(parse(&["--init"]).unwrap().init);
+    }
+
+    #[test]
+    fn reencrypt_takes_the_store_flags_and_an_encryption_config() {
+        assert_eq!(
+            parse(&["--encryption-config", "/etc/enc.yaml"])
+                .unwrap()
+                .encryption_config,
+            Some(PathBuf::from("/etc/enc.yaml"))
+        );
+        let args = parse(&[
+            "reencrypt",
+            "--store",
+            "etcd",
+            "--etcd-endpoints",
+            "http://a:2379",
+            "--encryption-config",
+            "/etc/enc.yaml",
+        ])
+        .unwrap();
+        match args.command {
+            Some(StoreCommand::Reencrypt {
+                store,
+                encryption_config,
+            }) => {
+                assert!(matches!(store.config(), StoreConfig::Etcd { .. }));
+                assert_eq!(encryption_config, PathBuf::from("/etc/enc.yaml"));
+            }
+            other => panic!("expected reencrypt, got {other:?}"),
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod backup;
 pub mod controllers;
 pub mod data_dir;
+pub mod encryption;
 pub mod http;
 pub mod kargo;
 pub mod protobuf;

@@ -56,6 +56,9 @@ pub enum StartError {
     /// The signing keys could not be loaded or created.
     #[error(transparent)]
     Keys(#[from] crate::auth::keys::KeyError),
+    /// Encryption at rest could not be set up (`--encryption-config`).
+    #[error(transparent)]
+    Encryption(#[from] crate::encryption::EncryptionSetupError),
     /// The objects of a first start could not be created.
     #[error("creating the first-start objects: {0}")]
     Bootstrap(String),
@@ -263,6 +266,8 @@ pub struct ServerConfig {
     /// `--init`: start a new store in place of an unusable SQLite file (empty, not a Kargo
     /// store, damaged), which is set aside; refused when the file holds a Kargo store.
     pub init: bool,
+    /// Kubernetes' `EncryptionConfiguration` for encryption at rest (`--encryption-config`).
+    pub encryption_config: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -554,9 +559,17 @@ pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
     }
     let data_dir = DataDir::open(&config.data_dir)?;
     config.data_dir = data_dir.path().to_owned();
+    let encryption = (config.encryption_config.as_deref())
+        .map(crate::encryption::EncryptionConfig::load)
+        .transpose()?;
     let (store, tripped) = open_store(&config).await?;
     let store_name = config.store.describe(&config.data_dir);
-    match start_on(config, store, tripped.clone(), data_dir).await {
+    let started = async {
+        // Wrapped before anything reads a value.
+        let store = crate::encryption::open(store, encryption.as_ref()).await?;
+        start_on(config, store, tripped.clone(), data_dir).await
+    };
+    match started.await {
         Ok(started) => Ok(started),
         // Whatever step met the damage, the damage is what to report.
         Err(error) => Err(match tripped.get() {

@@ -14,7 +14,8 @@
 //! queued writes together) and [`etcd::EtcdStore`] (an etcd v3 cluster, for several server
 //! replicas; requests fail over between its endpoints). Both pass the suite in `conformance`
 //! (feature `conformance`), written once against the trait. Feature `testing` adds
-//! `testing::EtcdCluster`, throwaway etcd clusters for tests.
+//! `testing::EtcdCluster`, throwaway etcd clusters for tests. [`encryption::EncryptedStore`] wraps
+//! either backend and encrypts the values under chosen prefixes (encryption at rest).
 //!
 //! A store whose data is damaged answers [`Error::Corrupt`], which retrying cannot fix;
 //! [`tripwire`] wraps a store so that its owner learns of the first such answer and can stop.
@@ -24,6 +25,7 @@
 mod error;
 mod types;
 
+pub mod encryption;
 pub mod etcd;
 pub mod sqlite;
 mod tripwire;

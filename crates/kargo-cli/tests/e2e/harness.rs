@@ -35,7 +35,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(command: String, out: Output) -> Run {
+    /// The outcome of a finished command.
+    pub fn from(command: String, out: Output) -> Run {
         Run {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),

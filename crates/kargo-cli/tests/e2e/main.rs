@@ -10,6 +10,7 @@
 //! - `persistence`: restarting keeps objects and resourceVersions keep increasing;
 //! - `data_dir`: the data directory private whatever the umask, `--init`, a damaged or foreign
 //!   store, one server per directory;
+//! - `encryption`: encryption at rest on SQLite and etcd, key rotation, start-up errors;
 //! - `tokens`: service-account tokens, RBAC and revocation with kubectl;
 //! - `kargo_rest`: rules of every Kargo REST route (auth, missing project, bad bodies, OpenAPI);
 //! - `kargo_projects`, `kargo_accounts`, `kargo_roles`: each Kargo REST route's successes and
@@ -36,6 +37,7 @@ mod cli_commands;
 mod cli_flags;
 mod cli_login;
 mod data_dir;
+mod encryption;
 mod guide;
 mod kargo_access;
 mod kargo_accounts;
