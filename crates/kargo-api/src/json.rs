@@ -20,14 +20,21 @@ pub struct Decoded {
 /// Decodes one JSON document, reporting duplicate fields. Nesting is bounded by serde_json's
 /// recursion limit, as for `serde_json::from_slice`.
 pub fn from_slice(bytes: &[u8]) -> Result<Decoded, serde_json::Error> {
-    let mut duplicates = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(bytes);
+    let decoded = from_deserializer(&mut de)?;
+    de.end()?;
+    Ok(decoded)
+}
+
+/// Decodes one document of any self-describing format (JSON, YAML) into a JSON value,
+/// reporting duplicate fields.
+pub fn from_deserializer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decoded, D::Error> {
+    let mut duplicates = Vec::new();
     let value = Seed {
         path: None,
         duplicates: &mut duplicates,
     }
-    .deserialize(&mut de)?;
-    de.end()?;
+    .deserialize(deserializer)?;
     Ok(Decoded { value, duplicates })
 }
 

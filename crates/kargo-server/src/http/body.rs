@@ -70,7 +70,10 @@ pub fn decode_reporting_duplicates(headers: &HeaderMap, body: &Bytes) -> Result<
         crate::protobuf::MEDIA_TYPE => crate::protobuf::decode(body)
             .map(plain)
             .map_err(|e| Status::bad_request(format!("unable to decode the protobuf body: {e}"))),
-        "application/yaml" | "application/x-yaml" | "text/yaml" => decode_yaml(body).map(plain),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => {
+            kargo_api::json::from_deserializer(yaml_serde::Deserializer::from_slice(body))
+                .map_err(yaml_error)
+        }
         "" | "application/json" | "text/plain" | "application/octet-stream" => {
             decode_json_reporting_duplicates(body)
         }
@@ -98,11 +101,8 @@ fn decode_json_reporting_duplicates(body: &[u8]) -> Result<Decoded, Status> {
     })
 }
 
-/// Decodes YAML (one document) into JSON.
-pub fn decode_yaml(body: &[u8]) -> Result<Value, Status> {
-    let value: Value = yaml_serde::from_slice(body)
-        .map_err(|e| Status::bad_request(format!("error converting YAML to JSON: {e}")))?;
-    Ok(value)
+fn yaml_error(e: yaml_serde::Error) -> Status {
+    Status::bad_request(format!("error converting YAML to JSON: {e}"))
 }
 
 #[cfg(test)]
@@ -143,14 +143,14 @@ mod tests {
     }
 
     #[test]
-    fn json_bodies_report_duplicate_fields_and_yaml_bodies_refuse_them() {
-        let body = Bytes::from_static(br#"{"metadata":{"name":"x","name":"y"}}"#);
-        let decoded = decode_reporting_duplicates(&headers(None), &body).unwrap();
-        assert_eq!(decoded.value["metadata"]["name"], "y");
-        assert_eq!(decoded.duplicates, ["metadata.name"]);
+    fn json_and_yaml_bodies_report_duplicate_fields_and_keep_the_last_value() {
+        let json = Bytes::from_static(br#"{"metadata":{"name":"x","name":"y"}}"#);
         let yaml = Bytes::from_static(b"metadata:\n  name: x\n  name: y\n");
-        let err = decode(&headers(Some("application/yaml")), &yaml).unwrap_err();
-        assert_eq!(err.code, 400, "{}", err.message);
+        for (ct, body) in [(None, json), (Some("application/yaml"), yaml)] {
+            let decoded = decode_reporting_duplicates(&headers(ct), &body).unwrap();
+            assert_eq!(decoded.value["metadata"]["name"], "y", "{ct:?}");
+            assert_eq!(decoded.duplicates, ["metadata.name"], "{ct:?}");
+        }
     }
 
     #[test]
