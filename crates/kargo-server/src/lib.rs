@@ -19,6 +19,7 @@ pub mod backup;
 pub mod controllers;
 pub mod http;
 pub mod kargo;
+pub mod limits;
 pub mod protobuf;
 pub mod registry;
 pub mod serve;

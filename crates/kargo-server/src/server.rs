@@ -145,6 +145,8 @@ pub struct ServerConfig {
     pub issuer: Option<String>,
     /// How often to compact the store's history (`None`: never).
     pub compaction_interval: Option<std::time::Duration>,
+    /// Bounds on connections, requests and watches.
+    pub limits: crate::limits::Limits,
 }
 
 impl ServerConfig {
@@ -289,6 +291,31 @@ fn connect_address(address: SocketAddr) -> String {
     }
 }
 
+/// The listener's bounds: the connection cap derived from the open-files limit (raised to its
+/// hard limit first) unless given.
+fn connection_limits(limits: &crate::limits::Limits) -> crate::serve::ConnectionLimits {
+    let open_files = crate::limits::raise_open_files_limit();
+    let max_connections = limits
+        .max_connections
+        .unwrap_or_else(|| crate::limits::default_max_connections(open_files));
+    let max_connections_per_client = limits
+        .max_connections_per_client
+        .unwrap_or((max_connections / 4).max(1));
+    tracing::info!(
+        open_files = open_files.map_or_else(|| "unlimited".to_owned(), |n| n.to_string()),
+        max_connections,
+        max_connections_per_client,
+        "connection limits"
+    );
+    crate::serve::ConnectionLimits {
+        header_timeout: limits.header_timeout,
+        idle_timeout: limits.idle_timeout,
+        max_connections,
+        max_connections_per_client,
+        http2_max_streams: limits.http2_max_streams,
+    }
+}
+
 /// Starts the server and returns once it is listening.
 pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
     std::fs::create_dir_all(&config.data_dir).map_err(StartError::io(format!(
@@ -384,12 +411,14 @@ pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
         shutdown: shutdown.clone(),
         kargo: Arc::new(kargo),
         synced: synced_rx,
+        limits: crate::limits::RequestLimits::new(&config.limits),
     });
     let app = crate::http::Api::new(state);
     tokio::spawn(crate::serve::serve(
         listener,
         tls.server_config()?,
         app,
+        connection_limits(&config.limits),
         shutdown.clone(),
     ));
 

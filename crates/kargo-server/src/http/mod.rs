@@ -69,6 +69,8 @@ pub struct App {
     pub kargo: Arc<crate::kargo::Kargo>,
     /// The revision the informer (and so the auth view) has applied.
     pub synced: tokio::sync::watch::Receiver<kargo_store::Revision>,
+    /// In-flight pools, watch slots and request timeouts.
+    pub limits: crate::limits::RequestLimits,
 }
 
 impl App {
@@ -129,19 +131,86 @@ impl Api {
         }
     }
 
-    /// Answers one request.
+    /// Answers one request. Every request passes here, so the request-side limits are enforced
+    /// here (`limits`): health checks are always answered; watches are long-running (bounded by
+    /// the watch slots and their own timeout); every other request takes a place in its
+    /// in-flight pool or gets kube-apiserver's 429, and is answered within `--request-timeout`.
+    /// As in kube-apiserver, a Kubernetes API request is authenticated before it takes a place,
+    /// so that unauthenticated requests cannot fill the pools.
     pub async fn call<B>(self, request: http::Request<B>) -> Response
     where
         B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
-        if is_kube_path(request.uri().path()) {
-            return kube_request(self.state, request.map(axum::body::Body::new)).await;
+        let path = request.uri().path();
+        if is_kube_path(path) {
+            let watch = is_watch(request.uri());
+            return kube_request(&self.state, request.map(axum::body::Body::new), watch).await;
         }
-        match self.router.oneshot(request).await {
+        if is_health_path(path) {
+            return self.route(request).await;
+        }
+        let kargo_route = path.starts_with("/v1beta1");
+        let limits = &self.state.limits;
+        let Some(_permit) = limits.inflight.try_acquire(request.method()) else {
+            drain(request.map(axum::body::Body::new)).await;
+            return too_many_requests(kargo_route);
+        };
+        match tokio::time::timeout(limits.request_timeout, self.route(request)).await {
+            Ok(response) => response,
+            Err(_) => render_limit(kargo_route, crate::limits::request_timed_out()),
+        }
+    }
+
+    async fn route<B>(&self, request: http::Request<B>) -> Response
+    where
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        match self.router.clone().oneshot(request).await {
             Ok(response) => response,
             Err(never) => match never {},
         }
+    }
+}
+
+/// Whether a path is one of the health checks, which no limit refuses.
+fn is_health_path(path: &str) -> bool {
+    matches!(path, "/healthz" | "/livez" | "/readyz")
+}
+
+/// Whether a Kubernetes API request is a watch (`?watch=true`, or the old `/watch/` paths).
+fn is_watch(uri: &http::Uri) -> bool {
+    let path = uri.path();
+    let watch_path = path
+        .strip_prefix("/apis/")
+        .or_else(|| path.strip_prefix("/api/"))
+        .is_some_and(|rest| rest.split('/').take(3).any(|s| s == "watch"));
+    watch_path
+        || uri.query().is_some_and(|q| {
+            q.contains("watch=")
+                && form_urlencoded::parse(q.as_bytes())
+                    .any(|(k, v)| k == "watch" && matches!(&*v, "true" | "1"))
+        })
+}
+
+/// kube-apiserver's 429 with `Retry-After`; Kargo routes get it as `{"error": ...}`.
+fn too_many_requests(kargo_route: bool) -> Response {
+    let mut response = render_limit(kargo_route, crate::limits::too_many_requests());
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from(crate::limits::RETRY_AFTER_SECONDS),
+    );
+    response
+}
+
+/// A limit's `Status`, or on a Kargo route (`/v1beta1`) the same code and message as Kargo's
+/// `{"error": ...}`.
+fn render_limit(kargo_route: bool, status: Status) -> Response {
+    if kargo_route {
+        kargo::KargoError::from(status).into_response()
+    } else {
+        status.into_response()
     }
 }
 
@@ -182,12 +251,35 @@ fn is_kube_path(path: &str) -> bool {
     })
 }
 
-/// A Kubernetes API request, authenticated here.
-async fn kube_request(app: AppState, request: Request) -> Response {
-    match authenticate(&app, request).await {
-        Ok((user, request)) => kube::handle(&app, user, request).await,
-        Err(response) => response,
+/// A Kubernetes API request, authenticated here, then held to its in-flight pool and
+/// `--request-timeout` unless it is a watch.
+async fn kube_request(app: &AppState, request: Request, watch: bool) -> Response {
+    let (user, request) = match authenticate(app, request).await {
+        Ok(authenticated) => authenticated,
+        Err(response) => return response,
+    };
+    if watch {
+        return kube::handle(app, user, request).await;
     }
+    let limits = &app.limits;
+    let permit = limits.inflight.try_acquire(request.method());
+    // kube-apiserver lets system:masters through a full pool, so the operator can act during a
+    // flood.
+    if permit.is_none() && !user.groups.iter().any(|g| g == crate::auth::authn::MASTERS) {
+        drain(request).await;
+        return too_many_requests(false);
+    }
+    let response = match tokio::time::timeout(
+        limits.request_timeout,
+        kube::handle(app, user, request),
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(_) => crate::limits::request_timed_out().into_response(),
+    };
+    drop(permit);
+    response
 }
 
 async fn health() -> &'static str {
@@ -205,7 +297,10 @@ async fn method_not_allowed(request: Request) -> Response {
     kargo::KargoError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response()
 }
 
-async fn not_found() -> Response {
+/// No such route: read what the client sends first, so that an HTTP/2 client still sending a
+/// body gets the 404 rather than a reset stream.
+async fn not_found(request: Request) -> Response {
+    drain(request).await;
     Status::no_route().into_response()
 }
 
@@ -251,10 +346,16 @@ async fn authenticate_kube(State(app): State<AppState>, request: Request, next: 
 }
 
 /// Reads (and drops) a small request body before answering without it, so that an HTTP/2 client
-/// still sending it gets the answer rather than a reset stream.
+/// still sending it gets the answer rather than a reset stream. Bounded in size and time: a
+/// client that sends slowly gets its answer after [`DRAIN_TIMEOUT`] anyway.
 pub async fn drain(request: Request) {
-    let _ = body::read(request.into_body(), 64 * 1024).await;
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, body::read(request.into_body(), DRAIN_LIMIT)).await;
 }
+
+/// How much of an unwanted body [`drain`] reads.
+const DRAIN_LIMIT: usize = 64 * 1024;
+/// How long [`drain`] waits for an unwanted body.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A JSON response with `Warning` headers.
 pub fn json_response<T: Serialize + ?Sized>(
