@@ -327,18 +327,20 @@ impl Activity {
     /// Resolves (with the bound that was passed) when the connection has outlived its header or
     /// idle timeout.
     async fn watchdog(&self, limits: &ConnectionLimits, http2: bool) -> &'static str {
-        // While a request is in flight, look again this often; a deadline that starts meanwhile
-        // is never missed by more than this (and then slept to exactly).
+        // Look again at least this often: every deadline lies at least this far after the event
+        // that set it, so a deadline that a request's start or end moves earlier is never
+        // overslept.
         let recheck = limits.header_timeout.min(limits.idle_timeout);
         loop {
+            let next = Instant::now() + recheck;
             match self.deadline(limits, http2) {
-                None => tokio::time::sleep(recheck).await,
+                None => tokio::time::sleep_until(next.into()).await,
                 Some((at, reason)) => {
                     if self.now_ms() >= at {
                         return reason;
                     }
                     let at = self.started + Duration::from_millis(at);
-                    tokio::time::sleep_until(at.into()).await;
+                    tokio::time::sleep_until(at.min(next).into()).await;
                 }
             }
         }

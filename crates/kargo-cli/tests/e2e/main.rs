@@ -5,6 +5,7 @@
 //! - `kubectl`: every resource with kubectl, and kube-apiserver's error messages;
 //! - `python`: the Python client's CRUD;
 //! - `bad_input`: malformed bodies, selectors and patches get 4xx and the server keeps serving;
+//! - `limits`: attacks on the connection and request limits, each with an honest client's p99;
 //! - `persistence`: restarting keeps objects and resourceVersions keep increasing;
 //! - `tokens`: service-account tokens, RBAC and revocation with kubectl;
 //! - `kargo_rest`: rules of every Kargo REST route (auth, missing project, bad bodies, OpenAPI);
@@ -36,6 +37,7 @@ mod kargo_projects;
 mod kargo_rest;
 mod kargo_roles;
 mod kubectl;
+mod limits;
 mod persistence;
 mod python;
 mod replicas;

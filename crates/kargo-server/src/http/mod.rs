@@ -153,7 +153,7 @@ impl Api {
         let kargo_route = path.starts_with("/v1beta1");
         let limits = &self.state.limits;
         let Some(_permit) = limits.inflight.try_acquire(request.method()) else {
-            drain(request.map(axum::body::Body::new)).await;
+            drain_later(request.map(axum::body::Body::new));
             return too_many_requests(kargo_route);
         };
         match tokio::time::timeout(limits.request_timeout, self.route(request)).await {
@@ -266,7 +266,7 @@ async fn kube_request(app: &AppState, request: Request, watch: bool) -> Response
     // kube-apiserver lets system:masters through a full pool, so the operator can act during a
     // flood.
     if permit.is_none() && !user.groups.iter().any(|g| g == crate::auth::authn::MASTERS) {
-        drain(request).await;
+        drain_later(request);
         return too_many_requests(false);
     }
     let response = match tokio::time::timeout(
@@ -350,6 +350,14 @@ async fn authenticate_kube(State(app): State<AppState>, request: Request, next: 
 /// client that sends slowly gets its answer after [`DRAIN_TIMEOUT`] anyway.
 pub async fn drain(request: Request) {
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, body::read(request.into_body(), DRAIN_LIMIT)).await;
+}
+
+/// [`drain`] while the answer goes out: a refused client gets its 429 at once however slowly it
+/// sends, and the drain holds no place in any pool.
+fn drain_later(request: Request) {
+    if !axum::body::HttpBody::is_end_stream(request.body()) {
+        tokio::spawn(drain(request));
+    }
 }
 
 /// How much of an unwanted body [`drain`] reads.
