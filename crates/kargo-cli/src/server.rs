@@ -44,7 +44,7 @@ pub struct ServerArgs {
     pub log: String,
     /// Bounds on connections, requests and watches.
     #[command(flatten)]
-    pub limits: LimitArgs,
+    pub limits: Box<LimitArgs>,
 }
 
 /// The limits of `docs/operations.md` ("Limits"); defaults are kube-apiserver's where it has one.

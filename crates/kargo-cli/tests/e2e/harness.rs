@@ -515,12 +515,12 @@ impl Latencies {
     }
 
     /// Asserts that every request was served with 200 and the p99 is within `bound`; prints the
-    /// figures (`--nocapture` shows them).
+    /// figures (on stderr; `--nocapture` shows them).
     #[track_caller]
     pub fn assert_served_within(&self, attack: &str, bound: Duration) {
         let p50 = self.percentile(50.0);
         let p99 = self.percentile(99.0);
-        println!(
+        eprintln!(
             "honest client during {attack}: {} served, {} failed, p50 {p50:?}, p99 {p99:?} (bound {bound:?})",
             self.samples.len(),
             self.failures.len()

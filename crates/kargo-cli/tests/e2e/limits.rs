@@ -81,7 +81,7 @@ fn slow_headers_are_cut_off_at_the_header_timeout_while_an_honest_client_is_serv
         .map(|c| c.expect("a slow header was still being read after 15 s"))
         .collect();
     let (first, last) = (closed.iter().min(), closed.iter().max());
-    println!("slow headers cut off after {first:?} to {last:?}");
+    eprintln!("slow headers cut off after {first:?} to {last:?}");
     for closed in closed {
         assert!(
             closed >= Duration::from_millis(1900) && closed < Duration::from_secs(6),
@@ -165,7 +165,7 @@ fn idle_connections_cannot_use_up_an_open_files_limit_of_256() {
     let server = Server::start_with_open_files(&[], 256);
     let (token, path) = honest_reader(&server);
     let (held, refused) = idle_connections(&server, attacker(2), 300);
-    println!(
+    eprintln!(
         "300 idle connections: {} kept, {refused} refused",
         held.len()
     );
@@ -452,7 +452,7 @@ fn a_request_header_over_64_kib_is_answered_431_and_the_server_keeps_serving() {
     let honest = honest_client(&server, &token, path, HONEST_REQUESTS);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let answered: usize = floods.into_iter().map(|f| f.join().expect("flood")).sum();
-    println!("1 MiB headers answered 431 during the measurement: {answered}");
+    eprintln!("1 MiB headers answered 431 during the measurement: {answered}");
     honest.assert_served_within("8 clients sending 1 MiB headers", HONEST_P99);
     assert!(answered > 0);
 }
