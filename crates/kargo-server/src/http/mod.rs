@@ -144,7 +144,7 @@ impl Api {
     {
         let path = request.uri().path();
         if is_kube_path(path) {
-            let watch = is_watch(request.uri());
+            let watch = is_watch(&request);
             return kube_request(&self.state, request.map(axum::body::Body::new), watch).await;
         }
         if is_health_path(path) {
@@ -179,13 +179,20 @@ fn is_health_path(path: &str) -> bool {
     matches!(path, "/healthz" | "/livez" | "/readyz")
 }
 
-/// Whether a Kubernetes API request is a watch (`?watch=true`, or the old `/watch/` paths).
-fn is_watch(uri: &http::Uri) -> bool {
+/// Whether a Kubernetes API request is a watch: a GET with `?watch=true` (or `1`), or of the old
+/// `/api/v1/watch/...` and `/apis/GROUP/VERSION/watch/...` paths.
+fn is_watch<B>(request: &http::Request<B>) -> bool {
+    if request.method() != http::Method::GET {
+        return false;
+    }
+    let uri = request.uri();
     let path = uri.path();
-    let watch_path = path
-        .strip_prefix("/apis/")
-        .or_else(|| path.strip_prefix("/api/"))
-        .is_some_and(|rest| rest.split('/').take(3).any(|s| s == "watch"));
+    let watch_path = match path.strip_prefix("/apis/") {
+        Some(rest) => rest.split('/').nth(2) == Some("watch"),
+        None => path
+            .strip_prefix("/api/")
+            .is_some_and(|rest| rest.split('/').nth(1) == Some("watch")),
+    };
     watch_path
         || uri.query().is_some_and(|q| {
             q.contains("watch=")
@@ -251,21 +258,21 @@ fn is_kube_path(path: &str) -> bool {
     })
 }
 
-/// A Kubernetes API request, authenticated here, then held to its in-flight pool and
-/// `--request-timeout` unless it is a watch.
+/// A Kubernetes API request, authenticated here, then held to its in-flight pool (unless it is a
+/// watch) and `--request-timeout`.
 async fn kube_request(app: &AppState, request: Request, watch: bool) -> Response {
     let (user, request) = match authenticate(app, request).await {
         Ok(authenticated) => authenticated,
         Err(response) => return response,
     };
-    if watch {
-        return kube::handle(app, user, request).await;
-    }
     let limits = &app.limits;
-    let permit = limits.inflight.try_acquire(request.method());
+    // Watches take no place (the watch slots bound them); their stream outlives the timeout,
+    // which bounds only the start (the body, the initial list).
+    let permit = (!watch).then(|| limits.inflight.try_acquire(request.method()));
     // kube-apiserver lets system:masters through a full pool, so the operator can act during a
     // flood.
-    if permit.is_none() && !user.groups.iter().any(|g| g == crate::auth::authn::MASTERS) {
+    if matches!(permit, Some(None)) && !user.groups.iter().any(|g| g == crate::auth::authn::MASTERS)
+    {
         drain_later(request);
         return too_many_requests(false);
     }
@@ -406,7 +413,32 @@ impl IntoResponse for Status {
 
 #[cfg(test)]
 mod tests {
-    use super::is_kube_path;
+    use super::{is_kube_path, is_watch};
+
+    #[test]
+    fn watches_are_gets_with_watch_true_or_of_the_old_watch_paths() {
+        let check = |method: &str, uri: &str, expected: bool| {
+            let request = http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(())
+                .unwrap_or_default();
+            assert_eq!(is_watch(&request), expected, "{method} {uri}");
+        };
+        check("GET", "/api/v1/namespaces/p/configmaps?watch=true", true);
+        check("GET", "/api/v1/configmaps?watch=1&resourceVersion=5", true);
+        check("GET", "/api/v1/watch/namespaces/p/configmaps", true);
+        check(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/watch/roles",
+            true,
+        );
+        check("GET", "/api/v1/namespaces/p/configmaps?watch=false", false);
+        check("GET", "/api/v1/namespaces/watch/configmaps", false);
+        check("GET", "/apis/watch/v1/namespaces/p/things", false);
+        check("POST", "/api/v1/namespaces/p/configmaps?watch=true", false);
+        check("DELETE", "/api/v1/watch/namespaces/p/configmaps/x", false);
+    }
 
     #[test]
     fn the_kubernetes_api_is_api_and_apis_and_what_is_below_them() {
