@@ -7,6 +7,7 @@
 //! once per request in `http::Api::call`, [`WatchSlots`] when a watch starts.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -252,74 +253,94 @@ impl Drop for InFlightPermit<'_> {
     }
 }
 
-/// Watches open, in total and per user.
+/// Places counted in total and per key (a user's watches, a client address's connections), each
+/// count with a cap; a [`Place`] is given back when dropped.
 #[derive(Debug)]
-pub struct WatchSlots {
+pub struct Places<K> {
     max_total: usize,
-    max_per_user: usize,
-    open: Mutex<WatchCounts>,
+    max_per_key: usize,
+    open: Mutex<PlaceCounts<K>>,
 }
 
-#[derive(Debug, Default)]
-struct WatchCounts {
+#[derive(Debug)]
+struct PlaceCounts<K> {
     total: usize,
-    per_user: HashMap<String, usize>,
+    per_key: HashMap<K, usize>,
 }
 
-impl WatchSlots {
-    /// Slots for `max_total` watches, `max_per_user` per user (0: no limit).
-    pub fn new(max_total: usize, max_per_user: usize) -> WatchSlots {
-        WatchSlots {
+/// Which cap refused a place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// The cap on all places.
+    Total,
+    /// The cap on the places of one key.
+    PerKey,
+}
+
+impl<K: Hash + Eq + Clone> Places<K> {
+    /// Places for `max_total` holders, `max_per_key` per key (0: no limit).
+    pub fn new(max_total: usize, max_per_key: usize) -> Places<K> {
+        Places {
             max_total,
-            max_per_user,
-            open: Mutex::new(WatchCounts::default()),
+            max_per_key,
+            open: Mutex::new(PlaceCounts {
+                total: 0,
+                per_key: HashMap::new(),
+            }),
         }
     }
 
-    /// Takes a slot for a watch of `user`; `None` past either cap. `exempt` users (the
-    /// `system:masters` group, as kube-apiserver exempts it from its in-flight limits) are
+    /// Takes a place for `key`, unless a cap is reached. An `exempt` holder (the
+    /// `system:masters` group, as kube-apiserver exempts it from its in-flight limits) is
     /// counted but never refused.
-    pub fn try_acquire(self: &Arc<Self>, user: &str, exempt: bool) -> Option<WatchPermit> {
+    pub fn try_take(self: &Arc<Self>, key: &K, exempt: bool) -> Result<Place<K>, Full> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let mine = open.per_user.get(user).copied().unwrap_or(0);
-        let full = (self.max_total != 0 && open.total >= self.max_total)
-            || (self.max_per_user != 0 && mine >= self.max_per_user);
-        if full && !exempt {
-            return None;
+        let mine = open.per_key.get(key).copied().unwrap_or(0);
+        if !exempt {
+            if self.max_total != 0 && open.total >= self.max_total {
+                return Err(Full::Total);
+            }
+            if self.max_per_key != 0 && mine >= self.max_per_key {
+                return Err(Full::PerKey);
+            }
         }
         open.total += 1;
-        *open.per_user.entry(user.to_owned()).or_insert(0) += 1;
-        Some(WatchPermit {
-            slots: Arc::clone(self),
-            user: user.to_owned(),
+        *open.per_key.entry(key.clone()).or_insert(0) += 1;
+        Ok(Place {
+            places: Arc::clone(self),
+            key: key.clone(),
         })
     }
 
-    /// Watches open now.
+    /// Places taken now.
     pub fn open(&self) -> usize {
         self.open.lock().map_or(0, |open| open.total)
     }
 }
 
-/// An open watch's slot, given back when the watch ends (its stream is dropped).
+/// A place taken from [`Places`], given back when dropped (a watch's stream ends, a connection
+/// closes).
 #[derive(Debug)]
-pub struct WatchPermit {
-    slots: Arc<WatchSlots>,
-    user: String,
+pub struct Place<K: Hash + Eq> {
+    places: Arc<Places<K>>,
+    key: K,
 }
 
-impl Drop for WatchPermit {
+impl<K: Hash + Eq> Drop for Place<K> {
     fn drop(&mut self) {
-        let mut open = self.slots.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut open = self.places.open.lock().unwrap_or_else(|e| e.into_inner());
         open.total = open.total.saturating_sub(1);
-        if let Some(n) = open.per_user.get_mut(&self.user) {
+        if let Some(n) = open.per_key.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
-                open.per_user.remove(&self.user);
+                open.per_key.remove(&self.key);
             }
         }
     }
 }
+
+/// Watches open, in total and per user.
+pub type WatchSlots = Places<String>;
 
 #[cfg(test)]
 mod tests {
@@ -368,20 +389,21 @@ mod tests {
     }
 
     #[test]
-    fn watches_are_capped_per_user_and_in_total_and_masters_are_never_refused() {
+    fn places_are_capped_per_key_and_in_total_and_the_exempt_are_never_refused() {
         let slots = Arc::new(WatchSlots::new(3, 2));
-        let a1 = slots.try_acquire("alice", false);
-        let a2 = slots.try_acquire("alice", false);
-        assert!(a1.is_some() && a2.is_some());
-        assert!(slots.try_acquire("alice", false).is_none(), "per user");
-        let b1 = slots.try_acquire("bob", false);
-        assert!(b1.is_some());
-        assert!(slots.try_acquire("carol", false).is_none(), "in total");
-        let admin = slots.try_acquire("admin", true);
-        assert!(admin.is_some());
+        let take = |user: &str, exempt| slots.try_take(&user.to_owned(), exempt);
+        let a1 = take("alice", false);
+        let a2 = take("alice", false);
+        assert!(a1.is_ok() && a2.is_ok());
+        assert_eq!(take("alice", false).err(), Some(Full::PerKey));
+        let b1 = take("bob", false);
+        assert!(b1.is_ok());
+        assert_eq!(take("carol", false).err(), Some(Full::Total));
+        let admin = take("admin", true);
+        assert!(admin.is_ok());
         assert_eq!(slots.open(), 4);
         drop((a1, admin));
-        assert!(slots.try_acquire("alice", false).is_some());
+        assert!(take("alice", false).is_ok());
         drop(b1);
         assert_eq!(slots.open(), 1);
     }

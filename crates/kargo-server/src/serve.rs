@@ -22,7 +22,6 @@
 //! the request path only counts requests in and out and notes the first byte read after an idle
 //! period (two relaxed atomic operations).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -41,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::authn::PeerIdentity;
 use crate::http::Api;
-use crate::limits::MAX_HEADER_BYTES;
+use crate::limits::{Full, MAX_HEADER_BYTES, Place, Places};
 use crate::tls::client_identity;
 
 /// Time for the TLS handshake.
@@ -81,10 +80,7 @@ pub async fn serve(
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let connections = tokio_util::task::TaskTracker::new();
-    let slots = Arc::new(Slots::new(
-        limits.max_connections,
-        limits.max_connections_per_client,
-    ));
+    let slots = Slots::new(limits.max_connections, limits.max_connections_per_client);
     let limits = Arc::new(limits);
     loop {
         let (tcp, remote) = tokio::select! {
@@ -121,7 +117,7 @@ pub async fn serve(
 async fn connection(
     tcp: TcpStream,
     remote: SocketAddr,
-    _slot: Slot,
+    _slot: Place<IpAddr>,
     acceptor: TlsAcceptor,
     api: Api,
     limits: Arc<ConnectionLimits>,
@@ -439,67 +435,57 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 }
 
-/// Open connections, in total and per client address.
+/// Open connections, in total and per client address, and the log of refusals.
 struct Slots {
-    max_total: usize,
-    max_per_client: usize,
-    open: Mutex<SlotCounts>,
+    places: Arc<Places<IpAddr>>,
+    limits: (usize, usize),
+    refusals: Mutex<RefusalLog>,
 }
 
 #[derive(Default)]
-struct SlotCounts {
-    total: usize,
-    per_client: HashMap<IpAddr, usize>,
-    refused_since_log: u64,
-    last_log: Option<Instant>,
+struct RefusalLog {
+    since_last: u64,
+    last: Option<Instant>,
 }
 
 impl Slots {
     fn new(max_total: usize, max_per_client: usize) -> Slots {
         Slots {
-            max_total,
-            max_per_client,
-            open: Mutex::new(SlotCounts::default()),
+            places: Arc::new(Places::new(max_total, max_per_client)),
+            limits: (max_total, max_per_client),
+            refusals: Mutex::new(RefusalLog::default()),
         }
     }
 
     /// A slot for a connection from `ip`, or `None` past a cap.
-    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+    fn take(&self, ip: IpAddr) -> Option<Place<IpAddr>> {
         let client = client_key(ip);
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let mine = open.per_client.get(&client).copied().unwrap_or(0);
-        let refusal = if open.total >= self.max_total {
-            Some("the connection cap")
-        } else if mine >= self.max_per_client {
-            Some("the per-client connection cap")
-        } else {
-            None
+        let full = match self.places.try_take(&client, false) {
+            Ok(place) => return Some(place),
+            Err(full) => full,
         };
-        if let Some(cap) = refusal {
-            open.refused_since_log += 1;
-            let due = open
-                .last_log
-                .is_none_or(|at| at.elapsed() >= REFUSAL_LOG_INTERVAL);
-            if due {
-                tracing::warn!(
-                    refused = open.refused_since_log,
-                    client = %client,
-                    open = open.total,
-                    max_connections = self.max_total,
-                    max_connections_per_client = self.max_per_client,
-                    "refusing connections at {cap}"
-                );
-                open.refused_since_log = 0;
-                open.last_log = Some(Instant::now());
-            }
-            return None;
+        let mut log = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        log.since_last += 1;
+        if log
+            .last
+            .is_none_or(|at| at.elapsed() >= REFUSAL_LOG_INTERVAL)
+        {
+            let cap = match full {
+                Full::Total => "the connection cap",
+                Full::PerKey => "the per-client connection cap",
+            };
+            tracing::warn!(
+                refused = log.since_last,
+                %client,
+                open = self.places.open(),
+                max_connections = self.limits.0,
+                max_connections_per_client = self.limits.1,
+                "refusing connections at {cap}"
+            );
+            log.since_last = 0;
+            log.last = Some(Instant::now());
         }
-        open.total += 1;
-        *open.per_client.entry(client).or_insert(0) += 1;
-        Some(Slot {
-            slots: Arc::clone(self),
-            client,
-        })
+        None
     }
 }
 
@@ -515,25 +501,6 @@ fn client_key(ip: IpAddr) -> IpAddr {
                 IpAddr::V6(prefix.into())
             }
         },
-    }
-}
-
-/// An open connection's slot, given back when the connection ends.
-struct Slot {
-    slots: Arc<Slots>,
-    client: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut open = self.slots.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.total = open.total.saturating_sub(1);
-        if let Some(n) = open.per_client.get_mut(&self.client) {
-            *n -= 1;
-            if *n == 0 {
-                open.per_client.remove(&self.client);
-            }
-        }
     }
 }
 
@@ -553,7 +520,7 @@ mod tests {
 
     #[test]
     fn slots_are_capped_in_total_and_per_client_and_given_back() {
-        let slots = Arc::new(Slots::new(3, 2));
+        let slots = Slots::new(3, 2);
         let a: IpAddr = [10, 0, 0, 1].into();
         let b: IpAddr = [10, 0, 0, 2].into();
         let c: IpAddr = [10, 0, 0, 3].into();

@@ -558,19 +558,24 @@ pub fn honest_client(server: &Server, token: &str, path: &str, count: usize) -> 
     Latencies { samples, failures }
 }
 
+/// Applies `manifest` (objects in the `honest` namespace) as the admin and returns a token of
+/// the ServiceAccount `honest/<account>`.
+pub fn account_token(server: &Server, manifest: &str, account: &str) -> String {
+    server.kubectl_stdin(&["apply", "-f", "-"], manifest).ok();
+    server
+        .kubectl(&["create", "token", account, "-n", "honest"])
+        .ok()
+        .trim()
+        .to_owned()
+}
+
 /// A ServiceAccount `honest/reader` that may read ServiceAccounts there: its token, and the path
 /// of its own object (what the honest client reads).
 pub fn honest_reader(server: &Server) -> (String, &'static str) {
-    server
-        .kubectl_stdin(
-            &["apply", "-f", "-"],
-            "apiVersion: v1\nkind: Namespace\nmetadata: {name: honest}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: reader, namespace: honest}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: reader, namespace: honest}\nrules: [{apiGroups: [\"\"], resources: [serviceaccounts], verbs: [get]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: reader, namespace: honest}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}\nsubjects: [{kind: ServiceAccount, name: reader, namespace: honest}]\n",
-        )
-        .ok();
-    let token = server
-        .kubectl(&["create", "token", "reader", "-n", "honest"])
-        .ok()
-        .trim()
-        .to_owned();
+    let token = account_token(
+        server,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: honest}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: reader, namespace: honest}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: reader, namespace: honest}\nrules: [{apiGroups: [\"\"], resources: [serviceaccounts], verbs: [get]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: reader, namespace: honest}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}\nsubjects: [{kind: ServiceAccount, name: reader, namespace: honest}]\n",
+        "reader",
+    );
     (token, "/api/v1/namespaces/honest/serviceaccounts/reader")
 }

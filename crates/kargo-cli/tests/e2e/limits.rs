@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{
-    RawResponse, Server, Tls, honest_client, honest_reader, raw_get, read_response, tls_config,
-    tls_connect,
+    RawResponse, Server, Tls, account_token, honest_client, honest_reader, raw_get, read_response,
+    tls_config, tls_connect,
 };
 
 /// The honest client's p99 bound during every attack: generous, because this machine's two cores
@@ -234,17 +234,11 @@ fn a_flood_of_slow_requests_past_the_in_flight_limits_gets_429_and_honest_reads_
         "8",
     ]));
     let (token, path) = honest_reader(&server);
-    server
-        .kubectl_stdin(
-            &["apply", "-f", "-"],
-            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: writer, namespace: honest}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: writer, namespace: honest}\nrules: [{apiGroups: [\"\"], resources: [configmaps], verbs: [create]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: writer, namespace: honest}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: writer}\nsubjects: [{kind: ServiceAccount, name: writer, namespace: honest}]\n",
-        )
-        .ok();
-    let writer = server
-        .kubectl(&["create", "token", "writer", "-n", "honest"])
-        .ok()
-        .trim()
-        .to_owned();
+    let writer = account_token(
+        &server,
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: writer, namespace: honest}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: writer, namespace: honest}\nrules: [{apiGroups: [\"\"], resources: [configmaps], verbs: [create]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: writer, namespace: honest}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: writer}\nsubjects: [{kind: ServiceAccount, name: writer, namespace: honest}]\n",
+        "writer",
+    );
     let server = Arc::new(server);
     // 20 authenticated creates whose bodies arrive one byte at a time: 4 are served, the other
     // 16 get the 429 at once; and 30 unauthenticated reads with slow bodies, which take no place.
@@ -327,21 +321,16 @@ fn a_watch_flood_past_the_caps_gets_429_and_watches_end_after_the_server_side_ti
         "3s",
     ]));
     let (token, path) = honest_reader(&server);
-    server
-        .kubectl_stdin(
-            &["apply", "-f", "-"],
-            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: watcher, namespace: honest}\nrules: [{apiGroups: [\"\"], resources: [configmaps], verbs: [list, watch]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: watcher, namespace: honest}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: watcher}\nsubjects: [{kind: Group, name: \"system:serviceaccounts:honest\", apiGroup: rbac.authorization.k8s.io}]\n",
-        )
-        .ok();
+    // Three accounts that may watch ConfigMaps in `honest` (a Role bound to the namespace's
+    // ServiceAccounts group).
     let tokens: Vec<String> = ["w1", "w2", "w3"]
         .iter()
         .map(|name| {
-            server.kubectl(&["create", "sa", name, "-n", "honest"]).ok();
-            server
-                .kubectl(&["create", "token", name, "-n", "honest"])
-                .ok()
-                .trim()
-                .to_owned()
+            account_token(
+                &server,
+                &format!("apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {name}, namespace: honest}}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: watcher, namespace: honest}}\nrules: [{{apiGroups: [\"\"], resources: [configmaps], verbs: [list, watch]}}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: watcher, namespace: honest}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: watcher}}\nsubjects: [{{kind: Group, name: \"system:serviceaccounts:honest\", apiGroup: rbac.authorization.k8s.io}}]\n"),
+                name,
+            )
         })
         .collect();
     // w1 asks for 5 watches: 3 are served, 2 refused; w2 takes the last 3; w3 is refused.

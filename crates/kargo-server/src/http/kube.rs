@@ -345,7 +345,7 @@ async fn watch(
     );
     // Held by the stream: the slot is given back when the watch ends or its client goes away.
     let exempt = user.groups.iter().any(|g| g == crate::auth::authn::MASTERS);
-    let Some(slot) = app.limits.watches.try_acquire(&user.username, exempt) else {
+    let Ok(slot) = app.limits.watches.try_take(&user.username, exempt) else {
         return Ok(super::too_many_requests(false));
     };
     let events = crate::registry::watch::watch(&app.registry, rt, namespace, options).await?;
