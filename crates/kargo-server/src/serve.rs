@@ -117,7 +117,7 @@ pub async fn serve(
 async fn connection(
     tcp: TcpStream,
     remote: SocketAddr,
-    _slot: Place<IpAddr>,
+    slot: Place<IpAddr>,
     acceptor: TlsAcceptor,
     api: Api,
     limits: Arc<ConnectionLimits>,
@@ -164,8 +164,9 @@ async fn connection(
         })
     };
     let io = TokioIo::new(Tracked {
-        inner: stream,
+        inner: Some(stream),
         activity: activity.clone(),
+        slot: Some(slot),
     });
     if http2 {
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -239,6 +240,11 @@ async fn drive(
         result = connection.as_mut() => {
             if let Err(e) = result {
                 tracing::debug!(%remote, error = %e, "connection ended with an error");
+                // hyper answered a malformed or oversized header (400, 431) and closes; the
+                // client may still be sending it.
+                if e.is_parse() || e.is_parse_too_large() {
+                    activity.linger.store(true, Ordering::Relaxed);
+                }
             }
             return;
         }
@@ -269,6 +275,8 @@ struct Activity {
     /// `first_byte` (the start of the next request's header, on HTTP/1.1).
     awaiting_bytes: AtomicBool,
     first_byte: AtomicU64,
+    /// Whether the stream is to be closed with [`linger`].
+    linger: AtomicBool,
 }
 
 impl Activity {
@@ -280,6 +288,7 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             awaiting_bytes: AtomicBool::new(false),
             first_byte: AtomicU64::new(0),
+            linger: AtomicBool::new(false),
         }
     }
 
@@ -384,20 +393,69 @@ impl hyper::body::Body for TrackedBody {
     }
 }
 
-/// The TLS stream, noting the first bytes read after each response.
-struct Tracked<S> {
-    inner: S,
+type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+/// The TLS stream, noting the first bytes read after each response, and closed with [`linger`]
+/// when the connection asks for it. (`Option` only so that `Drop` can hand the stream on.)
+struct Tracked {
+    inner: Option<TlsStream>,
     activity: Arc<Activity>,
+    /// The connection's place under the caps, kept until the stream is closed.
+    slot: Option<Place<IpAddr>>,
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+impl Tracked {
+    fn stream(&mut self) -> std::io::Result<Pin<&mut TlsStream>> {
+        self.inner
+            .as_mut()
+            .map(Pin::new)
+            .ok_or_else(|| std::io::ErrorKind::NotConnected.into())
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if self.activity.linger.load(Ordering::Relaxed)
+            && let Some(stream) = self.inner.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(linger(stream, self.slot.take()));
+        }
+    }
+}
+
+/// How long, and how much of what a client still sends, [`linger`] reads.
+const LINGER_TIME: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 2 * 1024 * 1024;
+
+/// Closes a stream whose client may still be sending (its oversized header, say): our side
+/// first, then what arrives is read and dropped for a bounded time. Closing a socket with unread
+/// data makes the kernel send a reset, and a reset makes the client drop the answer (the 431)
+/// before reading it — Go's server waits the same way.
+async fn linger(mut stream: TlsStream, _slot: Option<Place<IpAddr>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(LINGER_TIME, async {
+        let _ = stream.shutdown().await;
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut read = 0;
+        while read < LINGER_BYTES {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+    })
+    .await;
+}
+
+impl AsyncRead for Tracked {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let result = self.stream()?.poll_read(cx, buf);
         if buf.filled().len() > before {
             self.activity.read_bytes();
         }
@@ -405,13 +463,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+impl AsyncWrite for Tracked {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        self.stream()?.poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -419,19 +477,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        self.stream()?.poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner.as_ref().is_some_and(|s| s.is_write_vectored())
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        self.stream()?.poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        self.stream()?.poll_shutdown(cx)
     }
 }
 
