@@ -187,6 +187,23 @@ impl RequestLimits {
     }
 }
 
+/// Runs `work` for at most `limit` (`Err(())` past it). Unlike `tokio::time::timeout`, no timer
+/// exists until `work` first waits: most requests (a cached GET) finish in their first poll, and
+/// the timer would be a measurable part of their cost.
+pub async fn within<F: std::future::Future>(limit: Duration, work: F) -> Result<F::Output, ()> {
+    use std::task::Poll;
+    let mut work = std::pin::pin!(work);
+    let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = work.as_mut().poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        timer.as_mut().poll(cx).map(Err)
+    })
+    .await
+}
+
 /// A uniformly random number in `[0, 1)`.
 fn random_fraction() -> f64 {
     let mut bytes = [0u8; 4];
@@ -417,6 +434,18 @@ mod tests {
             assert!(t >= DEFAULT_MIN_REQUEST_TIMEOUT && t < 2 * DEFAULT_MIN_REQUEST_TIMEOUT);
         }
         assert!(limits.watch_timeout(Some(0)) >= DEFAULT_MIN_REQUEST_TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn work_that_outlives_its_limit_is_cut_off_and_quick_work_is_not() {
+        assert_eq!(within(Duration::from_secs(1), async { 7 }).await, Ok(7));
+        let slow = tokio::time::sleep(Duration::from_secs(2));
+        assert_eq!(within(Duration::from_secs(1), slow).await, Err(()));
+        let waits = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            8
+        };
+        assert_eq!(within(Duration::from_secs(1), waits).await, Ok(8));
     }
 
     #[test]

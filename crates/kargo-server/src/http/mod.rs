@@ -156,7 +156,7 @@ impl Api {
             drain_later(request.map(axum::body::Body::new));
             return too_many_requests(kargo_route);
         };
-        match tokio::time::timeout(limits.request_timeout, self.route(request)).await {
+        match crate::limits::within(limits.request_timeout, self.route(request)).await {
             Ok(response) => response,
             Err(_) => render_limit(kargo_route, crate::limits::request_timed_out()),
         }
@@ -276,15 +276,12 @@ async fn kube_request(app: &AppState, request: Request, watch: bool) -> Response
         drain_later(request);
         return too_many_requests(false);
     }
-    let response = match tokio::time::timeout(
-        limits.request_timeout,
-        kube::handle(app, user, request),
-    )
-    .await
-    {
-        Ok(response) => response,
-        Err(_) => crate::limits::request_timed_out().into_response(),
-    };
+    let response =
+        match crate::limits::within(limits.request_timeout, kube::handle(app, user, request)).await
+        {
+            Ok(response) => response,
+            Err(_) => crate::limits::request_timed_out().into_response(),
+        };
     drop(permit);
     response
 }
