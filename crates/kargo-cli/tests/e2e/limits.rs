@@ -2,7 +2,8 @@
 //! run against a real server while an honest client (`harness::honest_client`: authenticated
 //! GETs of a ServiceAccount, each on a new connection) measures its p99, which must stay within a
 //! stated bound: slow headers, idle connections past the caps, an open-files limit of 256, an
-//! in-flight flood, a watch flood, oversized headers; and HTTP/2's 404 for a POST to no route.
+//! in-flight flood, requests that never finish their body, a watch flood, oversized headers; and
+//! HTTP/2's 404 for a POST to no route.
 //!
 //! The honest client's figures print with `--nocapture`. Attackers connect from 127.0.0.2 and
 //! up (other clients, as the per-client caps see them); the honest client from 127.0.0.1.
@@ -234,11 +235,7 @@ fn a_flood_of_slow_requests_past_the_in_flight_limits_gets_429_and_honest_reads_
         "8",
     ]));
     let (token, path) = honest_reader(&server);
-    let writer = account_token(
-        &server,
-        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: writer, namespace: honest}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: writer, namespace: honest}\nrules: [{apiGroups: [\"\"], resources: [configmaps], verbs: [create]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: writer, namespace: honest}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: writer}\nsubjects: [{kind: ServiceAccount, name: writer, namespace: honest}]\n",
-        "writer",
-    );
+    let writer = writer_token(&server);
     let server = Arc::new(server);
     // 20 authenticated creates whose bodies arrive one byte at a time: 4 are served, the other
     // 16 get the 429 at once; and 30 unauthenticated reads with slow bodies, which take no place.
@@ -293,6 +290,73 @@ fn a_flood_of_slow_requests_past_the_in_flight_limits_gets_429_and_honest_reads_
             assert_eq!(response.status, 401, "{}", response.body);
         }
     }
+}
+
+/// The ServiceAccount `honest/writer`, which may create ConfigMaps there: its token.
+fn writer_token(server: &Server) -> String {
+    account_token(
+        server,
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: writer, namespace: honest}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: writer, namespace: honest}\nrules: [{apiGroups: [\"\"], resources: [configmaps], verbs: [create]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: writer, namespace: honest}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: writer}\nsubjects: [{kind: ServiceAccount, name: writer, namespace: honest}]\n",
+        "writer",
+    )
+}
+
+#[test]
+fn a_request_slower_than_the_request_timeout_gets_504_and_gives_its_place_back() {
+    let server = Arc::new(Server::start_with(&flags(&[
+        "--request-timeout",
+        "2s",
+        "--max-mutating-requests-inflight",
+        "2",
+    ])));
+    let (token, path) = honest_reader(&server);
+    let writer = writer_token(&server);
+    // Two creates whose bodies never finish take both places, until the timeout.
+    let writes: Vec<_> = (0..2)
+        .map(|_| {
+            let (server, writer) = (server.clone(), writer.clone());
+            thread::spawn(move || {
+                slow_body(
+                    &server,
+                    attacker(2),
+                    "POST /api/v1/namespaces/honest/configmaps",
+                    Some(&writer),
+                    10,
+                )
+            })
+        })
+        .collect();
+    let honest = honest_client(&server, &token, path, HONEST_REQUESTS);
+    honest.assert_served_within("two requests that never finish their body", HONEST_P99);
+    for write in writes {
+        let (response, after) = write
+            .join()
+            .expect("attacker thread")
+            .expect("an answer before the body was done");
+        assert_eq!(response.status, 504, "{}", response.body);
+        let status: Value = serde_json::from_str(&response.body).expect("a Status");
+        assert_eq!(status["reason"], "Timeout");
+        assert_eq!(
+            status["message"],
+            "Timeout: request did not complete within the allotted timeout"
+        );
+        assert!(
+            after >= Duration::from_secs(2) && after < Duration::from_secs(5),
+            "the 504 came after {after:?}"
+        );
+    }
+    // Their places are back: a create goes through.
+    let config = tls_config(&server);
+    let mut tls = tls_connect(&server, &config, attacker(2)).expect("connects");
+    let body = r#"{"metadata":{"name":"after-the-timeout"}}"#;
+    write!(
+        tls,
+        "POST /api/v1/namespaces/honest/configmaps HTTP/1.1\r\nHost: kargo\r\nAuthorization: Bearer {writer}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("writes");
+    tls.flush().expect("flushes");
+    assert_eq!(read_response(&mut tls).expect("an answer").status, 201);
 }
 
 /// Starts a watch of ConfigMaps in `honest` as `token`: its response head (a 200 keeps the
