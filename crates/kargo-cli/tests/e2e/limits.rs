@@ -239,20 +239,7 @@ fn a_flood_of_slow_requests_past_the_in_flight_limits_gets_429_and_honest_reads_
     let server = Arc::new(server);
     // 20 authenticated creates whose bodies arrive one byte at a time: 4 are served, the other
     // 16 get the 429 at once; and 30 unauthenticated reads with slow bodies, which take no place.
-    let writes: Vec<_> = (0..20)
-        .map(|_| {
-            let (server, writer) = (server.clone(), writer.clone());
-            thread::spawn(move || {
-                slow_body(
-                    &server,
-                    attacker(2),
-                    "POST /api/v1/namespaces/honest/configmaps",
-                    Some(&writer),
-                    8,
-                )
-            })
-        })
-        .collect();
+    let writes = slow_creates(&server, &writer, 20, 8);
     let anonymous: Vec<_> = (0..30)
         .map(|_| {
             let server = server.clone();
@@ -292,6 +279,33 @@ fn a_flood_of_slow_requests_past_the_in_flight_limits_gets_429_and_honest_reads_
     }
 }
 
+/// A slow request running in its thread: what it saw (see [`slow_body`]).
+type SlowRequest = thread::JoinHandle<Option<(RawResponse, Duration)>>;
+
+/// `count` creates of ConfigMaps as `writer` from 127.0.0.2, each body sent one byte every
+/// 100 ms for up to `seconds`.
+fn slow_creates(
+    server: &Arc<Server>,
+    writer: &str,
+    count: usize,
+    seconds: u64,
+) -> Vec<SlowRequest> {
+    (0..count)
+        .map(|_| {
+            let (server, writer) = (server.clone(), writer.to_owned());
+            thread::spawn(move || {
+                slow_body(
+                    &server,
+                    attacker(2),
+                    "POST /api/v1/namespaces/honest/configmaps",
+                    Some(&writer),
+                    seconds,
+                )
+            })
+        })
+        .collect()
+}
+
 /// The ServiceAccount `honest/writer`, which may create ConfigMaps there: its token.
 fn writer_token(server: &Server) -> String {
     account_token(
@@ -312,20 +326,7 @@ fn a_request_slower_than_the_request_timeout_gets_504_and_gives_its_place_back()
     let (token, path) = honest_reader(&server);
     let writer = writer_token(&server);
     // Two creates whose bodies never finish take both places, until the timeout.
-    let writes: Vec<_> = (0..2)
-        .map(|_| {
-            let (server, writer) = (server.clone(), writer.clone());
-            thread::spawn(move || {
-                slow_body(
-                    &server,
-                    attacker(2),
-                    "POST /api/v1/namespaces/honest/configmaps",
-                    Some(&writer),
-                    10,
-                )
-            })
-        })
-        .collect();
+    let writes = slow_creates(&server, &writer, 2, 10);
     let honest = honest_client(&server, &token, path, HONEST_REQUESTS);
     honest.assert_served_within("two requests that never finish their body", HONEST_P99);
     for write in writes {
