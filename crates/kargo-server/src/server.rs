@@ -301,6 +301,17 @@ fn connection_limits(limits: &crate::limits::Limits) -> crate::serve::Connection
     let max_connections_per_client = limits
         .max_connections_per_client
         .unwrap_or((max_connections / 4).max(1));
+    if let Some(files) = open_files
+        && max_connections as u64 > files.saturating_sub(crate::limits::RESERVED_FILES)
+    {
+        tracing::warn!(
+            max_connections,
+            open_files = files,
+            "--max-connections leaves fewer than {} of the open-files limit for the store: \
+             past it, accepting fails until connections close",
+            crate::limits::RESERVED_FILES
+        );
+    }
     tracing::info!(
         open_files = open_files.map_or_else(|| "unlimited".to_owned(), |n| n.to_string()),
         max_connections,
