@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use kargo_server::limits::Limits;
 use kargo_server::server::EtcdSecurity;
 use kargo_server::{ServerConfig, StoreConfig};
 
@@ -61,6 +62,69 @@ pub struct ServerArgs {
     /// Log filter (`info`, `debug`, `kargo_server=debug`).
     #[arg(long, env = "KARGO_LOG", default_value = "info")]
     pub log: String,
+    /// Bounds on connections, requests and watches.
+    #[command(flatten)]
+    pub limits: Box<LimitArgs>,
+}
+
+/// The limits of `docs/operations.md` ("Limits"); defaults are kube-apiserver's where it has one.
+#[derive(Debug, Args, Clone)]
+pub struct LimitArgs {
+    /// Time a client has to send a request header, from its first byte (slow clients are
+    /// disconnected).
+    #[arg(long, value_name = "DURATION", default_value = "32s", value_parser = parse_duration, help_heading = "Limits")]
+    pub request_header_timeout: Duration,
+    /// Time a connection with no request in flight stays open.
+    #[arg(long, value_name = "DURATION", default_value = "90s", value_parser = parse_duration, help_heading = "Limits")]
+    pub idle_connection_timeout: Duration,
+    /// Open connections (default: the open-files limit less 256, at most 16384); past it new
+    /// connections are closed at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Limits")]
+    pub max_connections: Option<u64>,
+    /// Open connections from one IPv4 address or IPv6 /64 (default: a quarter of
+    /// --max-connections).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Limits")]
+    pub max_connections_per_client: Option<u64>,
+    /// HTTP/2 streams one connection may have open at once.
+    #[arg(long, value_name = "N", default_value_t = kargo_server::limits::DEFAULT_HTTP2_MAX_STREAMS, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
+    pub http2_max_streams_per_connection: u32,
+    /// Reads (GET) served at once; past it a 429 (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = kargo_server::limits::DEFAULT_MAX_REQUESTS_INFLIGHT, help_heading = "Limits")]
+    pub max_requests_inflight: usize,
+    /// Other requests (writes, logins, reviews) served at once; past it a 429 (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = kargo_server::limits::DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT, help_heading = "Limits")]
+    pub max_mutating_requests_inflight: usize,
+    /// The longest a request other than a watch may take; past it a 504.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, help_heading = "Limits")]
+    pub request_timeout: Duration,
+    /// A watch without timeoutSeconds ends after a random time between this and twice this.
+    #[arg(long, value_name = "DURATION", default_value = "1800s", value_parser = parse_duration, help_heading = "Limits")]
+    pub min_request_timeout: Duration,
+    /// Watches open at once; past it a 429 (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = kargo_server::limits::DEFAULT_MAX_WATCHES, help_heading = "Limits")]
+    pub max_watches: usize,
+    /// Watches one user may have open at once; past it a 429 (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = kargo_server::limits::DEFAULT_MAX_WATCHES_PER_USER, help_heading = "Limits")]
+    pub max_watches_per_user: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        Limits {
+            header_timeout: self.request_header_timeout,
+            idle_timeout: self.idle_connection_timeout,
+            max_connections: self.max_connections.map(count),
+            max_connections_per_client: self.max_connections_per_client.map(count),
+            http2_max_streams: self.http2_max_streams_per_connection,
+            max_requests_inflight: self.max_requests_inflight,
+            max_mutating_requests_inflight: self.max_mutating_requests_inflight,
+            request_timeout: self.request_timeout,
+            min_request_timeout: self.min_request_timeout,
+            max_watches: self.max_watches,
+            max_watches_per_user: self.max_watches_per_user,
+        }
+    }
 }
 
 /// Which store, and the data directory.
@@ -299,6 +363,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         max_object_bytes: usize::try_from(args.max_object_size)?,
         init: args.init,
         encryption_config: args.encryption_config,
+        limits: args.limits.limits(),
     };
     let outcome = runtime.block_on(kargo_server::server::run(config, |started| {
         use std::io::Write;
@@ -545,6 +610,34 @@ mod tests {
             }
             other => panic!("expected reencrypt, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn limit_flags_default_to_kube_apiservers_values_and_can_be_set() {
+        assert_eq!(parse(&[]).unwrap().limits.limits(), Limits::default());
+        let args = parse(&[
+            "--max-connections",
+            "64",
+            "--max-connections-per-client",
+            "8",
+            "--max-requests-inflight",
+            "0",
+            "--request-header-timeout",
+            "2s",
+            "--max-watches-per-user",
+            "3",
+        ])
+        .unwrap();
+        let limits = args.limits.limits();
+        assert_eq!(limits.max_connections, Some(64));
+        assert_eq!(limits.max_connections_per_client, Some(8));
+        assert_eq!(limits.max_requests_inflight, 0);
+        assert_eq!(limits.header_timeout, Duration::from_secs(2));
+        assert_eq!(limits.max_watches_per_user, 3);
+        assert_eq!(
+            parse(&["--max-connections", "0"]).err(),
+            Some(clap::error::ErrorKind::ValueValidation)
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod data_dir;
 pub mod encryption;
 pub mod http;
 pub mod kargo;
+pub mod limits;
 pub mod protobuf;
 pub mod registry;
 pub mod serve;

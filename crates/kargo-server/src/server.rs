@@ -268,6 +268,8 @@ pub struct ServerConfig {
     pub init: bool,
     /// Kubernetes' `EncryptionConfiguration` for encryption at rest (`--encryption-config`).
     pub encryption_config: Option<PathBuf>,
+    /// Bounds on connections, requests and watches.
+    pub limits: crate::limits::Limits,
 }
 
 impl ServerConfig {
@@ -551,6 +553,42 @@ async fn open_store(config: &ServerConfig) -> Result<(Arc<dyn Store>, Tripped), 
     Ok(kargo_store::tripwire(store))
 }
 
+/// The listener's bounds: the connection cap derived from the open-files limit (raised to its
+/// hard limit first) unless given.
+fn connection_limits(limits: &crate::limits::Limits) -> crate::serve::ConnectionLimits {
+    let open_files = crate::limits::raise_open_files_limit();
+    let max_connections = limits
+        .max_connections
+        .unwrap_or_else(|| crate::limits::default_max_connections(open_files));
+    let max_connections_per_client = limits
+        .max_connections_per_client
+        .unwrap_or((max_connections / 4).max(1));
+    if let Some(files) = open_files
+        && max_connections as u64 > files.saturating_sub(crate::limits::RESERVED_FILES)
+    {
+        tracing::warn!(
+            max_connections,
+            open_files = files,
+            "--max-connections leaves fewer than {} of the open-files limit for the store: \
+             past it, accepting fails until connections close",
+            crate::limits::RESERVED_FILES
+        );
+    }
+    tracing::info!(
+        open_files = open_files.map_or_else(|| "unlimited".to_owned(), |n| n.to_string()),
+        max_connections,
+        max_connections_per_client,
+        "connection limits"
+    );
+    crate::serve::ConnectionLimits {
+        header_timeout: limits.header_timeout,
+        idle_timeout: limits.idle_timeout,
+        max_connections,
+        max_connections_per_client,
+        http2_max_streams: limits.http2_max_streams,
+    }
+}
+
 /// Starts the server and returns once it is listening.
 pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
     // Before anything is created: a refused password must leave no new installation behind.
@@ -684,12 +722,14 @@ async fn start_on(
         shutdown: shutdown.clone(),
         kargo: Arc::new(kargo),
         synced: synced_rx,
+        limits: crate::limits::RequestLimits::new(&config.limits),
     });
     let app = crate::http::Api::new(state);
     tokio::spawn(crate::serve::serve(
         listener,
         tls.server_config()?,
         app,
+        connection_limits(&config.limits),
         shutdown.clone(),
     ));
 

@@ -599,11 +599,9 @@ fn on_etcd_the_raw_values_hold_no_token_and_no_key_bytes_and_keys_rotate() {
     let raw = || -> Arc<dyn Store> {
         runtime().block_on(async {
             Arc::new(
-                kargo_store::etcd::EtcdStore::connect(
-                    cluster.options().with_prefix(prefix),
-                )
-                .await
-                .expect("connect to etcd"),
+                kargo_store::etcd::EtcdStore::connect(cluster.options().with_prefix(prefix))
+                    .await
+                    .expect("connect to etcd"),
             ) as Arc<dyn Store>
         })
     };

@@ -21,6 +21,8 @@ pub struct Server {
     args: Vec<String>,
     /// `KARGO_ADMIN_PASSWORD` (kept across restarts).
     password: String,
+    /// A soft open-files limit to start the server with.
+    open_files: Option<u64>,
 }
 
 /// Output of a client command, with helpers that print everything when an assertion fails.
@@ -80,6 +82,16 @@ impl Server {
 
     /// Starts a server with extra flags (for example `--store etcd --etcd-endpoints ...`).
     pub fn start_with(args: &[String]) -> Server {
+        Server::start_limited(args, None)
+    }
+
+    /// Starts a server whose soft open-files limit is `open_files` when it starts (the hard
+    /// limit stays as it is), as under a login shell's default of 1,024.
+    pub fn start_with_open_files(args: &[String], open_files: u64) -> Server {
+        Server::start_limited(args, Some(open_files))
+    }
+
+    fn start_limited(args: &[String], open_files: Option<u64>) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("home")).expect("home");
         let mut server = Server {
@@ -89,6 +101,7 @@ impl Server {
             port: 0,
             args: args.to_vec(),
             password: ADMIN_PASSWORD.to_owned(),
+            open_files,
         };
         server.spawn("127.0.0.1:0");
         server
@@ -128,7 +141,16 @@ impl Server {
     }
 
     fn spawn(&mut self, address: &str) {
-        let mut child = Command::new(kargo_bin())
+        let mut command = match self.open_files {
+            None => Command::new(kargo_bin()),
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("ulimit -Sn {n} && exec \"$0\" \"$@\"")])
+                    .arg(kargo_bin());
+                sh
+            }
+        };
+        let mut child = command
             .args(["server", "--address", address, "--data-dir"])
             .arg(self.data_dir())
             .args(&self.args)
@@ -465,4 +487,203 @@ pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     check()
+}
+
+/// A TLS connection made by hand, for tests that need sockets no client library gives: from a
+/// chosen address, sending a header one byte at a time, never finishing a body.
+pub type Tls = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
+
+/// The server's CA as a rustls client configuration (HTTP/1.1 by ALPN).
+pub fn tls_config(server: &Server) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(server.ca()).expect("ca.crt") {
+        roots.add(cert.expect("a PEM certificate")).expect("a CA");
+    }
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    std::sync::Arc::new(config)
+}
+
+/// Connects to `server` from `from` (every 127.x.y.z address is this machine; tests use other
+/// ones to stand for other clients) and completes the TLS handshake; reads and writes time out
+/// after 10 s.
+pub fn tls_connect(
+    server: &Server,
+    config: &std::sync::Arc<rustls::ClientConfig>,
+    from: std::net::Ipv4Addr,
+) -> std::io::Result<Tls> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.bind(&std::net::SocketAddr::from((from, 0)).into())?;
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], server.port));
+    socket.connect_timeout(&target.into(), Duration::from_secs(10))?;
+    let tcp: std::net::TcpStream = socket.into();
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    tcp.set_write_timeout(Some(Duration::from_secs(10)))?;
+    tcp.set_nodelay(true)?;
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("a name");
+    let connection = rustls::ClientConnection::new(config.clone(), name)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock)?;
+    }
+    Ok(tls)
+}
+
+/// A response read by hand: status, headers (names lower-cased) and body.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// The status code.
+    pub status: u16,
+    /// The header fields.
+    pub headers: Vec<(String, String)>,
+    /// The body (a `Content-Length` body; empty for a stream).
+    pub body: String,
+}
+
+impl RawResponse {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one HTTP/1.1 response head, and its body when it has a `Content-Length`.
+pub fn read_response(tls: &mut Tls) -> std::io::Result<RawResponse> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if tls.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {head:?}")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    tls.read_exact(&mut body)?;
+    Ok(RawResponse {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// Sends a GET with a bearer token and reads the answer.
+pub fn raw_get(tls: &mut Tls, path: &str, token: Option<&str>) -> std::io::Result<RawResponse> {
+    use std::io::Write;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(tls, "GET {path} HTTP/1.1\r\nHost: kargo\r\n{auth}\r\n")?;
+    tls.flush()?;
+    read_response(tls)
+}
+
+/// Latencies of an honest client measured while an attack runs.
+#[derive(Debug)]
+pub struct Latencies {
+    /// One per request served with 200.
+    pub samples: Vec<Duration>,
+    /// What went wrong with the others.
+    pub failures: Vec<String>,
+}
+
+impl Latencies {
+    /// The `p`th percentile (0 < p ≤ 100) of the served requests.
+    pub fn percentile(&self, p: f64) -> Duration {
+        let mut sorted = self.samples.clone();
+        sorted.sort();
+        let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+        sorted
+            .get(rank.saturating_sub(1))
+            .copied()
+            .unwrap_or(Duration::MAX)
+    }
+
+    /// Asserts that every request was served with 200 and the p99 is within `bound`; prints the
+    /// figures (on stderr; `--nocapture` shows them).
+    #[track_caller]
+    pub fn assert_served_within(&self, attack: &str, bound: Duration) {
+        let p50 = self.percentile(50.0);
+        let p99 = self.percentile(99.0);
+        eprintln!(
+            "honest client during {attack}: {} served, {} failed, p50 {p50:?}, p99 {p99:?} (bound {bound:?})",
+            self.samples.len(),
+            self.failures.len()
+        );
+        assert!(
+            self.failures.is_empty(),
+            "during {attack}, {} of {} honest requests failed: {:?}",
+            self.failures.len(),
+            self.failures.len() + self.samples.len(),
+            &self.failures[..self.failures.len().min(5)]
+        );
+        assert!(
+            p99 <= bound,
+            "during {attack}, honest p99 {p99:?} > {bound:?}"
+        );
+    }
+}
+
+/// The honest client of the attack tests: `count` authenticated GETs of `path`, one after the
+/// other, each on a new connection from 127.0.0.1 (a client arriving during the attack).
+pub fn honest_client(server: &Server, token: &str, path: &str, count: usize) -> Latencies {
+    let config = tls_config(server);
+    let mut samples = Vec::with_capacity(count);
+    let mut failures = Vec::new();
+    for _ in 0..count {
+        let started = Instant::now();
+        let outcome = tls_connect(server, &config, [127, 0, 0, 1].into())
+            .and_then(|mut tls| raw_get(&mut tls, path, Some(token)));
+        match outcome {
+            Ok(r) if r.status == 200 => samples.push(started.elapsed()),
+            Ok(r) => failures.push(format!("{} {}", r.status, r.body)),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    Latencies { samples, failures }
+}
+
+/// Applies `manifest` (objects in the `honest` namespace) as the admin and returns a token of
+/// the ServiceAccount `honest/<account>`.
+pub fn account_token(server: &Server, manifest: &str, account: &str) -> String {
+    server.kubectl_stdin(&["apply", "-f", "-"], manifest).ok();
+    server
+        .kubectl(&["create", "token", account, "-n", "honest"])
+        .ok()
+        .trim()
+        .to_owned()
+}
+
+/// A ServiceAccount `honest/reader` that may read ServiceAccounts there: its token, and the path
+/// of its own object (what the honest client reads).
+pub fn honest_reader(server: &Server) -> (String, &'static str) {
+    let token = account_token(
+        server,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: honest}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: reader, namespace: honest}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: reader, namespace: honest}\nrules: [{apiGroups: [\"\"], resources: [serviceaccounts], verbs: [get]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: reader, namespace: honest}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}\nsubjects: [{kind: ServiceAccount, name: reader, namespace: honest}]\n",
+        "reader",
+    );
+    (token, "/api/v1/namespaces/honest/serviceaccounts/reader")
 }

@@ -7,6 +7,7 @@
 //! - `bad_input`: malformed bodies, selectors and patches get 4xx and the server keeps serving;
 //! - `request_bounds`: patches, object size and depth, undecodable objects: no request can
 //!   freeze, exhaust or brick the server;
+//! - `limits`: attacks on the connection and request limits, each with an honest client's p99;
 //! - `persistence`: restarting keeps objects and resourceVersions keep increasing;
 //! - `data_dir`: the data directory private whatever the umask, `--init`, a damaged or foreign
 //!   store, one server per directory;
@@ -47,6 +48,7 @@ mod kargo_projects;
 mod kargo_rest;
 mod kargo_roles;
 mod kubectl;
+mod limits;
 mod persistence;
 mod python;
 mod replicas;

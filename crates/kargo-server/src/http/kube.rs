@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
@@ -135,7 +134,7 @@ async fn serve(
                 )),
             }
         }
-        "watch" => watch(app, rt, namespace, info, query, as_table).await,
+        "watch" => watch(app, user, rt, namespace, info, query, as_table).await,
         "create" => {
             let body = body::decode_reporting_duplicates(headers, &body)?;
             let mut options = write_options_for(app, user, rt, query)?;
@@ -318,6 +317,7 @@ fn table_response(table: &Value) -> Response {
 
 async fn watch(
     app: &AppState,
+    user: &UserInfo,
     rt: &'static ResourceType,
     namespace: Option<&str>,
     info: &RequestInfo<'_>,
@@ -336,17 +336,21 @@ async fn watch(
         allow_bookmarks: flag(query, "allowWatchBookmarks"),
         send_initial_events: query.get("sendInitialEvents").map(|v| v == "true"),
     };
-    let timeout = match query
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
-    {
-        Some(t) if t > 0 => Duration::from_secs(t),
-        _ => Duration::from_secs(1800 + u64::from(random_byte()) * 7),
+    let timeout = app.limits.watch_timeout(
+        query
+            .get("timeoutSeconds")
+            .and_then(|t| t.parse::<u64>().ok()),
+    );
+    // Held by the stream: the slot is given back when the watch ends or its client goes away.
+    let exempt = user.groups.iter().any(|g| g == crate::auth::authn::MASTERS);
+    let Ok(slot) = app.limits.watches.try_take(&user.username, exempt) else {
+        return Ok(super::too_many_requests(false));
     };
     let events = crate::registry::watch::watch(&app.registry, rt, namespace, options).await?;
     let shutdown = app.shutdown.clone();
     let stream = events
         .map(move |mut event| {
+            let _slot = &slot;
             if let Some(include) = as_table
                 && matches!(event.kind, "ADDED" | "MODIFIED" | "DELETED")
             {
@@ -373,12 +377,6 @@ async fn watch(
         HeaderValue::from_static("no-cache, private"),
     );
     Ok(response)
-}
-
-fn random_byte() -> u8 {
-    let mut b = [0u8; 1];
-    let _ = aws_lc_rs::rand::fill(&mut b);
-    b[0]
 }
 
 async fn subresource(

@@ -70,6 +70,8 @@ pub struct App {
     pub kargo: Arc<crate::kargo::Kargo>,
     /// The revision the informer (and so the auth view) has applied.
     pub synced: tokio::sync::watch::Receiver<kargo_store::Revision>,
+    /// In-flight pools, watch slots and request timeouts.
+    pub limits: crate::limits::RequestLimits,
 }
 
 impl App {
@@ -130,19 +132,93 @@ impl Api {
         }
     }
 
-    /// Answers one request.
+    /// Answers one request. Every request passes here, so the request-side limits are enforced
+    /// here (`limits`): health checks are always answered; watches are long-running (bounded by
+    /// the watch slots and their own timeout); every other request takes a place in its
+    /// in-flight pool or gets kube-apiserver's 429, and is answered within `--request-timeout`.
+    /// As in kube-apiserver, a Kubernetes API request is authenticated before it takes a place,
+    /// so that unauthenticated requests cannot fill the pools.
     pub async fn call<B>(self, request: http::Request<B>) -> Response
     where
         B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
-        if is_kube_path(request.uri().path()) {
-            return kube_request(self.state, request.map(axum::body::Body::new)).await;
+        let path = request.uri().path();
+        if is_kube_path(path) {
+            let watch = is_watch(&request);
+            return kube_request(&self.state, request.map(axum::body::Body::new), watch).await;
         }
-        match self.router.oneshot(request).await {
+        if is_health_path(path) {
+            return self.route(request).await;
+        }
+        let kargo_route = path.starts_with("/v1beta1");
+        let limits = &self.state.limits;
+        let Some(_permit) = limits.inflight.try_acquire(request.method()) else {
+            drain_later(request.map(axum::body::Body::new));
+            return too_many_requests(kargo_route);
+        };
+        match crate::limits::within(limits.request_timeout, self.route(request)).await {
+            Ok(response) => response,
+            Err(_) => render_limit(kargo_route, crate::limits::request_timed_out()),
+        }
+    }
+
+    async fn route<B>(&self, request: http::Request<B>) -> Response
+    where
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        match self.router.clone().oneshot(request).await {
             Ok(response) => response,
             Err(never) => match never {},
         }
+    }
+}
+
+/// Whether a path is one of the health checks, which no limit refuses.
+fn is_health_path(path: &str) -> bool {
+    matches!(path, "/healthz" | "/livez" | "/readyz")
+}
+
+/// Whether a Kubernetes API request is a watch: a GET with `?watch=true` (or `1`), or of the old
+/// `/api/v1/watch/...` and `/apis/GROUP/VERSION/watch/...` paths.
+fn is_watch<B>(request: &http::Request<B>) -> bool {
+    if request.method() != http::Method::GET {
+        return false;
+    }
+    let uri = request.uri();
+    let path = uri.path();
+    let watch_path = match path.strip_prefix("/apis/") {
+        Some(rest) => rest.split('/').nth(2) == Some("watch"),
+        None => path
+            .strip_prefix("/api/")
+            .is_some_and(|rest| rest.split('/').nth(1) == Some("watch")),
+    };
+    watch_path
+        || uri.query().is_some_and(|q| {
+            q.contains("watch=")
+                && form_urlencoded::parse(q.as_bytes())
+                    .any(|(k, v)| k == "watch" && matches!(&*v, "true" | "1"))
+        })
+}
+
+/// kube-apiserver's 429 with `Retry-After`; Kargo routes get it as `{"error": ...}`.
+fn too_many_requests(kargo_route: bool) -> Response {
+    let mut response = render_limit(kargo_route, crate::limits::too_many_requests());
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from(crate::limits::RETRY_AFTER_SECONDS),
+    );
+    response
+}
+
+/// A limit's `Status`, or on a Kargo route (`/v1beta1`) the same code and message as Kargo's
+/// `{"error": ...}`.
+fn render_limit(kargo_route: bool, status: Status) -> Response {
+    if kargo_route {
+        kargo::KargoError::from(status).into_response()
+    } else {
+        status.into_response()
     }
 }
 
@@ -183,12 +259,32 @@ fn is_kube_path(path: &str) -> bool {
     })
 }
 
-/// A Kubernetes API request, authenticated here.
-async fn kube_request(app: AppState, request: Request) -> Response {
-    match authenticate(&app, request).await {
-        Ok((user, request)) => kube::handle(&app, user, request).await,
-        Err(response) => response,
+/// A Kubernetes API request, authenticated here, then held to its in-flight pool (unless it is a
+/// watch) and `--request-timeout`.
+async fn kube_request(app: &AppState, request: Request, watch: bool) -> Response {
+    let (user, request) = match authenticate(app, request).await {
+        Ok(authenticated) => authenticated,
+        Err(response) => return response,
+    };
+    let limits = &app.limits;
+    // Watches take no place (the watch slots bound them); their stream outlives the timeout,
+    // which bounds only the start (the body, the initial list).
+    let permit = (!watch).then(|| limits.inflight.try_acquire(request.method()));
+    // kube-apiserver lets system:masters through a full pool, so the operator can act during a
+    // flood.
+    if matches!(permit, Some(None)) && !user.groups.iter().any(|g| g == crate::auth::authn::MASTERS)
+    {
+        drain_later(request);
+        return too_many_requests(false);
     }
+    let response =
+        match crate::limits::within(limits.request_timeout, kube::handle(app, user, request)).await
+        {
+            Ok(response) => response,
+            Err(_) => crate::limits::request_timed_out().into_response(),
+        };
+    drop(permit);
+    response
 }
 
 async fn health() -> &'static str {
@@ -206,7 +302,10 @@ async fn method_not_allowed(request: Request) -> Response {
     kargo::KargoError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response()
 }
 
-async fn not_found() -> Response {
+/// No such route: read what the client sends first, so that an HTTP/2 client still sending a
+/// body gets the 404 rather than a reset stream.
+async fn not_found(request: Request) -> Response {
+    drain(request).await;
     Status::no_route().into_response()
 }
 
@@ -258,10 +357,24 @@ async fn authenticate_kube(State(app): State<AppState>, request: Request, next: 
 }
 
 /// Reads (and drops) a small request body before answering without it, so that an HTTP/2 client
-/// still sending it gets the answer rather than a reset stream.
+/// still sending it gets the answer rather than a reset stream. Bounded in size and time: a
+/// client that sends slowly gets its answer after [`DRAIN_TIMEOUT`] anyway.
 pub async fn drain(request: Request) {
-    let _ = body::read(request.into_body(), 64 * 1024).await;
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, body::read(request.into_body(), DRAIN_LIMIT)).await;
 }
+
+/// [`drain`] while the answer goes out: a refused client gets its 429 at once however slowly it
+/// sends, and the drain holds no place in any pool.
+fn drain_later(request: Request) {
+    if !axum::body::HttpBody::is_end_stream(request.body()) {
+        tokio::spawn(drain(request));
+    }
+}
+
+/// How much of an unwanted body [`drain`] reads.
+const DRAIN_LIMIT: usize = 64 * 1024;
+/// How long [`drain`] waits for an unwanted body.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A JSON response with `Warning` headers.
 pub fn json_response<T: Serialize + ?Sized>(
@@ -304,7 +417,32 @@ impl IntoResponse for Status {
 
 #[cfg(test)]
 mod tests {
-    use super::is_kube_path;
+    use super::{is_kube_path, is_watch};
+
+    #[test]
+    fn watches_are_gets_with_watch_true_or_of_the_old_watch_paths() {
+        let check = |method: &str, uri: &str, expected: bool| {
+            let request = http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(())
+                .unwrap_or_default();
+            assert_eq!(is_watch(&request), expected, "{method} {uri}");
+        };
+        check("GET", "/api/v1/namespaces/p/configmaps?watch=true", true);
+        check("GET", "/api/v1/configmaps?watch=1&resourceVersion=5", true);
+        check("GET", "/api/v1/watch/namespaces/p/configmaps", true);
+        check(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/watch/roles",
+            true,
+        );
+        check("GET", "/api/v1/namespaces/p/configmaps?watch=false", false);
+        check("GET", "/api/v1/namespaces/watch/configmaps", false);
+        check("GET", "/apis/watch/v1/namespaces/p/things", false);
+        check("POST", "/api/v1/namespaces/p/configmaps?watch=true", false);
+        check("DELETE", "/api/v1/watch/namespaces/p/configmaps/x", false);
+    }
 
     #[test]
     fn the_kubernetes_api_is_api_and_apis_and_what_is_below_them() {
