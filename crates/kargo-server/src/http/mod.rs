@@ -365,7 +365,7 @@ pub async fn drain(request: Request) {
 
 /// [`drain`] while the answer goes out: a refused client gets its 429 at once however slowly it
 /// sends, and the drain holds no place in any pool.
-fn drain_later(request: Request) {
+pub(crate) fn drain_later(request: Request) {
     if !axum::body::HttpBody::is_end_stream(request.body()) {
         tokio::spawn(drain(request));
     }
