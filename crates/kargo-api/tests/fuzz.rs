@@ -428,9 +428,44 @@ fn json_pointer(u: &mut Unstructured<'_>) -> ArbitraryResult<String> {
     Ok(pointer)
 }
 
+/// A pointer to a member of `doc` (escaped as RFC 6901 says), sometimes one step past it.
+fn existing_pointer(u: &mut Unstructured<'_>, mut doc: &Value) -> ArbitraryResult<String> {
+    let mut pointer = String::new();
+    loop {
+        let next = match doc {
+            Value::Object(map) if !map.is_empty() && u.ratio(3, 4)? => {
+                let keys: Vec<&String> = map.keys().collect();
+                let key = *u.choose(&keys)?;
+                pointer.push('/');
+                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                &map[key]
+            }
+            Value::Array(items) if !items.is_empty() && u.ratio(3, 4)? => {
+                let index = u.choose_index(items.len())?;
+                pointer.push_str(&format!("/{index}"));
+                &items[index]
+            }
+            _ => break,
+        };
+        doc = next;
+    }
+    if u.ratio(1, 4)? {
+        pointer.push('/');
+        pointer.push_str(&word(u, JSON_POINTER_SEGMENTS)?);
+    }
+    Ok(pointer)
+}
+
 /// An object and a JSON patch of up to six operations.
 fn json_patch_case(u: &mut Unstructured<'_>) -> ArbitraryResult<(Value, Value)> {
     let original = Value::Object(structured::object(u, PATCH_WORDS, 3)?);
+    let mut pointer = |u: &mut Unstructured<'_>| {
+        if u.ratio(2, 3)? {
+            existing_pointer(u, &original)
+        } else {
+            json_pointer(u)
+        }
+    };
     let mut ops = Vec::new();
     for _ in 0..u.int_in_range(0..=6)? {
         let mut op = serde_json::Map::new();
@@ -439,10 +474,10 @@ fn json_patch_case(u: &mut Unstructured<'_>) -> ArbitraryResult<(Value, Value)> 
             op.insert("op".into(), Value::from(kind));
         }
         if u.ratio(15, 16)? {
-            op.insert("path".into(), Value::from(json_pointer(u)?));
+            op.insert("path".into(), Value::from(pointer(u)?));
         }
         if u.ratio(1, 2)? {
-            op.insert("from".into(), Value::from(json_pointer(u)?));
+            op.insert("from".into(), Value::from(pointer(u)?));
         }
         if u.ratio(3, 4)? {
             op.insert("value".into(), json(u, PATCH_WORDS, 2)?);
