@@ -459,7 +459,7 @@ fn existing_pointer(u: &mut Unstructured<'_>, mut doc: &Value) -> ArbitraryResul
 /// An object and a JSON patch of up to six operations.
 fn json_patch_case(u: &mut Unstructured<'_>) -> ArbitraryResult<(Value, Value)> {
     let original = Value::Object(structured::object(u, PATCH_WORDS, 3)?);
-    let mut pointer = |u: &mut Unstructured<'_>| {
+    let pointer = |u: &mut Unstructured<'_>| {
         if u.ratio(2, 3)? {
             existing_pointer(u, &original)
         } else {
