@@ -46,7 +46,7 @@ for run in "${runs[@]}"; do
   echo "scripts/fuzz.sh: $package $selection ${filter:-(all)}: ${seconds} s per target" >&2
   # One test at a time: each target gets the whole budget on one core.
   # shellcheck disable=SC2086
-  if ! cargo test --profile fuzz --quiet -p "$package" $selection -- $filter \
+  if ! cargo test --profile fuzz -p "$package" $selection -- $filter \
       --test-threads=1 --nocapture 2>&1 | tee -a "$log"; then
     status=1
   fi
@@ -54,10 +54,13 @@ done
 
 echo
 echo "== executions per target (${seconds} s each; full log: $log)"
-grep -E '^fuzz: ' "$log" | sed -E 's/^fuzz: //' || true
-awk '/^fuzz: [^:]+: [0-9]+ executions/ { total += $3 } END { print "== total executions: " total + 0 }' "$log"
+grep -oE 'fuzz: [^ ]+: [0-9]+ executions.*' "$log" | sed -E 's/^fuzz: //' || true
+grep -oE 'fuzz: [^ ]+: [0-9]+ executions' "$log" \
+  | awk '{ total += $3 } END { print "== total executions: " total + 0 }' || true
+grep -oE 'fuzz target [^ ]+ failed after [0-9]+ executions' "$log" \
+  | awk '{ total += $6 } END { if (total) print "== executions of failed targets until their crash: " total }' || true
 echo "== crashes"
-if grep -E '^fuzz target .* failed' "$log"; then
+if grep -oE 'fuzz target .* failed.*' "$log"; then
   grep -E '^  (saved to|replay):' "$log" || true
 else
   echo "none"

@@ -203,7 +203,7 @@ impl Fuzzer {
         let mut executions = 0u64;
         let mut execute = |input: &[u8]| {
             executions += 1;
-            self.execute(settings, &target, input);
+            self.execute(settings, &target, input, executions);
         };
         if let Some(replay) = &settings.replay {
             let inputs = if replay.is_dir() {
@@ -256,7 +256,7 @@ impl Fuzzer {
     }
 
     /// Calls the target once; on a panic or an over-long call, saves the input and fails.
-    fn execute(&self, settings: &Settings, target: &impl Fn(&[u8]), input: &[u8]) {
+    fn execute(&self, settings: &Settings, target: &impl Fn(&[u8]), input: &[u8], count: u64) {
         let started = Instant::now();
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| target(input)));
         let took = started.elapsed();
@@ -272,7 +272,7 @@ impl Fuzzer {
         if let Some(message) = failure {
             let path = self.save(&settings.crash_dir, input);
             panic!(
-                "fuzz target {name} failed: {message}\n  input ({len} bytes): {preview}\n  saved to: {path}\n  replay: KARGO_FUZZ_REPLAY={path} cargo test {name}\n  (random seed KARGO_FUZZ_SEED={seed})",
+                "fuzz target {name} failed after {count} executions: {message}\n  input ({len} bytes): {preview}\n  saved to: {path}\n  replay: KARGO_FUZZ_REPLAY={path} cargo test {name}\n  (random seed KARGO_FUZZ_SEED={seed})",
                 name = self.name,
                 len = input.len(),
                 preview = preview(input),
@@ -494,10 +494,14 @@ mod tests {
                 &settings,
                 &|data: &[u8]| assert!(data != b"boom", "found it"),
                 b"boom",
+                7,
             )
         }));
         let message = panic_message(outcome.expect_err("the run fails").as_ref());
-        assert!(message.contains("found it"), "{message}");
+        assert!(
+            message.contains("failed after 7 executions: found it"),
+            "{message}"
+        );
         let saved = dir.join(format!("crash-{:016x}", fnv1a(b"boom")));
         assert!(message.contains(&saved.display().to_string()), "{message}");
         assert_eq!(std::fs::read(&saved).expect("saved"), b"boom");

@@ -590,11 +590,10 @@ fn body_case(u: &mut Unstructured<'_>) -> ArbitraryResult<Value> {
 /// only then is the value's JSON text also YAML for the same value.
 fn yaml_safe(value: &Value) -> bool {
     let printable = |c: char| {
-        matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
-            && c != '\u{2028}'
-            && c != '\u{2029}'
-            || c >= '\u{10000}'
-            || c < ' '
+        !matches!(
+            c,
+            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{fffe}' | '\u{ffff}'
+        )
     };
     match value {
         Value::String(s) => s.chars().all(printable),
@@ -793,4 +792,31 @@ fn a_resource_version_with_a_sign_or_spaces_does_not_parse() {
     }
     assert_eq!(parse_revision("007"), Some(Revision(7)));
     assert_eq!(parse_revision("0"), Some(Revision(0)));
+}
+
+/// Regression (found by `bearer_token` in the `fuzz` profile): a bound token whose `exp` is
+/// `i64::MAX` overflowed `exp + leeway` (a panic with overflow checks, a token wrongly expired
+/// without). Only the key's holder can sign one; it is valid until the end of time.
+#[test]
+fn a_bound_token_expiring_at_the_end_of_time_authenticates_without_overflow() {
+    let tokens = tokens();
+    for (exp, valid) in [(i64::MAX, true), (i64::MIN, false)] {
+        let mut claims = jwt::bound_claims(&BoundRequest {
+            issuer: ISSUER,
+            namespace: NAMESPACE,
+            account: ACCOUNT,
+            uid: ACCOUNT_UID,
+            audiences: &[ISSUER.to_owned()],
+            now: 0,
+            lifetime: 0,
+            jti: "end-of-time",
+            secret: None,
+        });
+        claims["exp"] = json!(exp);
+        let token = jwt::sign(tokens.keys.signing(), claims).expect("signing");
+        let outcome = tokens
+            .authenticator
+            .authenticate(Some(&format!("Bearer {token}")), None);
+        assert_eq!(outcome.is_ok(), valid, "exp {exp}");
+    }
 }
