@@ -15,6 +15,7 @@
 //! - [`json`]: JSON decoding that reports duplicate fields for field validation.
 //! - [`limits`]: the largest and deepest object the server stores, and iterative measures of a
 //!   value against them.
+//! - [`yaml`]: YAML documents to JSON, refusing nesting its scanner would take quadratic time on.
 //! - [`patch`]: JSON merge patch, JSON patch and strategic merge patch, with how each failure
 //!   maps to a kube-apiserver `Status` ([`patch::PatchError`]).
 //!
@@ -32,3 +33,4 @@ pub mod names;
 pub mod patch;
 pub mod resources;
 pub mod selector;
+pub mod yaml;

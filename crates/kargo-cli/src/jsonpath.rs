@@ -254,3 +254,125 @@ mod tests {
         check("{kind}", Err("unrecognized character in action: \"kind\""));
     }
 }
+
+/// The fuzz target of `-o jsonpath=TEMPLATE` (run by `kargo_fuzz` on `fuzz/jsonpath/` and its
+/// mutants): any template renders or fails without a panic, text without braces renders as
+/// itself, and a path built from the document's own keys renders the value there.
+#[cfg(test)]
+mod fuzz {
+    use kargo_fuzz::arbitrary::{Result as ArbitraryResult, Unstructured};
+    use kargo_fuzz::structured;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn document() -> Value {
+        json!({
+            "kind": "List",
+            "items": [
+                {"metadata": {"name": "a", "annotations": {"kubernetes.io/service-account.name": "sa"}},
+                 "data": {"token": "dG9r"}},
+                {"metadata": {"name": "b", "labels": {"x.io/a-b_c": "1"}}, "count": 2, "ok": true,
+                 "nested": [[1, 2], {"k": null}]},
+            ],
+        })
+    }
+
+    /// The step that selects `key`: `.key` with `\` before the characters the parser reads,
+    /// or `['key']` for the keys a dot cannot name (empty, or ending in whitespace, which the
+    /// action's trimming would eat); `None` for keys neither form can name.
+    fn step(key: &str) -> Option<String> {
+        if key.is_empty() || key.ends_with(char::is_whitespace) {
+            return (!key.contains(['\'', ']', '\\'])).then(|| format!("['{key}']"));
+        }
+        let mut out = String::from(".");
+        for c in key.chars() {
+            if matches!(c, '.' | '[' | '\\' | '{' | '}' | '"' | '\'' | '*') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        Some(out)
+    }
+
+    /// A path to a node of `value` chosen by the input, as a template, and the node.
+    fn path_case<'a>(
+        u: &mut Unstructured<'_>,
+        mut value: &'a Value,
+    ) -> ArbitraryResult<(String, &'a Value)> {
+        let mut template = String::from("{");
+        loop {
+            match value {
+                Value::Object(map) if !map.is_empty() && u.ratio(4, 5)? => {
+                    let keys: Vec<&String> = map.keys().collect();
+                    let key = *u.choose(&keys)?;
+                    let Some(step) = step(key) else {
+                        return Err(kargo_fuzz::arbitrary::Error::IncorrectFormat);
+                    };
+                    template.push_str(&step);
+                    value = &map[key];
+                }
+                Value::Array(items) if !items.is_empty() && u.ratio(4, 5)? => {
+                    let len = items.len() as i64;
+                    let index = u.int_in_range(-len..=len - 1)?;
+                    template.push_str(&format!("[{index}]"));
+                    value = &items[if index < 0 { len + index } else { index } as usize];
+                }
+                _ => break,
+            }
+        }
+        template.push('}');
+        Ok((template, value))
+    }
+
+    fn check(template: &str, document: &Value) {
+        let rendered = render(template, document);
+        if !template.contains('{') {
+            assert_eq!(rendered.as_deref(), Ok(template), "plain text changed");
+        }
+    }
+
+    #[test]
+    fn templates_render_or_fail_and_paths_of_the_document_render_their_value() {
+        let document = document();
+        kargo_fuzz::Fuzzer::new("jsonpath")
+            .corpus(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/jsonpath"))
+            .dictionary([
+                "{",
+                "}",
+                ".",
+                "[",
+                "]",
+                "[*]",
+                ".*",
+                "$",
+                "\\",
+                "'",
+                "\"",
+                "[-1]",
+                "{\"\\n\"}",
+                ".items",
+                ".metadata",
+            ])
+            .max_len(512)
+            .run(|data| {
+                check(&String::from_utf8_lossy(data), &document);
+                let mut u = Unstructured::new(data);
+                let Ok(generated) =
+                    structured::json(&mut u, &["a", "a.b", "k[0]", "x y", "", " ", "*", "{}"], 3)
+                else {
+                    return;
+                };
+                let Ok((template, node)) = path_case(&mut u, &generated) else {
+                    return;
+                };
+                let rendered = render(&template, &generated)
+                    .unwrap_or_else(|e| panic!("{template} on {generated}: {e}"));
+                let expected = match node {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                assert_eq!(rendered, expected, "{template} on {generated}");
+            });
+    }
+}

@@ -129,6 +129,15 @@ fn malformed_wrong_oversized_and_unknown_requests_are_client_errors() {
             400,
             "BadRequest",
         ),
+        // Found by fuzzing: a signed resourceVersion parsed (Rust's integers take `+`).
+        (
+            "GET",
+            format!("{sa_path}?resourceVersion=%2B1"),
+            &[],
+            vec![],
+            400,
+            "BadRequest",
+        ),
         (
             "GET",
             format!("{sa_path}?resourceVersionMatch=Exact"),

@@ -206,10 +206,11 @@ impl TokenAuthenticator {
                 ..
             } => {
                 let now = now();
-                if now > *expires + LEEWAY {
+                // The claims are the signer's, but any i64 parses: saturate, never overflow.
+                if now > expires.saturating_add(LEEWAY) {
                     return Err("service account token has expired".into());
                 }
-                if now + LEEWAY < *not_before {
+                if now.saturating_add(LEEWAY) < *not_before {
                     return Err("service account token is not valid yet".into());
                 }
                 let matched: Vec<String> = wanted

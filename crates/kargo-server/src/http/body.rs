@@ -71,8 +71,7 @@ pub fn decode_reporting_duplicates(headers: &HeaderMap, body: &Bytes) -> Result<
             .map(plain)
             .map_err(|e| Status::bad_request(format!("unable to decode the protobuf body: {e}"))),
         "application/yaml" | "application/x-yaml" | "text/yaml" => {
-            kargo_api::json::from_deserializer(yaml_serde::Deserializer::from_slice(body))
-                .map_err(yaml_error)
+            kargo_api::yaml::decode(body).map_err(|e| Status::bad_request(e.to_string()))
         }
         "" | "application/json" | "text/plain" | "application/octet-stream" => {
             decode_json_reporting_duplicates(body)
@@ -99,10 +98,6 @@ fn decode_json_reporting_duplicates(body: &[u8]) -> Result<Decoded, Status> {
     kargo_api::json::from_slice(body).map_err(|e| {
         Status::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
     })
-}
-
-fn yaml_error(e: yaml_serde::Error) -> Status {
-    Status::bad_request(format!("error converting YAML to JSON: {e}"))
 }
 
 #[cfg(test)]
@@ -139,6 +134,49 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({"metadata": {"name": "x", "labels": {"a": "1"}}})
+        );
+    }
+
+    /// Regression (found by the `body` fuzz target): YAML's scanner time grows with the square
+    /// of the flow nesting; a 500 KB body held a thread for 90 s (optimized build).
+    #[test]
+    fn deeply_nested_yaml_flow_collections_are_refused_at_once() {
+        let yaml = headers(Some("application/yaml"));
+        for open in ["{a: ", "[", "{", "[a, "] {
+            let body = Bytes::from(open.repeat(100_000));
+            let started = std::time::Instant::now();
+            let err = decode(&yaml, &body).unwrap_err();
+            assert_eq!(err.code, 400);
+            assert!(
+                err.message.contains("nested deeper than 256 levels"),
+                "{}",
+                err.message
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(2),
+                "{open:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn yaml_within_the_nesting_limit_still_decodes() {
+        let yaml = headers(Some("application/yaml"));
+        let deep = format!("{}{}", "[".repeat(128), "]".repeat(128));
+        assert!(decode(&yaml, &Bytes::from(deep)).is_ok());
+        let annotated = "metadata:\n  annotations:\n    last: '{\"a\":[[1]],\"b\":\"]\"}' # don't [\n  name: x\n";
+        assert_eq!(
+            decode(&yaml, &Bytes::from(annotated)).unwrap()["metadata"]["name"],
+            "x"
+        );
+        let utf16: Vec<u8> = [0xfeff_u16]
+            .into_iter()
+            .chain("a: [1, {b: ŝ}]".encode_utf16())
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(
+            decode(&yaml, &Bytes::from(utf16)).unwrap(),
+            serde_json::json!({"a": [1, {"b": "ŝ"}]})
         );
     }
 

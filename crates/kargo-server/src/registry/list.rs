@@ -153,7 +153,7 @@ struct ContinueToken {
 const TOKEN_VERSION: &str = "meta.k8s.io/v1";
 
 /// Encodes a continue token: the list's revision and the key to continue after.
-fn encode_continue(revision: Revision, last_key: &str, prefix: &str) -> String {
+pub fn encode_continue(revision: Revision, last_key: &str, prefix: &str) -> String {
     let start = format!("{}\u{0}", last_key.strip_prefix(prefix).unwrap_or(last_key));
     let token = ContinueToken {
         v: TOKEN_VERSION.into(),
@@ -163,8 +163,9 @@ fn encode_continue(revision: Revision, last_key: &str, prefix: &str) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).unwrap_or_default())
 }
 
-/// Decodes a continue token into `(revision, key to continue after)`.
-fn decode_continue(token: &str, prefix: &str) -> Result<(Option<Revision>, String)> {
+/// Decodes a continue token into `(revision, key to continue after)`; the key is always under
+/// `prefix`.
+pub fn decode_continue(token: &str, prefix: &str) -> Result<(Option<Revision>, String)> {
     let invalid = |why: &str| Status::bad_request(format!("invalid continue token: {why}"));
     let bytes = URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))

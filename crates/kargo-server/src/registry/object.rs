@@ -227,7 +227,11 @@ pub fn undecodable() -> Status {
     )
 }
 
-/// Parses a `resourceVersion` string.
+/// Parses a `resourceVersion` string: decimal digits only, as kube-apiserver's
+/// `strconv.ParseUint` reads it (Rust's integer parsing would also take a sign: `+5`).
 pub fn parse_revision(rv: &str) -> Option<Revision> {
-    rv.parse::<i64>().ok().filter(|r| *r >= 0).map(Revision)
+    if rv.is_empty() || !rv.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    rv.parse::<i64>().ok().map(Revision)
 }

@@ -109,8 +109,7 @@ fn apply(
             Ok((obj, doc.duplicates))
         }
         PatchType::Apply => {
-            let doc: Value = yaml_serde::from_slice(patch)
-                .map_err(|e| Status::bad_request(format!("error decoding YAML: {e}")))?;
+            let doc = yaml(patch)?;
             if !doc.is_object() {
                 return Err(Status::bad_request(
                     "error decoding YAML: the body must be an object",
@@ -191,6 +190,13 @@ pub(super) fn patch_slots() -> Arc<Semaphore> {
     Arc::new(Semaphore::new(cores))
 }
 
+/// An apply patch's YAML document (bounded: see [`kargo_api::yaml`]).
+fn yaml(patch: &[u8]) -> Result<Value> {
+    kargo_api::yaml::decode(patch)
+        .map(|d| d.value)
+        .map_err(|e| Status::bad_request(e.to_string()))
+}
+
 /// A patch may not rename or move an object (kube-apiserver's `checkName`).
 fn check_name(target: Target<'_>, obj: &Value) -> Result<()> {
     if obj.name() != target.name {
@@ -220,8 +226,7 @@ impl Registry {
         options: &WriteOptions,
     ) -> Result<Written> {
         if patch_type == PatchType::Apply && self.try_get(target).await?.is_none() {
-            let body: Value = yaml_serde::from_slice(patch)
-                .map_err(|e| Status::bad_request(format!("error decoding YAML: {e}")))?;
+            let body = yaml(patch)?;
             check_name(target, &body)?;
             return self
                 .create(target.rt, target.namespace, body, options)
