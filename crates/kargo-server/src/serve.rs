@@ -151,16 +151,12 @@ async fn connection(
             if let Some(peer) = &peer {
                 request.extensions_mut().insert(peer.clone());
             }
-            // The source address: authentication failures are counted per address.
-            request
-                .extensions_mut()
-                .insert(axum::extract::ConnectInfo(remote));
             // Taken before the call, so that a request whose future is dropped still gives it
             // back; the response body carries it until hyper has sent the last byte.
             let busy = activity.begin();
             let api = api.clone();
             async move {
-                let response = api.call(request).await;
+                let response = api.call(request, Some(remote)).await;
                 Ok::<_, std::convert::Infallible>(
                     response.map(|inner| TrackedBody { inner, _busy: busy }),
                 )

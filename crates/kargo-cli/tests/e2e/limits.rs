@@ -16,10 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{
-    RawResponse, Server, Tls, account_token, honest_client, honest_reader, raw_get, read_response,
-    tls_config, tls_connect,
-};
+use crate::harness::{RawResponse, Server, Tls, raw_get, read_response, tls_config, tls_connect};
+use crate::honest::{account_token, honest_client, honest_reader};
 
 /// The honest client's p99 bound during every attack: generous, because this machine's two cores
 /// are shared with other builds; without the limits the honest client is not served at all.

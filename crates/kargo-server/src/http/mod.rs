@@ -15,6 +15,7 @@ pub mod reviews;
 pub mod table;
 pub mod throttle;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
@@ -138,7 +139,15 @@ impl Api {
     /// in-flight pool or gets kube-apiserver's 429, and is answered within `--request-timeout`.
     /// As in kube-apiserver, a Kubernetes API request is authenticated before it takes a place,
     /// so that unauthenticated requests cannot fill the pools.
-    pub async fn call<B>(self, request: http::Request<B>) -> Response
+    ///
+    /// `source` is the client's address, by which failed authentications are counted: handed to
+    /// the Kubernetes API directly, and to the router as a `ConnectInfo` extension (not on the
+    /// hot path: an extension costs an allocation per request).
+    pub async fn call<B>(
+        self,
+        mut request: http::Request<B>,
+        source: Option<SocketAddr>,
+    ) -> Response
     where
         B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
@@ -146,12 +155,18 @@ impl Api {
         let path = request.uri().path();
         if is_kube_path(path) {
             let watch = is_watch(&request);
-            return kube_request(&self.state, request.map(axum::body::Body::new), watch).await;
+            let request = request.map(axum::body::Body::new);
+            return kube_request(&self.state, request, watch, source.map(|s| s.ip())).await;
         }
         if is_health_path(path) {
             return self.route(request).await;
         }
         let kargo_route = path.starts_with("/v1beta1");
+        if let Some(source) = source {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(source));
+        }
         let limits = &self.state.limits;
         let Some(_permit) = limits.inflight.try_acquire(request.method()) else {
             drain_later(request.map(axum::body::Body::new));
@@ -261,8 +276,13 @@ fn is_kube_path(path: &str) -> bool {
 
 /// A Kubernetes API request, authenticated here, then held to its in-flight pool (unless it is a
 /// watch) and `--request-timeout`.
-async fn kube_request(app: &AppState, request: Request, watch: bool) -> Response {
-    let (user, request) = match authenticate(app, request).await {
+async fn kube_request(
+    app: &AppState,
+    request: Request,
+    watch: bool,
+    source: Option<IpAddr>,
+) -> Response {
+    let (user, request) = match authenticate(app, request, source).await {
         Ok(authenticated) => authenticated,
         Err(response) => return response,
     };
@@ -324,13 +344,13 @@ async fn openapi_group_version(axum::extract::Path(rest): axum::extract::Path<St
 async fn authenticate(
     app: &App,
     request: Request,
+    source: Option<IpAddr>,
 ) -> std::result::Result<(Arc<UserInfo>, Request), Response> {
     let header = request
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let peer = request.extensions().get::<PeerIdentity>();
-    let source = throttle::client_address(request.extensions());
     match app.authn.authenticate(header, peer, source) {
         Ok(user) => Ok((user, request)),
         Err(AuthFailure::Missing | AuthFailure::Invalid) => {
@@ -347,7 +367,8 @@ async fn authenticate(
 
 /// [`authenticate`] as a middleware (the OpenAPI documents).
 async fn authenticate_kube(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    match authenticate(&app, request).await {
+    let source = throttle::client_address(request.extensions());
+    match authenticate(&app, request, source).await {
         Ok((user, mut request)) => {
             request.extensions_mut().insert(user);
             next.run(request).await
