@@ -66,7 +66,7 @@ fn during<T: Send>(
             answers
         });
         std::thread::sleep(Duration::from_millis(200));
-        let honest = honest_client(server, token, "/api/v1/namespaces/p", 100);
+        let honest = honest_client(server, token, "/api/v1/namespaces/p", 300);
         stop.store(true, Ordering::Relaxed);
         (honest, attacker.join().expect("the attacker thread"))
     })
