@@ -34,6 +34,35 @@ const UPDATE_RETRIES: usize = 16;
 /// How many names `generateName` tries.
 const GENERATE_NAME_TRIES: usize = 8;
 
+/// Metadata the server sets and clients cannot: dropped from a create, kept from the stored
+/// object on an update.
+const SERVER_OWNED_META: [&str; 5] = [
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+];
+
+/// An update or patch may not rename or move an object (kube-apiserver's `checkName`).
+fn check_name(target: Target<'_>, obj: &Value) -> Result<()> {
+    if obj.name() != target.name {
+        return Err(Status::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({})",
+            obj.name(),
+            target.name
+        )));
+    }
+    if let (Some(in_body), Some(in_url)) = (obj.namespace(), target.namespace)
+        && in_body != in_url
+    {
+        return Err(Status::bad_request(format!(
+            "the namespace of the object ({in_body}) does not match the namespace on the URL ({in_url})"
+        )));
+    }
+    Ok(())
+}
+
 /// A check a write must pass after validation and before it is stored: `(new, old)`, with `old`
 /// `None` on create. Callers use it for what depends on who writes (RBAC escalation prevention).
 pub type AdmissionCheck = Arc<dyn Fn(&Object, Option<&Object>) -> Result<()> + Send + Sync>;
@@ -349,13 +378,7 @@ impl Registry {
         // Fields the server owns.
         {
             let meta = meta_mut(&mut obj);
-            for field in [
-                "uid",
-                "creationTimestamp",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "generation",
-            ] {
+            for field in SERVER_OWNED_META {
                 meta.remove(field);
             }
         }
@@ -452,7 +475,7 @@ impl Registry {
             options.field_validation,
             &options.duplicate_fields,
         )?;
-        self.check_identity(target, &obj)?;
+        check_name(target, &obj)?;
         let wanted_rv = obj.resource_version().to_owned();
         let strategy = strategy::for_type(target.rt);
         if wanted_rv.is_empty() && !strategy.allows_unconditional_update() {
@@ -470,25 +493,6 @@ impl Registry {
             .update_with(target, options, |_current| Ok(obj.clone()))
             .await?;
         Ok(Written { object, warnings })
-    }
-
-    /// The name and namespace in a body must match the URL's.
-    fn check_identity(&self, target: Target<'_>, obj: &Value) -> Result<()> {
-        if obj.name() != target.name {
-            return Err(Status::bad_request(format!(
-                "the name of the object ({}) does not match the name on the URL ({})",
-                obj.name(),
-                target.name
-            )));
-        }
-        if let (Some(in_body), Some(in_url)) = (obj.namespace(), target.namespace)
-            && in_body != in_url
-        {
-            return Err(Status::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-        Ok(())
     }
 
     /// Read-modify-write of one object: `mutate` gets the current object (with its
@@ -532,13 +536,7 @@ impl Registry {
         set_meta(&mut obj, "namespace", target.namespace.map(|n| n.into()));
         set_meta(&mut obj, "name", Some(target.name.into()));
         // Immutable metadata the server owns.
-        for field in [
-            "uid",
-            "creationTimestamp",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "generation",
-        ] {
+        for field in SERVER_OWNED_META {
             let old = current.meta().and_then(|m| m.get(field)).cloned();
             set_meta(&mut obj, field, old);
         }

@@ -10,7 +10,9 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::object::{Meta, set_meta};
-use super::{Object, Registry, Target, UPDATE_RETRIES, WriteOptions, Written, strategy, too_busy};
+use super::{
+    Object, Registry, Target, UPDATE_RETRIES, WriteOptions, Written, check_name, strategy, too_busy,
+};
 use crate::status::{Result, Status};
 
 /// The patch formats kube-apiserver accepts.
@@ -197,25 +199,6 @@ fn yaml(patch: &[u8]) -> Result<Value> {
         .map_err(|e| Status::bad_request(e.to_string()))
 }
 
-/// A patch may not rename or move an object (kube-apiserver's `checkName`).
-fn check_name(target: Target<'_>, obj: &Value) -> Result<()> {
-    if obj.name() != target.name {
-        return Err(Status::bad_request(format!(
-            "the name of the object ({}) does not match the name on the URL ({})",
-            obj.name(),
-            target.name
-        )));
-    }
-    if let (Some(in_body), Some(in_url)) = (obj.namespace(), target.namespace)
-        && in_body != in_url
-    {
-        return Err(Status::bad_request(format!(
-            "the namespace of the object ({in_body}) does not match the namespace on the URL ({in_url})"
-        )));
-    }
-    Ok(())
-}
-
 impl Registry {
     /// Patches an object. Server-side apply of a missing object creates it.
     pub async fn patch(
@@ -232,31 +215,23 @@ impl Registry {
                 .create(target.rt, target.namespace, body, options)
                 .await;
         }
-        let rt = target.rt;
-        let patch: Arc<[u8]> = patch.into();
-        for _ in 0..UPDATE_RETRIES {
-            let (kv, current) = self.read_decoded(target).await?;
-            let (patched, duplicates) = apply_bounded(
-                &self.patch_slots,
-                self.max_object_bytes,
-                rt,
-                patch_type,
-                current.clone(),
-                patch.clone(),
-            )
-            .await?;
-            check_name(target, &patched)?;
-            let (mut obj, warnings) =
-                self.decode_body(rt, patched, options.field_validation, &duplicates)?;
-            // A patch that does not mention resourceVersion applies to whatever is current.
-            if obj.resource_version() == current.resource_version() {
-                set_meta(&mut obj, "resourceVersion", None);
-            }
-            if let Some(object) = self.try_update(target, options, &kv, &current, obj).await? {
-                return Ok(Written { object, warnings });
-            }
-        }
-        Err(too_busy(target))
+        self.patch_with(
+            target,
+            patch_type,
+            patch,
+            options,
+            |current, (patched, duplicates)| {
+                check_name(target, &patched)?;
+                let (mut obj, warnings) =
+                    self.decode_body(target.rt, patched, options.field_validation, &duplicates)?;
+                // A patch that does not mention resourceVersion applies to whatever is current.
+                if obj.resource_version() == current.resource_version() {
+                    set_meta(&mut obj, "resourceVersion", None);
+                }
+                Ok((obj, warnings))
+            },
+        )
+        .await
     }
 
     /// Patches only the `status` of an object (the status subresource).
@@ -267,32 +242,52 @@ impl Registry {
         patch: &[u8],
         options: &WriteOptions,
     ) -> Result<Written> {
-        let rt = target.rt;
+        self.patch_with(
+            target,
+            patch_type,
+            patch,
+            options,
+            |current, (patched, _)| {
+                let mut obj = current.clone();
+                set_meta(&mut obj, "resourceVersion", None);
+                if let Some(map) = obj.as_object_mut() {
+                    match patched.get("status") {
+                        Some(s) => map.insert("status".into(), s.clone()),
+                        None => map.remove("status"),
+                    };
+                }
+                Ok((obj, Vec::new()))
+            },
+        )
+        .await
+    }
+
+    /// Reads the object, applies the patch to it (bounded: [`apply_bounded`]), lets `finish`
+    /// make the object to write (with warnings) from the current and the patched one, and
+    /// writes it with the update rules; a lost race starts again from a fresh read.
+    async fn patch_with(
+        &self,
+        target: Target<'_>,
+        patch_type: PatchType,
+        patch: &[u8],
+        options: &WriteOptions,
+        finish: impl Fn(&Object, Patched) -> Result<(Object, Vec<String>)>,
+    ) -> Result<Written> {
         let patch: Arc<[u8]> = patch.into();
         for _ in 0..UPDATE_RETRIES {
             let (kv, current) = self.read_decoded(target).await?;
-            let (patched, _) = apply_bounded(
+            let patched = apply_bounded(
                 &self.patch_slots,
                 self.max_object_bytes,
-                rt,
+                target.rt,
                 patch_type,
                 current.clone(),
                 patch.clone(),
             )
             .await?;
-            let mut obj = current.clone();
-            set_meta(&mut obj, "resourceVersion", None);
-            if let Some(map) = obj.as_object_mut() {
-                match patched.get("status") {
-                    Some(s) => map.insert("status".into(), s.clone()),
-                    None => map.remove("status"),
-                };
-            }
+            let (obj, warnings) = finish(&current, patched)?;
             if let Some(object) = self.try_update(target, options, &kv, &current, obj).await? {
-                return Ok(Written {
-                    object,
-                    warnings: Vec::new(),
-                });
+                return Ok(Written { object, warnings });
             }
         }
         Err(too_busy(target))
