@@ -31,21 +31,22 @@ const OBJECT_CACHE_CAPACITY: usize = 20_000;
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// A file or socket operation failed.
-    #[error("{what}: {source}")]
+    /// A file or socket operation failed. (The failure is in the message, not a `source`: the
+    /// CLI prints an error's whole chain, which would say it twice.)
+    #[error("{what}: {error}")]
     Io {
         /// What was being done.
         what: String,
         /// The failure.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The store could not be opened or read.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Store {
         /// What was being done.
         what: String,
         /// The failure.
-        source: kargo_store::Error,
+        error: kargo_store::Error,
     },
     /// The TLS material could not be prepared.
     #[error(transparent)]
@@ -88,12 +89,12 @@ pub enum StartError {
 impl StartError {
     fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
         let what = what.into();
-        move |source| StartError::Io { what, source }
+        move |error| StartError::Io { what, error }
     }
 
     fn store(what: impl Into<String>) -> impl FnOnce(kargo_store::Error) -> StartError {
         let what = what.into();
-        move |source| StartError::Store { what, source }
+        move |error| StartError::Store { what, error }
     }
 }
 
@@ -480,7 +481,7 @@ fn set_aside(db: &std::path::Path) -> Result<(), StartError> {
             Err(e) => {
                 return Err(StartError::Io {
                     what: format!("setting {} aside", from.display()),
-                    source: e,
+                    error: e,
                 });
             }
         }
@@ -531,7 +532,7 @@ async fn open_store(config: &ServerConfig) -> Result<(Arc<dyn Store>, Tripped), 
             why
         }
         Err(StartError::Store {
-            source: kargo_store::Error::Corrupt(detail),
+            error: kargo_store::Error::Corrupt(detail),
             ..
         }) => detail,
         Err(e) => return Err(e),
