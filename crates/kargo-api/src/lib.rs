@@ -10,6 +10,8 @@
 //!   validation on create and update, and `generateName` expansion.
 //! - [`selector`]: label selectors (`?labelSelector=`, `metav1.LabelSelector`) and field
 //!   selectors (`?fieldSelector=`), parsed, printed and matched like `k8s.io/apimachinery`.
+//! - [`request_info`]: what a request path asks for (verb, resource, namespace, name), as
+//!   kube-apiserver derives it.
 //! - [`resources`]: the table of resource types the server serves (discovery, keys, routing).
 //! - [`kargo`]: Kargo's labels and annotations, and the bodies and paths of the Kargo REST API.
 //! - [`json`]: JSON decoding that reports duplicate fields for field validation.
@@ -31,6 +33,7 @@ pub mod kargo;
 pub mod limits;
 pub mod names;
 pub mod patch;
+pub mod request_info;
 pub mod resources;
 pub mod selector;
 pub mod yaml;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use kargo_server::limits::Limits;
+use kargo_server::http::limits::Limits;
 use kargo_server::server::EtcdSecurity;
 use kargo_server::{ServerConfig, StoreConfig};
 
@@ -86,13 +86,13 @@ pub struct LimitArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Limits")]
     pub max_connections_per_client: Option<u64>,
     /// HTTP/2 streams one connection may have open at once.
-    #[arg(long, value_name = "N", default_value_t = kargo_server::limits::DEFAULT_HTTP2_MAX_STREAMS, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
+    #[arg(long, value_name = "N", default_value_t = kargo_server::http::limits::DEFAULT_HTTP2_MAX_STREAMS, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
     pub http2_max_streams_per_connection: u32,
     /// Reads (GET) served at once; past it a 429 (0: no limit).
-    #[arg(long, value_name = "N", default_value_t = kargo_server::limits::DEFAULT_MAX_REQUESTS_INFLIGHT, help_heading = "Limits")]
+    #[arg(long, value_name = "N", default_value_t = kargo_server::http::limits::DEFAULT_MAX_REQUESTS_INFLIGHT, help_heading = "Limits")]
     pub max_requests_inflight: usize,
     /// Other requests (writes, logins, reviews) served at once; past it a 429 (0: no limit).
-    #[arg(long, value_name = "N", default_value_t = kargo_server::limits::DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT, help_heading = "Limits")]
+    #[arg(long, value_name = "N", default_value_t = kargo_server::http::limits::DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT, help_heading = "Limits")]
     pub max_mutating_requests_inflight: usize,
     /// The longest a request other than a watch may take; past it a 504.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, help_heading = "Limits")]
@@ -101,10 +101,10 @@ pub struct LimitArgs {
     #[arg(long, value_name = "DURATION", default_value = "1800s", value_parser = parse_duration, help_heading = "Limits")]
     pub min_request_timeout: Duration,
     /// Watches open at once; past it a 429 (0: no limit).
-    #[arg(long, value_name = "N", default_value_t = kargo_server::limits::DEFAULT_MAX_WATCHES, help_heading = "Limits")]
+    #[arg(long, value_name = "N", default_value_t = kargo_server::http::limits::DEFAULT_MAX_WATCHES, help_heading = "Limits")]
     pub max_watches: usize,
     /// Watches one user may have open at once; past it a 429 (0: no limit).
-    #[arg(long, value_name = "N", default_value_t = kargo_server::limits::DEFAULT_MAX_WATCHES_PER_USER, help_heading = "Limits")]
+    #[arg(long, value_name = "N", default_value_t = kargo_server::http::limits::DEFAULT_MAX_WATCHES_PER_USER, help_heading = "Limits")]
     pub max_watches_per_user: usize,
 }
 

@@ -17,8 +17,10 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+pub use kargo_store::files::{create_private_dir, private_file, write_private};
 
 /// The lock file's name in the data directory.
 pub const LOCK_FILE: &str = "kargo.lock";
@@ -113,25 +115,6 @@ impl DataDir {
     }
 }
 
-/// Creates `path` with mode 0700 if it does not exist (its missing parents with the usual
-/// modes), whatever the umask.
-pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    if path.exists() {
-        return Ok(());
-    }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent)?;
-    }
-    match fs::DirBuilder::new().mode(0o700).create(path) {
-        Ok(()) => {}
-        // Another process made it in between: checked like any existing directory.
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(()),
-        Err(e) => return Err(e),
-    }
-    // The umask may have cleared owner bits of the mode given at creation.
-    fs::set_permissions(path, fs::Permissions::from_mode(0o700))
-}
-
 /// Refuses what another user owns; clears group and other bits, with a warning.
 fn tighten(path: &Path, meta: &fs::Metadata, user: u32) -> Result<(), DataDirError> {
     if meta.uid() != user {
@@ -212,32 +195,6 @@ fn lock(dir: &Path) -> Result<File, DataDirError> {
         .and_then(|()| file.rewind())
         .and_then(|()| writeln!(file, "{}", std::process::id()))
         .map_err(io("writing", &path))?;
-    Ok(file)
-}
-
-/// Writes `contents` to `path` (replacing it whole: a temporary file, synced, then renamed),
-/// readable and writable by its owner only, whatever the umask.
-pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut file = private_file(&tmp)?;
-    file.write_all(contents)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, path)
-}
-
-/// Creates `path`, or empties an existing one, as a file readable and writable by its owner
-/// only: mode 0600 whatever the umask, and whatever mode an existing file had.
-pub fn private_file(path: &Path) -> std::io::Result<File> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.set_permissions(fs::Permissions::from_mode(0o600))?;
     Ok(file)
 }
 

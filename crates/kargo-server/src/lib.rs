@@ -2,31 +2,27 @@
 //! resources (namespaces, service accounts, secrets, config maps, RBAC, and Kargo's own kinds),
 //! plus the Kargo REST API under `/v1beta1`.
 //!
-//! Layers, top to bottom (nothing calls upward):
-//! - [`http`]: routes, parsing and rendering; Kubernetes `Status` errors and Kargo's
-//!   `{"error": ...}`;
-//! - [`auth`]: who is calling and what they may do, from in-memory views;
-//! - [`kargo`]: Kargo's projects, roles, service accounts and tokens;
-//! - [`registry`]: Kubernetes object rules on top of the store;
-//! - [`controllers`]: reactions to the store's watch (garbage collection, namespaces, tokens,
-//!   projects);
-//! - the store itself is the `kargo-store` crate.
+//! This crate only wires the layers together; each is its own crate, top to bottom (nothing
+//! depends upward, and `tests/layers.rs` checks the manifests):
+//! - [`http`] (`kargo-http`): routes, parsing and rendering, the listener and its limits;
+//! - [`kargo`] (`kargo-core`): Kargo's projects, roles, service accounts and tokens;
+//! - [`controllers`] (`kargo-controllers`): garbage collection, namespaces, tokens, compaction;
+//! - [`auth`] (`kargo-auth`): keys, token minting, who is calling and what they may do;
+//! - [`registry`] (`kargo-registry`): Kubernetes object rules on top of the store, the informer;
+//! - the store itself is the `kargo-store` crate, the shared types `kargo-api`.
 //!
-//! [`run`] starts everything; [`http::Api`] is the whole API as one service.
+//! [`run`] starts everything: [`server`] (start-up, the data directory, encryption at rest) and
+//! [`backup`] (export, import, migrate).
 
-pub mod auth;
+pub use kargo_auth as auth;
+pub use kargo_controllers as controllers;
+pub use kargo_core as kargo;
+pub use kargo_http as http;
+pub use kargo_registry as registry;
+
 pub mod backup;
-pub mod controllers;
 pub mod data_dir;
 pub mod encryption;
-pub mod http;
-pub mod kargo;
-pub mod limits;
-pub mod protobuf;
-pub mod registry;
-pub mod serve;
 pub mod server;
-pub mod status;
-pub mod tls;
 
 pub use server::{ServerConfig, StoreConfig, run};

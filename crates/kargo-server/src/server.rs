@@ -11,19 +11,21 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Authorizer;
-use crate::auth::admin::{Admin, AdminWatcher};
-use crate::auth::authn::{Authenticator, MASTERS};
-use crate::auth::keys;
-use crate::auth::tokens::TokenAuthenticator;
-use crate::auth::view::AuthView;
-use crate::controllers::projects::ProjectController;
-use crate::controllers::tokens::{TokenController, TokenMinter};
-use crate::controllers::{gc::GarbageCollector, informer, namespace::NamespaceController};
 use crate::data_dir::DataDir;
-use crate::http::{App, AppState};
-use crate::registry::{Registry, Target, WriteOptions};
-use crate::tls::{CaPair, TlsMaterial, write_file};
+use kargo_auth::Authorizer;
+use kargo_auth::admin::{Admin, AdminWatcher};
+use kargo_auth::authn::{Authenticator, MASTERS};
+use kargo_auth::keys;
+use kargo_auth::mint::TokenMinter;
+use kargo_auth::tls::{CaPair, TlsMaterial, write_file};
+use kargo_auth::tokens::TokenAuthenticator;
+use kargo_auth::view::AuthView;
+use kargo_controllers::tokens::TokenController;
+use kargo_controllers::{gc::GarbageCollector, namespace::NamespaceController};
+use kargo_core::controller::ProjectController;
+use kargo_http::{App, AppState};
+use kargo_registry::informer;
+use kargo_registry::{Registry, Target, WriteOptions};
 
 /// How many objects the read cache holds (recently read ones; see `registry::cache`).
 const OBJECT_CACHE_CAPACITY: usize = 20_000;
@@ -50,13 +52,13 @@ pub enum StartError {
     },
     /// The TLS material could not be prepared.
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] kargo_auth::tls::TlsError),
     /// The admin account could not be set up.
     #[error(transparent)]
-    Admin(#[from] crate::auth::admin::AdminError),
+    Admin(#[from] kargo_auth::admin::AdminError),
     /// The signing keys could not be loaded or created.
     #[error(transparent)]
-    Keys(#[from] crate::auth::keys::KeyError),
+    Keys(#[from] kargo_auth::keys::KeyError),
     /// Encryption at rest could not be set up (`--encryption-config`).
     #[error(transparent)]
     Encryption(#[from] crate::encryption::EncryptionSetupError),
@@ -98,8 +100,8 @@ impl StartError {
     }
 }
 
-impl From<crate::status::Status> for StartError {
-    fn from(status: crate::status::Status) -> StartError {
+impl From<kargo_registry::status::Status> for StartError {
+    fn from(status: kargo_registry::status::Status) -> StartError {
         StartError::Bootstrap(status.message)
     }
 }
@@ -270,7 +272,7 @@ pub struct ServerConfig {
     /// Kubernetes' `EncryptionConfiguration` for encryption at rest (`--encryption-config`).
     pub encryption_config: Option<PathBuf>,
     /// Bounds on connections, requests and watches.
-    pub limits: crate::limits::Limits,
+    pub limits: kargo_http::limits::Limits,
 }
 
 impl ServerConfig {
@@ -347,7 +349,7 @@ async fn ensure(
     rt: &'static kargo_api::resources::ResourceType,
     body: serde_json::Value,
 ) -> Result<(), StartError> {
-    let name = crate::registry::Meta::name(&body).to_owned();
+    let name = kargo_registry::Meta::name(&body).to_owned();
     if registry
         .try_get(Target::new(rt, None, &name))
         .await?
@@ -375,10 +377,10 @@ async fn bootstrap(registry: &Registry) -> Result<(), StartError> {
         json!({"metadata": {"name": "default"}}),
     )
     .await?;
-    for role in crate::auth::rbac::bootstrap::cluster_roles() {
+    for role in kargo_auth::rbac::bootstrap::cluster_roles() {
         ensure(registry, &CLUSTERROLES, serde_json::to_value(role)?).await?;
     }
-    for binding in crate::auth::rbac::bootstrap::cluster_role_bindings() {
+    for binding in kargo_auth::rbac::bootstrap::cluster_role_bindings() {
         ensure(
             registry,
             &CLUSTERROLEBINDINGS,
@@ -386,7 +388,7 @@ async fn bootstrap(registry: &Registry) -> Result<(), StartError> {
         )
         .await?;
     }
-    crate::kargo::projects::bootstrap_system(registry)
+    kargo_core::projects::bootstrap_system(registry)
         .await
         .map_err(|e| StartError::Bootstrap(format!("creating the system objects: {e}")))?;
     Ok(())
@@ -556,23 +558,23 @@ async fn open_store(config: &ServerConfig) -> Result<(Arc<dyn Store>, Tripped), 
 
 /// The listener's bounds: the connection cap derived from the open-files limit (raised to its
 /// hard limit first) unless given.
-fn connection_limits(limits: &crate::limits::Limits) -> crate::serve::ConnectionLimits {
-    let open_files = crate::limits::raise_open_files_limit();
+fn connection_limits(limits: &kargo_http::limits::Limits) -> kargo_http::serve::ConnectionLimits {
+    let open_files = kargo_http::limits::raise_open_files_limit();
     let max_connections = limits
         .max_connections
-        .unwrap_or_else(|| crate::limits::default_max_connections(open_files));
+        .unwrap_or_else(|| kargo_http::limits::default_max_connections(open_files));
     let max_connections_per_client = limits
         .max_connections_per_client
         .unwrap_or((max_connections / 4).max(1));
     if let Some(files) = open_files
-        && max_connections as u64 > files.saturating_sub(crate::limits::RESERVED_FILES)
+        && max_connections as u64 > files.saturating_sub(kargo_http::limits::RESERVED_FILES)
     {
         tracing::warn!(
             max_connections,
             open_files = files,
             "--max-connections leaves fewer than {} of the open-files limit for the store: \
              past it, accepting fails until connections close",
-            crate::limits::RESERVED_FILES
+            kargo_http::limits::RESERVED_FILES
         );
     }
     tracing::info!(
@@ -581,7 +583,7 @@ fn connection_limits(limits: &crate::limits::Limits) -> crate::serve::Connection
         max_connections_per_client,
         "connection limits"
     );
-    crate::serve::ConnectionLimits {
+    kargo_http::serve::ConnectionLimits {
         header_timeout: limits.header_timeout,
         idle_timeout: limits.idle_timeout,
         max_connections,
@@ -594,7 +596,7 @@ fn connection_limits(limits: &crate::limits::Limits) -> crate::serve::Connection
 pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
     // Before anything is created: a refused password must leave no new installation behind.
     if let Some(password) = &config.admin_password {
-        crate::auth::admin::check_password(password)?;
+        kargo_auth::admin::check_password(password)?;
     }
     let data_dir = DataDir::open(&config.data_dir)?;
     config.data_dir = data_dir.path().to_owned();
@@ -653,12 +655,12 @@ async fn start_on(
     let url = format!("https://{}", connect_address(address));
     let key_set = keys::load_or_create(&store).await?;
     let view = AuthView::new(key_set);
-    let cache = Arc::new(crate::registry::cache::ObjectCache::new(
+    let cache = Arc::new(kargo_registry::cache::ObjectCache::new(
         OBJECT_CACHE_CAPACITY,
     ));
     let minter = TokenMinter::new(view.clone(), tls.ca_cert_pem.clone());
     let handlers: Vec<Box<dyn informer::Handler>> = vec![
-        Box::new(crate::registry::cache::CacheInvalidator(cache.clone())),
+        Box::new(kargo_registry::cache::CacheInvalidator(cache.clone())),
         Box::new(view.writer()),
         Box::new(AdminWatcher(admin.clone())),
         Box::new(GarbageCollector::start(registry.clone(), shutdown.clone())),
@@ -679,7 +681,7 @@ async fn start_on(
         .await
         .map_err(StartError::store("reading the store's revision"))?;
     if let Some(interval) = config.compaction_interval.filter(|i| !i.is_zero()) {
-        tokio::spawn(crate::controllers::compactor::run(
+        tokio::spawn(kargo_controllers::compactor::run(
             store.clone(),
             interval,
             shutdown.clone(),
@@ -707,7 +709,7 @@ async fn start_on(
     let registry = registry.with_cache(cache, synced_rx.clone());
     let issuer = config.issuer.clone().unwrap_or_else(|| url.clone());
     let authz = Arc::new(Authorizer::new(view.clone()));
-    let kargo = crate::kargo::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone())
+    let kargo = kargo_core::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone())
         .with_minter(minter);
     let state = AppState::new(App {
         registry,
@@ -723,10 +725,10 @@ async fn start_on(
         shutdown: shutdown.clone(),
         kargo: Arc::new(kargo),
         synced: synced_rx,
-        limits: crate::limits::RequestLimits::new(&config.limits),
+        limits: kargo_http::limits::RequestLimits::new(&config.limits),
     });
-    let app = crate::http::Api::new(state);
-    tokio::spawn(crate::serve::serve(
+    let app = kargo_http::Api::new(state);
+    tokio::spawn(kargo_http::serve::serve(
         listener,
         tls.server_config()?,
         app,

@@ -42,9 +42,9 @@ use kargo_server::auth::jwt::{self, BoundRequest};
 use kargo_server::auth::keys::{self, KeySet};
 use kargo_server::auth::tokens::TokenAuthenticator;
 use kargo_server::auth::view::AuthView;
-use kargo_server::controllers::informer::{Handler, Head};
 use kargo_server::http::body;
-use kargo_server::protobuf::{self, MAGIC};
+use kargo_server::http::protobuf::{self, MAGIC};
+use kargo_server::registry::informer::{Handler, Head};
 use kargo_server::registry::list::{decode_continue, encode_continue};
 use kargo_server::registry::object::parse_revision;
 use kargo_store::{Event, EventKind, KeyValue, Revision};
@@ -73,7 +73,7 @@ fn structured<T>(
 
 /// The kubectl bodies captured for the decoder's own tests, as seeds.
 fn captured_protobuf_bodies() -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/protobuf/testdata");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../kargo-http/src/protobuf/testdata");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("the captured kubectl bodies")
         .map(|e| e.expect("a directory entry").path())

@@ -27,6 +27,7 @@ mod types;
 
 pub mod encryption;
 pub mod etcd;
+pub mod files;
 pub mod sqlite;
 mod tripwire;
 

@@ -1,0 +1,30 @@
+//! Authentication and authorization: who is calling, and whether they may do what they ask.
+//!
+//! - [`authn`]: bearer tokens and client certificates to a user;
+//! - [`admin`]: the admin account's password and tokens;
+//! - [`limits`]: failed logins and tokens counted per source address, with back-off;
+//! - [`tokens`]: service-account tokens;
+//! - [`rbac`]: Kubernetes RBAC evaluated in process;
+//! - [`decisions`]: remembered allows, forgotten whenever the policy changes;
+//! - [`keys`] and [`tls`]: the signing keys and the CA, kept in the store;
+//! - [`mint`]: what a filled service-account token Secret holds.
+//!
+//! Depends on `kargo-registry` (objects, the informer that feeds the views) and below.
+//!
+//! **Invariant:** authenticating and authorizing a request reads no storage; the views here are
+//! fed by the store's watch.
+
+pub mod admin;
+pub mod authn;
+pub mod decisions;
+pub mod jwt;
+pub mod keys;
+pub mod limits;
+pub mod mint;
+pub mod rbac;
+pub mod tls;
+pub mod tokens;
+pub mod view;
+
+pub mod authz;
+pub use authz::Authorizer;

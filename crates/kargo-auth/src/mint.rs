@@ -1,0 +1,78 @@
+//! Minting tokens: what a filled service-account token Secret holds.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use kargo_registry::status::{Result, Status};
+use serde_json::Value;
+
+use crate::jwt;
+use crate::view::AuthView;
+
+/// The annotation recording the account's uid on a token Secret.
+pub const SERVICE_ACCOUNT_UID_ANNOTATION: &str = "kubernetes.io/service-account.uid";
+
+/// Fills token Secrets: the one place that knows what a filled service-account token Secret
+/// holds. The controller uses it for Secrets created without a token; the Kargo API fills the
+/// Secrets it creates before writing them, so that they need no second write.
+#[derive(Clone)]
+pub struct TokenMinter {
+    view: Arc<AuthView>,
+    ca_pem: String,
+}
+
+impl TokenMinter {
+    /// A minter signing with the view's signing key and handing out `ca_pem`.
+    pub fn new(view: Arc<AuthView>, ca_pem: String) -> TokenMinter {
+        TokenMinter { view, ca_pem }
+    }
+
+    /// Fills what `secret` (the Secret `namespace/name` of account `account` with uid
+    /// `account_uid`) lacks: `data.token` (a legacy JWT; never regenerated once set),
+    /// `data.namespace`, `data["ca.crt"]`, and the account-uid annotation.
+    pub fn fill(
+        &self,
+        secret: &mut Value,
+        namespace: &str,
+        name: &str,
+        account: &str,
+        account_uid: &str,
+    ) -> Result<()> {
+        let map = secret
+            .as_object_mut()
+            .ok_or_else(|| Status::internal("a Secret that is not an object"))?;
+        let data = map
+            .entry("data")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(data) = data.as_object_mut() {
+            let empty = |v: Option<&Value>| v.and_then(Value::as_str).is_none_or(str::is_empty);
+            if empty(data.get("token")) {
+                let keys = self.view.keys();
+                let token = jwt::sign(
+                    keys.signing(),
+                    jwt::legacy_claims(namespace, name, account, account_uid),
+                )
+                .map_err(|e| {
+                    tracing::error!(error = %e, "signing a token failed");
+                    Status::internal("signing a token failed")
+                })?;
+                data.insert("token".into(), STANDARD.encode(&token).into());
+            }
+            if empty(data.get("namespace")) {
+                data.insert("namespace".into(), STANDARD.encode(namespace).into());
+            }
+            if empty(data.get("ca.crt")) && !self.ca_pem.is_empty() {
+                data.insert("ca.crt".into(), STANDARD.encode(&self.ca_pem).into());
+            }
+        }
+        let meta = kargo_registry::object::meta_mut(secret);
+        let annotations = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(a) = annotations.as_object_mut() {
+            a.insert(SERVICE_ACCOUNT_UID_ANNOTATION.into(), account_uid.into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,15 @@
+//! Controllers: they react to the informer's stream the same way on one replica or many, and
+//! every action they take is idempotent, so two replicas doing the same work is harmless.
+//!
+//! - [`compactor`]: drops store history older than about one interval;
+//! - [`gc`]: owner references (background, foreground, orphan);
+//! - [`namespace`]: deleting a namespace deletes what is in it;
+//! - [`tokens`]: service-account token Secrets get their token.
+//!
+//! Kargo's own controller (a Project gets its namespace and roles) is in `kargo-core`, a sibling:
+//! controllers know Kubernetes, not Kargo. Depends on `kargo-auth` (token minting) and below.
+
+pub mod compactor;
+pub mod gc;
+pub mod namespace;
+pub mod tokens;

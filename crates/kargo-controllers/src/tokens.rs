@@ -1,0 +1,234 @@
+//! The token controller, as Kubernetes' own: a Secret of type
+//! `kubernetes.io/service-account-token` naming a ServiceAccount gets `data.token` (a legacy JWT),
+//! `data.namespace` and `data["ca.crt"]`, whoever created it. A token Secret whose account does
+//! not exist (or has another uid) is deleted, and deleting an account deletes its token Secrets.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kargo_api::resources::{SECRETS, SERVICEACCOUNTS};
+use kargo_store::{Event, EventKind, KeyValue};
+use tokio_util::sync::CancellationToken;
+
+use kargo_auth::mint::{SERVICE_ACCOUNT_UID_ANNOTATION, TokenMinter};
+use kargo_registry::informer::{Handler, Head, Item};
+use kargo_registry::object::{Meta, set_meta};
+use kargo_registry::queue::{self, Action, Queue};
+use kargo_registry::status::Result;
+use kargo_registry::strategy::{SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_TYPE};
+use kargo_registry::{DeleteOptions, Propagation, Registry, Target, WriteOptions};
+
+type Name = (String, String);
+
+/// The controller's informer handler.
+pub struct TokenController {
+    queue: Queue<Name>,
+    /// (namespace, account) → token Secrets naming it.
+    by_account: HashMap<Name, HashSet<String>>,
+    /// (namespace, secret) → account.
+    account_of: HashMap<Name, String>,
+    /// The accounts seen during a relist.
+    relisted_accounts: Option<HashSet<Name>>,
+}
+
+struct Worker {
+    registry: Registry,
+    minter: TokenMinter,
+}
+
+fn is_token_secret(head: &Head) -> bool {
+    head.kind() == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
+}
+
+/// Whether a token Secret lacks something the controller fills.
+fn needs_work(head: &Head) -> bool {
+    head.data("token").is_none()
+        || head.data("namespace").is_none()
+        || head.data("ca.crt").is_none()
+        || head.annotation(SERVICE_ACCOUNT_UID_ANNOTATION).is_none()
+}
+
+impl TokenController {
+    /// Starts the controller's worker; returns its informer handler.
+    pub fn start(
+        registry: Registry,
+        minter: TokenMinter,
+        shutdown: CancellationToken,
+    ) -> TokenController {
+        let worker = Arc::new(Worker { registry, minter });
+        let queue = queue::start(shutdown, move |(ns, name): Name| {
+            let worker = worker.clone();
+            async move {
+                match worker.reconcile(&ns, &name).await {
+                    Ok(action) => action,
+                    Err(status) => {
+                        tracing::debug!(namespace = ns, secret = name, error = %status, "token controller failed; retrying");
+                        Action::Requeue(Duration::from_millis(500))
+                    }
+                }
+            }
+        });
+        TokenController {
+            queue,
+            by_account: HashMap::new(),
+            account_of: HashMap::new(),
+            relisted_accounts: None,
+        }
+    }
+
+    fn forget(&mut self, id: &Name) {
+        if let Some(account) = self.account_of.remove(id)
+            && let Some(set) = self.by_account.get_mut(&(id.0.clone(), account.clone()))
+        {
+            set.remove(&id.1);
+            if set.is_empty() {
+                self.by_account.remove(&(id.0.clone(), account));
+            }
+        }
+    }
+
+    fn observe(&mut self, kv: &KeyValue, head: Option<&Head>, deleted: bool) {
+        let Some((rt, Some(ns), name)) = kargo_api::resources::parse_key(&kv.key) else {
+            return;
+        };
+        let id = (ns.to_owned(), name.to_owned());
+        if std::ptr::eq(rt, &SECRETS) {
+            self.forget(&id);
+            if deleted {
+                return;
+            }
+            let Some(head) = head.filter(|h| is_token_secret(h)) else {
+                return;
+            };
+            let account = head
+                .annotation(SERVICE_ACCOUNT_NAME_ANNOTATION)
+                .unwrap_or_default()
+                .to_owned();
+            self.by_account
+                .entry((ns.to_owned(), account.clone()))
+                .or_default()
+                .insert(name.to_owned());
+            self.account_of.insert(id.clone(), account);
+            if needs_work(head) && !head.deleting() {
+                self.queue.add(id);
+            }
+        } else if std::ptr::eq(rt, &SERVICEACCOUNTS) && !deleted {
+            if let Some(seen) = &mut self.relisted_accounts {
+                seen.insert(id);
+            }
+        } else if std::ptr::eq(rt, &SERVICEACCOUNTS)
+            && deleted
+            && let Some(secrets) = self.by_account.get(&id)
+        {
+            for secret in secrets {
+                self.queue.add((ns.to_owned(), secret.clone()));
+            }
+        }
+    }
+}
+
+impl Handler for TokenController {
+    fn resync_begin(&mut self) {
+        self.by_account.clear();
+        self.account_of.clear();
+        self.relisted_accounts = Some(HashSet::new());
+    }
+
+    fn resync_page(&mut self, items: &[Item<'_>]) {
+        for item in items {
+            self.observe(item.kv, item.head, false);
+        }
+    }
+
+    fn resync_end(&mut self) {
+        // Token Secrets whose account vanished while no controller was watching.
+        let Some(accounts) = self.relisted_accounts.take() else {
+            return;
+        };
+        for ((ns, secret), account) in &self.account_of {
+            if !accounts.contains(&(ns.clone(), account.clone())) {
+                self.queue.add((ns.clone(), secret.clone()));
+            }
+        }
+    }
+
+    fn event(&mut self, event: &Event, head: Option<&Head>) {
+        self.observe(&event.kv, head, event.kind == EventKind::Deleted);
+    }
+}
+
+impl Worker {
+    async fn reconcile(&self, namespace: &str, name: &str) -> Result<Action> {
+        let target = Target::new(&SECRETS, Some(namespace), name);
+        let Some(secret) = self.registry.try_get(target).await? else {
+            return Ok(Action::Done);
+        };
+        let head: Head = serde_json::from_value(secret.clone()).unwrap_or_default();
+        if !is_token_secret(&head) || head.deleting() {
+            return Ok(Action::Done);
+        }
+        let account_name = secret
+            .annotation(SERVICE_ACCOUNT_NAME_ANNOTATION)
+            .unwrap_or_default()
+            .to_owned();
+        let account = if account_name.is_empty() {
+            None
+        } else {
+            self.registry
+                .try_get(Target::new(
+                    &SERVICEACCOUNTS,
+                    Some(namespace),
+                    &account_name,
+                ))
+                .await?
+        };
+        let wanted_uid = secret
+            .annotation(SERVICE_ACCOUNT_UID_ANNOTATION)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned);
+        let account = account.filter(|a| wanted_uid.as_deref().is_none_or(|u| u == a.uid()));
+        let Some(account) = account else {
+            tracing::debug!(
+                namespace,
+                secret = name,
+                "deleting a token Secret whose ServiceAccount is gone"
+            );
+            match self
+                .registry
+                .delete(
+                    target,
+                    &DeleteOptions::with_uid(secret.uid(), Propagation::Background),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() || e.is_conflict() => {}
+                Err(e) => return Err(e),
+            }
+            return Ok(Action::Done);
+        };
+        if !needs_work(&head) {
+            return Ok(Action::Done);
+        }
+        let account_uid = account.uid().to_owned();
+        let secret_uid = secret.uid().to_owned();
+        let result = self
+            .registry
+            .update_with(target, &WriteOptions::default(), |current| {
+                let mut next = current.clone();
+                set_meta(&mut next, "resourceVersion", None);
+                if current.uid() == secret_uid {
+                    self.minter
+                        .fill(&mut next, namespace, name, &account_name, &account_uid)?;
+                }
+                Ok(next)
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(Action::Done),
+            Err(e) if e.is_not_found() => Ok(Action::Done),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! Tokens of Kargo ServiceAccounts: Secrets of type `kubernetes.io/service-account-token`,
+//! labeled `rbac.kargo.akuity.io/service-account-token: "true"`, naming their account in
+//! `kubernetes.io/service-account.name` and owned by it. The token controller fills
+//! `data.token`; creation answers once it has, with the token; reads redact it.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use futures::StreamExt;
+use kargo_api::kargo::{
+    MANAGED_ANNOTATION, REDACTED, SERVICE_ACCOUNT_NAME_ANNOTATION, TOKEN_LABEL, TOKEN_SECRET_TYPE,
+    TRUE, is_managed,
+};
+use kargo_api::resources::SECRETS;
+use kargo_api::selector::{FieldSelector, LabelSelector, escape_field_value};
+use serde_json::{Value, json};
+
+use super::service_accounts::sorted_list;
+use super::{Error, Kargo, Result, Scope, q};
+use kargo_auth::rbac::UserInfo;
+use kargo_registry::status::Status;
+use kargo_registry::{
+    DeleteOptions, ListOptions, Meta, Object, Target, WatchOptions, WriteOptions, watch,
+};
+
+/// `data.token` as reads show it: base64 of `*** REDACTED ***`.
+pub fn redacted_value() -> String {
+    STANDARD.encode(REDACTED)
+}
+
+/// Replaces `data.token` (if the key is there, whatever its value) by the redacted value;
+/// everything else stays.
+pub fn redact(secret: &mut Value) {
+    if let Some(token) = secret
+        .get_mut("data")
+        .and_then(Value::as_object_mut)
+        .and_then(|d| d.get_mut("token"))
+    {
+        *token = Value::String(redacted_value());
+    }
+}
+
+/// Whether a Secret is a Kargo token: the token type and the label.
+pub fn is_kargo_token(secret: &Value) -> bool {
+    secret.get("type").and_then(Value::as_str) == Some(TOKEN_SECRET_TYPE)
+        && secret.label(TOKEN_LABEL) == Some(TRUE)
+}
+
+fn has_token(secret: &Value) -> bool {
+    secret
+        .get("data")
+        .and_then(|d| d.get("token"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty())
+}
+
+fn not_a_token(namespace: &str, name: &str) -> Error {
+    Error::BadRequest(format!(
+        "Kubernetes Secret {} in namespace {} is not labeled as a Kargo ServiceAccount token",
+        q(name),
+        q(namespace)
+    ))
+}
+
+/// The body of a token Secret of account `account` (uid `uid`).
+pub fn token_secret(namespace: &str, name: &str, account: &str, uid: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {TOKEN_LABEL: TRUE},
+            "annotations": {SERVICE_ACCOUNT_NAME_ANNOTATION: account, MANAGED_ANNOTATION: TRUE},
+            "ownerReferences": [{"apiVersion": "v1", "kind": "ServiceAccount", "name": account, "uid": uid}],
+        },
+        "type": TOKEN_SECRET_TYPE,
+    })
+}
+
+impl Kargo {
+    /// Reads a Kargo token Secret as `user`: 404 if missing, 400 if not a Kargo token.
+    async fn token(&self, user: &UserInfo, ns: &str, name: &str) -> Result<Object> {
+        self.authorize(user, "get", &SECRETS, ns, name)?;
+        if !super::is_lookup_name(name) {
+            return Err(Status::not_found(&SECRETS, name).into());
+        }
+        let secret = self
+            .registry
+            .get(Target::new(&SECRETS, Some(ns), name))
+            .await?;
+        if !is_kargo_token(&secret) {
+            return Err(not_a_token(ns, name));
+        }
+        Ok(secret)
+    }
+
+    /// `POST .../service-accounts/{sa}/tokens`: creates the token Secret, waits for its token and
+    /// answers it unredacted (the only time it is shown).
+    pub async fn create_token(
+        &self,
+        user: &UserInfo,
+        scope: &Scope,
+        account: &str,
+        name: &str,
+    ) -> Result<Object> {
+        let ns = self.namespace_of(scope).await?;
+        if name.is_empty() {
+            return Err(Error::BadRequest("name should not be empty".into()));
+        }
+        let sa = self.kargo_service_account(user, ns, account).await?;
+        self.authorize(user, "create", &SECRETS, ns, name)?;
+        let mut secret = token_secret(ns, name, account, sa.uid());
+        if let Some(minter) = &self.minter {
+            minter.fill(&mut secret, ns, name, account, sa.uid())?;
+        }
+        let written = self
+            .registry
+            .create(&SECRETS, Some(ns), secret, &WriteOptions::default())
+            .await
+            .map_err(|mut status| {
+                status.message = format!(
+                    "error creating token Secret {} for ServiceAccount {} in namespace {}: {}",
+                    q(name),
+                    q(account),
+                    q(ns),
+                    status.message
+                );
+                Error::Api(status)
+            })?;
+        let filled = self.wait_for_token(ns, name, written.object).await?;
+        self.await_seen(&filled).await;
+        Ok(filled)
+    }
+
+    /// Waits for the token controller to fill `data.token` of a Secret just created, watching
+    /// that one Secret, at most `token_wait`.
+    async fn wait_for_token(&self, ns: &str, name: &str, created: Object) -> Result<Object> {
+        if has_token(&created) {
+            return Ok(created);
+        }
+        let field = format!("metadata.name={}", escape_field_value(name));
+        let options = WatchOptions {
+            list: ListOptions {
+                field_selector: FieldSelector::parse(&field).ok(),
+                resource_version: Some(created.resource_version().to_owned()),
+                ..ListOptions::default()
+            },
+            ..WatchOptions::default()
+        };
+        let timeout = self.token_wait;
+        let waited = tokio::time::timeout(timeout, async {
+            let mut events = watch::watch(&self.registry, &SECRETS, Some(ns), options).await?;
+            while let Some(event) = events.next().await {
+                match event.kind {
+                    "DELETED" => return Err(Status::not_found(&SECRETS, name).into()),
+                    "ADDED" | "MODIFIED" if has_token(&event.object) => return Ok(event.object),
+                    _ => {}
+                }
+            }
+            // The watch ended (its history was compacted): read it once more.
+            let secret = self
+                .registry
+                .get(Target::new(&SECRETS, Some(ns), name))
+                .await?;
+            if has_token(&secret) {
+                Ok(secret)
+            } else {
+                Err(Error::TokenTimeout {
+                    namespace: ns.to_owned(),
+                    name: name.to_owned(),
+                })
+            }
+        })
+        .await;
+        waited.unwrap_or_else(|_| {
+            Err(Error::TokenTimeout {
+                namespace: ns.to_owned(),
+                name: name.to_owned(),
+            })
+        })
+    }
+
+    /// `GET .../service-account-tokens[?serviceAccount=sa]`: the Kargo tokens (of one account),
+    /// redacted, sorted by name (a `SecretList`).
+    pub async fn list_tokens(
+        &self,
+        user: &UserInfo,
+        scope: &Scope,
+        account: Option<&str>,
+    ) -> Result<Value> {
+        let ns = self.namespace_of(scope).await?;
+        if let Some(account) = account {
+            self.kargo_service_account(user, ns, account).await?;
+        }
+        self.authorize(user, "list", &SECRETS, ns, "")?;
+        let options = ListOptions {
+            label_selector: LabelSelector::parse(&format!("{TOKEN_LABEL}={TRUE}")).ok(),
+            ..ListOptions::default()
+        };
+        let mut list = self.registry.list(&SECRETS, Some(ns), &options).await?;
+        list.items.retain(|s| {
+            is_kargo_token(s)
+                && account.is_none_or(|a| s.annotation(SERVICE_ACCOUNT_NAME_ANNOTATION) == Some(a))
+        });
+        for item in &mut list.items {
+            redact(item);
+        }
+        Ok(sorted_list(&SECRETS, list))
+    }
+
+    /// `GET .../service-account-tokens/{t}`: redacted.
+    pub async fn get_token(&self, user: &UserInfo, scope: &Scope, name: &str) -> Result<Object> {
+        let ns = self.namespace_of(scope).await?;
+        let mut secret = self.token(user, ns, name).await?;
+        redact(&mut secret);
+        Ok(secret)
+    }
+
+    /// `DELETE .../service-account-tokens/{t}`: only managed Kargo tokens. The token is refused
+    /// from the next request on.
+    pub async fn delete_token(&self, user: &UserInfo, scope: &Scope, name: &str) -> Result<()> {
+        let ns = self.namespace_of(scope).await?;
+        let secret = self.token(user, ns, name).await?;
+        if !is_managed(Some(&secret.string_map("annotations"))) {
+            return Err(Error::BadRequest(format!(
+                "Kubernetes Secret {} in namespace {} is not annotated as Kargo-managed",
+                q(name),
+                q(ns)
+            )));
+        }
+        self.authorize(user, "delete", &SECRETS, ns, name)?;
+        let deleted = self
+            .registry
+            .delete(
+                Target::new(&SECRETS, Some(ns), name),
+                &DeleteOptions::default(),
+            )
+            .await?;
+        self.await_seen(deleted.object()).await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Redacts `input` and compares with `expected`.
+    fn check(input: Value, expected: Value) {
+        let mut secret = input;
+        redact(&mut secret);
+        assert_eq!(secret, expected);
+    }
+
+    #[test]
+    fn redaction_replaces_only_the_token() {
+        let r = redacted_value();
+        assert_eq!(r, "KioqIFJFREFDVEVEICoqKg==");
+        check(
+            json!({"data": {"token": "c2VjcmV0", "ca.crt": "Y2E="}}),
+            json!({"data": {"token": r, "ca.crt": "Y2E="}}),
+        );
+        check(
+            json!({"data": {"token": ""}}),
+            json!({"data": {"token": r}}),
+        );
+        check(
+            json!({"data": {"ca.crt": "Y2E="}}),
+            json!({"data": {"ca.crt": "Y2E="}}),
+        );
+        check(json!({"type": "x"}), json!({"type": "x"}));
+    }
+
+    /// No token controller runs here: a token creation gives up after the wait with a 504.
+    #[tokio::test]
+    async fn a_token_never_filled_times_out_with_a_504() {
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        use kargo_api::resources::{NAMESPACES, PROJECTS, SERVICEACCOUNTS};
+
+        use kargo_auth::Authorizer;
+        use kargo_auth::authn::Authenticator;
+        use kargo_auth::view::AuthView;
+        use kargo_registry::Registry;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn kargo_store::Store> =
+            Arc::new(kargo_store::sqlite::SqliteStore::open(&dir.path().join("db")).unwrap());
+        let keys = kargo_auth::keys::load_or_create(&store).await.unwrap();
+        let registry = Registry::new(store);
+        let options = WriteOptions::default();
+        for (rt, ns, body) in [
+            (&PROJECTS, None, json!({"metadata": {"name": "p"}})),
+            (&NAMESPACES, None, json!({"metadata": {"name": "p"}})),
+            (
+                &SERVICEACCOUNTS,
+                Some("p"),
+                json!({"metadata": {"name": "sa", "labels": {"rbac.kargo.akuity.io/service-account": "true"}}}),
+            ),
+        ] {
+            registry.create(rt, ns, body, &options).await.unwrap();
+        }
+        let (_, synced) = tokio::sync::watch::channel(kargo_store::Revision::ZERO);
+        let kargo = Kargo::new(
+            registry,
+            Arc::new(Authorizer::new(AuthView::new(keys))),
+            synced,
+        )
+        .with_token_wait(Duration::from_millis(200));
+        let err = kargo
+            .create_token(
+                &Authenticator::admin_user(),
+                &Scope::Project("p".into()),
+                "sa",
+                "t",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.code(), err.to_string()),
+            (
+                504,
+                r#"timed out waiting for the token of Secret "t" in namespace "p""#.to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn kargo_tokens_have_the_type_and_the_label() {
+        let token = token_secret("p", "t", "sa", "uid-1");
+        assert!(is_kargo_token(&token));
+        assert_eq!(token["metadata"]["ownerReferences"][0]["uid"], "uid-1");
+        assert_eq!(
+            token["metadata"]["annotations"][SERVICE_ACCOUNT_NAME_ANNOTATION],
+            "sa"
+        );
+        let mut opaque = token.clone();
+        opaque["type"] = json!("Opaque");
+        assert!(!is_kargo_token(&opaque));
+        let mut unlabeled = token;
+        unlabeled["metadata"]["labels"] = json!({});
+        assert!(!is_kargo_token(&unlabeled));
+    }
+}

@@ -1,0 +1,502 @@
+//! The HTTP layer: routes, authentication middleware and rendering. Thin by design: each handler
+//! parses, calls one function of a lower layer, and renders the result. Kubernetes routes answer
+//! with Kubernetes objects and `Status` errors; Kargo routes (`/v1beta1`) answer with Kargo bodies
+//! and `{"error": "..."}`.
+//!
+//! Also the HTTPS listener ([`serve`]), the limits on connections and requests ([`limits`]) and
+//! the Kubernetes protobuf decoder ([`protobuf`]). Depends on `kargo-core` and below.
+
+pub mod body;
+pub mod discovery;
+pub mod kargo;
+pub mod kargo_openapi;
+pub mod keys;
+pub mod kube;
+pub mod limits;
+pub mod openapi;
+pub mod protobuf;
+pub mod reviews;
+pub mod serve;
+pub mod table;
+pub mod throttle;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use kargo_api::request_info::RequestInfo;
+use kargo_auth::Authorizer;
+use kargo_auth::authn::{AuthFailure, Authenticator, PeerIdentity};
+use kargo_auth::rbac::UserInfo;
+use kargo_registry::Registry;
+use kargo_registry::status::{Result, Status};
+
+/// What every handler can reach: cheap to clone (one reference count), as axum clones it for
+/// every extractor of every request.
+#[derive(Clone)]
+pub struct AppState(Arc<App>);
+
+impl AppState {
+    /// Shares `app` with every handler.
+    pub fn new(app: App) -> AppState {
+        AppState(Arc::new(app))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// The server's parts the HTTP layer uses.
+pub struct App {
+    /// Objects.
+    pub registry: Registry,
+    /// Who is calling.
+    pub authn: Arc<Authenticator>,
+    /// What they may do.
+    pub authz: Arc<Authorizer>,
+    /// `host:port` clients reach the server at.
+    pub advertised_address: String,
+    /// Cancelled when the server shuts down (ends watches).
+    pub shutdown: CancellationToken,
+    /// Kargo semantics on top of the registry.
+    pub kargo: Arc<kargo_core::Kargo>,
+    /// The revision the informer (and so the auth view) has applied.
+    pub synced: tokio::sync::watch::Receiver<kargo_store::Revision>,
+    /// In-flight pools, watch slots and request timeouts.
+    pub limits: crate::limits::RequestLimits,
+}
+
+impl App {
+    /// Authorizes a request or answers 403 with kube-apiserver's message.
+    pub fn authorize(&self, user: &UserInfo, info: &RequestInfo<'_>) -> Result<()> {
+        self.authz.authorize_request(user, info)
+    }
+
+    /// Waits until this server's view holds exactly the keys of `set` (after a rotation).
+    pub async fn await_key_set(&self, set: &kargo_auth::keys::KeySet) {
+        let wanted: Vec<String> = set.all().map(|k| k.kid.clone()).collect();
+        for _ in 0..200 {
+            let seen: Vec<String> = self
+                .authz
+                .view()
+                .keys()
+                .all()
+                .map(|k| k.kid.clone())
+                .collect();
+            if seen == wanted {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until this server's views have applied the write that produced `object`, so that
+    /// the client's next request sees it (a deleted token is refused by the very next request).
+    pub async fn await_seen(&self, object: &serde_json::Value) {
+        let Some(revision) =
+            kargo_registry::object::parse_revision(kargo_registry::Meta::resource_version(object))
+        else {
+            return;
+        };
+        let mut synced = self.synced.clone();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            synced.wait_for(|seen| *seen >= revision),
+        )
+        .await;
+    }
+}
+
+/// The whole API as one service: requests to the Kubernetes API, the hottest path, go straight
+/// to their handler; everything else goes through an axum router.
+#[derive(Clone)]
+pub struct Api {
+    state: AppState,
+    router: Router,
+}
+
+impl Api {
+    /// The API of `state`.
+    pub fn new(state: AppState) -> Api {
+        Api {
+            router: router(state.clone()),
+            state,
+        }
+    }
+
+    /// Answers one request. Every request passes here, so the request-side limits are enforced
+    /// here (`limits`): health checks are always answered; watches are long-running (bounded by
+    /// the watch slots and their own timeout); every other request takes a place in its
+    /// in-flight pool or gets kube-apiserver's 429, and is answered within `--request-timeout`.
+    /// As in kube-apiserver, a Kubernetes API request is authenticated before it takes a place,
+    /// so that unauthenticated requests cannot fill the pools.
+    ///
+    /// `source` is the client's address, by which failed authentications are counted: handed to
+    /// the Kubernetes API directly, and to the router as a `ConnectInfo` extension (not on the
+    /// hot path: an extension costs an allocation per request).
+    pub async fn call<B>(
+        self,
+        mut request: http::Request<B>,
+        source: Option<SocketAddr>,
+    ) -> Response
+    where
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let path = request.uri().path();
+        if is_kube_path(path) {
+            let watch = is_watch(&request);
+            let request = request.map(axum::body::Body::new);
+            return kube_request(&self.state, request, watch, source.map(|s| s.ip())).await;
+        }
+        if is_health_path(path) {
+            return self.route(request).await;
+        }
+        let kargo_route = path.starts_with("/v1beta1");
+        if let Some(source) = source {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(source));
+        }
+        let limits = &self.state.limits;
+        let Some(_permit) = limits.inflight.try_acquire(request.method()) else {
+            drain_later(request.map(axum::body::Body::new));
+            return too_many_requests(kargo_route);
+        };
+        match crate::limits::within(limits.request_timeout, self.route(request)).await {
+            Ok(response) => response,
+            Err(_) => render_limit(kargo_route, crate::limits::request_timed_out()),
+        }
+    }
+
+    async fn route<B>(&self, request: http::Request<B>) -> Response
+    where
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        match self.router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+}
+
+/// Whether a path is one of the health checks, which no limit refuses.
+fn is_health_path(path: &str) -> bool {
+    matches!(path, "/healthz" | "/livez" | "/readyz")
+}
+
+/// Whether a Kubernetes API request is a watch: a GET with `?watch=true` (or `1`), or of the old
+/// `/api/v1/watch/...` and `/apis/GROUP/VERSION/watch/...` paths.
+fn is_watch<B>(request: &http::Request<B>) -> bool {
+    if request.method() != http::Method::GET {
+        return false;
+    }
+    let uri = request.uri();
+    let path = uri.path();
+    let watch_path = match path.strip_prefix("/apis/") {
+        Some(rest) => rest.split('/').nth(2) == Some("watch"),
+        None => path
+            .strip_prefix("/api/")
+            .is_some_and(|rest| rest.split('/').nth(1) == Some("watch")),
+    };
+    watch_path
+        || uri.query().is_some_and(|q| {
+            q.contains("watch=")
+                && form_urlencoded::parse(q.as_bytes())
+                    .any(|(k, v)| k == "watch" && matches!(&*v, "true" | "1"))
+        })
+}
+
+/// kube-apiserver's 429 with `Retry-After`; Kargo routes get it as `{"error": ...}`.
+fn too_many_requests(kargo_route: bool) -> Response {
+    let mut response = render_limit(kargo_route, crate::limits::too_many_requests());
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from(crate::limits::RETRY_AFTER_SECONDS),
+    );
+    response
+}
+
+/// A limit's `Status`, or on a Kargo route (`/v1beta1`) the same code and message as Kargo's
+/// `{"error": ...}`.
+fn render_limit(kargo_route: bool, status: Status) -> Response {
+    if kargo_route {
+        kargo::KargoError::from(status).into_response()
+    } else {
+        status.into_response()
+    }
+}
+
+/// Everything but the Kubernetes API, as one axum router. The Kubernetes API (`/api...`,
+/// `/apis...`) parses its own path ([`RequestInfo`]); [`Api`] sends it those requests without
+/// routing.
+fn router(state: AppState) -> Router {
+    let openapi = Router::new()
+        .route("/openapi/v3", get(openapi_root))
+        .route("/openapi/v3/{*rest}", get(openapi_group_version))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            authenticate_kube,
+        ));
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/livez", get(health))
+        .route("/readyz", get(health))
+        .route("/version", get(version))
+        .route(
+            "/.well-known/openid-configuration",
+            get(reviews::openid_configuration),
+        )
+        .route("/openid/v1/jwks", get(reviews::jwks))
+        .merge(openapi)
+        .merge(kargo::router(state.clone()))
+        .merge(keys::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// Whether a path belongs to the Kubernetes API.
+fn is_kube_path(path: &str) -> bool {
+    ["/api", "/apis"].iter().any(|root| {
+        path.strip_prefix(root)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+/// A Kubernetes API request, authenticated here, then held to its in-flight pool (unless it is a
+/// watch) and `--request-timeout`.
+async fn kube_request(
+    app: &AppState,
+    request: Request,
+    watch: bool,
+    source: Option<IpAddr>,
+) -> Response {
+    let (user, request) = match authenticate(app, request, source).await {
+        Ok(authenticated) => authenticated,
+        Err(response) => return response,
+    };
+    let limits = &app.limits;
+    // Watches take no place (the watch slots bound them); their stream outlives the timeout,
+    // which bounds only the start (the body, the initial list).
+    let permit = (!watch).then(|| limits.inflight.try_acquire(request.method()));
+    // kube-apiserver lets system:masters through a full pool, so the operator can act during a
+    // flood.
+    if matches!(permit, Some(None)) && !user.groups.iter().any(|g| g == kargo_auth::authn::MASTERS)
+    {
+        drain_later(request);
+        return too_many_requests(false);
+    }
+    let response =
+        match crate::limits::within(limits.request_timeout, kube::handle(app, user, request)).await
+        {
+            Ok(response) => response,
+            Err(_) => crate::limits::request_timed_out().into_response(),
+        };
+    drop(permit);
+    response
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn version() -> Response {
+    json_response(StatusCode::OK, &discovery::version(), &[])
+}
+
+/// A route that exists with another method (only the Kargo routes are routed by method): read
+/// what the client sends, then answer as the Kargo API does.
+async fn method_not_allowed(request: Request) -> Response {
+    drain(request).await;
+    kargo::KargoError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response()
+}
+
+/// No such route: read what the client sends first, so that an HTTP/2 client still sending a
+/// body gets the 404 rather than a reset stream.
+async fn not_found(request: Request) -> Response {
+    drain(request).await;
+    Status::no_route().into_response()
+}
+
+async fn openapi_root() -> Response {
+    json_response(StatusCode::OK, openapi::root(), &[])
+}
+
+async fn openapi_group_version(axum::extract::Path(rest): axum::extract::Path<String>) -> Response {
+    match openapi::group_version(&rest) {
+        Some(doc) => json_response(StatusCode::OK, doc, &[]),
+        None => Status::no_route().into_response(),
+    }
+}
+
+/// Authenticates a Kubernetes API request: its user, or the 401 `Status` to answer.
+async fn authenticate(
+    app: &App,
+    request: Request,
+    source: Option<IpAddr>,
+) -> std::result::Result<(Arc<UserInfo>, Request), Response> {
+    let header = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let peer = request.extensions().get::<PeerIdentity>();
+    match app.authn.authenticate(header, peer, source) {
+        Ok(user) => Ok((user, request)),
+        Err(AuthFailure::Missing | AuthFailure::Invalid) => {
+            drain(request).await;
+            Err(Status::unauthorized().into_response())
+        }
+        Err(AuthFailure::TooMany { retry_after }) => {
+            drain(request).await;
+            let message = AuthFailure::too_many_message(retry_after);
+            Err(throttle::kube_too_many(message, retry_after))
+        }
+    }
+}
+
+/// [`authenticate`] as a middleware (the OpenAPI documents).
+async fn authenticate_kube(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let source = throttle::client_address(request.extensions());
+    match authenticate(&app, request, source).await {
+        Ok((user, mut request)) => {
+            request.extensions_mut().insert(user);
+            next.run(request).await
+        }
+        Err(response) => response,
+    }
+}
+
+/// Reads (and drops) a small request body before answering without it, so that an HTTP/2 client
+/// still sending it gets the answer rather than a reset stream. Bounded in size and time: a
+/// client that sends slowly gets its answer after [`DRAIN_TIMEOUT`] anyway.
+pub async fn drain(request: Request) {
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, body::read(request.into_body(), DRAIN_LIMIT)).await;
+}
+
+/// [`drain`] while the answer goes out: a refused client gets its 429 at once however slowly it
+/// sends, and the drain holds no place in any pool.
+pub(crate) fn drain_later(request: Request) {
+    if !axum::body::HttpBody::is_end_stream(request.body()) {
+        tokio::spawn(drain(request));
+    }
+}
+
+/// How much of an unwanted body [`drain`] reads.
+const DRAIN_LIMIT: usize = 64 * 1024;
+/// How long [`drain`] waits for an unwanted body.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A JSON response with `Warning` headers.
+pub fn json_response<T: Serialize + ?Sized>(
+    code: StatusCode,
+    body: &T,
+    warnings: &[String],
+) -> Response {
+    let bytes = match serde_json::to_vec(body) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "encoding a response failed");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encoding the response failed",
+            )
+                .into_response();
+        }
+    };
+    let mut response = (code, bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    for warning in warnings {
+        let text = format!("299 - {}", kargo_registry::status::quote(warning));
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            headers.append(http::header::WARNING, v);
+        }
+    }
+    response
+}
+
+/// A Kubernetes `Status` as a response. (`Status` lives in `kargo-registry`, which knows no
+/// HTTP, so this layer adds the conversion.)
+pub trait StatusResponse {
+    /// The response: the status code and the `Status` as JSON.
+    fn into_response(self) -> Response;
+}
+
+impl StatusResponse for Status {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        json_response(code, &self, &[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_kube_path, is_watch};
+
+    #[test]
+    fn watches_are_gets_with_watch_true_or_of_the_old_watch_paths() {
+        let check = |method: &str, uri: &str, expected: bool| {
+            let request = http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(())
+                .unwrap_or_default();
+            assert_eq!(is_watch(&request), expected, "{method} {uri}");
+        };
+        check("GET", "/api/v1/namespaces/p/configmaps?watch=true", true);
+        check("GET", "/api/v1/configmaps?watch=1&resourceVersion=5", true);
+        check("GET", "/api/v1/watch/namespaces/p/configmaps", true);
+        check(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/watch/roles",
+            true,
+        );
+        check("GET", "/api/v1/namespaces/p/configmaps?watch=false", false);
+        check("GET", "/api/v1/namespaces/watch/configmaps", false);
+        check("GET", "/apis/watch/v1/namespaces/p/things", false);
+        check("POST", "/api/v1/namespaces/p/configmaps?watch=true", false);
+        check("DELETE", "/api/v1/watch/namespaces/p/configmaps/x", false);
+    }
+
+    #[test]
+    fn the_kubernetes_api_is_api_and_apis_and_what_is_below_them() {
+        for path in [
+            "/api",
+            "/api/",
+            "/api/v1/namespaces",
+            "/apis",
+            "/apis/rbac.authorization.k8s.io/v1",
+        ] {
+            assert!(is_kube_path(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/apix",
+            "/apisx/v1",
+            "/healthz",
+            "/v1beta1/projects",
+            "/openapi/v3",
+        ] {
+            assert!(!is_kube_path(path), "{path}");
+        }
+    }
+}
