@@ -13,6 +13,7 @@
 //! Depends on `kargo-api` and `kargo-store` only; knows nothing of users, HTTP or Kargo.
 
 pub mod cache;
+mod create;
 pub mod delete;
 pub mod informer;
 pub mod list;
@@ -36,12 +37,10 @@ pub use strategy::FieldValidation;
 pub use watch::{WatchEvent, WatchOptions};
 
 use crate::status::{Result, Status};
-use object::{decode, encode, meta_mut, now_rfc3339, set_meta};
+use object::{decode, encode, set_meta};
 
 /// How many times an update retries after losing a compare-and-swap race.
 const UPDATE_RETRIES: usize = 16;
-/// How many names `generateName` tries.
-const GENERATE_NAME_TRIES: usize = 8;
 
 /// Metadata the server sets and clients cannot: dropped from a create, kept from the stored
 /// object on an update.
@@ -88,6 +87,16 @@ pub struct WriteOptions {
     /// Fields the request body named twice (JSON), which field validation reports like
     /// unknown fields.
     pub duplicate_fields: Vec<String>,
+}
+
+impl WriteOptions {
+    /// Runs the admission check, if any, on `new` (replacing `old`, `None` on create).
+    fn admit(&self, new: &Object, old: Option<&Object>) -> Result<()> {
+        match &self.admission {
+            Some(check) => check(new, old),
+            None => Ok(()),
+        }
+    }
 }
 
 impl std::fmt::Debug for WriteOptions {
@@ -149,10 +158,6 @@ impl<'a> Target<'a> {
     pub fn key(&self) -> String {
         self.rt.key(self.namespace, self.name)
     }
-}
-
-fn uuid() -> String {
-    uuid::Uuid::new_v4().to_string()
 }
 
 impl Registry {
@@ -320,157 +325,6 @@ impl Registry {
         }
     }
 
-    /// Checks that a namespace exists and is not terminating before content is created in it.
-    async fn check_namespace(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<()> {
-        let ns = self
-            .try_get(Target::new(&NAMESPACES, None, namespace))
-            .await?;
-        match ns {
-            None => Err(Status::not_found(&NAMESPACES, namespace)),
-            Some(ns) if ns.is_deleting() => Err(Status::forbidden(
-                format!(
-                    "{} \"{}\" is forbidden: unable to create new content in namespace {} because it is being terminated",
-                    rt.qualified(),
-                    name,
-                    namespace
-                ),
-                Some(crate::status::Details {
-                    name: name.to_owned(),
-                    group: rt.group.to_owned(),
-                    kind: rt.plural.to_owned(),
-                    causes: vec![crate::status::Cause {
-                        reason: "NamespaceTerminating".into(),
-                        message: format!("namespace {namespace} is being terminated"),
-                        field: "metadata.namespace".into(),
-                    }],
-                    ..Default::default()
-                }),
-            )),
-            Some(_) => Ok(()),
-        }
-    }
-
-    /// Creates an object of type `rt` in `namespace` from a request body.
-    pub async fn create(
-        &self,
-        rt: &'static ResourceType,
-        namespace: Option<&str>,
-        body: Value,
-        options: &WriteOptions,
-    ) -> Result<Written> {
-        let (mut obj, warnings) = self.decode_body(
-            rt,
-            body,
-            options.field_validation,
-            &options.duplicate_fields,
-        )?;
-        let namespace = if rt.namespaced { namespace } else { None };
-        match (obj.namespace(), namespace) {
-            (Some(in_body), Some(in_url)) if in_body != in_url => {
-                return Err(Status::bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request",
-                ));
-            }
-            _ => {}
-        }
-        set_meta(
-            &mut obj,
-            "namespace",
-            namespace.map(|n| Value::String(n.to_owned())),
-        );
-        if !obj.resource_version().is_empty() {
-            return Err(Status::bad_request(
-                "resourceVersion should not be set on objects to be created",
-            ));
-        }
-        let strategy = strategy::for_type(rt);
-        // Fields the server owns.
-        {
-            let meta = meta_mut(&mut obj);
-            for field in SERVER_OWNED_META {
-                meta.remove(field);
-            }
-        }
-        strategy.prepare_create(&mut obj);
-        if strategy.tracks_generation() {
-            set_meta(&mut obj, "generation", Some(Value::from(1)));
-        }
-        let generate =
-            obj.name().is_empty() && obj.meta_str("generateName").is_some_and(|g| !g.is_empty());
-        if generate {
-            // Validate with a placeholder so that the base is checked like a name.
-            let base = obj.meta_str("generateName").unwrap_or_default().to_owned();
-            let name = kargo_api::names::generate_name(&base, random_u32);
-            set_meta(&mut obj, "name", Some(Value::String(name)));
-        }
-        let mut errors = strategy::validate_meta(rt, &obj, None);
-        errors.extend(strategy.validate(&obj, None));
-        if !errors.is_empty() {
-            return Err(Status::invalid(rt, obj.name(), &errors));
-        }
-        if let Some(check) = &options.admission {
-            check(&obj, None)?;
-        }
-        if let Some(ns) = namespace {
-            self.check_namespace(rt, ns, obj.name()).await?;
-        }
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            set_meta(&mut obj, "uid", Some(Value::String(uuid())));
-            set_meta(
-                &mut obj,
-                "creationTimestamp",
-                Some(Value::String(now_rfc3339())),
-            );
-            let target = Target::new(rt, namespace, obj.name());
-            let encoded = self.encode(&obj)?;
-            if options.dry_run {
-                if let Some(existing) = self.store.get(&target.key()).await? {
-                    return Err(already_exists(rt, obj.name(), &existing));
-                }
-                return Ok(Written {
-                    object: obj,
-                    warnings,
-                });
-            }
-            match self.store.create(&target.key(), encoded).await {
-                Ok(kv) => {
-                    set_meta(
-                        &mut obj,
-                        "resourceVersion",
-                        Some(Value::String(kv.mod_revision.to_string())),
-                    );
-                    return Ok(Written {
-                        object: obj,
-                        warnings,
-                    });
-                }
-                Err(kargo_store::Error::AlreadyExists { current, .. }) => {
-                    if generate && attempts < GENERATE_NAME_TRIES {
-                        let base = obj.meta_str("generateName").unwrap_or_default().to_owned();
-                        let name = kargo_api::names::generate_name(&base, random_u32);
-                        set_meta(&mut obj, "name", Some(Value::String(name)));
-                        continue;
-                    }
-                    if generate {
-                        let mut status = Status::already_exists(rt, obj.name());
-                        status.message = format!(
-                            "{}, the server was not able to generate a unique name for the object",
-                            status.message
-                        );
-                        if let Some(d) = status.details.as_mut() {
-                            d.retry_after_seconds = Some(1);
-                        }
-                        return Err(status);
-                    }
-                    return Err(already_exists(rt, obj.name(), &current));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
     /// Replaces an object (PUT). `body` is decoded and validated like a create.
     pub async fn update(
         &self,
@@ -582,9 +436,7 @@ impl Registry {
         if stored == obj {
             return Ok(Some(current.clone()));
         }
-        if let Some(check) = &options.admission {
-            check(&obj, Some(&stored))?;
-        }
+        options.admit(&obj, Some(&stored))?;
         if options.dry_run {
             self.encode(&obj)?;
             set_meta(
@@ -685,14 +537,6 @@ fn removable(rt: &ResourceType, obj: &Value) -> bool {
     obj.is_deleting() && obj.finalizers().is_empty() && !namespace_finalizers
 }
 
-fn already_exists(rt: &ResourceType, name: &str, existing: &KeyValue) -> Status {
-    let mut status = Status::already_exists(rt, name);
-    if decode(existing).is_ok_and(|o| o.is_deleting()) {
-        status.message = format!("object is being deleted: {}", status.message);
-    }
-    status
-}
-
 /// Whether anything outside `metadata` and `status` changed (custom resources bump
 /// `metadata.generation` then).
 fn spec_changed(new: &Value, old: &Value) -> bool {
@@ -705,17 +549,4 @@ fn spec_changed(new: &Value, old: &Value) -> bool {
         v
     };
     strip(new) != strip(old)
-}
-
-fn random_u32() -> u32 {
-    let mut bytes = [0u8; 4];
-    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-        // The system RNG failing is not something a name can fix; fall back to the clock.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        return nanos;
-    }
-    u32::from_le_bytes(bytes)
 }
