@@ -19,7 +19,8 @@ use super::{Error, Kargo, Result, Scope, q};
 use kargo_auth::rbac::UserInfo;
 use kargo_registry::status::Status;
 use kargo_registry::{
-    DeleteOptions, ListOptions, Meta, Object, Target, WatchOptions, WriteOptions, watch,
+    DeleteOptions, ListOptions, Meta, Object, Target, WatchEventType, WatchOptions, WriteOptions,
+    watch,
 };
 
 /// `data.token` as reads show it: base64 of `*** REDACTED ***`.
@@ -152,8 +153,12 @@ impl Kargo {
             let mut events = watch::watch(&self.registry, &SECRETS, Some(ns), options).await?;
             while let Some(event) = events.next().await {
                 match event.kind {
-                    "DELETED" => return Err(Status::not_found(&SECRETS, name).into()),
-                    "ADDED" | "MODIFIED" if has_token(&event.object) => return Ok(event.object),
+                    WatchEventType::Deleted => return Err(Status::not_found(&SECRETS, name).into()),
+                    WatchEventType::Added | WatchEventType::Modified
+                        if has_token(&event.object) =>
+                    {
+                        return Ok(event.object);
+                    }
                     _ => {}
                 }
             }

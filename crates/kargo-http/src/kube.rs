@@ -353,7 +353,7 @@ async fn watch(
         .map(move |mut event| {
             let _slot = &slot;
             if let Some(include) = as_table
-                && matches!(event.kind, "ADDED" | "MODIFIED" | "DELETED")
+                && event.kind.is_change()
             {
                 let rv = json!({"resourceVersion": kargo_registry::Meta::resource_version(&event.object)});
                 event.object = table::table(rt, std::slice::from_ref(&event.object), rv, include);

@@ -34,7 +34,7 @@ pub use delete::{DeleteOptions, Deleted, Propagation};
 pub use list::{ListOptions, ObjectList};
 pub use object::{Meta, Object};
 pub use strategy::FieldValidation;
-pub use watch::{WatchEvent, WatchOptions};
+pub use watch::{WatchEvent, WatchEventType, WatchOptions};
 
 use crate::status::{Result, Status};
 use object::{decode, encode, set_meta};

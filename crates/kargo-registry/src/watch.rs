@@ -19,11 +19,55 @@ use super::list::ListOptions;
 use super::object::{decode, parse_revision};
 use crate::status::{Result, Status};
 
+/// The type of a watch event, serialized as Kubernetes spells it (`ADDED`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WatchEventType {
+    /// The object appeared for this watcher (created, or it started matching the selectors).
+    Added,
+    /// The object changed (and still matches).
+    Modified,
+    /// The object is gone for this watcher (deleted, or it stopped matching the selectors).
+    Deleted,
+    /// A progress mark: only `metadata.resourceVersion` (and annotations) of the object count.
+    Bookmark,
+    /// The watch failed; the object is a `Status`, and the stream ends.
+    Error,
+}
+
+impl WatchEventType {
+    /// The Kubernetes name: `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchEventType::Added => "ADDED",
+            WatchEventType::Modified => "MODIFIED",
+            WatchEventType::Deleted => "DELETED",
+            WatchEventType::Bookmark => "BOOKMARK",
+            WatchEventType::Error => "ERROR",
+        }
+    }
+
+    /// Whether the event carries an object of the watched kind (`ADDED`, `MODIFIED`,
+    /// `DELETED`), not a bookmark or a `Status`.
+    pub fn is_change(self) -> bool {
+        matches!(
+            self,
+            WatchEventType::Added | WatchEventType::Modified | WatchEventType::Deleted
+        )
+    }
+}
+
+impl std::fmt::Display for WatchEventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One watch event as sent to clients.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WatchEvent {
-    /// `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR`.
-    pub kind: &'static str,
+    /// What happened.
+    pub kind: WatchEventType,
     /// The object (a `Status` for `ERROR`).
     pub object: Value,
 }
@@ -31,12 +75,12 @@ pub struct WatchEvent {
 impl WatchEvent {
     /// The event as the JSON line clients read.
     pub fn to_json(&self) -> Value {
-        json!({"type": self.kind, "object": self.object})
+        json!({"type": self.kind.as_str(), "object": self.object})
     }
 
     fn error(status: &Status) -> WatchEvent {
         WatchEvent {
-            kind: "ERROR",
+            kind: WatchEventType::Error,
             object: serde_json::to_value(status).unwrap_or(Value::Null),
         }
     }
@@ -88,7 +132,7 @@ pub async fn watch(
             .items
             .into_iter()
             .map(|object| WatchEvent {
-                kind: "ADDED",
+                kind: WatchEventType::Added,
                 object,
             })
             .collect();
@@ -104,7 +148,7 @@ pub async fn watch(
     let mut head = initial_events;
     if options.send_initial_events == Some(true) && options.allow_bookmarks {
         head.push(WatchEvent {
-            kind: "BOOKMARK",
+            kind: WatchEventType::Bookmark,
             object: json!({
                 "kind": rt.kind,
                 "apiVersion": rt.api_version(),
@@ -147,7 +191,7 @@ pub async fn watch(
         if *ended {
             return futures::future::ready(None);
         }
-        *ended = event.kind == "ERROR";
+        *ended = event.kind == WatchEventType::Error;
         futures::future::ready(Some(event))
     });
     Ok(stream::iter(head).chain(changes).boxed())
@@ -166,16 +210,48 @@ fn translate(rt: &ResourceType, selectors: &ListOptions, event: &Event) -> Optio
         .and_then(|p| decode(p).ok())
         .is_some_and(|old| selectors.matches(rt, &old));
     let kind = match event.kind {
-        EventKind::Created if matches_new => "ADDED",
+        EventKind::Created if matches_new => WatchEventType::Added,
         EventKind::Created => return None,
         EventKind::Updated => match (matches_old, matches_new) {
-            (true, true) => "MODIFIED",
-            (false, true) => "ADDED",
-            (true, false) => "DELETED",
+            (true, true) => WatchEventType::Modified,
+            (false, true) => WatchEventType::Added,
+            (true, false) => WatchEventType::Deleted,
             (false, false) => return None,
         },
-        EventKind::Deleted if matches_new || matches_old => "DELETED",
+        EventKind::Deleted if matches_new || matches_old => WatchEventType::Deleted,
         EventKind::Deleted => return None,
     };
     Some(WatchEvent { kind, object: new })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_types_are_written_and_read_as_kubernetes_spells_them() {
+        let all = [
+            (WatchEventType::Added, "ADDED"),
+            (WatchEventType::Modified, "MODIFIED"),
+            (WatchEventType::Deleted, "DELETED"),
+            (WatchEventType::Bookmark, "BOOKMARK"),
+            (WatchEventType::Error, "ERROR"),
+        ];
+        for (kind, name) in all {
+            assert_eq!(kind.as_str(), name);
+            assert_eq!(serde_json::to_value(kind).unwrap(), json!(name));
+            assert_eq!(
+                serde_json::from_value::<WatchEventType>(json!(name)).unwrap(),
+                kind
+            );
+        }
+        let event = WatchEvent {
+            kind: WatchEventType::Modified,
+            object: json!({"kind": "Secret"}),
+        };
+        assert_eq!(
+            event.to_json(),
+            json!({"type": "MODIFIED", "object": {"kind": "Secret"}})
+        );
+    }
 }
