@@ -3,10 +3,10 @@
 //! namespace, then store it under a fresh uid (a generated name that is taken is drawn again).
 
 use kargo_api::resources::{NAMESPACES, ResourceType};
-use kargo_store::KeyValue;
 use serde_json::Value;
 
-use crate::object::{Meta, decode, meta_mut, now_rfc3339, set_meta};
+use crate::commit::{Committed, Write, already_exists};
+use crate::object::{Meta, meta_mut, now_rfc3339, set_meta};
 use crate::status::{Cause, Details, Result, Status};
 use crate::{Object, Registry, SERVER_OWNED_META, Target, WriteOptions, Written, strategy};
 
@@ -91,15 +91,15 @@ impl Registry {
                 Some(Value::String(now_rfc3339())),
             );
             let target = Target::new(rt, namespace, obj.name());
-            let encoded = self.encode(&obj)?;
             if dry_run {
+                self.encode(&obj)?;
                 if let Some(existing) = self.store.get(&target.key()).await? {
                     return Err(already_exists(rt, obj.name(), &existing));
                 }
                 return Ok(obj);
             }
-            match self.store.create(&target.key(), encoded).await {
-                Ok(kv) => {
+            match self.commit(target, Write::Create(&obj)).await {
+                Ok(Committed::Done(kv)) => {
                     set_meta(
                         &mut obj,
                         "resourceVersion",
@@ -107,17 +107,18 @@ impl Registry {
                     );
                     return Ok(obj);
                 }
-                Err(kargo_store::Error::AlreadyExists { current, .. }) => {
-                    if generate && attempts < GENERATE_NAME_TRIES {
+                Ok(Committed::Lost) => {
+                    // A create compares with nothing; the store never answers it so.
+                    return Err(Status::internal("the object could not be created"));
+                }
+                Err(e) if generate && e.is_already_exists() => {
+                    if attempts < GENERATE_NAME_TRIES {
                         generate_name(&mut obj);
                         continue;
                     }
-                    if generate {
-                        return Err(names_exhausted(rt, obj.name()));
-                    }
-                    return Err(already_exists(rt, obj.name(), &current));
+                    return Err(names_exhausted(rt, obj.name()));
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -182,15 +183,6 @@ fn generate_name(obj: &mut Object) {
     let base = obj.meta_str("generateName").unwrap_or_default().to_owned();
     let name = kargo_api::names::generate_name(&base, random_u32);
     set_meta(obj, "name", Some(Value::String(name)));
-}
-
-/// 409 for a name that exists; an object being deleted says so.
-fn already_exists(rt: &ResourceType, name: &str, existing: &KeyValue) -> Status {
-    let mut status = Status::already_exists(rt, name);
-    if decode(existing).is_ok_and(|o| o.is_deleting()) {
-        status.message = format!("object is being deleted: {}", status.message);
-    }
-    status
 }
 
 /// 409 when every generated name was taken, with kube-apiserver's message and a retry hint.

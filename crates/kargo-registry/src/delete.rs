@@ -6,6 +6,7 @@ use kargo_api::resources::ResourceType;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::commit::{Committed, Write};
 use super::list::ListOptions;
 use super::object::{Meta, decode, now_rfc3339, set_finalizers, set_meta};
 use super::{Object, Registry, Target, strategy};
@@ -201,11 +202,12 @@ impl Registry {
                 if dry_run {
                     return Ok(Deleted::Gone(current));
                 }
-                match self.store().delete(&target.key(), kv.mod_revision).await {
-                    Ok(deleted) => return Ok(Deleted::Gone(decode(&deleted)?)),
-                    Err(e) if e.is_conflict() => continue,
-                    Err(e) if e.is_not_found() => return Err(Status::not_found(rt, target.name)),
-                    Err(e) => return Err(e.into()),
+                let write = Write::Delete {
+                    expected: kv.mod_revision,
+                };
+                match self.commit(target, write).await? {
+                    Committed::Done(deleted) => return Ok(Deleted::Gone(decode(&deleted)?)),
+                    Committed::Lost => continue,
                 }
             }
             let mut obj = current.clone();
@@ -214,7 +216,7 @@ impl Registry {
             if dry_run {
                 return Ok(Deleted::Pending(obj));
             }
-            if let Some(obj) = self.commit(target, kv.mod_revision, obj).await? {
+            if let Some(obj) = self.replace(target, kv.mod_revision, obj).await? {
                 return Ok(Deleted::Pending(obj));
             }
         }
@@ -239,19 +241,18 @@ impl Registry {
         let revision = if dry_run {
             kv.mod_revision
         } else {
-            match self.store().delete(&target.key(), kv.mod_revision).await {
-                Ok(deleted) => deleted.mod_revision,
-                Err(e) if e.is_not_found() => {
-                    return Err(Status::not_found(target.rt, target.name));
-                }
-                Err(e) if e.is_conflict() => {
+            let write = Write::Delete {
+                expected: kv.mod_revision,
+            };
+            match self.commit(target, write).await? {
+                Committed::Done(deleted) => deleted.mod_revision,
+                Committed::Lost => {
                     return Err(Status::conflict(
                         target.rt,
                         target.name,
                         "the object changed while it was being deleted; try again",
                     ));
                 }
-                Err(e) => return Err(e.into()),
             }
         };
         tracing::warn!(key = %target.key(), "deleted an object whose stored value did not decode");
@@ -303,7 +304,7 @@ impl Registry {
         let expected = super::object::parse_revision(obj.resource_version())
             .ok_or_else(|| Status::internal("an object without a resourceVersion"))?;
         let obj = self
-            .commit(target, expected, obj)
+            .replace(target, expected, obj)
             .await?
             .ok_or_else(|| Status::stale(target.rt, target.name))?;
         Ok(Deleted::Pending(obj))

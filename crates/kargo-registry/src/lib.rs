@@ -6,6 +6,11 @@
 //! does not authorize: callers (the HTTP layer, the Kargo layer, controllers) decide who may do
 //! what before calling it.
 //!
+//! Every write of an object (create, update, patch, status, deletion with or without
+//! finalizers) reaches the store through one function, `Registry::commit` (module `commit`):
+//! encoding bounds, compare-and-swap on the revision read, and the mapping of store conflicts
+//! to Kubernetes statuses live there once.
+//!
 //! It also carries how the layers above follow the store: the [`informer`] (one list-then-watch
 //! of the whole key space, fanned out to views and controllers) and the controllers' work
 //! [`queue`].
@@ -13,6 +18,7 @@
 //! Depends on `kargo-api` and `kargo-store` only; knows nothing of users, HTTP or Kargo.
 
 pub mod cache;
+mod commit;
 mod create;
 pub mod delete;
 pub mod informer;
@@ -26,7 +32,7 @@ pub mod watch;
 
 use std::sync::Arc;
 
-use kargo_api::resources::{NAMESPACES, ResourceType};
+use kargo_api::resources::ResourceType;
 use kargo_store::{KeyValue, Store};
 use serde_json::Value;
 
@@ -447,42 +453,10 @@ impl Registry {
             return Ok(Some(obj));
         }
         // (The update that empties the finalizers of an object being deleted removes it.)
-        match self.commit(target, kv.mod_revision, obj).await? {
+        match self.replace(target, kv.mod_revision, obj).await? {
             Some(written) => Ok(Some(written)),
             None if !wanted_rv.is_empty() => Err(Status::stale(rt, target.name)),
             None => Ok(None),
-        }
-    }
-
-    /// Writes `obj` over revision `expected` (compare-and-swap), stamping its new
-    /// resourceVersion; `None` if another write won the race. An object being deleted with no
-    /// finalizers left is removed instead of written (a namespace also needs its
-    /// `spec.finalizers` empty).
-    pub(crate) async fn commit(
-        &self,
-        target: Target<'_>,
-        expected: kargo_store::Revision,
-        mut obj: Object,
-    ) -> Result<Option<Object>> {
-        let result = if removable(target.rt, &obj) {
-            self.store.delete(&target.key(), expected).await
-        } else {
-            self.store
-                .update(&target.key(), self.encode(&obj)?, expected)
-                .await
-        };
-        match result {
-            Ok(written) => {
-                set_meta(
-                    &mut obj,
-                    "resourceVersion",
-                    Some(Value::String(written.mod_revision.to_string())),
-                );
-                Ok(Some(obj))
-            }
-            Err(e) if e.is_conflict() => Ok(None),
-            Err(e) if e.is_not_found() => Err(Status::not_found(target.rt, target.name)),
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -500,7 +474,7 @@ impl Registry {
             let Some(next) = change(current.clone())? else {
                 return Ok(current);
             };
-            if let Some(written) = self.commit(target, kv.mod_revision, next).await? {
+            if let Some(written) = self.replace(target, kv.mod_revision, next).await? {
                 return Ok(written);
             }
         }
@@ -525,16 +499,6 @@ fn too_busy(target: Target<'_>) -> Status {
         target.name,
         "the object is being changed by others too often; try again",
     )
-}
-
-/// Whether an object being deleted has nothing left to wait for.
-fn removable(rt: &ResourceType, obj: &Value) -> bool {
-    let namespace_finalizers = std::ptr::eq(rt, &NAMESPACES)
-        && obj
-            .pointer("/spec/finalizers")
-            .and_then(Value::as_array)
-            .is_some_and(|f| !f.is_empty());
-    obj.is_deleting() && obj.finalizers().is_empty() && !namespace_finalizers
 }
 
 /// Whether anything outside `metadata` and `status` changed (custom resources bump
