@@ -28,6 +28,10 @@ pub mod patch;
 pub mod queue;
 pub mod status;
 pub mod strategy;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+#[cfg(test)]
+mod tests;
 pub mod watch;
 
 use std::sync::Arc;

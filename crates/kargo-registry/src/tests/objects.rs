@@ -1,0 +1,445 @@
+//! Create, get, update and delete of one object: resourceVersion conflicts, generateName, name
+//! validation, what the server owns.
+
+use kargo_api::resources::{NAMESPACES, PROJECTS, ROLES, SERVICEACCOUNTS};
+use serde_json::json;
+
+use super::{causes, create_err, rv, setup, update};
+use crate::delete::{DeleteOptions, Preconditions};
+use crate::{Deleted, Meta, Target};
+
+const STALE: &str = "Operation cannot be fulfilled on serviceaccounts \"robot\": the object has been modified; please apply your changes to the latest version and try again";
+
+#[tokio::test]
+async fn an_update_with_a_stale_resource_version_is_a_409_conflict() {
+    let test = setup().await;
+    let created = test
+        .create(
+            &SERVICEACCOUNTS,
+            Some("p"),
+            json!({"metadata": {"name": "robot"}}),
+        )
+        .await
+        .unwrap();
+    let first_rv = created.resource_version().to_owned();
+    assert!(!created.uid().is_empty());
+    assert!(created.meta_str("creationTimestamp").is_some());
+
+    let mut next = created.clone();
+    next["metadata"]["labels"] = json!({"team": "a"});
+    let updated = update(&test, &SERVICEACCOUNTS, Some("p"), next)
+        .await
+        .unwrap();
+    assert!(rv(&updated) > rv(&created));
+    assert_eq!(updated.uid(), created.uid());
+
+    let mut stale = created.clone();
+    stale["metadata"]["labels"] = json!({"team": "b"});
+    let err = update(&test, &SERVICEACCOUNTS, Some("p"), stale)
+        .await
+        .unwrap_err();
+    assert_eq!((err.code, err.reason), (409, "Conflict"));
+    assert_eq!(err.message, STALE);
+
+    let read = test
+        .get(&SERVICEACCOUNTS, Some("p"), "robot")
+        .await
+        .unwrap();
+    assert_eq!(read.label("team"), Some("a"));
+    assert_eq!(read.resource_version(), updated.resource_version());
+    assert_ne!(read.resource_version(), first_rv);
+}
+
+#[tokio::test]
+async fn an_unchanged_update_writes_nothing_and_keeps_the_resource_version() {
+    let test = setup().await;
+    let created = test
+        .create(
+            &SERVICEACCOUNTS,
+            Some("p"),
+            json!({"metadata": {"name": "robot"}}),
+        )
+        .await
+        .unwrap();
+    let same = update(&test, &SERVICEACCOUNTS, Some("p"), created.clone())
+        .await
+        .unwrap();
+    assert_eq!(same.resource_version(), created.resource_version());
+}
+
+#[tokio::test]
+async fn server_owned_metadata_is_dropped_on_create_and_kept_on_update() {
+    let test = setup().await;
+    let created = test
+        .create(
+            &SERVICEACCOUNTS,
+            Some("p"),
+            json!({"metadata": {"name": "robot", "uid": "mine", "creationTimestamp": "2000-01-01T00:00:00Z"}}),
+        )
+        .await
+        .unwrap();
+    assert_ne!(created.uid(), "mine");
+    assert_ne!(
+        created.meta_str("creationTimestamp"),
+        Some("2000-01-01T00:00:00Z")
+    );
+    let mut next = created.clone();
+    next["metadata"]["uid"] = json!("other");
+    let updated = update(&test, &SERVICEACCOUNTS, Some("p"), next)
+        .await
+        .unwrap();
+    assert_eq!(updated.uid(), created.uid());
+}
+
+#[tokio::test]
+async fn creating_a_name_that_exists_is_a_409_already_exists() {
+    let test = setup().await;
+    let body = json!({"metadata": {"name": "robot"}});
+    test.create(&SERVICEACCOUNTS, Some("p"), body.clone())
+        .await
+        .unwrap();
+    let err = create_err(&test, &SERVICEACCOUNTS, Some("p"), body).await;
+    assert_eq!((err.code, err.reason), (409, "AlreadyExists"));
+    assert_eq!(err.message, "serviceaccounts \"robot\" already exists");
+}
+
+#[tokio::test]
+async fn a_create_may_not_carry_a_resource_version_or_another_namespace() {
+    let test = setup().await;
+    let err = create_err(
+        &test,
+        &SERVICEACCOUNTS,
+        Some("p"),
+        json!({"metadata": {"name": "robot", "resourceVersion": "5"}}),
+    )
+    .await;
+    assert_eq!(err.code, 400);
+    assert_eq!(
+        err.message,
+        "resourceVersion should not be set on objects to be created"
+    );
+    let err = create_err(
+        &test,
+        &SERVICEACCOUNTS,
+        Some("p"),
+        json!({"metadata": {"name": "robot", "namespace": "q"}}),
+    )
+    .await;
+    assert_eq!(err.code, 400);
+    assert_eq!(
+        err.message,
+        "the namespace of the provided object does not match the namespace sent on the request"
+    );
+}
+
+#[tokio::test]
+async fn content_needs_an_existing_namespace() {
+    let test = setup().await;
+    let err = create_err(
+        &test,
+        &SERVICEACCOUNTS,
+        Some("nope"),
+        json!({"metadata": {"name": "robot"}}),
+    )
+    .await;
+    assert_eq!((err.code, err.reason), (404, "NotFound"));
+    assert_eq!(err.message, "namespaces \"nope\" not found");
+}
+
+#[tokio::test]
+async fn generate_name_draws_a_fresh_valid_name_each_time() {
+    let test = setup().await;
+    let body = json!({"metadata": {"generateName": "robot-"}});
+    let a = test
+        .create(&SERVICEACCOUNTS, Some("p"), body.clone())
+        .await
+        .unwrap();
+    let b = test
+        .create(&SERVICEACCOUNTS, Some("p"), body)
+        .await
+        .unwrap();
+    for obj in [&a, &b] {
+        assert!(obj.name().starts_with("robot-"), "{}", obj.name());
+        assert_eq!(obj.name().len(), "robot-".len() + 5);
+        assert_eq!(obj.meta_str("generateName"), Some("robot-"));
+    }
+    assert_ne!(a.name(), b.name());
+    assert!(
+        test.get(&SERVICEACCOUNTS, Some("p"), a.name())
+            .await
+            .is_some()
+    );
+
+    // The base is validated as part of the generated name.
+    let err = create_err(
+        &test,
+        &SERVICEACCOUNTS,
+        Some("p"),
+        json!({"metadata": {"generateName": "Robot-"}}),
+    )
+    .await;
+    assert_eq!((err.code, err.reason), (422, "Invalid"));
+    assert_eq!(
+        causes(&err),
+        [
+            (
+                "FieldValueInvalid".to_owned(),
+                "metadata.generateName".to_owned()
+            ),
+            ("FieldValueInvalid".to_owned(), "metadata.name".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_name_is_required_unless_generate_name_is_given() {
+    let test = setup().await;
+    let err = create_err(&test, &SERVICEACCOUNTS, Some("p"), json!({"metadata": {}})).await;
+    assert_eq!((err.code, err.reason), (422, "Invalid"));
+    assert_eq!(
+        err.message,
+        "ServiceAccount \"\" is invalid: metadata.name: Required value: name or generateName is required"
+    );
+}
+
+#[tokio::test]
+async fn names_are_checked_by_the_rule_of_their_kind() {
+    let test = setup().await;
+    let err = create_err(
+        &test,
+        &SERVICEACCOUNTS,
+        Some("p"),
+        json!({"metadata": {"name": "Bad_Name"}}),
+    )
+    .await;
+    assert_eq!((err.code, err.reason), (422, "Invalid"));
+    assert_eq!(
+        err.message,
+        "ServiceAccount \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+    );
+    let details = err.details.as_ref().unwrap();
+    assert_eq!(
+        (details.name.as_str(), details.kind.as_str()),
+        ("Bad_Name", "ServiceAccount")
+    );
+
+    // Namespaces are DNS labels: no dots.
+    let err = create_err(
+        &test,
+        &NAMESPACES,
+        None,
+        json!({"metadata": {"name": "bad.name"}}),
+    )
+    .await;
+    assert_eq!(err.code, 422);
+    assert_eq!(
+        err.message,
+        "Namespace \"bad.name\" is invalid: metadata.name: Invalid value: \"bad.name\": must not contain dots"
+    );
+
+    // RBAC names are path segments: anything but `/`, `%`, `.` and `..`.
+    test.create(&ROLES, Some("p"), json!({"metadata": {"name": "Odd:Name"}}))
+        .await
+        .unwrap();
+    let err = create_err(
+        &test,
+        &ROLES,
+        Some("p"),
+        json!({"metadata": {"name": "a/b"}}),
+    )
+    .await;
+    assert_eq!(
+        err.message,
+        "Role.rbac.authorization.k8s.io \"a/b\" is invalid: metadata.name: Invalid value: \"a/b\": may not contain '/'"
+    );
+}
+
+#[tokio::test]
+async fn an_update_may_not_rename_the_object() {
+    let test = setup().await;
+    let created = test
+        .create(
+            &SERVICEACCOUNTS,
+            Some("p"),
+            json!({"metadata": {"name": "robot"}}),
+        )
+        .await
+        .unwrap();
+    let err = test
+        .registry
+        .update(
+            Target::new(&SERVICEACCOUNTS, Some("p"), "other"),
+            created,
+            &crate::WriteOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, 400);
+    assert_eq!(
+        err.message,
+        "the name of the object (robot) does not match the name on the URL (other)"
+    );
+}
+
+#[tokio::test]
+async fn a_kargo_kind_needs_a_resource_version_to_be_updated() {
+    let test = setup().await;
+    test.create(
+        &PROJECTS,
+        None,
+        json!({"metadata": {"name": "shop"}, "spec": {}}),
+    )
+    .await
+    .unwrap();
+    let err = update(
+        &test,
+        &PROJECTS,
+        None,
+        json!({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Project", "metadata": {"name": "shop"}}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!((err.code, err.reason), (422, "Invalid"));
+    assert_eq!(
+        err.message,
+        "Project.kargo.akuity.io \"shop\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+    );
+}
+
+#[tokio::test]
+async fn delete_checks_preconditions_then_the_object_is_gone() {
+    let test = setup().await;
+    let created = test
+        .create(
+            &SERVICEACCOUNTS,
+            Some("p"),
+            json!({"metadata": {"name": "robot"}}),
+        )
+        .await
+        .unwrap();
+    let target = Target::new(&SERVICEACCOUNTS, Some("p"), "robot");
+    let stale = DeleteOptions {
+        preconditions: Some(Preconditions {
+            uid: None,
+            resource_version: Some("1".into()),
+        }),
+        ..DeleteOptions::default()
+    };
+    let err = test.registry.delete(target, &stale).await.unwrap_err();
+    assert_eq!((err.code, err.reason), (409, "Conflict"));
+    assert_eq!(
+        err.message,
+        format!(
+            "Operation cannot be fulfilled on serviceaccounts \"robot\": Precondition failed: ResourceVersion in precondition: 1, ResourceVersion in object meta: {}",
+            created.resource_version()
+        )
+    );
+    let wrong_uid = DeleteOptions {
+        preconditions: Some(Preconditions {
+            uid: Some("x".into()),
+            resource_version: None,
+        }),
+        ..DeleteOptions::default()
+    };
+    let err = test.registry.delete(target, &wrong_uid).await.unwrap_err();
+    assert_eq!(
+        err.message,
+        format!(
+            "Operation cannot be fulfilled on serviceaccounts \"robot\": Precondition failed: UID in precondition: x, UID in object meta: {}",
+            created.uid()
+        )
+    );
+
+    let deleted = test
+        .registry
+        .delete(target, &DeleteOptions::default())
+        .await
+        .unwrap();
+    let Deleted::Gone(gone) = &deleted else {
+        panic!("deleted at once: {deleted:?}");
+    };
+    assert_eq!(gone.uid(), created.uid());
+    assert!(rv(gone) > rv(&created), "the deletion's revision");
+    assert!(
+        test.get(&SERVICEACCOUNTS, Some("p"), "robot")
+            .await
+            .is_none()
+    );
+    let err = test
+        .registry
+        .delete(target, &DeleteOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!((err.code, err.reason), (404, "NotFound"));
+    assert_eq!(err.message, "serviceaccounts \"robot\" not found");
+}
+
+#[tokio::test]
+async fn a_dry_run_answers_like_a_write_and_stores_nothing() {
+    let test = setup().await;
+    let options = crate::WriteOptions {
+        dry_run: true,
+        ..crate::WriteOptions::default()
+    };
+    let written = test
+        .registry
+        .create(
+            &SERVICEACCOUNTS,
+            Some("p"),
+            json!({"metadata": {"name": "robot"}}),
+            &options,
+        )
+        .await
+        .unwrap();
+    assert_eq!(written.object.name(), "robot");
+    assert!(!written.object.uid().is_empty());
+    assert!(
+        test.get(&SERVICEACCOUNTS, Some("p"), "robot")
+            .await
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn an_object_over_the_size_limit_is_refused_on_every_write_path() {
+    let dir = crate::testing::TestRegistry::with_namespaces(&["p"]).await;
+    let registry = dir.registry.clone().with_max_object_bytes(400);
+    let big = "x".repeat(500);
+    let err = registry
+        .create(
+            &SERVICEACCOUNTS,
+            Some("p"),
+            json!({"metadata": {"name": "robot", "annotations": {"a": big}}}),
+            &crate::WriteOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!((err.code, err.reason), (413, "RequestEntityTooLarge"));
+    assert!(
+        err.message
+            .starts_with("Request entity too large: the object would be larger than 400 bytes"),
+        "{}",
+        err.message
+    );
+    // The same bound holds for an update.
+    let created = registry
+        .create(
+            &SERVICEACCOUNTS,
+            Some("p"),
+            json!({"metadata": {"name": "robot"}}),
+            &crate::WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let mut next = created.object.clone();
+    next["metadata"]["annotations"] = json!({"a": big});
+    let err = registry
+        .update(
+            Target::new(&SERVICEACCOUNTS, Some("p"), "robot"),
+            next,
+            &crate::WriteOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, 413);
+}
