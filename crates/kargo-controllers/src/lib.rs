@@ -12,4 +12,6 @@
 pub mod compactor;
 pub mod gc;
 pub mod namespace;
+#[cfg(test)]
+mod tests;
 pub mod tokens;
