@@ -48,7 +48,7 @@ impl ObjectCache {
     }
 
     /// The cached JSON of a key.
-    pub fn get(&self, key: &str) -> Option<Bytes> {
+    pub(crate) fn get(&self, key: &str) -> Option<Bytes> {
         let mut g = self.generations.lock().ok()?;
         if let Some(bytes) = g.young.get(key) {
             return Some(bytes.clone());
@@ -59,13 +59,14 @@ impl ObjectCache {
     }
 
     /// Remembers the JSON of a key.
-    pub fn insert(&self, key: &str, bytes: Bytes) {
+    #[cfg(test)]
+    fn insert(&self, key: &str, bytes: Bytes) {
         self.insert_if(key, bytes, || true);
     }
 
     /// Remembers the JSON of a key if `still_current` holds, checked under the lock that
     /// invalidation takes too: a change seen after the check drops the entry again.
-    pub fn insert_if(&self, key: &str, bytes: Bytes, still_current: impl FnOnce() -> bool) {
+    pub(crate) fn insert_if(&self, key: &str, bytes: Bytes, still_current: impl FnOnce() -> bool) {
         if let Ok(mut g) = self.generations.lock()
             && still_current()
         {
@@ -111,7 +112,7 @@ impl Handler for CacheInvalidator {
 }
 
 /// Whether a view that has applied `applied` has seen every write committed at `committed`.
-pub fn complete(applied: Revision, committed: Option<Revision>) -> bool {
+pub(crate) fn complete(applied: Revision, committed: Option<Revision>) -> bool {
     committed.is_some_and(|c| applied >= c)
 }
 

@@ -17,7 +17,7 @@ pub const ORPHAN_FINALIZER: &str = "orphan";
 /// The finalizer of a foreground deletion.
 pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
 /// The finalizer the namespace controller removes once a namespace is empty.
-pub const NAMESPACE_FINALIZER: &str = "kubernetes";
+pub(crate) const NAMESPACE_FINALIZER: &str = "kubernetes";
 
 /// How dependents are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// The key space the informer follows.
-pub const PREFIX: &str = "/";
+pub(crate) const PREFIX: &str = "/";
 const PAGE: usize = 1000;
 
 /// What the views and controllers read of an API object, decoded once per change for all of

@@ -165,7 +165,7 @@ impl<'a> Target<'a> {
     }
 
     /// The store key.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         self.rt.key(self.namespace, self.name)
     }
 }

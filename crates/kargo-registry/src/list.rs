@@ -72,7 +72,7 @@ impl ListOptions {
     }
 
     /// Whether an object passes the selectors.
-    pub fn matches(&self, rt: &ResourceType, obj: &Value) -> bool {
+    pub(crate) fn matches(&self, rt: &ResourceType, obj: &Value) -> bool {
         if let Some(ls) = &self.label_selector
             && !ls.matches(&obj.labels())
         {
@@ -87,7 +87,7 @@ impl ListOptions {
     }
 
     /// Whether any selector is set.
-    pub fn has_selectors(&self) -> bool {
+    pub(crate) fn has_selectors(&self) -> bool {
         self.label_selector.is_some() || self.field_selector.is_some()
     }
 }
@@ -274,7 +274,7 @@ fn too_large(requested: Revision, current: Revision) -> Status {
 const CONTINUE_TOO_OLD: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
 
 /// Lists objects of `rt` (in `namespace`, or everywhere).
-pub async fn list(
+pub(crate) async fn list(
     registry: &Registry,
     rt: &'static ResourceType,
     namespace: Option<&str>,

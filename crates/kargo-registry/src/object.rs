@@ -166,7 +166,7 @@ pub fn now_rfc3339() -> String {
 /// Encodes an object for the store: its JSON without `metadata.resourceVersion`. An object that
 /// nests deeper than [`MAX_NESTING_DEPTH`] (it would not decode again) or whose encoding is
 /// larger than `max_bytes` is refused, whichever write path produced it.
-pub fn encode(obj: &Value, max_bytes: usize) -> Result<Vec<u8>> {
+pub(crate) fn encode(obj: &Value, max_bytes: usize) -> Result<Vec<u8>> {
     if deeper_than(obj, MAX_NESTING_DEPTH) {
         return Err(Status::failure(
             422,
@@ -198,14 +198,14 @@ pub fn encode(obj: &Value, max_bytes: usize) -> Result<Vec<u8>> {
 }
 
 /// Decodes a stored value, setting `metadata.resourceVersion` to the key's `mod_revision`.
-pub fn decode(kv: &KeyValue) -> Result<Value> {
+pub(crate) fn decode(kv: &KeyValue) -> Result<Value> {
     decode_at(&kv.value, kv.mod_revision).inspect_err(|_| {
         tracing::error!(key = %kv.key, "the stored object under this key does not decode; delete it");
     })
 }
 
 /// Decodes stored bytes and stamps them with a resourceVersion.
-pub fn decode_at(bytes: &[u8], revision: Revision) -> Result<Value> {
+pub(crate) fn decode_at(bytes: &[u8], revision: Revision) -> Result<Value> {
     let mut obj: Value = serde_json::from_slice(bytes).map_err(|e| {
         tracing::error!(error = %e, "a stored object does not decode");
         undecodable()
@@ -221,7 +221,7 @@ pub fn decode_at(bytes: &[u8], revision: Revision) -> Result<Value> {
 /// The 500 of an object whose stored value does not decode (written by an older version, or
 /// damaged outside the server). Such an object can still be deleted: the registry deletes it
 /// unread, and lists leave it out with a warning.
-pub fn undecodable() -> Status {
+pub(crate) fn undecodable() -> Status {
     Status::internal(
         "the stored object could not be decoded; it can only be deleted (the server log names its key)",
     )

@@ -148,7 +148,7 @@ fn patch_status(err: &p::PatchError) -> Status {
 /// How long applying a patch may take (queueing for a slot included) before the request is
 /// answered 504, as kube-apiserver answers a request past its deadline. Patches are linear or
 /// n·log n in the body (at most 3 MiB), so an honest patch takes milliseconds.
-pub const PATCH_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const PATCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Applies a patch off the async threads, at most one per core at a time, within
 /// [`PATCH_TIMEOUT`]. A patch past its deadline keeps its slot until it ends, so timed-out work

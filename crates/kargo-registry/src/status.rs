@@ -116,7 +116,7 @@ impl Status {
     }
 
     /// A success, as returned by deletions of kinds that do not return the object.
-    pub fn success(details: Details) -> Status {
+    pub(crate) fn success(details: Details) -> Status {
         Status {
             status: "Success",
             message: String::new(),
@@ -178,7 +178,7 @@ impl Status {
     }
 
     /// The conflict of a stale `resourceVersion`.
-    pub fn stale(rt: &ResourceType, name: &str) -> Status {
+    pub(crate) fn stale(rt: &ResourceType, name: &str) -> Status {
         Status::conflict(
             rt,
             name,
@@ -239,17 +239,8 @@ impl Status {
         .with_details(Some(Details::default()))
     }
 
-    /// 406 for an `Accept` the server cannot produce.
-    pub fn not_acceptable(accepted: &str) -> Status {
-        Status::failure(
-            406,
-            "NotAcceptable",
-            format!("only the following media types are accepted: {accepted}"),
-        )
-    }
-
     /// 410 `Expired`.
-    pub fn expired(message: impl Into<String>) -> Status {
+    pub(crate) fn expired(message: impl Into<String>) -> Status {
         Status::failure(410, "Expired", message)
     }
 

@@ -13,8 +13,6 @@ mod rbac;
 mod secret;
 mod service_account;
 
-use std::collections::BTreeMap;
-
 use kargo_api::field::{BadValue, FieldError};
 use kargo_api::names;
 use kargo_api::patch::ListStrategy;
@@ -55,7 +53,7 @@ impl FieldValidation {
 }
 
 /// The result of decoding a body for a kind: the normalized object and the unknown fields found.
-pub struct Decoded {
+pub(crate) struct Decoded {
     /// The object with only the fields the kind knows (and any field of an open schema).
     pub object: Value,
     /// Paths of the fields that were dropped (`spec.foo`).
@@ -63,7 +61,7 @@ pub struct Decoded {
 }
 
 /// Rules of one kind.
-pub trait Strategy: Send + Sync {
+pub(crate) trait Strategy: Send + Sync {
     /// Decodes a body into the kind's canonical JSON, reporting unknown fields.
     fn decode(&self, rt: &ResourceType, body: Value) -> Result<Decoded>;
 
@@ -106,7 +104,7 @@ pub trait Strategy: Send + Sync {
 }
 
 /// The strategy of a resource type.
-pub fn for_type(rt: &ResourceType) -> &'static dyn Strategy {
+pub(crate) fn for_type(rt: &ResourceType) -> &'static dyn Strategy {
     match (rt.group, rt.kind) {
         ("", "Namespace") => &namespace::NamespaceStrategy,
         ("", "ServiceAccount") => &service_account::ServiceAccountStrategy,
@@ -134,7 +132,7 @@ pub(super) fn decode_typed<T: DeserializeOwned + Serialize>(
 }
 
 /// 400 `ServiceAccount in version "v1" cannot be handled as a ServiceAccount: <why>`.
-pub fn cannot_handle(rt: &ResourceType, why: &dyn std::fmt::Display) -> Status {
+pub(crate) fn cannot_handle(rt: &ResourceType, why: &dyn std::fmt::Display) -> Status {
     Status::bad_request(format!(
         "{} in version \"{}\" cannot be handled as a {}: {}",
         rt.kind, rt.version, rt.kind, why
@@ -192,7 +190,11 @@ pub(super) fn validate_config_keys(obj: &Value, field: &str, errors: &mut Vec<Fi
 
 /// Validates the parts of `metadata` every kind shares: the name (by the kind's rule), labels,
 /// annotations, owner references and finalizers; on update also what may not change.
-pub fn validate_meta(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
+pub(crate) fn validate_meta(
+    rt: &ResourceType,
+    obj: &Value,
+    old: Option<&Value>,
+) -> Vec<FieldError> {
     let check = match rt.name_rule {
         NameRule::Subdomain => names::NameCheck::DnsSubdomain,
         NameRule::Label => names::NameCheck::DnsLabel,
@@ -211,14 +213,9 @@ pub fn validate_meta(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec
     errors
 }
 
-/// Labels of an object for selector matching.
-pub fn labels(obj: &Value) -> BTreeMap<String, String> {
-    obj.labels()
-}
-
 /// The value of a field-selector field of an object: `Some(value)` if the kind supports the
 /// field (the value may be absent), `None` if it does not.
-pub fn field_value(rt: &ResourceType, obj: &Value, field: &str) -> Option<Option<String>> {
+pub(crate) fn field_value(rt: &ResourceType, obj: &Value, field: &str) -> Option<Option<String>> {
     match field {
         "metadata.name" => Some(Some(obj.name().to_owned())),
         "metadata.namespace" => Some(obj.namespace().map(str::to_owned)),

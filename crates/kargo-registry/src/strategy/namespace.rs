@@ -5,6 +5,7 @@ use kargo_api::resources::ResourceType;
 use serde_json::{Map, Value};
 
 use super::{Decoded, Strategy, decode_typed};
+use crate::delete::NAMESPACE_FINALIZER;
 use crate::object::{Meta, meta_mut};
 use crate::status::Result;
 
@@ -21,7 +22,7 @@ impl Strategy for NamespaceStrategy {
         if let Some(map) = obj.as_object_mut() {
             map.insert(
                 "spec".into(),
-                serde_json::json!({"finalizers": ["kubernetes"]}),
+                serde_json::json!({"finalizers": [NAMESPACE_FINALIZER]}),
             );
             map.insert("status".into(), serde_json::json!({"phase": "Active"}));
         }
