@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use kargo_store::Store;
 use serde::{Deserialize, Serialize};
 
@@ -154,7 +154,7 @@ pub fn generate_password() -> Result<String, AdminError> {
         .collect())
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -316,21 +316,9 @@ impl Admin {
         .is_ok()
     }
 
-    /// Issues an admin token valid for 24 hours.
+    /// Issues an admin token valid for 24 hours (minted by [`crate::mint::admin_token`]).
     pub fn issue_token(&self) -> Result<String, jsonwebtoken::errors::Error> {
-        let iat = now();
-        let claims = Claims {
-            iss: ISSUER.into(),
-            sub: "admin".into(),
-            iat,
-            exp: iat + TOKEN_LIFETIME_SECS,
-            jti: uuid::Uuid::new_v4().to_string(),
-        };
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.current().encoding,
-        )
+        crate::mint::admin_token(&self.current().encoding)
     }
 
     /// Whether `token` is a valid, unexpired admin token whose session has not ended.

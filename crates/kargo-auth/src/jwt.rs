@@ -275,3 +275,6 @@ fn claims(c: &Value) -> Result<Claims, TokenError> {
         secret,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -173,6 +173,24 @@ impl KeySet {
     }
 }
 
+#[cfg(test)]
+impl KeySet {
+    /// A key set of `keys` (not stored anywhere), the first one signing.
+    pub(crate) fn of(keys: Vec<Arc<SigningKey>>) -> KeySet {
+        let signing = keys[0].clone();
+        let by_kid = keys.into_iter().map(|k| (k.kid.clone(), k)).collect();
+        KeySet { signing, by_kid }
+    }
+}
+
+#[cfg(test)]
+impl SigningKey {
+    /// The public key (PKCS#1 DER), for tests that forge tokens with it.
+    pub(crate) fn public_der(&self) -> &[u8] {
+        &self.public_der
+    }
+}
+
 fn generate() -> Result<(StoredKey, String), KeyError> {
     let pair =
         RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| KeyError::Crypto(e.to_string()))?;

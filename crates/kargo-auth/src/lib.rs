@@ -7,7 +7,7 @@
 //! - [`rbac`]: Kubernetes RBAC evaluated in process;
 //! - [`decisions`]: remembered allows, forgotten whenever the policy changes;
 //! - [`keys`] and [`tls`]: the signing keys and the CA, kept in the store;
-//! - [`mint`]: what a filled service-account token Secret holds.
+//! - [`mint`]: every token the server hands out (token Secrets, TokenRequest, the admin login);
 //!
 //! Depends on `kargo-registry` (objects, the informer that feeds the views) and below.
 //!
