@@ -60,6 +60,8 @@ pub struct SigningKey {
     pub kid: String,
     pair: RsaKeyPair,
     public_der: Vec<u8>,
+    /// The public key as `jsonwebtoken` verifies with it (built once, not per token).
+    decoding: jsonwebtoken::DecodingKey,
     modulus: Vec<u8>,
     exponent: Vec<u8>,
 }
@@ -83,6 +85,8 @@ impl SigningKey {
         Ok(SigningKey {
             kid: URL_SAFE_NO_PAD.encode(digest.as_ref()),
             public_der: public.as_ref().to_vec(),
+            // `as_ref` is the PKCS#1 RSAPublicKey DER, what `from_rsa_der` takes.
+            decoding: jsonwebtoken::DecodingKey::from_rsa_der(public.as_ref()),
             modulus: public.modulus().big_endian_without_leading_zero().to_vec(),
             exponent: public.exponent().big_endian_without_leading_zero().to_vec(),
             pair,
@@ -103,14 +107,9 @@ impl SigningKey {
         Ok(signature)
     }
 
-    /// Verifies an RS256 signature.
-    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        aws_lc_rs::signature::UnparsedPublicKey::new(
-            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
-            &self.public_der,
-        )
-        .verify(message, signature)
-        .is_ok()
+    /// The public key, for `jsonwebtoken`'s verification ([`crate::jwt::verify`]).
+    pub(crate) fn decoding(&self) -> &jsonwebtoken::DecodingKey {
+        &self.decoding
     }
 
     /// The key as a JWK.
@@ -294,9 +293,18 @@ mod tests {
         let key = SigningKey::from_pkcs8(&der).unwrap();
         assert_eq!(key.kid, kid);
         assert_eq!(kid.len(), 43);
-        let sig = key.sign(b"message").unwrap();
-        assert!(key.verify(b"message", &sig));
-        assert!(!key.verify(b"massage", &sig));
+        let sig = URL_SAFE_NO_PAD.encode(key.sign(b"message").unwrap());
+        let verify = |message: &[u8]| {
+            jsonwebtoken::crypto::verify(
+                &sig,
+                message,
+                key.decoding(),
+                jsonwebtoken::Algorithm::RS256,
+            )
+            .unwrap()
+        };
+        assert!(verify(b"message"));
+        assert!(!verify(b"massage"));
         let jwk = key.jwk();
         assert_eq!(jwk["e"], "AQAB");
         assert_eq!(jwk["kty"], "RSA");

@@ -291,6 +291,12 @@ fn a_wrong_signature_does_not_verify() {
     for token in [
         // Signed by a key not ours, under our kid.
         forge(&header_of(kid), &legacy().to_string(), &keys().foreign),
+        // Claims jsonwebtoken's own reader refuses (a negative exp): still the signature first.
+        forge(
+            &header_of(kid),
+            &json!({"iss": ISSUER, "exp": -1}).to_string(),
+            &keys().foreign,
+        ),
         // Another token's signature.
         format!("{}.{}.{}", p[0], p[1], parts(&other)[2]),
         format!("{}.{}.{}", p[0], p[1], URL_SAFE_NO_PAD.encode(flipped)),
@@ -305,6 +311,19 @@ fn a_wrong_signature_does_not_verify() {
         TokenError::BadSignature.to_string(),
         "crypto/rsa: verification error"
     );
+}
+
+#[test]
+fn a_header_with_a_mistyped_member_is_not_ours_even_when_signed_by_our_key() {
+    // kube-apiserver's JOSE parser refuses these too; we never sign them.
+    let kid = &signing().kid;
+    for header in [
+        format!(r#"{{"alg":"RS256","kid":"{kid}","typ":5}}"#),
+        format!(r#"{{"alg":"RS256","kid":"{kid}","crit":[]}}"#),
+    ] {
+        let token = forge(&header, &legacy().to_string(), signing());
+        assert_eq!(check(&token), malformed(), "{header}");
+    }
 }
 
 #[test]
