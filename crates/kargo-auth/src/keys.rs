@@ -59,7 +59,6 @@ pub struct SigningKey {
     /// The key id: base64url(SHA-256(DER SubjectPublicKeyInfo)), as Kubernetes computes it.
     pub kid: String,
     pair: RsaKeyPair,
-    public_der: Vec<u8>,
     /// The public key as `jsonwebtoken` verifies with it (built once, not per token).
     decoding: jsonwebtoken::DecodingKey,
     modulus: Vec<u8>,
@@ -84,7 +83,6 @@ impl SigningKey {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki.as_ref());
         Ok(SigningKey {
             kid: URL_SAFE_NO_PAD.encode(digest.as_ref()),
-            public_der: public.as_ref().to_vec(),
             // `as_ref` is the PKCS#1 RSAPublicKey DER, what `from_rsa_der` takes.
             decoding: jsonwebtoken::DecodingKey::from_rsa_der(public.as_ref()),
             modulus: public.modulus().big_endian_without_leading_zero().to_vec(),
@@ -186,7 +184,7 @@ impl KeySet {
 impl SigningKey {
     /// The public key (PKCS#1 DER), for tests that forge tokens with it.
     pub(crate) fn public_der(&self) -> &[u8] {
-        &self.public_der
+        self.pair.public_key().as_ref()
     }
 }
 

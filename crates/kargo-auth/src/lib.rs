@@ -5,6 +5,7 @@
 //! - [`limits`]: failed logins and tokens counted per source address, with back-off;
 //! - [`tokens`]: service-account tokens;
 //! - [`rbac`]: Kubernetes RBAC evaluated in process;
+//! - [`observe`]: the seam that sees every authentication attempt and authorization decision;
 //! - [`decisions`]: remembered allows, forgotten whenever the policy changes;
 //! - [`keys`] and [`tls`]: the signing keys and the CA, kept in the store;
 //! - [`mint`]: every token the server hands out (token Secrets, TokenRequest, the admin login);
@@ -21,10 +22,14 @@ pub mod jwt;
 pub mod keys;
 pub mod limits;
 pub mod mint;
+pub mod observe;
 pub mod rbac;
 pub mod tls;
 pub mod tokens;
 pub mod view;
+
+#[cfg(test)]
+mod testing;
 
 pub mod authz;
 pub use authz::Authorizer;
