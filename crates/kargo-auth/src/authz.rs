@@ -218,3 +218,6 @@ fn only_bookkeeping_changed(new: &Value, old: &Value) -> bool {
     };
     strip(new) == strip(old)
 }
+
+#[cfg(test)]
+mod tests;

@@ -268,3 +268,6 @@ impl TokenAuthenticator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
