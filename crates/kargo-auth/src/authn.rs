@@ -20,9 +20,9 @@ use super::rbac::UserInfo;
 use super::tokens::TokenAuthenticator;
 
 /// How many admin passwords are hashed at once (PBKDF2 takes tens of milliseconds of one core).
-pub const HASHING_PERMITS: usize = 1;
+pub(crate) const HASHING_PERMITS: usize = 1;
 /// How long a login waits for its turn to hash before it is answered 429.
-pub const LOGIN_QUEUE_WAIT: Duration = Duration::from_secs(2);
+pub(crate) const LOGIN_QUEUE_WAIT: Duration = Duration::from_secs(2);
 /// What a request without a known source address is counted under (every listener sets one).
 const UNKNOWN_SOURCE: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
@@ -98,11 +98,11 @@ fn seconds(n: u32) -> String {
 }
 
 /// The group every authenticated caller is in.
-pub const AUTHENTICATED: &str = "system:authenticated";
+pub(crate) const AUTHENTICATED: &str = "system:authenticated";
 /// The group that RBAC does not restrict.
 pub const MASTERS: &str = "system:masters";
 /// The admin's user name.
-pub const ADMIN_USER: &str = "admin";
+pub(crate) const ADMIN_USER: &str = "admin";
 
 /// Turns credentials into a user.
 pub struct Authenticator {

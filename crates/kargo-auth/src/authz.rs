@@ -123,7 +123,7 @@ impl Authorizer {
     /// a Role or ClusterRole may grant only what the writer holds (or may `escalate`), a binding
     /// may bind only a role whose permissions the writer holds (or may `bind`). Updates that
     /// change only owner references or finalizers are not checked, as in Kubernetes.
-    pub fn check_rbac_write(
+    pub(crate) fn check_rbac_write(
         &self,
         user: &UserInfo,
         rt: &ResourceType,

@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use super::keys::{KeyError, KeySet, SigningKey};
 
 /// The issuer of legacy tokens.
-pub const LEGACY_ISSUER: &str = "kubernetes/serviceaccount";
+pub(crate) const LEGACY_ISSUER: &str = "kubernetes/serviceaccount";
 
 /// What a token claims, once its signature is verified.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,10 +17,10 @@
 
 pub mod admin;
 pub mod authn;
-pub mod decisions;
+pub(crate) mod decisions;
 pub mod jwt;
 pub mod keys;
-pub mod limits;
+pub(crate) mod limits;
 pub mod mint;
 pub mod observe;
 pub mod rbac;
