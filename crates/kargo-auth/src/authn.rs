@@ -7,11 +7,10 @@
 //! ([`HASHING_PERMITS`]), so a flood of guesses from many addresses takes at most one core and
 //! cannot starve other requests.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use std::borrow::Cow;
 
 use super::admin::Admin;
 use super::limits::{self, FailureLimiter, retry_after_secs};
@@ -202,7 +201,11 @@ impl Authenticator {
         if self.admin_enabled && self.admin.verify_token(token) {
             return (Credential::AdminToken, Ok(self.admin_user.clone()));
         }
-        let credential = self.tokens.kind_of(token);
+        // A refused token is classified (by its unverified issuer) only for an observer.
+        let credential = match self.observer {
+            Some(_) => self.tokens.kind_of(token),
+            None => Credential::Unrecognized,
+        };
         let reason = match credential {
             Credential::AdminToken if !self.admin_enabled => {
                 Reason::Text("admin user is not enabled")
