@@ -22,24 +22,24 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use kargo_store::Store;
 use serde::{Deserialize, Serialize};
 
 /// The store key of the admin record.
-pub const ADMIN_KEY: &str = "/kargo/internal/admin";
+pub(crate) const ADMIN_KEY: &str = "/kargo/internal/admin";
 /// How long an admin token is valid.
-pub const TOKEN_LIFETIME_SECS: u64 = 24 * 60 * 60;
+pub(crate) const TOKEN_LIFETIME_SECS: u64 = 24 * 60 * 60;
 const PBKDF2_ITERATIONS: u32 = 100_000;
 /// The issuer of admin tokens.
 pub const ISSUER: &str = "kargo-admin";
 /// The shortest admin password accepted, in characters (Unicode code points): NIST SP 800-63B-4
 /// (2025, section 3.1.1.2) requires at least 15 for a password that is the only factor, as the
 /// admin password is.
-pub const MIN_PASSWORD_LENGTH: usize = 15;
+pub(crate) const MIN_PASSWORD_LENGTH: usize = 15;
 /// How many logged-out admin tokens the record lists; a logout past it ends every admin session
 /// instead (a new token key), which keeps the record small whatever happens.
-pub const MAX_REVOKED: usize = 1_000;
+pub(crate) const MAX_REVOKED: usize = 1_000;
 
 #[derive(Serialize, Deserialize, Clone)]
 #[serde(rename_all = "camelCase")]
@@ -146,7 +146,7 @@ fn derive(password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
 }
 
 /// A new random password: 24 characters from an unambiguous alphabet.
-pub fn generate_password() -> Result<String, AdminError> {
+pub(crate) fn generate_password() -> Result<String, AdminError> {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     Ok(random(24)?
         .into_iter()
@@ -154,7 +154,7 @@ pub fn generate_password() -> Result<String, AdminError> {
         .collect())
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -271,7 +271,7 @@ impl Admin {
     }
 
     /// Replaces the secrets with a stored record's (ignoring one that does not decode).
-    pub fn reload(&self, bytes: &[u8]) {
+    pub(crate) fn reload(&self, bytes: &[u8]) {
         let decoded = decode_record(bytes).and_then(|record| Secrets::from_record(&record));
         match decoded {
             Ok(secrets) => {
@@ -304,7 +304,7 @@ impl Secrets {
 
 impl Admin {
     /// Whether `password` is the admin password (in constant time).
-    pub fn verify_password(&self, password: &str) -> bool {
+    pub(crate) fn verify_password(&self, password: &str) -> bool {
         let secrets = self.current();
         aws_lc_rs::pbkdf2::verify(
             aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
@@ -316,21 +316,9 @@ impl Admin {
         .is_ok()
     }
 
-    /// Issues an admin token valid for 24 hours.
+    /// Issues an admin token valid for 24 hours (minted by [`crate::mint::admin_token`]).
     pub fn issue_token(&self) -> Result<String, jsonwebtoken::errors::Error> {
-        let iat = now();
-        let claims = Claims {
-            iss: ISSUER.into(),
-            sub: "admin".into(),
-            iat,
-            exp: iat + TOKEN_LIFETIME_SECS,
-            jti: uuid::Uuid::new_v4().to_string(),
-        };
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.current().encoding,
-        )
+        crate::mint::admin_token(&self.current().encoding)
     }
 
     /// Whether `token` is a valid, unexpired admin token whose session has not ended.

@@ -7,19 +7,21 @@
 //! ([`HASHING_PERMITS`]), so a flood of guesses from many addresses takes at most one core and
 //! cannot starve other requests.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::admin::Admin;
 use super::limits::{self, FailureLimiter, retry_after_secs};
+use super::observe::{AuthObserver, AuthnAttempt, AuthnOutcome, Credential};
 use super::rbac::UserInfo;
 use super::tokens::TokenAuthenticator;
 
 /// How many admin passwords are hashed at once (PBKDF2 takes tens of milliseconds of one core).
-pub const HASHING_PERMITS: usize = 1;
+pub(crate) const HASHING_PERMITS: usize = 1;
 /// How long a login waits for its turn to hash before it is answered 429.
-pub const LOGIN_QUEUE_WAIT: Duration = Duration::from_secs(2);
+pub(crate) const LOGIN_QUEUE_WAIT: Duration = Duration::from_secs(2);
 /// What a request without a known source address is counted under (every listener sets one).
 const UNKNOWN_SOURCE: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
@@ -95,16 +97,19 @@ fn seconds(n: u32) -> String {
 }
 
 /// The group every authenticated caller is in.
-pub const AUTHENTICATED: &str = "system:authenticated";
+pub(crate) const AUTHENTICATED: &str = "system:authenticated";
 /// The group that RBAC does not restrict.
 pub const MASTERS: &str = "system:masters";
 /// The admin's user name.
-pub const ADMIN_USER: &str = "admin";
+pub(crate) const ADMIN_USER: &str = "admin";
 
 /// Turns credentials into a user.
 pub struct Authenticator {
     admin: Arc<Admin>,
     admin_enabled: bool,
+    /// The admin user, built once.
+    admin_user: Arc<UserInfo>,
+    observer: Option<Arc<dyn AuthObserver>>,
     tokens: Arc<TokenAuthenticator>,
     token_failures: FailureLimiter,
     login_failures: Arc<FailureLimiter>,
@@ -127,6 +132,8 @@ impl Authenticator {
         Authenticator {
             admin,
             admin_enabled: true,
+            admin_user: Arc::new(Authenticator::admin_user()),
+            observer: None,
             tokens,
             token_failures: FailureLimiter::new(limits::TOKEN_BACKOFF, limits::CAPACITY),
             login_failures: Arc::new(FailureLimiter::new(limits::LOGIN_BACKOFF, limits::CAPACITY)),
@@ -138,6 +145,12 @@ impl Authenticator {
     /// tokens are refused.
     pub fn with_admin_enabled(mut self, enabled: bool) -> Authenticator {
         self.admin_enabled = enabled;
+        self
+    }
+
+    /// The same, telling `observer` of every authentication attempt.
+    pub fn with_observer(mut self, observer: Arc<dyn AuthObserver>) -> Authenticator {
+        self.observer = Some(observer);
         self
     }
 
@@ -174,25 +187,87 @@ impl Authenticator {
         token: &str,
         source: Option<IpAddr>,
     ) -> Result<Arc<UserInfo>, AuthFailure> {
+        let (credential, result) = self.token(token, source);
+        self.finish(credential, source, result)
+    }
+
+    fn token(&self, token: &str, source: Option<IpAddr>) -> (Credential, Attempt) {
         // Service-account tokens first: their verified signatures are cached, so the common
         // case costs a hash and two lookups.
-        if let Ok(authenticated) = self.tokens.authenticate(token, None) {
-            return Ok(authenticated.user);
-        }
+        let refused = match self.tokens.authenticate(token, None) {
+            Ok(authenticated) => return (authenticated.credential, Ok(authenticated.user)),
+            Err(reason) => reason,
+        };
         if self.admin_enabled && self.admin.verify_token(token) {
-            return Ok(Arc::new(Authenticator::admin_user()));
+            return (Credential::AdminToken, Ok(self.admin_user.clone()));
         }
+        // A refused token is classified (by its unverified issuer) only for an observer.
+        let credential = match self.observer {
+            Some(_) => self.tokens.kind_of(token),
+            None => Credential::Unrecognized,
+        };
+        let reason = match credential {
+            Credential::AdminToken if !self.admin_enabled => {
+                Reason::Text("admin user is not enabled")
+            }
+            Credential::AdminToken => {
+                Reason::Text("admin token is invalid or its session has ended")
+            }
+            _ => Reason::Token(refused),
+        };
         let source = source.unwrap_or(UNKNOWN_SOURCE);
         let now = Instant::now();
         if let Some(wait) = self.token_failures.blocked(source, now) {
-            return Err(AuthFailure::TooMany {
-                retry_after: retry_after_secs(wait),
-            });
+            let retry_after = retry_after_secs(wait);
+            return (
+                credential,
+                Err(Refusal {
+                    failure: AuthFailure::TooMany { retry_after },
+                    reason: Reason::TooMany(retry_after),
+                }),
+            );
         }
         if let Some(block) = self.token_failures.fail(source, now) {
             tracing::warn!(%source, seconds = block.as_secs(), "too many invalid bearer tokens from this address: refusing its invalid tokens with 429");
         }
-        Err(AuthFailure::Invalid)
+        (
+            credential,
+            Err(Refusal {
+                failure: AuthFailure::Invalid,
+                reason,
+            }),
+        )
+    }
+
+    /// Reports an attempt to the observer and answers it.
+    fn finish(
+        &self,
+        credential: Credential,
+        source: Option<IpAddr>,
+        attempt: Attempt,
+    ) -> Result<Arc<UserInfo>, AuthFailure> {
+        self.report(credential, source, || match &attempt {
+            Ok(user) => AuthnOutcome::Authenticated(user),
+            Err(refusal) => AuthnOutcome::Failed(refusal.reason.text()),
+        });
+        attempt.map_err(|refusal| refusal.failure)
+    }
+
+    /// The one place the observer hears of an authentication attempt; `outcome` is only built
+    /// when there is an observer.
+    fn report<'a>(
+        &self,
+        credential: Credential,
+        source: Option<IpAddr>,
+        outcome: impl FnOnce() -> AuthnOutcome<'a>,
+    ) {
+        if let Some(observer) = &self.observer {
+            observer.authentication(&AuthnAttempt {
+                credential,
+                outcome: outcome(),
+                source,
+            });
+        }
     }
 
     /// Logs the admin in with `password` sent from `source`, returning a new admin token.
@@ -202,6 +277,19 @@ impl Authenticator {
     /// A wrong password is counted before the turn passes on, so that concurrent guesses from
     /// one address get no more tries than sequential ones.
     pub async fn login(
+        &self,
+        password: String,
+        source: Option<IpAddr>,
+    ) -> Result<String, LoginError> {
+        let answer = self.check_login(password, source).await;
+        self.report(Credential::AdminPassword, source, || match &answer {
+            Ok(_) => AuthnOutcome::Authenticated(&self.admin_user),
+            Err(e) => AuthnOutcome::Failed(Cow::Owned(e.to_string())),
+        });
+        answer
+    }
+
+    async fn check_login(
         &self,
         password: String,
         source: Option<IpAddr>,
@@ -261,10 +349,26 @@ impl Authenticator {
         peer: Option<&PeerIdentity>,
         source: Option<IpAddr>,
     ) -> Result<Arc<UserInfo>, AuthFailure> {
+        let (credential, attempt) = self.credentials(authorization, peer, source);
+        self.finish(credential, source, attempt)
+    }
+
+    fn credentials(
+        &self,
+        authorization: Option<&str>,
+        peer: Option<&PeerIdentity>,
+        source: Option<IpAddr>,
+    ) -> (Credential, Attempt) {
         if let Some(header) = authorization {
             return match bearer(Some(header)) {
-                Some(token) => self.authenticate_token(token, source),
-                None => Err(AuthFailure::Invalid),
+                Some(token) => self.token(token, source),
+                None => (
+                    Credential::Unrecognized,
+                    Err(Refusal {
+                        failure: AuthFailure::Invalid,
+                        reason: Reason::Text("the Authorization header is not a bearer token"),
+                    }),
+                ),
             };
         }
         match peer {
@@ -273,14 +377,50 @@ impl Authenticator {
                 if !groups.iter().any(|g| g == AUTHENTICATED) {
                     groups.push(AUTHENTICATED.into());
                 }
-                Ok(Arc::new(UserInfo {
-                    username: peer.user.clone(),
-                    uid: String::new(),
-                    groups,
-                    extra: Default::default(),
-                }))
+                (
+                    Credential::ClientCertificate,
+                    Ok(Arc::new(UserInfo {
+                        username: peer.user.clone(),
+                        uid: String::new(),
+                        groups,
+                        extra: Default::default(),
+                    })),
+                )
             }
-            None => Err(AuthFailure::Missing),
+            None => (
+                Credential::None,
+                Err(Refusal {
+                    failure: AuthFailure::Missing,
+                    reason: Reason::Text("no credentials"),
+                }),
+            ),
+        }
+    }
+}
+
+/// What an attempt found, before it is reported and answered.
+type Attempt = Result<Arc<UserInfo>, Refusal>;
+
+/// A refused attempt: the answer, and the reason the observer is told.
+struct Refusal {
+    failure: AuthFailure,
+    reason: Reason,
+}
+
+/// Why an attempt was refused, formatted only for an observer.
+enum Reason {
+    Text(&'static str),
+    /// kube-apiserver's text for a service-account token.
+    Token(String),
+    TooMany(u32),
+}
+
+impl Reason {
+    fn text(&self) -> Cow<'_, str> {
+        match self {
+            Reason::Text(text) => Cow::Borrowed(text),
+            Reason::Token(text) => Cow::Borrowed(text),
+            Reason::TooMany(retry_after) => Cow::Owned(AuthFailure::too_many_message(*retry_after)),
         }
     }
 }

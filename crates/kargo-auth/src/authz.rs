@@ -7,6 +7,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use kargo_api::resources::{self as res, ResourceType};
 use serde_json::Value;
 
+use super::observe::{AuthObserver, AuthzDecision};
 use super::rbac::{Attributes, BindingWriteError, Decision, Forbidden, UserInfo};
 use super::view::AuthView;
 use kargo_api::request_info::RequestInfo;
@@ -15,6 +16,7 @@ use kargo_registry::status::{Details, Result, Status};
 /// Decides whether a user may make a request.
 pub struct Authorizer {
     view: Arc<AuthView>,
+    observer: Option<Arc<dyn AuthObserver>>,
 }
 
 /// The RBAC attributes of a request.
@@ -47,27 +49,64 @@ pub fn forbidden_status(forbidden: Forbidden) -> Status {
 impl Authorizer {
     /// An authorizer reading the view's policy.
     pub fn new(view: Arc<AuthView>) -> Authorizer {
-        Authorizer { view }
+        Authorizer {
+            view,
+            observer: None,
+        }
+    }
+
+    /// The same, telling `observer` of every decision.
+    pub fn with_observer(mut self, observer: Arc<dyn AuthObserver>) -> Authorizer {
+        self.observer = Some(observer);
+        self
     }
 
     /// The decision for a user and attributes.
     pub fn decide(&self, user: &UserInfo, attrs: &Attributes) -> Decision {
-        if user.is_system_master() {
-            return Decision::Allow {
+        let decision = if user.is_system_master() {
+            Decision::Allow {
                 reason: String::new(),
-            };
-        }
-        self.view.policy().authorize(user, attrs)
+            }
+        } else {
+            self.view.policy().authorize(user, attrs)
+        };
+        let reason = match &decision {
+            Decision::Allow { reason } | Decision::NoOpinion { reason, .. } => reason,
+        };
+        self.report(user, attrs, decision.is_allowed(), reason);
+        decision
     }
 
     /// Allows the attributes or answers kube-apiserver's 403.
     pub fn authorize(&self, user: &UserInfo, attrs: &Attributes) -> Result<()> {
         if user.is_system_master() {
+            self.report(user, attrs, true, "");
             return Ok(());
         }
-        self.view
-            .allows(user, attrs)
-            .map_err(|errors| forbidden_status(Forbidden::for_request(user, attrs, &errors)))
+        // Remembered allows (`decisions.rs`) come back from `allows` too: reported alike.
+        match self.view.allows(user, attrs) {
+            Ok(()) => {
+                self.report(user, attrs, true, "");
+                Ok(())
+            }
+            Err(errors) => {
+                let forbidden = Forbidden::for_request(user, attrs, &errors);
+                self.report(user, attrs, false, &forbidden.message);
+                Err(forbidden_status(forbidden))
+            }
+        }
+    }
+
+    /// The one place the observer hears of a decision.
+    fn report(&self, user: &UserInfo, attributes: &Attributes, allowed: bool, reason: &str) {
+        if let Some(observer) = &self.observer {
+            observer.authorization(&AuthzDecision {
+                user,
+                attributes,
+                allowed,
+                reason,
+            });
+        }
     }
 
     /// Allows the request or answers kube-apiserver's 403.
@@ -84,7 +123,7 @@ impl Authorizer {
     /// a Role or ClusterRole may grant only what the writer holds (or may `escalate`), a binding
     /// may bind only a role whose permissions the writer holds (or may `bind`). Updates that
     /// change only owner references or finalizers are not checked, as in Kubernetes.
-    pub fn check_rbac_write(
+    pub(crate) fn check_rbac_write(
         &self,
         user: &UserInfo,
         rt: &ResourceType,
@@ -179,3 +218,6 @@ fn only_bookkeeping_changed(new: &Value, old: &Value) -> bool {
     };
     strip(new) == strip(old)
 }
+
+#[cfg(test)]
+mod tests;

@@ -56,7 +56,7 @@ fn fingerprint(user: &UserInfo, attrs: &Attributes) -> Vec<u8> {
 
 /// The cache: the fingerprints of the allowed questions.
 #[derive(Default)]
-pub struct Decisions {
+pub(crate) struct Decisions {
     allowed: RwLock<HashSet<Box<[u8]>, foldhash::fast::RandomState>>,
 }
 
@@ -69,7 +69,7 @@ impl Decisions {
     }
 
     /// Remembers that the current policy allows this user's request.
-    pub fn remember(&self, user: &UserInfo, attrs: &Attributes) {
+    pub(crate) fn remember(&self, user: &UserInfo, attrs: &Attributes) {
         let question = fingerprint(user, attrs).into_boxed_slice();
         let mut allowed = self.allowed.write().unwrap_or_else(|p| p.into_inner());
         if allowed.len() >= CAPACITY {
@@ -79,7 +79,7 @@ impl Decisions {
     }
 
     /// Forgets every decision (the policy is about to change).
-    pub fn forget_all(&self) {
+    pub(crate) fn forget_all(&self) {
         self.allowed
             .write()
             .unwrap_or_else(|p| p.into_inner())

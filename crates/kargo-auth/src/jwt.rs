@@ -3,17 +3,35 @@
 //!
 //! Two claim sets: the legacy one of Secret-based tokens (no expiry, no audience) and the bound
 //! one of TokenRequest (audiences, expiry, the account's uid).
+//!
+//! # Verification
+//! [`verify`] is the one verification path. The signature, the algorithm and the key type are
+//! checked by `jsonwebtoken` (on aws-lc-rs); before that, the token's shape, its issuer and its
+//! kid are checked here, in kube-apiserver's order and with its answers ([`TokenError`]); after
+//! it, the claim set is read here. Expiry, not-before and audiences are not checked by
+//! verification but by [`crate::tokens`] on every request, because verified tokens are cached
+//! and a cached token must still expire.
+//!
+//! # Signing
+//! [`sign`] stays hand-written (ten lines over aws-lc-rs): `jsonwebtoken`'s RSA `EncodingKey`
+//! takes a PKCS#1 `RSAPrivateKey`, while the store keeps the PKCS#8 that aws-lc-rs generates
+//! and exports, and Kubernetes' bytes (a header of exactly `alg` and `kid`, no `typ`; claims
+//! sorted at every level) are pinned by the tests, not left to another crate's serializer.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use super::keys::{KeyError, KeySet, SigningKey};
 
 /// The issuer of legacy tokens.
-pub const LEGACY_ISSUER: &str = "kubernetes/serviceaccount";
+pub(crate) const LEGACY_ISSUER: &str = "kubernetes/serviceaccount";
 
 /// What a token claims, once its signature is verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,8 +214,29 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, TokenError> {
     })
 }
 
+/// What `jsonwebtoken` checks: the RS256 signature only. No claim is required or validated
+/// there (see the module doc: the claims are read by [`claims`], time and audiences by the
+/// authenticator).
+fn validation() -> &'static Validation {
+    static VALIDATION: OnceLock<Validation> = OnceLock::new();
+    VALIDATION.get_or_init(|| {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation
+    })
+}
+
 /// Verifies a token's signature against the key set and extracts its claims. `issuers` are the
 /// bound-token issuers accepted.
+///
+/// The order of the checks is kube-apiserver's, and so is each answer: a token that is not a
+/// JWS of base64url JSON, or whose issuer is not ours, or whose algorithm is not RS256, is
+/// [`TokenError::Malformed`]; then the kid must name one of our keys ([`TokenError::NoKey`]);
+/// then the signature must verify ([`TokenError::BadSignature`]); then the claim set must be
+/// complete ([`TokenError::Claim`]).
 pub fn verify(token: &str, keys: &KeySet, issuers: &[String]) -> Result<Claims, TokenError> {
     let parsed = parse(token)?;
     let iss = parsed
@@ -212,8 +251,19 @@ pub fn verify(token: &str, keys: &KeySet, issuers: &[String]) -> Result<Claims, 
         return Err(TokenError::Malformed);
     }
     let key = keys.get(&parsed.kid).ok_or(TokenError::NoKey)?;
-    if !key.verify(parsed.signed.as_bytes(), &parsed.signature) {
-        return Err(TokenError::BadSignature);
+    match jsonwebtoken::decode::<IgnoredAny>(token, key.decoding(), validation()) {
+        Ok(_) => {}
+        Err(e) => match e.kind() {
+            ErrorKind::InvalidSignature => return Err(TokenError::BadSignature),
+            // jsonwebtoken reads the header, verifies the signature, then reads `exp` and `nbf`
+            // for its own validation, refusing types our claim reader accepts (a negative or
+            // string `exp`: expired, or "exp claim is missing"). When the header reads, such
+            // an error can only come after the signature verified, so the claims decide.
+            ErrorKind::Json(_) if jsonwebtoken::decode_header(token).is_ok() => {}
+            // A header jsonwebtoken does not accept (a `kid` or `typ` that is not a string, a
+            // `crit`): not one of ours.
+            _ => return Err(TokenError::Malformed),
+        },
     }
     claims(&parsed.claims)
 }
@@ -275,3 +325,6 @@ fn claims(c: &Value) -> Result<Claims, TokenError> {
         secret,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -59,7 +59,8 @@ pub struct SigningKey {
     /// The key id: base64url(SHA-256(DER SubjectPublicKeyInfo)), as Kubernetes computes it.
     pub kid: String,
     pair: RsaKeyPair,
-    public_der: Vec<u8>,
+    /// The public key as `jsonwebtoken` verifies with it (built once, not per token).
+    decoding: jsonwebtoken::DecodingKey,
     modulus: Vec<u8>,
     exponent: Vec<u8>,
 }
@@ -82,7 +83,8 @@ impl SigningKey {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki.as_ref());
         Ok(SigningKey {
             kid: URL_SAFE_NO_PAD.encode(digest.as_ref()),
-            public_der: public.as_ref().to_vec(),
+            // `as_ref` is the PKCS#1 RSAPublicKey DER, what `from_rsa_der` takes.
+            decoding: jsonwebtoken::DecodingKey::from_rsa_der(public.as_ref()),
             modulus: public.modulus().big_endian_without_leading_zero().to_vec(),
             exponent: public.exponent().big_endian_without_leading_zero().to_vec(),
             pair,
@@ -103,14 +105,9 @@ impl SigningKey {
         Ok(signature)
     }
 
-    /// Verifies an RS256 signature.
-    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        aws_lc_rs::signature::UnparsedPublicKey::new(
-            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
-            &self.public_der,
-        )
-        .verify(message, signature)
-        .is_ok()
+    /// The public key, for `jsonwebtoken`'s verification ([`crate::jwt::verify`]).
+    pub(crate) fn decoding(&self) -> &jsonwebtoken::DecodingKey {
+        &self.decoding
     }
 
     /// The key as a JWK.
@@ -170,6 +167,24 @@ impl KeySet {
             .cloned()
             .ok_or_else(|| KeyError::Corrupt("the active key is missing".into()))?;
         Ok(KeySet { signing, by_kid })
+    }
+}
+
+#[cfg(test)]
+impl KeySet {
+    /// A key set of `keys` (not stored anywhere), the first one signing.
+    pub(crate) fn of(keys: Vec<Arc<SigningKey>>) -> KeySet {
+        let signing = keys[0].clone();
+        let by_kid = keys.into_iter().map(|k| (k.kid.clone(), k)).collect();
+        KeySet { signing, by_kid }
+    }
+}
+
+#[cfg(test)]
+impl SigningKey {
+    /// The public key (PKCS#1 DER), for tests that forge tokens with it.
+    pub(crate) fn public_der(&self) -> &[u8] {
+        self.pair.public_key().as_ref()
     }
 }
 
@@ -276,9 +291,18 @@ mod tests {
         let key = SigningKey::from_pkcs8(&der).unwrap();
         assert_eq!(key.kid, kid);
         assert_eq!(kid.len(), 43);
-        let sig = key.sign(b"message").unwrap();
-        assert!(key.verify(b"message", &sig));
-        assert!(!key.verify(b"massage", &sig));
+        let sig = URL_SAFE_NO_PAD.encode(key.sign(b"message").unwrap());
+        let verify = |message: &[u8]| {
+            jsonwebtoken::crypto::verify(
+                &sig,
+                message,
+                key.decoding(),
+                jsonwebtoken::Algorithm::RS256,
+            )
+            .unwrap()
+        };
+        assert!(verify(b"message"));
+        assert!(!verify(b"massage"));
         let jwk = key.jwk();
         assert_eq!(jwk["e"], "AQAB");
         assert_eq!(jwk["kty"], "RSA");

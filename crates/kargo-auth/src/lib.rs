@@ -5,9 +5,10 @@
 //! - [`limits`]: failed logins and tokens counted per source address, with back-off;
 //! - [`tokens`]: service-account tokens;
 //! - [`rbac`]: Kubernetes RBAC evaluated in process;
+//! - [`observe`]: the seam that sees every authentication attempt and authorization decision;
 //! - [`decisions`]: remembered allows, forgotten whenever the policy changes;
 //! - [`keys`] and [`tls`]: the signing keys and the CA, kept in the store;
-//! - [`mint`]: what a filled service-account token Secret holds.
+//! - [`mint`]: every token the server hands out (token Secrets, TokenRequest, the admin login);
 //!
 //! Depends on `kargo-registry` (objects, the informer that feeds the views) and below.
 //!
@@ -16,15 +17,19 @@
 
 pub mod admin;
 pub mod authn;
-pub mod decisions;
+pub(crate) mod decisions;
 pub mod jwt;
 pub mod keys;
-pub mod limits;
+pub(crate) mod limits;
 pub mod mint;
+pub mod observe;
 pub mod rbac;
 pub mod tls;
 pub mod tokens;
 pub mod view;
+
+#[cfg(test)]
+mod testing;
 
 pub mod authz;
 pub use authz::Authorizer;

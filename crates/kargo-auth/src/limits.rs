@@ -30,7 +30,7 @@ use hashlink::LruCache;
 
 /// How an address backs off after failing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     /// Failures an address may make before it is blocked.
     pub free: u32,
     /// The first block; each further failure doubles it.
@@ -43,7 +43,7 @@ pub struct Backoff {
 
 /// Admin logins: 10 wrong passwords, then 1 s, 2 s, 4 s, ... up to 5 minutes. A guesser who
 /// waits as told gets about 14 guesses in the first quarter hour and 12 an hour after that.
-pub const LOGIN_BACKOFF: Backoff = Backoff {
+pub(crate) const LOGIN_BACKOFF: Backoff = Backoff {
     free: 10,
     base: Duration::from_secs(1),
     max: Duration::from_secs(300),
@@ -53,7 +53,7 @@ pub const LOGIN_BACKOFF: Backoff = Backoff {
 /// Bearer tokens that fail verification: 100 (NIST SP 800-63B's ceiling for consecutive
 /// failures), then 1 s, 2 s, ... up to one minute. A token is a signed JWT, so guessing one is
 /// hopeless anyway; the limit stops a client from spending the server on it.
-pub const TOKEN_BACKOFF: Backoff = Backoff {
+pub(crate) const TOKEN_BACKOFF: Backoff = Backoff {
     free: 100,
     base: Duration::from_secs(1),
     max: Duration::from_secs(60),
@@ -61,7 +61,7 @@ pub const TOKEN_BACKOFF: Backoff = Backoff {
 };
 
 /// How many addresses each limiter remembers (about 100 bytes each).
-pub const CAPACITY: usize = 16_384;
+pub(crate) const CAPACITY: usize = 16_384;
 
 /// What a limiter remembers of one address.
 #[derive(Debug, Clone, Copy)]
@@ -72,14 +72,14 @@ struct Entry {
 }
 
 /// Failures per source address, and the back-off they earn.
-pub struct FailureLimiter {
+pub(crate) struct FailureLimiter {
     policy: Backoff,
     entries: Mutex<LruCache<IpAddr, Entry, std::hash::RandomState>>,
 }
 
 /// The key an address is counted under: an IPv4 address (also when mapped into IPv6), or the
 /// /64 prefix of an IPv6 address.
-pub fn source_key(address: IpAddr) -> IpAddr {
+pub(crate) fn source_key(address: IpAddr) -> IpAddr {
     match address.to_canonical() {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => {
@@ -90,7 +90,7 @@ pub fn source_key(address: IpAddr) -> IpAddr {
 }
 
 /// Whole seconds to wait, rounded up and at least one (the value of a `Retry-After` header).
-pub fn retry_after_secs(wait: Duration) -> u32 {
+pub(crate) fn retry_after_secs(wait: Duration) -> u32 {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
 }
@@ -114,7 +114,7 @@ impl FailureLimiter {
     }
 
     /// How long `source` must still wait, if it is blocked at `now`.
-    pub fn blocked(&self, source: IpAddr, now: Instant) -> Option<Duration> {
+    pub(crate) fn blocked(&self, source: IpAddr, now: Instant) -> Option<Duration> {
         let entries = self.entries();
         let until = entries.peek(&source_key(source))?.blocked_until?;
         until.checked_duration_since(now).filter(|d| !d.is_zero())
@@ -166,13 +166,9 @@ impl FailureLimiter {
     }
 
     /// How many addresses the limiter remembers now.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries().len()
-    }
-
-    /// Whether it remembers none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

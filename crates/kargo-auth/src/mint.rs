@@ -1,13 +1,23 @@
-//! Minting tokens: what a filled service-account token Secret holds.
+//! Minting tokens: the one place that signs a token the server hands out.
+//!
+//! - [`TokenMinter::fill`]: the legacy JWT of a service-account token Secret (the token
+//!   controller and the Kargo API);
+//! - [`bound_token`]: the bound JWT of a `TokenRequest` (`serviceaccounts/<name>/token`);
+//! - [`admin_token`]: the HS256 session token of the admin login.
+//!
+//! Service-account JWTs are signed by [`jwt::sign`] in Kubernetes' exact format; admin tokens
+//! by `jsonwebtoken`. Nothing else in the server signs.
 
 use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use kargo_registry::status::{Result, Status};
 use serde_json::Value;
 
-use crate::jwt;
+use crate::admin;
+use crate::jwt::{self, BoundRequest};
 use crate::view::AuthView;
 
 /// The annotation recording the account's uid on a token Secret.
@@ -75,4 +85,29 @@ impl TokenMinter {
         }
         Ok(())
     }
+}
+
+/// Signs the bound token of a `TokenRequest` with the view's signing key.
+pub fn bound_token(view: &AuthView, request: &BoundRequest<'_>) -> Result<String> {
+    let keys = view.keys();
+    jwt::sign(keys.signing(), jwt::bound_claims(request)).map_err(|e| {
+        tracing::error!(error = %e, "signing a token failed");
+        Status::internal("signing the token failed")
+    })
+}
+
+/// Issues an admin session token signed with `key` (the admin record's HS256 key), valid for
+/// [`admin::TOKEN_LIFETIME_SECS`] from now, with a fresh `jti` (what a logout revokes).
+pub(crate) fn admin_token(
+    key: &EncodingKey,
+) -> std::result::Result<String, jsonwebtoken::errors::Error> {
+    let iat = admin::now();
+    let claims = admin::Claims {
+        iss: admin::ISSUER.into(),
+        sub: "admin".into(),
+        iat,
+        exp: iat + admin::TOKEN_LIFETIME_SECS,
+        jti: uuid::Uuid::new_v4().to_string(),
+    };
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, key)
 }

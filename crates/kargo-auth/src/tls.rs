@@ -49,7 +49,7 @@ pub enum TlsError {
 }
 
 /// The store key of the CA (certificate and key, PEM, as JSON).
-pub const CA_KEY: &str = "/kargo/internal/ca";
+pub(crate) const CA_KEY: &str = "/kargo/internal/ca";
 
 /// A CA certificate and its private key, PEM.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]

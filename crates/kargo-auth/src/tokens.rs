@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 
 use super::jwt::{self, Claims, TokenError};
+use super::observe::Credential;
 use super::rbac::UserInfo;
 use super::view::{AuthView, token_hash};
 
@@ -30,6 +31,8 @@ pub struct Authenticated<'a> {
     /// The audiences the token is valid for (those it was checked against; borrowed when they
     /// are all of them, as on every API request).
     pub audiences: Cow<'a, [String]>,
+    /// A legacy or a bound token.
+    pub credential: Credential,
 }
 
 /// A verified token: its claims, its SHA-256 (what legacy tokens are compared with) and the
@@ -143,6 +146,20 @@ impl TokenAuthenticator {
         Ok(verified)
     }
 
+    /// The kind of a token that did not authenticate, from its unverified issuer (what
+    /// kube-apiserver routes tokens by): for the observer only, never for a decision.
+    pub(crate) fn kind_of(&self, token: &str) -> Credential {
+        let Ok(parsed) = jwt::parse(token) else {
+            return Credential::Unrecognized;
+        };
+        match parsed.claims.get("iss").and_then(serde_json::Value::as_str) {
+            Some(jwt::LEGACY_ISSUER) => Credential::ServiceAccountToken,
+            Some(crate::admin::ISSUER) => Credential::AdminToken,
+            Some(iss) if iss == self.issuer => Credential::BoundToken,
+            _ => Credential::Unrecognized,
+        }
+    }
+
     /// Verifies a token for `audiences` (the API's when `None`); the error is the reason
     /// TokenReview reports.
     pub fn authenticate<'a>(
@@ -193,6 +210,7 @@ impl TokenAuthenticator {
                 Ok(Authenticated {
                     user: verified.user.clone(),
                     audiences: Cow::Borrowed(wanted),
+                    credential: Credential::ServiceAccountToken,
                 })
             }
             Claims::Bound {
@@ -244,8 +262,12 @@ impl TokenAuthenticator {
                 Ok(Authenticated {
                     user: verified.user.clone(),
                     audiences: Cow::Owned(matched),
+                    credential: Credential::BoundToken,
                 })
             }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -17,7 +17,7 @@ use kargo_registry::strategy::SERVICE_ACCOUNT_NAME_ANNOTATION;
 
 /// A ServiceAccount as the view keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
+pub(crate) struct Account {
     /// Its uid.
     pub uid: String,
     /// Whether it is being deleted.
@@ -26,7 +26,7 @@ pub struct Account {
 
 /// A Secret as the view keeps it (what token checks read).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenSecret {
+pub(crate) struct TokenSecret {
     /// The Secret's uid.
     pub uid: String,
     /// The account it names.
@@ -64,7 +64,7 @@ fn remove<T>(map: &mut ByNamespace<T>, namespace: &str, name: &str) {
 
 /// Accounts and token Secrets by namespace and name.
 #[derive(Default)]
-pub struct Identities {
+pub(crate) struct Identities {
     accounts: ByNamespace<Account>,
     secrets: ByNamespace<TokenSecret>,
 }
@@ -92,7 +92,7 @@ pub struct AuthView {
 }
 
 /// SHA-256 of a token.
-pub fn token_hash(token: &[u8]) -> [u8; 32] {
+pub(crate) fn token_hash(token: &[u8]) -> [u8; 32] {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token);
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
@@ -112,7 +112,7 @@ impl AuthView {
     }
 
     /// Accounts and token Secrets.
-    pub fn identities(&self) -> RwLockReadGuard<'_, Identities> {
+    pub(crate) fn identities(&self) -> RwLockReadGuard<'_, Identities> {
         self.identities.read().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -148,7 +148,7 @@ impl AuthView {
     }
 
     /// Changes whenever the key set changes (caches of verified signatures compare it).
-    pub fn key_generation(&self) -> u64 {
+    pub(crate) fn key_generation(&self) -> u64 {
         self.key_generation
             .load(std::sync::atomic::Ordering::Acquire)
     }

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use super::{AppState, json_response};
 use crate::StatusResponse;
 use kargo_api::request_info::RequestInfo;
-use kargo_auth::jwt;
 use kargo_auth::rbac::{Attributes, Decision, UserInfo};
+use kargo_auth::{jwt, mint};
 use kargo_registry::Target;
 use kargo_registry::object::{Meta, now_rfc3339};
 use kargo_registry::status::{Result, Status};
@@ -390,10 +390,9 @@ async fn token_request(
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let jti = uuid::Uuid::new_v4().to_string();
-    let keys = app.authz.view().keys();
-    let token = jwt::sign(
-        keys.signing(),
-        jwt::bound_claims(&jwt::BoundRequest {
+    let token = mint::bound_token(
+        app.authz.view(),
+        &jwt::BoundRequest {
             issuer: app.authn.tokens().issuer(),
             namespace,
             account,
@@ -403,12 +402,8 @@ async fn token_request(
             lifetime: expiration,
             jti: &jti,
             secret: secret.as_ref().map(|(n, u)| (n.as_str(), u.as_str())),
-        }),
-    )
-    .map_err(|e| {
-        tracing::error!(error = %e, "signing a token failed");
-        Status::internal("signing the token failed")
-    })?;
+        },
+    )?;
     let expires = k8s_openapi::jiff::Timestamp::from_second(now + expiration)
         .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default();

@@ -15,11 +15,11 @@ use super::user::{
 };
 
 /// Label key on every default object.
-pub const BOOTSTRAPPING_LABEL: &str = "kubernetes.io/bootstrapping";
+pub(crate) const BOOTSTRAPPING_LABEL: &str = "kubernetes.io/bootstrapping";
 /// Value of [`BOOTSTRAPPING_LABEL`].
-pub const BOOTSTRAPPING_LABEL_VALUE: &str = "rbac-defaults";
+pub(crate) const BOOTSTRAPPING_LABEL_VALUE: &str = "rbac-defaults";
 /// Annotation key on every default object; `"true"` lets the server reconcile the object.
-pub const AUTOUPDATE_ANNOTATION: &str = "rbac.authorization.kubernetes.io/autoupdate";
+pub(crate) const AUTOUPDATE_ANNOTATION: &str = "rbac.authorization.kubernetes.io/autoupdate";
 
 fn metadata(name: &str) -> ObjectMeta {
     ObjectMeta {

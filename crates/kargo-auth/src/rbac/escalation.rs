@@ -19,12 +19,12 @@ use super::user::UserInfo;
 
 /// Message of the 403 when a ClusterRole with an aggregationRule is written by a user without
 /// `*` on everything.
-pub const AGGREGATION_RULE_MESSAGE: &str =
+pub(crate) const AGGREGATION_RULE_MESSAGE: &str =
     "must have cluster-admin privileges to use the aggregationRule";
 
 /// Splits a rule into atoms of one API group, one resource, one verb and at most one resource
 /// name, and one non-resource URL with one verb (`BreakdownRule`).
-pub fn breakdown_rule(rule: &PolicyRule) -> Vec<PolicyRule> {
+pub(crate) fn breakdown_rule(rule: &PolicyRule) -> Vec<PolicyRule> {
     let one = |s: &String| Some(vec![s.clone()]);
     let mut atoms = Vec::new();
     for group in items(&rule.api_groups) {
@@ -104,7 +104,7 @@ fn rule_covers(owner: &PolicyRule, sub: &PolicyRule) -> bool {
 }
 
 /// The atoms of `requested` that no rule of `owner` covers, in order (Kubernetes `Covers`).
-pub fn uncovered_atoms(owner: &[PolicyRule], requested: &[PolicyRule]) -> Vec<PolicyRule> {
+pub(crate) fn uncovered_atoms(owner: &[PolicyRule], requested: &[PolicyRule]) -> Vec<PolicyRule> {
     requested
         .iter()
         .flat_map(breakdown_rule)
@@ -129,7 +129,7 @@ pub fn covers(owner: &[PolicyRule], requested: &[PolicyRule]) -> Result<(), Vec<
 
 /// Merges rules of exactly one API group and one resource, with no names and no URLs, that
 /// differ only by verbs; other rules are kept as they are (`CompactRules`).
-pub fn compact_rules(rules: &[PolicyRule]) -> Vec<PolicyRule> {
+pub(crate) fn compact_rules(rules: &[PolicyRule]) -> Vec<PolicyRule> {
     let mut out = Vec::with_capacity(rules.len());
     let mut simple: Vec<PolicyRule> = Vec::new();
     let mut position: HashMap<(String, String), usize> = HashMap::new();
@@ -160,7 +160,7 @@ pub fn compact_rules(rules: &[PolicyRule]) -> Vec<PolicyRule> {
 /// A rule as Kubernetes prints it in escalation errors (`CompactString`): the non-empty fields
 /// among APIGroups, Resources, NonResourceURLs, ResourceNames, Verbs, e.g.
 /// `{APIGroups:[""], Resources:["pods"], Verbs:["get" "list"]}`.
-pub fn compact_string(rule: &PolicyRule) -> String {
+pub(crate) fn compact_string(rule: &PolicyRule) -> String {
     let fields: [(&str, &[String]); 5] = [
         ("APIGroups", items(&rule.api_groups)),
         ("Resources", items(&rule.resources)),
@@ -199,7 +199,7 @@ pub fn full_authority() -> Vec<PolicyRule> {
 /// `is forbidden: `.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{}", self.text())]
-pub struct EscalationDenied {
+pub(crate) struct EscalationDenied {
     /// The user's name.
     pub username: String,
     /// The user's groups.
@@ -236,7 +236,7 @@ impl EscalationDenied {
 
 /// Why a RoleBinding or ClusterRoleBinding may not be written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BindingWriteError {
+pub(crate) enum BindingWriteError {
     /// 403: the user does not hold the permissions of the role and may not `bind` it.
     #[error(transparent)]
     Forbidden(#[from] Forbidden),
@@ -264,7 +264,7 @@ fn has_aggregation_rule(role: &ClusterRole) -> bool {
 
 impl Policy {
     /// Whether the user's rules in `namespace` (cluster-wide plus the namespace's) cover `rules`.
-    pub fn confirm_no_escalation(
+    pub(crate) fn confirm_no_escalation(
         &self,
         user: &UserInfo,
         namespace: &str,
@@ -300,7 +300,7 @@ impl Policy {
 
     /// Checks the create (`old` is `None`) or update of a Role: allowed to `system:masters`, to
     /// users allowed `escalate` on it, and to users holding all its rules in its namespace.
-    pub fn check_role_write(
+    pub(crate) fn check_role_write(
         &self,
         user: &UserInfo,
         role: &Role,
@@ -319,7 +319,7 @@ impl Policy {
     /// Checks the create (`old` is `None`) or update of a ClusterRole: as for a Role, with the
     /// cluster-wide rules; a ClusterRole that has (or had) an aggregationRule also needs
     /// [`full_authority`].
-    pub fn check_cluster_role_write(
+    pub(crate) fn check_cluster_role_write(
         &self,
         user: &UserInfo,
         role: &ClusterRole,
@@ -345,7 +345,7 @@ impl Policy {
     /// Checks the create or update of a RoleBinding: allowed to `system:masters`, to users
     /// allowed `bind` on the referenced role in the binding's namespace, and to users holding all
     /// the role's rules there. The role must exist.
-    pub fn check_role_binding_write(
+    pub(crate) fn check_role_binding_write(
         &self,
         user: &UserInfo,
         binding: &RoleBinding,
@@ -356,7 +356,7 @@ impl Policy {
 
     /// Checks the create or update of a ClusterRoleBinding, as for a RoleBinding with the
     /// cluster-wide rules.
-    pub fn check_cluster_role_binding_write(
+    pub(crate) fn check_cluster_role_binding_write(
         &self,
         user: &UserInfo,
         binding: &ClusterRoleBinding,

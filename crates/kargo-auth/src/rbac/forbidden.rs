@@ -37,7 +37,7 @@ pub fn group_resource(group: &str, resource: &str) -> String {
 
 /// Replaces `&`, `<` and `>` by HTML entities, as kube-apiserver does to the part of a Forbidden
 /// message it builds from request attributes.
-pub fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -78,7 +78,7 @@ impl Forbidden {
 
     /// The error kube-apiserver returns when no authorizer allowed a request. `errors` are the
     /// RBAC resolution errors of the decision, appended as `: RBAC: <aggregate>` if any.
-    pub fn for_request(user: &UserInfo, attrs: &Attributes, errors: &[String]) -> Self {
+    pub(crate) fn for_request(user: &UserInfo, attrs: &Attributes, errors: &[String]) -> Self {
         let mut text = html_escape(&request_text(user, attrs));
         if !errors.is_empty() {
             text.push_str(": RBAC: ");
@@ -120,7 +120,8 @@ fn request_text(user: &UserInfo, attrs: &Attributes) -> String {
 }
 
 /// The message of [`Forbidden::for_request`].
-pub fn forbidden_message(user: &UserInfo, attrs: &Attributes, errors: &[String]) -> String {
+#[cfg(test)]
+pub(crate) fn forbidden_message(user: &UserInfo, attrs: &Attributes, errors: &[String]) -> String {
     Forbidden::for_request(user, attrs, errors).message
 }
 

@@ -8,7 +8,7 @@ pub fn quote(s: &str) -> String {
 }
 
 /// Renders a string slice as Go's `%q` does: `["a" "b"]`, `[]` when empty.
-pub fn quote_list<S: AsRef<str>>(items: &[S]) -> String {
+pub(crate) fn quote_list<S: AsRef<str>>(items: &[S]) -> String {
     let mut out = String::from("[");
     for (i, item) in items.iter().enumerate() {
         if i > 0 {

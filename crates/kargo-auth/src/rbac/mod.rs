@@ -28,25 +28,17 @@ mod user;
 mod tests;
 
 pub use attributes::{Attributes, NonResourceAttributes, ResourceAttributes};
-pub use escalation::{
-    AGGREGATION_RULE_MESSAGE, BindingWriteError, EscalationDenied, breakdown_rule, compact_rules,
-    compact_string, covers, full_authority, uncovered_atoms,
-};
-pub use forbidden::{Forbidden, ForbiddenDetails, forbidden_message, group_resource, html_escape};
-pub use gofmt::{aggregate, quote, quote_list};
-pub use policy::{
-    CLUSTER_ROLE_KIND, Decision, GROUP_KIND, Policy, ROLE_KIND, ResolutionError, RoleKind,
-    SERVICE_ACCOUNT_KIND, USER_KIND,
-};
-pub use rules::{
-    ALL, api_group_matches, non_resource_url_matches, resource_matches, resource_name_matches,
-    rule_allows, rules_allow, verb_matches,
-};
-pub use user::{
-    ANONYMOUS_USER, SERVICE_ACCOUNT_USERNAME_PREFIX, SYSTEM_AUTHENTICATED, SYSTEM_MASTERS,
-    SYSTEM_SERVICE_ACCOUNTS, SYSTEM_UNAUTHENTICATED, UserInfo, parse_service_account_username,
-    service_account_namespace_group, service_account_username,
-};
+pub(crate) use escalation::BindingWriteError;
+#[cfg(test)]
+use escalation::{EscalationDenied, compact_string};
+pub use escalation::{covers, full_authority};
+#[cfg(test)]
+use forbidden::forbidden_message;
+pub use forbidden::{Forbidden, ForbiddenDetails, group_resource};
+pub use gofmt::{aggregate, quote};
+pub use policy::{Decision, Policy, SERVICE_ACCOUNT_KIND};
+pub use rules::ALL;
+pub use user::UserInfo;
 
 /// The API group of the RBAC resources.
 pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";

@@ -26,15 +26,15 @@ use super::rules::rule_allows;
 use super::user::{UserInfo, service_account_username};
 
 /// Subject kind of a user.
-pub const USER_KIND: &str = "User";
+pub(crate) const USER_KIND: &str = "User";
 /// Subject kind of a group.
-pub const GROUP_KIND: &str = "Group";
+pub(crate) const GROUP_KIND: &str = "Group";
 /// Subject kind of a service account.
 pub const SERVICE_ACCOUNT_KIND: &str = "ServiceAccount";
 /// Role reference kind of a namespaced Role.
-pub const ROLE_KIND: &str = "Role";
+pub(crate) const ROLE_KIND: &str = "Role";
 /// Role reference kind of a ClusterRole.
-pub const CLUSTER_ROLE_KIND: &str = "ClusterRole";
+pub(crate) const CLUSTER_ROLE_KIND: &str = "ClusterRole";
 
 /// The answer of the RBAC authorizer. RBAC never denies: it allows, or has no opinion.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +80,7 @@ impl Decision {
 
 /// Why the rules of a binding could not be found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ResolutionError {
+pub(crate) enum ResolutionError {
     /// The binding refers to a Role or ClusterRole that does not exist.
     RoleNotFound {
         /// Whether a Role or a ClusterRole was referenced.
@@ -97,7 +97,7 @@ pub enum ResolutionError {
 
 /// The two kinds of role a binding can refer to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoleKind {
+pub(crate) enum RoleKind {
     /// A namespaced Role (from a RoleBinding of the same namespace).
     Role,
     /// A ClusterRole.
@@ -126,7 +126,7 @@ impl ResolutionError {
     /// The message as the storage layer words it (plural resource), e.g.
     /// `clusterroles.rbac.authorization.k8s.io "x" not found`; kube-apiserver uses this wording in
     /// escalation checks, which read roles through the registry.
-    pub fn registry_message(&self) -> String {
+    pub(crate) fn registry_message(&self) -> String {
         match self {
             ResolutionError::RoleNotFound { kind, name } => {
                 format!(
@@ -409,7 +409,7 @@ impl Policy {
     }
 
     /// Adds or replaces a Role (by namespace and name).
-    pub fn apply_role(&mut self, role: &Role) {
+    pub(crate) fn apply_role(&mut self, role: &Role) {
         let (ns, name) = name_of(&role.metadata);
         self.scope_mut(&ns)
             .roles
@@ -417,7 +417,7 @@ impl Policy {
     }
 
     /// Deletes a Role; nothing happens if it is not there.
-    pub fn remove_role(&mut self, namespace: &str, name: &str) {
+    pub(crate) fn remove_role(&mut self, namespace: &str, name: &str) {
         if let Some(scope) = self.namespaces.get_mut(namespace) {
             scope.roles.remove(name);
         }
@@ -425,18 +425,18 @@ impl Policy {
     }
 
     /// Adds or replaces a ClusterRole (by name).
-    pub fn apply_cluster_role(&mut self, role: &ClusterRole) {
+    pub(crate) fn apply_cluster_role(&mut self, role: &ClusterRole) {
         let (_, name) = name_of(&role.metadata);
         self.cluster.roles.insert(name, rules_of(&role.rules));
     }
 
     /// Deletes a ClusterRole; nothing happens if it is not there.
-    pub fn remove_cluster_role(&mut self, name: &str) {
+    pub(crate) fn remove_cluster_role(&mut self, name: &str) {
         self.cluster.roles.remove(name);
     }
 
     /// Adds or replaces a RoleBinding (by namespace and name).
-    pub fn apply_role_binding(&mut self, binding: &RoleBinding) {
+    pub(crate) fn apply_role_binding(&mut self, binding: &RoleBinding) {
         let (namespace, name) = name_of(&binding.metadata);
         if namespace.is_empty() {
             // A RoleBinding always has a namespace; one without would act cluster-wide.
@@ -452,7 +452,7 @@ impl Policy {
     }
 
     /// Deletes a RoleBinding; nothing happens if it is not there.
-    pub fn remove_role_binding(&mut self, namespace: &str, name: &str) {
+    pub(crate) fn remove_role_binding(&mut self, namespace: &str, name: &str) {
         if namespace.is_empty() {
             return;
         }
@@ -463,7 +463,7 @@ impl Policy {
     }
 
     /// Adds or replaces a ClusterRoleBinding (by name).
-    pub fn apply_cluster_role_binding(&mut self, binding: &ClusterRoleBinding) {
+    pub(crate) fn apply_cluster_role_binding(&mut self, binding: &ClusterRoleBinding) {
         let (_, name) = name_of(&binding.metadata);
         self.cluster.put_binding(Binding {
             namespace: String::new(),
@@ -474,13 +474,13 @@ impl Policy {
     }
 
     /// Deletes a ClusterRoleBinding; nothing happens if it is not there.
-    pub fn remove_cluster_role_binding(&mut self, name: &str) {
+    pub(crate) fn remove_cluster_role_binding(&mut self, name: &str) {
         self.cluster.delete_binding(name);
     }
 
     /// The rules a role reference resolves to, from a binding in `binding_namespace` (`""` for a
     /// ClusterRoleBinding).
-    pub fn role_ref_rules(
+    pub(crate) fn role_ref_rules(
         &self,
         role_ref: &RoleRef,
         binding_namespace: &str,
@@ -624,7 +624,7 @@ impl Policy {
     }
 
     /// Like [`Policy::rules_for`], with the errors as values.
-    pub fn resolve_rules(
+    pub(crate) fn resolve_rules(
         &self,
         user: &UserInfo,
         namespace: &str,

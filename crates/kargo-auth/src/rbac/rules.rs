@@ -15,7 +15,7 @@ pub(crate) fn items(list: &Option<Vec<String>>) -> &[String] {
 }
 
 /// Whether the rule allows the request.
-pub fn rule_allows(attrs: &Attributes, rule: &PolicyRule) -> bool {
+pub(crate) fn rule_allows(attrs: &Attributes, rule: &PolicyRule) -> bool {
     match attrs {
         Attributes::Resource(r) => {
             verb_matches(rule, &r.verb)
@@ -29,18 +29,13 @@ pub fn rule_allows(attrs: &Attributes, rule: &PolicyRule) -> bool {
     }
 }
 
-/// Whether any of the rules allows the request.
-pub fn rules_allow(attrs: &Attributes, rules: &[PolicyRule]) -> bool {
-    rules.iter().any(|rule| rule_allows(attrs, rule))
-}
-
 /// `verbs` contains `*` or the verb.
-pub fn verb_matches(rule: &PolicyRule, verb: &str) -> bool {
+pub(crate) fn verb_matches(rule: &PolicyRule, verb: &str) -> bool {
     rule.verbs.iter().any(|v| v == ALL || v == verb)
 }
 
 /// `apiGroups` contains `*` or the group (`""` is the core group).
-pub fn api_group_matches(rule: &PolicyRule, group: &str) -> bool {
+pub(crate) fn api_group_matches(rule: &PolicyRule, group: &str) -> bool {
     items(&rule.api_groups)
         .iter()
         .any(|g| g == ALL || g == group)
@@ -49,7 +44,7 @@ pub fn api_group_matches(rule: &PolicyRule, group: &str) -> bool {
 /// `resources` contains `*` (which covers subresources too), exactly `resource` or
 /// `resource/subresource`, or `*/subresource` when the request has that subresource.
 /// `pods` does not match `pods/log`, and `pods/*` has no wildcard meaning.
-pub fn resource_matches(rule: &PolicyRule, resource: &str, subresource: &str) -> bool {
+pub(crate) fn resource_matches(rule: &PolicyRule, resource: &str, subresource: &str) -> bool {
     items(&rule.resources).iter().any(|r| {
         r == ALL
             || is_combined(r, resource, subresource)
@@ -69,14 +64,14 @@ fn is_combined(r: &str, resource: &str, subresource: &str) -> bool {
 
 /// `resourceNames` is empty, or lists the name. Requests without a name (list, watch, create)
 /// never match a rule that lists names.
-pub fn resource_name_matches(rule: &PolicyRule, name: &str) -> bool {
+pub(crate) fn resource_name_matches(rule: &PolicyRule, name: &str) -> bool {
     let names = items(&rule.resource_names);
     names.is_empty() || names.iter().any(|n| n == name)
 }
 
 /// `nonResourceURLs` contains `*`, the path, or an entry ending in `*` whose part before the
 /// trailing stars is a prefix of the path (`/apis/*` matches `/apis/x` but not `/apis`).
-pub fn non_resource_url_matches(rule: &PolicyRule, path: &str) -> bool {
+pub(crate) fn non_resource_url_matches(rule: &PolicyRule, path: &str) -> bool {
     items(&rule.non_resource_urls)
         .iter()
         .any(|u| url_covers(u, path))

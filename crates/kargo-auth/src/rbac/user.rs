@@ -4,17 +4,17 @@
 use std::collections::BTreeMap;
 
 /// Group whose members are allowed everything before RBAC is consulted, and may always escalate.
-pub const SYSTEM_MASTERS: &str = "system:masters";
+pub(crate) const SYSTEM_MASTERS: &str = "system:masters";
 /// Group of every authenticated user.
-pub const SYSTEM_AUTHENTICATED: &str = "system:authenticated";
+pub(crate) const SYSTEM_AUTHENTICATED: &str = "system:authenticated";
 /// Group of the anonymous user.
-pub const SYSTEM_UNAUTHENTICATED: &str = "system:unauthenticated";
+pub(crate) const SYSTEM_UNAUTHENTICATED: &str = "system:unauthenticated";
 /// Group of every service account.
-pub const SYSTEM_SERVICE_ACCOUNTS: &str = "system:serviceaccounts";
+pub(crate) const SYSTEM_SERVICE_ACCOUNTS: &str = "system:serviceaccounts";
 /// Username of unauthenticated requests.
-pub const ANONYMOUS_USER: &str = "system:anonymous";
+pub(crate) const ANONYMOUS_USER: &str = "system:anonymous";
 /// Prefix of every service account username: `system:serviceaccount:<namespace>:<name>`.
-pub const SERVICE_ACCOUNT_USERNAME_PREFIX: &str = "system:serviceaccount:";
+pub(crate) const SERVICE_ACCOUNT_USERNAME_PREFIX: &str = "system:serviceaccount:";
 
 /// Who is making a request: a username, its uid, its groups and extra attributes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,7 +65,7 @@ impl UserInfo {
     }
 
     /// Whether the user is in `group`.
-    pub fn in_group(&self, group: &str) -> bool {
+    pub(crate) fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
     }
 
@@ -73,32 +73,16 @@ impl UserInfo {
     pub fn is_system_master(&self) -> bool {
         self.in_group(SYSTEM_MASTERS)
     }
-
-    /// The namespace and name of the service account this user is, if it is one.
-    pub fn service_account_name(&self) -> Option<(&str, &str)> {
-        parse_service_account_username(&self.username)
-    }
 }
 
 /// `system:serviceaccount:<namespace>:<name>`.
-pub fn service_account_username(namespace: &str, name: &str) -> String {
+pub(crate) fn service_account_username(namespace: &str, name: &str) -> String {
     format!("{SERVICE_ACCOUNT_USERNAME_PREFIX}{namespace}:{name}")
 }
 
 /// `system:serviceaccounts:<namespace>`, the group of every service account of a namespace.
-pub fn service_account_namespace_group(namespace: &str) -> String {
+pub(crate) fn service_account_namespace_group(namespace: &str) -> String {
     format!("{SYSTEM_SERVICE_ACCOUNTS}:{namespace}")
-}
-
-/// Splits `system:serviceaccount:<namespace>:<name>` into namespace and name; `None` if the
-/// username is not of that form or either part is empty.
-pub fn parse_service_account_username(username: &str) -> Option<(&str, &str)> {
-    let rest = username.strip_prefix(SERVICE_ACCOUNT_USERNAME_PREFIX)?;
-    let (namespace, name) = rest.split_once(':')?;
-    if namespace.is_empty() || name.is_empty() || name.contains(':') {
-        return None;
-    }
-    Some((namespace, name))
 }
 
 #[cfg(test)]
@@ -119,7 +103,6 @@ mod tests {
             ]
         );
         assert!(user.extra.is_empty());
-        assert_eq!(user.service_account_name(), Some(("p", "sa")));
     }
 
     #[test]
@@ -127,24 +110,5 @@ mod tests {
         let user = UserInfo::anonymous();
         assert_eq!(user.username, "system:anonymous");
         assert_eq!(user.groups, ["system:unauthenticated"]);
-    }
-
-    #[test]
-    fn parse_service_account_username_rejects_other_forms() {
-        let cases = [
-            ("system:serviceaccount:ns:name", Some(("ns", "name"))),
-            ("system:serviceaccount:ns:", None),
-            ("system:serviceaccount::name", None),
-            ("system:serviceaccount:ns:a:b", None),
-            ("system:serviceaccounts:ns", None),
-            ("alice", None),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(
-                parse_service_account_username(input),
-                expected,
-                "input {input}"
-            );
-        }
     }
 }

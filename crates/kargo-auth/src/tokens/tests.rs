@@ -1,0 +1,185 @@
+//! Service-account tokens end to end through the [`Authenticator`](crate::authn::Authenticator),
+//! in process: real keys from a temporary SQLite store, objects written by the registry and
+//! seen by the view through the informer. The reasons asserted are TokenReview's
+//! `status.error` texts (kube-apiserver's).
+
+use std::sync::Arc;
+
+use kargo_api::resources::{SECRETS, SERVICEACCOUNTS};
+
+use crate::authn::{AuthFailure, Authenticator};
+use crate::jwt::BoundRequest;
+use crate::mint;
+use crate::testing::{ISSUER, World};
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn now() -> i64 {
+    super::now()
+}
+
+/// The answer a request with `token` gets, and the reason TokenReview gives.
+fn answer(authn: &Authenticator, token: &str) -> (Result<String, AuthFailure>, Result<(), String>) {
+    let answer = authn
+        .authenticate(Some(&bearer(token)), None, None)
+        .map(|user| user.username.clone());
+    let review = authn.tokens().authenticate(token, None).map(|_| ());
+    (answer, review)
+}
+
+fn refused(reason: &str) -> (Result<String, AuthFailure>, Result<(), String>) {
+    (Err(AuthFailure::Invalid), Err(reason.to_owned()))
+}
+
+const CI: &str = "system:serviceaccount:p:ci";
+
+async fn world_with_account() -> (World, String) {
+    let world = World::new().await;
+    world.namespace("p").await;
+    let uid = world.account("p", "ci").await;
+    (world, uid)
+}
+
+#[tokio::test]
+async fn a_legacy_token_from_the_store_authenticates_as_its_account() {
+    let (world, uid) = world_with_account().await;
+    let token = world.token_secret("p", "ci-token", "ci", &uid).await;
+    let authn = world.authenticator(None);
+    let user = authn
+        .authenticate(Some(&bearer(&token)), None, None)
+        .unwrap();
+    assert_eq!(user.username, CI);
+    assert_eq!(user.uid, uid);
+    assert_eq!(
+        user.groups,
+        [
+            "system:serviceaccounts",
+            "system:serviceaccounts:p",
+            "system:authenticated"
+        ]
+    );
+    // Twice: the second comes from the cache of verified signatures.
+    assert_eq!(answer(&authn, &token), (Ok(CI.to_owned()), Ok(())));
+}
+
+#[tokio::test]
+async fn a_token_whose_secret_was_deleted_stops_working_at_once_though_it_was_cached() {
+    let (world, uid) = world_with_account().await;
+    let token = world.token_secret("p", "ci-token", "ci", &uid).await;
+    let authn = world.authenticator(None);
+    assert!(authn.authenticate_token(&token, None).is_ok());
+    world.delete(&SECRETS, Some("p"), "ci-token").await;
+    assert_eq!(
+        answer(&authn, &token),
+        refused("Token has been invalidated")
+    );
+}
+
+#[tokio::test]
+async fn a_token_of_an_account_deleted_or_recreated_with_another_uid_is_refused() {
+    let (world, uid) = world_with_account().await;
+    let token = world.token_secret("p", "ci-token", "ci", &uid).await;
+    let authn = world.authenticator(None);
+    assert!(authn.authenticate_token(&token, None).is_ok());
+
+    world.delete(&SERVICEACCOUNTS, Some("p"), "ci").await;
+    assert_eq!(
+        answer(&authn, &token),
+        refused(r#"serviceaccounts "ci" not found"#)
+    );
+
+    let new_uid = world.account("p", "ci").await;
+    assert_ne!(new_uid, uid);
+    assert_eq!(
+        answer(&authn, &token),
+        refused(&format!(
+            "ServiceAccount UID ({new_uid}) does not match claim ({uid})"
+        ))
+    );
+}
+
+#[tokio::test]
+async fn a_bound_token_works_until_it_expires_and_only_from_when_it_is_valid() {
+    let (world, uid) = world_with_account().await;
+    let audiences = [ISSUER.to_owned()];
+    let bound = |issued: i64, lifetime: i64| {
+        mint::bound_token(
+            &world.view,
+            &BoundRequest {
+                issuer: ISSUER,
+                namespace: "p",
+                account: "ci",
+                uid: &uid,
+                audiences: &audiences,
+                now: issued,
+                lifetime,
+                jti: "jti-1",
+                secret: None,
+            },
+        )
+        .unwrap()
+    };
+    let authn = world.authenticator(None);
+
+    let fresh = bound(now(), 3600);
+    let user = authn.authenticate_token(&fresh, None).unwrap();
+    assert_eq!(user.username, CI);
+    assert_eq!(
+        user.extra["authentication.kubernetes.io/credential-id"],
+        ["JTI=jti-1"]
+    );
+    // Expired an hour ago (beyond the minute of clock skew tolerated).
+    assert_eq!(
+        answer(&authn, &bound(now() - 7200, 3600)),
+        refused("service account token has expired")
+    );
+    // Issued an hour from now.
+    assert_eq!(
+        answer(&authn, &bound(now() + 3600, 3600)),
+        refused("service account token is not valid yet")
+    );
+    // Within the skew tolerated.
+    assert!(
+        authn
+            .authenticate_token(&bound(now() - 3630, 3600), None)
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_bound_token_tied_to_a_secret_ends_with_the_secret() {
+    let (world, uid) = world_with_account().await;
+    world.token_secret("p", "ci-token", "ci", &uid).await;
+    let secret_uid = {
+        let secret = world
+            .registry
+            .get(kargo_registry::Target::new(&SECRETS, Some("p"), "ci-token"))
+            .await
+            .unwrap();
+        kargo_registry::Meta::uid(&secret).to_owned()
+    };
+    let token = mint::bound_token(
+        &world.view,
+        &BoundRequest {
+            issuer: ISSUER,
+            namespace: "p",
+            account: "ci",
+            uid: &uid,
+            audiences: &[ISSUER.to_owned()],
+            now: now(),
+            lifetime: 3600,
+            jti: "jti-2",
+            secret: Some(("ci-token", &secret_uid)),
+        },
+    )
+    .unwrap();
+    let authn = Arc::new(world.authenticator(None));
+    assert!(authn.authenticate_token(&token, None).is_ok());
+    world.delete(&SECRETS, Some("p"), "ci-token").await;
+    assert_eq!(
+        answer(&authn, &token),
+        refused("service account token has been invalidated")
+    );
+}
