@@ -41,7 +41,7 @@ const ALL: &[&str] = &["*"];
 const CORE: &str = res::CORE_GROUP;
 const RBAC: &str = res::RBAC_GROUP;
 const KARGO: &str = res::KARGO_GROUP;
-const ARGO: &str = "argoproj.io";
+const ARGO: &str = rules::ARGO_GROUP;
 
 fn viewer_rules() -> Vec<PolicyRule> {
     vec![
@@ -218,8 +218,8 @@ pub async fn bootstrap_system(registry: &Registry) -> Result<()> {
             None,
             json!({
                 "metadata": {"name": name},
-                "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": name},
-                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": SYSTEM_NAMESPACE}],
+                "roleRef": {"apiGroup": RBAC, "kind": CLUSTERROLES.kind, "name": name},
+                "subjects": [{"kind": SERVICEACCOUNTS.kind, "name": name, "namespace": SYSTEM_NAMESPACE}],
             }),
         )
         .await?;

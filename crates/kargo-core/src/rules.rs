@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
+use kargo_api::resources::{CORE_GROUP, KARGO_GROUP, RBAC_GROUP};
 
 /// What `*` stands for, sorted: the verbs of an ordinary resource.
 pub const ALL_VERBS: &[&str] = kargo_api::resources::STANDARD_VERBS;
@@ -14,22 +15,25 @@ pub const ALL_VERBS: &[&str] = kargo_api::resources::STANDARD_VERBS;
 /// The verb only Stages have.
 pub const PROMOTE: &str = "promote";
 
+/// Argo Rollouts' API group (analysis runs and templates, which Kargo Roles may name; not served).
+pub const ARGO_GROUP: &str = "argoproj.io";
+
 /// The resource types a Kargo Role may name, with their API group.
 pub const RESOURCE_TYPES: &[(&str, &str)] = &[
-    ("analysisruns", "argoproj.io"),
-    ("analysistemplates", "argoproj.io"),
-    ("configmaps", ""),
-    ("events", ""),
-    ("freights", "kargo.akuity.io"),
-    ("freights/status", "kargo.akuity.io"),
-    ("projectconfigs", "kargo.akuity.io"),
-    ("promotions", "kargo.akuity.io"),
-    ("rolebindings", "rbac.authorization.k8s.io"),
-    ("roles", "rbac.authorization.k8s.io"),
-    ("secrets", ""),
-    ("serviceaccounts", ""),
-    ("stages", "kargo.akuity.io"),
-    ("warehouses", "kargo.akuity.io"),
+    ("analysisruns", ARGO_GROUP),
+    ("analysistemplates", ARGO_GROUP),
+    ("configmaps", CORE_GROUP),
+    ("events", CORE_GROUP),
+    ("freights", KARGO_GROUP),
+    ("freights/status", KARGO_GROUP),
+    ("projectconfigs", KARGO_GROUP),
+    ("promotions", KARGO_GROUP),
+    ("rolebindings", RBAC_GROUP),
+    ("roles", RBAC_GROUP),
+    ("secrets", CORE_GROUP),
+    ("serviceaccounts", CORE_GROUP),
+    ("stages", KARGO_GROUP),
+    ("warehouses", KARGO_GROUP),
 ];
 
 /// A resource type a Kargo Role cannot name.

@@ -12,6 +12,7 @@ use kargo_api::kargo::{
     CLAIMS_ANNOTATION, DESCRIPTION_ANNOTATION, GrantRequest, MANAGED_ANNOTATION, ResourceDetails,
     Role, SERVICE_ACCOUNT_LABEL, ServiceAccountReference, TRUE, is_managed,
 };
+use kargo_api::resources::{CLUSTERROLES, RBAC_GROUP, ROLEBINDINGS, ROLES, SERVICEACCOUNTS};
 use serde_json::{Value, json};
 
 use crate::claims::{self, Claims};
@@ -19,9 +20,6 @@ use crate::rules;
 use crate::{Error, Result, q};
 use kargo_registry::status::Status;
 use kargo_registry::{Meta, Object};
-
-/// The `kind` of a ServiceAccount subject.
-pub(super) const SERVICE_ACCOUNT_KIND: &str = "ServiceAccount";
 
 /// The objects underlying a role.
 #[derive(Debug, Clone)]
@@ -59,7 +57,7 @@ pub(super) fn subject_is(subject: &Subject, binding_ns: &str, ns: &str, name: &s
         .as_deref()
         .filter(|n| !n.is_empty())
         .unwrap_or(binding_ns);
-    subject.kind == SERVICE_ACCOUNT_KIND && subject_ns == ns && subject.name == name
+    subject.kind == SERVICEACCOUNTS.kind && subject_ns == ns && subject.name == name
 }
 
 pub(super) fn binds(rb: &RoleBinding, ns: &str, name: &str) -> bool {
@@ -172,7 +170,7 @@ pub fn to_role(trio: &Trio) -> Result<Role> {
     for rb in trio.bindings.iter().filter_map(binding) {
         let binding_ns = rb.metadata.namespace.clone().unwrap_or_default();
         for s in rb.subjects.iter().flatten() {
-            if s.kind == SERVICE_ACCOUNT_KIND && !subject_is(s, &binding_ns, ns, name) {
+            if s.kind == SERVICEACCOUNTS.kind && !subject_is(s, &binding_ns, ns, name) {
                 let namespace = s
                     .namespace
                     .clone()
@@ -214,8 +212,8 @@ pub fn service_account_object(
         annotations.insert(DESCRIPTION_ANNOTATION.into(), d.into());
     }
     json!({
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
+        "apiVersion": SERVICEACCOUNTS.api_version(),
+        "kind": SERVICEACCOUNTS.kind,
         "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
     })
 }
@@ -223,15 +221,15 @@ pub fn service_account_object(
 /// A role's Role: managed, with normalized rules.
 pub fn role_object(namespace: &str, name: &str, rules: &[PolicyRule]) -> Value {
     json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
+        "apiVersion": ROLES.api_version(),
+        "kind": ROLES.kind,
         "metadata": {"name": name, "namespace": namespace, "annotations": {MANAGED_ANNOTATION: TRUE}},
         "rules": rules,
     })
 }
 
 fn subject(namespace: &str, name: &str) -> Value {
-    json!({"kind": SERVICE_ACCOUNT_KIND, "name": name, "namespace": namespace})
+    json!({"kind": SERVICEACCOUNTS.kind, "name": name, "namespace": namespace})
 }
 
 /// A role's RoleBinding: managed, binding the Role to the role's own ServiceAccount, then to
@@ -247,10 +245,10 @@ pub fn binding_object(namespace: &str, name: &str, granted: &[ServiceAccountRefe
     let mut subjects = vec![subject(namespace, name)];
     subjects.extend(granted.iter().map(|(ns, n)| subject(ns, n)));
     json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
+        "apiVersion": ROLEBINDINGS.api_version(),
+        "kind": ROLEBINDINGS.kind,
         "metadata": {"name": name, "namespace": namespace, "annotations": {MANAGED_ANNOTATION: TRUE}},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "roleRef": {"apiGroup": RBAC_GROUP, "kind": ROLES.kind, "name": name},
         "subjects": subjects,
     })
 }
@@ -277,7 +275,7 @@ pub(super) fn compose(
             continue;
         }
         match rb.role_ref.kind.as_str() {
-            "ClusterRole" => trio.cluster_bound = true,
+            kind if kind == CLUSTERROLES.kind => trio.cluster_bound = true,
             _ => {
                 trio.bindings.push(obj.clone());
                 if let Some(role) = role(&rb.role_ref.name)
@@ -367,7 +365,7 @@ pub(super) fn with_subjects(
             .any(|s| subject_is(s, &binding_ns, &r.namespace, &r.name))
         {
             subjects.push(Subject {
-                kind: SERVICE_ACCOUNT_KIND.into(),
+                kind: SERVICEACCOUNTS.kind.into(),
                 name: r.name.clone(),
                 namespace: Some(r.namespace.clone()),
                 api_group: None,

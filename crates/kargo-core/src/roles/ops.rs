@@ -53,7 +53,7 @@ impl Kargo {
         let bindings = self.list_all(&ROLEBINDINGS, Some(ns)).await?;
         let mut roles = BTreeMap::new();
         for rb in bindings.iter().filter_map(binding) {
-            if rb.role_ref.kind == "Role"
+            if rb.role_ref.kind == ROLES.kind
                 && binds(&rb, ns, name)
                 && !roles.contains_key(&rb.role_ref.name)
             {
@@ -649,7 +649,7 @@ impl Kargo {
             bound = true;
             for s in subjects
                 .iter()
-                .filter(|s| s.kind == SERVICE_ACCOUNT_KIND && !subject_is(s, "", &ns, &name))
+                .filter(|s| s.kind == SERVICEACCOUNTS.kind && !subject_is(s, "", &ns, &name))
             {
                 others.insert((s.namespace.clone().unwrap_or_default(), s.name.clone()));
             }
