@@ -23,6 +23,8 @@ pub mod projects;
 pub mod roles;
 pub mod rules;
 pub mod service_accounts;
+#[cfg(test)]
+mod testing;
 pub mod tokens;
 
 use std::sync::Arc;

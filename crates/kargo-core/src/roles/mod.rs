@@ -14,6 +14,8 @@
 
 pub mod model;
 mod ops;
+#[cfg(test)]
+mod tests;
 
 pub use model::{
     Trio, binding_object, is_kargo_managed, is_kargo_service_account, manageable, role_object,
