@@ -29,7 +29,7 @@ pub struct NewServiceAccount {
 }
 
 /// 400 `Kubernetes ServiceAccount "n" in namespace "p" is not labeled as a Kargo ServiceAccount`.
-pub fn not_labeled(namespace: &str, name: &str) -> Error {
+pub(crate) fn not_labeled(namespace: &str, name: &str) -> Error {
     Error::BadRequest(format!(
         "Kubernetes ServiceAccount {} in namespace {} is not labeled as a Kargo ServiceAccount",
         q(name),
@@ -38,7 +38,7 @@ pub fn not_labeled(namespace: &str, name: &str) -> Error {
 }
 
 /// The label selector of Kargo ServiceAccounts.
-pub fn selector() -> LabelSelector {
+pub(crate) fn selector() -> LabelSelector {
     LabelSelector::parse(&format!("{SERVICE_ACCOUNT_LABEL}={TRUE}"))
         .unwrap_or_else(|_| LabelSelector::nothing())
 }

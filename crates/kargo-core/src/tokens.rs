@@ -21,13 +21,13 @@ use kargo_registry::{
 };
 
 /// `data.token` as reads show it: base64 of `*** REDACTED ***`.
-pub fn redacted_value() -> String {
+pub(crate) fn redacted_value() -> String {
     STANDARD.encode(REDACTED)
 }
 
 /// Replaces `data.token` (if the key is there, whatever its value) by the redacted value;
 /// everything else stays.
-pub fn redact(secret: &mut Value) {
+pub(crate) fn redact(secret: &mut Value) {
     if let Some(token) = secret
         .get_mut("data")
         .and_then(Value::as_object_mut)
@@ -38,7 +38,7 @@ pub fn redact(secret: &mut Value) {
 }
 
 /// Whether a Secret is a Kargo token: the token type and the label.
-pub fn is_kargo_token(secret: &Value) -> bool {
+pub(crate) fn is_kargo_token(secret: &Value) -> bool {
     secret.get("type").and_then(Value::as_str) == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
         && secret.label(TOKEN_LABEL) == Some(TRUE)
 }
@@ -60,7 +60,7 @@ fn not_a_token(namespace: &str, name: &str) -> Error {
 }
 
 /// The body of a token Secret of account `account` (uid `uid`).
-pub fn token_secret(namespace: &str, name: &str, account: &str, uid: &str) -> Value {
+pub(crate) fn token_secret(namespace: &str, name: &str, account: &str, uid: &str) -> Value {
     json!({
         "apiVersion": SECRETS.api_version(),
         "kind": SECRETS.kind,

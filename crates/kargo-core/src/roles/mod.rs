@@ -12,12 +12,11 @@
 //! - `ops`: the async operations of [`crate::Kargo`] (list, get, create, update, delete, grant,
 //!   revoke, the system roles).
 
-pub mod model;
+mod model;
 mod ops;
 #[cfg(test)]
 mod tests;
 
-pub use model::{
-    Trio, binding_object, is_kargo_managed, is_kargo_service_account, manageable, role_object,
-    service_account_object, to_role,
+pub(crate) use model::{
+    binding_object, is_kargo_service_account, role_object, service_account_object,
 };

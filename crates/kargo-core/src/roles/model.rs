@@ -23,15 +23,15 @@ use kargo_registry::{Meta, Object};
 
 /// The objects underlying a role.
 #[derive(Debug, Clone)]
-pub struct Trio {
+pub(crate) struct Trio {
     /// The role's ServiceAccount.
-    pub sa: Object,
+    pub(crate) sa: Object,
     /// The Roles referenced by the RoleBindings below (that exist).
-    pub roles: Vec<Object>,
+    pub(crate) roles: Vec<Object>,
     /// The RoleBindings that bind the ServiceAccount to a Role.
-    pub bindings: Vec<Object>,
+    pub(crate) bindings: Vec<Object>,
     /// Whether a RoleBinding binds the ServiceAccount to a ClusterRole.
-    pub cluster_bound: bool,
+    pub(crate) cluster_bound: bool,
 }
 
 pub(super) fn annotations(obj: &Object) -> BTreeMap<String, String> {
@@ -43,7 +43,7 @@ pub(super) fn managed(obj: &Object) -> bool {
 }
 
 /// Whether a ServiceAccount is labeled as a Kargo ServiceAccount.
-pub fn is_kargo_service_account(sa: &Object) -> bool {
+pub(crate) fn is_kargo_service_account(sa: &Object) -> bool {
     sa.label(SERVICE_ACCOUNT_LABEL) == Some(TRUE)
 }
 
@@ -125,7 +125,7 @@ fn manageability_error(trio: &Trio) -> Option<String> {
 /// The Role and RoleBinding of a role that may be changed through Kargo, or the first reason
 /// (400) it may not: bound to a ClusterRole, an unmanaged ServiceAccount, several Roles, an
 /// unmanaged Role, several RoleBindings, an unmanaged RoleBinding.
-pub fn manageable(trio: &Trio) -> Result<(Option<&Object>, Option<&Object>)> {
+pub(crate) fn manageable(trio: &Trio) -> Result<(Option<&Object>, Option<&Object>)> {
     match manageability_error(trio) {
         Some(message) => Err(Error::BadRequest(message)),
         None => Ok((trio.roles.first(), trio.bindings.first())),
@@ -133,7 +133,7 @@ pub fn manageable(trio: &Trio) -> Result<(Option<&Object>, Option<&Object>)> {
 }
 
 /// Whether the role is shown as Kargo-managed.
-pub fn is_kargo_managed(trio: &Trio) -> bool {
+pub(crate) fn is_kargo_managed(trio: &Trio) -> bool {
     manageability_error(trio).is_none()
 }
 
@@ -151,7 +151,7 @@ pub(super) fn not_a_service_account(trio: &Trio) -> Result<()> {
 
 /// The role a trio makes up: rules are normalized when the role is Kargo-managed (and shown as
 /// stored otherwise, or when they name types Kargo does not know).
-pub fn to_role(trio: &Trio) -> Result<Role> {
+pub(crate) fn to_role(trio: &Trio) -> Result<Role> {
     let sa = &trio.sa;
     let annotations = annotations(sa);
     let mut meta = json!({"name": sa.name(), "namespace": sa.namespace()});
@@ -199,7 +199,7 @@ pub fn to_role(trio: &Trio) -> Result<Role> {
 }
 
 /// A role's ServiceAccount: managed, with its claims and description.
-pub fn service_account_object(
+pub(crate) fn service_account_object(
     namespace: &str,
     name: &str,
     claims: &Claims,
@@ -219,7 +219,7 @@ pub fn service_account_object(
 }
 
 /// A role's Role: managed, with normalized rules.
-pub fn role_object(namespace: &str, name: &str, rules: &[PolicyRule]) -> Value {
+pub(crate) fn role_object(namespace: &str, name: &str, rules: &[PolicyRule]) -> Value {
     json!({
         "apiVersion": ROLES.api_version(),
         "kind": ROLES.kind,
@@ -234,7 +234,11 @@ fn subject(namespace: &str, name: &str) -> Value {
 
 /// A role's RoleBinding: managed, binding the Role to the role's own ServiceAccount, then to
 /// each granted ServiceAccount sorted by (namespace, name).
-pub fn binding_object(namespace: &str, name: &str, granted: &[ServiceAccountReference]) -> Value {
+pub(crate) fn binding_object(
+    namespace: &str,
+    name: &str,
+    granted: &[ServiceAccountReference],
+) -> Value {
     let mut granted: Vec<(&str, &str)> = granted
         .iter()
         .map(|r| (r.namespace.as_str(), r.name.as_str()))

@@ -36,7 +36,7 @@ impl Kargo {
 
     /// The trio of role `name`, read as `user` (`get serviceaccounts`, `list rolebindings`,
     /// `get roles`) or, with no user, as the server.
-    pub async fn trio(&self, user: Option<&UserInfo>, ns: &str, name: &str) -> Result<Trio> {
+    pub(crate) async fn trio(&self, user: Option<&UserInfo>, ns: &str, name: &str) -> Result<Trio> {
         let check = |verb: &str, rt: &ResourceType, n: &str| match user {
             Some(u) => self.authorize(u, verb, rt, ns, n),
             None => Ok(()),
