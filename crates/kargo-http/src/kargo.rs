@@ -30,11 +30,11 @@ use kargo_core::{self, Scope};
 use kargo_registry::status::Status;
 
 /// The largest request body the Kargo API takes.
-pub const MAX_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 /// A Kargo API error: a status code and a message, rendered as `{"error": message}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KargoError {
+pub(crate) struct KargoError {
     /// The HTTP status code.
     pub code: StatusCode,
     /// The message.
@@ -160,7 +160,7 @@ const SERVICE_ACCOUNT_FILTER: &[QueryParam] = &[QueryParam {
 }];
 
 /// Where the OpenAPI document of the routes below is served (it does not describe itself).
-pub const OPENAPI_PATH: &str = "/v1beta1/openapi.json";
+pub(crate) const OPENAPI_PATH: &str = "/v1beta1/openapi.json";
 
 /// Every route of the Kargo API but [`OPENAPI_PATH`], in the order the document lists them.
 pub(crate) static ROUTES: &[Route] = &[
@@ -571,7 +571,7 @@ fn table_routers() -> (Router<AppState>, Router<AppState>) {
 
 /// The Kargo routes: [`ROUTES`], the protected ones behind [`authenticate`], and the OpenAPI
 /// document that describes them at [`OPENAPI_PATH`].
-pub fn router(state: AppState) -> Router<AppState> {
+pub(crate) fn router(state: AppState) -> Router<AppState> {
     let (public, protected) = table_routers();
     public
         .route(OPENAPI_PATH, get(openapi))
@@ -608,7 +608,7 @@ async fn authenticate(State(app): State<AppState>, mut request: Request, next: N
 
 /// The answer to a request whose token did not authenticate: 401, or 429 with `Retry-After`
 /// for an address that has failed too often.
-pub fn token_error(failure: AuthFailure) -> Response {
+pub(crate) fn token_error(failure: AuthFailure) -> Response {
     match failure {
         AuthFailure::Missing => {
             KargoError::new(StatusCode::UNAUTHORIZED, "no token provided").into_response()

@@ -563,4 +563,39 @@ mod tests {
             ])
         );
     }
+
+    #[test]
+    fn subject_edits_match_subjects_by_namespace_defaulting_to_the_binding() {
+        let mut binding = rb("r", true, "Role", &["r"]);
+        // A subject written without a namespace is in the binding's namespace.
+        binding["subjects"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"kind": "ServiceAccount", "name": "bot"}));
+        let refs = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(namespace, name)| ServiceAccountReference {
+                    name: (*name).into(),
+                    namespace: (*namespace).into(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let added = with_subjects(&binding, &refs(&[("p", "bot"), ("q", "bot")])).unwrap();
+        assert_eq!(
+            added["subjects"],
+            json!([
+                {"kind": "ServiceAccount", "name": "r", "namespace": "p"},
+                {"kind": "ServiceAccount", "name": "bot"},
+                {"kind": "ServiceAccount", "name": "bot", "namespace": "q"},
+            ])
+        );
+        let removed = without_subjects(&added, &refs(&[("p", "bot"), ("p", "nobody")])).unwrap();
+        assert_eq!(
+            removed["subjects"],
+            json!([
+                {"kind": "ServiceAccount", "name": "r", "namespace": "p"},
+                {"kind": "ServiceAccount", "name": "bot", "namespace": "q"},
+            ])
+        );
+    }
 }
