@@ -11,3 +11,5 @@ pub const SERVICE_ACCOUNT_UID_ANNOTATION: &str = "kubernetes.io/service-account.
 pub const SERVICE_ACCOUNT_TOKEN_TYPE: &str = "kubernetes.io/service-account-token";
 /// The label every namespace carries with its own name.
 pub const METADATA_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+/// The default Secret type (a Secret with no `type`).
+pub const OPAQUE_SECRET_TYPE: &str = "Opaque";
