@@ -15,14 +15,10 @@ pub const MANAGED_ANNOTATION: &str = "rbac.kargo.akuity.io/managed";
 pub const CLAIMS_ANNOTATION: &str = "rbac.kargo.akuity.io/claims";
 /// Annotation: a role's description (on the role's ServiceAccount).
 pub const DESCRIPTION_ANNOTATION: &str = "kargo.akuity.io/description";
-/// Annotation naming a token Secret's ServiceAccount.
-pub const SERVICE_ACCOUNT_NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
 /// Label of a project's namespace.
 pub const PROJECT_LABEL: &str = "kargo.akuity.io/project";
 /// The value of every Kargo label and of the managed annotation.
 pub const TRUE: &str = "true";
-/// The Secret type of service-account tokens.
-pub const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
 /// What a redacted token reads as.
 pub const REDACTED: &str = "*** REDACTED ***";
 /// The namespace of system-level ServiceAccounts and roles.

@@ -14,6 +14,7 @@
 //!   kube-apiserver derives it.
 //! - [`resources`]: the table of resource types the server serves (discovery, keys, routing).
 //! - [`kargo`]: Kargo's labels and annotations, and the bodies and paths of the Kargo REST API.
+//! - [`well_known`]: Kubernetes' own well-known annotations, labels and Secret types.
 //! - [`json`]: JSON decoding that reports duplicate fields for field validation.
 //! - [`limits`]: the largest and deepest object the server stores, and iterative measures of a
 //!   value against them.
@@ -36,4 +37,5 @@ pub mod patch;
 pub mod request_info;
 pub mod resources;
 pub mod selector;
+pub mod well_known;
 pub mod yaml;

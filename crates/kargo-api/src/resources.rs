@@ -100,10 +100,26 @@ const fn status(kind: &'static str) -> Subresource {
 pub const CORE_GROUP: &str = "";
 /// The RBAC API group.
 pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+/// Kargo's API group and version as literals, so that the names built from them are constants.
+macro_rules! kargo_group {
+    () => {
+        "kargo.akuity.io"
+    };
+}
+macro_rules! kargo_version {
+    () => {
+        "v1alpha1"
+    };
+}
 /// Kargo's API group.
-pub const KARGO_GROUP: &str = "kargo.akuity.io";
+pub const KARGO_GROUP: &str = kargo_group!();
 /// Kargo's API version.
-pub const KARGO_VERSION: &str = "v1alpha1";
+pub const KARGO_VERSION: &str = kargo_version!();
+/// `apiVersion` of Kargo's kinds (`Project`, `Stage`, ...): `kargo.akuity.io/v1alpha1`.
+pub const KARGO_API_VERSION: &str = concat!(kargo_group!(), "/", kargo_version!());
+/// `apiVersion` of the Kargo Roles the Kargo API and CLI show (upstream's
+/// `rbac.kargo.akuity.io/v1alpha1` `Role`, not a stored kind).
+pub const KARGO_RBAC_API_VERSION: &str = concat!("rbac.", kargo_group!(), "/", kargo_version!());
 /// The authentication API group (token and self-subject reviews).
 pub const AUTHENTICATION_GROUP: &str = "authentication.k8s.io";
 /// The authorization API group (access reviews).
@@ -446,6 +462,9 @@ mod tests {
         assert_eq!(SERVICEACCOUNTS.qualified(), "serviceaccounts");
         assert_eq!(ROLES.qualified(), "roles.rbac.authorization.k8s.io");
         assert_eq!(PROJECTS.qualified(), "projects.kargo.akuity.io");
+        assert_eq!(PROJECTS.api_version(), KARGO_API_VERSION);
+        assert_eq!(KARGO_API_VERSION, "kargo.akuity.io/v1alpha1");
+        assert_eq!(KARGO_RBAC_API_VERSION, "rbac.kargo.akuity.io/v1alpha1");
         assert_eq!(ROLES.api_version(), "rbac.authorization.k8s.io/v1");
     }
 }

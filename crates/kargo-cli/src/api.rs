@@ -4,6 +4,7 @@
 //! before it goes into one.
 
 use kargo_api::kargo::{CreateTokenRequest, GrantRequest, Role, paths};
+use kargo_api::resources::{KARGO_API_VERSION, PROJECTS};
 use serde_json::{Value, json};
 
 /// An HTTP method the CLI uses.
@@ -127,8 +128,8 @@ pub fn create_project(name: &str) -> Request {
     post(
         paths::projects(),
         json!({
-            "apiVersion": "kargo.akuity.io/v1alpha1",
-            "kind": "Project",
+            "apiVersion": KARGO_API_VERSION,
+            "kind": PROJECTS.kind,
             "metadata": {"name": name},
         }),
     )

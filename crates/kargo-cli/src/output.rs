@@ -7,7 +7,9 @@
 
 use std::fmt::Write as _;
 
-use kargo_api::kargo::{MANAGED_ANNOTATION, SERVICE_ACCOUNT_NAME_ANNOTATION, TRUE};
+use kargo_api::kargo::{MANAGED_ANNOTATION, TRUE};
+use kargo_api::resources::{KARGO_API_VERSION, KARGO_RBAC_API_VERSION, PROJECTS};
+use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
 use serde_json::{Map, Value, json};
 
 use crate::jsonpath::{self, JsonPathError};
@@ -95,10 +97,10 @@ impl Kind {
     /// `apiVersion` and `kind` of the objects as printed by `-o json|yaml`.
     pub fn type_meta(self) -> (&'static str, &'static str) {
         match self {
-            Kind::Project => ("kargo.akuity.io/v1alpha1", "Project"),
+            Kind::Project => (KARGO_API_VERSION, PROJECTS.kind),
             Kind::ServiceAccount => ("v1", "ServiceAccount"),
             Kind::ServiceAccountToken => ("v1", "Secret"),
-            Kind::Role => ("rbac.kargo.akuity.io/v1alpha1", "Role"),
+            Kind::Role => (KARGO_RBAC_API_VERSION, "Role"),
         }
     }
 

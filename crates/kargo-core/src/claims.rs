@@ -10,7 +10,7 @@ use kargo_api::kargo::{CLAIMS_ANNOTATION, Claim};
 use serde::Deserialize;
 
 /// Claim name → sorted, distinct values.
-pub type Claims = BTreeMap<String, BTreeSet<String>>;
+pub(crate) type Claims = BTreeMap<String, BTreeSet<String>>;
 
 /// The annotation does not hold claims.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,7 +25,7 @@ enum Values {
 }
 
 /// The claims of an annotation map (none when the annotation is absent).
-pub fn parse(annotations: &BTreeMap<String, String>) -> Result<Claims, ClaimsError> {
+pub(crate) fn parse(annotations: &BTreeMap<String, String>) -> Result<Claims, ClaimsError> {
     let Some(value) = annotations.get(CLAIMS_ANNOTATION) else {
         return Ok(Claims::new());
     };
@@ -44,13 +44,13 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> Result<Claims, ClaimsErr
 }
 
 /// The annotation value of claims: compact JSON, keys and values sorted (`{}` when none).
-pub fn render(claims: &Claims) -> String {
+pub(crate) fn render(claims: &Claims) -> String {
     serde_json::to_string(claims).unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// Claims from a request's list; a name given twice has the union of its values, and a claim
 /// without values is left out.
-pub fn from_list(list: &[Claim]) -> Claims {
+pub(crate) fn from_list(list: &[Claim]) -> Claims {
     let mut claims = Claims::new();
     for claim in list {
         if claim.values.is_empty() {
@@ -65,7 +65,7 @@ pub fn from_list(list: &[Claim]) -> Claims {
 }
 
 /// The claims as a request or response lists them: sorted by name.
-pub fn to_list(claims: &Claims) -> Vec<Claim> {
+pub(crate) fn to_list(claims: &Claims) -> Vec<Claim> {
     claims
         .iter()
         .map(|(name, values)| Claim {
@@ -76,7 +76,7 @@ pub fn to_list(claims: &Claims) -> Vec<Claim> {
 }
 
 /// Adds `more` to `claims`.
-pub fn amend(claims: &mut Claims, more: &Claims) {
+pub(crate) fn amend(claims: &mut Claims, more: &Claims) {
     for (name, values) in more {
         claims
             .entry(name.clone())
@@ -86,7 +86,7 @@ pub fn amend(claims: &mut Claims, more: &Claims) {
 }
 
 /// Removes `less` from `claims`; a claim left without values goes.
-pub fn drop(claims: &mut Claims, less: &Claims) {
+pub(crate) fn drop(claims: &mut Claims, less: &Claims) {
     for (name, values) in less {
         if let Some(have) = claims.get_mut(name) {
             have.retain(|v| !values.contains(v));

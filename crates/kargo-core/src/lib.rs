@@ -2,28 +2,40 @@
 //! layer that knows Kargo's labels and annotations.
 //!
 //! Every Kubernetes operation done for a caller is first authorized as that caller
-//! ([`Kargo::authorize`]), the way upstream Kargo asks SubjectAccessReviews of its cluster;
+//! (`Kargo::authorize`), the way upstream Kargo asks SubjectAccessReviews of its cluster;
 //! writes of RBAC objects also pass escalation prevention (a caller grants only what it holds).
 //! Bookkeeping that only takes permissions away (removing a deleted account from RoleBindings)
 //! and the bootstrap of a project's default roles are done by the server itself.
 //!
+//! The public surface is what `kargo-http` and `kargo-server` use: [`Kargo`] (one method per
+//! Kargo REST operation), [`Scope`], [`Error`], [`controller::ProjectController`] and
+//! [`projects::bootstrap_system`]. Everything else is crate-private:
+//!
 //! - [`projects`]: projects, their namespaces and default roles; the system objects;
-//! - [`service_accounts`]: Kargo ServiceAccounts;
-//! - [`tokens`]: their token Secrets;
-//! - [`roles`]: Kargo Roles (ServiceAccount + Role + RoleBinding), grants and revocations;
-//! - [`rules`] and [`claims`]: rule normalization and the claims annotation (pure);
+//! - `service_accounts`: Kargo ServiceAccounts;
+//! - `tokens`: their token Secrets;
+//! - `roles`: Kargo Roles (ServiceAccount + Role + RoleBinding): `roles::model` is the pure
+//!   logic (the trio, manageability, the Kargo body, the objects written), `roles::ops` the
+//!   async operations (create, update, delete, grant, revoke);
+//! - `rules` and `claims`: rule normalization and the claims annotation (pure);
 //! - [`controller`]: a Project however created gets its namespace and default roles.
+//!
+//! Tests: the pure modules have unit tests; the operations are tested in process over a
+//! temporary SQLite store with the informer feeding the auth view (`testing::Fixture`,
+//! `roles::tests`), so `cargo test -p kargo-core --lib` covers them in a few seconds.
 //!
 //! Depends on `kargo-auth` (authorizing as the caller, minting tokens) and below; a sibling of
 //! `kargo-controllers`, which it does not use.
 
-pub mod claims;
+mod claims;
 pub mod controller;
 pub mod projects;
-pub mod roles;
-pub mod rules;
-pub mod service_accounts;
-pub mod tokens;
+mod roles;
+mod rules;
+mod service_accounts;
+#[cfg(test)]
+mod testing;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +51,7 @@ use kargo_registry::status::{Status, quote};
 use kargo_registry::{Meta, Object, Registry, Target, WriteOptions};
 
 /// How long a token creation waits for the token controller by default.
-pub const TOKEN_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const TOKEN_WAIT: Duration = Duration::from_secs(10);
 /// How long a write waits for this server's auth view to apply it.
 const SEEN_WAIT: Duration = Duration::from_secs(2);
 
@@ -112,7 +124,7 @@ pub enum Scope {
 
 impl Scope {
     /// The namespace of the scope.
-    pub fn namespace(&self) -> &str {
+    pub(crate) fn namespace(&self) -> &str {
         match self {
             Scope::Project(p) => p,
             Scope::System => SYSTEM_NAMESPACE,
@@ -155,19 +167,21 @@ impl Kargo {
     }
 
     /// The same, waiting `wait` for token Secrets to be filled.
-    pub fn with_token_wait(mut self, wait: Duration) -> Kargo {
+    #[cfg(test)]
+    pub(crate) fn with_token_wait(mut self, wait: Duration) -> Kargo {
         self.token_wait = wait;
         self
     }
 
     /// The registry.
-    pub fn registry(&self) -> &Registry {
+    #[cfg(test)]
+    pub(crate) fn registry(&self) -> &Registry {
         &self.registry
     }
 
     /// Allows `user` to `verb` the `rt` named `name` in `namespace`, or answers 403
     /// `<resource>[.<group>] "<name>" is forbidden: <verb> is not permitted`.
-    pub fn authorize(
+    pub(crate) fn authorize(
         &self,
         user: &UserInfo,
         verb: &str,
@@ -201,7 +215,7 @@ impl Kargo {
 
     /// The namespace of a scope; a project scope's project must exist (404
     /// `projects.kargo.akuity.io "P" not found`).
-    pub async fn namespace_of<'s>(&self, scope: &'s Scope) -> Result<&'s str> {
+    pub(crate) async fn namespace_of<'s>(&self, scope: &'s Scope) -> Result<&'s str> {
         if let Scope::Project(project) = scope {
             let found = self
                 .registry
@@ -217,7 +231,7 @@ impl Kargo {
     /// Waits (briefly) until this server's auth view has applied the write that produced
     /// `object`, so that the caller's next request sees it: a deleted token is refused by the
     /// very next request, a new grant works at once.
-    pub async fn await_seen(&self, object: &Object) {
+    pub(crate) async fn await_seen(&self, object: &Object) {
         let Some(revision) = kargo_registry::object::parse_revision(object.resource_version())
         else {
             return;
@@ -234,6 +248,6 @@ fn q(s: &str) -> String {
 
 /// Whether a name can name an object at all (a path segment: not empty, `.` or `..`, no `/` or
 /// `%`); anything else cannot exist, so lookups of it answer 404 without touching the store.
-pub fn is_lookup_name(name: &str) -> bool {
+pub(crate) fn is_lookup_name(name: &str) -> bool {
     !name.is_empty() && kargo_api::names::is_valid_path_segment_name(name).is_empty()
 }

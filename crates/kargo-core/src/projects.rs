@@ -24,7 +24,7 @@ use kargo_registry::status::Status;
 use kargo_registry::{DeleteOptions, ListOptions, Meta, Object, Registry, Target, WriteOptions};
 
 /// The phase a Project is in once its namespace and default roles exist.
-pub const READY: &str = "Ready";
+pub(crate) const READY: &str = "Ready";
 
 fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
     PolicyRule {
@@ -41,7 +41,7 @@ const ALL: &[&str] = &["*"];
 const CORE: &str = res::CORE_GROUP;
 const RBAC: &str = res::RBAC_GROUP;
 const KARGO: &str = res::KARGO_GROUP;
-const ARGO: &str = "argoproj.io";
+const ARGO: &str = rules::ARGO_GROUP;
 
 fn viewer_rules() -> Vec<PolicyRule> {
     vec![
@@ -63,7 +63,7 @@ fn viewer_rules() -> Vec<PolicyRule> {
 }
 
 /// The default roles of a project, with their rules (not yet normalized).
-pub fn default_roles() -> Vec<(&'static str, Vec<PolicyRule>)> {
+pub(crate) fn default_roles() -> Vec<(&'static str, Vec<PolicyRule>)> {
     let admin = vec![
         rule(CORE, &["events"], READ),
         rule(CORE, &["configmaps", "secrets", "serviceaccounts"], ALL),
@@ -97,7 +97,7 @@ pub fn default_roles() -> Vec<(&'static str, Vec<PolicyRule>)> {
 }
 
 /// The system ServiceAccounts (namespace `kargo`) and their same-named ClusterRoles.
-pub fn system_roles() -> Vec<(&'static str, Vec<PolicyRule>)> {
+pub(crate) fn system_roles() -> Vec<(&'static str, Vec<PolicyRule>)> {
     vec![
         (
             "kargo-admin",
@@ -218,8 +218,8 @@ pub async fn bootstrap_system(registry: &Registry) -> Result<()> {
             None,
             json!({
                 "metadata": {"name": name},
-                "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": name},
-                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": SYSTEM_NAMESPACE}],
+                "roleRef": {"apiGroup": RBAC, "kind": CLUSTERROLES.kind, "name": name},
+                "subjects": [{"kind": SERVICEACCOUNTS.kind, "name": name, "namespace": SYSTEM_NAMESPACE}],
             }),
         )
         .await?;
@@ -230,7 +230,7 @@ pub async fn bootstrap_system(registry: &Registry) -> Result<()> {
 /// What [`initialize`] did.
 #[derive(Debug, Clone, PartialEq)]
 #[must_use]
-pub enum Initialized {
+pub(crate) enum Initialized {
     /// The project is ready; the object is the last write (or the Project).
     Ready(Object),
     /// There is no such Project, or it is being deleted.
@@ -330,7 +330,7 @@ async fn ensure_namespace(registry: &Registry, project: &Object) -> Result<bool>
 /// Brings a project to ready, as the server: its labeled namespace owned by the Project, and the
 /// default roles, each object created only if missing (so grants to default roles persist);
 /// then `status.phase: Ready`, after which it does nothing more. Idempotent.
-pub async fn initialize(registry: &Registry, name: &str) -> Result<Initialized> {
+pub(crate) async fn initialize(registry: &Registry, name: &str) -> Result<Initialized> {
     let Some(project) = registry.try_get(Target::new(&PROJECTS, None, name)).await? else {
         return Ok(Initialized::Gone);
     };
@@ -382,7 +382,7 @@ pub async fn initialize(registry: &Registry, name: &str) -> Result<Initialized> 
 }
 
 /// The body of a project creation: a Project, of which only `metadata.name` is required.
-pub fn project_name(body: &Value) -> Result<String> {
+pub(crate) fn project_name(body: &Value) -> Result<String> {
     let name = body.name().to_owned();
     if name.is_empty() {
         return Err(Error::BadRequest("name should not be empty".into()));

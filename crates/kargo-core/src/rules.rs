@@ -7,29 +7,33 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
+use kargo_api::resources::{CORE_GROUP, KARGO_GROUP, RBAC_GROUP};
 
 /// What `*` stands for, sorted: the verbs of an ordinary resource.
-pub const ALL_VERBS: &[&str] = kargo_api::resources::STANDARD_VERBS;
+pub(crate) const ALL_VERBS: &[&str] = kargo_api::resources::STANDARD_VERBS;
 
 /// The verb only Stages have.
-pub const PROMOTE: &str = "promote";
+pub(crate) const PROMOTE: &str = "promote";
+
+/// Argo Rollouts' API group (analysis runs and templates, which Kargo Roles may name; not served).
+pub(crate) const ARGO_GROUP: &str = "argoproj.io";
 
 /// The resource types a Kargo Role may name, with their API group.
-pub const RESOURCE_TYPES: &[(&str, &str)] = &[
-    ("analysisruns", "argoproj.io"),
-    ("analysistemplates", "argoproj.io"),
-    ("configmaps", ""),
-    ("events", ""),
-    ("freights", "kargo.akuity.io"),
-    ("freights/status", "kargo.akuity.io"),
-    ("projectconfigs", "kargo.akuity.io"),
-    ("promotions", "kargo.akuity.io"),
-    ("rolebindings", "rbac.authorization.k8s.io"),
-    ("roles", "rbac.authorization.k8s.io"),
-    ("secrets", ""),
-    ("serviceaccounts", ""),
-    ("stages", "kargo.akuity.io"),
-    ("warehouses", "kargo.akuity.io"),
+pub(crate) const RESOURCE_TYPES: &[(&str, &str)] = &[
+    ("analysisruns", ARGO_GROUP),
+    ("analysistemplates", ARGO_GROUP),
+    ("configmaps", CORE_GROUP),
+    ("events", CORE_GROUP),
+    ("freights", KARGO_GROUP),
+    ("freights/status", KARGO_GROUP),
+    ("projectconfigs", KARGO_GROUP),
+    ("promotions", KARGO_GROUP),
+    ("rolebindings", RBAC_GROUP),
+    ("roles", RBAC_GROUP),
+    ("secrets", CORE_GROUP),
+    ("serviceaccounts", CORE_GROUP),
+    ("stages", KARGO_GROUP),
+    ("warehouses", KARGO_GROUP),
 ];
 
 /// A resource type a Kargo Role cannot name.
@@ -62,7 +66,7 @@ fn singular(plural: &str) -> String {
 }
 
 /// The API group of a resource type, or why it cannot be used.
-pub fn group_of(resource: &str) -> Result<&'static str, RuleError> {
+pub(crate) fn group_of(resource: &str) -> Result<&'static str, RuleError> {
     let resource = resource.trim();
     if let Some((_, group)) = RESOURCE_TYPES.iter().find(|(r, _)| *r == resource) {
         return Ok(group);
@@ -80,7 +84,7 @@ pub fn group_of(resource: &str) -> Result<&'static str, RuleError> {
 }
 
 /// Every verb of a resource type: [`ALL_VERBS`], plus `promote` for Stages when `custom` is set.
-pub fn all_verbs(resource: &str, custom: bool) -> Vec<String> {
+pub(crate) fn all_verbs(resource: &str, custom: bool) -> Vec<String> {
     let mut verbs: Vec<String> = ALL_VERBS.iter().map(|v| (*v).to_owned()).collect();
     if custom && resource == "stages" {
         verbs.push(PROMOTE.to_owned());
@@ -90,7 +94,7 @@ pub fn all_verbs(resource: &str, custom: bool) -> Vec<String> {
 }
 
 /// Verbs trimmed, `*` expanded, deduplicated and sorted. Empty verbs are dropped.
-pub fn normalize_verbs(resource: &str, verbs: &[String], custom: bool) -> Vec<String> {
+pub(crate) fn normalize_verbs(resource: &str, verbs: &[String], custom: bool) -> Vec<String> {
     let mut out = BTreeSet::new();
     for verb in verbs {
         match verb.trim() {
@@ -105,7 +109,7 @@ pub fn normalize_verbs(resource: &str, verbs: &[String], custom: bool) -> Vec<St
 }
 
 /// The key of a normalized rule.
-pub fn rule_key(group: &str, resource: &str, name: &str) -> String {
+pub(crate) fn rule_key(group: &str, resource: &str, name: &str) -> String {
     let group = if group.is_empty() { "core" } else { group };
     if name.is_empty() {
         format!("{group}/{resource}")
@@ -119,7 +123,7 @@ fn one(s: &str) -> Option<Vec<String>> {
 }
 
 /// A normalized rule.
-pub fn rule(group: &str, resource: &str, name: &str, verbs: Vec<String>) -> PolicyRule {
+pub(crate) fn rule(group: &str, resource: &str, name: &str, verbs: Vec<String>) -> PolicyRule {
     PolicyRule {
         api_groups: one(group),
         resources: one(resource),
@@ -131,7 +135,7 @@ pub fn rule(group: &str, resource: &str, name: &str, verbs: Vec<String>) -> Poli
 
 /// Normalizes rules. `custom` makes `*` include custom verbs (`promote` for Stages), as wanted
 /// when writing a Role; Kubernetes' own `*` is shown without them.
-pub fn normalize(rules: &[PolicyRule], custom: bool) -> Result<Vec<PolicyRule>, RuleError> {
+pub(crate) fn normalize(rules: &[PolicyRule], custom: bool) -> Result<Vec<PolicyRule>, RuleError> {
     let mut merged: BTreeMap<String, (&'static str, String, String, Vec<String>)> = BTreeMap::new();
     for r in rules {
         let names: Vec<&str> = match r.resource_names.as_deref() {
@@ -160,7 +164,7 @@ pub fn normalize(rules: &[PolicyRule], custom: bool) -> Result<Vec<PolicyRule>, 
 
 /// Removes `verbs` (with `*` expanded, custom verbs included) from the normalized rules of
 /// `resource` (only the rule of `name`, when given) and drops rules left without verbs.
-pub fn revoke(
+pub(crate) fn revoke(
     rules: Vec<PolicyRule>,
     resource: &str,
     name: &str,

@@ -29,7 +29,7 @@ pub struct NewServiceAccount {
 }
 
 /// 400 `Kubernetes ServiceAccount "n" in namespace "p" is not labeled as a Kargo ServiceAccount`.
-pub fn not_labeled(namespace: &str, name: &str) -> Error {
+pub(crate) fn not_labeled(namespace: &str, name: &str) -> Error {
     Error::BadRequest(format!(
         "Kubernetes ServiceAccount {} in namespace {} is not labeled as a Kargo ServiceAccount",
         q(name),
@@ -38,7 +38,7 @@ pub fn not_labeled(namespace: &str, name: &str) -> Error {
 }
 
 /// The label selector of Kargo ServiceAccounts.
-pub fn selector() -> LabelSelector {
+pub(crate) fn selector() -> LabelSelector {
     LabelSelector::parse(&format!("{SERVICE_ACCOUNT_LABEL}={TRUE}"))
         .unwrap_or_else(|_| LabelSelector::nothing())
 }
@@ -129,8 +129,8 @@ impl Kargo {
         let mut annotations = meta.annotations.unwrap_or_default();
         annotations.insert(MANAGED_ANNOTATION.into(), TRUE.into());
         let body = json!({
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
+            "apiVersion": SERVICEACCOUNTS.api_version(),
+            "kind": SERVICEACCOUNTS.kind,
             "metadata": {"name": name, "namespace": ns, "labels": labels, "annotations": annotations},
         });
         let written = self
@@ -197,7 +197,7 @@ impl Kargo {
                     .and_then(Value::as_str)
                     .filter(|n| !n.is_empty())
                     .unwrap_or(&binding_ns);
-                s.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
+                s.get("kind").and_then(Value::as_str) == Some(SERVICEACCOUNTS.kind)
                     && subject_ns == ns
                     && s.get("name").and_then(Value::as_str) == Some(name)
             };

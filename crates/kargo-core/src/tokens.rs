@@ -6,12 +6,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
-use kargo_api::kargo::{
-    MANAGED_ANNOTATION, REDACTED, SERVICE_ACCOUNT_NAME_ANNOTATION, TOKEN_LABEL, TOKEN_SECRET_TYPE,
-    TRUE, is_managed,
-};
-use kargo_api::resources::SECRETS;
+use kargo_api::kargo::{MANAGED_ANNOTATION, REDACTED, TOKEN_LABEL, TRUE, is_managed};
+use kargo_api::resources::{SECRETS, SERVICEACCOUNTS};
 use kargo_api::selector::{FieldSelector, LabelSelector, escape_field_value};
+use kargo_api::well_known::{SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_TYPE};
 use serde_json::{Value, json};
 
 use super::service_accounts::sorted_list;
@@ -24,13 +22,13 @@ use kargo_registry::{
 };
 
 /// `data.token` as reads show it: base64 of `*** REDACTED ***`.
-pub fn redacted_value() -> String {
+pub(crate) fn redacted_value() -> String {
     STANDARD.encode(REDACTED)
 }
 
 /// Replaces `data.token` (if the key is there, whatever its value) by the redacted value;
 /// everything else stays.
-pub fn redact(secret: &mut Value) {
+pub(crate) fn redact(secret: &mut Value) {
     if let Some(token) = secret
         .get_mut("data")
         .and_then(Value::as_object_mut)
@@ -41,8 +39,8 @@ pub fn redact(secret: &mut Value) {
 }
 
 /// Whether a Secret is a Kargo token: the token type and the label.
-pub fn is_kargo_token(secret: &Value) -> bool {
-    secret.get("type").and_then(Value::as_str) == Some(TOKEN_SECRET_TYPE)
+pub(crate) fn is_kargo_token(secret: &Value) -> bool {
+    secret.get("type").and_then(Value::as_str) == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
         && secret.label(TOKEN_LABEL) == Some(TRUE)
 }
 
@@ -63,18 +61,23 @@ fn not_a_token(namespace: &str, name: &str) -> Error {
 }
 
 /// The body of a token Secret of account `account` (uid `uid`).
-pub fn token_secret(namespace: &str, name: &str, account: &str, uid: &str) -> Value {
+pub(crate) fn token_secret(namespace: &str, name: &str, account: &str, uid: &str) -> Value {
     json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
+        "apiVersion": SECRETS.api_version(),
+        "kind": SECRETS.kind,
         "metadata": {
             "name": name,
             "namespace": namespace,
             "labels": {TOKEN_LABEL: TRUE},
             "annotations": {SERVICE_ACCOUNT_NAME_ANNOTATION: account, MANAGED_ANNOTATION: TRUE},
-            "ownerReferences": [{"apiVersion": "v1", "kind": "ServiceAccount", "name": account, "uid": uid}],
+            "ownerReferences": [{
+                "apiVersion": SERVICEACCOUNTS.api_version(),
+                "kind": SERVICEACCOUNTS.kind,
+                "name": account,
+                "uid": uid,
+            }],
         },
-        "type": TOKEN_SECRET_TYPE,
+        "type": SERVICE_ACCOUNT_TOKEN_TYPE,
     })
 }
 

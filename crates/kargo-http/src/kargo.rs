@@ -16,7 +16,7 @@ use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter, get};
 use http::request::Parts;
 use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
@@ -30,11 +30,11 @@ use kargo_core::{self, Scope};
 use kargo_registry::status::Status;
 
 /// The largest request body the Kargo API takes.
-pub const MAX_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 /// A Kargo API error: a status code and a message, rendered as `{"error": message}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KargoError {
+pub(crate) struct KargoError {
     /// The HTTP status code.
     pub code: StatusCode,
     /// The message.
@@ -78,76 +78,504 @@ impl IntoResponse for KargoError {
 
 type Reply = Result<Response, KargoError>;
 
-/// The Kargo routes.
-pub fn router(state: AppState) -> Router<AppState> {
-    let protected = Router::new()
-        .route("/v1beta1/projects", get(list_projects).post(create_project))
-        .route(
-            "/v1beta1/projects/{project}",
-            get(get_project).delete(delete_project),
-        )
-        .route(
-            "/v1beta1/projects/{project}/service-accounts",
-            get(list_service_accounts).post(create_service_account),
-        )
-        .route(
-            "/v1beta1/projects/{project}/service-accounts/{sa}",
-            get(get_service_account).delete(delete_service_account),
-        )
-        .route(
-            "/v1beta1/projects/{project}/service-accounts/{sa}/tokens",
-            post(create_token),
-        )
-        .route(
-            "/v1beta1/projects/{project}/service-account-tokens",
-            get(list_tokens),
-        )
-        .route(
-            "/v1beta1/projects/{project}/service-account-tokens/{token}",
-            get(get_token).delete(delete_token),
-        )
-        .route(
-            "/v1beta1/projects/{project}/roles",
-            get(list_roles).post(create_role),
-        )
-        .route("/v1beta1/projects/{project}/roles/grants", post(grant))
-        .route(
-            "/v1beta1/projects/{project}/roles/revocations",
-            post(revoke),
-        )
-        .route(
-            "/v1beta1/projects/{project}/roles/{role}",
-            get(get_role).put(update_role).delete(delete_role),
-        )
-        .route(
-            "/v1beta1/system/service-accounts",
-            get(list_service_accounts),
-        )
-        .route(
-            "/v1beta1/system/service-accounts/{sa}",
-            get(get_service_account),
-        )
-        .route(
-            "/v1beta1/system/service-accounts/{sa}/tokens",
-            post(create_token),
-        )
-        .route("/v1beta1/system/service-account-tokens", get(list_tokens))
-        .route(
-            "/v1beta1/system/service-account-tokens/{token}",
-            get(get_token).delete(delete_token),
-        )
-        .route("/v1beta1/system/roles", get(list_system_roles))
-        .route("/v1beta1/system/roles/{role}", get(get_system_role))
-        .route("/v1beta1/logout", post(logout))
-        .route_layer(middleware::from_fn_with_state(state, authenticate));
-    Router::new()
-        .route("/v1beta1/login", post(login))
-        .route(
-            "/v1beta1/system/public-server-config",
-            get(public_server_config),
-        )
-        .route("/v1beta1/openapi.json", get(openapi))
-        .merge(protected)
+/// An HTTP method of a Kargo route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    /// The method as an OpenAPI path item names it (`get`).
+    pub(crate) fn openapi_name(self) -> &'static str {
+        match self {
+            Method::Get => "get",
+            Method::Post => "post",
+            Method::Put => "put",
+            Method::Delete => "delete",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Method::Get => MethodFilter::GET,
+            Method::Post => MethodFilter::POST,
+            Method::Put => MethodFilter::PUT,
+            Method::Delete => MethodFilter::DELETE,
+        }
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Anyone: login and the public configuration.
+    Public,
+    /// A caller with a valid bearer token ([`authenticate`]).
+    Bearer,
+}
+
+/// A query parameter of a route.
+#[derive(Debug)]
+pub(crate) struct QueryParam {
+    pub(crate) name: &'static str,
+    pub(crate) description: &'static str,
+}
+
+/// Registers a handler for one method.
+type Handler = fn(MethodFilter) -> MethodRouter<AppState>;
+
+/// One route of the Kargo API: what the router serves and what the OpenAPI document
+/// (`kargo_openapi`) says of it, in one place.
+pub(crate) struct Route {
+    pub(crate) method: Method,
+    /// The path template; its `{parameters}` are documented in `kargo_openapi::PATH_PARAMS`.
+    pub(crate) path: &'static str,
+    pub(crate) operation_id: &'static str,
+    pub(crate) summary: &'static str,
+    pub(crate) tag: &'static str,
+    pub(crate) access: Access,
+    pub(crate) query: &'static [QueryParam],
+    /// The component schema of the request body, if the route takes one.
+    pub(crate) body: Option<&'static str>,
+    /// The success code the handler answers with.
+    pub(crate) success: u16,
+    /// The component schema of the success body (none for 204).
+    pub(crate) response: Option<&'static str>,
+    pub(crate) handler: Handler,
+}
+
+/// `|method| on(method, handler)`, as a [`Handler`].
+macro_rules! handler {
+    ($f:expr) => {
+        |method| axum::routing::on(method, $f)
+    };
+}
+
+const SERVICE_ACCOUNT_FILTER: &[QueryParam] = &[QueryParam {
+    name: "serviceAccount",
+    description: "Only the tokens of this ServiceAccount",
+}];
+
+/// Where the OpenAPI document of the routes below is served (it does not describe itself).
+pub(crate) const OPENAPI_PATH: &str = "/v1beta1/openapi.json";
+
+/// Every route of the Kargo API but [`OPENAPI_PATH`], in the order the document lists them.
+pub(crate) static ROUTES: &[Route] = &[
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/login",
+        operation_id: "AdminLogin",
+        summary: "Log in as the admin (password as `Authorization: Bearer <password>`)",
+        tag: "System",
+        access: Access::Public,
+        query: &[],
+        body: None,
+        success: 200,
+        response: Some("LoginResponse"),
+        handler: handler!(login),
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/logout",
+        operation_id: "AdminLogout",
+        summary: "End the session of the admin token that sends this (on every replica)",
+        tag: "System",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 204,
+        response: None,
+        handler: handler!(logout),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/system/public-server-config",
+        operation_id: "GetPublicServerConfig",
+        summary: "The server's public configuration",
+        tag: "System",
+        access: Access::Public,
+        query: &[],
+        body: None,
+        success: 200,
+        response: Some("PublicServerConfig"),
+        handler: handler!(public_server_config),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/projects",
+        operation_id: "ListProjects",
+        summary: "List projects",
+        tag: "Projects",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 200,
+        response: Some("KubernetesList"),
+        handler: handler!(list_projects),
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/projects",
+        operation_id: "CreateProject",
+        summary: "Create a project: its namespace and default roles",
+        tag: "Projects",
+        access: Access::Bearer,
+        query: &[],
+        body: Some("NewProject"),
+        success: 201,
+        response: Some("KubernetesObject"),
+        handler: handler!(create_project),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/projects/{project}",
+        operation_id: "GetProject",
+        summary: "Get a project",
+        tag: "Projects",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 200,
+        response: Some("KubernetesObject"),
+        handler: handler!(get_project),
+    },
+    Route {
+        method: Method::Delete,
+        path: "/v1beta1/projects/{project}",
+        operation_id: "DeleteProject",
+        summary: "Delete a project and everything in it",
+        tag: "Projects",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 204,
+        response: None,
+        handler: handler!(delete_project),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/projects/{project}/service-accounts",
+        operation_id: "ListProjectServiceAccounts",
+        summary: "List Kargo ServiceAccounts",
+        tag: "ServiceAccounts",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 200,
+        response: Some("KubernetesList"),
+        handler: handler!(list_service_accounts),
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/projects/{project}/service-accounts",
+        operation_id: "CreateProjectServiceAccount",
+        summary: "Create a Kargo ServiceAccount",
+        tag: "ServiceAccounts",
+        access: Access::Bearer,
+        query: &[],
+        body: Some("NewServiceAccount"),
+        success: 201,
+        response: Some("KubernetesObject"),
+        handler: handler!(create_service_account),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/projects/{project}/service-accounts/{serviceaccount}",
+        operation_id: "GetProjectServiceAccount",
+        summary: "Get a Kargo ServiceAccount",
+        tag: "ServiceAccounts",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 200,
+        response: Some("KubernetesObject"),
+        handler: handler!(get_service_account),
+    },
+    Route {
+        method: Method::Delete,
+        path: "/v1beta1/projects/{project}/service-accounts/{serviceaccount}",
+        operation_id: "DeleteProjectServiceAccount",
+        summary: "Delete a Kargo ServiceAccount, its tokens and its grants",
+        tag: "ServiceAccounts",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 204,
+        response: None,
+        handler: handler!(delete_service_account),
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/projects/{project}/service-accounts/{serviceaccount}/tokens",
+        operation_id: "CreateProjectServiceAccountToken",
+        summary: "Create a token; the answer is the only time it is shown",
+        tag: "Tokens",
+        access: Access::Bearer,
+        query: &[],
+        body: Some("CreateTokenRequest"),
+        success: 201,
+        response: Some("KubernetesObject"),
+        handler: handler!(create_token),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/projects/{project}/service-account-tokens",
+        operation_id: "ListProjectServiceAccountTokens",
+        summary: "List tokens (redacted)",
+        tag: "Tokens",
+        access: Access::Bearer,
+        query: SERVICE_ACCOUNT_FILTER,
+        body: None,
+        success: 200,
+        response: Some("KubernetesList"),
+        handler: handler!(list_tokens),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/projects/{project}/service-account-tokens/{token}",
+        operation_id: "GetProjectServiceAccountToken",
+        summary: "Get a token (redacted)",
+        tag: "Tokens",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 200,
+        response: Some("KubernetesObject"),
+        handler: handler!(get_token),
+    },
+    Route {
+        method: Method::Delete,
+        path: "/v1beta1/projects/{project}/service-account-tokens/{token}",
+        operation_id: "DeleteProjectServiceAccountToken",
+        summary: "Delete a token",
+        tag: "Tokens",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 204,
+        response: None,
+        handler: handler!(delete_token),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/projects/{project}/roles",
+        operation_id: "ListProjectRoles",
+        summary: "List roles",
+        tag: "Roles",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 200,
+        response: Some("RoleList"),
+        handler: handler!(list_roles),
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/projects/{project}/roles",
+        operation_id: "CreateProjectRole",
+        summary: "Create a role",
+        tag: "Roles",
+        access: Access::Bearer,
+        query: &[],
+        body: Some("NewRole"),
+        success: 201,
+        response: Some("Role"),
+        handler: handler!(create_role),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/projects/{project}/roles/{role}",
+        operation_id: "GetProjectRole",
+        summary: "Get a role",
+        tag: "Roles",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 200,
+        response: Some("Role"),
+        handler: handler!(get_role),
+    },
+    Route {
+        method: Method::Put,
+        path: "/v1beta1/projects/{project}/roles/{role}",
+        operation_id: "UpdateProjectRole",
+        summary: "Replace a role's claims, description and rules",
+        tag: "Roles",
+        access: Access::Bearer,
+        query: &[],
+        body: Some("Role"),
+        success: 200,
+        response: Some("Role"),
+        handler: handler!(update_role),
+    },
+    Route {
+        method: Method::Delete,
+        path: "/v1beta1/projects/{project}/roles/{role}",
+        operation_id: "DeleteProjectRole",
+        summary: "Delete a role",
+        tag: "Roles",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 204,
+        response: None,
+        handler: handler!(delete_role),
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/projects/{project}/roles/grants",
+        operation_id: "GrantProjectRole",
+        summary: "Grant a role to ServiceAccounts or users, or a permission to a role",
+        tag: "Roles",
+        access: Access::Bearer,
+        query: &[],
+        body: Some("GrantRequest"),
+        success: 200,
+        response: Some("Role"),
+        handler: handler!(grant),
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/projects/{project}/roles/revocations",
+        operation_id: "RevokeProjectRole",
+        summary: "Revoke a role from ServiceAccounts or users, or a permission from a role",
+        tag: "Roles",
+        access: Access::Bearer,
+        query: &[],
+        body: Some("GrantRequest"),
+        success: 200,
+        response: Some("Role"),
+        handler: handler!(revoke),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/system/service-accounts",
+        operation_id: "ListSystemServiceAccounts",
+        summary: "List system Kargo ServiceAccounts",
+        tag: "System",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 200,
+        response: Some("KubernetesList"),
+        handler: handler!(list_service_accounts),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/system/service-accounts/{serviceaccount}",
+        operation_id: "GetSystemServiceAccount",
+        summary: "Get a system Kargo ServiceAccount",
+        tag: "System",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 200,
+        response: Some("KubernetesObject"),
+        handler: handler!(get_service_account),
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/system/service-accounts/{serviceaccount}/tokens",
+        operation_id: "CreateSystemServiceAccountToken",
+        summary: "Create a token of a system ServiceAccount",
+        tag: "System",
+        access: Access::Bearer,
+        query: &[],
+        body: Some("CreateTokenRequest"),
+        success: 201,
+        response: Some("KubernetesObject"),
+        handler: handler!(create_token),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/system/service-account-tokens",
+        operation_id: "ListSystemServiceAccountTokens",
+        summary: "List system tokens (redacted)",
+        tag: "System",
+        access: Access::Bearer,
+        query: SERVICE_ACCOUNT_FILTER,
+        body: None,
+        success: 200,
+        response: Some("KubernetesList"),
+        handler: handler!(list_tokens),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/system/service-account-tokens/{token}",
+        operation_id: "GetSystemServiceAccountToken",
+        summary: "Get a system token (redacted)",
+        tag: "System",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 200,
+        response: Some("KubernetesObject"),
+        handler: handler!(get_token),
+    },
+    Route {
+        method: Method::Delete,
+        path: "/v1beta1/system/service-account-tokens/{token}",
+        operation_id: "DeleteSystemServiceAccountToken",
+        summary: "Delete a system token",
+        tag: "System",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 204,
+        response: None,
+        handler: handler!(delete_token),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/system/roles",
+        operation_id: "ListSystemRoles",
+        summary: "List system roles (read only)",
+        tag: "System",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 200,
+        response: Some("RoleList"),
+        handler: handler!(list_system_roles),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/system/roles/{role}",
+        operation_id: "GetSystemRole",
+        summary: "Get a system role (read only)",
+        tag: "System",
+        access: Access::Bearer,
+        query: &[],
+        body: None,
+        success: 200,
+        response: Some("Role"),
+        handler: handler!(get_system_role),
+    },
+];
+
+/// The routes of [`ROUTES`] by access: `(public, needing a bearer token)`.
+fn table_routers() -> (Router<AppState>, Router<AppState>) {
+    let (mut public, mut protected) = (Router::new(), Router::new());
+    for route in ROUTES {
+        let method_router = (route.handler)(route.method.filter());
+        match route.access {
+            Access::Public => public = public.route(route.path, method_router),
+            Access::Bearer => protected = protected.route(route.path, method_router),
+        }
+    }
+    (public, protected)
+}
+
+/// The Kargo routes: [`ROUTES`], the protected ones behind [`authenticate`], and the OpenAPI
+/// document that describes them at [`OPENAPI_PATH`].
+pub(crate) fn router(state: AppState) -> Router<AppState> {
+    let (public, protected) = table_routers();
+    public
+        .route(OPENAPI_PATH, get(openapi))
+        .merge(protected.route_layer(middleware::from_fn_with_state(state, authenticate)))
 }
 
 /// Authenticates a Kargo API request by its bearer token.
@@ -180,7 +608,7 @@ async fn authenticate(State(app): State<AppState>, mut request: Request, next: N
 
 /// The answer to a request whose token did not authenticate: 401, or 429 with `Retry-After`
 /// for an address that has failed too often.
-pub fn token_error(failure: AuthFailure) -> Response {
+pub(crate) fn token_error(failure: AuthFailure) -> Response {
     match failure {
         AuthFailure::Missing => {
             KargoError::new(StatusCode::UNAUTHORIZED, "no token provided").into_response()
@@ -222,7 +650,7 @@ type User = Extension<std::sync::Arc<UserInfo>>;
 
 /// Where a Kargo route acts, from its path: the project it names (`{project}`), or the system
 /// scope for the `/v1beta1/system/...` routes (which name none); and the one object it names
-/// (`{sa}`, `{token}` or `{role}`), empty for a collection. One handler serves both scopes.
+/// (`{serviceaccount}`, `{token}` or `{role}`), empty for a collection. One handler serves both scopes.
 struct At {
     scope: Scope,
     name: String,
@@ -515,4 +943,29 @@ async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Reply {
     )
     .await;
     no_content()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_route_table_builds_a_router_with_no_overlapping_route() {
+        // axum panics on a (method, path) registered twice or a malformed path template.
+        let (public, protected) = table_routers();
+        let _ = public.merge(protected);
+    }
+
+    #[test]
+    fn only_login_and_the_public_configuration_are_public() {
+        let public: Vec<&str> = ROUTES
+            .iter()
+            .filter(|r| r.access == Access::Public)
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(
+            public,
+            ["/v1beta1/login", "/v1beta1/system/public-server-config"]
+        );
+    }
 }

@@ -1,11 +1,24 @@
-//! The OpenAPI 3 document of the Kargo REST API (`GET /v1beta1/openapi.json`): every `/v1beta1`
-//! route with its parameters, request body, success and error responses, and the bodies'
-//! schemas. Kubernetes objects (ServiceAccount, Secret, Project and their lists) are described by
-//! their metadata only; they carry what Kubernetes puts in them.
+//! The OpenAPI 3 document of the Kargo REST API (`GET /v1beta1/openapi.json`), generated from
+//! the route table that routes ([`crate::kargo::ROUTES`]): every route's path and query
+//! parameters, request body, success and error responses. The bodies' component schemas are
+//! data here, referenced by name from the table. Kubernetes objects (ServiceAccount, Secret,
+//! Project and their lists) are described by their metadata only; they carry what Kubernetes
+//! puts in them.
 
 use std::sync::OnceLock;
 
+use kargo_api::resources::KARGO_API_VERSION;
 use serde_json::{Value, json};
+
+use crate::kargo::{Access, ROUTES, Route};
+
+/// The parameters of the route paths, with their descriptions.
+const PATH_PARAMS: &[(&str, &str)] = &[
+    ("project", "Project name"),
+    ("serviceaccount", "ServiceAccount name"),
+    ("token", "Token Secret name"),
+    ("role", "Role name"),
+];
 
 fn schema(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
@@ -28,84 +41,93 @@ fn error(description: &str) -> Value {
     })
 }
 
-/// One operation. `ok` is the success code and the schema of its body (none for 204).
-struct Op<'a> {
-    id: &'a str,
-    summary: &'a str,
-    tag: &'a str,
-    params: Vec<Value>,
-    body: Option<Value>,
-    ok: (u16, Option<Value>),
-    public: bool,
+/// The parameters of a route: those of its path, in order, then its query parameters.
+fn parameters(route: &Route) -> Vec<Value> {
+    let mut out = Vec::new();
+    for part in route.path.split('/') {
+        if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            let description = PATH_PARAMS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, d)| *d)
+                .unwrap_or_else(|| panic!("{}: no description of {{{name}}}", route.path));
+            out.push(path_param(name, description));
+        }
+    }
+    for q in route.query {
+        out.push(json!({
+            "name": q.name,
+            "in": "query",
+            "required": false,
+            "description": q.description,
+            "schema": {"type": "string"},
+        }));
+    }
+    out
 }
 
-impl Op<'_> {
-    fn to_json(&self) -> Value {
-        let mut responses = serde_json::Map::new();
-        let (code, body) = &self.ok;
-        let success = match body {
-            Some(s) => {
-                json!({"description": "Success", "content": {"application/json": {"schema": s}}})
-            }
-            None => json!({"description": "Success"}),
-        };
-        responses.insert(code.to_string(), success);
-        let mut errors = vec![
-            ("400", "Malformed request, or not allowed on this object"),
-            ("404", "The project or object does not exist"),
-            ("413", "Request body over 1 MiB"),
-        ];
-        if self.public {
-            errors.extend([
-                ("403", "Admin login disabled, or a wrong password"),
-                (
-                    "429",
-                    "Too many wrong passwords from this address, or too many logins in progress (see Retry-After)",
-                ),
-            ]);
-        } else {
-            errors.extend([
-                ("401", "No token, or an invalid one"),
-                (
-                    "429",
-                    "An invalid token from an address that sent too many (see Retry-After)",
-                ),
-                ("403", "The caller may not do this"),
-                ("409", "Conflicts with an existing object"),
-                ("422", "The object is invalid"),
-                ("504", "The token was not issued in time"),
-            ]);
+/// The operation object of a route.
+fn operation(route: &Route) -> Value {
+    let public = route.access == Access::Public;
+    let mut responses = serde_json::Map::new();
+    let success = match route.response {
+        Some(name) => {
+            json!({"description": "Success", "content": {"application/json": {"schema": schema(name)}}})
         }
-        for (code, description) in errors {
-            responses.insert(code.into(), error(description));
-        }
-        let mut op = json!({
-            "operationId": self.id,
-            "summary": self.summary,
-            "tags": [self.tag],
-            "parameters": self.params,
-            "responses": responses,
-        });
-        if let Some(body) = &self.body {
-            op["requestBody"] = json!({
-                "required": true,
-                "content": {"application/json": {"schema": body}},
-            });
-        }
-        if self.public {
-            op["security"] = json!([]);
-        }
-        op
+        None => json!({"description": "Success"}),
+    };
+    responses.insert(route.success.to_string(), success);
+    let mut errors = vec![
+        ("400", "Malformed request, or not allowed on this object"),
+        ("404", "The project or object does not exist"),
+        ("413", "Request body over 1 MiB"),
+    ];
+    if public {
+        errors.extend([
+            ("403", "Admin login disabled, or a wrong password"),
+            (
+                "429",
+                "Too many wrong passwords from this address, or too many logins in progress (see Retry-After)",
+            ),
+        ]);
+    } else {
+        errors.extend([
+            ("401", "No token, or an invalid one"),
+            (
+                "429",
+                "An invalid token from an address that sent too many (see Retry-After)",
+            ),
+            ("403", "The caller may not do this"),
+            ("409", "Conflicts with an existing object"),
+            ("422", "The object is invalid"),
+            ("504", "The token was not issued in time"),
+        ]);
     }
+    for (code, description) in errors {
+        responses.insert(code.into(), error(description));
+    }
+    let mut op = json!({
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "tags": [route.tag],
+        "parameters": parameters(route),
+        "responses": responses,
+    });
+    if let Some(body) = route.body {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": schema(body)}},
+        });
+    }
+    if public {
+        op["security"] = json!([]);
+    }
+    op
 }
 
 /// Names of new objects: DNS-1123 labels (valid for every kind, projects included).
 fn name_schema() -> Value {
     json!({"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63})
-}
-
-fn project() -> Value {
-    path_param("project", "Project name")
 }
 
 fn schemas() -> Value {
@@ -166,10 +188,10 @@ fn schemas() -> Value {
         },
         "NewProject": {
             "type": "object",
-            "description": "A Project (kargo.akuity.io/v1alpha1); only metadata.name is required",
+            "description": format!("A Project ({KARGO_API_VERSION}); only metadata.name is required"),
             "required": ["metadata"],
             "properties": {
-                "apiVersion": {"type": "string", "enum": ["kargo.akuity.io/v1alpha1"]},
+                "apiVersion": {"type": "string", "enum": [KARGO_API_VERSION]},
                 "kind": {"type": "string", "enum": ["Project"]},
                 "metadata": schema("NewObjectMeta"),
                 "spec": {"type": "object"},
@@ -269,397 +291,6 @@ fn schemas() -> Value {
     })
 }
 
-fn operations() -> Vec<(&'static str, &'static str, Op<'static>)> {
-    let obj = || Some(schema("KubernetesObject"));
-    let list = || Some(schema("KubernetesList"));
-    let sa = || path_param("serviceaccount", "ServiceAccount name");
-    let token = || path_param("token", "Token Secret name");
-    let role = || path_param("role", "Role name");
-    let sa_filter = || {
-        json!({
-            "name": "serviceAccount",
-            "in": "query",
-            "required": false,
-            "description": "Only the tokens of this ServiceAccount",
-            "schema": {"type": "string"},
-        })
-    };
-    let op =
-        |id, summary, tag, params: Vec<Value>, body: Option<Value>, ok: (u16, Option<Value>)| Op {
-            id,
-            summary,
-            tag,
-            params,
-            body,
-            ok,
-            public: false,
-        };
-    vec![
-        (
-            "/v1beta1/login",
-            "post",
-            Op {
-                id: "AdminLogin",
-                summary: "Log in as the admin (password as `Authorization: Bearer <password>`)",
-                tag: "System",
-                params: vec![],
-                body: None,
-                ok: (200, Some(schema("LoginResponse"))),
-                public: true,
-            },
-        ),
-        (
-            "/v1beta1/logout",
-            "post",
-            op(
-                "AdminLogout",
-                "End the session of the admin token that sends this (on every replica)",
-                "System",
-                vec![],
-                None,
-                (204, None),
-            ),
-        ),
-        (
-            "/v1beta1/system/public-server-config",
-            "get",
-            Op {
-                id: "GetPublicServerConfig",
-                summary: "The server's public configuration",
-                tag: "System",
-                params: vec![],
-                body: None,
-                ok: (200, Some(schema("PublicServerConfig"))),
-                public: true,
-            },
-        ),
-        (
-            "/v1beta1/projects",
-            "get",
-            op(
-                "ListProjects",
-                "List projects",
-                "Projects",
-                vec![],
-                None,
-                (200, list()),
-            ),
-        ),
-        (
-            "/v1beta1/projects",
-            "post",
-            op(
-                "CreateProject",
-                "Create a project: its namespace and default roles",
-                "Projects",
-                vec![],
-                Some(schema("NewProject")),
-                (201, obj()),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}",
-            "get",
-            op(
-                "GetProject",
-                "Get a project",
-                "Projects",
-                vec![project()],
-                None,
-                (200, obj()),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}",
-            "delete",
-            op(
-                "DeleteProject",
-                "Delete a project and everything in it",
-                "Projects",
-                vec![project()],
-                None,
-                (204, None),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}/service-accounts",
-            "get",
-            op(
-                "ListProjectServiceAccounts",
-                "List Kargo ServiceAccounts",
-                "ServiceAccounts",
-                vec![project()],
-                None,
-                (200, list()),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}/service-accounts",
-            "post",
-            op(
-                "CreateProjectServiceAccount",
-                "Create a Kargo ServiceAccount",
-                "ServiceAccounts",
-                vec![project()],
-                Some(schema("NewServiceAccount")),
-                (201, obj()),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}/service-accounts/{serviceaccount}",
-            "get",
-            op(
-                "GetProjectServiceAccount",
-                "Get a Kargo ServiceAccount",
-                "ServiceAccounts",
-                vec![project(), sa()],
-                None,
-                (200, obj()),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}/service-accounts/{serviceaccount}",
-            "delete",
-            op(
-                "DeleteProjectServiceAccount",
-                "Delete a Kargo ServiceAccount, its tokens and its grants",
-                "ServiceAccounts",
-                vec![project(), sa()],
-                None,
-                (204, None),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}/service-accounts/{serviceaccount}/tokens",
-            "post",
-            op(
-                "CreateProjectServiceAccountToken",
-                "Create a token; the answer is the only time it is shown",
-                "Tokens",
-                vec![project(), sa()],
-                Some(schema("CreateTokenRequest")),
-                (201, obj()),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}/service-account-tokens",
-            "get",
-            op(
-                "ListProjectServiceAccountTokens",
-                "List tokens (redacted)",
-                "Tokens",
-                vec![project(), sa_filter()],
-                None,
-                (200, list()),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}/service-account-tokens/{token}",
-            "get",
-            op(
-                "GetProjectServiceAccountToken",
-                "Get a token (redacted)",
-                "Tokens",
-                vec![project(), token()],
-                None,
-                (200, obj()),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}/service-account-tokens/{token}",
-            "delete",
-            op(
-                "DeleteProjectServiceAccountToken",
-                "Delete a token",
-                "Tokens",
-                vec![project(), token()],
-                None,
-                (204, None),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}/roles",
-            "get",
-            op(
-                "ListProjectRoles",
-                "List roles",
-                "Roles",
-                vec![project()],
-                None,
-                (200, Some(schema("RoleList"))),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}/roles",
-            "post",
-            op(
-                "CreateProjectRole",
-                "Create a role",
-                "Roles",
-                vec![project()],
-                Some(schema("NewRole")),
-                (201, Some(schema("Role"))),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}/roles/{role}",
-            "get",
-            op(
-                "GetProjectRole",
-                "Get a role",
-                "Roles",
-                vec![project(), role()],
-                None,
-                (200, Some(schema("Role"))),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}/roles/{role}",
-            "put",
-            op(
-                "UpdateProjectRole",
-                "Replace a role's claims, description and rules",
-                "Roles",
-                vec![project(), role()],
-                Some(schema("Role")),
-                (200, Some(schema("Role"))),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}/roles/{role}",
-            "delete",
-            op(
-                "DeleteProjectRole",
-                "Delete a role",
-                "Roles",
-                vec![project(), role()],
-                None,
-                (204, None),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}/roles/grants",
-            "post",
-            op(
-                "GrantProjectRole",
-                "Grant a role to ServiceAccounts or users, or a permission to a role",
-                "Roles",
-                vec![project()],
-                Some(schema("GrantRequest")),
-                (200, Some(schema("Role"))),
-            ),
-        ),
-        (
-            "/v1beta1/projects/{project}/roles/revocations",
-            "post",
-            op(
-                "RevokeProjectRole",
-                "Revoke a role from ServiceAccounts or users, or a permission from a role",
-                "Roles",
-                vec![project()],
-                Some(schema("GrantRequest")),
-                (200, Some(schema("Role"))),
-            ),
-        ),
-        (
-            "/v1beta1/system/service-accounts",
-            "get",
-            op(
-                "ListSystemServiceAccounts",
-                "List system Kargo ServiceAccounts",
-                "System",
-                vec![],
-                None,
-                (200, list()),
-            ),
-        ),
-        (
-            "/v1beta1/system/service-accounts/{serviceaccount}",
-            "get",
-            op(
-                "GetSystemServiceAccount",
-                "Get a system Kargo ServiceAccount",
-                "System",
-                vec![sa()],
-                None,
-                (200, obj()),
-            ),
-        ),
-        (
-            "/v1beta1/system/service-accounts/{serviceaccount}/tokens",
-            "post",
-            op(
-                "CreateSystemServiceAccountToken",
-                "Create a token of a system ServiceAccount",
-                "System",
-                vec![sa()],
-                Some(schema("CreateTokenRequest")),
-                (201, obj()),
-            ),
-        ),
-        (
-            "/v1beta1/system/service-account-tokens",
-            "get",
-            op(
-                "ListSystemServiceAccountTokens",
-                "List system tokens (redacted)",
-                "System",
-                vec![sa_filter()],
-                None,
-                (200, list()),
-            ),
-        ),
-        (
-            "/v1beta1/system/service-account-tokens/{token}",
-            "get",
-            op(
-                "GetSystemServiceAccountToken",
-                "Get a system token (redacted)",
-                "System",
-                vec![token()],
-                None,
-                (200, obj()),
-            ),
-        ),
-        (
-            "/v1beta1/system/service-account-tokens/{token}",
-            "delete",
-            op(
-                "DeleteSystemServiceAccountToken",
-                "Delete a system token",
-                "System",
-                vec![token()],
-                None,
-                (204, None),
-            ),
-        ),
-        (
-            "/v1beta1/system/roles",
-            "get",
-            op(
-                "ListSystemRoles",
-                "List system roles (read only)",
-                "System",
-                vec![],
-                None,
-                (200, Some(schema("RoleList"))),
-            ),
-        ),
-        (
-            "/v1beta1/system/roles/{role}",
-            "get",
-            op(
-                "GetSystemRole",
-                "Get a system role (read only)",
-                "System",
-                vec![role()],
-                None,
-                (200, Some(schema("Role"))),
-            ),
-        ),
-    ]
-}
-
 /// Links from creations to what uses the created object, for stateful testing:
 /// `(from operation, to operation, parameters)`.
 fn links() -> Vec<(&'static str, &'static str, Value)> {
@@ -734,11 +365,11 @@ pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
         let mut paths = serde_json::Map::new();
-        for (path, method, op) in operations() {
+        for route in ROUTES {
             let entry = paths
-                .entry(path.to_owned())
+                .entry(route.path.to_owned())
                 .or_insert_with(|| json!({}));
-            entry[method] = op.to_json();
+            entry[route.method.openapi_name()] = operation(route);
         }
         add_links(&mut paths);
         json!({
@@ -761,9 +392,9 @@ pub fn document() -> &'static Value {
 
 /// Every `(method, path)` the document describes, for tests that compare it with the router.
 pub fn routes() -> Vec<(&'static str, &'static str)> {
-    operations()
-        .into_iter()
-        .map(|(path, method, _)| (method, path))
+    ROUTES
+        .iter()
+        .map(|r| (r.method.openapi_name(), r.path))
         .collect()
 }
 
@@ -784,11 +415,38 @@ mod tests {
 
     #[test]
     fn operation_ids_are_unique_and_paths_start_with_v1beta1() {
-        let mut ids: Vec<&str> = operations().iter().map(|(_, _, op)| op.id).collect();
+        let mut ids: Vec<&str> = ROUTES.iter().map(|r| r.operation_id).collect();
         let n = ids.len();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), n);
         assert!(routes().iter().all(|(_, p)| p.starts_with("/v1beta1/")));
+    }
+
+    #[test]
+    fn every_route_is_described_once_and_every_described_operation_is_routed() {
+        let doc = document();
+        let mut described = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                described.push((method.as_str(), path.as_str(), op["operationId"].clone()));
+            }
+        }
+        let routed: Vec<_> = ROUTES
+            .iter()
+            .map(|r| (r.method.openapi_name(), r.path, json!(r.operation_id)))
+            .collect();
+        assert_eq!(described.len(), routed.len());
+        for r in &routed {
+            assert!(described.contains(r), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn links_name_operations_of_the_table() {
+        let ids: Vec<&str> = ROUTES.iter().map(|r| r.operation_id).collect();
+        for (from, to, _) in links() {
+            assert!(ids.contains(&from) && ids.contains(&to), "{from} -> {to}");
+        }
     }
 }
