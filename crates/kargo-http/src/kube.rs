@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{AppState, body, discovery, json_response, table};
 use crate::StatusResponse;
-use kargo_api::request_info::RequestInfo;
+use kargo_api::request_info::{RequestInfo, Verb};
 use kargo_auth::rbac::UserInfo;
 use kargo_registry::status::{Result, Status};
 use kargo_registry::{
@@ -82,7 +82,7 @@ async fn serve(
         return Err(Status::no_route());
     }
     let namespace = (rt.namespaced && !info.namespace.is_empty()).then_some(info.namespace);
-    if rt.namespaced && namespace.is_none() && !matches!(&*info.verb, "list" | "watch") {
+    if rt.namespaced && namespace.is_none() && !matches!(info.verb, Verb::List | Verb::Watch) {
         return Err(Status::no_route());
     }
     if !info.subresource.is_empty() && rt.subresource(info.subresource).is_none() {
@@ -100,8 +100,8 @@ async fn serve(
     let name = info.name;
     let as_table = table::wanted(headers)
         .then(|| table::Include::parse(query.get("includeObject").map(String::as_str)));
-    match &*info.verb {
-        "get" => {
+    match info.verb {
+        Verb::Get => {
             let target = Target::new(rt, namespace, name);
             let Some(include) = as_table else {
                 return Ok(json_bytes_response(registry.get_json(target).await?));
@@ -115,7 +115,7 @@ async fn serve(
                 include,
             )))
         }
-        "list" => {
+        Verb::List => {
             let options = list_options(rt, query)?;
             let list = registry.list(rt, namespace, &options).await?;
             match as_table {
@@ -135,8 +135,8 @@ async fn serve(
                 )),
             }
         }
-        "watch" => watch(app, user, rt, namespace, info, query, as_table).await,
-        "create" => {
+        Verb::Watch => watch(app, user, rt, namespace, info, query, as_table).await,
+        Verb::Create => {
             let body = body::decode_reporting_duplicates(headers, &body)?;
             let mut options = write_options_for(app, user, rt, query)?;
             options.duplicate_fields = body.duplicates;
@@ -144,7 +144,7 @@ async fn serve(
             app.await_seen(&written.object).await;
             Ok(written_response(StatusCode::CREATED, &written))
         }
-        "update" => {
+        Verb::Update => {
             let body = body::decode_reporting_duplicates(headers, &body)?;
             let mut options = write_options(query)?;
             options.duplicate_fields = body.duplicates;
@@ -154,7 +154,7 @@ async fn serve(
             app.await_seen(&written.object).await;
             Ok(written_response(StatusCode::OK, &written))
         }
-        "patch" => {
+        Verb::Patch => {
             let patch_type = PatchType::from_content_type(&body::content_type(headers))?;
             if body.len() > body::MAX_BODY {
                 return Err(Status::too_large(body::MAX_BODY));
@@ -170,7 +170,7 @@ async fn serve(
             app.await_seen(&written.object).await;
             Ok(written_response(StatusCode::OK, &written))
         }
-        "delete" => {
+        Verb::Delete => {
             let options = delete_options(query, &body)?;
             let deleted = registry
                 .delete(Target::new(rt, namespace, name), &options)
@@ -178,7 +178,7 @@ async fn serve(
             app.await_seen(deleted.object()).await;
             Ok(json_response(StatusCode::OK, &deleted.response(rt), &[]))
         }
-        "deletecollection" => {
+        Verb::DeleteCollection => {
             let list = list_options(rt, query)?;
             let options = delete_options(query, &body)?;
             let deleted = registry
@@ -194,7 +194,7 @@ async fn serve(
 }
 
 fn discovery_response(app: &AppState, info: &RequestInfo<'_>) -> Result<Response> {
-    if info.verb != "get" {
+    if info.verb != Verb::Get {
         return Err(Status::method_not_allowed());
     }
     let parts: Vec<&str> = info.path.trim_matches('/').split('/').collect();
@@ -391,13 +391,13 @@ async fn subresource(
 ) -> Result<Response> {
     let target = Target::new(rt, namespace, info.name);
     let registry = &app.registry;
-    match (info.subresource, &*info.verb) {
-        ("status", "get") => Ok(json_response(
+    match (info.subresource, &info.verb) {
+        ("status", Verb::Get) => Ok(json_response(
             StatusCode::OK,
             &registry.get(target).await?,
             &[],
         )),
-        ("status", "update") => {
+        ("status", Verb::Update) => {
             let body = body::decode(headers, &body)?;
             let (obj, _) = registry.decode_body(rt, body, FieldValidation::Ignore, &[])?;
             let status = obj.get("status").cloned();
@@ -426,14 +426,14 @@ async fn subresource(
                 .await?;
             Ok(json_response(StatusCode::OK, &updated, &[]))
         }
-        ("status", "patch") => {
+        ("status", Verb::Patch) => {
             let patch_type = PatchType::from_content_type(&body::content_type(headers))?;
             let written = registry
                 .patch_status(target, patch_type, &body, &write_options(query)?)
                 .await?;
             Ok(written_response(StatusCode::OK, &written))
         }
-        ("finalize", "update") => {
+        ("finalize", Verb::Update) => {
             let body = body::decode(headers, &body)?;
             let finalizers = body
                 .pointer("/spec/finalizers")
