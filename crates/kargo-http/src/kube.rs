@@ -2,7 +2,6 @@
 //! authorizes it, and calls one registry operation per verb.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::response::Response;
@@ -35,18 +34,14 @@ pub fn parse_query(uri: &Uri) -> Query {
     out
 }
 
-fn flag(query: &Query, key: &str) -> bool {
+pub(crate) fn flag(query: &Query, key: &str) -> bool {
     matches!(query.get(key).map(String::as_str), Some("true" | "1"))
 }
 
 /// Serves one authenticated request to an `/api` or `/apis` path. It takes the request whole
 /// rather than through extractors, which would copy the headers (with the bearer token) on every
 /// request.
-pub async fn handle(
-    app: &AppState,
-    user: Arc<UserInfo>,
-    request: axum::extract::Request,
-) -> Response {
+pub async fn handle(app: &AppState, user: &UserInfo, request: axum::extract::Request) -> Response {
     let (parts, body) = request.into_parts();
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let body = match body::read(body, body::MAX_BODY).await {
@@ -56,7 +51,7 @@ pub async fn handle(
     };
     let query = parse_query(&uri);
     let info = RequestInfo::parse(method.as_str(), uri.path(), flag(&query, "watch"));
-    match serve(app, &user, &info, &query, &headers, body).await {
+    match serve(app, user, &info, &query, &headers, body).await {
         Ok(response) => response,
         Err(status) => status.into_response(),
     }

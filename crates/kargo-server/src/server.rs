@@ -726,6 +726,7 @@ async fn start_on(
         kargo: Arc::new(kargo),
         synced: synced_rx,
         limits: kargo_http::limits::RequestLimits::new(&config.limits),
+        observers: kargo_http::observe::Observers::default(),
     });
     let app = kargo_http::Api::new(state);
     tokio::spawn(kargo_http::serve::serve(
