@@ -57,6 +57,32 @@ pub async fn handle(app: &AppState, user: &UserInfo, request: axum::extract::Req
     }
 }
 
+/// One request to a resource, authorized and resolved to its type: what the handlers of each
+/// verb family read.
+struct ResourceRequest<'r> {
+    app: &'r AppState,
+    user: &'r UserInfo,
+    rt: &'static ResourceType,
+    /// `None` for a cluster-scoped type, or a namespaced type across all namespaces.
+    namespace: Option<&'r str>,
+    info: &'r RequestInfo<'r>,
+    query: &'r Query,
+    headers: &'r HeaderMap,
+}
+
+impl ResourceRequest<'_> {
+    /// The object the path names.
+    fn target(&self) -> Target<'_> {
+        Target::new(self.rt, self.namespace, self.info.name)
+    }
+
+    /// How to render a read as a `Table`, if the client asked for one.
+    fn as_table(&self) -> Option<table::Include> {
+        table::wanted(self.headers)
+            .then(|| table::Include::parse(self.query.get("includeObject").map(String::as_str)))
+    }
+}
+
 async fn serve(
     app: &AppState,
     user: &UserInfo,
@@ -69,6 +95,35 @@ async fn serve(
         app.authorize(user, info)?;
         return discovery_response(app, info);
     }
+    let (rt, namespace) = resolve(info)?;
+    app.authorize(user, info)?;
+    if rt.storage == Storage::Virtual || info.subresource == "token" {
+        let body = body::decode(headers, &body)?;
+        return super::reviews::create(app, user, rt, info, body).await;
+    }
+    let request = ResourceRequest {
+        app,
+        user,
+        rt,
+        namespace,
+        info,
+        query,
+        headers,
+    };
+    if !info.subresource.is_empty() {
+        return subresource(&request, body).await;
+    }
+    match info.verb {
+        Verb::Get | Verb::List => read(&request).await,
+        Verb::Watch => watch(&request).await,
+        Verb::Create | Verb::Update | Verb::Patch => write(&request, body).await,
+        Verb::Delete | Verb::DeleteCollection => delete(&request, body).await,
+        _ => Err(Status::method_not_allowed()),
+    }
+}
+
+/// The type a resource path names and its namespace, or 404 for a path that names nothing.
+fn resolve<'r>(info: &RequestInfo<'r>) -> Result<(&'static ResourceType, Option<&'r str>)> {
     let rt = resources::find(info.api_group, info.api_version, info.resource)
         .filter(|_| !info.has_extra_segments())
         .ok_or_else(Status::no_route)?;
@@ -83,109 +138,106 @@ async fn serve(
     if !info.subresource.is_empty() && rt.subresource(info.subresource).is_none() {
         return Err(Status::no_route());
     }
-    app.authorize(user, info)?;
-    if rt.storage == Storage::Virtual || info.subresource == "token" {
-        let body = body::decode(headers, &body)?;
-        return super::reviews::create(app, user, rt, info, body).await;
+    Ok((rt, namespace))
+}
+
+/// `get` and `list`, as JSON or as a `Table`.
+async fn read(request: &ResourceRequest<'_>) -> Result<Response> {
+    let (registry, rt) = (&request.app.registry, request.rt);
+    let as_table = request.as_table();
+    if request.info.verb == Verb::Get {
+        let Some(include) = as_table else {
+            return Ok(json_bytes_response(
+                registry.get_json(request.target()).await?,
+            ));
+        };
+        let obj = registry.get(request.target()).await?;
+        let rv = json!({"resourceVersion": kargo_registry::Meta::resource_version(&obj)});
+        return Ok(table_response(&table::table(
+            rt,
+            std::slice::from_ref(&obj),
+            rv,
+            include,
+        )));
     }
-    if !info.subresource.is_empty() {
-        return subresource(app, rt, namespace, info, query, headers, body).await;
-    }
-    let registry = &app.registry;
-    let name = info.name;
-    let as_table = table::wanted(headers)
-        .then(|| table::Include::parse(query.get("includeObject").map(String::as_str)));
-    match info.verb {
-        Verb::Get => {
-            let target = Target::new(rt, namespace, name);
-            let Some(include) = as_table else {
-                return Ok(json_bytes_response(registry.get_json(target).await?));
-            };
-            let obj = registry.get(target).await?;
-            let rv = json!({"resourceVersion": kargo_registry::Meta::resource_version(&obj)});
+    let options = list_options(rt, request.query)?;
+    let list = registry.list(rt, request.namespace, &options).await?;
+    match as_table {
+        Some(include) => {
+            let json = list.to_json(rt);
             Ok(table_response(&table::table(
                 rt,
-                std::slice::from_ref(&obj),
-                rv,
+                &list.items,
+                json["metadata"].clone(),
                 include,
             )))
         }
-        Verb::List => {
-            let options = list_options(rt, query)?;
-            let list = registry.list(rt, namespace, &options).await?;
-            match as_table {
-                Some(include) => {
-                    let json = list.to_json(rt);
-                    Ok(table_response(&table::table(
-                        rt,
-                        &list.items,
-                        json["metadata"].clone(),
-                        include,
-                    )))
-                }
-                None => Ok(json_response(
-                    StatusCode::OK,
-                    &list.to_json(rt),
-                    &list.warnings(),
-                )),
-            }
-        }
-        Verb::Watch => watch(app, user, rt, namespace, info, query, as_table).await,
+        None => Ok(json_response(
+            StatusCode::OK,
+            &list.to_json(rt),
+            &list.warnings(),
+        )),
+    }
+}
+
+/// `create`, `update` and `patch`: the written object once this server's views have seen it.
+async fn write(request: &ResourceRequest<'_>, body: Bytes) -> Result<Response> {
+    let (app, rt, query, headers) = (request.app, request.rt, request.query, request.headers);
+    let registry = &app.registry;
+    let (code, written) = match request.info.verb {
         Verb::Create => {
             let body = body::decode_reporting_duplicates(headers, &body)?;
-            let mut options = write_options_for(app, user, rt, query)?;
+            let mut options = write_options_for(app, request.user, rt, query)?;
             options.duplicate_fields = body.duplicates;
-            let written = registry.create(rt, namespace, body.value, &options).await?;
-            app.await_seen(&written.object).await;
-            Ok(written_response(StatusCode::CREATED, &written))
+            let written = registry
+                .create(rt, request.namespace, body.value, &options)
+                .await?;
+            (StatusCode::CREATED, written)
         }
         Verb::Update => {
             let body = body::decode_reporting_duplicates(headers, &body)?;
             let mut options = write_options(query)?;
             options.duplicate_fields = body.duplicates;
             let written = registry
-                .update(Target::new(rt, namespace, name), body.value, &options)
+                .update(request.target(), body.value, &options)
                 .await?;
-            app.await_seen(&written.object).await;
-            Ok(written_response(StatusCode::OK, &written))
+            (StatusCode::OK, written)
         }
-        Verb::Patch => {
+        _ => {
             let patch_type = PatchType::from_content_type(&body::content_type(headers))?;
             if body.len() > body::MAX_BODY {
                 return Err(Status::too_large(body::MAX_BODY));
             }
+            let options = write_options_for(app, request.user, rt, query)?;
             let written = registry
-                .patch(
-                    Target::new(rt, namespace, name),
-                    patch_type,
-                    &body,
-                    &write_options_for(app, user, rt, query)?,
-                )
+                .patch(request.target(), patch_type, &body, &options)
                 .await?;
-            app.await_seen(&written.object).await;
-            Ok(written_response(StatusCode::OK, &written))
+            (StatusCode::OK, written)
         }
-        Verb::Delete => {
-            let options = delete_options(query, &body)?;
-            let deleted = registry
-                .delete(Target::new(rt, namespace, name), &options)
-                .await?;
-            app.await_seen(deleted.object()).await;
-            Ok(json_response(StatusCode::OK, &deleted.response(rt), &[]))
-        }
-        Verb::DeleteCollection => {
-            let list = list_options(rt, query)?;
-            let options = delete_options(query, &body)?;
-            let deleted = registry
-                .delete_collection(rt, namespace, &list, &options)
-                .await?;
-            if let Some(last) = deleted.items.last() {
-                app.await_seen(last).await;
-            }
-            Ok(json_response(StatusCode::OK, &deleted.to_json(rt), &[]))
-        }
-        _ => Err(Status::method_not_allowed()),
+    };
+    app.await_seen(&written.object).await;
+    Ok(written_response(code, &written))
+}
+
+/// `delete` and `deletecollection`: what was deleted once this server's views have seen it.
+async fn delete(request: &ResourceRequest<'_>, body: Bytes) -> Result<Response> {
+    let (app, rt, query) = (request.app, request.rt, request.query);
+    if request.info.verb == Verb::Delete {
+        let options = delete_options(query, &body)?;
+        let deleted = app.registry.delete(request.target(), &options).await?;
+        app.await_seen(deleted.object()).await;
+        return Ok(json_response(StatusCode::OK, &deleted.response(rt), &[]));
     }
+    let list = list_options(rt, query)?;
+    let options = delete_options(query, &body)?;
+    let deleted = app
+        .registry
+        .delete_collection(rt, request.namespace, &list, &options)
+        .await?;
+    if let Some(last) = deleted.items.last() {
+        app.await_seen(last).await;
+    }
+    Ok(json_response(StatusCode::OK, &deleted.to_json(rt), &[]))
 }
 
 fn discovery_response(app: &AppState, info: &RequestInfo<'_>) -> Result<Response> {
@@ -311,15 +363,17 @@ fn table_response(table: &Value) -> Response {
     response
 }
 
-async fn watch(
-    app: &AppState,
-    user: &UserInfo,
-    rt: &'static ResourceType,
-    namespace: Option<&str>,
-    info: &RequestInfo<'_>,
-    query: &Query,
-    as_table: Option<table::Include>,
-) -> Result<Response> {
+/// `watch`: a stream of events, one JSON object a line, holding a watch slot while it runs.
+async fn watch(request: &ResourceRequest<'_>) -> Result<Response> {
+    let (app, user, rt, namespace, info, query) = (
+        request.app,
+        request.user,
+        request.rt,
+        request.namespace,
+        request.info,
+        request.query,
+    );
+    let as_table = request.as_table();
     let mut list = list_options(rt, query)?;
     if !info.name.is_empty() {
         let by_name =
@@ -375,17 +429,11 @@ async fn watch(
     Ok(response)
 }
 
-async fn subresource(
-    app: &AppState,
-    rt: &'static ResourceType,
-    namespace: Option<&str>,
-    info: &RequestInfo<'_>,
-    query: &Query,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Result<Response> {
-    let target = Target::new(rt, namespace, info.name);
-    let registry = &app.registry;
+/// The `status` and `finalize` subresources.
+async fn subresource(request: &ResourceRequest<'_>, body: Bytes) -> Result<Response> {
+    let (rt, info, query, headers) = (request.rt, request.info, request.query, request.headers);
+    let target = request.target();
+    let registry = &request.app.registry;
     match (info.subresource, &info.verb) {
         ("status", Verb::Get) => Ok(json_response(
             StatusCode::OK,
