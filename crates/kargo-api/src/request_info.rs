@@ -2,7 +2,91 @@
 //! (`apiserver/pkg/endpoints/request/requestinfo.go`): the verb, group, version, namespace,
 //! resource, subresource and name that both routing and authorization read.
 
-use std::borrow::Cow;
+use std::fmt;
+
+/// What a request does, as kube-apiserver names it: one of eight verbs on a resource, or the
+/// lowercase HTTP method on a non-resource path (`/api`, `/version`, `/healthz`, ...).
+/// [`Verb::as_str`] gives the exact Kubernetes string, which RBAC rules match and Forbidden
+/// messages print.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum Verb {
+    /// Read one object (`GET` of a named resource), or `GET` of a non-resource path.
+    #[default]
+    Get,
+    /// Read a collection (`GET` of a collection).
+    List,
+    /// Follow changes (`GET` with `?watch=true`).
+    Watch,
+    /// `POST` to a collection or a subresource.
+    Create,
+    /// `PUT` of an object.
+    Update,
+    /// `PATCH` of an object, or of a non-resource path.
+    Patch,
+    /// `DELETE` of an object, or of a non-resource path.
+    Delete,
+    /// `DELETE` of a collection.
+    DeleteCollection,
+    /// `HEAD` of a non-resource path.
+    Head,
+    /// `POST` to a non-resource path.
+    Post,
+    /// `PUT` of a non-resource path.
+    Put,
+    /// `OPTIONS` of a non-resource path.
+    Options,
+    /// `CONNECT` of a non-resource path.
+    Connect,
+    /// `TRACE` of a non-resource path.
+    Trace,
+    /// Any other (extension) method on a non-resource path, lowercased.
+    Other(Box<str>),
+}
+
+impl Verb {
+    /// The verb of a non-resource request: its method, lowercased (as kube-apiserver does).
+    pub fn of_method(method: &str) -> Verb {
+        match method {
+            "GET" => Verb::Get,
+            "HEAD" => Verb::Head,
+            "POST" => Verb::Post,
+            "PUT" => Verb::Put,
+            "PATCH" => Verb::Patch,
+            "DELETE" => Verb::Delete,
+            "OPTIONS" => Verb::Options,
+            "CONNECT" => Verb::Connect,
+            "TRACE" => Verb::Trace,
+            other => Verb::Other(other.to_ascii_lowercase().into()),
+        }
+    }
+
+    /// The Kubernetes string: what RBAC rules list and Forbidden messages print.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Verb::Get => "get",
+            Verb::List => "list",
+            Verb::Watch => "watch",
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+            Verb::DeleteCollection => "deletecollection",
+            Verb::Head => "head",
+            Verb::Post => "post",
+            Verb::Put => "put",
+            Verb::Options => "options",
+            Verb::Connect => "connect",
+            Verb::Trace => "trace",
+            Verb::Other(verb) => verb,
+        }
+    }
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What a request addresses, borrowed from its path (it is derived on every request).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -11,9 +95,8 @@ pub struct RequestInfo<'a> {
     pub is_resource_request: bool,
     /// The request path.
     pub path: &'a str,
-    /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`, or the
-    /// lowercase HTTP method for non-resource requests.
-    pub verb: Cow<'static, str>,
+    /// What the request does.
+    pub verb: Verb,
     /// API group (`""` for core).
     pub api_group: &'a str,
     /// API version.
@@ -37,26 +120,13 @@ const NAMESPACE_SUBRESOURCES: &[&str] = &["status", "finalize"];
 /// plus one: any further segment is extra whatever it is.
 const MAX_SEGMENTS: usize = 9;
 
-/// The lowercase verb of a non-resource request.
-fn method_verb(method: &str) -> Cow<'static, str> {
-    match method {
-        "GET" => Cow::Borrowed("get"),
-        "HEAD" => Cow::Borrowed("head"),
-        "POST" => Cow::Borrowed("post"),
-        "PUT" => Cow::Borrowed("put"),
-        "PATCH" => Cow::Borrowed("patch"),
-        "DELETE" => Cow::Borrowed("delete"),
-        other => Cow::Owned(other.to_ascii_lowercase()),
-    }
-}
-
 impl<'a> RequestInfo<'a> {
     /// Derives the request info from a method, path and whether `?watch=true` was given.
     pub fn parse(method: &str, path: &'a str, watch: bool) -> RequestInfo<'a> {
         let non_resource = || RequestInfo {
             is_resource_request: false,
             path,
-            verb: method_verb(method),
+            verb: Verb::of_method(method),
             ..RequestInfo::default()
         };
         let mut segments = [""; MAX_SEGMENTS];
@@ -71,17 +141,17 @@ impl<'a> RequestInfo<'a> {
             _ => return non_resource(),
         };
         let verb = match method {
-            "POST" => "create",
-            "GET" | "HEAD" => "get",
-            "PUT" => "update",
-            "PATCH" => "patch",
-            "DELETE" => "delete",
+            "POST" => Verb::Create,
+            "GET" | "HEAD" => Verb::Get,
+            "PUT" => Verb::Update,
+            "PATCH" => Verb::Patch,
+            "DELETE" => Verb::Delete,
             _ => return non_resource(),
         };
         let mut info = RequestInfo {
             is_resource_request: true,
             path,
-            verb: Cow::Borrowed(verb),
+            verb: Verb::Get,
             api_group: group,
             api_version: version,
             ..RequestInfo::default()
@@ -100,13 +170,12 @@ impl<'a> RequestInfo<'a> {
             info.name = rest[1];
         }
         info.resource = rest[0];
-        let verb = match (verb, info.name.is_empty(), watch) {
-            ("get", _, true) => "watch",
-            ("get", true, false) => "list",
-            ("delete", true, _) => "deletecollection",
+        info.verb = match (verb, info.name.is_empty(), watch) {
+            (Verb::Get, _, true) => Verb::Watch,
+            (Verb::Get, true, false) => Verb::List,
+            (Verb::Delete, true, _) => Verb::DeleteCollection,
             (verb, _, _) => verb,
         };
-        info.verb = Cow::Borrowed(verb);
         info
     }
 
@@ -128,7 +197,7 @@ mod tests {
     ) {
         let info = RequestInfo::parse(method, path, watch);
         let got = (
-            &*info.verb,
+            info.verb.as_str(),
             info.api_group,
             info.namespace,
             info.resource,
@@ -229,7 +298,26 @@ mod tests {
         ] {
             let info = RequestInfo::parse("GET", path, false);
             assert!(!info.is_resource_request, "{path}");
-            assert_eq!(info.verb, "get");
+            assert_eq!(info.verb, Verb::Get);
+        }
+    }
+
+    #[test]
+    fn non_resource_verbs_are_the_lowercase_method() {
+        for (method, verb) in [
+            ("GET", "get"),
+            ("HEAD", "head"),
+            ("POST", "post"),
+            ("PUT", "put"),
+            ("PATCH", "patch"),
+            ("DELETE", "delete"),
+            ("OPTIONS", "options"),
+            ("TRACE", "trace"),
+            ("PURGE", "purge"),
+        ] {
+            let info = RequestInfo::parse(method, "/version", false);
+            assert_eq!(info.verb.as_str(), verb, "{method}");
+            assert_eq!(info.verb.to_string(), verb, "{method}");
         }
     }
 

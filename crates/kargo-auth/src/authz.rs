@@ -22,12 +22,17 @@ pub struct Authorizer {
 /// The RBAC attributes of a request.
 pub fn attributes(info: &RequestInfo<'_>) -> Attributes {
     if info.is_resource_request {
-        Attributes::resource(&info.verb, info.namespace, info.api_group, info.resource)
-            .with_name(info.name)
-            .with_subresource(info.subresource)
-            .into()
+        Attributes::resource(
+            info.verb.as_str(),
+            info.namespace,
+            info.api_group,
+            info.resource,
+        )
+        .with_name(info.name)
+        .with_subresource(info.subresource)
+        .into()
     } else {
-        Attributes::non_resource(&info.verb, info.path)
+        Attributes::non_resource(info.verb.as_str(), info.path)
     }
 }
 

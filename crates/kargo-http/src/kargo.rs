@@ -594,8 +594,9 @@ async fn authenticate(State(app): State<AppState>, mut request: Request, next: N
     };
     match user {
         Ok(user) => {
-            request.extensions_mut().insert(user);
-            next.run(request).await
+            request.extensions_mut().insert(user.clone());
+            let response = next.run(request).await;
+            app.observers.note_user(response, &user)
         }
         Err(failure) => {
             // Read what the client sends while the answer goes out, so that it gets the answer

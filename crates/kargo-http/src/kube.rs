@@ -2,7 +2,6 @@
 //! authorizes it, and calls one registry operation per verb.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::response::Response;
@@ -13,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{AppState, body, discovery, json_response, table};
 use crate::StatusResponse;
-use kargo_api::request_info::RequestInfo;
+use kargo_api::request_info::{RequestInfo, Verb};
 use kargo_auth::rbac::UserInfo;
 use kargo_registry::status::{Result, Status};
 use kargo_registry::{
@@ -35,18 +34,14 @@ pub fn parse_query(uri: &Uri) -> Query {
     out
 }
 
-fn flag(query: &Query, key: &str) -> bool {
+pub(crate) fn flag(query: &Query, key: &str) -> bool {
     matches!(query.get(key).map(String::as_str), Some("true" | "1"))
 }
 
 /// Serves one authenticated request to an `/api` or `/apis` path. It takes the request whole
 /// rather than through extractors, which would copy the headers (with the bearer token) on every
 /// request.
-pub async fn handle(
-    app: &AppState,
-    user: Arc<UserInfo>,
-    request: axum::extract::Request,
-) -> Response {
+pub async fn handle(app: &AppState, user: &UserInfo, request: axum::extract::Request) -> Response {
     let (parts, body) = request.into_parts();
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let body = match body::read(body, body::MAX_BODY).await {
@@ -56,9 +51,35 @@ pub async fn handle(
     };
     let query = parse_query(&uri);
     let info = RequestInfo::parse(method.as_str(), uri.path(), flag(&query, "watch"));
-    match serve(app, &user, &info, &query, &headers, body).await {
+    match serve(app, user, &info, &query, &headers, body).await {
         Ok(response) => response,
         Err(status) => status.into_response(),
+    }
+}
+
+/// One request to a resource, authorized and resolved to its type: what the handlers of each
+/// verb family read.
+struct ResourceRequest<'r> {
+    app: &'r AppState,
+    user: &'r UserInfo,
+    rt: &'static ResourceType,
+    /// `None` for a cluster-scoped type, or a namespaced type across all namespaces.
+    namespace: Option<&'r str>,
+    info: &'r RequestInfo<'r>,
+    query: &'r Query,
+    headers: &'r HeaderMap,
+}
+
+impl ResourceRequest<'_> {
+    /// The object the path names.
+    fn target(&self) -> Target<'_> {
+        Target::new(self.rt, self.namespace, self.info.name)
+    }
+
+    /// How to render a read as a `Table`, if the client asked for one.
+    fn as_table(&self) -> Option<table::Include> {
+        table::wanted(self.headers)
+            .then(|| table::Include::parse(self.query.get("includeObject").map(String::as_str)))
     }
 }
 
@@ -74,6 +95,35 @@ async fn serve(
         app.authorize(user, info)?;
         return discovery_response(app, info);
     }
+    let (rt, namespace) = resolve(info)?;
+    app.authorize(user, info)?;
+    if rt.storage == Storage::Virtual || info.subresource == "token" {
+        let body = body::decode(headers, &body)?;
+        return super::reviews::create(app, user, rt, info, body).await;
+    }
+    let request = ResourceRequest {
+        app,
+        user,
+        rt,
+        namespace,
+        info,
+        query,
+        headers,
+    };
+    if !info.subresource.is_empty() {
+        return subresource(&request, body).await;
+    }
+    match info.verb {
+        Verb::Get | Verb::List => read(&request).await,
+        Verb::Watch => watch(&request).await,
+        Verb::Create | Verb::Update | Verb::Patch => write(&request, body).await,
+        Verb::Delete | Verb::DeleteCollection => delete(&request, body).await,
+        _ => Err(Status::method_not_allowed()),
+    }
+}
+
+/// The type a resource path names and its namespace, or 404 for a path that names nothing.
+fn resolve<'r>(info: &RequestInfo<'r>) -> Result<(&'static ResourceType, Option<&'r str>)> {
     let rt = resources::find(info.api_group, info.api_version, info.resource)
         .filter(|_| !info.has_extra_segments())
         .ok_or_else(Status::no_route)?;
@@ -82,119 +132,116 @@ async fn serve(
         return Err(Status::no_route());
     }
     let namespace = (rt.namespaced && !info.namespace.is_empty()).then_some(info.namespace);
-    if rt.namespaced && namespace.is_none() && !matches!(&*info.verb, "list" | "watch") {
+    if rt.namespaced && namespace.is_none() && !matches!(info.verb, Verb::List | Verb::Watch) {
         return Err(Status::no_route());
     }
     if !info.subresource.is_empty() && rt.subresource(info.subresource).is_none() {
         return Err(Status::no_route());
     }
-    app.authorize(user, info)?;
-    if rt.storage == Storage::Virtual || info.subresource == "token" {
-        let body = body::decode(headers, &body)?;
-        return super::reviews::create(app, user, rt, info, body).await;
+    Ok((rt, namespace))
+}
+
+/// `get` and `list`, as JSON or as a `Table`.
+async fn read(request: &ResourceRequest<'_>) -> Result<Response> {
+    let (registry, rt) = (&request.app.registry, request.rt);
+    let as_table = request.as_table();
+    if request.info.verb == Verb::Get {
+        let Some(include) = as_table else {
+            return Ok(json_bytes_response(
+                registry.get_json(request.target()).await?,
+            ));
+        };
+        let obj = registry.get(request.target()).await?;
+        let rv = json!({"resourceVersion": kargo_registry::Meta::resource_version(&obj)});
+        return Ok(table_response(&table::table(
+            rt,
+            std::slice::from_ref(&obj),
+            rv,
+            include,
+        )));
     }
-    if !info.subresource.is_empty() {
-        return subresource(app, rt, namespace, info, query, headers, body).await;
-    }
-    let registry = &app.registry;
-    let name = info.name;
-    let as_table = table::wanted(headers)
-        .then(|| table::Include::parse(query.get("includeObject").map(String::as_str)));
-    match &*info.verb {
-        "get" => {
-            let target = Target::new(rt, namespace, name);
-            let Some(include) = as_table else {
-                return Ok(json_bytes_response(registry.get_json(target).await?));
-            };
-            let obj = registry.get(target).await?;
-            let rv = json!({"resourceVersion": kargo_registry::Meta::resource_version(&obj)});
+    let options = list_options(rt, request.query)?;
+    let list = registry.list(rt, request.namespace, &options).await?;
+    match as_table {
+        Some(include) => {
+            let json = list.to_json(rt);
             Ok(table_response(&table::table(
                 rt,
-                std::slice::from_ref(&obj),
-                rv,
+                &list.items,
+                json["metadata"].clone(),
                 include,
             )))
         }
-        "list" => {
-            let options = list_options(rt, query)?;
-            let list = registry.list(rt, namespace, &options).await?;
-            match as_table {
-                Some(include) => {
-                    let json = list.to_json(rt);
-                    Ok(table_response(&table::table(
-                        rt,
-                        &list.items,
-                        json["metadata"].clone(),
-                        include,
-                    )))
-                }
-                None => Ok(json_response(
-                    StatusCode::OK,
-                    &list.to_json(rt),
-                    &list.warnings(),
-                )),
-            }
-        }
-        "watch" => watch(app, user, rt, namespace, info, query, as_table).await,
-        "create" => {
+        None => Ok(json_response(
+            StatusCode::OK,
+            &list.to_json(rt),
+            &list.warnings(),
+        )),
+    }
+}
+
+/// `create`, `update` and `patch`: the written object once this server's views have seen it.
+async fn write(request: &ResourceRequest<'_>, body: Bytes) -> Result<Response> {
+    let (app, rt, query, headers) = (request.app, request.rt, request.query, request.headers);
+    let registry = &app.registry;
+    let (code, written) = match request.info.verb {
+        Verb::Create => {
             let body = body::decode_reporting_duplicates(headers, &body)?;
-            let mut options = write_options_for(app, user, rt, query)?;
+            let mut options = write_options_for(app, request.user, rt, query)?;
             options.duplicate_fields = body.duplicates;
-            let written = registry.create(rt, namespace, body.value, &options).await?;
-            app.await_seen(&written.object).await;
-            Ok(written_response(StatusCode::CREATED, &written))
+            let written = registry
+                .create(rt, request.namespace, body.value, &options)
+                .await?;
+            (StatusCode::CREATED, written)
         }
-        "update" => {
+        Verb::Update => {
             let body = body::decode_reporting_duplicates(headers, &body)?;
             let mut options = write_options(query)?;
             options.duplicate_fields = body.duplicates;
             let written = registry
-                .update(Target::new(rt, namespace, name), body.value, &options)
+                .update(request.target(), body.value, &options)
                 .await?;
-            app.await_seen(&written.object).await;
-            Ok(written_response(StatusCode::OK, &written))
+            (StatusCode::OK, written)
         }
-        "patch" => {
+        _ => {
             let patch_type = PatchType::from_content_type(&body::content_type(headers))?;
             if body.len() > body::MAX_BODY {
                 return Err(Status::too_large(body::MAX_BODY));
             }
+            let options = write_options_for(app, request.user, rt, query)?;
             let written = registry
-                .patch(
-                    Target::new(rt, namespace, name),
-                    patch_type,
-                    &body,
-                    &write_options_for(app, user, rt, query)?,
-                )
+                .patch(request.target(), patch_type, &body, &options)
                 .await?;
-            app.await_seen(&written.object).await;
-            Ok(written_response(StatusCode::OK, &written))
+            (StatusCode::OK, written)
         }
-        "delete" => {
-            let options = delete_options(query, &body)?;
-            let deleted = registry
-                .delete(Target::new(rt, namespace, name), &options)
-                .await?;
-            app.await_seen(deleted.object()).await;
-            Ok(json_response(StatusCode::OK, &deleted.response(rt), &[]))
-        }
-        "deletecollection" => {
-            let list = list_options(rt, query)?;
-            let options = delete_options(query, &body)?;
-            let deleted = registry
-                .delete_collection(rt, namespace, &list, &options)
-                .await?;
-            if let Some(last) = deleted.items.last() {
-                app.await_seen(last).await;
-            }
-            Ok(json_response(StatusCode::OK, &deleted.to_json(rt), &[]))
-        }
-        _ => Err(Status::method_not_allowed()),
+    };
+    app.await_seen(&written.object).await;
+    Ok(written_response(code, &written))
+}
+
+/// `delete` and `deletecollection`: what was deleted once this server's views have seen it.
+async fn delete(request: &ResourceRequest<'_>, body: Bytes) -> Result<Response> {
+    let (app, rt, query) = (request.app, request.rt, request.query);
+    if request.info.verb == Verb::Delete {
+        let options = delete_options(query, &body)?;
+        let deleted = app.registry.delete(request.target(), &options).await?;
+        app.await_seen(deleted.object()).await;
+        return Ok(json_response(StatusCode::OK, &deleted.response(rt), &[]));
     }
+    let list = list_options(rt, query)?;
+    let options = delete_options(query, &body)?;
+    let deleted = app
+        .registry
+        .delete_collection(rt, request.namespace, &list, &options)
+        .await?;
+    if let Some(last) = deleted.items.last() {
+        app.await_seen(last).await;
+    }
+    Ok(json_response(StatusCode::OK, &deleted.to_json(rt), &[]))
 }
 
 fn discovery_response(app: &AppState, info: &RequestInfo<'_>) -> Result<Response> {
-    if info.verb != "get" {
+    if info.verb != Verb::Get {
         return Err(Status::method_not_allowed());
     }
     let parts: Vec<&str> = info.path.trim_matches('/').split('/').collect();
@@ -316,15 +363,17 @@ fn table_response(table: &Value) -> Response {
     response
 }
 
-async fn watch(
-    app: &AppState,
-    user: &UserInfo,
-    rt: &'static ResourceType,
-    namespace: Option<&str>,
-    info: &RequestInfo<'_>,
-    query: &Query,
-    as_table: Option<table::Include>,
-) -> Result<Response> {
+/// `watch`: a stream of events, one JSON object a line, holding a watch slot while it runs.
+async fn watch(request: &ResourceRequest<'_>) -> Result<Response> {
+    let (app, user, rt, namespace, info, query) = (
+        request.app,
+        request.user,
+        request.rt,
+        request.namespace,
+        request.info,
+        request.query,
+    );
+    let as_table = request.as_table();
     let mut list = list_options(rt, query)?;
     if !info.name.is_empty() {
         let by_name =
@@ -380,24 +429,18 @@ async fn watch(
     Ok(response)
 }
 
-async fn subresource(
-    app: &AppState,
-    rt: &'static ResourceType,
-    namespace: Option<&str>,
-    info: &RequestInfo<'_>,
-    query: &Query,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Result<Response> {
-    let target = Target::new(rt, namespace, info.name);
-    let registry = &app.registry;
-    match (info.subresource, &*info.verb) {
-        ("status", "get") => Ok(json_response(
+/// The `status` and `finalize` subresources.
+async fn subresource(request: &ResourceRequest<'_>, body: Bytes) -> Result<Response> {
+    let (rt, info, query, headers) = (request.rt, request.info, request.query, request.headers);
+    let target = request.target();
+    let registry = &request.app.registry;
+    match (info.subresource, &info.verb) {
+        ("status", Verb::Get) => Ok(json_response(
             StatusCode::OK,
             &registry.get(target).await?,
             &[],
         )),
-        ("status", "update") => {
+        ("status", Verb::Update) => {
             let body = body::decode(headers, &body)?;
             let (obj, _) = registry.decode_body(rt, body, FieldValidation::Ignore, &[])?;
             let status = obj.get("status").cloned();
@@ -426,14 +469,14 @@ async fn subresource(
                 .await?;
             Ok(json_response(StatusCode::OK, &updated, &[]))
         }
-        ("status", "patch") => {
+        ("status", Verb::Patch) => {
             let patch_type = PatchType::from_content_type(&body::content_type(headers))?;
             let written = registry
                 .patch_status(target, patch_type, &body, &write_options(query)?)
                 .await?;
             Ok(written_response(StatusCode::OK, &written))
         }
-        ("finalize", "update") => {
+        ("finalize", Verb::Update) => {
             let body = body::decode(headers, &body)?;
             let finalizers = body
                 .pointer("/spec/finalizers")

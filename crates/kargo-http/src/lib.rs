@@ -13,6 +13,7 @@ pub mod kargo_openapi;
 pub mod keys;
 pub mod kube;
 pub mod limits;
+pub mod observe;
 pub mod openapi;
 pub mod protobuf;
 pub mod reviews;
@@ -78,6 +79,8 @@ pub struct App {
     pub synced: tokio::sync::watch::Receiver<kargo_store::Revision>,
     /// In-flight pools, watch slots and request timeouts.
     pub limits: crate::limits::RequestLimits,
+    /// Who sees every request ([`observe`]); none by default.
+    pub observers: observe::Observers,
 }
 
 impl App {
@@ -148,11 +151,46 @@ impl Api {
     /// `source` is the client's address, by which failed authentications are counted: handed to
     /// the Kubernetes API directly, and to the router as a `ConnectInfo` extension (not on the
     /// hot path: an extension costs an allocation per request).
-    pub async fn call<B>(
-        self,
-        mut request: http::Request<B>,
-        source: Option<SocketAddr>,
-    ) -> Response
+    ///
+    /// This is the request seam ([`observe`]): each answered request makes one record for the
+    /// app's observers, when its response head is ready. With no observer, the cost is this one
+    /// branch.
+    pub async fn call<B>(self, request: http::Request<B>, source: Option<SocketAddr>) -> Response
+    where
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        if self.state.observers.is_empty() {
+            return self.answer(request, source).await;
+        }
+        let started = std::time::Instant::now();
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let mut response = self.answer(request, source).await;
+        let user = response
+            .extensions_mut()
+            .remove::<observe::AuthenticatedUser>();
+        let path = uri.path();
+        let watch = is_kube_path(path) && kube::flag(&kube::parse_query(&uri), "watch");
+        let info = RequestInfo::parse(method.as_str(), path, watch);
+        self.state.observers.request(&observe::RequestRecord {
+            user: user.as_ref().map(|u| &*u.0),
+            verb: &info.verb,
+            api_group: info.api_group,
+            resource: info.resource,
+            subresource: info.subresource,
+            namespace: info.namespace,
+            name: info.name,
+            method: &method,
+            path,
+            status: response.status(),
+            duration: started.elapsed(),
+            source,
+        });
+        response
+    }
+
+    /// [`Api::call`] without its observation.
+    async fn answer<B>(&self, mut request: http::Request<B>, source: Option<SocketAddr>) -> Response
     where
         B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
@@ -291,6 +329,17 @@ async fn kube_request(
         Ok(authenticated) => authenticated,
         Err(response) => return response,
     };
+    let response = kube_authenticated(app, &user, request, watch).await;
+    app.observers.note_user(response, &user)
+}
+
+/// [`kube_request`] once authenticated.
+async fn kube_authenticated(
+    app: &AppState,
+    user: &UserInfo,
+    request: Request,
+    watch: bool,
+) -> Response {
     let limits = &app.limits;
     // Watches take no place (the watch slots bound them); their stream outlives the timeout,
     // which bounds only the start (the body, the initial list).
@@ -375,8 +424,9 @@ async fn authenticate_kube(State(app): State<AppState>, request: Request, next: 
     let source = throttle::client_address(request.extensions());
     match authenticate(&app, request, source).await {
         Ok((user, mut request)) => {
-            request.extensions_mut().insert(user);
-            next.run(request).await
+            request.extensions_mut().insert(user.clone());
+            let response = next.run(request).await;
+            app.observers.note_user(response, &user)
         }
         Err(response) => response,
     }

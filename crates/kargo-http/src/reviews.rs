@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{AppState, json_response};
 use crate::StatusResponse;
-use kargo_api::request_info::RequestInfo;
+use kargo_api::request_info::{RequestInfo, Verb};
 use kargo_auth::rbac::{Attributes, Decision, UserInfo};
 use kargo_auth::{jwt, mint};
 use kargo_registry::Target;
@@ -28,7 +28,7 @@ pub async fn create(
     info: &RequestInfo<'_>,
     body: Value,
 ) -> Result<Response> {
-    if info.verb != "create" {
+    if info.verb != Verb::Create {
         return Err(Status::method_not_allowed());
     }
     let created = |v: Value| Ok(json_response(StatusCode::CREATED, &v, &[]));

@@ -12,7 +12,8 @@
 //! - the store itself is the `kargo-store` crate, the shared types `kargo-api`.
 //!
 //! [`run`] starts everything: [`server`] (start-up, the data directory, encryption at rest) and
-//! [`backup`] (export, import, migrate).
+//! [`backup`] (export, import, migrate). [`testing`] (with the `testing` feature) builds the
+//! whole API in-process over a temporary store, for the fast test tier.
 
 pub use kargo_auth as auth;
 pub use kargo_controllers as controllers;
@@ -24,5 +25,10 @@ pub mod backup;
 pub mod data_dir;
 pub mod encryption;
 pub mod server;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+#[cfg(test)]
+mod api_tests;
 
 pub use server::{ServerConfig, StoreConfig, run};

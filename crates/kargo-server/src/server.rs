@@ -23,6 +23,7 @@ use kargo_auth::view::AuthView;
 use kargo_controllers::tokens::TokenController;
 use kargo_controllers::{gc::GarbageCollector, namespace::NamespaceController};
 use kargo_core::controller::ProjectController;
+use kargo_http::observe::Observers;
 use kargo_http::{App, AppState};
 use kargo_registry::informer;
 use kargo_registry::{Registry, Target, WriteOptions};
@@ -630,10 +631,77 @@ async fn start_on(
     tripped: Tripped,
     data_dir: DataDir,
 ) -> Result<Started, StartError> {
+    let listener = TcpListener::bind(config.address)
+        .await
+        .map_err(StartError::io(format!("listening on {}", config.address)))?;
+    let address = listener
+        .local_addr()
+        .map_err(StartError::io("reading the listening address"))?;
+    let shutdown = CancellationToken::new();
+    let assembled = assemble(
+        &config,
+        store,
+        &tripped,
+        connect_address(address),
+        shutdown.clone(),
+        Observers::default(),
+    )
+    .await?;
+    let kubeconfig = write_admin_kubeconfig(&config, &assembled.tls, address)?;
+    let url = format!("https://{}", connect_address(address));
+    tokio::spawn(kargo_http::serve::serve(
+        listener,
+        assembled.tls.server_config()?,
+        assembled.api,
+        connection_limits(&config.limits),
+        shutdown.clone(),
+    ));
+
+    tracing::info!(%url, "kargo server listening");
+    Ok(Started {
+        address,
+        url,
+        ca_path: assembled.tls.ca_path.clone(),
+        kubeconfig,
+        generated_password: assembled.generated_password,
+        shutdown,
+        tripped,
+        store_name: config.store.describe(&config.data_dir),
+        _data_dir: data_dir,
+    })
+}
+
+/// The whole API assembled on an opened store, not yet listening.
+pub(crate) struct Assembled {
+    /// Every route, ready for [`kargo_http::Api::call`].
+    pub(crate) api: kargo_http::Api,
+    /// The CA and serving certificate.
+    pub(crate) tls: TlsMaterial,
+    /// The admin account (the test tier issues its token).
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
+    pub(crate) admin: Arc<Admin>,
+    /// The admin password, when this start generated it.
+    pub(crate) generated_password: Option<String>,
+}
+
+/// Assembles the server on `store`, without a socket: the TLS material, the admin account, the
+/// first-start objects, the registry, the signing keys and the auth view, the informer feeding
+/// the read cache, the auth view and the controllers, then authentication and authorization,
+/// Kargo, the [`App`] and its [`kargo_http::Api`]. Returns once the informer has applied every
+/// write made before this start. `advertised_address` is the `host:port` clients reach;
+/// `shutdown` stops the controllers, the informer and the watches.
+pub(crate) async fn assemble(
+    config: &ServerConfig,
+    store: Arc<dyn Store>,
+    tripped: &Tripped,
+    advertised_address: String,
+    shutdown: CancellationToken,
+    observers: Observers,
+) -> Result<Assembled, StartError> {
     let tls_dir = config.data_dir.join("tls");
     let ca = CaPair::shared(&store, &tls_dir).await?;
     let tls = TlsMaterial::load_or_create(&tls_dir, &config.certificate_names(), &ca)?;
-    let (admin, generated) = Admin::init(
+    let (admin, generated_password) = Admin::init(
         &store,
         config.admin_password.as_deref(),
         config.revoke_admin_sessions,
@@ -643,16 +711,6 @@ async fn start_on(
     let registry = Registry::new(store.clone()).with_max_object_bytes(config.max_object_bytes);
     bootstrap(&registry).await?;
 
-    let shutdown = CancellationToken::new();
-    let listener = TcpListener::bind(config.address)
-        .await
-        .map_err(StartError::io(format!("listening on {}", config.address)))?;
-    let address = listener
-        .local_addr()
-        .map_err(StartError::io("reading the listening address"))?;
-    let kubeconfig = write_admin_kubeconfig(&config, &tls, address)?;
-
-    let url = format!("https://{}", connect_address(address));
     let key_set = keys::load_or_create(&store).await?;
     let view = AuthView::new(key_set);
     let cache = Arc::new(kargo_registry::cache::ObjectCache::new(
@@ -707,7 +765,7 @@ async fn start_on(
     }
 
     let registry = registry.with_cache(cache, synced_rx.clone());
-    let issuer = config.issuer.clone().unwrap_or_else(|| url.clone());
+    let issuer = (config.issuer.clone()).unwrap_or_else(|| format!("https://{advertised_address}"));
     let authz = Arc::new(Authorizer::new(view.clone()));
     let kargo = kargo_core::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone())
         .with_minter(minter);
@@ -715,38 +773,24 @@ async fn start_on(
         registry,
         authn: Arc::new(
             Authenticator::new(
-                admin,
+                admin.clone(),
                 Arc::new(TokenAuthenticator::new(view.clone(), issuer)),
             )
             .with_admin_enabled(config.admin_enabled),
         ),
         authz,
-        advertised_address: connect_address(address),
-        shutdown: shutdown.clone(),
+        advertised_address,
+        shutdown,
         kargo: Arc::new(kargo),
         synced: synced_rx,
         limits: kargo_http::limits::RequestLimits::new(&config.limits),
+        observers,
     });
-    let app = kargo_http::Api::new(state);
-    tokio::spawn(kargo_http::serve::serve(
-        listener,
-        tls.server_config()?,
-        app,
-        connection_limits(&config.limits),
-        shutdown.clone(),
-    ));
-
-    tracing::info!(%url, "kargo server listening");
-    Ok(Started {
-        address,
-        url,
-        ca_path: tls.ca_path.clone(),
-        kubeconfig,
-        generated_password: generated,
-        shutdown,
-        tripped,
-        store_name: config.store.describe(&config.data_dir),
-        _data_dir: data_dir,
+    Ok(Assembled {
+        api: kargo_http::Api::new(state),
+        tls,
+        admin,
+        generated_password,
     })
 }
 

@@ -53,7 +53,9 @@ fn violations(manifests: &BTreeMap<String, Edges>) -> Vec<String> {
         {
             if TEST_SUPPORT.contains(&dep.as_str()) {
                 if kind == "depends" {
-                    found.push(format!("{name} depends on the test support {dep} outside its tests"));
+                    found.push(format!(
+                        "{name} depends on the test support {dep} outside its tests"
+                    ));
                 }
                 continue;
             }
@@ -64,8 +66,14 @@ fn violations(manifests: &BTreeMap<String, Edges>) -> Vec<String> {
             // Tests may use what the crate uses; a dev-dependency on a crate of its own or a
             // higher layer is an upward edge all the same.
             if theirs >= own && dep != name {
-                let how = if theirs == own { "a sibling" } else { "a crate above it" };
-                found.push(format!("{name} {kind} on {dep}, {how} (layer {theirs} ≥ {own})"));
+                let how = if theirs == own {
+                    "a sibling"
+                } else {
+                    "a crate above it"
+                };
+                found.push(format!(
+                    "{name} {kind} on {dep}, {how} (layer {theirs} ≥ {own})"
+                ));
             }
             if FORBIDDEN_SAME_LAYER.contains(&(name.as_str(), dep.as_str())) {
                 found.push(format!("{name} {kind} on {dep}, which it must not know"));
@@ -86,7 +94,12 @@ fn workspace() -> BTreeMap<String, Edges> {
     let ours = |table: Option<&toml::Value>| -> Vec<String> {
         table
             .and_then(toml::Value::as_table)
-            .map(|t| t.keys().filter(|k| k.starts_with("kargo-")).cloned().collect())
+            .map(|t| {
+                t.keys()
+                    .filter(|k| k.starts_with("kargo-"))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default()
     };
     members
@@ -112,7 +125,11 @@ fn no_crate_depends_on_a_crate_above_it_or_beside_it() {
     let manifests = workspace();
     assert!(manifests.len() >= 10, "read {} manifests", manifests.len());
     let found = violations(&manifests);
-    assert!(found.is_empty(), "the layering is broken:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "the layering is broken:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
@@ -127,7 +144,11 @@ fn the_check_finds_upward_sibling_unknown_and_test_support_edges() {
             .collect()
     };
     let clean = graph(&[
-        ("kargo-registry", &["kargo-api", "kargo-store"], &["kargo-fuzz"]),
+        (
+            "kargo-registry",
+            &["kargo-api", "kargo-store"],
+            &["kargo-fuzz"],
+        ),
         ("kargo-http", &["kargo-core", "kargo-auth"], &[]),
         ("kargo-fuzz", &[], &[]),
     ]);

@@ -1,0 +1,270 @@
+//! In-process tests of the whole API ([`crate::testing::TestApi`]): what a client sees through
+//! the Kargo REST API and the Kubernetes API, with no socket and no spawned binary.
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::testing::{CLIENT_ADDRESS, TestApi};
+use kargo_http::observe::{Observers, RequestObserver, RequestRecord};
+
+/// Creates a Project, a ServiceAccount in it, a role `reader` that may get ServiceAccounts
+/// granted to it, and a token `ci-token` for it; returns the token.
+async fn reader_token(api: &TestApi) -> String {
+    let admin = Some(api.admin_token.as_str());
+    let post = |path: &'static str, body: Value| api.request(Method::POST, path, Some(body), admin);
+    let (code, body) = post(
+        "/v1beta1/projects",
+        json!({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Project",
+               "metadata": {"name": "demo"}}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let (code, body) = post(
+        "/v1beta1/projects/demo/service-accounts",
+        json!({"apiVersion": "v1", "kind": "ServiceAccount",
+               "metadata": {"name": "ci", "namespace": "demo"}}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let (code, body) = post(
+        "/v1beta1/projects/demo/roles",
+        json!({"metadata": {"name": "reader"},
+               "rules": [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]}]}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let (code, body) = post(
+        "/v1beta1/projects/demo/roles/grants",
+        json!({"role": "reader",
+               "serviceAccounts": {"serviceAccounts": [{"name": "ci", "namespace": "demo"}]}}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (code, body) = post(
+        "/v1beta1/projects/demo/service-accounts/ci/tokens",
+        json!({"name": "ci-token"}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let encoded = body["data"]["token"].as_str().unwrap_or_default();
+    let token = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    String::from_utf8(token).unwrap()
+}
+
+#[tokio::test]
+async fn a_token_reads_what_its_role_allows_is_forbidden_the_rest_and_stops_when_deleted() {
+    let api = TestApi::new().await;
+    let token = reader_token(&api).await;
+
+    let (code, body) = api
+        .request(
+            Method::GET,
+            "/api/v1/namespaces/demo/serviceaccounts/ci",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["metadata"]["name"], "ci");
+
+    let (code, body) = api
+        .request(
+            Method::GET,
+            "/api/v1/namespaces/demo/secrets",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        body["message"],
+        "secrets is forbidden: User \"system:serviceaccount:demo:ci\" cannot list resource \
+         \"secrets\" in API group \"\" in the namespace \"demo\""
+    );
+    assert_eq!(body["reason"], "Forbidden");
+
+    let (code, body) = api
+        .request(
+            Method::DELETE,
+            "/v1beta1/projects/demo/service-account-tokens/ci-token",
+            None,
+            Some(&api.admin_token),
+        )
+        .await;
+    assert_eq!(code, StatusCode::NO_CONTENT, "{body}");
+    let (code, body) = api
+        .request(
+            Method::GET,
+            "/api/v1/namespaces/demo/serviceaccounts/ci",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["message"], "Unauthorized");
+}
+
+/// A [`RequestRecord`], owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    user: Option<String>,
+    verb: String,
+    resource: String,
+    namespace: String,
+    name: String,
+    method: Method,
+    path: String,
+    status: u16,
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Seen>>);
+
+impl RequestObserver for Recorder {
+    fn request(&self, record: &RequestRecord<'_>) {
+        assert_eq!(record.source, Some(CLIENT_ADDRESS));
+        let seen = Seen {
+            user: record.user.map(|u| u.username.clone()),
+            verb: record.verb.as_str().to_owned(),
+            resource: record.resource.to_owned(),
+            namespace: record.namespace.to_owned(),
+            name: record.name.to_owned(),
+            method: record.method.clone(),
+            path: record.path.to_owned(),
+            status: record.status.as_u16(),
+        };
+        self.0.lock().unwrap().push(seen);
+    }
+}
+
+impl Recorder {
+    fn take(&self) -> Vec<Seen> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+fn seen(
+    user: Option<&str>,
+    verb: &str,
+    (resource, namespace, name): (&str, &str, &str),
+    (method, path): (Method, &str),
+    status: u16,
+) -> Seen {
+    Seen {
+        user: user.map(str::to_owned),
+        verb: verb.into(),
+        resource: resource.into(),
+        namespace: namespace.into(),
+        name: name.into(),
+        method,
+        path: path.into(),
+        status,
+    }
+}
+
+#[tokio::test]
+async fn every_answered_request_makes_one_record_with_its_user_attributes_and_status() {
+    let recorder = Arc::new(Recorder::default());
+    let api = TestApi::with_observers(Observers::new(vec![recorder.clone()])).await;
+    let token = reader_token(&api).await;
+    recorder.take();
+    let sa = "/api/v1/namespaces/demo/serviceaccounts/ci";
+    let robot = Some("system:serviceaccount:demo:ci");
+
+    let (code, _) = api.request(Method::GET, sa, None, Some(&token)).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        recorder.take(),
+        [seen(
+            robot,
+            "get",
+            ("serviceaccounts", "demo", "ci"),
+            (Method::GET, sa),
+            200
+        )]
+    );
+
+    let (code, _) = api.request(Method::GET, sa, None, None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        recorder.take(),
+        [seen(
+            None,
+            "get",
+            ("serviceaccounts", "demo", "ci"),
+            (Method::GET, sa),
+            401
+        )]
+    );
+
+    let (code, _) = api.request(Method::GET, "/nowhere", None, None).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(
+        recorder.take(),
+        [seen(
+            None,
+            "get",
+            ("", "", ""),
+            (Method::GET, "/nowhere"),
+            404
+        )]
+    );
+
+    let (code, _) = api
+        .request(
+            Method::GET,
+            "/v1beta1/projects",
+            None,
+            Some(&api.admin_token),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        recorder.take(),
+        [seen(
+            Some(kargo_auth::authn::ADMIN_USER),
+            "get",
+            ("", "", ""),
+            (Method::GET, "/v1beta1/projects"),
+            200
+        )]
+    );
+
+    let (code, _) = api
+        .request(
+            Method::POST,
+            "/v1beta1/projects",
+            Some(json!({"metadata": {"name": "demo"}})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    assert_eq!(
+        recorder.take(),
+        [seen(
+            robot,
+            "post",
+            ("", "", ""),
+            (Method::POST, "/v1beta1/projects"),
+            403
+        )]
+    );
+
+    let (code, _) = api.request(Method::GET, "/healthz", None, None).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        recorder.take(),
+        [seen(
+            None,
+            "get",
+            ("", "", ""),
+            (Method::GET, "/healthz"),
+            200
+        )]
+    );
+}

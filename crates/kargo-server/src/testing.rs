@@ -1,0 +1,134 @@
+//! The in-process test tier: the whole API ([`crate::server::assemble`], the same assembly
+//! `kargo server` listens with) over a temporary SQLite store, driven request by request through
+//! [`kargo_http::Api::call`] with no socket and no TLS, as kube-rs tests its client against a
+//! mock service. A test reads what a client would: the status code and the JSON body.
+//!
+//! ```no_run
+//! # async fn example() {
+//! use kargo_server::testing::TestApi;
+//! let api = TestApi::new().await;
+//! let admin = api.admin_token.clone();
+//! let (code, body) = api.request(http::Method::GET, "/v1beta1/projects", None, Some(&admin)).await;
+//! # }
+//! ```
+
+use std::net::SocketAddr;
+
+use http::{Method, StatusCode};
+use kargo_http::observe::Observers;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::server::{ServerConfig, StoreConfig, assemble};
+
+/// The address requests come from (the listener would give the client's).
+pub const CLIENT_ADDRESS: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
+
+/// The largest response body [`TestApi::request`] reads.
+const MAX_RESPONSE: usize = 16 * 1024 * 1024;
+
+/// The whole API over a temporary SQLite store; stopped (controllers, informer) when dropped.
+pub struct TestApi {
+    api: kargo_http::Api,
+    /// A bearer token of the admin (`system:masters`), as `POST /v1beta1/login` gives.
+    pub admin_token: String,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApi {
+    /// A new API on an empty store.
+    pub async fn new() -> TestApi {
+        TestApi::with_observers(Observers::default()).await
+    }
+
+    /// A new API on an empty store, whose requests `observers` see.
+    ///
+    /// # Panics
+    /// If the API cannot be assembled (a test cannot go on without it).
+    #[allow(clippy::expect_used)]
+    pub async fn with_observers(observers: Observers) -> TestApi {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let config = ServerConfig {
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: dir.path().to_owned(),
+            store: StoreConfig::Sqlite,
+            admin_password: None,
+            admin_enabled: true,
+            revoke_admin_sessions: false,
+            tls_names: Vec::new(),
+            issuer: None,
+            compaction_interval: None,
+            max_object_bytes: kargo_api::limits::MAX_OBJECT_BYTES,
+            init: false,
+            encryption_config: None,
+            limits: kargo_http::limits::Limits::default(),
+        };
+        let store = config.store.open(dir.path()).await.expect("a SQLite store");
+        let (store, tripped) = kargo_store::tripwire(store);
+        let shutdown = CancellationToken::new();
+        let assembled = assemble(
+            &config,
+            store,
+            &tripped,
+            "127.0.0.1:8443".into(),
+            shutdown.clone(),
+            observers,
+        )
+        .await
+        .expect("the API assembles");
+        let admin_token = assembled.admin.issue_token().expect("an admin token");
+        TestApi {
+            api: assembled.api,
+            admin_token,
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    /// Sends one request from [`CLIENT_ADDRESS`], with `body` as JSON and `bearer` as its
+    /// `Authorization: Bearer` token, and returns the status code and the body as JSON (`Null`
+    /// when empty, a string when not JSON).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        bearer: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = http::Request::builder().method(method).uri(path);
+        if let Some(token) = bearer {
+            request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(json) => {
+                request = request.header(http::header::CONTENT_TYPE, "application/json");
+                axum::body::Body::from(json.to_string())
+            }
+            None => axum::body::Body::empty(),
+        };
+        let request = match request.body(body) {
+            Ok(request) => request,
+            Err(e) => return (StatusCode::BAD_REQUEST, Value::String(e.to_string())),
+        };
+        let response = self.api.clone().call(request, Some(CLIENT_ADDRESS)).await;
+        let code = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), MAX_RESPONSE)
+            .await
+            .unwrap_or_default();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        (code, body)
+    }
+}
+
+impl Drop for TestApi {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
