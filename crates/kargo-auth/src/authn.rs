@@ -101,7 +101,7 @@ pub(crate) const AUTHENTICATED: &str = "system:authenticated";
 /// The group that RBAC does not restrict.
 pub const MASTERS: &str = "system:masters";
 /// The admin's user name.
-pub(crate) const ADMIN_USER: &str = "admin";
+pub const ADMIN_USER: &str = "admin";
 
 /// Turns credentials into a user.
 pub struct Authenticator {
