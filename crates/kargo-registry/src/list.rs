@@ -102,7 +102,7 @@ pub struct ObjectList {
     /// The token for the next page, if any.
     pub continue_token: Option<String>,
     /// Keys whose stored values do not decode, left out of `items` (see
-    /// [`object::undecodable`](super::object::undecodable)).
+    /// `object::undecodable`).
     pub unreadable: Vec<String>,
 }
 

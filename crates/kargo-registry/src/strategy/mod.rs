@@ -1,10 +1,10 @@
 //! Per-kind rules: decoding and normalizing a body, validation, what create and update may change,
-//! field selectors and strategic-merge list strategies. One [`Strategy`] per kind, one file per
+//! field selectors and strategic-merge list strategies. One `Strategy` per kind, one file per
 //! kind (or family of kinds); what every kind shares (metadata validation, typed decoding, the
 //! field-selector fields of `metadata`) lives here, and everything that is the same for every
 //! write lives in the registry itself.
 //!
-//! Where to add a kind: a new file with its `Strategy`, and a line in [`for_type`].
+//! Where to add a kind: a new file with its `Strategy`, and a line in `for_type`.
 
 mod config_map;
 mod custom;
