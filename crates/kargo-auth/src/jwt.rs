@@ -119,16 +119,25 @@ pub fn sign(key: &SigningKey, claims: Value) -> Result<String, KeyError> {
     Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }
 
+/// The legacy claims naming a Secret-based token's namespace, Secret, account and account uid.
+const LEGACY_NAMESPACE_CLAIM: &str = "kubernetes.io/serviceaccount/namespace";
+const LEGACY_SECRET_CLAIM: &str = "kubernetes.io/serviceaccount/secret.name";
+const LEGACY_ACCOUNT_CLAIM: &str = "kubernetes.io/serviceaccount/service-account.name";
+const LEGACY_UID_CLAIM: &str = "kubernetes.io/serviceaccount/service-account.uid";
+
 /// The legacy claims of a Secret-based token.
 pub fn legacy_claims(namespace: &str, secret: &str, account: &str, uid: &str) -> Value {
-    json!({
-        "iss": LEGACY_ISSUER,
-        "kubernetes.io/serviceaccount/namespace": namespace,
-        "kubernetes.io/serviceaccount/secret.name": secret,
-        "kubernetes.io/serviceaccount/service-account.name": account,
-        "kubernetes.io/serviceaccount/service-account.uid": uid,
-        "sub": format!("system:serviceaccount:{namespace}:{account}"),
-    })
+    let mut claims = serde_json::Map::new();
+    claims.insert("iss".into(), LEGACY_ISSUER.into());
+    claims.insert(LEGACY_NAMESPACE_CLAIM.into(), namespace.into());
+    claims.insert(LEGACY_SECRET_CLAIM.into(), secret.into());
+    claims.insert(LEGACY_ACCOUNT_CLAIM.into(), account.into());
+    claims.insert(LEGACY_UID_CLAIM.into(), uid.into());
+    claims.insert(
+        "sub".into(),
+        format!("system:serviceaccount:{namespace}:{account}").into(),
+    );
+    Value::Object(claims)
 }
 
 /// What a bound token is issued for.
@@ -273,13 +282,13 @@ fn claims(c: &Value) -> Result<Claims, TokenError> {
     let iss = s("iss").unwrap_or_default();
     if iss == LEGACY_ISSUER {
         let sub = s("sub").ok_or_else(|| TokenError::Claim("sub claim is missing".into()))?;
-        let namespace = s("kubernetes.io/serviceaccount/namespace")
+        let namespace = s(LEGACY_NAMESPACE_CLAIM)
             .ok_or_else(|| TokenError::Claim("namespace claim is missing".into()))?;
-        let secret = s("kubernetes.io/serviceaccount/secret.name")
+        let secret = s(LEGACY_SECRET_CLAIM)
             .ok_or_else(|| TokenError::Claim("secretName claim is missing".into()))?;
-        let account = s("kubernetes.io/serviceaccount/service-account.name")
+        let account = s(LEGACY_ACCOUNT_CLAIM)
             .ok_or_else(|| TokenError::Claim("serviceAccountName claim is missing".into()))?;
-        let uid = s("kubernetes.io/serviceaccount/service-account.uid")
+        let uid = s(LEGACY_UID_CLAIM)
             .ok_or_else(|| TokenError::Claim("serviceAccountUID claim is missing".into()))?;
         if sub != format!("system:serviceaccount:{namespace}:{account}") {
             return Err(TokenError::Claim("sub claim is invalid".into()));

@@ -13,15 +13,13 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use kargo_api::well_known::SERVICE_ACCOUNT_UID_ANNOTATION;
 use kargo_registry::status::{Result, Status};
 use serde_json::Value;
 
 use crate::admin;
 use crate::jwt::{self, BoundRequest};
 use crate::view::AuthView;
-
-/// The annotation recording the account's uid on a token Secret.
-pub const SERVICE_ACCOUNT_UID_ANNOTATION: &str = "kubernetes.io/service-account.uid";
 
 /// Fills token Secrets: the one place that knows what a filled service-account token Secret
 /// holds. The controller uses it for Secrets created without a token; the Kargo API fills the

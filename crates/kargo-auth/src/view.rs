@@ -13,7 +13,7 @@ use super::decisions::Decisions;
 use super::keys::{KEYS_KEY, KeySet};
 use super::rbac::{Attributes, Policy, UserInfo};
 use kargo_registry::informer::{Handler, Head, Item};
-use kargo_registry::strategy::SERVICE_ACCOUNT_NAME_ANNOTATION;
+use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
 
 /// A ServiceAccount as the view keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]

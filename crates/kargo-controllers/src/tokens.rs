@@ -11,12 +11,14 @@ use kargo_api::resources::{SECRETS, SERVICEACCOUNTS};
 use kargo_store::{Event, EventKind, KeyValue};
 use tokio_util::sync::CancellationToken;
 
-use kargo_auth::mint::{SERVICE_ACCOUNT_UID_ANNOTATION, TokenMinter};
+use kargo_api::well_known::{
+    SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_TYPE, SERVICE_ACCOUNT_UID_ANNOTATION,
+};
+use kargo_auth::mint::TokenMinter;
 use kargo_registry::informer::{Handler, Head, Item};
 use kargo_registry::object::{Meta, set_meta};
 use kargo_registry::queue::{self, Action, Queue};
 use kargo_registry::status::Result;
-use kargo_registry::strategy::{SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_TYPE};
 use kargo_registry::{DeleteOptions, Propagation, Registry, Target, WriteOptions};
 
 type Name = (String, String);

@@ -5,6 +5,7 @@
 use http::HeaderMap;
 use kargo_api::duration::human_duration;
 use kargo_api::resources::ResourceType;
+use kargo_api::well_known::OPAQUE_SECRET_TYPE;
 use serde_json::{Value, json};
 
 use kargo_registry::Meta;
@@ -199,7 +200,7 @@ fn cells(rt: &ResourceType, obj: &Value, now: i64) -> Vec<Value> {
             name,
             obj.get("type")
                 .cloned()
-                .unwrap_or(Value::String("Opaque".into())),
+                .unwrap_or(Value::String(OPAQUE_SECRET_TYPE.into())),
             count(obj, &["data"]).into(),
             age(obj, now).into(),
         ],

@@ -2,6 +2,7 @@
 //! (`orphan`, `foregroundDeletion`), graceful deletion while finalizers remain, namespaces that
 //! terminate before they go, and delete-collection.
 
+use kargo_api::kargo::SYSTEM_NAMESPACE;
 use kargo_api::resources::ResourceType;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -274,7 +275,7 @@ impl Registry {
         check_preconditions(target.rt, &current, options)?;
         if matches!(
             target.name,
-            "default" | "kube-system" | "kube-public" | "kargo"
+            "default" | "kube-system" | "kube-public" | SYSTEM_NAMESPACE
         ) {
             return Err(Status::forbidden(
                 format!(

@@ -2,6 +2,7 @@
 //! `kubernetes.io/metadata.name` label, and the `status.phase` field selector.
 
 use kargo_api::resources::ResourceType;
+use kargo_api::well_known::METADATA_NAME_LABEL;
 use serde_json::{Map, Value};
 
 use super::{Decoded, Strategy, decode_typed};
@@ -31,7 +32,7 @@ impl Strategy for NamespaceStrategy {
             .entry("labels")
             .or_insert_with(|| Value::Object(Map::new()));
         if let Some(labels) = labels.as_object_mut() {
-            labels.insert("kubernetes.io/metadata.name".into(), Value::String(name));
+            labels.insert(METADATA_NAME_LABEL.into(), Value::String(name));
         }
     }
 
@@ -51,7 +52,7 @@ impl Strategy for NamespaceStrategy {
             .entry("labels")
             .or_insert_with(|| Value::Object(Map::new()));
         if let Some(labels) = labels.as_object_mut() {
-            labels.insert("kubernetes.io/metadata.name".into(), Value::String(name));
+            labels.insert(METADATA_NAME_LABEL.into(), Value::String(name));
         }
     }
 

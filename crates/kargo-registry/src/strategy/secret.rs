@@ -4,16 +4,15 @@
 
 use kargo_api::field::{BadValue, FieldError};
 use kargo_api::resources::ResourceType;
+use kargo_api::well_known::{
+    OPAQUE_SECRET_TYPE, SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_TYPE,
+};
 use serde_json::{Map, Value};
 
 use super::{Decoded, Strategy, decode_typed, validate_config_keys};
 use crate::object::Meta;
 use crate::status::Result;
 
-/// The Secret type of service-account tokens.
-pub const SERVICE_ACCOUNT_TOKEN_TYPE: &str = "kubernetes.io/service-account-token";
-/// The annotation naming a token Secret's service account.
-pub const SERVICE_ACCOUNT_NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
 const MAX_SECRET_SIZE: usize = 1024 * 1024;
 
 /// Secrets.
@@ -79,7 +78,7 @@ impl Strategy for SecretStrategy {
                 .and_then(Value::as_str)
                 .is_none_or(str::is_empty);
             if missing {
-                map.insert("type".into(), Value::String("Opaque".into()));
+                map.insert("type".into(), Value::String(OPAQUE_SECRET_TYPE.into()));
             }
         }
     }
@@ -102,7 +101,7 @@ impl Strategy for SecretStrategy {
         if decoded_len(obj, "data") > MAX_SECRET_SIZE {
             errors.push(FieldError::too_long("data", Some(MAX_SECRET_SIZE)));
         }
-        let kind = string_field(obj, "type").unwrap_or("Opaque");
+        let kind = string_field(obj, "type").unwrap_or(OPAQUE_SECRET_TYPE);
         if kind == SERVICE_ACCOUNT_TOKEN_TYPE
             && obj
                 .annotation(SERVICE_ACCOUNT_NAME_ANNOTATION)
@@ -114,7 +113,7 @@ impl Strategy for SecretStrategy {
             ));
         }
         if let Some(old) = old {
-            let old_type = string_field(old, "type").unwrap_or("Opaque");
+            let old_type = string_field(old, "type").unwrap_or(OPAQUE_SECRET_TYPE);
             if old_type != kind {
                 errors.push(FieldError::invalid(
                     "type",
