@@ -205,6 +205,33 @@ impl Kargo {
         .into())
     }
 
+    /// Reads the `rt` named `name` in `namespace` as `user`: 403 unless `user` may `get` it, 404
+    /// if it is missing (see [`Kargo::lookup`]).
+    pub(crate) async fn get_as(
+        &self,
+        user: &UserInfo,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Object> {
+        self.authorize(user, "get", rt, namespace.unwrap_or_default(), name)?;
+        self.lookup(rt, namespace, name).await
+    }
+
+    /// Reads the `rt` named `name` in `namespace`, as the server: 404 if it is missing, and at
+    /// once for a name that cannot exist ([`is_lookup_name`]).
+    pub(crate) async fn lookup(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Object> {
+        if !is_lookup_name(name) {
+            return Err(Status::not_found(rt, name).into());
+        }
+        Ok(self.registry.get(Target::new(rt, namespace, name)).await?)
+    }
+
     /// Write options that apply escalation prevention to `user`'s writes of `rt`.
     fn write_options(&self, user: &UserInfo, rt: &'static ResourceType) -> WriteOptions {
         WriteOptions {

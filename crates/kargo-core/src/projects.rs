@@ -447,14 +447,7 @@ impl Kargo {
 
     /// `GET /v1beta1/projects/{project}`.
     pub async fn get_project(&self, user: &UserInfo, name: &str) -> Result<Object> {
-        self.authorize(user, "get", &PROJECTS, "", name)?;
-        if !super::is_lookup_name(name) {
-            return Err(Status::not_found(&PROJECTS, name).into());
-        }
-        Ok(self
-            .registry
-            .get(Target::new(&PROJECTS, None, name))
-            .await?)
+        self.get_as(user, &PROJECTS, None, name).await
     }
 
     /// `GET /v1beta1/projects`: a `ProjectList` sorted by name.
@@ -471,13 +464,7 @@ impl Kargo {
     /// namespace and everything in it.
     pub async fn delete_project(&self, user: &UserInfo, name: &str) -> Result<()> {
         self.authorize(user, "delete", &PROJECTS, "", name)?;
-        if !super::is_lookup_name(name) {
-            return Err(Status::not_found(&PROJECTS, name).into());
-        }
-        let project = self
-            .registry
-            .get(Target::new(&PROJECTS, None, name))
-            .await?;
+        let project = self.lookup(&PROJECTS, None, name).await?;
         // The namespace first: the garbage collector would delete it once the Project is gone;
         // doing it now makes it prompt, and does not race the collector.
         if let Some(ns) = self

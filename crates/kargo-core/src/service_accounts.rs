@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use super::roles::is_kargo_service_account;
 use super::{Error, Kargo, Result, Scope, q};
 use kargo_auth::rbac::UserInfo;
-use kargo_registry::status::Status;
 use kargo_registry::{DeleteOptions, ListOptions, Meta, Object, Target, WriteOptions};
 
 /// The body of a ServiceAccount creation: a ServiceAccount of which only `metadata.name` is
@@ -60,14 +59,7 @@ impl Kargo {
         ns: &str,
         name: &str,
     ) -> Result<Object> {
-        self.authorize(user, "get", &SERVICEACCOUNTS, ns, name)?;
-        if !super::is_lookup_name(name) {
-            return Err(Status::not_found(&SERVICEACCOUNTS, name).into());
-        }
-        let sa = self
-            .registry
-            .get(Target::new(&SERVICEACCOUNTS, Some(ns), name))
-            .await?;
+        let sa = self.get_as(user, &SERVICEACCOUNTS, Some(ns), name).await?;
         if !is_kargo_service_account(&sa) {
             return Err(not_labeled(ns, name));
         }

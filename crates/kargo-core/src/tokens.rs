@@ -84,14 +84,7 @@ pub(crate) fn token_secret(namespace: &str, name: &str, account: &str, uid: &str
 impl Kargo {
     /// Reads a Kargo token Secret as `user`: 404 if missing, 400 if not a Kargo token.
     async fn token(&self, user: &UserInfo, ns: &str, name: &str) -> Result<Object> {
-        self.authorize(user, "get", &SECRETS, ns, name)?;
-        if !super::is_lookup_name(name) {
-            return Err(Status::not_found(&SECRETS, name).into());
-        }
-        let secret = self
-            .registry
-            .get(Target::new(&SECRETS, Some(ns), name))
-            .await?;
+        let secret = self.get_as(user, &SECRETS, Some(ns), name).await?;
         if !is_kargo_token(&secret) {
             return Err(not_a_token(ns, name));
         }

@@ -74,53 +74,36 @@ pub(super) fn rules_of(role: &Object) -> Vec<PolicyRule> {
         .unwrap_or_default()
 }
 
+/// `<kind> "<name>" in namespace "<ns>"`, as messages name an object.
+pub(super) fn object_in(kind: &str, name: &str, ns: &str) -> String {
+    format!("{kind} {} in namespace {}", q(name), q(ns))
+}
+
 /// The manageability errors, in the order they are checked.
 fn manageability_error(trio: &Trio) -> Option<String> {
-    let (ns, name) = (trio.sa.namespace().unwrap_or_default(), trio.sa.name());
-    if trio.cluster_bound {
-        return Some(format!(
-            "ServiceAccount {} in namespace {} is bound to one or more ClusterRoles",
-            q(name),
-            q(ns)
-        ));
-    }
-    if !managed(&trio.sa) {
-        return Some(format!(
-            "ServiceAccount {} in namespace {} is not annotated as Kargo-managed",
-            q(name),
-            q(ns)
-        ));
-    }
-    if trio.roles.len() > 1 {
-        return Some(format!(
-            "multiple Roles associated with ServiceAccount {} in namespace {}",
-            q(name),
-            q(ns)
-        ));
-    }
-    if let Some(role) = trio.roles.first().filter(|r| !managed(r)) {
-        return Some(format!(
-            "Role {} in namespace {} is not annotated as Kargo-managed",
-            q(role.name()),
-            q(ns)
-        ));
-    }
-    if trio.bindings.len() > 1 {
-        return Some(format!(
-            "multiple RoleBindings associated with ServiceAccount {} in namespace {}",
-            q(name),
-            q(ns)
-        ));
-    }
-    if let Some(rb) = trio.bindings.first().filter(|r| !managed(r)) {
-        return Some(format!(
-            "RoleBinding {} in namespace {} is not annotated as Kargo-managed",
-            q(rb.name()),
-            q(ns)
-        ));
-    }
-    None
+    let ns = trio.sa.namespace().unwrap_or_default();
+    let sa = || object_in("ServiceAccount", trio.sa.name(), ns);
+    let unmanaged = |kind: &str, o: &Object| object_in(kind, o.name(), ns) + UNMANAGED;
+    let message = if trio.cluster_bound {
+        sa() + " is bound to one or more ClusterRoles"
+    } else if !managed(&trio.sa) {
+        sa() + UNMANAGED
+    } else if trio.roles.len() > 1 {
+        format!("multiple Roles associated with {}", sa())
+    } else if let Some(role) = trio.roles.first().filter(|r| !managed(r)) {
+        unmanaged("Role", role)
+    } else if trio.bindings.len() > 1 {
+        format!("multiple RoleBindings associated with {}", sa())
+    } else if let Some(rb) = trio.bindings.first().filter(|r| !managed(r)) {
+        unmanaged("RoleBinding", rb)
+    } else {
+        return None;
+    };
+    Some(message)
 }
+
+/// The end of the message about an object that is not annotated as Kargo-managed.
+pub(super) const UNMANAGED: &str = " is not annotated as Kargo-managed";
 
 /// The Role and RoleBinding of a role that may be changed through Kargo, or the first reason
 /// (400) it may not: bound to a ClusterRole, an unmanaged ServiceAccount, several Roles, an
@@ -140,10 +123,13 @@ pub(crate) fn is_kargo_managed(trio: &Trio) -> bool {
 /// A Kargo ServiceAccount is not a role.
 pub(super) fn not_a_service_account(trio: &Trio) -> Result<()> {
     if is_kargo_service_account(&trio.sa) {
+        let sa = object_in(
+            "ServiceAccount",
+            trio.sa.name(),
+            trio.sa.namespace().unwrap_or_default(),
+        );
         return Err(Error::BadRequest(format!(
-            "ServiceAccount {} in namespace {} is a Kargo ServiceAccount, not a Kargo Role",
-            q(trio.sa.name()),
-            q(trio.sa.namespace().unwrap_or_default())
+            "{sa} is a Kargo ServiceAccount, not a Kargo Role"
         )));
     }
     Ok(())

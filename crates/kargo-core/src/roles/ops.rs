@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::rbac::v1::{PolicyRule, Subject};
 use kargo_api::kargo::{
-    CLAIMS_ANNOTATION, DESCRIPTION_ANNOTATION, GrantRequest, Role, ServiceAccountReference,
+    CLAIMS_ANNOTATION, DESCRIPTION_ANNOTATION, GrantRequest, ResourceDetails, Role,
+    ServiceAccountReference,
 };
 use kargo_api::resources::{
     CLUSTERROLEBINDINGS, CLUSTERROLES, ROLEBINDINGS, ROLES, ResourceType, SERVICEACCOUNTS,
@@ -15,7 +16,7 @@ use serde_json::Value;
 use super::model::*;
 use crate::claims;
 use crate::rules::{self, group_of};
-use crate::{Error, Kargo, Result, Scope, q};
+use crate::{Error, Kargo, Result, Scope};
 use kargo_auth::rbac::UserInfo;
 use kargo_registry::status::Status;
 use kargo_registry::{DeleteOptions, ListOptions, Meta, Object, Target, WriteOptions};
@@ -42,13 +43,7 @@ impl Kargo {
             None => Ok(()),
         };
         check("get", &SERVICEACCOUNTS, name)?;
-        if !crate::is_lookup_name(name) {
-            return Err(Status::not_found(&SERVICEACCOUNTS, name).into());
-        }
-        let sa = self
-            .registry
-            .get(Target::new(&SERVICEACCOUNTS, Some(ns), name))
-            .await?;
+        let sa = self.lookup(&SERVICEACCOUNTS, Some(ns), name).await?;
         check("list", &ROLEBINDINGS, "")?;
         let bindings = self.list_all(&ROLEBINDINGS, Some(ns)).await?;
         let mut roles = BTreeMap::new();
@@ -98,8 +93,7 @@ impl Kargo {
     /// `GET .../roles/{role}`.
     pub async fn get_role(&self, user: &UserInfo, scope: &Scope, name: &str) -> Result<Role> {
         let ns = self.namespace_of(scope).await?;
-        let trio = self.trio(Some(user), ns, name).await?;
-        not_a_service_account(&trio)?;
+        let trio = self.role_trio(user, ns, name).await?;
         to_role(&trio)
     }
 
@@ -120,26 +114,20 @@ impl Kargo {
     ) -> Result<()> {
         for r in refs {
             self.authorize(user, "get", &SERVICEACCOUNTS, &r.namespace, &r.name)?;
-            if !crate::is_lookup_name(&r.name) || !crate::is_lookup_name(&r.namespace) {
+            if !crate::is_lookup_name(&r.namespace) {
                 return Err(Status::not_found(&SERVICEACCOUNTS, &r.name).into());
             }
             let sa = self
-                .registry
-                .get(Target::new(&SERVICEACCOUNTS, Some(&r.namespace), &r.name))
+                .lookup(&SERVICEACCOUNTS, Some(&r.namespace), &r.name)
                 .await?;
+            let named = || object_in("ServiceAccount", &r.name, &r.namespace);
             if !is_kargo_service_account(&sa) {
-                return Err(Error::BadRequest(format!(
-                    "ServiceAccount {} in namespace {} is not a Kargo ServiceAccount",
-                    q(&r.name),
-                    q(&r.namespace)
-                )));
+                return Err(Error::BadRequest(
+                    named() + " is not a Kargo ServiceAccount",
+                ));
             }
             if !managed(&sa) {
-                return Err(Error::BadRequest(format!(
-                    "ServiceAccount {} in namespace {} is not annotated as Kargo-managed",
-                    q(&r.name),
-                    q(&r.namespace)
-                )));
+                return Err(Error::BadRequest(named() + UNMANAGED));
             }
         }
         Ok(())
@@ -152,16 +140,7 @@ impl Kargo {
         if name.is_empty() {
             return Err(Error::BadRequest("name should not be empty".into()));
         }
-        if role
-            .metadata
-            .namespace
-            .as_deref()
-            .is_some_and(|n| !n.is_empty() && n != ns)
-        {
-            return Err(Error::Conflict(
-                "namespace in body does not match project in URL".into(),
-            ));
-        }
+        namespace_matches(&role, ns)?;
         for rt in [&SERVICEACCOUNTS, &ROLES, &ROLEBINDINGS] {
             self.authorize(user, "get", rt, ns, &name)?;
             if crate::is_lookup_name(&name)
@@ -180,12 +159,7 @@ impl Kargo {
         for rt in [&SERVICEACCOUNTS, &ROLES, &ROLEBINDINGS] {
             self.authorize(user, "create", rt, ns, &name)?;
         }
-        let description = role
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(DESCRIPTION_ANNOTATION))
-            .map(String::as_str);
+        let description = description_of(&role);
         let claims = claims::from_list(&role.claims);
         let role_body = role_object(ns, &name, &rules);
         // Validation and escalation prevention before anything is written.
@@ -212,16 +186,8 @@ impl Kargo {
             )
             .await?;
         self.await_seen(&written.object).await;
-        let written = self
-            .registry
-            .create(
-                &ROLEBINDINGS,
-                Some(ns),
-                binding_object(ns, &name, &granted),
-                &self.write_options(user, &ROLEBINDINGS),
-            )
-            .await?;
-        self.reread(ns, &name, Some(&written.object)).await
+        let written = self.create_binding(user, ns, &name, &granted).await?;
+        self.reread(ns, &name, Some(&written)).await
     }
 
     /// Writes a role's Role (creating it when `existing` is `None`) with new rules, as `user`;
@@ -256,22 +222,6 @@ impl Kargo {
                     .await?)
             }
         }
-    }
-
-    /// Authorizes the write of a role's Role: `update` if it exists, else `create`.
-    fn authorize_role_write(
-        &self,
-        user: &UserInfo,
-        ns: &str,
-        name: &str,
-        existing: Option<&Object>,
-    ) -> Result<()> {
-        let verb = if existing.is_some() {
-            "update"
-        } else {
-            "create"
-        };
-        self.authorize(user, verb, &ROLES, ns, name)
     }
 
     /// Changes the annotations of a role's ServiceAccount, as `user`.
@@ -324,28 +274,13 @@ impl Kargo {
         role: Role,
     ) -> Result<Role> {
         let ns = self.namespace_of(scope).await?;
-        if role
-            .metadata
-            .name
-            .as_deref()
-            .is_some_and(|n| !n.is_empty() && n != name)
-        {
+        if names_other(role.metadata.name.as_deref(), name) {
             return Err(Error::BadRequest(
                 "name in body does not match role name in URL".into(),
             ));
         }
-        if role
-            .metadata
-            .namespace
-            .as_deref()
-            .is_some_and(|n| !n.is_empty() && n != ns)
-        {
-            return Err(Error::Conflict(
-                "namespace in body does not match project in URL".into(),
-            ));
-        }
-        let trio = self.trio(Some(user), ns, name).await?;
-        not_a_service_account(&trio)?;
+        namespace_matches(&role, ns)?;
+        let trio = self.role_trio(user, ns, name).await?;
         let (existing_role, existing_binding) = manageable(&trio)?;
         let rules = rules::normalize(&role.rules, true)?;
         let granted = in_namespace(&role.service_accounts, ns);
@@ -354,16 +289,11 @@ impl Kargo {
             self.authorize(user, "create", &ROLEBINDINGS, ns, name)?;
         }
         self.authorize(user, "update", &SERVICEACCOUNTS, ns, name)?;
-        self.authorize_role_write(user, ns, name, existing_role)?;
+        self.authorize(user, role_write_verb(existing_role), &ROLES, ns, name)?;
         self.write_rules(user, ns, name, existing_role, &rules, true)
             .await?;
         let claims = claims::render(&claims::from_list(&role.claims));
-        let description = role
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(DESCRIPTION_ANNOTATION))
-            .cloned();
+        let description = description_of(&role).map(str::to_owned);
         self.update_annotations(user, ns, name, |a| {
             a.insert(CLAIMS_ANNOTATION.into(), claims.clone().into());
             match &description {
@@ -377,18 +307,7 @@ impl Kargo {
             .write_rules(user, ns, name, existing_role, &rules, false)
             .await?;
         if existing_binding.is_none() {
-            // The binding's escalation check reads the Role from the auth view.
-            self.await_seen(&last).await;
-            last = self
-                .registry
-                .create(
-                    &ROLEBINDINGS,
-                    Some(ns),
-                    binding_object(ns, name, &granted),
-                    &self.write_options(user, &ROLEBINDINGS),
-                )
-                .await?
-                .object;
+            last = self.bind_after(&last, user, ns, name, &granted).await?;
         }
         self.reread(ns, name, Some(&last)).await
     }
@@ -396,8 +315,7 @@ impl Kargo {
     /// `DELETE .../roles/{role}`: deletes the Role, the RoleBinding and the ServiceAccount.
     pub async fn delete_role(&self, user: &UserInfo, scope: &Scope, name: &str) -> Result<()> {
         let ns = self.namespace_of(scope).await?;
-        let trio = self.trio(Some(user), ns, name).await?;
-        not_a_service_account(&trio)?;
+        let trio = self.role_trio(user, ns, name).await?;
         let (role, rb) = manageable(&trio)?;
         let parts: Vec<(&'static ResourceType, &Object)> = [
             role.map(|r| (&ROLES, r)),
@@ -427,69 +345,202 @@ impl Kargo {
         Ok(())
     }
 
+    /// The trio of role `name`, read as `user`; 400 if it is a Kargo ServiceAccount.
+    async fn role_trio(&self, user: &UserInfo, ns: &str, name: &str) -> Result<Trio> {
+        let trio = self.trio(Some(user), ns, name).await?;
+        not_a_service_account(&trio)?;
+        Ok(trio)
+    }
+
+    /// Creates a role's RoleBinding with its own ServiceAccount and `refs` as subjects, as `user`.
+    async fn create_binding(
+        &self,
+        user: &UserInfo,
+        ns: &str,
+        name: &str,
+        refs: &[ServiceAccountReference],
+    ) -> Result<Object> {
+        Ok(self
+            .registry
+            .create(
+                &ROLEBINDINGS,
+                Some(ns),
+                binding_object(ns, name, refs),
+                &self.write_options(user, &ROLEBINDINGS),
+            )
+            .await?
+            .object)
+    }
+
+    /// Creates a role's missing RoleBinding once the auth view has seen `role` (the binding's
+    /// escalation check reads the Role from it).
+    async fn bind_after(
+        &self,
+        role: &Object,
+        user: &UserInfo,
+        ns: &str,
+        name: &str,
+        refs: &[ServiceAccountReference],
+    ) -> Result<Object> {
+        self.await_seen(role).await;
+        self.create_binding(user, ns, name, refs).await
+    }
+
+    /// Changes the subjects of a role's RoleBinding `rb`, as `user` (`update rolebindings`).
+    async fn update_subjects(
+        &self,
+        user: &UserInfo,
+        ns: &str,
+        rb: &Object,
+        change: impl Fn(&Object) -> std::result::Result<Object, Status>,
+    ) -> Result<Object> {
+        self.authorize(user, "update", &ROLEBINDINGS, ns, rb.name())?;
+        Ok(self
+            .registry
+            .update_with(
+                Target::new(&ROLEBINDINGS, Some(ns), rb.name()),
+                &self.write_options(user, &ROLEBINDINGS),
+                change,
+            )
+            .await?)
+    }
+
+    /// Changes the claims annotation of a role's ServiceAccount, as `user`.
+    async fn update_claims(
+        &self,
+        user: &UserInfo,
+        ns: &str,
+        name: &str,
+        change: impl Fn(&mut claims::Claims),
+    ) -> Result<Object> {
+        self.update_annotations(user, ns, name, |a| {
+            let mut have = claims::parse(&string_map(a))?;
+            change(&mut have);
+            a.insert(CLAIMS_ANNOTATION.into(), claims::render(&have).into());
+            Ok(())
+        })
+        .await
+    }
+
     /// `POST .../roles/grants`.
-    pub async fn grant(
+    pub async fn grant(&self, user: &UserInfo, scope: &Scope, req: GrantRequest) -> Result<Role> {
+        self.change_role(user, scope, req, Way::Grant).await
+    }
+
+    /// `POST .../roles/revocations`.
+    pub async fn revoke(&self, user: &UserInfo, scope: &Scope, req: GrantRequest) -> Result<Role> {
+        self.change_role(user, scope, req, Way::Revoke).await
+    }
+
+    /// Grants or revokes what `request` names, and answers with the role as it then is.
+    async fn change_role(
         &self,
         user: &UserInfo,
         scope: &Scope,
         request: GrantRequest,
+        way: Way,
     ) -> Result<Role> {
         let ns = self.namespace_of(scope).await?;
         let (name, change) = change_of(request)?;
-        let trio = self.trio(Some(user), ns, &name).await?;
-        not_a_service_account(&trio)?;
+        let trio = self.role_trio(user, ns, &name).await?;
         let (role, rb) = manageable(&trio)?;
-        let written = match change {
-            Change::Claims(more) => {
-                self.update_annotations(user, ns, &name, |a| {
-                    let mut have = claims::parse(&string_map(a))?;
-                    claims::amend(&mut have, &more);
-                    a.insert(CLAIMS_ANNOTATION.into(), claims::render(&have).into());
-                    Ok(())
-                })
-                .await?
-            }
-            Change::ServiceAccounts(refs) => {
+        let name = name.as_str();
+        let written = match (way, change) {
+            (Way::Grant, Change::Claims(more)) => Some(
+                self.update_claims(user, ns, name, |have| claims::amend(have, &more))
+                    .await?,
+            ),
+            (Way::Revoke, Change::Claims(less)) => Some(
+                self.update_claims(user, ns, name, |have| claims::drop(have, &less))
+                    .await?,
+            ),
+            (Way::Grant, Change::ServiceAccounts(refs)) => {
                 let refs = in_namespace(&refs, ns);
                 self.check_grantees(user, &refs).await?;
-                self.add_subjects(user, ns, &name, rb, &refs).await?
+                Some(self.add_subjects(user, ns, name, rb, &refs).await?)
             }
-            Change::Permission(details) => {
-                let group = group_of(&details.resource_type)?;
-                let resource = details.resource_type.trim();
-                let new = rules::rule(
-                    group,
-                    resource,
-                    details.resource_name.trim(),
-                    rules::normalize_verbs(resource, &details.verbs, true),
-                );
-                let mut all = role.map(rules_of).unwrap_or_default();
-                all.push(new);
-                let merged = rules::normalize(&all, true)?;
-                self.authorize_role_write(user, ns, &name, role)?;
-                if rb.is_none() {
-                    self.authorize(user, "create", &ROLEBINDINGS, ns, &name)?;
+            (Way::Revoke, Change::ServiceAccounts(refs)) => match rb {
+                None => None,
+                Some(rb) => {
+                    let refs = in_namespace(&refs, ns);
+                    Some(
+                        self.update_subjects(user, ns, rb, |current| {
+                            without_subjects(current, &refs)
+                        })
+                        .await?,
+                    )
                 }
-                let mut last = self
-                    .write_rules(user, ns, &name, role, &merged, false)
-                    .await?;
-                if rb.is_none() {
-                    self.await_seen(&last).await;
-                    last = self
-                        .registry
-                        .create(
-                            &ROLEBINDINGS,
-                            Some(ns),
-                            binding_object(ns, &name, &[]),
-                            &self.write_options(user, &ROLEBINDINGS),
-                        )
-                        .await?
-                        .object;
+            },
+            (Way::Grant, Change::Permission(details)) => Some(
+                self.grant_permission(user, ns, name, (role, rb), &details)
+                    .await?,
+            ),
+            (Way::Revoke, Change::Permission(details)) => {
+                group_of(&details.resource_type)?;
+                match role {
+                    None => None,
+                    Some(role) => Some(
+                        self.revoke_permission(user, ns, name, role, &details)
+                            .await?,
+                    ),
                 }
-                last
             }
         };
-        self.reread(ns, &name, Some(&written)).await
+        self.reread(ns, name, written.as_ref()).await
+    }
+
+    /// Merges a permission into a role's rules, creating its missing Role and RoleBinding.
+    async fn grant_permission(
+        &self,
+        user: &UserInfo,
+        ns: &str,
+        name: &str,
+        (role, rb): (Option<&Object>, Option<&Object>),
+        details: &ResourceDetails,
+    ) -> Result<Object> {
+        let group = group_of(&details.resource_type)?;
+        let resource = details.resource_type.trim();
+        let new = rules::rule(
+            group,
+            resource,
+            details.resource_name.trim(),
+            rules::normalize_verbs(resource, &details.verbs, true),
+        );
+        let mut all = role.map(rules_of).unwrap_or_default();
+        all.push(new);
+        let merged = rules::normalize(&all, true)?;
+        self.authorize(user, role_write_verb(role), &ROLES, ns, name)?;
+        if rb.is_none() {
+            self.authorize(user, "create", &ROLEBINDINGS, ns, name)?;
+        }
+        let mut last = self
+            .write_rules(user, ns, name, role, &merged, false)
+            .await?;
+        if rb.is_none() {
+            last = self.bind_after(&last, user, ns, name, &[]).await?;
+        }
+        Ok(last)
+    }
+
+    /// Removes a permission from the rules of a role's existing Role.
+    async fn revoke_permission(
+        &self,
+        user: &UserInfo,
+        ns: &str,
+        name: &str,
+        role: &Object,
+        details: &ResourceDetails,
+    ) -> Result<Object> {
+        let current = rules::normalize(&rules_of(role), false)?;
+        let left = rules::revoke(
+            current,
+            &details.resource_type,
+            &details.resource_name,
+            &details.verbs,
+        )?;
+        self.authorize(user, "update", &ROLES, ns, name)?;
+        self.write_rules(user, ns, name, Some(role), &left, false)
+            .await
     }
 
     /// Adds ServiceAccount subjects to a role's RoleBinding, creating it if missing.
@@ -501,91 +552,12 @@ impl Kargo {
         rb: Option<&Object>,
         refs: &[ServiceAccountReference],
     ) -> Result<Object> {
-        let options = self.write_options(user, &ROLEBINDINGS);
         let Some(rb) = rb else {
             self.authorize(user, "create", &ROLEBINDINGS, ns, name)?;
-            return Ok(self
-                .registry
-                .create(
-                    &ROLEBINDINGS,
-                    Some(ns),
-                    binding_object(ns, name, refs),
-                    &options,
-                )
-                .await?
-                .object);
+            return self.create_binding(user, ns, name, refs).await;
         };
-        self.authorize(user, "update", &ROLEBINDINGS, ns, rb.name())?;
-        Ok(self
-            .registry
-            .update_with(
-                Target::new(&ROLEBINDINGS, Some(ns), rb.name()),
-                &options,
-                |current| with_subjects(current, refs),
-            )
-            .await?)
-    }
-
-    /// `POST .../roles/revocations`.
-    pub async fn revoke(
-        &self,
-        user: &UserInfo,
-        scope: &Scope,
-        request: GrantRequest,
-    ) -> Result<Role> {
-        let ns = self.namespace_of(scope).await?;
-        let (name, change) = change_of(request)?;
-        let trio = self.trio(Some(user), ns, &name).await?;
-        not_a_service_account(&trio)?;
-        let (role, rb) = manageable(&trio)?;
-        let written = match change {
-            Change::Claims(less) => Some(
-                self.update_annotations(user, ns, &name, |a| {
-                    let mut have = claims::parse(&string_map(a))?;
-                    claims::drop(&mut have, &less);
-                    a.insert(CLAIMS_ANNOTATION.into(), claims::render(&have).into());
-                    Ok(())
-                })
-                .await?,
-            ),
-            Change::ServiceAccounts(refs) => match rb {
-                None => None,
-                Some(rb) => {
-                    let refs = in_namespace(&refs, ns);
-                    self.authorize(user, "update", &ROLEBINDINGS, ns, rb.name())?;
-                    Some(
-                        self.registry
-                            .update_with(
-                                Target::new(&ROLEBINDINGS, Some(ns), rb.name()),
-                                &self.write_options(user, &ROLEBINDINGS),
-                                |current| without_subjects(current, &refs),
-                            )
-                            .await?,
-                    )
-                }
-            },
-            Change::Permission(details) => {
-                group_of(&details.resource_type)?;
-                match role {
-                    None => None,
-                    Some(role) => {
-                        let current = rules::normalize(&rules_of(role), false)?;
-                        let left = rules::revoke(
-                            current,
-                            &details.resource_type,
-                            &details.resource_name,
-                            &details.verbs,
-                        )?;
-                        self.authorize(user, "update", &ROLES, ns, &name)?;
-                        Some(
-                            self.write_rules(user, ns, &name, Some(role), &left, false)
-                                .await?,
-                        )
-                    }
-                }
-            }
-        };
-        self.reread(ns, &name, written.as_ref()).await
+        self.update_subjects(user, ns, rb, |current| with_subjects(current, refs))
+            .await
     }
 
     /// `GET /v1beta1/system/roles`: the ServiceAccounts of the system namespace bound to
@@ -611,19 +583,9 @@ impl Kargo {
         self.authorize(user, "get", &SERVICEACCOUNTS, ns, name)?;
         self.authorize(user, "list", &CLUSTERROLEBINDINGS, "", "")?;
         self.authorize(user, "list", &CLUSTERROLES, "", "")?;
-        if !crate::is_lookup_name(name) {
-            return Err(Status::not_found(&SERVICEACCOUNTS, name).into());
-        }
-        let sa = self
-            .registry
-            .get(Target::new(&SERVICEACCOUNTS, Some(ns), name))
-            .await?;
+        let sa = self.lookup(&SERVICEACCOUNTS, Some(ns), name).await?;
         self.system_role(sa).await?.ok_or_else(|| {
-            Error::NotFound(format!(
-                "ServiceAccount {} in namespace {} is not a system role",
-                q(name),
-                q(ns)
-            ))
+            Error::NotFound(object_in("ServiceAccount", name, ns) + " is not a system role")
         })
     }
 
@@ -682,4 +644,44 @@ impl Kargo {
             .collect();
         Ok(Some(role))
     }
+}
+
+/// A role body's namespace, if it names one, is the project's (409 otherwise).
+fn namespace_matches(role: &Role, ns: &str) -> Result<()> {
+    if names_other(role.metadata.namespace.as_deref(), ns) {
+        return Err(Error::Conflict(
+            "namespace in body does not match project in URL".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The description annotation of a role body.
+fn description_of(role: &Role) -> Option<&str> {
+    role.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DESCRIPTION_ANNOTATION))
+        .map(String::as_str)
+}
+
+/// Whether a body names something (not empty) other than `expected`.
+fn names_other(given: Option<&str>, expected: &str) -> bool {
+    given.is_some_and(|n| !n.is_empty() && n != expected)
+}
+
+/// The verb of a write of a role's Role: `update` if it exists, else `create`.
+fn role_write_verb(existing: Option<&Object>) -> &'static str {
+    if existing.is_some() {
+        "update"
+    } else {
+        "create"
+    }
+}
+
+/// Whether a request grants or revokes.
+#[derive(Clone, Copy)]
+enum Way {
+    Grant,
+    Revoke,
 }

@@ -25,12 +25,52 @@ fn body(role: &Role) -> Value {
     serde_json::to_value(role).expect("serializable")
 }
 
+/// A grant or revocation of user claims (`claims`) for role `dev`.
+fn claims(claims: Value) -> Value {
+    json!({"role": "dev", "userClaims": {"claims": claims}})
+}
+
+/// A grant or revocation of ServiceAccounts (`refs`) for role `dev`.
+fn accounts(refs: Value) -> Value {
+    json!({"role": "dev", "serviceAccounts": {"serviceAccounts": refs}})
+}
+
+/// A grant or revocation of a permission (`details`) for role `dev`.
+fn permission(details: Value) -> Value {
+    json!({"role": "dev", "resourceDetails": details})
+}
+
 /// A ServiceAccount subject of a RoleBinding, as Kargo writes it.
 fn subject(name: &str) -> Value {
     json!({"kind": "ServiceAccount", "name": name, "namespace": "p"})
 }
 
+/// Asserts that an operation failed with `code` and `message`.
+fn assert_error(err: crate::Error, code: u16, message: &str) {
+    assert_eq!((err.code(), err.to_string()), (code, message.to_owned()));
+}
+
+/// The role operations as the admin in project `p`, with JSON bodies.
 impl Fixture {
+    async fn create_role(&self, body: Value) -> Role {
+        self.kargo
+            .create_role(&self.admin, &project(), role(body))
+            .await
+            .expect("the role is created")
+    }
+
+    async fn grant(&self, body: Value) -> crate::Result<Role> {
+        self.kargo
+            .grant(&self.admin, &project(), request(body))
+            .await
+    }
+
+    async fn revoke(&self, body: Value) -> crate::Result<Role> {
+        self.kargo
+            .revoke(&self.admin, &project(), request(body))
+            .await
+    }
+
     async fn subjects(&self, binding: &str) -> Value {
         self.stored(&ROLEBINDINGS, "p", binding)
             .await
@@ -38,10 +78,11 @@ impl Fixture {
             .clone()
     }
 
-    async fn annotations(&self, account: &str) -> Value {
+    /// The claims annotation of a role's ServiceAccount.
+    async fn claims_annotation(&self, account: &str) -> Value {
         self.stored(&SERVICEACCOUNTS, "p", account)
             .await
-            .expect("the ServiceAccount")["metadata"]["annotations"]
+            .expect("the ServiceAccount")["metadata"]["annotations"]["rbac.kargo.akuity.io/claims"]
             .clone()
     }
 }
@@ -51,19 +92,13 @@ async fn creating_a_role_writes_its_service_account_role_and_binding() {
     let f = Fixture::with_project("p").await;
     f.service_account(&project(), "bot").await;
     let created = f
-        .kargo
-        .create_role(
-            &f.admin,
-            &project(),
-            role(json!({
-                "metadata": {"name": "dev", "annotations": {"kargo.akuity.io/description": "Developers"}},
-                "claims": [{"name": "email", "values": ["b@x.io", "a@x.io"]}],
-                "serviceAccounts": [{"name": "bot"}],
-                "rules": [{"verbs": ["list", "get"], "resources": ["stages", "promotions"]}],
-            })),
-        )
-        .await
-        .unwrap();
+        .create_role(json!({
+            "metadata": {"name": "dev", "annotations": {"kargo.akuity.io/description": "Developers"}},
+            "claims": [{"name": "email", "values": ["b@x.io", "a@x.io"]}],
+            "serviceAccounts": [{"name": "bot"}],
+            "rules": [{"verbs": ["list", "get"], "resources": ["stages", "promotions"]}],
+        }))
+        .await;
     let rules = json!([
         {"apiGroups": ["kargo.akuity.io"], "resources": ["promotions"], "verbs": ["get", "list"]},
         {"apiGroups": ["kargo.akuity.io"], "resources": ["stages"], "verbs": ["get", "list"]},
@@ -122,17 +157,11 @@ async fn creating_a_role_writes_its_service_account_role_and_binding() {
 async fn a_role_as_kargo_create_role_sends_it_has_no_rules_and_binds_only_itself() {
     let f = Fixture::with_project("p").await;
     let created = f
-        .kargo
-        .create_role(
-            &f.admin,
-            &project(),
-            role(json!({
-                "metadata": {"name": "dev", "namespace": "p", "annotations": {"kargo.akuity.io/description": "d"}},
-                "claims": [{"name": "groups", "values": ["devops"]}],
-            })),
-        )
-        .await
-        .unwrap();
+        .create_role(json!({
+            "metadata": {"name": "dev", "namespace": "p", "annotations": {"kargo.akuity.io/description": "d"}},
+            "claims": [{"name": "groups", "values": ["devops"]}],
+        }))
+        .await;
     let answer = body(&created);
     assert_eq!(answer["serviceAccounts"], json!([]));
     assert_eq!(answer.get("rules"), None);
@@ -146,10 +175,7 @@ async fn a_role_as_kargo_create_role_sends_it_has_no_rules_and_binds_only_itself
         json!([])
     );
     assert_eq!(f.subjects("dev").await, json!([subject("dev")]));
-    assert_eq!(
-        f.annotations("dev").await["rbac.kargo.akuity.io/claims"],
-        r#"{"groups":["devops"]}"#
-    );
+    assert_eq!(f.claims_annotation("dev").await, r#"{"groups":["devops"]}"#);
     // It is listed with the project's default roles, sorted by name (no namespace controller
     // runs here, so the namespace has no `default` ServiceAccount).
     let names: Vec<String> = f
@@ -171,21 +197,9 @@ async fn granting_and_revoking_a_service_account_edits_the_binding_subjects() {
     let f = Fixture::with_project("p").await;
     f.service_account(&project(), "bot").await;
     f.service_account(&project(), "ci").await;
-    f.kargo
-        .create_role(
-            &f.admin,
-            &project(),
-            role(json!({"metadata": {"name": "dev"}})),
-        )
-        .await
-        .unwrap();
+    f.create_role(json!({"metadata": {"name": "dev"}})).await;
     let granted = f
-        .kargo
-        .grant(
-            &f.admin,
-            &project(),
-            request(json!({"role": "dev", "serviceAccounts": {"serviceAccounts": [{"name": "ci"}, {"name": "bot"}]}})),
-        )
+        .grant(accounts(json!([{"name": "ci"}, {"name": "bot"}])))
         .await
         .unwrap();
     assert_eq!(
@@ -198,29 +212,14 @@ async fn granting_and_revoking_a_service_account_edits_the_binding_subjects() {
         json!([subject("dev"), subject("ci"), subject("bot")])
     );
     // Granting again changes nothing.
-    f.kargo
-        .grant(
-            &f.admin,
-            &project(),
-            request(json!({"role": "dev", "serviceAccounts": {"serviceAccounts": [{"name": "bot", "namespace": "p"}]}})),
-        )
+    f.grant(accounts(json!([{"name": "bot", "namespace": "p"}])))
         .await
         .unwrap();
     assert_eq!(
         f.subjects("dev").await,
         json!([subject("dev"), subject("ci"), subject("bot")])
     );
-    let revoked = f
-        .kargo
-        .revoke(
-            &f.admin,
-            &project(),
-            request(
-                json!({"role": "dev", "serviceAccounts": {"serviceAccounts": [{"name": "ci"}]}}),
-            ),
-        )
-        .await
-        .unwrap();
+    let revoked = f.revoke(accounts(json!([{"name": "ci"}]))).await.unwrap();
     assert_eq!(
         body(&revoked)["serviceAccounts"],
         json!([{"name": "bot", "namespace": "p"}])
@@ -231,49 +230,32 @@ async fn granting_and_revoking_a_service_account_edits_the_binding_subjects() {
     );
     // A role's own ServiceAccount is not a Kargo ServiceAccount, so it cannot be granted one.
     let err = f
-        .kargo
-        .grant(
-            &f.admin,
-            &project(),
-            request(json!({"role": "dev", "serviceAccounts": {"serviceAccounts": [{"name": "kargo-admin"}]}})),
-        )
+        .grant(accounts(json!([{"name": "kargo-admin"}])))
         .await
         .unwrap_err();
-    assert_eq!(
-        (err.code(), err.to_string()),
-        (
-            400,
-            r#"ServiceAccount "kargo-admin" in namespace "p" is not a Kargo ServiceAccount"#
-                .to_owned()
-        )
+    assert_error(
+        err,
+        400,
+        r#"ServiceAccount "kargo-admin" in namespace "p" is not a Kargo ServiceAccount"#,
     );
 }
 
 #[tokio::test]
 async fn claims_are_granted_and_revoked_in_the_claims_annotation() {
     let f = Fixture::with_project("p").await;
-    f.kargo
-        .create_role(
-            &f.admin,
-            &project(),
-            role(json!({"metadata": {"name": "dev"}, "claims": [{"name": "email", "values": ["a@x.io"]}]})),
-        )
-        .await
-        .unwrap();
+    f.create_role(
+        json!({"metadata": {"name": "dev"}, "claims": [{"name": "email", "values": ["a@x.io"]}]}),
+    )
+    .await;
     let granted = f
-        .kargo
-        .grant(
-            &f.admin,
-            &project(),
-            request(json!({"role": "dev", "userClaims": {"claims": [
-                {"name": "groups", "values": ["devops"]},
-                {"name": "email", "values": ["b@x.io"]},
-            ]}})),
-        )
+        .grant(claims(json!([
+            {"name": "groups", "values": ["devops"]},
+            {"name": "email", "values": ["b@x.io"]},
+        ])))
         .await
         .unwrap();
     assert_eq!(
-        f.annotations("dev").await["rbac.kargo.akuity.io/claims"],
+        f.claims_annotation("dev").await,
         r#"{"email":["a@x.io","b@x.io"],"groups":["devops"]}"#
     );
     assert_eq!(
@@ -283,41 +265,27 @@ async fn claims_are_granted_and_revoked_in_the_claims_annotation() {
             {"name": "groups", "values": ["devops"]},
         ])
     );
-    f.kargo
-        .revoke(
-            &f.admin,
-            &project(),
-            request(json!({"role": "dev", "userClaims": {"claims": [
-                {"name": "email", "values": ["a@x.io"]},
-                {"name": "groups", "values": ["devops"]},
-            ]}})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        f.annotations("dev").await["rbac.kargo.akuity.io/claims"],
-        r#"{"email":["b@x.io"]}"#
-    );
+    f.revoke(claims(json!([
+        {"name": "email", "values": ["a@x.io"]},
+        {"name": "groups", "values": ["devops"]},
+    ])))
+    .await
+    .unwrap();
+    assert_eq!(f.claims_annotation("dev").await, r#"{"email":["b@x.io"]}"#);
 }
 
 #[tokio::test]
 async fn a_granted_permission_is_merged_into_the_role_rules() {
     let f = Fixture::with_project("p").await;
-    f.kargo
-        .create_role(
-            &f.admin,
-            &project(),
-            role(json!({"metadata": {"name": "dev"}, "rules": [{"verbs": ["get"], "resources": ["stages"]}]})),
-        )
-        .await
-        .unwrap();
+    f.create_role(json!({
+        "metadata": {"name": "dev"},
+        "rules": [{"verbs": ["get"], "resources": ["stages"]}],
+    }))
+    .await;
     let granted = f
-        .kargo
-        .grant(
-            &f.admin,
-            &project(),
-            request(json!({"role": "dev", "resourceDetails": {"resourceType": "stages", "verbs": ["promote", "list"]}})),
-        )
+        .grant(permission(
+            json!({"resourceType": "stages", "verbs": ["promote", "list"]}),
+        ))
         .await
         .unwrap();
     let rules = json!([
@@ -325,14 +293,11 @@ async fn a_granted_permission_is_merged_into_the_role_rules() {
     ]);
     assert_eq!(body(&granted)["rules"], rules);
     assert_eq!(f.stored(&ROLES, "p", "dev").await.unwrap()["rules"], rules);
-    f.kargo
-        .revoke(
-            &f.admin,
-            &project(),
-            request(json!({"role": "dev", "resourceDetails": {"resourceType": "stages", "verbs": ["get"]}})),
-        )
-        .await
-        .unwrap();
+    f.revoke(permission(
+        json!({"resourceType": "stages", "verbs": ["get"]}),
+    ))
+    .await
+    .unwrap();
     assert_eq!(
         f.stored(&ROLES, "p", "dev").await.unwrap()["rules"],
         json!([{"apiGroups": ["kargo.akuity.io"], "resources": ["stages"], "verbs": ["list", "promote"]}])
@@ -342,14 +307,7 @@ async fn a_granted_permission_is_merged_into_the_role_rules() {
 #[tokio::test]
 async fn deleting_a_role_deletes_its_three_objects() {
     let f = Fixture::with_project("p").await;
-    f.kargo
-        .create_role(
-            &f.admin,
-            &project(),
-            role(json!({"metadata": {"name": "dev"}})),
-        )
-        .await
-        .unwrap();
+    f.create_role(json!({"metadata": {"name": "dev"}})).await;
     f.kargo
         .delete_role(&f.admin, &project(), "dev")
         .await
@@ -362,10 +320,7 @@ async fn deleting_a_role_deletes_its_three_objects() {
         .get_role(&f.admin, &project(), "dev")
         .await
         .unwrap_err();
-    assert_eq!(
-        (err.code(), err.to_string()),
-        (404, r#"serviceaccounts "dev" not found"#.to_owned())
-    );
+    assert_error(err, 404, r#"serviceaccounts "dev" not found"#);
 }
 
 #[tokio::test]
@@ -377,12 +332,9 @@ async fn a_kargo_service_account_is_not_a_role() {
         .get_role(&f.admin, &project(), "bot")
         .await
         .unwrap_err();
-    assert_eq!(
-        (err.code(), err.to_string()),
-        (
-            400,
-            r#"ServiceAccount "bot" in namespace "p" is a Kargo ServiceAccount, not a Kargo Role"#
-                .to_owned()
-        )
+    assert_error(
+        err,
+        400,
+        r#"ServiceAccount "bot" in namespace "p" is a Kargo ServiceAccount, not a Kargo Role"#,
     );
 }
