@@ -127,15 +127,9 @@ pub(crate) struct QueryParam {
 /// Registers a handler for one method.
 type Handler = fn(MethodFilter) -> MethodRouter<AppState>;
 
-/// One route of the Kargo API: what the router serves and what the OpenAPI document
-/// (`kargo_openapi`) says of it, in one place.
-pub(crate) struct Route {
-    pub(crate) method: Method,
-    /// The path template; its `{parameters}` are documented in `kargo_openapi::PATH_PARAMS`.
-    pub(crate) path: &'static str,
-    pub(crate) operation_id: &'static str,
-    pub(crate) summary: &'static str,
-    pub(crate) tag: &'static str,
+/// What a route does, whichever scope it serves: who may call it, what it takes and answers, and
+/// its handler. The project and the system route of one operation share it.
+pub(crate) struct Op {
     pub(crate) access: Access,
     pub(crate) query: &'static [QueryParam],
     /// The component schema of the request body, if the route takes one.
@@ -145,6 +139,54 @@ pub(crate) struct Route {
     /// The component schema of the success body (none for 204).
     pub(crate) response: Option<&'static str>,
     pub(crate) handler: Handler,
+}
+
+impl Op {
+    /// An operation that needs a bearer token, answers `success` with `response` and takes no
+    /// body and no query.
+    const fn bearer(handler: Handler, success: u16, response: Option<&'static str>) -> Op {
+        Op {
+            access: Access::Bearer,
+            query: &[],
+            body: None,
+            success,
+            response,
+            handler,
+        }
+    }
+
+    /// [`Op::bearer`], open to anyone.
+    const fn public(handler: Handler, success: u16, response: Option<&'static str>) -> Op {
+        Op {
+            access: Access::Public,
+            ..Op::bearer(handler, success, response)
+        }
+    }
+
+    /// The operation, taking a body of the component schema `body`.
+    const fn takes(self, body: &'static str) -> Op {
+        Op {
+            body: Some(body),
+            ..self
+        }
+    }
+
+    /// The operation, taking the query parameters `query`.
+    const fn query(self, query: &'static [QueryParam]) -> Op {
+        Op { query, ..self }
+    }
+}
+
+/// One route of the Kargo API: what the router serves and what the OpenAPI document
+/// (`kargo_openapi`) says of it, in one place.
+pub(crate) struct Route {
+    pub(crate) method: Method,
+    /// The path template; its `{parameters}` are documented in `kargo_openapi::PATH_PARAMS`.
+    pub(crate) path: &'static str,
+    pub(crate) operation_id: &'static str,
+    pub(crate) summary: &'static str,
+    pub(crate) tag: &'static str,
+    pub(crate) op: Op,
 }
 
 /// `|method| on(method, handler)`, as a [`Handler`].
@@ -159,6 +201,18 @@ const SERVICE_ACCOUNT_FILTER: &[QueryParam] = &[QueryParam {
     description: "Only the tokens of this ServiceAccount",
 }];
 
+// The operations that a project's route and a system route (`/v1beta1/system/...`) share.
+const LIST_SERVICE_ACCOUNTS: Op =
+    Op::bearer(handler!(list_service_accounts), 200, Some("KubernetesList"));
+const GET_SERVICE_ACCOUNT: Op =
+    Op::bearer(handler!(get_service_account), 200, Some("KubernetesObject"));
+const CREATE_TOKEN: Op =
+    Op::bearer(handler!(create_token), 201, Some("KubernetesObject")).takes("CreateTokenRequest");
+const LIST_TOKENS: Op =
+    Op::bearer(handler!(list_tokens), 200, Some("KubernetesList")).query(SERVICE_ACCOUNT_FILTER);
+const GET_TOKEN: Op = Op::bearer(handler!(get_token), 200, Some("KubernetesObject"));
+const DELETE_TOKEN: Op = Op::bearer(handler!(delete_token), 204, None);
+
 /// Where the OpenAPI document of the routes below is served (it does not describe itself).
 pub(crate) const OPENAPI_PATH: &str = "/v1beta1/openapi.json";
 
@@ -170,12 +224,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "AdminLogin",
         summary: "Log in as the admin (password as `Authorization: Bearer <password>`)",
         tag: "System",
-        access: Access::Public,
-        query: &[],
-        body: None,
-        success: 200,
-        response: Some("LoginResponse"),
-        handler: handler!(login),
+        op: Op::public(handler!(login), 200, Some("LoginResponse")),
     },
     Route {
         method: Method::Post,
@@ -183,12 +232,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "AdminLogout",
         summary: "End the session of the admin token that sends this (on every replica)",
         tag: "System",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 204,
-        response: None,
-        handler: handler!(logout),
+        op: Op::bearer(handler!(logout), 204, None),
     },
     Route {
         method: Method::Get,
@@ -196,12 +240,11 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "GetPublicServerConfig",
         summary: "The server's public configuration",
         tag: "System",
-        access: Access::Public,
-        query: &[],
-        body: None,
-        success: 200,
-        response: Some("PublicServerConfig"),
-        handler: handler!(public_server_config),
+        op: Op::public(
+            handler!(public_server_config),
+            200,
+            Some("PublicServerConfig"),
+        ),
     },
     Route {
         method: Method::Get,
@@ -209,12 +252,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "ListProjects",
         summary: "List projects",
         tag: "Projects",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 200,
-        response: Some("KubernetesList"),
-        handler: handler!(list_projects),
+        op: Op::bearer(handler!(list_projects), 200, Some("KubernetesList")),
     },
     Route {
         method: Method::Post,
@@ -222,12 +260,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "CreateProject",
         summary: "Create a project: its namespace and default roles",
         tag: "Projects",
-        access: Access::Bearer,
-        query: &[],
-        body: Some("NewProject"),
-        success: 201,
-        response: Some("KubernetesObject"),
-        handler: handler!(create_project),
+        op: Op::bearer(handler!(create_project), 201, Some("KubernetesObject")).takes("NewProject"),
     },
     Route {
         method: Method::Get,
@@ -235,12 +268,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "GetProject",
         summary: "Get a project",
         tag: "Projects",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 200,
-        response: Some("KubernetesObject"),
-        handler: handler!(get_project),
+        op: Op::bearer(handler!(get_project), 200, Some("KubernetesObject")),
     },
     Route {
         method: Method::Delete,
@@ -248,12 +276,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "DeleteProject",
         summary: "Delete a project and everything in it",
         tag: "Projects",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 204,
-        response: None,
-        handler: handler!(delete_project),
+        op: Op::bearer(handler!(delete_project), 204, None),
     },
     Route {
         method: Method::Get,
@@ -261,12 +284,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "ListProjectServiceAccounts",
         summary: "List Kargo ServiceAccounts",
         tag: "ServiceAccounts",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 200,
-        response: Some("KubernetesList"),
-        handler: handler!(list_service_accounts),
+        op: LIST_SERVICE_ACCOUNTS,
     },
     Route {
         method: Method::Post,
@@ -274,12 +292,12 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "CreateProjectServiceAccount",
         summary: "Create a Kargo ServiceAccount",
         tag: "ServiceAccounts",
-        access: Access::Bearer,
-        query: &[],
-        body: Some("NewServiceAccount"),
-        success: 201,
-        response: Some("KubernetesObject"),
-        handler: handler!(create_service_account),
+        op: Op::bearer(
+            handler!(create_service_account),
+            201,
+            Some("KubernetesObject"),
+        )
+        .takes("NewServiceAccount"),
     },
     Route {
         method: Method::Get,
@@ -287,12 +305,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "GetProjectServiceAccount",
         summary: "Get a Kargo ServiceAccount",
         tag: "ServiceAccounts",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 200,
-        response: Some("KubernetesObject"),
-        handler: handler!(get_service_account),
+        op: GET_SERVICE_ACCOUNT,
     },
     Route {
         method: Method::Delete,
@@ -300,12 +313,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "DeleteProjectServiceAccount",
         summary: "Delete a Kargo ServiceAccount, its tokens and its grants",
         tag: "ServiceAccounts",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 204,
-        response: None,
-        handler: handler!(delete_service_account),
+        op: Op::bearer(handler!(delete_service_account), 204, None),
     },
     Route {
         method: Method::Post,
@@ -313,12 +321,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "CreateProjectServiceAccountToken",
         summary: "Create a token; the answer is the only time it is shown",
         tag: "Tokens",
-        access: Access::Bearer,
-        query: &[],
-        body: Some("CreateTokenRequest"),
-        success: 201,
-        response: Some("KubernetesObject"),
-        handler: handler!(create_token),
+        op: CREATE_TOKEN,
     },
     Route {
         method: Method::Get,
@@ -326,12 +329,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "ListProjectServiceAccountTokens",
         summary: "List tokens (redacted)",
         tag: "Tokens",
-        access: Access::Bearer,
-        query: SERVICE_ACCOUNT_FILTER,
-        body: None,
-        success: 200,
-        response: Some("KubernetesList"),
-        handler: handler!(list_tokens),
+        op: LIST_TOKENS,
     },
     Route {
         method: Method::Get,
@@ -339,12 +337,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "GetProjectServiceAccountToken",
         summary: "Get a token (redacted)",
         tag: "Tokens",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 200,
-        response: Some("KubernetesObject"),
-        handler: handler!(get_token),
+        op: GET_TOKEN,
     },
     Route {
         method: Method::Delete,
@@ -352,12 +345,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "DeleteProjectServiceAccountToken",
         summary: "Delete a token",
         tag: "Tokens",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 204,
-        response: None,
-        handler: handler!(delete_token),
+        op: DELETE_TOKEN,
     },
     Route {
         method: Method::Get,
@@ -365,12 +353,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "ListProjectRoles",
         summary: "List roles",
         tag: "Roles",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 200,
-        response: Some("RoleList"),
-        handler: handler!(list_roles),
+        op: Op::bearer(handler!(list_roles), 200, Some("RoleList")),
     },
     Route {
         method: Method::Post,
@@ -378,12 +361,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "CreateProjectRole",
         summary: "Create a role",
         tag: "Roles",
-        access: Access::Bearer,
-        query: &[],
-        body: Some("NewRole"),
-        success: 201,
-        response: Some("Role"),
-        handler: handler!(create_role),
+        op: Op::bearer(handler!(create_role), 201, Some("Role")).takes("NewRole"),
     },
     Route {
         method: Method::Get,
@@ -391,12 +369,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "GetProjectRole",
         summary: "Get a role",
         tag: "Roles",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 200,
-        response: Some("Role"),
-        handler: handler!(get_role),
+        op: Op::bearer(handler!(get_role), 200, Some("Role")),
     },
     Route {
         method: Method::Put,
@@ -404,12 +377,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "UpdateProjectRole",
         summary: "Replace a role's claims, description and rules",
         tag: "Roles",
-        access: Access::Bearer,
-        query: &[],
-        body: Some("Role"),
-        success: 200,
-        response: Some("Role"),
-        handler: handler!(update_role),
+        op: Op::bearer(handler!(update_role), 200, Some("Role")).takes("Role"),
     },
     Route {
         method: Method::Delete,
@@ -417,12 +385,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "DeleteProjectRole",
         summary: "Delete a role",
         tag: "Roles",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 204,
-        response: None,
-        handler: handler!(delete_role),
+        op: Op::bearer(handler!(delete_role), 204, None),
     },
     Route {
         method: Method::Post,
@@ -430,12 +393,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "GrantProjectRole",
         summary: "Grant a role to ServiceAccounts or users, or a permission to a role",
         tag: "Roles",
-        access: Access::Bearer,
-        query: &[],
-        body: Some("GrantRequest"),
-        success: 200,
-        response: Some("Role"),
-        handler: handler!(grant),
+        op: Op::bearer(handler!(grant), 200, Some("Role")).takes("GrantRequest"),
     },
     Route {
         method: Method::Post,
@@ -443,12 +401,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "RevokeProjectRole",
         summary: "Revoke a role from ServiceAccounts or users, or a permission from a role",
         tag: "Roles",
-        access: Access::Bearer,
-        query: &[],
-        body: Some("GrantRequest"),
-        success: 200,
-        response: Some("Role"),
-        handler: handler!(revoke),
+        op: Op::bearer(handler!(revoke), 200, Some("Role")).takes("GrantRequest"),
     },
     Route {
         method: Method::Get,
@@ -456,12 +409,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "ListSystemServiceAccounts",
         summary: "List system Kargo ServiceAccounts",
         tag: "System",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 200,
-        response: Some("KubernetesList"),
-        handler: handler!(list_service_accounts),
+        op: LIST_SERVICE_ACCOUNTS,
     },
     Route {
         method: Method::Get,
@@ -469,12 +417,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "GetSystemServiceAccount",
         summary: "Get a system Kargo ServiceAccount",
         tag: "System",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 200,
-        response: Some("KubernetesObject"),
-        handler: handler!(get_service_account),
+        op: GET_SERVICE_ACCOUNT,
     },
     Route {
         method: Method::Post,
@@ -482,12 +425,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "CreateSystemServiceAccountToken",
         summary: "Create a token of a system ServiceAccount",
         tag: "System",
-        access: Access::Bearer,
-        query: &[],
-        body: Some("CreateTokenRequest"),
-        success: 201,
-        response: Some("KubernetesObject"),
-        handler: handler!(create_token),
+        op: CREATE_TOKEN,
     },
     Route {
         method: Method::Get,
@@ -495,12 +433,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "ListSystemServiceAccountTokens",
         summary: "List system tokens (redacted)",
         tag: "System",
-        access: Access::Bearer,
-        query: SERVICE_ACCOUNT_FILTER,
-        body: None,
-        success: 200,
-        response: Some("KubernetesList"),
-        handler: handler!(list_tokens),
+        op: LIST_TOKENS,
     },
     Route {
         method: Method::Get,
@@ -508,12 +441,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "GetSystemServiceAccountToken",
         summary: "Get a system token (redacted)",
         tag: "System",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 200,
-        response: Some("KubernetesObject"),
-        handler: handler!(get_token),
+        op: GET_TOKEN,
     },
     Route {
         method: Method::Delete,
@@ -521,12 +449,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "DeleteSystemServiceAccountToken",
         summary: "Delete a system token",
         tag: "System",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 204,
-        response: None,
-        handler: handler!(delete_token),
+        op: DELETE_TOKEN,
     },
     Route {
         method: Method::Get,
@@ -534,12 +457,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "ListSystemRoles",
         summary: "List system roles (read only)",
         tag: "System",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 200,
-        response: Some("RoleList"),
-        handler: handler!(list_system_roles),
+        op: Op::bearer(handler!(list_system_roles), 200, Some("RoleList")),
     },
     Route {
         method: Method::Get,
@@ -547,12 +465,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "GetSystemRole",
         summary: "Get a system role (read only)",
         tag: "System",
-        access: Access::Bearer,
-        query: &[],
-        body: None,
-        success: 200,
-        response: Some("Role"),
-        handler: handler!(get_system_role),
+        op: Op::bearer(handler!(get_system_role), 200, Some("Role")),
     },
 ];
 
@@ -560,8 +473,8 @@ pub(crate) static ROUTES: &[Route] = &[
 fn table_routers() -> (Router<AppState>, Router<AppState>) {
     let (mut public, mut protected) = (Router::new(), Router::new());
     for route in ROUTES {
-        let method_router = (route.handler)(route.method.filter());
-        match route.access {
+        let method_router = (route.op.handler)(route.method.filter());
+        match route.op.access {
             Access::Public => public = public.route(route.path, method_router),
             Access::Bearer => protected = protected.route(route.path, method_router),
         }
@@ -961,7 +874,7 @@ mod tests {
     fn only_login_and_the_public_configuration_are_public() {
         let public: Vec<&str> = ROUTES
             .iter()
-            .filter(|r| r.access == Access::Public)
+            .filter(|r| r.op.access == Access::Public)
             .map(|r| r.path)
             .collect();
         assert_eq!(

@@ -54,7 +54,7 @@ fn parameters(route: &Route) -> Vec<Value> {
             out.push(path_param(name, description));
         }
     }
-    for q in route.query {
+    for q in route.op.query {
         out.push(json!({
             "name": q.name,
             "in": "query",
@@ -68,15 +68,15 @@ fn parameters(route: &Route) -> Vec<Value> {
 
 /// The operation object of a route.
 fn operation(route: &Route) -> Value {
-    let public = route.access == Access::Public;
+    let public = route.op.access == Access::Public;
     let mut responses = serde_json::Map::new();
-    let success = match route.response {
+    let success = match route.op.response {
         Some(name) => {
             json!({"description": "Success", "content": {"application/json": {"schema": schema(name)}}})
         }
         None => json!({"description": "Success"}),
     };
-    responses.insert(route.success.to_string(), success);
+    responses.insert(route.op.success.to_string(), success);
     let mut errors = vec![
         ("400", "Malformed request, or not allowed on this object"),
         ("404", "The project or object does not exist"),
@@ -113,7 +113,7 @@ fn operation(route: &Route) -> Value {
         "parameters": parameters(route),
         "responses": responses,
     });
-    if let Some(body) = route.body {
+    if let Some(body) = route.op.body {
         op["requestBody"] = json!({
             "required": true,
             "content": {"application/json": {"schema": schema(body)}},
