@@ -514,7 +514,11 @@ fn parse_splits_a_token_without_checking_it() {
     assert_eq!(parsed.claims, legacy());
 }
 
-/// The cost of verifying tokens that are not cached (`jwt::verify` has no cache).
+/// The cost of verifying tokens that are not cached (`jwt::verify` has no cache). Measured when
+/// verification moved to jsonwebtoken (release, 2 shared cores, 8 alternating runs each):
+/// hand-written path over aws-lc-rs 23.2 µs best / 29 µs median, jsonwebtoken 24.0 µs best /
+/// 35 µs median; the RSA signature check is nearly all of it, and the cache spares it on every
+/// later request.
 /// `cargo test --release -p kargo-auth --lib -- --ignored --nocapture verification_cost`
 #[test]
 #[ignore = "a measurement, not a check: run it in release with --nocapture"]
@@ -533,7 +537,7 @@ fn verification_cost_of_10k_uncached_tokens() {
         }
     }
     let elapsed = started.elapsed();
-    println!(
+    eprintln!(
         "10000 verifications: {elapsed:?}, {:.2} µs each",
         elapsed.as_secs_f64() * 1e6 / 10_000.0
     );
