@@ -163,6 +163,20 @@ impl Api {
         if self.state.observers.is_empty() {
             return self.answer(request, source).await;
         }
+        // Boxed, so that the unobserved path's future stays the size of `answer`'s.
+        Box::pin(self.call_observed(request, source)).await
+    }
+
+    /// [`Api::call`] with observers: answers, then makes the request's record.
+    async fn call_observed<B>(
+        self,
+        request: http::Request<B>,
+        source: Option<SocketAddr>,
+    ) -> Response
+    where
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
         let started = std::time::Instant::now();
         let (method, uri) = (request.method().clone(), request.uri().clone());
         let mut response = self.answer(request, source).await;
