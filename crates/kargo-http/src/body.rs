@@ -9,7 +9,7 @@ use serde_json::Value;
 use kargo_registry::status::Status;
 
 /// The largest body the Kubernetes API accepts (kube-apiserver's 3 MiB).
-pub const MAX_BODY: usize = 3 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 3 * 1024 * 1024;
 
 /// How much of an oversized body is read (and dropped) before answering 413, so that the client
 /// gets the answer instead of a reset connection.
@@ -17,7 +17,7 @@ const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Reads a request body; `None` if it is longer than `limit` (what was sent is drained up to a
 /// bound first).
-pub async fn read(body: axum::body::Body, limit: usize) -> Result<Option<Bytes>, Status> {
+pub(crate) async fn read(body: axum::body::Body, limit: usize) -> Result<Option<Bytes>, Status> {
     use axum::body::HttpBody as _;
     use http_body_util::BodyExt;
     if body.is_end_stream() {
@@ -37,7 +37,7 @@ pub async fn read(body: axum::body::Body, limit: usize) -> Result<Option<Bytes>,
 }
 
 /// The media type of a request body, without parameters.
-pub fn content_type(headers: &HeaderMap) -> String {
+pub(crate) fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -58,7 +58,10 @@ pub fn decode(headers: &HeaderMap, body: &Bytes) -> Result<Value, Status> {
 
 /// Decodes a create/update body by its Content-Type, with the fields a JSON body names twice
 /// (for field validation).
-pub fn decode_reporting_duplicates(headers: &HeaderMap, body: &Bytes) -> Result<Decoded, Status> {
+pub(crate) fn decode_reporting_duplicates(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Decoded, Status> {
     if body.len() > MAX_BODY {
         return Err(Status::too_large(MAX_BODY));
     }
@@ -84,7 +87,7 @@ pub fn decode_reporting_duplicates(headers: &HeaderMap, body: &Bytes) -> Result<
 }
 
 /// Decodes JSON, with kube-apiserver's message for malformed input.
-pub fn decode_json(body: &[u8]) -> Result<Value, Status> {
+pub(crate) fn decode_json(body: &[u8]) -> Result<Value, Status> {
     decode_json_reporting_duplicates(body).map(|d| d.value)
 }
 

@@ -6,10 +6,10 @@ use serde_json::{Value, json};
 
 /// The Kubernetes minor version the server reports. kubectl's dispatcher picks the bundled
 /// kubectl of this minor.
-pub const KUBE_MINOR: &str = "32";
+pub(crate) const KUBE_MINOR: &str = "32";
 
 /// `/version`.
-pub fn version() -> Value {
+pub(crate) fn version() -> Value {
     json!({
         "major": "1",
         "minor": KUBE_MINOR,
@@ -24,7 +24,7 @@ pub fn version() -> Value {
 }
 
 /// `/api`.
-pub fn api_versions(server_address: &str) -> Value {
+pub(crate) fn api_versions(server_address: &str) -> Value {
     json!({
         "kind": "APIVersions",
         "versions": ["v1"],
@@ -43,7 +43,7 @@ fn group(name: &str) -> Value {
 }
 
 /// `/apis`.
-pub fn api_group_list() -> Value {
+pub(crate) fn api_group_list() -> Value {
     let mut names: Vec<&str> = Vec::new();
     for (g, _) in resources::group_versions() {
         if !g.is_empty() && !names.contains(&g) {
@@ -58,7 +58,7 @@ pub fn api_group_list() -> Value {
 }
 
 /// `/apis/<group>`, if the group is served.
-pub fn api_group(name: &str) -> Option<Value> {
+pub(crate) fn api_group(name: &str) -> Option<Value> {
     resources::group_versions()
         .iter()
         .any(|(g, _)| *g == name && !g.is_empty())
@@ -90,7 +90,7 @@ fn resource_entry(rt: &ResourceType) -> Value {
 }
 
 /// `/api/v1` or `/apis/<group>/<version>`, if served.
-pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
+pub(crate) fn api_resource_list(group: &str, version: &str) -> Option<Value> {
     let mut entries = Vec::new();
     for rt in resources::in_group_version(group, version) {
         entries.push(resource_entry(rt));

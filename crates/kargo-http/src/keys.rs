@@ -20,7 +20,7 @@ use super::{AppState, json_response};
 use kargo_auth::keys::{self, KeyError, KeySet};
 
 /// The routes.
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/v1beta1/system/signing-keys", get(list))
         .route("/v1beta1/system/signing-keys/rotate", post(rotate))

@@ -21,10 +21,10 @@ use kargo_registry::{
 };
 
 /// Query parameters, first value of each.
-pub type Query = HashMap<String, String>;
+pub(crate) type Query = HashMap<String, String>;
 
 /// Parses a query string.
-pub fn parse_query(uri: &Uri) -> Query {
+pub(crate) fn parse_query(uri: &Uri) -> Query {
     let mut out = HashMap::new();
     if let Some(q) = uri.query() {
         for (k, v) in form_urlencoded::parse(q.as_bytes()) {
@@ -41,7 +41,11 @@ pub(crate) fn flag(query: &Query, key: &str) -> bool {
 /// Serves one authenticated request to an `/api` or `/apis` path. It takes the request whole
 /// rather than through extractors, which would copy the headers (with the bearer token) on every
 /// request.
-pub async fn handle(app: &AppState, user: &UserInfo, request: axum::extract::Request) -> Response {
+pub(crate) async fn handle(
+    app: &AppState,
+    user: &UserInfo,
+    request: axum::extract::Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let body = match body::read(body, body::MAX_BODY).await {

@@ -7,19 +7,19 @@
 //! the Kubernetes protobuf decoder ([`protobuf`]). Depends on `kargo-core` and below.
 
 pub mod body;
-pub mod discovery;
-pub mod kargo;
+mod discovery;
+mod kargo;
 pub mod kargo_openapi;
-pub mod keys;
-pub mod kube;
+mod keys;
+mod kube;
 pub mod limits;
 pub mod observe;
-pub mod openapi;
+mod openapi;
 pub mod protobuf;
-pub mod reviews;
+mod reviews;
 pub mod serve;
-pub mod table;
-pub mod throttle;
+mod table;
+mod throttle;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -85,12 +85,12 @@ pub struct App {
 
 impl App {
     /// Authorizes a request or answers 403 with kube-apiserver's message.
-    pub fn authorize(&self, user: &UserInfo, info: &RequestInfo<'_>) -> Result<()> {
+    pub(crate) fn authorize(&self, user: &UserInfo, info: &RequestInfo<'_>) -> Result<()> {
         self.authz.authorize_request(user, info)
     }
 
     /// Waits until this server's view holds exactly the keys of `set` (after a rotation).
-    pub async fn await_key_set(&self, set: &kargo_auth::keys::KeySet) {
+    pub(crate) async fn await_key_set(&self, set: &kargo_auth::keys::KeySet) {
         let wanted: Vec<String> = set.all().map(|k| k.kid.clone()).collect();
         for _ in 0..200 {
             let seen: Vec<String> = self
@@ -109,7 +109,7 @@ impl App {
 
     /// Waits until this server's views have applied the write that produced `object`, so that
     /// the client's next request sees it (a deleted token is refused by the very next request).
-    pub async fn await_seen(&self, object: &serde_json::Value) {
+    pub(crate) async fn await_seen(&self, object: &serde_json::Value) {
         let Some(revision) =
             kargo_registry::object::parse_revision(kargo_registry::Meta::resource_version(object))
         else {
@@ -163,6 +163,20 @@ impl Api {
         if self.state.observers.is_empty() {
             return self.answer(request, source).await;
         }
+        // Boxed, so that the unobserved path's future stays the size of `answer`'s.
+        Box::pin(self.call_observed(request, source)).await
+    }
+
+    /// [`Api::call`] with observers: answers, then makes the request's record.
+    async fn call_observed<B>(
+        self,
+        request: http::Request<B>,
+        source: Option<SocketAddr>,
+    ) -> Response
+    where
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
         let started = std::time::Instant::now();
         let (method, uri) = (request.method().clone(), request.uri().clone());
         let mut response = self.answer(request, source).await;
@@ -435,7 +449,7 @@ async fn authenticate_kube(State(app): State<AppState>, request: Request, next: 
 /// Reads (and drops) a small request body before answering without it, so that an HTTP/2 client
 /// still sending it gets the answer rather than a reset stream. Bounded in size and time: a
 /// client that sends slowly gets its answer after [`DRAIN_TIMEOUT`] anyway.
-pub async fn drain(request: Request) {
+pub(crate) async fn drain(request: Request) {
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, body::read(request.into_body(), DRAIN_LIMIT)).await;
 }
 
@@ -453,7 +467,7 @@ const DRAIN_LIMIT: usize = 64 * 1024;
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A JSON response with `Warning` headers.
-pub fn json_response<T: Serialize + ?Sized>(
+pub(crate) fn json_response<T: Serialize + ?Sized>(
     code: StatusCode,
     body: &T,
     warnings: &[String],
@@ -486,7 +500,7 @@ pub fn json_response<T: Serialize + ?Sized>(
 
 /// A Kubernetes `Status` as a response. (`Status` lives in `kargo-registry`, which knows no
 /// HTTP, so this layer adds the conversion.)
-pub trait StatusResponse {
+pub(crate) trait StatusResponse {
     /// The response: the status code and the `Status` as JSON.
     fn into_response(self) -> Response;
 }

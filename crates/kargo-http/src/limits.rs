@@ -16,26 +16,26 @@ use kargo_registry::status::{Details, Status};
 
 /// kube-apiserver's `ReadHeaderTimeout`: a connection's next request header must be complete this
 /// long after its first byte (or after the TLS handshake, for the first request).
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(32);
+pub(crate) const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(32);
 /// kube-apiserver's `IdleTimeout` (HTTP/1.1 and HTTP/2): a connection with no request in flight
 /// and nothing sent is closed after this long.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// kube-apiserver's default for HTTP/2 streams per connection (`--http2-max-streams-per-connection`).
 pub const DEFAULT_HTTP2_MAX_STREAMS: u32 = 100;
 /// The largest request header (request line and every field; HTTP/2: the decoded header list).
 /// kube-apiserver takes 1 MiB; real clients send a few KiB (a bearer token is about 1 KiB, an
 /// OIDC token with many groups tens of KiB), and every open connection may hold this much, so we
 /// bound it lower.
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// kube-apiserver's `--max-requests-inflight`.
 pub const DEFAULT_MAX_REQUESTS_INFLIGHT: usize = 400;
 /// kube-apiserver's `--max-mutating-requests-inflight`.
 pub const DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT: usize = 200;
 /// kube-apiserver's `--request-timeout`.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// kube-apiserver's `--min-request-timeout`: a watch without `timeoutSeconds` ends after a random
 /// time between this and twice this, so that reconnecting watchers spread out.
-pub const DEFAULT_MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(1800);
+pub(crate) const DEFAULT_MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(1800);
 /// Watches open at once. Every watch decodes every committed change of its kind, so this bounds
 /// the work one write can cause; kube-apiserver has no such count (its priority-and-fairness
 /// queues bound watches indirectly).
@@ -48,11 +48,11 @@ pub const DEFAULT_MAX_WATCHES_PER_USER: usize = 100;
 pub const RESERVED_FILES: u64 = 256;
 /// The default connection cap never exceeds this, whatever the open-files limit: an idle TLS
 /// connection holds tens of KiB, so this keeps idle connections under about 1 GiB.
-pub const MAX_DEFAULT_CONNECTIONS: usize = 16_384;
+pub(crate) const MAX_DEFAULT_CONNECTIONS: usize = 16_384;
 /// The message of kube-apiserver's 429 (`filters/maxinflight.go`).
-pub const TOO_MANY_REQUESTS: &str = "Too many requests, please try again later.";
+pub(crate) const TOO_MANY_REQUESTS: &str = "Too many requests, please try again later.";
 /// Seconds a refused client is told to wait (`Retry-After`), as kube-apiserver says.
-pub const RETRY_AFTER_SECONDS: u32 = 1;
+pub(crate) const RETRY_AFTER_SECONDS: u32 = 1;
 
 /// Every bound, as `kargo server` flags set them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +134,7 @@ pub fn default_max_connections(open_files: Option<u64>) -> usize {
 
 /// The 429 kube-apiserver answers past its in-flight limits, as a `Status` (the shape client-go
 /// builds for a 429, so clients read the same message and retry after `retryAfterSeconds`).
-pub fn too_many_requests() -> Status {
+pub(crate) fn too_many_requests() -> Status {
     Status::failure(429, "TooManyRequests", TOO_MANY_REQUESTS).with_details(Some(Details {
         retry_after_seconds: Some(RETRY_AFTER_SECONDS),
         ..Details::default()
@@ -142,7 +142,7 @@ pub fn too_many_requests() -> Status {
 }
 
 /// kube-apiserver's 504 for a request that outlived `--request-timeout`.
-pub fn request_timed_out() -> Status {
+pub(crate) fn request_timed_out() -> Status {
     Status::timeout("Timeout: request did not complete within the allotted timeout")
         .with_details(Some(Details::default()))
 }
@@ -151,13 +151,13 @@ pub fn request_timed_out() -> Status {
 #[derive(Debug)]
 pub struct RequestLimits {
     /// Requests being served.
-    pub inflight: InFlight,
+    pub(crate) inflight: InFlight,
     /// Watches open.
-    pub watches: Arc<WatchSlots>,
+    pub(crate) watches: Arc<WatchSlots>,
     /// `--request-timeout`.
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// `--min-request-timeout`.
-    pub min_request_timeout: Duration,
+    pub(crate) min_request_timeout: Duration,
 }
 
 impl RequestLimits {
@@ -179,7 +179,7 @@ impl RequestLimits {
 
     /// How long a watch lasts: `timeoutSeconds` when the client gave one (kube-apiserver honours
     /// any value), else a random time in `[min, 2·min)` of `--min-request-timeout`.
-    pub fn watch_timeout(&self, timeout_seconds: Option<u64>) -> Duration {
+    pub(crate) fn watch_timeout(&self, timeout_seconds: Option<u64>) -> Duration {
         match timeout_seconds {
             Some(t) if t > 0 => Duration::from_secs(t),
             _ => self.min_request_timeout.mul_f64(1.0 + random_fraction()),
@@ -190,7 +190,10 @@ impl RequestLimits {
 /// Runs `work` for at most `limit` (`Err(())` past it). Unlike `tokio::time::timeout`, no timer
 /// exists until `work` first waits: most requests (a cached GET) finish in their first poll, and
 /// the timer would be a measurable part of their cost.
-pub async fn within<F: std::future::Future>(limit: Duration, work: F) -> Result<F::Output, ()> {
+pub(crate) async fn within<F: std::future::Future>(
+    limit: Duration,
+    work: F,
+) -> Result<F::Output, ()> {
     use std::task::Poll;
     let mut work = std::pin::pin!(work);
     let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
@@ -214,14 +217,14 @@ fn random_fraction() -> f64 {
 /// kube-apiserver's two in-flight pools: reads (GET: get, list) and everything else. Watches
 /// count in neither (they are bounded by [`WatchSlots`]).
 #[derive(Debug)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     reads: Counter,
     mutating: Counter,
 }
 
 impl InFlight {
     /// Takes a place in the pool of a request with this method; `None` when the pool is full.
-    pub fn try_acquire(&self, method: &http::Method) -> Option<InFlightPermit<'_>> {
+    pub(crate) fn try_acquire(&self, method: &http::Method) -> Option<InFlightPermit<'_>> {
         let counter = if method == http::Method::GET {
             &self.reads
         } else {
@@ -260,7 +263,7 @@ impl Counter {
 
 /// A place in an in-flight pool, given back when dropped.
 #[derive(Debug)]
-pub struct InFlightPermit<'a>(Option<&'a AtomicUsize>);
+pub(crate) struct InFlightPermit<'a>(Option<&'a AtomicUsize>);
 
 impl Drop for InFlightPermit<'_> {
     fn drop(&mut self) {
@@ -273,7 +276,7 @@ impl Drop for InFlightPermit<'_> {
 /// Places counted in total and per key (a user's watches, a client address's connections), each
 /// count with a cap; a [`Place`] is given back when dropped.
 #[derive(Debug)]
-pub struct Places<K> {
+pub(crate) struct Places<K> {
     max_total: usize,
     max_per_key: usize,
     open: Mutex<PlaceCounts<K>>,
@@ -287,7 +290,7 @@ struct PlaceCounts<K> {
 
 /// Which cap refused a place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Full {
+pub(crate) enum Full {
     /// The cap on all places.
     Total,
     /// The cap on the places of one key.
@@ -296,7 +299,7 @@ pub enum Full {
 
 impl<K: Hash + Eq + Clone> Places<K> {
     /// Places for `max_total` holders, `max_per_key` per key (0: no limit).
-    pub fn new(max_total: usize, max_per_key: usize) -> Places<K> {
+    pub(crate) fn new(max_total: usize, max_per_key: usize) -> Places<K> {
         Places {
             max_total,
             max_per_key,
@@ -310,7 +313,7 @@ impl<K: Hash + Eq + Clone> Places<K> {
     /// Takes a place for `key`, unless a cap is reached. An `exempt` holder (the
     /// `system:masters` group, as kube-apiserver exempts it from its in-flight limits) is
     /// counted but never refused.
-    pub fn try_take(self: &Arc<Self>, key: &K, exempt: bool) -> Result<Place<K>, Full> {
+    pub(crate) fn try_take(self: &Arc<Self>, key: &K, exempt: bool) -> Result<Place<K>, Full> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let mine = open.per_key.get(key).copied().unwrap_or(0);
         if !exempt {
@@ -330,7 +333,7 @@ impl<K: Hash + Eq + Clone> Places<K> {
     }
 
     /// Places taken now.
-    pub fn open(&self) -> usize {
+    pub(crate) fn open(&self) -> usize {
         self.open.lock().map_or(0, |open| open.total)
     }
 }
@@ -338,7 +341,7 @@ impl<K: Hash + Eq + Clone> Places<K> {
 /// A place taken from [`Places`], given back when dropped (a watch's stream ends, a connection
 /// closes).
 #[derive(Debug)]
-pub struct Place<K: Hash + Eq> {
+pub(crate) struct Place<K: Hash + Eq> {
     places: Arc<Places<K>>,
     key: K,
 }
@@ -357,7 +360,7 @@ impl<K: Hash + Eq> Drop for Place<K> {
 }
 
 /// Watches open, in total and per user.
-pub type WatchSlots = Places<String>;
+pub(crate) type WatchSlots = Places<String>;
 
 #[cfg(test)]
 mod tests {

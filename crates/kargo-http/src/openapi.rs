@@ -123,12 +123,12 @@ fn documents() -> &'static Documents {
 }
 
 /// `/openapi/v3`.
-pub fn root() -> &'static Value {
+pub(crate) fn root() -> &'static Value {
     &documents().root
 }
 
 /// `/openapi/v3/<path>`, if it names a served group-version.
-pub fn group_version(path: &str) -> Option<&'static Value> {
+pub(crate) fn group_version(path: &str) -> Option<&'static Value> {
     documents()
         .by_path
         .iter()

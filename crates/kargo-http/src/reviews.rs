@@ -21,7 +21,7 @@ use kargo_registry::object::{Meta, now_rfc3339};
 use kargo_registry::status::{Result, Status};
 
 /// Answers a POST to a virtual resource (or to `serviceaccounts/<name>/token`).
-pub async fn create(
+pub(crate) async fn create(
     app: &AppState,
     user: &UserInfo,
     rt: &'static ResourceType,
@@ -59,7 +59,7 @@ pub async fn create(
 }
 
 /// A user as the review APIs write it.
-pub fn user_info_json(user: &UserInfo) -> Value {
+pub(crate) fn user_info_json(user: &UserInfo) -> Value {
     let mut v = json!({"username": user.username});
     if !user.uid.is_empty() {
         v["uid"] = user.uid.clone().into();
@@ -462,7 +462,7 @@ fn discovery_response(body: Value, content_type: &'static str) -> Response {
 }
 
 /// `/.well-known/openid-configuration` (served when the issuer is an https URL).
-pub async fn openid_configuration(State(app): State<AppState>) -> Response {
+pub(crate) async fn openid_configuration(State(app): State<AppState>) -> Response {
     let issuer = app.authn.tokens().issuer().to_owned();
     if !issuer.starts_with("https://") {
         return Status::no_route().into_response();
@@ -480,6 +480,6 @@ pub async fn openid_configuration(State(app): State<AppState>) -> Response {
 }
 
 /// `/openid/v1/jwks`.
-pub async fn jwks(State(app): State<AppState>) -> Response {
+pub(crate) async fn jwks(State(app): State<AppState>) -> Response {
     discovery_response(app.authz.view().keys().jwks(), "application/jwk-set+json")
 }

@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 use kargo_registry::Meta;
 
 /// The media type of a Table response.
-pub const CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
+pub(crate) const CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
 /// Whether the client asked for a Table (kubectl lists it first in `Accept`).
-pub fn wanted(headers: &HeaderMap) -> bool {
+pub(crate) fn wanted(headers: &HeaderMap) -> bool {
     headers
         .get_all(http::header::ACCEPT)
         .iter()
@@ -28,7 +28,7 @@ pub fn wanted(headers: &HeaderMap) -> bool {
 
 /// What each row carries besides its cells (`includeObject`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Include {
+pub(crate) enum Include {
     /// Nothing.
     None,
     /// `PartialObjectMetadata` (the default).
@@ -39,7 +39,7 @@ pub enum Include {
 
 impl Include {
     /// Parses `includeObject`.
-    pub fn parse(value: Option<&str>) -> Include {
+    pub(crate) fn parse(value: Option<&str>) -> Include {
         match value {
             Some("None") => Include::None,
             Some("Object") => Include::Object,
@@ -259,7 +259,12 @@ fn now() -> i64 {
 }
 
 /// A Table of objects. `metadata` is the list's metadata (`resourceVersion`, `continue`).
-pub fn table(rt: &ResourceType, objects: &[Value], metadata: Value, include: Include) -> Value {
+pub(crate) fn table(
+    rt: &ResourceType,
+    objects: &[Value],
+    metadata: Value,
+    include: Include,
+) -> Value {
     let now = now();
     let definitions: Vec<Value> = columns(rt)
         .iter()

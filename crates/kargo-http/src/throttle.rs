@@ -14,14 +14,14 @@ use crate::StatusResponse;
 use kargo_registry::status::{Details, Status};
 
 /// The client's address, if the listener recorded it.
-pub fn client_address(extensions: &http::Extensions) -> Option<IpAddr> {
+pub(crate) fn client_address(extensions: &http::Extensions) -> Option<IpAddr> {
     extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(address)| address.ip())
 }
 
 /// [`client_address`] as an extractor (never rejects).
-pub struct ClientAddress(pub Option<IpAddr>);
+pub(crate) struct ClientAddress(pub Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
@@ -42,7 +42,7 @@ fn with_retry_after(mut response: Response, retry_after: u32) -> Response {
 }
 
 /// 429 as a Kubernetes `Status`, as kube-apiserver answers when it asks a client to back off.
-pub fn kube_too_many(message: String, retry_after: u32) -> Response {
+pub(crate) fn kube_too_many(message: String, retry_after: u32) -> Response {
     let status = Status::failure(429, "TooManyRequests", message).with_details(Some(Details {
         retry_after_seconds: Some(retry_after),
         ..Details::default()
@@ -51,7 +51,7 @@ pub fn kube_too_many(message: String, retry_after: u32) -> Response {
 }
 
 /// 429 as a Kargo error.
-pub fn kargo_too_many(message: String, retry_after: u32) -> Response {
+pub(crate) fn kargo_too_many(message: String, retry_after: u32) -> Response {
     with_retry_after(
         KargoError::new(StatusCode::TOO_MANY_REQUESTS, message).into_response(),
         retry_after,

@@ -28,7 +28,7 @@ use kargo_store::{ListRequest, Revision, Store};
 use serde::{Deserialize, Serialize};
 
 /// The format name in an export's first line.
-pub const FORMAT: &str = "kargo-store-export";
+pub(crate) const FORMAT: &str = "kargo-store-export";
 const VERSION: u32 = 1;
 const PAGE: usize = 500;
 
@@ -69,7 +69,7 @@ struct Trailer {
 }
 
 /// Every key under `/`, paged at one revision: `(revision, [(key, value)])`.
-pub async fn snapshot(
+pub(crate) async fn snapshot(
     store: &dyn Store,
 ) -> Result<(Revision, Vec<(String, Vec<u8>)>), BackupError> {
     let mut all = Vec::new();

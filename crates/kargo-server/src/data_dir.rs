@@ -20,10 +20,11 @@ use std::io::{ErrorKind, Read, Seek, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-pub use kargo_store::files::{create_private_dir, private_file, write_private};
+use kargo_store::files::create_private_dir;
+pub use kargo_store::files::private_file;
 
 /// The lock file's name in the data directory.
-pub const LOCK_FILE: &str = "kargo.lock";
+pub(crate) const LOCK_FILE: &str = "kargo.lock";
 
 /// Permission bits of group and others: none may be set on anything in the data directory.
 const OPEN_TO_OTHERS: u32 = 0o077;
@@ -110,7 +111,7 @@ impl DataDir {
     }
 
     /// The directory, absolute.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 }
@@ -202,6 +203,7 @@ fn lock(dir: &Path) -> Result<File, DataDirError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use kargo_store::files::write_private;
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o7777

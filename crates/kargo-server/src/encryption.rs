@@ -33,12 +33,12 @@ use serde::Deserialize;
 
 /// The server's own keys (CA, signing keys, admin record): encrypted whenever a configuration is
 /// given, with the providers of `secrets`.
-pub const INTERNAL_PREFIX: &str = "/kargo/internal/";
+pub(crate) const INTERNAL_PREFIX: &str = "/kargo/internal/";
 
 /// The `apiVersion` of the file.
-pub const API_VERSION: &str = "apiserver.config.k8s.io/v1";
+pub(crate) const API_VERSION: &str = "apiserver.config.k8s.io/v1";
 /// The `kind` of the file.
-pub const KIND: &str = "EncryptionConfiguration";
+pub(crate) const KIND: &str = "EncryptionConfiguration";
 
 /// Why encryption at rest could not be set up or applied.
 #[derive(Debug, thiserror::Error)]
@@ -179,7 +179,7 @@ impl EncryptionConfig {
     }
 
     /// Validates the configuration `text`; `path` names it in messages.
-    pub fn parse(path: &Path, text: &str) -> Result<EncryptionConfig, EncryptionSetupError> {
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<EncryptionConfig, EncryptionSetupError> {
         let invalid = |message: String| EncryptionSetupError::Invalid {
             path: path.to_owned(),
             message,
@@ -244,13 +244,9 @@ impl EncryptionConfig {
         })
     }
 
-    /// The file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The encrypted store key prefixes and their keys, in order.
-    pub fn prefixes(&self) -> &[EncryptedPrefix] {
+    #[cfg(test)]
+    fn prefixes(&self) -> &[EncryptedPrefix] {
         &self.prefixes
     }
 
@@ -414,7 +410,7 @@ fn cipher(
 /// Wraps `store` per `config` and reads every encrypted value once; without a configuration,
 /// checks that the server's own keys are not encrypted (a server started without the file it was
 /// encrypted with must say so, not fail on a garbled CA).
-pub async fn open(
+pub(crate) async fn open(
     store: Arc<dyn Store>,
     config: Option<&EncryptionConfig>,
 ) -> Result<Arc<dyn Store>, EncryptionSetupError> {

@@ -12,7 +12,7 @@
 //! - the store itself is the `kargo-store` crate, the shared types `kargo-api`.
 //!
 //! [`run`] starts everything: [`server`] (start-up, the data directory, encryption at rest) and
-//! [`backup`] (export, import, migrate). [`testing`] (with the `testing` feature) builds the
+//! [`backup`] (export, import, migrate). `testing` (in this crate's tests, and with the `testing` feature) builds the
 //! whole API in-process over a temporary store, for the fast test tier.
 
 pub use kargo_auth as auth;

@@ -230,7 +230,7 @@ impl StoreConfig {
     }
 
     /// The store, named for an operator: the SQLite file, or the etcd endpoints and prefix.
-    pub fn describe(&self, data_dir: &std::path::Path) -> String {
+    pub(crate) fn describe(&self, data_dir: &std::path::Path) -> String {
         match self {
             StoreConfig::Sqlite => data_dir.join(SQLITE_FILE).display().to_string(),
             StoreConfig::Etcd {
@@ -299,20 +299,18 @@ impl ServerConfig {
 
 /// What a started server tells its caller.
 pub struct Started {
-    /// The address it listens on.
-    pub address: SocketAddr,
     /// The URL clients use.
-    pub url: String,
+    pub(crate) url: String,
     /// The CA certificate clients trust.
-    pub ca_path: PathBuf,
+    pub(crate) ca_path: PathBuf,
     /// The admin kubeconfig (client certificate).
-    pub kubeconfig: PathBuf,
+    pub(crate) kubeconfig: PathBuf,
     /// The admin password, when this start generated it (to be shown once).
-    pub generated_password: Option<String>,
+    pub(crate) generated_password: Option<String>,
     /// Cancel to stop the server.
-    pub shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
     /// Resolves when the store reports damage: the server must stop.
-    pub tripped: Tripped,
+    pub(crate) tripped: Tripped,
     /// The store, named for messages.
     store_name: String,
     /// The data directory, locked while the server runs.
@@ -594,7 +592,7 @@ fn connection_limits(limits: &kargo_http::limits::Limits) -> kargo_http::serve::
 }
 
 /// Starts the server and returns once it is listening.
-pub async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
+pub(crate) async fn start(mut config: ServerConfig) -> Result<Started, StartError> {
     // Before anything is created: a refused password must leave no new installation behind.
     if let Some(password) = &config.admin_password {
         kargo_auth::admin::check_password(password)?;
@@ -659,7 +657,6 @@ async fn start_on(
 
     tracing::info!(%url, "kargo server listening");
     Ok(Started {
-        address,
         url,
         ca_path: assembled.tls.ca_path.clone(),
         kubeconfig,

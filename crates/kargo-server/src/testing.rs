@@ -1,4 +1,4 @@
-//! The in-process test tier: the whole API ([`crate::server::assemble`], the same assembly
+//! The in-process test tier: the whole API (`server::assemble`, the same assembly
 //! `kargo server` listens with) over a temporary SQLite store, driven request by request through
 //! [`kargo_http::Api::call`] with no socket and no TLS, as kube-rs tests its client against a
 //! mock service. A test reads what a client would: the status code and the JSON body.

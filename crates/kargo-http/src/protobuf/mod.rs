@@ -40,7 +40,7 @@ use serde_json::Value;
 use self::json::JsonObject;
 
 /// The media type of Kubernetes protobuf bodies, as sent in `Content-Type`.
-pub const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";
+pub(crate) const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";
 
 /// The four bytes that open every Kubernetes protobuf body.
 pub const MAGIC: [u8; 4] = *b"k8s\0";
