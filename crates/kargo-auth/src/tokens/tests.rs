@@ -42,6 +42,16 @@ async fn world_with_account() -> (World, String) {
     (world, uid)
 }
 
+/// The account `p/ci` (its uid), the token of its Secret `ci-token`, and an authenticator that
+/// has already accepted the token once (so it is cached).
+async fn world_with_a_cached_token() -> (World, String, String, Authenticator) {
+    let (world, uid) = world_with_account().await;
+    let token = world.token_secret("p", "ci-token", "ci", &uid).await;
+    let authn = world.authenticator(None);
+    assert!(authn.authenticate_token(&token, None).is_ok());
+    (world, uid, token, authn)
+}
+
 #[tokio::test]
 async fn a_legacy_token_from_the_store_authenticates_as_its_account() {
     let (world, uid) = world_with_account().await;
@@ -66,10 +76,7 @@ async fn a_legacy_token_from_the_store_authenticates_as_its_account() {
 
 #[tokio::test]
 async fn a_token_whose_secret_was_deleted_stops_working_at_once_though_it_was_cached() {
-    let (world, uid) = world_with_account().await;
-    let token = world.token_secret("p", "ci-token", "ci", &uid).await;
-    let authn = world.authenticator(None);
-    assert!(authn.authenticate_token(&token, None).is_ok());
+    let (world, _, token, authn) = world_with_a_cached_token().await;
     world.delete(&SECRETS, Some("p"), "ci-token").await;
     assert_eq!(
         answer(&authn, &token),
@@ -79,10 +86,7 @@ async fn a_token_whose_secret_was_deleted_stops_working_at_once_though_it_was_ca
 
 #[tokio::test]
 async fn a_token_of_an_account_deleted_or_recreated_with_another_uid_is_refused() {
-    let (world, uid) = world_with_account().await;
-    let token = world.token_secret("p", "ci-token", "ci", &uid).await;
-    let authn = world.authenticator(None);
-    assert!(authn.authenticate_token(&token, None).is_ok());
+    let (world, uid, token, authn) = world_with_a_cached_token().await;
 
     world.delete(&SERVICEACCOUNTS, Some("p"), "ci").await;
     assert_eq!(
@@ -100,27 +104,37 @@ async fn a_token_of_an_account_deleted_or_recreated_with_another_uid_is_refused(
     );
 }
 
+/// A bound token of `p/ci` (uid `uid`) for the audience [`ISSUER`], issued at `issued` for
+/// `lifetime` seconds, tied to the Secret `(name, uid)` if given.
+fn bound_token(
+    world: &World,
+    uid: &str,
+    (issued, lifetime): (i64, i64),
+    jti: &str,
+    secret: Option<(&str, &str)>,
+) -> String {
+    mint::bound_token(
+        &world.view,
+        &BoundRequest {
+            issuer: ISSUER,
+            namespace: "p",
+            account: "ci",
+            uid,
+            audiences: &[ISSUER.to_owned()],
+            now: issued,
+            lifetime,
+            jti,
+            secret,
+        },
+    )
+    .unwrap()
+}
+
 #[tokio::test]
 async fn a_bound_token_works_until_it_expires_and_only_from_when_it_is_valid() {
     let (world, uid) = world_with_account().await;
-    let audiences = [ISSUER.to_owned()];
-    let bound = |issued: i64, lifetime: i64| {
-        mint::bound_token(
-            &world.view,
-            &BoundRequest {
-                issuer: ISSUER,
-                namespace: "p",
-                account: "ci",
-                uid: &uid,
-                audiences: &audiences,
-                now: issued,
-                lifetime,
-                jti: "jti-1",
-                secret: None,
-            },
-        )
-        .unwrap()
-    };
+    let bound =
+        |issued: i64, lifetime: i64| bound_token(&world, &uid, (issued, lifetime), "jti-1", None);
     let authn = world.authenticator(None);
 
     let fresh = bound(now(), 3600);
@@ -160,21 +174,8 @@ async fn a_bound_token_tied_to_a_secret_ends_with_the_secret() {
             .unwrap();
         kargo_registry::Meta::uid(&secret).to_owned()
     };
-    let token = mint::bound_token(
-        &world.view,
-        &BoundRequest {
-            issuer: ISSUER,
-            namespace: "p",
-            account: "ci",
-            uid: &uid,
-            audiences: &[ISSUER.to_owned()],
-            now: now(),
-            lifetime: 3600,
-            jti: "jti-2",
-            secret: Some(("ci-token", &secret_uid)),
-        },
-    )
-    .unwrap();
+    let secret = Some(("ci-token", secret_uid.as_str()));
+    let token = bound_token(&world, &uid, (now(), 3600), "jti-2", secret);
     let authn = Arc::new(world.authenticator(None));
     assert!(authn.authenticate_token(&token, None).is_ok());
     world.delete(&SECRETS, Some("p"), "ci-token").await;
