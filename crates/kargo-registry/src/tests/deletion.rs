@@ -4,7 +4,7 @@
 use kargo_api::resources::{NAMESPACES, SERVICEACCOUNTS};
 use serde_json::json;
 
-use super::{account, labelled_accounts, refused, setup, update};
+use super::{account, assert_status, labelled_accounts, refused, setup, update};
 use crate::delete::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 use crate::{DeleteOptions, Deleted, Meta, Propagation, Target};
 
@@ -137,10 +137,10 @@ async fn a_namespace_terminates_and_goes_once_finalized() {
     );
 
     let err = test.delete(&NAMESPACES, None, "p").await.unwrap_err();
-    assert_eq!(err.code, 409);
-    assert_eq!(
-        err.message,
-        "Operation cannot be fulfilled on namespaces \"p\": The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system."
+    assert_status(
+        &err,
+        (409, "Conflict"),
+        "Operation cannot be fulfilled on namespaces \"p\": The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.",
     );
 
     test.registry
@@ -154,10 +154,10 @@ async fn a_namespace_terminates_and_goes_once_finalized() {
 async fn system_namespaces_cannot_be_deleted() {
     let test = crate::testing::TestRegistry::with_namespaces(&["default"]).await;
     let err = test.delete(&NAMESPACES, None, "default").await.unwrap_err();
-    assert_eq!((err.code, err.reason), (403, "Forbidden"));
-    assert_eq!(
-        err.message,
-        "namespaces \"default\" is forbidden: this namespace may not be deleted"
+    assert_status(
+        &err,
+        (403, "Forbidden"),
+        "namespaces \"default\" is forbidden: this namespace may not be deleted",
     );
 }
 

@@ -2,7 +2,7 @@
 
 use kargo_api::resources::SERVICEACCOUNTS;
 
-use super::{account, labelled_accounts, setup};
+use super::{account, assert_status, labelled_accounts, setup};
 use crate::testing::TestRegistry;
 use crate::{ListOptions, Meta};
 
@@ -24,6 +24,14 @@ async fn list(test: &TestRegistry, options: &ListOptions) -> crate::ObjectList {
         .list(&SERVICEACCOUNTS, Some("p"), options)
         .await
         .unwrap()
+}
+
+/// Pages of `limit` objects.
+fn limited(limit: usize) -> ListOptions {
+    ListOptions {
+        limit,
+        ..ListOptions::default()
+    }
 }
 
 fn selectors(label: Option<&str>, field: Option<&str>) -> ListOptions {
@@ -67,8 +75,11 @@ async fn label_and_field_selectors_filter_a_list() {
 async fn unsupported_or_malformed_selectors_are_400s() {
     let err =
         ListOptions::with_selectors(&SERVICEACCOUNTS, None, Some("spec.foo=bar")).unwrap_err();
-    assert_eq!(err.code, 400);
-    assert_eq!(err.message, "field label not supported: spec.foo");
+    assert_status(
+        &err,
+        (400, "BadRequest"),
+        "field label not supported: spec.foo",
+    );
     let err = ListOptions::with_selectors(&SERVICEACCOUNTS, Some("a in (b"), None).unwrap_err();
     assert_eq!(err.code, 400);
     assert!(
@@ -81,10 +92,7 @@ async fn unsupported_or_malformed_selectors_are_400s() {
 #[tokio::test]
 async fn limit_and_continue_page_through_one_snapshot() {
     let test = five_accounts().await;
-    let mut options = ListOptions {
-        limit: 2,
-        ..ListOptions::default()
-    };
+    let mut options = limited(2);
     let first = list(&test, &options).await;
     assert_eq!(names(&first), ["a", "b"]);
     let token = first.continue_token.clone().expect("a continue token");
@@ -124,10 +132,7 @@ async fn a_limit_counts_matching_objects_only() {
 #[tokio::test]
 async fn a_resource_version_with_continue_is_a_400() {
     let test = five_accounts().await;
-    let mut options = ListOptions {
-        limit: 1,
-        ..ListOptions::default()
-    };
+    let mut options = limited(1);
     options.continue_token = list(&test, &options).await.continue_token;
     options.resource_version = Some("3".into());
     let err = test
@@ -135,9 +140,9 @@ async fn a_resource_version_with_continue_is_a_400() {
         .list(&SERVICEACCOUNTS, Some("p"), &options)
         .await
         .unwrap_err();
-    assert_eq!(err.code, 400);
-    assert_eq!(
-        err.message,
-        "specifying resource version is not allowed when using continue"
+    assert_status(
+        &err,
+        (400, "BadRequest"),
+        "specifying resource version is not allowed when using continue",
     );
 }

@@ -49,13 +49,19 @@ async fn refused(
     rt: &'static ResourceType,
     namespace: Option<&str>,
     body: Value,
-    (code, reason): (u16, &str),
+    expected: (u16, &str),
     message: &str,
 ) -> Status {
     let err = create_err(test, rt, namespace, body).await;
+    assert_status(&err, expected, message);
+    err
+}
+
+/// Asserts a Status's `(code, reason)` and its exact message.
+#[track_caller]
+fn assert_status(err: &Status, (code, reason): (u16, &str), message: &str) {
     assert_eq!((err.code, err.reason), (code, reason), "{}", err.message);
     assert_eq!(err.message, message);
-    err
 }
 
 /// Creates the ServiceAccount `p/name`.

@@ -4,7 +4,7 @@
 use kargo_api::resources::{NAMESPACES, PROJECTS, ROLES, SERVICEACCOUNTS};
 use serde_json::json;
 
-use super::{account, causes, create_err, refused, rv, setup, update};
+use super::{account, assert_status, causes, create_err, refused, rv, setup, update};
 use crate::delete::{DeleteOptions, Preconditions};
 use crate::{Deleted, Meta, Target};
 
@@ -31,8 +31,7 @@ async fn an_update_with_a_stale_resource_version_is_a_409_conflict() {
     let err = update(&test, &SERVICEACCOUNTS, Some("p"), stale)
         .await
         .unwrap_err();
-    assert_eq!((err.code, err.reason), (409, "Conflict"));
-    assert_eq!(err.message, STALE);
+    assert_status(&err, (409, "Conflict"), STALE);
 
     let read = test
         .get(&SERVICEACCOUNTS, Some("p"), "robot")
@@ -246,10 +245,10 @@ async fn an_update_may_not_rename_the_object() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.code, 400);
-    assert_eq!(
-        err.message,
-        "the name of the object (robot) does not match the name on the URL (other)"
+    assert_status(
+        &err,
+        (400, "BadRequest"),
+        "the name of the object (robot) does not match the name on the URL (other)",
     );
 }
 
@@ -271,10 +270,10 @@ async fn a_kargo_kind_needs_a_resource_version_to_be_updated() {
     )
     .await
     .unwrap_err();
-    assert_eq!((err.code, err.reason), (422, "Invalid"));
-    assert_eq!(
-        err.message,
-        "Project.kargo.akuity.io \"shop\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+    assert_status(
+        &err,
+        (422, "Invalid"),
+        "Project.kargo.akuity.io \"shop\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
     );
 }
 
@@ -309,8 +308,7 @@ async fn delete_checks_preconditions_then_the_object_is_gone() {
             ..DeleteOptions::default()
         };
         let err = test.registry.delete(target, &options).await.unwrap_err();
-        assert_eq!((err.code, err.reason), (409, "Conflict"));
-        assert_eq!(err.message, message);
+        assert_status(&err, (409, "Conflict"), &message);
     }
 
     let deleted = test
@@ -327,8 +325,11 @@ async fn delete_checks_preconditions_then_the_object_is_gone() {
         .delete(&SERVICEACCOUNTS, Some("p"), "robot")
         .await
         .unwrap_err();
-    assert_eq!((err.code, err.reason), (404, "NotFound"));
-    assert_eq!(err.message, "serviceaccounts \"robot\" not found");
+    assert_status(
+        &err,
+        (404, "NotFound"),
+        "serviceaccounts \"robot\" not found",
+    );
 }
 
 #[tokio::test]

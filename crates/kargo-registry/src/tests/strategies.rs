@@ -5,7 +5,7 @@ use kargo_api::resources::{
 };
 use serde_json::{Value, json};
 
-use super::{create_err, refused, setup, update};
+use super::{assert_status, create_err, refused, setup, update};
 use crate::patch::PatchType;
 use crate::strategy::FieldValidation;
 use crate::testing::token_secret_body;
@@ -50,10 +50,10 @@ async fn service_account_unknown_fields_warn_or_fail_by_field_validation() {
         .create(&SERVICEACCOUNTS, Some("p"), body, &strict)
         .await
         .unwrap_err();
-    assert_eq!(err.code, 400);
-    assert_eq!(
-        err.message,
-        "ServiceAccount in version \"v1\" cannot be handled as a ServiceAccount: strict decoding error: unknown field \"metadata.colour\", unknown field \"spec\""
+    assert_status(
+        &err,
+        (400, "BadRequest"),
+        "ServiceAccount in version \"v1\" cannot be handled as a ServiceAccount: strict decoding error: unknown field \"metadata.colour\", unknown field \"spec\"",
     );
 }
 
@@ -177,10 +177,10 @@ async fn a_secret_keeps_its_type_and_an_immutable_one_its_data() {
     let err = update(&test, &SECRETS, Some("p"), retyped)
         .await
         .unwrap_err();
-    assert_eq!(err.code, 422);
-    assert_eq!(
-        err.message,
-        "Secret \"t\" is invalid: type: Invalid value: \"Opaque\": field is immutable"
+    assert_status(
+        &err,
+        (422, "Invalid"),
+        "Secret \"t\" is invalid: type: Invalid value: \"Opaque\": field is immutable",
     );
     // An update without `type` keeps it.
     let mut untyped = created.clone();
@@ -202,9 +202,10 @@ async fn a_secret_keeps_its_type_and_an_immutable_one_its_data() {
     let err = update(&test, &SECRETS, Some("p"), changed)
         .await
         .unwrap_err();
-    assert_eq!(
-        err.message,
-        "Secret \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set"
+    assert_status(
+        &err,
+        (422, "Invalid"),
+        "Secret \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set",
     );
 }
 
@@ -342,9 +343,10 @@ async fn role_bindings_check_role_ref_and_subjects() {
     let err = update(&test, &ROLEBINDINGS, Some("p"), changed)
         .await
         .unwrap_err();
-    assert_eq!(
-        err.message,
-        "RoleBinding.rbac.authorization.k8s.io \"b\" is invalid: roleRef: Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", Kind:\"Role\", Name:\"other\"}: cannot change roleRef"
+    assert_status(
+        &err,
+        (422, "Invalid"),
+        "RoleBinding.rbac.authorization.k8s.io \"b\" is invalid: roleRef: Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", Kind:\"Role\", Name:\"other\"}: cannot change roleRef",
     );
 }
 
