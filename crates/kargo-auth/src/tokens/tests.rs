@@ -29,8 +29,11 @@ fn answer(authn: &Authenticator, token: &str) -> (Result<String, AuthFailure>, R
     (answer, review)
 }
 
-fn refused(reason: &str) -> (Result<String, AuthFailure>, Result<(), String>) {
-    (Err(AuthFailure::Invalid), Err(reason.to_owned()))
+/// Asserts that a request with `token` is refused, and that TokenReview gives `reason`.
+#[track_caller]
+fn assert_refused(authn: &Authenticator, token: &str, reason: &str) {
+    let refused = (Err(AuthFailure::Invalid), Err(reason.to_owned()));
+    assert_eq!(answer(authn, token), refused);
 }
 
 const CI: &str = "system:serviceaccount:p:ci";
@@ -78,10 +81,7 @@ async fn a_legacy_token_from_the_store_authenticates_as_its_account() {
 async fn a_token_whose_secret_was_deleted_stops_working_at_once_though_it_was_cached() {
     let (world, _, token, authn) = world_with_a_cached_token().await;
     world.delete(&SECRETS, Some("p"), "ci-token").await;
-    assert_eq!(
-        answer(&authn, &token),
-        refused("Token has been invalidated")
-    );
+    assert_refused(&authn, &token, "Token has been invalidated");
 }
 
 #[tokio::test]
@@ -89,19 +89,12 @@ async fn a_token_of_an_account_deleted_or_recreated_with_another_uid_is_refused(
     let (world, uid, token, authn) = world_with_a_cached_token().await;
 
     world.delete(&SERVICEACCOUNTS, Some("p"), "ci").await;
-    assert_eq!(
-        answer(&authn, &token),
-        refused(r#"serviceaccounts "ci" not found"#)
-    );
+    assert_refused(&authn, &token, r#"serviceaccounts "ci" not found"#);
 
     let new_uid = world.account("p", "ci").await;
     assert_ne!(new_uid, uid);
-    assert_eq!(
-        answer(&authn, &token),
-        refused(&format!(
-            "ServiceAccount UID ({new_uid}) does not match claim ({uid})"
-        ))
-    );
+    let mismatch = format!("ServiceAccount UID ({new_uid}) does not match claim ({uid})");
+    assert_refused(&authn, &token, &mismatch);
 }
 
 /// A bound token of `p/ci` (uid `uid`) for the audience [`ISSUER`], issued at `issued` for
@@ -145,15 +138,11 @@ async fn a_bound_token_works_until_it_expires_and_only_from_when_it_is_valid() {
         ["JTI=jti-1"]
     );
     // Expired an hour ago (beyond the minute of clock skew tolerated).
-    assert_eq!(
-        answer(&authn, &bound(now() - 7200, 3600)),
-        refused("service account token has expired")
-    );
+    let expired = bound(now() - 7200, 3600);
+    assert_refused(&authn, &expired, "service account token has expired");
     // Issued an hour from now.
-    assert_eq!(
-        answer(&authn, &bound(now() + 3600, 3600)),
-        refused("service account token is not valid yet")
-    );
+    let early = bound(now() + 3600, 3600);
+    assert_refused(&authn, &early, "service account token is not valid yet");
     // Within the skew tolerated.
     assert!(
         authn
@@ -179,8 +168,5 @@ async fn a_bound_token_tied_to_a_secret_ends_with_the_secret() {
     let authn = Arc::new(world.authenticator(None));
     assert!(authn.authenticate_token(&token, None).is_ok());
     world.delete(&SECRETS, Some("p"), "ci-token").await;
-    assert_eq!(
-        answer(&authn, &token),
-        refused("service account token has been invalidated")
-    );
+    assert_refused(&authn, &token, "service account token has been invalidated");
 }
