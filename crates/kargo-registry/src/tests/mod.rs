@@ -44,7 +44,7 @@ async fn create_err(
 }
 
 /// Creates `body`, expecting the refusal `(code, reason)` with `message`; returns it.
-async fn refused(
+async fn create_refused(
     test: &TestRegistry,
     rt: &'static ResourceType,
     namespace: Option<&str>,
@@ -55,6 +55,21 @@ async fn refused(
     let err = create_err(test, rt, namespace, body).await;
     assert_status(&err, expected, message);
     err
+}
+
+/// Replaces an object with `body`, expecting the refusal `(code, reason)` with `message`.
+async fn update_refused(
+    test: &TestRegistry,
+    rt: &'static ResourceType,
+    namespace: Option<&str>,
+    body: Value,
+    expected: (u16, &str),
+    message: &str,
+) {
+    let err = update(test, rt, namespace, body)
+        .await
+        .expect_err("the update to fail");
+    assert_status(&err, expected, message);
 }
 
 /// Asserts a Status's `(code, reason)` and its exact message.

@@ -4,7 +4,9 @@
 use kargo_api::resources::{NAMESPACES, PROJECTS, ROLES, SERVICEACCOUNTS};
 use serde_json::json;
 
-use super::{account, assert_status, causes, create_err, refused, rv, setup, update};
+use super::{
+    account, assert_status, causes, create_err, create_refused, rv, setup, update, update_refused,
+};
 use crate::delete::{DeleteOptions, Preconditions};
 use crate::{Deleted, Meta, Target};
 
@@ -28,10 +30,15 @@ async fn an_update_with_a_stale_resource_version_is_a_409_conflict() {
 
     let mut stale = created.clone();
     stale["metadata"]["labels"] = json!({"team": "b"});
-    let err = update(&test, &SERVICEACCOUNTS, Some("p"), stale)
-        .await
-        .unwrap_err();
-    assert_status(&err, (409, "Conflict"), STALE);
+    update_refused(
+        &test,
+        &SERVICEACCOUNTS,
+        Some("p"),
+        stale,
+        (409, "Conflict"),
+        STALE,
+    )
+    .await;
 
     let read = test
         .get(&SERVICEACCOUNTS, Some("p"), "robot")
@@ -83,7 +90,7 @@ async fn creating_a_name_that_exists_is_a_409_already_exists() {
     test.create(&SERVICEACCOUNTS, Some("p"), body.clone())
         .await
         .unwrap();
-    refused(
+    create_refused(
         &test,
         &SERVICEACCOUNTS,
         Some("p"),
@@ -108,7 +115,7 @@ async fn a_create_may_not_carry_a_resource_version_or_another_namespace() {
         ),
     ] {
         let body = json!({ "metadata": metadata });
-        refused(
+        create_refused(
             &test,
             &SERVICEACCOUNTS,
             Some("p"),
@@ -123,7 +130,7 @@ async fn a_create_may_not_carry_a_resource_version_or_another_namespace() {
 #[tokio::test]
 async fn content_needs_an_existing_namespace() {
     let test = setup().await;
-    refused(
+    create_refused(
         &test,
         &SERVICEACCOUNTS,
         Some("nope"),
@@ -178,7 +185,7 @@ async fn generate_name_draws_a_fresh_valid_name_each_time() {
 #[tokio::test]
 async fn a_name_is_required_unless_generate_name_is_given() {
     let test = setup().await;
-    refused(
+    create_refused(
         &test,
         &SERVICEACCOUNTS,
         Some("p"),
@@ -193,7 +200,7 @@ async fn a_name_is_required_unless_generate_name_is_given() {
 async fn names_are_checked_by_the_rule_of_their_kind() {
     let test = setup().await;
     let invalid = (422, "Invalid");
-    let err = refused(
+    let err = create_refused(
         &test,
         &SERVICEACCOUNTS,
         Some("p"),
@@ -209,7 +216,7 @@ async fn names_are_checked_by_the_rule_of_their_kind() {
     );
 
     // Namespaces are DNS labels: no dots.
-    refused(
+    create_refused(
         &test,
         &NAMESPACES,
         None,
@@ -221,7 +228,7 @@ async fn names_are_checked_by_the_rule_of_their_kind() {
 
     // RBAC names are path segments: anything but `/`, `%`, `.` and `..`.
     test.create_named(&ROLES, Some("p"), "Odd:Name").await;
-    refused(
+    create_refused(
         &test,
         &ROLES,
         Some("p"),
@@ -262,19 +269,16 @@ async fn a_kargo_kind_needs_a_resource_version_to_be_updated() {
     )
     .await
     .unwrap();
-    let err = update(
+    let unversioned = json!({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Project", "metadata": {"name": "shop"}});
+    update_refused(
         &test,
         &PROJECTS,
         None,
-        json!({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Project", "metadata": {"name": "shop"}}),
-    )
-    .await
-    .unwrap_err();
-    assert_status(
-        &err,
+        unversioned,
         (422, "Invalid"),
         "Project.kargo.akuity.io \"shop\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]

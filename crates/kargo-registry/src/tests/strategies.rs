@@ -5,7 +5,7 @@ use kargo_api::resources::{
 };
 use serde_json::{Value, json};
 
-use super::{assert_status, create_err, refused, setup, update};
+use super::{assert_status, create_err, create_refused, setup, update, update_refused};
 use crate::patch::PatchType;
 use crate::strategy::FieldValidation;
 use crate::testing::token_secret_body;
@@ -60,7 +60,7 @@ async fn service_account_unknown_fields_warn_or_fail_by_field_validation() {
 #[tokio::test]
 async fn a_body_of_another_kind_is_a_400() {
     let test = setup().await;
-    refused(
+    create_refused(
         &test,
         &SERVICEACCOUNTS,
         Some("p"),
@@ -151,7 +151,7 @@ async fn secrets_default_to_opaque_fold_string_data_and_answer_deletes_with_a_st
 #[tokio::test]
 async fn a_service_account_token_secret_must_name_its_account() {
     let test = setup().await;
-    refused(
+    create_refused(
         &test,
         &SECRETS,
         Some("p"),
@@ -174,14 +174,15 @@ async fn a_secret_keeps_its_type_and_an_immutable_one_its_data() {
         .unwrap();
     let mut retyped = created.clone();
     retyped["type"] = json!("Opaque");
-    let err = update(&test, &SECRETS, Some("p"), retyped)
-        .await
-        .unwrap_err();
-    assert_status(
-        &err,
+    update_refused(
+        &test,
+        &SECRETS,
+        Some("p"),
+        retyped,
         (422, "Invalid"),
         "Secret \"t\" is invalid: type: Invalid value: \"Opaque\": field is immutable",
-    );
+    )
+    .await;
     // An update without `type` keeps it.
     let mut untyped = created.clone();
     untyped.as_object_mut().unwrap().remove("type");
@@ -199,14 +200,15 @@ async fn a_secret_keeps_its_type_and_an_immutable_one_its_data() {
         .unwrap();
     let mut changed = frozen.clone();
     changed["data"] = json!({"a": "eQ=="});
-    let err = update(&test, &SECRETS, Some("p"), changed)
-        .await
-        .unwrap_err();
-    assert_status(
-        &err,
+    update_refused(
+        &test,
+        &SECRETS,
+        Some("p"),
+        changed,
         (422, "Invalid"),
         "Secret \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -270,7 +272,7 @@ async fn role_rules_need_verbs_groups_and_resources() {
             "Role.rbac.authorization.k8s.io \"r\" is invalid: rules[0].nonResourceURLs: Invalid value: []string{\"/healthz\"}: namespaced rules cannot apply to non-resource URLs",
         ),
     ] {
-        refused(
+        create_refused(
             &test,
             &ROLES,
             Some("p"),
@@ -324,7 +326,7 @@ async fn role_bindings_check_role_ref_and_subjects() {
             "ClusterRoleBinding.rbac.authorization.k8s.io \"b\" is invalid: subjects[0].namespace: Required value",
         ),
     ] {
-        refused(&test, rt, namespace, body, (422, "Invalid"), message).await;
+        create_refused(&test, rt, namespace, body, (422, "Invalid"), message).await;
     }
 
     let created = test
@@ -340,14 +342,15 @@ async fn role_bindings_check_role_ref_and_subjects() {
         .unwrap();
     let mut changed = created.clone();
     changed["roleRef"]["name"] = json!("other");
-    let err = update(&test, &ROLEBINDINGS, Some("p"), changed)
-        .await
-        .unwrap_err();
-    assert_status(
-        &err,
+    update_refused(
+        &test,
+        &ROLEBINDINGS,
+        Some("p"),
+        changed,
         (422, "Invalid"),
         "RoleBinding.rbac.authorization.k8s.io \"b\" is invalid: roleRef: Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", Kind:\"Role\", Name:\"other\"}: cannot change roleRef",
-    );
+    )
+    .await;
 }
 
 // Namespace
