@@ -4,7 +4,7 @@
 use kargo_api::resources::{NAMESPACES, SERVICEACCOUNTS};
 use serde_json::json;
 
-use super::{account, assert_status, create_refused, labelled_accounts, setup, update};
+use super::{account, assert_status, labelled_accounts, refused, setup, update};
 use crate::delete::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 use crate::{DeleteOptions, Deleted, Meta, Propagation, Target};
 
@@ -46,11 +46,12 @@ async fn an_object_with_finalizers_stays_marked_until_they_are_cleared() {
         .unwrap();
     assert!(matches!(again, Deleted::Pending(_)));
     assert_eq!(again.object().resource_version(), stored.resource_version());
-    create_refused(
-        &test,
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"metadata": {"name": "robot"}}),
+    refused(
+        test.create(
+            &SERVICEACCOUNTS,
+            Some("p"),
+            json!({"metadata": {"name": "robot"}}),
+        ),
         (409, "AlreadyExists"),
         "object is being deleted: serviceaccounts \"robot\" already exists",
     )
@@ -119,11 +120,8 @@ async fn a_namespace_terminates_and_goes_once_finalized() {
     assert_eq!(ns["status"]["phase"], "Terminating");
     assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
 
-    let err = create_refused(
-        &test,
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"metadata": {"name": "late"}}),
+    let err = refused(
+        test.create(&SERVICEACCOUNTS, Some("p"), json!({"metadata": {"name": "late"}})),
         (403, "Forbidden"),
         "serviceaccounts \"late\" is forbidden: unable to create new content in namespace p because it is being terminated",
     )

@@ -43,33 +43,15 @@ async fn create_err(
         .expect_err("the create to fail")
 }
 
-/// Creates `body`, expecting the refusal `(code, reason)` with `message`; returns it.
-async fn create_refused(
-    test: &TestRegistry,
-    rt: &'static ResourceType,
-    namespace: Option<&str>,
-    body: Value,
+/// Awaits `write`, expecting the refusal `(code, reason)` with `message`; returns it.
+async fn refused<T: std::fmt::Debug>(
+    write: impl Future<Output = crate::status::Result<T>>,
     expected: (u16, &str),
     message: &str,
 ) -> Status {
-    let err = create_err(test, rt, namespace, body).await;
+    let err = write.await.expect_err("the write to fail");
     assert_status(&err, expected, message);
     err
-}
-
-/// Replaces an object with `body`, expecting the refusal `(code, reason)` with `message`.
-async fn update_refused(
-    test: &TestRegistry,
-    rt: &'static ResourceType,
-    namespace: Option<&str>,
-    body: Value,
-    expected: (u16, &str),
-    message: &str,
-) {
-    let err = update(test, rt, namespace, body)
-        .await
-        .expect_err("the update to fail");
-    assert_status(&err, expected, message);
 }
 
 /// Asserts a Status's `(code, reason)` and its exact message.

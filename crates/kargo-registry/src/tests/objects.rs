@@ -4,9 +4,7 @@
 use kargo_api::resources::{NAMESPACES, PROJECTS, ROLES, SERVICEACCOUNTS};
 use serde_json::json;
 
-use super::{
-    account, assert_status, causes, create_err, create_refused, rv, setup, update, update_refused,
-};
+use super::{account, assert_status, causes, create_err, refused, rv, setup, update};
 use crate::delete::{DeleteOptions, Preconditions};
 use crate::{Deleted, Meta, Target};
 
@@ -30,11 +28,8 @@ async fn an_update_with_a_stale_resource_version_is_a_409_conflict() {
 
     let mut stale = created.clone();
     stale["metadata"]["labels"] = json!({"team": "b"});
-    update_refused(
-        &test,
-        &SERVICEACCOUNTS,
-        Some("p"),
-        stale,
+    refused(
+        update(&test, &SERVICEACCOUNTS, Some("p"), stale),
         (409, "Conflict"),
         STALE,
     )
@@ -90,11 +85,8 @@ async fn creating_a_name_that_exists_is_a_409_already_exists() {
     test.create(&SERVICEACCOUNTS, Some("p"), body.clone())
         .await
         .unwrap();
-    create_refused(
-        &test,
-        &SERVICEACCOUNTS,
-        Some("p"),
-        body,
+    refused(
+        test.create(&SERVICEACCOUNTS, Some("p"), body),
         (409, "AlreadyExists"),
         "serviceaccounts \"robot\" already exists",
     )
@@ -115,11 +107,8 @@ async fn a_create_may_not_carry_a_resource_version_or_another_namespace() {
         ),
     ] {
         let body = json!({ "metadata": metadata });
-        create_refused(
-            &test,
-            &SERVICEACCOUNTS,
-            Some("p"),
-            body,
+        refused(
+            test.create(&SERVICEACCOUNTS, Some("p"), body),
             (400, "BadRequest"),
             message,
         )
@@ -130,11 +119,12 @@ async fn a_create_may_not_carry_a_resource_version_or_another_namespace() {
 #[tokio::test]
 async fn content_needs_an_existing_namespace() {
     let test = setup().await;
-    create_refused(
-        &test,
-        &SERVICEACCOUNTS,
-        Some("nope"),
-        json!({"metadata": {"name": "robot"}}),
+    refused(
+        test.create(
+            &SERVICEACCOUNTS,
+            Some("nope"),
+            json!({"metadata": {"name": "robot"}}),
+        ),
         (404, "NotFound"),
         "namespaces \"nope\" not found",
     )
@@ -185,11 +175,8 @@ async fn generate_name_draws_a_fresh_valid_name_each_time() {
 #[tokio::test]
 async fn a_name_is_required_unless_generate_name_is_given() {
     let test = setup().await;
-    create_refused(
-        &test,
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"metadata": {}}),
+    refused(
+        test.create(&SERVICEACCOUNTS, Some("p"), json!({"metadata": {}})),
         (422, "Invalid"),
         "ServiceAccount \"\" is invalid: metadata.name: Required value: name or generateName is required",
     )
@@ -200,11 +187,8 @@ async fn a_name_is_required_unless_generate_name_is_given() {
 async fn names_are_checked_by_the_rule_of_their_kind() {
     let test = setup().await;
     let invalid = (422, "Invalid");
-    let err = create_refused(
-        &test,
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"metadata": {"name": "Bad_Name"}}),
+    let err = refused(
+        test.create(&SERVICEACCOUNTS, Some("p"), json!({"metadata": {"name": "Bad_Name"}})),
         invalid,
         "ServiceAccount \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
     )
@@ -216,11 +200,8 @@ async fn names_are_checked_by_the_rule_of_their_kind() {
     );
 
     // Namespaces are DNS labels: no dots.
-    create_refused(
-        &test,
-        &NAMESPACES,
-        None,
-        json!({"metadata": {"name": "bad.name"}}),
+    refused(
+        test.create(&NAMESPACES, None, json!({"metadata": {"name": "bad.name"}})),
         invalid,
         "Namespace \"bad.name\" is invalid: metadata.name: Invalid value: \"bad.name\": must not contain dots",
     )
@@ -228,11 +209,8 @@ async fn names_are_checked_by_the_rule_of_their_kind() {
 
     // RBAC names are path segments: anything but `/`, `%`, `.` and `..`.
     test.create_named(&ROLES, Some("p"), "Odd:Name").await;
-    create_refused(
-        &test,
-        &ROLES,
-        Some("p"),
-        json!({"metadata": {"name": "a/b"}}),
+    refused(
+        test.create(&ROLES, Some("p"), json!({"metadata": {"name": "a/b"}})),
         invalid,
         "Role.rbac.authorization.k8s.io \"a/b\" is invalid: metadata.name: Invalid value: \"a/b\": may not contain '/'",
     )
@@ -270,11 +248,8 @@ async fn a_kargo_kind_needs_a_resource_version_to_be_updated() {
     .await
     .unwrap();
     let unversioned = json!({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Project", "metadata": {"name": "shop"}});
-    update_refused(
-        &test,
-        &PROJECTS,
-        None,
-        unversioned,
+    refused(
+        update(&test, &PROJECTS, None, unversioned),
         (422, "Invalid"),
         "Project.kargo.akuity.io \"shop\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
     )

@@ -5,7 +5,7 @@ use kargo_api::resources::{
 };
 use serde_json::{Value, json};
 
-use super::{assert_status, create_err, create_refused, setup, update, update_refused};
+use super::{assert_status, create_err, refused, setup, update};
 use crate::patch::PatchType;
 use crate::strategy::FieldValidation;
 use crate::testing::token_secret_body;
@@ -60,11 +60,12 @@ async fn service_account_unknown_fields_warn_or_fail_by_field_validation() {
 #[tokio::test]
 async fn a_body_of_another_kind_is_a_400() {
     let test = setup().await;
-    create_refused(
-        &test,
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"kind": "Secret", "metadata": {"name": "robot"}}),
+    refused(
+        test.create(
+            &SERVICEACCOUNTS,
+            Some("p"),
+            json!({"kind": "Secret", "metadata": {"name": "robot"}}),
+        ),
         (400, "BadRequest"),
         "the kind in the data (Secret) does not match the expected kind (ServiceAccount)",
     )
@@ -151,11 +152,9 @@ async fn secrets_default_to_opaque_fold_string_data_and_answer_deletes_with_a_st
 #[tokio::test]
 async fn a_service_account_token_secret_must_name_its_account() {
     let test = setup().await;
-    create_refused(
-        &test,
-        &SECRETS,
-        Some("p"),
-        json!({"metadata": {"name": "t"}, "type": "kubernetes.io/service-account-token"}),
+    let body = json!({"metadata": {"name": "t"}, "type": "kubernetes.io/service-account-token"});
+    refused(
+        test.create(&SECRETS, Some("p"), body),
         (422, "Invalid"),
         "Secret \"t\" is invalid: metadata.annotations[kubernetes.io/service-account.name]: Required value",
     )
@@ -174,11 +173,8 @@ async fn a_secret_keeps_its_type_and_an_immutable_one_its_data() {
         .unwrap();
     let mut retyped = created.clone();
     retyped["type"] = json!("Opaque");
-    update_refused(
-        &test,
-        &SECRETS,
-        Some("p"),
-        retyped,
+    refused(
+        update(&test, &SECRETS, Some("p"), retyped),
         (422, "Invalid"),
         "Secret \"t\" is invalid: type: Invalid value: \"Opaque\": field is immutable",
     )
@@ -200,11 +196,8 @@ async fn a_secret_keeps_its_type_and_an_immutable_one_its_data() {
         .unwrap();
     let mut changed = frozen.clone();
     changed["data"] = json!({"a": "eQ=="});
-    update_refused(
-        &test,
-        &SECRETS,
-        Some("p"),
-        changed,
+    refused(
+        update(&test, &SECRETS, Some("p"), changed),
         (422, "Invalid"),
         "Secret \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set",
     )
@@ -272,11 +265,8 @@ async fn role_rules_need_verbs_groups_and_resources() {
             "Role.rbac.authorization.k8s.io \"r\" is invalid: rules[0].nonResourceURLs: Invalid value: []string{\"/healthz\"}: namespaced rules cannot apply to non-resource URLs",
         ),
     ] {
-        create_refused(
-            &test,
-            &ROLES,
-            Some("p"),
-            role(rules),
+        refused(
+            test.create(&ROLES, Some("p"), role(rules)),
             (422, "Invalid"),
             message,
         )
@@ -326,7 +316,7 @@ async fn role_bindings_check_role_ref_and_subjects() {
             "ClusterRoleBinding.rbac.authorization.k8s.io \"b\" is invalid: subjects[0].namespace: Required value",
         ),
     ] {
-        create_refused(&test, rt, namespace, body, (422, "Invalid"), message).await;
+        refused(test.create(rt, namespace, body), (422, "Invalid"), message).await;
     }
 
     let created = test
@@ -342,11 +332,8 @@ async fn role_bindings_check_role_ref_and_subjects() {
         .unwrap();
     let mut changed = created.clone();
     changed["roleRef"]["name"] = json!("other");
-    update_refused(
-        &test,
-        &ROLEBINDINGS,
-        Some("p"),
-        changed,
+    refused(
+        update(&test, &ROLEBINDINGS, Some("p"), changed),
         (422, "Invalid"),
         "RoleBinding.rbac.authorization.k8s.io \"b\" is invalid: roleRef: Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", Kind:\"Role\", Name:\"other\"}: cannot change roleRef",
     )
