@@ -250,7 +250,7 @@ mod tests {
             authz.authorize(&user, &get_secret("visible")).unwrap();
         }
         let denied = authz.authorize(&user, &get_secret("hidden")).unwrap_err();
-        let allowed = Record::Authz {
+        let read_secret = |name: &str, allowed: bool, reason: &str| Record::Authz {
             user: account.into(),
             verb: "get".into(),
             resource: Some((
@@ -258,29 +258,18 @@ mod tests {
                 "secrets".into(),
                 "".into(),
                 "p".into(),
-                "visible".into(),
+                name.into(),
             )),
-            allowed: true,
-            reason: String::new(),
+            allowed,
+            reason: reason.into(),
         };
+        let allowed = read_secret("visible", true, "");
         assert_eq!(
             recorder.take(),
             [
                 allowed.clone(),
                 allowed,
-                Record::Authz {
-                    user: account.into(),
-                    verb: "get".into(),
-                    resource: Some((
-                        "".into(),
-                        "secrets".into(),
-                        "".into(),
-                        "p".into(),
-                        "hidden".into(),
-                    )),
-                    allowed: false,
-                    reason: denied.message.clone(),
-                },
+                read_secret("hidden", false, &denied.message),
             ]
         );
         assert_eq!(

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::informer::{self, Handler};
 use crate::status::Result;
-use crate::{Object, Registry, Target, WriteOptions};
+use crate::{DeleteOptions, Deleted, Object, Registry, Target, WriteOptions};
 
 /// How long [`eventually`] waits before it fails the test. Controllers act in milliseconds;
 /// the bound only keeps a broken test from hanging.
@@ -79,6 +79,54 @@ impl TestRegistry {
             .map(|written| written.object)
     }
 
+    /// Creates the object `name` of `rt` with nothing but its name (a ServiceAccount, a
+    /// ConfigMap, a Namespace), expecting it to be written.
+    pub async fn create_named(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Object {
+        self.create(rt, namespace, json!({"metadata": {"name": name}}))
+            .await
+            .expect("creating an object")
+    }
+
+    /// Deletes an object with default options.
+    pub async fn delete(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Deleted> {
+        self.registry
+            .delete(Target::new(rt, namespace, name), &DeleteOptions::default())
+            .await
+    }
+
+    /// Waits until the object is gone (for what controllers delete in the background).
+    pub async fn eventually_gone(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+    ) {
+        eventually(&format!("{} {name} to be gone", rt.plural), || async {
+            self.get(rt, namespace, name).await.is_none().then_some(())
+        })
+        .await;
+    }
+
+    /// Whether the object exists.
+    pub async fn exists(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> bool {
+        self.get(rt, namespace, name).await.is_some()
+    }
+
     /// Reads an object, or `None`.
     pub async fn get(
         &self,
@@ -91,6 +139,14 @@ impl TestRegistry {
             .await
             .expect("reading an object")
     }
+}
+
+/// The body of the token Secret `name` of the ServiceAccount `account`, with no data yet.
+pub fn token_secret_body(name: &str, account: &str) -> Value {
+    json!({
+        "metadata": {"name": name, "annotations": {"kubernetes.io/service-account.name": account}},
+        "type": "kubernetes.io/service-account-token",
+    })
 }
 
 /// The informer, running in-process over a store with the given handlers until dropped.

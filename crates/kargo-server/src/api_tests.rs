@@ -13,43 +13,45 @@ use kargo_http::observe::{Observers, RequestObserver, RequestRecord};
 /// Creates a Project, a ServiceAccount in it, a role `reader` that may get ServiceAccounts
 /// granted to it, and a token `ci-token` for it; returns the token.
 async fn reader_token(api: &TestApi) -> String {
-    let admin = Some(api.admin_token.as_str());
-    let post = |path: &'static str, body: Value| api.request(Method::POST, path, Some(body), admin);
-    let (code, body) = post(
-        "/v1beta1/projects",
-        json!({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Project",
-               "metadata": {"name": "demo"}}),
-    )
-    .await;
-    assert_eq!(code, StatusCode::CREATED, "{body}");
-    let (code, body) = post(
-        "/v1beta1/projects/demo/service-accounts",
-        json!({"apiVersion": "v1", "kind": "ServiceAccount",
-               "metadata": {"name": "ci", "namespace": "demo"}}),
-    )
-    .await;
-    assert_eq!(code, StatusCode::CREATED, "{body}");
-    let (code, body) = post(
-        "/v1beta1/projects/demo/roles",
-        json!({"metadata": {"name": "reader"},
-               "rules": [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]}]}),
-    )
-    .await;
-    assert_eq!(code, StatusCode::CREATED, "{body}");
-    let (code, body) = post(
-        "/v1beta1/projects/demo/roles/grants",
-        json!({"role": "reader",
-               "serviceAccounts": {"serviceAccounts": [{"name": "ci", "namespace": "demo"}]}}),
-    )
-    .await;
-    assert_eq!(code, StatusCode::OK, "{body}");
-    let (code, body) = post(
-        "/v1beta1/projects/demo/service-accounts/ci/tokens",
-        json!({"name": "ci-token"}),
-    )
-    .await;
-    assert_eq!(code, StatusCode::CREATED, "{body}");
-    let encoded = body["data"]["token"].as_str().unwrap_or_default();
+    let mut answer = Value::Null;
+    for (path, body, expected) in [
+        (
+            "/v1beta1/projects",
+            json!({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Project",
+                   "metadata": {"name": "demo"}}),
+            StatusCode::CREATED,
+        ),
+        (
+            "/v1beta1/projects/demo/service-accounts",
+            json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                   "metadata": {"name": "ci", "namespace": "demo"}}),
+            StatusCode::CREATED,
+        ),
+        (
+            "/v1beta1/projects/demo/roles",
+            json!({"metadata": {"name": "reader"},
+                   "rules": [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]}]}),
+            StatusCode::CREATED,
+        ),
+        (
+            "/v1beta1/projects/demo/roles/grants",
+            json!({"role": "reader",
+                   "serviceAccounts": {"serviceAccounts": [{"name": "ci", "namespace": "demo"}]}}),
+            StatusCode::OK,
+        ),
+        (
+            "/v1beta1/projects/demo/service-accounts/ci/tokens",
+            json!({"name": "ci-token"}),
+            StatusCode::CREATED,
+        ),
+    ] {
+        let (code, body) = api
+            .request(Method::POST, path, Some(body), Some(&api.admin_token))
+            .await;
+        assert_eq!(code, expected, "{path}: {body}");
+        answer = body;
+    }
+    let encoded = answer["data"]["token"].as_str().unwrap_or_default();
     let token = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .unwrap();
@@ -60,26 +62,14 @@ async fn reader_token(api: &TestApi) -> String {
 async fn a_token_reads_what_its_role_allows_is_forbidden_the_rest_and_stops_when_deleted() {
     let api = TestApi::new().await;
     let token = reader_token(&api).await;
+    let sa = "/api/v1/namespaces/demo/serviceaccounts/ci";
 
-    let (code, body) = api
-        .request(
-            Method::GET,
-            "/api/v1/namespaces/demo/serviceaccounts/ci",
-            None,
-            Some(&token),
-        )
-        .await;
+    let (code, body) = api.request(Method::GET, sa, None, Some(&token)).await;
     assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(body["metadata"]["name"], "ci");
 
-    let (code, body) = api
-        .request(
-            Method::GET,
-            "/api/v1/namespaces/demo/secrets",
-            None,
-            Some(&token),
-        )
-        .await;
+    let secrets = "/api/v1/namespaces/demo/secrets";
+    let (code, body) = api.request(Method::GET, secrets, None, Some(&token)).await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(
         body["message"],
@@ -97,14 +87,7 @@ async fn a_token_reads_what_its_role_allows_is_forbidden_the_rest_and_stops_when
         )
         .await;
     assert_eq!(code, StatusCode::NO_CONTENT, "{body}");
-    let (code, body) = api
-        .request(
-            Method::GET,
-            "/api/v1/namespaces/demo/serviceaccounts/ci",
-            None,
-            Some(&token),
-        )
-        .await;
+    let (code, body) = api.request(Method::GET, sa, None, Some(&token)).await;
     assert_eq!(code, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["message"], "Unauthorized");
 }
@@ -175,96 +158,55 @@ async fn every_answered_request_makes_one_record_with_its_user_attributes_and_st
     recorder.take();
     let sa = "/api/v1/namespaces/demo/serviceaccounts/ci";
     let robot = Some("system:serviceaccount:demo:ci");
+    let admin = Some(kargo_auth::authn::ADMIN_USER);
+    let account = ("serviceaccounts", "demo", "ci");
+    let none = ("", "", "");
+    let project = json!({"metadata": {"name": "demo"}});
 
-    let (code, _) = api.request(Method::GET, sa, None, Some(&token)).await;
-    assert_eq!(code, StatusCode::OK);
-    assert_eq!(
-        recorder.take(),
-        [seen(
-            robot,
-            "get",
-            ("serviceaccounts", "demo", "ci"),
-            (Method::GET, sa),
-            200
-        )]
-    );
-
-    let (code, _) = api.request(Method::GET, sa, None, None).await;
-    assert_eq!(code, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        recorder.take(),
-        [seen(
+    // (body, bearer token, the record expected: its method, path and status are the request's)
+    for (body, bearer, expected) in [
+        (
             None,
-            "get",
-            ("serviceaccounts", "demo", "ci"),
-            (Method::GET, sa),
-            401
-        )]
-    );
-
-    let (code, _) = api.request(Method::GET, "/nowhere", None, None).await;
-    assert_eq!(code, StatusCode::NOT_FOUND);
-    assert_eq!(
-        recorder.take(),
-        [seen(
+            Some(&token),
+            seen(robot, "get", account, (Method::GET, sa), 200),
+        ),
+        (
             None,
-            "get",
-            ("", "", ""),
-            (Method::GET, "/nowhere"),
-            404
-        )]
-    );
-
-    let (code, _) = api
-        .request(
-            Method::GET,
-            "/v1beta1/projects",
+            None,
+            seen(None, "get", account, (Method::GET, sa), 401),
+        ),
+        (
+            None,
+            None,
+            seen(None, "get", none, (Method::GET, "/nowhere"), 404),
+        ),
+        (
             None,
             Some(&api.admin_token),
-        )
-        .await;
-    assert_eq!(code, StatusCode::OK);
-    assert_eq!(
-        recorder.take(),
-        [seen(
-            Some(kargo_auth::authn::ADMIN_USER),
-            "get",
-            ("", "", ""),
-            (Method::GET, "/v1beta1/projects"),
-            200
-        )]
-    );
-
-    let (code, _) = api
-        .request(
-            Method::POST,
-            "/v1beta1/projects",
-            Some(json!({"metadata": {"name": "demo"}})),
+            seen(admin, "get", none, (Method::GET, "/v1beta1/projects"), 200),
+        ),
+        (
+            Some(project),
             Some(&token),
-        )
-        .await;
-    assert_eq!(code, StatusCode::FORBIDDEN);
-    assert_eq!(
-        recorder.take(),
-        [seen(
-            robot,
-            "post",
-            ("", "", ""),
-            (Method::POST, "/v1beta1/projects"),
-            403
-        )]
-    );
-
-    let (code, _) = api.request(Method::GET, "/healthz", None, None).await;
-    assert_eq!(code, StatusCode::OK);
-    assert_eq!(
-        recorder.take(),
-        [seen(
+            seen(
+                robot,
+                "post",
+                none,
+                (Method::POST, "/v1beta1/projects"),
+                403,
+            ),
+        ),
+        (
             None,
-            "get",
-            ("", "", ""),
-            (Method::GET, "/healthz"),
-            200
-        )]
-    );
+            None,
+            seen(None, "get", none, (Method::GET, "/healthz"), 200),
+        ),
+    ] {
+        let (method, path) = (expected.method.clone(), expected.path.clone());
+        let (code, _) = api
+            .request(method, &path, body, bearer.map(String::as_str))
+            .await;
+        assert_eq!(code.as_u16(), expected.status, "{path}");
+        assert_eq!(recorder.take(), [expected]);
+    }
 }

@@ -82,6 +82,15 @@ fn malformed() -> Result<Claims, TokenError> {
     Err(TokenError::Malformed)
 }
 
+/// Asserts that every token of `tokens` is refused with `error`, which reads as `text`.
+#[track_caller]
+fn assert_refused(tokens: impl IntoIterator<Item = String>, error: TokenError, text: &str) {
+    for token in tokens {
+        assert_eq!(check(&token), Err(error.clone()), "{token:?}");
+    }
+    assert_eq!(error.to_string(), text);
+}
+
 fn claim(text: &str) -> Result<Claims, TokenError> {
     Err(TokenError::Claim(text.to_owned()))
 }
@@ -150,18 +159,17 @@ fn a_token_signed_by_an_older_key_of_the_set_still_verifies() {
 fn a_token_that_is_not_three_parts_is_not_a_service_account_token() {
     let good = sign(signing(), legacy()).unwrap();
     let p = parts(&good);
-    for token in [
+    let tokens = [
         String::new(),
         "abc".to_owned(),
         format!("{}.{}", p[0], p[1]),
         format!("{good}.{}", p[2]),
         format!("{good}."),
-    ] {
-        assert_eq!(check(&token), malformed(), "{token:?}");
-    }
-    assert_eq!(
-        TokenError::Malformed.to_string(),
-        "token is not a service account token"
+    ];
+    assert_refused(
+        tokens,
+        TokenError::Malformed,
+        "token is not a service account token",
     );
 }
 
@@ -259,16 +267,15 @@ fn hs256_with_the_public_key_as_the_secret_is_refused() {
 #[test]
 fn a_kid_of_no_key_of_ours_finds_no_key() {
     let foreign = &keys().foreign;
-    for token in [
+    let tokens = [
         sign(foreign, legacy()).unwrap(),
         forge(&header_of("nobody"), &legacy().to_string(), signing()),
         forge(r#"{"alg":"RS256"}"#, &legacy().to_string(), signing()),
-    ] {
-        assert_eq!(check(&token), Err(TokenError::NoKey));
-    }
-    assert_eq!(
-        TokenError::NoKey.to_string(),
-        "invalid signature, no keys found"
+    ];
+    assert_refused(
+        tokens,
+        TokenError::NoKey,
+        "invalid signature, no keys found",
     );
 }
 
@@ -288,7 +295,7 @@ fn a_wrong_signature_does_not_verify() {
         );
         c.insert("sub".into(), "system:serviceaccount:p:admin".into());
     });
-    for token in [
+    let tokens = [
         // Signed by a key not ours, under our kid.
         forge(&header_of(kid), &legacy().to_string(), &keys().foreign),
         // Claims jsonwebtoken's own reader refuses (a negative exp): still the signature first.
@@ -304,12 +311,11 @@ fn a_wrong_signature_does_not_verify() {
         format!("{}.{}.{}", p[0], parts(&tampered)[1], p[2]),
         // Truncated.
         format!("{}.{}.{}", p[0], p[1], URL_SAFE_NO_PAD.encode(truncated)),
-    ] {
-        assert_eq!(check(&token), Err(TokenError::BadSignature), "{token}");
-    }
-    assert_eq!(
-        TokenError::BadSignature.to_string(),
-        "crypto/rsa: verification error"
+    ];
+    assert_refused(
+        tokens,
+        TokenError::BadSignature,
+        "crypto/rsa: verification error",
     );
 }
 

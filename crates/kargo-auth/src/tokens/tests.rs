@@ -29,8 +29,11 @@ fn answer(authn: &Authenticator, token: &str) -> (Result<String, AuthFailure>, R
     (answer, review)
 }
 
-fn refused(reason: &str) -> (Result<String, AuthFailure>, Result<(), String>) {
-    (Err(AuthFailure::Invalid), Err(reason.to_owned()))
+/// Asserts that a request with `token` is refused, and that TokenReview gives `reason`.
+#[track_caller]
+fn assert_refused(authn: &Authenticator, token: &str, reason: &str) {
+    let refused = (Err(AuthFailure::Invalid), Err(reason.to_owned()));
+    assert_eq!(answer(authn, token), refused);
 }
 
 const CI: &str = "system:serviceaccount:p:ci";
@@ -40,6 +43,16 @@ async fn world_with_account() -> (World, String) {
     world.namespace("p").await;
     let uid = world.account("p", "ci").await;
     (world, uid)
+}
+
+/// The account `p/ci` (its uid), the token of its Secret `ci-token`, and an authenticator that
+/// has already accepted the token once (so it is cached).
+async fn world_with_a_cached_token() -> (World, String, String, Authenticator) {
+    let (world, uid) = world_with_account().await;
+    let token = world.token_secret("p", "ci-token", "ci", &uid).await;
+    let authn = world.authenticator(None);
+    assert!(authn.authenticate_token(&token, None).is_ok());
+    (world, uid, token, authn)
 }
 
 #[tokio::test]
@@ -66,61 +79,55 @@ async fn a_legacy_token_from_the_store_authenticates_as_its_account() {
 
 #[tokio::test]
 async fn a_token_whose_secret_was_deleted_stops_working_at_once_though_it_was_cached() {
-    let (world, uid) = world_with_account().await;
-    let token = world.token_secret("p", "ci-token", "ci", &uid).await;
-    let authn = world.authenticator(None);
-    assert!(authn.authenticate_token(&token, None).is_ok());
+    let (world, _, token, authn) = world_with_a_cached_token().await;
     world.delete(&SECRETS, Some("p"), "ci-token").await;
-    assert_eq!(
-        answer(&authn, &token),
-        refused("Token has been invalidated")
-    );
+    assert_refused(&authn, &token, "Token has been invalidated");
 }
 
 #[tokio::test]
 async fn a_token_of_an_account_deleted_or_recreated_with_another_uid_is_refused() {
-    let (world, uid) = world_with_account().await;
-    let token = world.token_secret("p", "ci-token", "ci", &uid).await;
-    let authn = world.authenticator(None);
-    assert!(authn.authenticate_token(&token, None).is_ok());
+    let (world, uid, token, authn) = world_with_a_cached_token().await;
 
     world.delete(&SERVICEACCOUNTS, Some("p"), "ci").await;
-    assert_eq!(
-        answer(&authn, &token),
-        refused(r#"serviceaccounts "ci" not found"#)
-    );
+    assert_refused(&authn, &token, r#"serviceaccounts "ci" not found"#);
 
     let new_uid = world.account("p", "ci").await;
     assert_ne!(new_uid, uid);
-    assert_eq!(
-        answer(&authn, &token),
-        refused(&format!(
-            "ServiceAccount UID ({new_uid}) does not match claim ({uid})"
-        ))
-    );
+    let mismatch = format!("ServiceAccount UID ({new_uid}) does not match claim ({uid})");
+    assert_refused(&authn, &token, &mismatch);
+}
+
+/// A bound token of `p/ci` (uid `uid`) for the audience [`ISSUER`], issued at `issued` for
+/// `lifetime` seconds, tied to the Secret `(name, uid)` if given.
+fn bound_token(
+    world: &World,
+    uid: &str,
+    (issued, lifetime): (i64, i64),
+    jti: &str,
+    secret: Option<(&str, &str)>,
+) -> String {
+    mint::bound_token(
+        &world.view,
+        &BoundRequest {
+            issuer: ISSUER,
+            namespace: "p",
+            account: "ci",
+            uid,
+            audiences: &[ISSUER.to_owned()],
+            now: issued,
+            lifetime,
+            jti,
+            secret,
+        },
+    )
+    .unwrap()
 }
 
 #[tokio::test]
 async fn a_bound_token_works_until_it_expires_and_only_from_when_it_is_valid() {
     let (world, uid) = world_with_account().await;
-    let audiences = [ISSUER.to_owned()];
-    let bound = |issued: i64, lifetime: i64| {
-        mint::bound_token(
-            &world.view,
-            &BoundRequest {
-                issuer: ISSUER,
-                namespace: "p",
-                account: "ci",
-                uid: &uid,
-                audiences: &audiences,
-                now: issued,
-                lifetime,
-                jti: "jti-1",
-                secret: None,
-            },
-        )
-        .unwrap()
-    };
+    let bound =
+        |issued: i64, lifetime: i64| bound_token(&world, &uid, (issued, lifetime), "jti-1", None);
     let authn = world.authenticator(None);
 
     let fresh = bound(now(), 3600);
@@ -131,15 +138,11 @@ async fn a_bound_token_works_until_it_expires_and_only_from_when_it_is_valid() {
         ["JTI=jti-1"]
     );
     // Expired an hour ago (beyond the minute of clock skew tolerated).
-    assert_eq!(
-        answer(&authn, &bound(now() - 7200, 3600)),
-        refused("service account token has expired")
-    );
+    let expired = bound(now() - 7200, 3600);
+    assert_refused(&authn, &expired, "service account token has expired");
     // Issued an hour from now.
-    assert_eq!(
-        answer(&authn, &bound(now() + 3600, 3600)),
-        refused("service account token is not valid yet")
-    );
+    let early = bound(now() + 3600, 3600);
+    assert_refused(&authn, &early, "service account token is not valid yet");
     // Within the skew tolerated.
     assert!(
         authn
@@ -160,26 +163,10 @@ async fn a_bound_token_tied_to_a_secret_ends_with_the_secret() {
             .unwrap();
         kargo_registry::Meta::uid(&secret).to_owned()
     };
-    let token = mint::bound_token(
-        &world.view,
-        &BoundRequest {
-            issuer: ISSUER,
-            namespace: "p",
-            account: "ci",
-            uid: &uid,
-            audiences: &[ISSUER.to_owned()],
-            now: now(),
-            lifetime: 3600,
-            jti: "jti-2",
-            secret: Some(("ci-token", &secret_uid)),
-        },
-    )
-    .unwrap();
+    let secret = Some(("ci-token", secret_uid.as_str()));
+    let token = bound_token(&world, &uid, (now(), 3600), "jti-2", secret);
     let authn = Arc::new(world.authenticator(None));
     assert!(authn.authenticate_token(&token, None).is_ok());
     world.delete(&SECRETS, Some("p"), "ci-token").await;
-    assert_eq!(
-        answer(&authn, &token),
-        refused("service account token has been invalidated")
-    );
+    assert_refused(&authn, &token, "service account token has been invalidated");
 }

@@ -13,13 +13,7 @@ fn owned_by(owner: &Object) -> Value {
 }
 
 async fn owner(test: &Controllers, name: &str) -> Object {
-    test.create(
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"metadata": {"name": name}}),
-    )
-    .await
-    .unwrap()
+    test.create_named(&SERVICEACCOUNTS, Some("p"), name).await
 }
 
 async fn dependent(test: &Controllers, name: &str, owners: Value, finalizers: Value) -> Object {
@@ -44,10 +38,7 @@ async fn delete_owner(test: &Controllers, name: &str, propagation: Propagation) 
 }
 
 async fn gone(test: &Controllers, rt: &'static kargo_api::resources::ResourceType, name: &str) {
-    eventually(&format!("{} {name} to be gone", rt.plural), || async {
-        test.get(rt, Some("p"), name).await.is_none().then_some(())
-    })
-    .await;
+    test.eventually_gone(rt, Some("p"), name).await;
 }
 
 #[tokio::test]

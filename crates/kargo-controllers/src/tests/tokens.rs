@@ -4,23 +4,26 @@
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kargo_api::resources::{SECRETS, SERVICEACCOUNTS};
-use kargo_registry::testing::eventually;
-use kargo_registry::{DeleteOptions, Meta, Object, Target};
-use serde_json::{Value, json};
+use kargo_registry::testing::{eventually, token_secret_body};
+use kargo_registry::{Meta, Object};
+use serde_json::Value;
 
 use super::{CA_PEM, Controllers, start};
 
 async fn token_secret(test: &Controllers, name: &str, account: &str) -> Object {
-    test.create(
-        &SECRETS,
-        Some("p"),
-        json!({
-            "metadata": {"name": name, "annotations": {"kubernetes.io/service-account.name": account}},
-            "type": "kubernetes.io/service-account-token",
-        }),
-    )
+    test.create(&SECRETS, Some("p"), token_secret_body(name, account))
+        .await
+        .unwrap()
+}
+
+/// Waits until the token controller has filled `data.token` of the Secret `name`.
+async fn filled(test: &Controllers, name: &str) -> Object {
+    eventually(&format!("data.token of {name}"), || async {
+        test.get(&SECRETS, Some("p"), name)
+            .await
+            .filter(|s| data(s, "token").is_some())
+    })
     .await
-    .unwrap()
 }
 
 fn data(secret: &Object, key: &str) -> Option<Vec<u8>> {
@@ -39,22 +42,12 @@ fn claims(token: &[u8]) -> Value {
 async fn a_token_secret_created_without_data_gets_its_token() {
     let test = start().await;
     let account = test
-        .create(
-            &SERVICEACCOUNTS,
-            Some("p"),
-            json!({"metadata": {"name": "robot"}}),
-        )
-        .await
-        .unwrap();
+        .create_named(&SERVICEACCOUNTS, Some("p"), "robot")
+        .await;
     let created = token_secret(&test, "robot-token", "robot").await;
     assert!(created.get("data").is_none());
 
-    let filled = eventually("data.token", || async {
-        test.get(&SECRETS, Some("p"), "robot-token")
-            .await
-            .filter(|s| data(s, "token").is_some())
-    })
-    .await;
+    let filled = filled(&test, "robot-token").await;
     assert_eq!(filled.uid(), created.uid());
     assert_eq!(data(&filled, "namespace").unwrap(), b"p");
     assert_eq!(data(&filled, "ca.crt").unwrap(), CA_PEM.as_bytes());
@@ -80,53 +73,27 @@ async fn a_token_secret_created_without_data_gets_its_token() {
 async fn deleting_an_account_deletes_its_token_secrets_only() {
     let test = start().await;
     for account in ["robot", "other"] {
-        test.create(
-            &SERVICEACCOUNTS,
-            Some("p"),
-            json!({"metadata": {"name": account}}),
-        )
-        .await
-        .unwrap();
+        test.create_named(&SERVICEACCOUNTS, Some("p"), account)
+            .await;
     }
     token_secret(&test, "robot-a", "robot").await;
     token_secret(&test, "robot-b", "robot").await;
     token_secret(&test, "other-a", "other").await;
     for name in ["robot-a", "robot-b", "other-a"] {
-        eventually("the tokens", || async {
-            test.get(&SECRETS, Some("p"), name)
-                .await
-                .filter(|s| data(s, "token").is_some())
-        })
-        .await;
+        filled(&test, name).await;
     }
-    test.registry
-        .delete(
-            Target::new(&SERVICEACCOUNTS, Some("p"), "robot"),
-            &DeleteOptions::default(),
-        )
+    test.delete(&SERVICEACCOUNTS, Some("p"), "robot")
         .await
         .unwrap();
     for name in ["robot-a", "robot-b"] {
-        eventually(&format!("{name} to be deleted"), || async {
-            test.get(&SECRETS, Some("p"), name)
-                .await
-                .is_none()
-                .then_some(())
-        })
-        .await;
+        test.eventually_gone(&SECRETS, Some("p"), name).await;
     }
-    assert!(test.get(&SECRETS, Some("p"), "other-a").await.is_some());
+    assert!(test.exists(&SECRETS, Some("p"), "other-a").await);
 }
 
 #[tokio::test]
 async fn a_token_secret_for_a_missing_account_is_deleted() {
     let test = start().await;
     token_secret(&test, "stray", "nobody").await;
-    eventually("the stray token Secret to be deleted", || async {
-        test.get(&SECRETS, Some("p"), "stray")
-            .await
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    test.eventually_gone(&SECRETS, Some("p"), "stray").await;
 }

@@ -19,7 +19,6 @@ impl Strategy for NamespaceStrategy {
     }
 
     fn prepare_create(&self, obj: &mut Value) {
-        let name = obj.name().to_owned();
         if let Some(map) = obj.as_object_mut() {
             map.insert(
                 "spec".into(),
@@ -27,13 +26,7 @@ impl Strategy for NamespaceStrategy {
             );
             map.insert("status".into(), serde_json::json!({"phase": "Active"}));
         }
-        let meta = meta_mut(obj);
-        let labels = meta
-            .entry("labels")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Some(labels) = labels.as_object_mut() {
-            labels.insert(METADATA_NAME_LABEL.into(), Value::String(name));
-        }
+        set_name_label(obj);
     }
 
     fn prepare_update(&self, obj: &mut Value, old: &Value) {
@@ -46,14 +39,7 @@ impl Strategy for NamespaceStrategy {
                 };
             }
         }
-        let name = obj.name().to_owned();
-        let meta = meta_mut(obj);
-        let labels = meta
-            .entry("labels")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Some(labels) = labels.as_object_mut() {
-            labels.insert(METADATA_NAME_LABEL.into(), Value::String(name));
-        }
+        set_name_label(obj);
     }
 
     fn field(&self, obj: &Value, field: &str) -> Option<Option<String>> {
@@ -66,5 +52,17 @@ impl Strategy for NamespaceStrategy {
 
     fn returns_deleted_object(&self) -> bool {
         true
+    }
+}
+
+/// Sets the `kubernetes.io/metadata.name` label to the namespace's name, as kube-apiserver does
+/// on every write.
+fn set_name_label(obj: &mut Value) {
+    let name = obj.name().to_owned();
+    let labels = meta_mut(obj)
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Some(labels) = labels.as_object_mut() {
+        labels.insert(METADATA_NAME_LABEL.into(), Value::String(name));
     }
 }

@@ -4,10 +4,34 @@
 use kargo_api::field::{BadValue, FieldError};
 use kargo_api::names;
 use kargo_api::resources::{self as res, ResourceType};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{Decoded, Strategy, decode_typed};
 use crate::status::Result;
+
+/// Decodes `body` as the namespaced kind `N` (Role, RoleBinding) or the cluster kind `C`
+/// (ClusterRole, ClusterRoleBinding).
+fn decode_scoped<N, C>(namespaced: bool, rt: &ResourceType, body: Value) -> Result<Decoded>
+where
+    N: DeserializeOwned + Serialize,
+    C: DeserializeOwned + Serialize,
+{
+    if namespaced {
+        decode_typed::<N>(rt, body)
+    } else {
+        decode_typed::<C>(rt, body)
+    }
+}
+
+/// The items of the array `field` of `obj` (none when absent or not an array).
+fn array(obj: &Value, field: &str) -> Vec<Value> {
+    obj.get(field)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
 
 /// Roles (`namespaced`) and ClusterRoles.
 pub(super) struct RoleStrategy {
@@ -16,20 +40,13 @@ pub(super) struct RoleStrategy {
 
 impl Strategy for RoleStrategy {
     fn decode(&self, rt: &ResourceType, body: Value) -> Result<Decoded> {
-        if self.namespaced {
-            decode_typed::<k8s_openapi::api::rbac::v1::Role>(rt, body)
-        } else {
-            decode_typed::<k8s_openapi::api::rbac::v1::ClusterRole>(rt, body)
-        }
+        use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
+        decode_scoped::<Role, ClusterRole>(self.namespaced, rt, body)
     }
 
     fn validate(&self, obj: &Value, _old: Option<&Value>) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        let rules = obj
-            .get("rules")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let rules = array(obj, "rules");
         for (i, rule) in rules.iter().enumerate() {
             let list = |f: &str| {
                 rule.get(f)
@@ -97,11 +114,8 @@ const SUBJECT_KINDS: &[&str] = &["ServiceAccount", "User", "Group"];
 
 impl Strategy for BindingStrategy {
     fn decode(&self, rt: &ResourceType, body: Value) -> Result<Decoded> {
-        if self.namespaced {
-            decode_typed::<k8s_openapi::api::rbac::v1::RoleBinding>(rt, body)
-        } else {
-            decode_typed::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>(rt, body)
-        }
+        use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
+        decode_scoped::<RoleBinding, ClusterRoleBinding>(self.namespaced, rt, body)
     }
 
     fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
@@ -138,11 +152,7 @@ impl Strategy for BindingStrategy {
                 ));
             }
         }
-        let subjects = obj
-            .get("subjects")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let subjects = array(obj, "subjects");
         for (i, subject) in subjects.iter().enumerate() {
             let field = |f: &str| subject.get(f).and_then(Value::as_str).unwrap_or("");
             let path = format!("subjects[{i}]");

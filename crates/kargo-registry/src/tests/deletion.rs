@@ -4,7 +4,7 @@
 use kargo_api::resources::{NAMESPACES, SERVICEACCOUNTS};
 use serde_json::json;
 
-use super::{create_err, setup, update};
+use super::{account, assert_status, labelled_accounts, refused, setup, update};
 use crate::delete::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 use crate::{DeleteOptions, Deleted, Meta, Propagation, Target};
 
@@ -20,10 +20,8 @@ async fn an_object_with_finalizers_stays_marked_until_they_are_cleared() {
     )
     .await
     .unwrap();
-    let target = Target::new(&SERVICEACCOUNTS, Some("p"), "robot");
     let deleted = test
-        .registry
-        .delete(target, &DeleteOptions::default())
+        .delete(&SERVICEACCOUNTS, Some("p"), "robot")
         .await
         .unwrap();
     let Deleted::Pending(pending) = &deleted else {
@@ -43,24 +41,21 @@ async fn an_object_with_finalizers_stays_marked_until_they_are_cleared() {
 
     // A second delete changes nothing; a create of the name says why it fails.
     let again = test
-        .registry
-        .delete(target, &DeleteOptions::default())
+        .delete(&SERVICEACCOUNTS, Some("p"), "robot")
         .await
         .unwrap();
     assert!(matches!(again, Deleted::Pending(_)));
     assert_eq!(again.object().resource_version(), stored.resource_version());
-    let err = create_err(
-        &test,
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"metadata": {"name": "robot"}}),
+    refused(
+        test.create(
+            &SERVICEACCOUNTS,
+            Some("p"),
+            json!({"metadata": {"name": "robot"}}),
+        ),
+        (409, "AlreadyExists"),
+        "object is being deleted: serviceaccounts \"robot\" already exists",
     )
     .await;
-    assert_eq!(err.code, 409);
-    assert_eq!(
-        err.message,
-        "object is being deleted: serviceaccounts \"robot\" already exists"
-    );
 
     // The update that clears the finalizers removes the object.
     let mut cleared = stored.clone();
@@ -68,11 +63,7 @@ async fn an_object_with_finalizers_stays_marked_until_they_are_cleared() {
     update(&test, &SERVICEACCOUNTS, Some("p"), cleared)
         .await
         .unwrap();
-    assert!(
-        test.get(&SERVICEACCOUNTS, Some("p"), "robot")
-            .await
-            .is_none()
-    );
+    assert!(!test.exists(&SERVICEACCOUNTS, Some("p"), "robot").await);
 }
 
 #[tokio::test]
@@ -101,13 +92,7 @@ async fn orphan_and_foreground_deletions_wait_with_their_finalizer() {
         ("orphaning", Propagation::Orphan, ORPHAN_FINALIZER),
         ("foreground", Propagation::Foreground, FOREGROUND_FINALIZER),
     ] {
-        test.create(
-            &SERVICEACCOUNTS,
-            Some("p"),
-            json!({"metadata": {"name": name}}),
-        )
-        .await
-        .unwrap();
+        account(&test, name).await;
         let options = DeleteOptions {
             propagation_policy: Some(propagation),
             ..DeleteOptions::default()
@@ -127,39 +112,20 @@ async fn orphan_and_foreground_deletions_wait_with_their_finalizer() {
 #[tokio::test]
 async fn a_namespace_terminates_and_goes_once_finalized() {
     let test = setup().await;
-    test.create(
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"metadata": {"name": "robot"}}),
-    )
-    .await
-    .unwrap();
-    let deleted = test
-        .registry
-        .delete(
-            Target::new(&NAMESPACES, None, "p"),
-            &DeleteOptions::default(),
-        )
-        .await
-        .unwrap();
+    account(&test, "robot").await;
+    let deleted = test.delete(&NAMESPACES, None, "p").await.unwrap();
     let Deleted::Pending(ns) = &deleted else {
         panic!("a namespace terminates first: {deleted:?}");
     };
     assert_eq!(ns["status"]["phase"], "Terminating");
     assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
 
-    let err = create_err(
-        &test,
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"metadata": {"name": "late"}}),
+    let err = refused(
+        test.create(&SERVICEACCOUNTS, Some("p"), json!({"metadata": {"name": "late"}})),
+        (403, "Forbidden"),
+        "serviceaccounts \"late\" is forbidden: unable to create new content in namespace p because it is being terminated",
     )
     .await;
-    assert_eq!((err.code, err.reason), (403, "Forbidden"));
-    assert_eq!(
-        err.message,
-        "serviceaccounts \"late\" is forbidden: unable to create new content in namespace p because it is being terminated"
-    );
     assert_eq!(
         super::causes(&err),
         [(
@@ -168,57 +134,35 @@ async fn a_namespace_terminates_and_goes_once_finalized() {
         )]
     );
 
-    let err = test
-        .registry
-        .delete(
-            Target::new(&NAMESPACES, None, "p"),
-            &DeleteOptions::default(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.code, 409);
-    assert_eq!(
-        err.message,
-        "Operation cannot be fulfilled on namespaces \"p\": The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system."
+    let err = test.delete(&NAMESPACES, None, "p").await.unwrap_err();
+    assert_status(
+        &err,
+        (409, "Conflict"),
+        "Operation cannot be fulfilled on namespaces \"p\": The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.",
     );
 
     test.registry
         .finalize_namespace("p", Vec::new())
         .await
         .unwrap();
-    assert!(test.get(&NAMESPACES, None, "p").await.is_none());
+    assert!(!test.exists(&NAMESPACES, None, "p").await);
 }
 
 #[tokio::test]
 async fn system_namespaces_cannot_be_deleted() {
     let test = crate::testing::TestRegistry::with_namespaces(&["default"]).await;
-    let err = test
-        .registry
-        .delete(
-            Target::new(&NAMESPACES, None, "default"),
-            &DeleteOptions::default(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!((err.code, err.reason), (403, "Forbidden"));
-    assert_eq!(
-        err.message,
-        "namespaces \"default\" is forbidden: this namespace may not be deleted"
+    let err = test.delete(&NAMESPACES, None, "default").await.unwrap_err();
+    assert_status(
+        &err,
+        (403, "Forbidden"),
+        "namespaces \"default\" is forbidden: this namespace may not be deleted",
     );
 }
 
 #[tokio::test]
 async fn delete_collection_deletes_what_matches() {
     let test = setup().await;
-    for (name, team) in [("a", "x"), ("b", "y"), ("c", "x")] {
-        test.create(
-            &SERVICEACCOUNTS,
-            Some("p"),
-            json!({"metadata": {"name": name, "labels": {"team": team}}}),
-        )
-        .await
-        .unwrap();
-    }
+    labelled_accounts(&test, &[("a", "x"), ("b", "y"), ("c", "x")]).await;
     let selectors =
         crate::ListOptions::with_selectors(&SERVICEACCOUNTS, Some("team=x"), None).unwrap();
     let deleted = test
@@ -233,6 +177,6 @@ async fn delete_collection_deletes_what_matches() {
         .unwrap();
     let names: Vec<&str> = deleted.items.iter().map(|o| o.name()).collect();
     assert_eq!(names, ["a", "c"]);
-    assert!(test.get(&SERVICEACCOUNTS, Some("p"), "a").await.is_none());
-    assert!(test.get(&SERVICEACCOUNTS, Some("p"), "b").await.is_some());
+    assert!(!test.exists(&SERVICEACCOUNTS, Some("p"), "a").await);
+    assert!(test.exists(&SERVICEACCOUNTS, Some("p"), "b").await);
 }

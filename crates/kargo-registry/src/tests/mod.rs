@@ -20,9 +20,11 @@ mod watches;
 use kargo_api::resources::ResourceType;
 use serde_json::Value;
 
+use kargo_api::resources::SERVICEACCOUNTS;
+
 use crate::status::Status;
 use crate::testing::TestRegistry;
-use crate::{Target, WriteOptions};
+use crate::{Object, Target, WriteOptions};
 
 /// A store with the namespace `p`, where most tests work.
 async fn setup() -> TestRegistry {
@@ -39,6 +41,42 @@ async fn create_err(
     test.create(rt, namespace, body)
         .await
         .expect_err("the create to fail")
+}
+
+/// Awaits `write`, expecting the refusal `(code, reason)` with `message`; returns it.
+async fn refused<T: std::fmt::Debug>(
+    write: impl Future<Output = crate::status::Result<T>>,
+    expected: (u16, &str),
+    message: &str,
+) -> Status {
+    let err = write.await.expect_err("the write to fail");
+    assert_status(&err, expected, message);
+    err
+}
+
+/// Asserts a Status's `(code, reason)` and its exact message.
+#[track_caller]
+fn assert_status(err: &Status, (code, reason): (u16, &str), message: &str) {
+    assert_eq!((err.code, err.reason), (code, reason), "{}", err.message);
+    assert_eq!(err.message, message);
+}
+
+/// Creates the ServiceAccount `p/name`.
+async fn account(test: &TestRegistry, name: &str) -> Object {
+    test.create_named(&SERVICEACCOUNTS, Some("p"), name).await
+}
+
+/// Creates the ServiceAccounts `p/name` labelled `team`, for each `(name, team)`.
+async fn labelled_accounts(test: &TestRegistry, teams: &[(&str, &str)]) {
+    for (name, team) in teams {
+        test.create(
+            &SERVICEACCOUNTS,
+            Some("p"),
+            serde_json::json!({"metadata": {"name": name, "labels": {"team": team}}}),
+        )
+        .await
+        .unwrap();
+    }
 }
 
 /// Replaces an object (PUT) with default options.

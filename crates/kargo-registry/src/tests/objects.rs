@@ -4,7 +4,7 @@
 use kargo_api::resources::{NAMESPACES, PROJECTS, ROLES, SERVICEACCOUNTS};
 use serde_json::json;
 
-use super::{causes, create_err, rv, setup, update};
+use super::{account, assert_status, causes, create_err, refused, rv, setup, update};
 use crate::delete::{DeleteOptions, Preconditions};
 use crate::{Deleted, Meta, Target};
 
@@ -13,14 +13,7 @@ const STALE: &str = "Operation cannot be fulfilled on serviceaccounts \"robot\":
 #[tokio::test]
 async fn an_update_with_a_stale_resource_version_is_a_409_conflict() {
     let test = setup().await;
-    let created = test
-        .create(
-            &SERVICEACCOUNTS,
-            Some("p"),
-            json!({"metadata": {"name": "robot"}}),
-        )
-        .await
-        .unwrap();
+    let created = account(&test, "robot").await;
     let first_rv = created.resource_version().to_owned();
     assert!(!created.uid().is_empty());
     assert!(created.meta_str("creationTimestamp").is_some());
@@ -35,11 +28,12 @@ async fn an_update_with_a_stale_resource_version_is_a_409_conflict() {
 
     let mut stale = created.clone();
     stale["metadata"]["labels"] = json!({"team": "b"});
-    let err = update(&test, &SERVICEACCOUNTS, Some("p"), stale)
-        .await
-        .unwrap_err();
-    assert_eq!((err.code, err.reason), (409, "Conflict"));
-    assert_eq!(err.message, STALE);
+    refused(
+        update(&test, &SERVICEACCOUNTS, Some("p"), stale),
+        (409, "Conflict"),
+        STALE,
+    )
+    .await;
 
     let read = test
         .get(&SERVICEACCOUNTS, Some("p"), "robot")
@@ -53,14 +47,7 @@ async fn an_update_with_a_stale_resource_version_is_a_409_conflict() {
 #[tokio::test]
 async fn an_unchanged_update_writes_nothing_and_keeps_the_resource_version() {
     let test = setup().await;
-    let created = test
-        .create(
-            &SERVICEACCOUNTS,
-            Some("p"),
-            json!({"metadata": {"name": "robot"}}),
-        )
-        .await
-        .unwrap();
+    let created = account(&test, "robot").await;
     let same = update(&test, &SERVICEACCOUNTS, Some("p"), created.clone())
         .await
         .unwrap();
@@ -98,52 +85,50 @@ async fn creating_a_name_that_exists_is_a_409_already_exists() {
     test.create(&SERVICEACCOUNTS, Some("p"), body.clone())
         .await
         .unwrap();
-    let err = create_err(&test, &SERVICEACCOUNTS, Some("p"), body).await;
-    assert_eq!((err.code, err.reason), (409, "AlreadyExists"));
-    assert_eq!(err.message, "serviceaccounts \"robot\" already exists");
+    refused(
+        test.create(&SERVICEACCOUNTS, Some("p"), body),
+        (409, "AlreadyExists"),
+        "serviceaccounts \"robot\" already exists",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_create_may_not_carry_a_resource_version_or_another_namespace() {
     let test = setup().await;
-    let err = create_err(
-        &test,
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"metadata": {"name": "robot", "resourceVersion": "5"}}),
-    )
-    .await;
-    assert_eq!(err.code, 400);
-    assert_eq!(
-        err.message,
-        "resourceVersion should not be set on objects to be created"
-    );
-    let err = create_err(
-        &test,
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"metadata": {"name": "robot", "namespace": "q"}}),
-    )
-    .await;
-    assert_eq!(err.code, 400);
-    assert_eq!(
-        err.message,
-        "the namespace of the provided object does not match the namespace sent on the request"
-    );
+    for (metadata, message) in [
+        (
+            json!({"name": "robot", "resourceVersion": "5"}),
+            "resourceVersion should not be set on objects to be created",
+        ),
+        (
+            json!({"name": "robot", "namespace": "q"}),
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ),
+    ] {
+        let body = json!({ "metadata": metadata });
+        refused(
+            test.create(&SERVICEACCOUNTS, Some("p"), body),
+            (400, "BadRequest"),
+            message,
+        )
+        .await;
+    }
 }
 
 #[tokio::test]
 async fn content_needs_an_existing_namespace() {
     let test = setup().await;
-    let err = create_err(
-        &test,
-        &SERVICEACCOUNTS,
-        Some("nope"),
-        json!({"metadata": {"name": "robot"}}),
+    refused(
+        test.create(
+            &SERVICEACCOUNTS,
+            Some("nope"),
+            json!({"metadata": {"name": "robot"}}),
+        ),
+        (404, "NotFound"),
+        "namespaces \"nope\" not found",
     )
     .await;
-    assert_eq!((err.code, err.reason), (404, "NotFound"));
-    assert_eq!(err.message, "namespaces \"nope\" not found");
 }
 
 #[tokio::test]
@@ -164,11 +149,7 @@ async fn generate_name_draws_a_fresh_valid_name_each_time() {
         assert_eq!(obj.meta_str("generateName"), Some("robot-"));
     }
     assert_ne!(a.name(), b.name());
-    assert!(
-        test.get(&SERVICEACCOUNTS, Some("p"), a.name())
-            .await
-            .is_some()
-    );
+    assert!(test.exists(&SERVICEACCOUNTS, Some("p"), a.name()).await);
 
     // The base is validated as part of the generated name.
     let err = create_err(
@@ -194,29 +175,24 @@ async fn generate_name_draws_a_fresh_valid_name_each_time() {
 #[tokio::test]
 async fn a_name_is_required_unless_generate_name_is_given() {
     let test = setup().await;
-    let err = create_err(&test, &SERVICEACCOUNTS, Some("p"), json!({"metadata": {}})).await;
-    assert_eq!((err.code, err.reason), (422, "Invalid"));
-    assert_eq!(
-        err.message,
-        "ServiceAccount \"\" is invalid: metadata.name: Required value: name or generateName is required"
-    );
+    refused(
+        test.create(&SERVICEACCOUNTS, Some("p"), json!({"metadata": {}})),
+        (422, "Invalid"),
+        "ServiceAccount \"\" is invalid: metadata.name: Required value: name or generateName is required",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn names_are_checked_by_the_rule_of_their_kind() {
     let test = setup().await;
-    let err = create_err(
-        &test,
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"metadata": {"name": "Bad_Name"}}),
+    let invalid = (422, "Invalid");
+    let err = refused(
+        test.create(&SERVICEACCOUNTS, Some("p"), json!({"metadata": {"name": "Bad_Name"}})),
+        invalid,
+        "ServiceAccount \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
     )
     .await;
-    assert_eq!((err.code, err.reason), (422, "Invalid"));
-    assert_eq!(
-        err.message,
-        "ServiceAccount \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-    );
     let details = err.details.as_ref().unwrap();
     assert_eq!(
         (details.name.as_str(), details.kind.as_str()),
@@ -224,47 +200,27 @@ async fn names_are_checked_by_the_rule_of_their_kind() {
     );
 
     // Namespaces are DNS labels: no dots.
-    let err = create_err(
-        &test,
-        &NAMESPACES,
-        None,
-        json!({"metadata": {"name": "bad.name"}}),
+    refused(
+        test.create(&NAMESPACES, None, json!({"metadata": {"name": "bad.name"}})),
+        invalid,
+        "Namespace \"bad.name\" is invalid: metadata.name: Invalid value: \"bad.name\": must not contain dots",
     )
     .await;
-    assert_eq!(err.code, 422);
-    assert_eq!(
-        err.message,
-        "Namespace \"bad.name\" is invalid: metadata.name: Invalid value: \"bad.name\": must not contain dots"
-    );
 
     // RBAC names are path segments: anything but `/`, `%`, `.` and `..`.
-    test.create(&ROLES, Some("p"), json!({"metadata": {"name": "Odd:Name"}}))
-        .await
-        .unwrap();
-    let err = create_err(
-        &test,
-        &ROLES,
-        Some("p"),
-        json!({"metadata": {"name": "a/b"}}),
+    test.create_named(&ROLES, Some("p"), "Odd:Name").await;
+    refused(
+        test.create(&ROLES, Some("p"), json!({"metadata": {"name": "a/b"}})),
+        invalid,
+        "Role.rbac.authorization.k8s.io \"a/b\" is invalid: metadata.name: Invalid value: \"a/b\": may not contain '/'",
     )
     .await;
-    assert_eq!(
-        err.message,
-        "Role.rbac.authorization.k8s.io \"a/b\" is invalid: metadata.name: Invalid value: \"a/b\": may not contain '/'"
-    );
 }
 
 #[tokio::test]
 async fn an_update_may_not_rename_the_object() {
     let test = setup().await;
-    let created = test
-        .create(
-            &SERVICEACCOUNTS,
-            Some("p"),
-            json!({"metadata": {"name": "robot"}}),
-        )
-        .await
-        .unwrap();
+    let created = account(&test, "robot").await;
     let err = test
         .registry
         .update(
@@ -274,10 +230,10 @@ async fn an_update_may_not_rename_the_object() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.code, 400);
-    assert_eq!(
-        err.message,
-        "the name of the object (robot) does not match the name on the URL (other)"
+    assert_status(
+        &err,
+        (400, "BadRequest"),
+        "the name of the object (robot) does not match the name on the URL (other)",
     );
 }
 
@@ -291,68 +247,51 @@ async fn a_kargo_kind_needs_a_resource_version_to_be_updated() {
     )
     .await
     .unwrap();
-    let err = update(
-        &test,
-        &PROJECTS,
-        None,
-        json!({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Project", "metadata": {"name": "shop"}}),
+    let unversioned = json!({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Project", "metadata": {"name": "shop"}});
+    refused(
+        update(&test, &PROJECTS, None, unversioned),
+        (422, "Invalid"),
+        "Project.kargo.akuity.io \"shop\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
     )
-    .await
-    .unwrap_err();
-    assert_eq!((err.code, err.reason), (422, "Invalid"));
-    assert_eq!(
-        err.message,
-        "Project.kargo.akuity.io \"shop\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
-    );
+    .await;
 }
 
 #[tokio::test]
 async fn delete_checks_preconditions_then_the_object_is_gone() {
     let test = setup().await;
-    let created = test
-        .create(
-            &SERVICEACCOUNTS,
-            Some("p"),
-            json!({"metadata": {"name": "robot"}}),
-        )
-        .await
-        .unwrap();
+    let created = account(&test, "robot").await;
     let target = Target::new(&SERVICEACCOUNTS, Some("p"), "robot");
-    let stale = DeleteOptions {
-        preconditions: Some(Preconditions {
-            uid: None,
-            resource_version: Some("1".into()),
-        }),
-        ..DeleteOptions::default()
-    };
-    let err = test.registry.delete(target, &stale).await.unwrap_err();
-    assert_eq!((err.code, err.reason), (409, "Conflict"));
-    assert_eq!(
-        err.message,
-        format!(
-            "Operation cannot be fulfilled on serviceaccounts \"robot\": Precondition failed: ResourceVersion in precondition: 1, ResourceVersion in object meta: {}",
-            created.resource_version()
-        )
-    );
-    let wrong_uid = DeleteOptions {
-        preconditions: Some(Preconditions {
-            uid: Some("x".into()),
-            resource_version: None,
-        }),
-        ..DeleteOptions::default()
-    };
-    let err = test.registry.delete(target, &wrong_uid).await.unwrap_err();
-    assert_eq!(
-        err.message,
-        format!(
-            "Operation cannot be fulfilled on serviceaccounts \"robot\": Precondition failed: UID in precondition: x, UID in object meta: {}",
-            created.uid()
-        )
-    );
+    for (uid, resource_version, message) in [
+        (
+            None,
+            Some("1"),
+            format!(
+                "Operation cannot be fulfilled on serviceaccounts \"robot\": Precondition failed: ResourceVersion in precondition: 1, ResourceVersion in object meta: {}",
+                created.resource_version()
+            ),
+        ),
+        (
+            Some("x"),
+            None,
+            format!(
+                "Operation cannot be fulfilled on serviceaccounts \"robot\": Precondition failed: UID in precondition: x, UID in object meta: {}",
+                created.uid()
+            ),
+        ),
+    ] {
+        let options = DeleteOptions {
+            preconditions: Some(Preconditions {
+                uid: uid.map(str::to_owned),
+                resource_version: resource_version.map(str::to_owned),
+            }),
+            ..DeleteOptions::default()
+        };
+        let err = test.registry.delete(target, &options).await.unwrap_err();
+        assert_status(&err, (409, "Conflict"), &message);
+    }
 
     let deleted = test
-        .registry
-        .delete(target, &DeleteOptions::default())
+        .delete(&SERVICEACCOUNTS, Some("p"), "robot")
         .await
         .unwrap();
     let Deleted::Gone(gone) = &deleted else {
@@ -360,18 +299,16 @@ async fn delete_checks_preconditions_then_the_object_is_gone() {
     };
     assert_eq!(gone.uid(), created.uid());
     assert!(rv(gone) > rv(&created), "the deletion's revision");
-    assert!(
-        test.get(&SERVICEACCOUNTS, Some("p"), "robot")
-            .await
-            .is_none()
-    );
+    assert!(!test.exists(&SERVICEACCOUNTS, Some("p"), "robot").await);
     let err = test
-        .registry
-        .delete(target, &DeleteOptions::default())
+        .delete(&SERVICEACCOUNTS, Some("p"), "robot")
         .await
         .unwrap_err();
-    assert_eq!((err.code, err.reason), (404, "NotFound"));
-    assert_eq!(err.message, "serviceaccounts \"robot\" not found");
+    assert_status(
+        &err,
+        (404, "NotFound"),
+        "serviceaccounts \"robot\" not found",
+    );
 }
 
 #[tokio::test]
@@ -393,11 +330,7 @@ async fn a_dry_run_answers_like_a_write_and_stores_nothing() {
         .unwrap();
     assert_eq!(written.object.name(), "robot");
     assert!(!written.object.uid().is_empty());
-    assert!(
-        test.get(&SERVICEACCOUNTS, Some("p"), "robot")
-            .await
-            .is_none()
-    );
+    assert!(!test.exists(&SERVICEACCOUNTS, Some("p"), "robot").await);
 }
 
 #[tokio::test]
@@ -422,16 +355,8 @@ async fn an_object_over_the_size_limit_is_refused_on_every_write_path() {
         err.message
     );
     // The same bound holds for an update.
-    let created = registry
-        .create(
-            &SERVICEACCOUNTS,
-            Some("p"),
-            json!({"metadata": {"name": "robot"}}),
-            &crate::WriteOptions::default(),
-        )
-        .await
-        .unwrap();
-    let mut next = created.object.clone();
+    let created = account(&dir, "robot").await;
+    let mut next = created.clone();
     next["metadata"]["annotations"] = json!({"a": big});
     let err = registry
         .update(

@@ -5,10 +5,11 @@ use kargo_api::resources::{
 };
 use serde_json::{Value, json};
 
-use super::{create_err, setup, update};
+use super::{assert_status, create_err, refused, setup, update};
 use crate::patch::PatchType;
 use crate::strategy::FieldValidation;
-use crate::{DeleteOptions, Meta, Target, WriteOptions};
+use crate::testing::token_secret_body;
+use crate::{Meta, Target, WriteOptions};
 
 // ServiceAccount
 
@@ -49,28 +50,26 @@ async fn service_account_unknown_fields_warn_or_fail_by_field_validation() {
         .create(&SERVICEACCOUNTS, Some("p"), body, &strict)
         .await
         .unwrap_err();
-    assert_eq!(err.code, 400);
-    assert_eq!(
-        err.message,
-        "ServiceAccount in version \"v1\" cannot be handled as a ServiceAccount: strict decoding error: unknown field \"metadata.colour\", unknown field \"spec\""
+    assert_status(
+        &err,
+        (400, "BadRequest"),
+        "ServiceAccount in version \"v1\" cannot be handled as a ServiceAccount: strict decoding error: unknown field \"metadata.colour\", unknown field \"spec\"",
     );
 }
 
 #[tokio::test]
 async fn a_body_of_another_kind_is_a_400() {
     let test = setup().await;
-    let err = create_err(
-        &test,
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"kind": "Secret", "metadata": {"name": "robot"}}),
+    refused(
+        test.create(
+            &SERVICEACCOUNTS,
+            Some("p"),
+            json!({"kind": "Secret", "metadata": {"name": "robot"}}),
+        ),
+        (400, "BadRequest"),
+        "the kind in the data (Secret) does not match the expected kind (ServiceAccount)",
     )
     .await;
-    assert_eq!(err.code, 400);
-    assert_eq!(
-        err.message,
-        "the kind in the data (Secret) does not match the expected kind (ServiceAccount)"
-    );
     let err = create_err(
         &test,
         &SERVICEACCOUNTS,
@@ -115,8 +114,7 @@ async fn service_accounts_take_strategic_merge_patches_and_answer_deletes_with_t
         json!([{"name": "b"}, {"name": "a"}])
     );
     let deleted = test
-        .registry
-        .delete(target, &DeleteOptions::default())
+        .delete(&SERVICEACCOUNTS, Some("p"), "robot")
         .await
         .unwrap();
     let response = deleted.response(&SERVICEACCOUNTS);
@@ -141,14 +139,7 @@ async fn secrets_default_to_opaque_fold_string_data_and_answer_deletes_with_a_st
     assert_eq!(created["data"], json!({"password": "aHVudGVyMg=="}));
     assert!(created.get("stringData").is_none());
 
-    let deleted = test
-        .registry
-        .delete(
-            Target::new(&SECRETS, Some("p"), "s"),
-            &DeleteOptions::default(),
-        )
-        .await
-        .unwrap();
+    let deleted = test.delete(&SECRETS, Some("p"), "s").await.unwrap();
     let response = deleted.response(&SECRETS);
     assert_eq!(response["kind"], "Status");
     assert_eq!(response["status"], "Success");
@@ -161,54 +152,33 @@ async fn secrets_default_to_opaque_fold_string_data_and_answer_deletes_with_a_st
 #[tokio::test]
 async fn a_service_account_token_secret_must_name_its_account() {
     let test = setup().await;
-    let err = create_err(
-        &test,
-        &SECRETS,
-        Some("p"),
-        json!({"metadata": {"name": "t"}, "type": "kubernetes.io/service-account-token"}),
+    let body = json!({"metadata": {"name": "t"}, "type": "kubernetes.io/service-account-token"});
+    refused(
+        test.create(&SECRETS, Some("p"), body),
+        (422, "Invalid"),
+        "Secret \"t\" is invalid: metadata.annotations[kubernetes.io/service-account.name]: Required value",
     )
     .await;
-    assert_eq!((err.code, err.reason), (422, "Invalid"));
-    assert_eq!(
-        err.message,
-        "Secret \"t\" is invalid: metadata.annotations[kubernetes.io/service-account.name]: Required value"
-    );
-    test.create(
-        &SECRETS,
-        Some("p"),
-        json!({
-            "metadata": {"name": "t", "annotations": {"kubernetes.io/service-account.name": "robot"}},
-            "type": "kubernetes.io/service-account-token",
-        }),
-    )
-    .await
-    .unwrap();
+    test.create(&SECRETS, Some("p"), token_secret_body("t", "robot"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn a_secret_keeps_its_type_and_an_immutable_one_its_data() {
     let test = setup().await;
     let created = test
-        .create(
-            &SECRETS,
-            Some("p"),
-            json!({
-                "metadata": {"name": "t", "annotations": {"kubernetes.io/service-account.name": "robot"}},
-                "type": "kubernetes.io/service-account-token",
-            }),
-        )
+        .create(&SECRETS, Some("p"), token_secret_body("t", "robot"))
         .await
         .unwrap();
     let mut retyped = created.clone();
     retyped["type"] = json!("Opaque");
-    let err = update(&test, &SECRETS, Some("p"), retyped)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code, 422);
-    assert_eq!(
-        err.message,
-        "Secret \"t\" is invalid: type: Invalid value: \"Opaque\": field is immutable"
-    );
+    refused(
+        update(&test, &SECRETS, Some("p"), retyped),
+        (422, "Invalid"),
+        "Secret \"t\" is invalid: type: Invalid value: \"Opaque\": field is immutable",
+    )
+    .await;
     // An update without `type` keeps it.
     let mut untyped = created.clone();
     untyped.as_object_mut().unwrap().remove("type");
@@ -226,25 +196,19 @@ async fn a_secret_keeps_its_type_and_an_immutable_one_its_data() {
         .unwrap();
     let mut changed = frozen.clone();
     changed["data"] = json!({"a": "eQ=="});
-    let err = update(&test, &SECRETS, Some("p"), changed)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.message,
-        "Secret \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set"
-    );
+    refused(
+        update(&test, &SECRETS, Some("p"), changed),
+        (422, "Invalid"),
+        "Secret \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn secret_keys_are_checked() {
     let test = setup().await;
-    let err = create_err(
-        &test,
-        &SECRETS,
-        Some("p"),
-        json!({"metadata": {"name": "s"}, "data": {"a b": "eA=="}}),
-    )
-    .await;
+    let body = json!({"metadata": {"name": "s"}, "data": {"a b": "eA=="}});
+    let err = create_err(&test, &SECRETS, Some("p"), body).await;
     assert_eq!(err.code, 422);
     assert!(
         err.message
@@ -260,16 +224,9 @@ async fn secrets_can_be_selected_by_type() {
     test.create(&SECRETS, Some("p"), json!({"metadata": {"name": "plain"}}))
         .await
         .unwrap();
-    test.create(
-        &SECRETS,
-        Some("p"),
-        json!({
-            "metadata": {"name": "t", "annotations": {"kubernetes.io/service-account.name": "robot"}},
-            "type": "kubernetes.io/service-account-token",
-        }),
-    )
-    .await
-    .unwrap();
+    test.create(&SECRETS, Some("p"), token_secret_body("t", "robot"))
+        .await
+        .unwrap();
     let options = crate::ListOptions::with_selectors(
         &SECRETS,
         None,
@@ -294,34 +251,27 @@ fn role(rules: Value) -> Value {
 #[tokio::test]
 async fn role_rules_need_verbs_groups_and_resources() {
     let test = setup().await;
-    let err = create_err(
-        &test,
-        &ROLES,
-        Some("p"),
-        role(json!([{"apiGroups": [""], "resources": ["secrets"]}])),
-    )
-    .await;
-    assert_eq!((err.code, err.reason), (422, "Invalid"));
-    assert_eq!(
-        err.message,
-        "Role.rbac.authorization.k8s.io \"r\" is invalid: rules[0].verbs: Required value: verbs must contain at least one value"
-    );
-    let err = create_err(&test, &ROLES, Some("p"), role(json!([{"verbs": ["get"]}]))).await;
-    assert_eq!(
-        err.message,
-        "Role.rbac.authorization.k8s.io \"r\" is invalid: [rules[0].apiGroups: Required value: resource rules must supply at least one api group, rules[0].resources: Required value: resource rules must supply at least one resource]"
-    );
-    let err = create_err(
-        &test,
-        &ROLES,
-        Some("p"),
-        role(json!([{"verbs": ["get"], "nonResourceURLs": ["/healthz"]}])),
-    )
-    .await;
-    assert_eq!(
-        err.message,
-        "Role.rbac.authorization.k8s.io \"r\" is invalid: rules[0].nonResourceURLs: Invalid value: []string{\"/healthz\"}: namespaced rules cannot apply to non-resource URLs"
-    );
+    for (rules, message) in [
+        (
+            json!([{"apiGroups": [""], "resources": ["secrets"]}]),
+            "Role.rbac.authorization.k8s.io \"r\" is invalid: rules[0].verbs: Required value: verbs must contain at least one value",
+        ),
+        (
+            json!([{"verbs": ["get"]}]),
+            "Role.rbac.authorization.k8s.io \"r\" is invalid: [rules[0].apiGroups: Required value: resource rules must supply at least one api group, rules[0].resources: Required value: resource rules must supply at least one resource]",
+        ),
+        (
+            json!([{"verbs": ["get"], "nonResourceURLs": ["/healthz"]}]),
+            "Role.rbac.authorization.k8s.io \"r\" is invalid: rules[0].nonResourceURLs: Invalid value: []string{\"/healthz\"}: namespaced rules cannot apply to non-resource URLs",
+        ),
+    ] {
+        refused(
+            test.create(&ROLES, Some("p"), role(rules)),
+            (422, "Invalid"),
+            message,
+        )
+        .await;
+    }
     test.create(
         &ROLES,
         Some("p"),
@@ -339,47 +289,35 @@ fn binding(role_ref: Value, subjects: Value) -> Value {
 async fn role_bindings_check_role_ref_and_subjects() {
     let test = setup().await;
     let good_ref = json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"});
-    let err = create_err(
-        &test,
-        &ROLEBINDINGS,
-        Some("p"),
-        binding(
-            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Robot", "name": "r"}),
-            json!([]),
+    for (rt, namespace, body, message) in [
+        (
+            &ROLEBINDINGS,
+            Some("p"),
+            binding(
+                json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Robot", "name": "r"}),
+                json!([]),
+            ),
+            "RoleBinding.rbac.authorization.k8s.io \"b\" is invalid: roleRef.kind: Unsupported value: \"Robot\": supported values: \"Role\", \"ClusterRole\"",
         ),
-    )
-    .await;
-    assert_eq!(err.code, 422);
-    assert_eq!(
-        err.message,
-        "RoleBinding.rbac.authorization.k8s.io \"b\" is invalid: roleRef.kind: Unsupported value: \"Robot\": supported values: \"Role\", \"ClusterRole\""
-    );
-    let err = create_err(
-        &test,
-        &ROLEBINDINGS,
-        Some("p"),
-        binding(good_ref.clone(), json!([{"kind": "Robot", "name": "x"}])),
-    )
-    .await;
-    assert_eq!(
-        err.message,
-        "RoleBinding.rbac.authorization.k8s.io \"b\" is invalid: subjects[0].kind: Unsupported value: \"Robot\": supported values: \"ServiceAccount\", \"User\", \"Group\""
-    );
-    // A cluster binding's ServiceAccount subject needs a namespace.
-    let err = create_err(
-        &test,
-        &CLUSTERROLEBINDINGS,
-        None,
-        binding(
-            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "r"}),
-            json!([{"kind": "ServiceAccount", "name": "robot"}]),
+        (
+            &ROLEBINDINGS,
+            Some("p"),
+            binding(good_ref.clone(), json!([{"kind": "Robot", "name": "x"}])),
+            "RoleBinding.rbac.authorization.k8s.io \"b\" is invalid: subjects[0].kind: Unsupported value: \"Robot\": supported values: \"ServiceAccount\", \"User\", \"Group\"",
         ),
-    )
-    .await;
-    assert_eq!(
-        err.message,
-        "ClusterRoleBinding.rbac.authorization.k8s.io \"b\" is invalid: subjects[0].namespace: Required value"
-    );
+        // A cluster binding's ServiceAccount subject needs a namespace.
+        (
+            &CLUSTERROLEBINDINGS,
+            None,
+            binding(
+                json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "r"}),
+                json!([{"kind": "ServiceAccount", "name": "robot"}]),
+            ),
+            "ClusterRoleBinding.rbac.authorization.k8s.io \"b\" is invalid: subjects[0].namespace: Required value",
+        ),
+    ] {
+        refused(test.create(rt, namespace, body), (422, "Invalid"), message).await;
+    }
 
     let created = test
         .create(
@@ -394,13 +332,12 @@ async fn role_bindings_check_role_ref_and_subjects() {
         .unwrap();
     let mut changed = created.clone();
     changed["roleRef"]["name"] = json!("other");
-    let err = update(&test, &ROLEBINDINGS, Some("p"), changed)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.message,
-        "RoleBinding.rbac.authorization.k8s.io \"b\" is invalid: roleRef: Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", Kind:\"Role\", Name:\"other\"}: cannot change roleRef"
-    );
+    refused(
+        update(&test, &ROLEBINDINGS, Some("p"), changed),
+        (422, "Invalid"),
+        "RoleBinding.rbac.authorization.k8s.io \"b\" is invalid: roleRef: Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", Kind:\"Role\", Name:\"other\"}: cannot change roleRef",
+    )
+    .await;
 }
 
 // Namespace
@@ -484,13 +421,6 @@ async fn a_project_keeps_unknown_fields_and_counts_generations_of_its_spec() {
         .unwrap_err();
     assert_eq!((err.code, err.reason), (415, "UnsupportedMediaType"));
 
-    let deleted = test
-        .registry
-        .delete(
-            Target::new(&PROJECTS, None, "shop"),
-            &DeleteOptions::default(),
-        )
-        .await
-        .unwrap();
+    let deleted = test.delete(&PROJECTS, None, "shop").await.unwrap();
     assert_eq!(deleted.response(&PROJECTS)["kind"], "Project");
 }

@@ -5,12 +5,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use kargo_api::resources::SERVICEACCOUNTS;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::{rv, setup, update};
+use super::{account, rv, setup, update};
 use crate::testing::TestRegistry;
 use crate::watch::watch;
-use crate::{DeleteOptions, ListOptions, Meta, Target, WatchEvent, WatchEventType, WatchOptions};
+use crate::{ListOptions, Meta, WatchEvent, WatchEventType, WatchOptions};
 
 /// The next `n` events, each within a second.
 async fn next(events: &mut BoxStream<'static, WatchEvent>, n: usize) -> Vec<WatchEvent> {
@@ -27,6 +27,15 @@ async fn next(events: &mut BoxStream<'static, WatchEvent>, n: usize) -> Vec<Watc
 
 fn kinds(events: &[WatchEvent]) -> Vec<(WatchEventType, &str)> {
     events.iter().map(|e| (e.kind, e.object.name())).collect()
+}
+
+/// Updates the ServiceAccount `account` to carry only the label `team`; the written object.
+async fn relabel(test: &TestRegistry, account: &Value, team: &str) -> Value {
+    let mut next = account.clone();
+    next["metadata"]["labels"] = json!({ "team": team });
+    update(test, &SERVICEACCOUNTS, Some("p"), next)
+        .await
+        .unwrap()
 }
 
 async fn watch_from(
@@ -55,24 +64,9 @@ async fn a_watch_from_a_revision_delivers_added_modified_deleted_in_order() {
     let start = test.store.current_revision().await.unwrap().0;
     let mut events = watch_from(&test, start, None).await;
 
-    let created = test
-        .create(
-            &SERVICEACCOUNTS,
-            Some("p"),
-            json!({"metadata": {"name": "robot"}}),
-        )
-        .await
-        .unwrap();
-    let mut next_version = created.clone();
-    next_version["metadata"]["labels"] = json!({"team": "a"});
-    update(&test, &SERVICEACCOUNTS, Some("p"), next_version)
-        .await
-        .unwrap();
-    test.registry
-        .delete(
-            Target::new(&SERVICEACCOUNTS, Some("p"), "robot"),
-            &DeleteOptions::default(),
-        )
+    let created = account(&test, "robot").await;
+    relabel(&test, &created, "a").await;
+    test.delete(&SERVICEACCOUNTS, Some("p"), "robot")
         .await
         .unwrap();
 
@@ -96,20 +90,8 @@ async fn a_watch_from_a_revision_delivers_added_modified_deleted_in_order() {
 async fn a_watch_from_an_earlier_revision_replays_what_happened_since() {
     let test = setup().await;
     let start = test.store.current_revision().await.unwrap().0;
-    test.create(
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"metadata": {"name": "a"}}),
-    )
-    .await
-    .unwrap();
-    test.create(
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"metadata": {"name": "b"}}),
-    )
-    .await
-    .unwrap();
+    account(&test, "a").await;
+    account(&test, "b").await;
     let mut events = watch_from(&test, start, None).await;
     assert_eq!(
         kinds(&next(&mut events, 2).await),
@@ -122,24 +104,9 @@ async fn objects_entering_and_leaving_a_selector_are_added_and_deleted() {
     let test = setup().await;
     let start = test.store.current_revision().await.unwrap().0;
     let mut events = watch_from(&test, start, Some("team=x")).await;
-    let created = test
-        .create(
-            &SERVICEACCOUNTS,
-            Some("p"),
-            json!({"metadata": {"name": "robot"}}),
-        )
-        .await
-        .unwrap();
-    let mut labelled = created.clone();
-    labelled["metadata"]["labels"] = json!({"team": "x"});
-    let labelled = update(&test, &SERVICEACCOUNTS, Some("p"), labelled)
-        .await
-        .unwrap();
-    let mut moved = labelled.clone();
-    moved["metadata"]["labels"] = json!({"team": "y"});
-    update(&test, &SERVICEACCOUNTS, Some("p"), moved)
-        .await
-        .unwrap();
+    let created = account(&test, "robot").await;
+    let labelled = relabel(&test, &created, "x").await;
+    relabel(&test, &labelled, "y").await;
     let got = next(&mut events, 2).await;
     assert_eq!(
         kinds(&got),
@@ -155,13 +122,7 @@ async fn objects_entering_and_leaving_a_selector_are_added_and_deleted() {
 #[tokio::test]
 async fn a_watch_without_a_revision_starts_with_the_current_objects() {
     let test = setup().await;
-    test.create(
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"metadata": {"name": "a"}}),
-    )
-    .await
-    .unwrap();
+    account(&test, "a").await;
     let mut events = watch(
         &test.registry,
         &SERVICEACCOUNTS,
@@ -174,13 +135,7 @@ async fn a_watch_without_a_revision_starts_with_the_current_objects() {
         kinds(&next(&mut events, 1).await),
         [(WatchEventType::Added, "a")]
     );
-    test.create(
-        &SERVICEACCOUNTS,
-        Some("p"),
-        json!({"metadata": {"name": "b"}}),
-    )
-    .await
-    .unwrap();
+    account(&test, "b").await;
     assert_eq!(
         kinds(&next(&mut events, 1).await),
         [(WatchEventType::Added, "b")]
@@ -191,14 +146,7 @@ async fn a_watch_without_a_revision_starts_with_the_current_objects() {
 async fn a_watch_from_a_compacted_revision_is_one_410_error_then_the_end() {
     let test = setup().await;
     let old = test.store.current_revision().await.unwrap().0;
-    let created = test
-        .create(
-            &SERVICEACCOUNTS,
-            Some("p"),
-            json!({"metadata": {"name": "a"}}),
-        )
-        .await
-        .unwrap();
+    let created = account(&test, "a").await;
     let compacted = kargo_store::Revision(rv(&created));
     test.store.compact(compacted).await.unwrap();
     // SQLite compacts in the background, in chunks.
