@@ -188,14 +188,8 @@ impl Api {
         let info = RequestInfo::parse(method.as_str(), path, watch);
         self.state.observers.request(&observe::RequestRecord {
             user: user.as_ref().map(|u| &*u.0),
-            verb: &info.verb,
-            api_group: info.api_group,
-            resource: info.resource,
-            subresource: info.subresource,
-            namespace: info.namespace,
-            name: info.name,
+            info: &info,
             method: &method,
-            path,
             status: response.status(),
             duration: started.elapsed(),
             source,

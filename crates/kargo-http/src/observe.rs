@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::response::Response;
 use http::{Method, StatusCode};
 
-use kargo_api::request_info::Verb;
+use kargo_api::request_info::RequestInfo;
 use kargo_auth::rbac::UserInfo;
 
 /// Sees every answered request.
@@ -33,22 +33,12 @@ pub trait RequestObserver: Send + Sync {
 pub struct RequestRecord<'a> {
     /// Who made it; `None` when it was not authenticated (or never reached authentication).
     pub user: Option<&'a UserInfo>,
-    /// What it does, as RBAC names it.
-    pub verb: &'a Verb,
-    /// API group (`""` for core, and for non-resource requests).
-    pub api_group: &'a str,
-    /// Resource (plural; `""` for non-resource requests).
-    pub resource: &'a str,
-    /// Subresource (`""` if none).
-    pub subresource: &'a str,
-    /// Namespace (`""` if none).
-    pub namespace: &'a str,
-    /// Object name (`""` for collections).
-    pub name: &'a str,
+    /// What it asked for, as kube-apiserver reads the path: verb, API group, resource,
+    /// subresource, namespace, name (empty for a non-resource request, whose verb is the
+    /// lowercase method) and the path itself (without the query).
+    pub info: &'a RequestInfo<'a>,
     /// The HTTP method.
     pub method: &'a Method,
-    /// The request path (without the query).
-    pub path: &'a str,
     /// The status code answered.
     pub status: StatusCode,
     /// From the start of [`crate::Api::call`] until the response head was ready.

@@ -113,12 +113,12 @@ impl RequestObserver for Recorder {
         assert_eq!(record.source, Some(CLIENT_ADDRESS));
         let seen = Seen {
             user: record.user.map(|u| u.username.clone()),
-            verb: record.verb.as_str().to_owned(),
-            resource: record.resource.to_owned(),
-            namespace: record.namespace.to_owned(),
-            name: record.name.to_owned(),
+            verb: record.info.verb.as_str().to_owned(),
+            resource: record.info.resource.to_owned(),
+            namespace: record.info.namespace.to_owned(),
+            name: record.info.name.to_owned(),
             method: record.method.clone(),
-            path: record.path.to_owned(),
+            path: record.info.path.to_owned(),
             status: record.status.as_u16(),
         };
         self.0.lock().unwrap().push(seen);
