@@ -13,6 +13,11 @@ pub const TOKEN_LABEL: &str = "rbac.kargo.akuity.io/service-account-token";
 pub const MANAGED_ANNOTATION: &str = "rbac.kargo.akuity.io/managed";
 /// Annotation: the OIDC claims a role is granted to (on the role's ServiceAccount).
 pub const CLAIMS_ANNOTATION: &str = "rbac.kargo.akuity.io/claims";
+/// Prefix of the legacy claim annotations: `rbac.kargo.akuity.io/claim.<name>: v1,v2`.
+pub const LEGACY_CLAIM_ANNOTATION_PREFIX: &str = "rbac.kargo.akuity.io/claim.";
+/// Annotation: who created a Project, as `<claim>:<value>` (`email:a@b.c`), `admin` or
+/// `kubernetes:<username>`.
+pub const CREATE_ACTOR_ANNOTATION: &str = "kargo.akuity.io/create-actor";
 /// Annotation: a role's description (on the role's ServiceAccount).
 pub const DESCRIPTION_ANNOTATION: &str = "kargo.akuity.io/description";
 /// Label of a project's namespace.

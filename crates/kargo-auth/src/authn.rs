@@ -176,6 +176,7 @@ impl Authenticator {
             uid: String::new(),
             groups: vec![MASTERS.into(), AUTHENTICATED.into()],
             extra: Default::default(),
+            claims: Default::default(),
         }
     }
 
@@ -384,6 +385,7 @@ impl Authenticator {
                         uid: String::new(),
                         groups,
                         extra: Default::default(),
+                        claims: Default::default(),
                     })),
                 )
             }

@@ -226,3 +226,6 @@ fn only_bookkeeping_changed(new: &Value, old: &Value) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod claims_tests;

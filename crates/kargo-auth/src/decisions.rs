@@ -7,8 +7,10 @@
 //! write lock and forgets everything first, so an entry can never outlive the policy that
 //! decided it: a revoked role is refused by the very next request.
 //!
-//! An entry is everything RBAC reads (the username, the groups and the request's attributes),
-//! compared whole on every lookup: nothing but the same question gets the remembered answer.
+//! An entry is everything RBAC reads (the username, the groups, a person's claims — which map
+//! them to Kargo Roles — and the request's attributes), compared whole on every lookup: nothing
+//! but the same question gets the remembered answer. The claims mapping is part of the policy,
+//! so a change to a role's claims forgets too.
 
 use std::collections::HashSet;
 use std::sync::RwLock;
@@ -49,6 +51,19 @@ fn fingerprint(user: &UserInfo, attrs: &Attributes) -> Vec<u8> {
             out.push(b'n');
             put(&mut out, &n.verb);
             put(&mut out, &n.path);
+        }
+    }
+    // Last, and only for people signed in with claims: a user without claims pays nothing, and
+    // the same name with other claims is another question.
+    if !user.claims.is_empty() {
+        out.push(b'c');
+        out.extend_from_slice(&(user.claims.len() as u32).to_le_bytes());
+        for (name, values) in &user.claims {
+            put(&mut out, name);
+            out.extend_from_slice(&(values.len() as u32).to_le_bytes());
+            for value in values {
+                put(&mut out, value);
+            }
         }
     }
     out
@@ -118,6 +133,38 @@ mod tests {
             ["system:serviceaccounts", "system:masters"],
         );
         assert!(!decisions.allowed(&more_groups, &get("get", "a")));
+    }
+
+    #[test]
+    fn a_person_is_remembered_with_their_claims() {
+        let decisions = Decisions::default();
+        let with = |claims: &[(&str, &[&str])]| {
+            let mut user = UserInfo::new("a@b.c", ["system:authenticated"]);
+            user.claims = claims
+                .iter()
+                .map(|(n, vs)| {
+                    (
+                        (*n).to_owned(),
+                        vs.iter().map(|v| (*v).to_owned()).collect(),
+                    )
+                })
+                .collect();
+            user
+        };
+        let person = with(&[("email", &["a@b.c"]), ("groups", &["devops"])]);
+        decisions.remember(&person, &get("get", "a"));
+        assert!(decisions.allowed(&person, &get("get", "a")));
+        assert!(!decisions.allowed(&with(&[]), &get("get", "a")));
+        assert!(!decisions.allowed(&with(&[("email", &["a@b.c"])]), &get("get", "a")));
+        assert!(!decisions.allowed(
+            &with(&[("email", &["a@b.c"]), ("groups", &["ops"])]),
+            &get("get", "a")
+        ));
+        assert!(!decisions.allowed(&with(&[("email", &["a@b.c", "devops"])]), &get("get", "a")));
+
+        let plain = with(&[]);
+        decisions.remember(&plain, &get("get", "b"));
+        assert!(!decisions.allowed(&person, &get("get", "b")));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The auth view: what authentication and authorization need, in memory, fed by the informer —
 //! ServiceAccounts (uid), service-account token Secrets (a hash of their token), the RBAC policy
-//! and the signing keys. One writer (the informer's handler), many cheap readers.
+//! (with the claims mapping: ServiceAccounts' claims annotations and which namespaces are
+//! projects') and the signing keys. One writer (the informer's handler), many cheap readers.
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -12,8 +13,9 @@ use kargo_store::{Event, EventKind};
 use super::decisions::Decisions;
 use super::keys::{KEYS_KEY, KeySet};
 use super::rbac::{Attributes, Policy, UserInfo};
-use kargo_registry::informer::{Handler, Head, Item};
+use kargo_api::kargo::{PROJECT_LABEL, TRUE};
 use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
+use kargo_registry::informer::{Handler, Head, Item};
 
 /// A ServiceAccount as the view keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,18 +188,25 @@ fn apply(
     let ns = namespace.unwrap_or_default();
     let head = value.and_then(|(_, head)| head);
     match (rt.group, rt.kind) {
-        ("", "ServiceAccount") => match head {
-            Some(head) => insert(
-                &mut ids.accounts,
-                ns,
-                name,
-                Account {
-                    uid: head.metadata.uid.clone(),
-                    deleting: head.deleting(),
-                },
-            ),
-            None => remove(&mut ids.accounts, ns, name),
-        },
+        ("", "ServiceAccount") => {
+            policy.apply_account_claims(ns, name, head.map(|h| &h.metadata.annotations));
+            match head {
+                Some(head) => insert(
+                    &mut ids.accounts,
+                    ns,
+                    name,
+                    Account {
+                        uid: head.metadata.uid.clone(),
+                        deleting: head.deleting(),
+                    },
+                ),
+                None => remove(&mut ids.accounts, ns, name),
+            }
+        }
+        ("", "Namespace") => {
+            let is_project = value.is_some_and(|(bytes, _)| is_project_namespace(bytes));
+            policy.apply_project_namespace(name, is_project);
+        }
         // Every Secret, not only token Secrets: bound tokens may be bound to any Secret, and a
         // legacy token is checked against the Secret it names whatever its type (as in
         // Kubernetes, only `data.token` is compared).
@@ -227,6 +236,23 @@ fn apply(
         (resources::RBAC_GROUP, _) => apply_rbac(policy, rt, ns, name, value.map(|(v, _)| v)),
         _ => {}
     }
+}
+
+/// Whether a stored Namespace is labeled as a project's (`kargo.akuity.io/project: "true"`).
+/// Namespaces are few and rarely written: decoded here rather than in every view's head.
+fn is_project_namespace(bytes: &[u8]) -> bool {
+    #[derive(serde::Deserialize, Default)]
+    struct Meta {
+        #[serde(default)]
+        labels: std::collections::BTreeMap<String, String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Namespace {
+        #[serde(default)]
+        metadata: Meta,
+    }
+    serde_json::from_slice::<Namespace>(bytes)
+        .is_ok_and(|ns| ns.metadata.labels.get(PROJECT_LABEL).map(String::as_str) == Some(TRUE))
 }
 
 fn apply_rbac(policy: &mut Policy, rt: &ResourceType, ns: &str, name: &str, value: Option<&[u8]>) {

@@ -364,6 +364,8 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         init: args.init,
         encryption_config: args.encryption_config,
         limits: args.limits.limits(),
+        oidc_admin_claims: Vec::new(),
+        oidc_viewer_claims: Vec::new(),
     };
     let outcome = runtime.block_on(kargo_server::server::run(config, |started| {
         use std::io::Write;

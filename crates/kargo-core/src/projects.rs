@@ -8,13 +8,17 @@
 //! `kargo` namespace, its system ServiceAccounts and their ClusterRoles.
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
-use kargo_api::kargo::{PROJECT_LABEL, SERVICE_ACCOUNT_LABEL, SYSTEM_NAMESPACE, TRUE};
+use kargo_api::kargo::{
+    CLAIMS_ANNOTATION, CREATE_ACTOR_ANNOTATION, PROJECT_LABEL, SERVICE_ACCOUNT_LABEL,
+    SYSTEM_NAMESPACE, TRUE,
+};
 use kargo_api::resources::{
     self as res, CLUSTERROLEBINDINGS, CLUSTERROLES, NAMESPACES, PROJECTS, ROLEBINDINGS, ROLES,
     ResourceType, SERVICEACCOUNTS,
 };
 use serde_json::{Value, json};
 
+use super::claims::{self, Claims};
 use super::roles::{binding_object, role_object, service_account_object};
 use super::rules;
 use super::service_accounts::sorted_list;
@@ -187,9 +191,74 @@ async fn ensure(
     }
 }
 
+/// The claims that map people to the system roles, from the server's configuration
+/// (`--oidc-admin-claim`, `--oidc-viewer-claim`): upstream's `api.oidc.admins` / `viewers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SystemClaims {
+    /// `name=value` pairs mapping people to the system `kargo-admin`.
+    pub admins: Vec<(String, String)>,
+    /// `name=value` pairs mapping people to the system `kargo-viewer`.
+    pub viewers: Vec<(String, String)>,
+}
+
+impl SystemClaims {
+    /// The claims of a system ServiceAccount (none for those not configured here).
+    fn of(&self, account: &str) -> Claims {
+        let pairs = match account {
+            "kargo-admin" => &self.admins,
+            "kargo-viewer" => &self.viewers,
+            _ => return Claims::new(),
+        };
+        let mut out = Claims::new();
+        for (name, value) in pairs {
+            out.entry(name.clone()).or_default().insert(value.clone());
+        }
+        out
+    }
+}
+
+/// Makes a system ServiceAccount's claims annotation say `claims` (no annotation when none), as
+/// upstream's chart writes it from its values: the configuration is authoritative, so a claim
+/// removed from it stops mapping at the next start.
+async fn set_system_claims(registry: &Registry, account: &str, claims: &Claims) -> Result<()> {
+    let wanted = (!claims.is_empty()).then(|| claims::render(claims));
+    let target = Target::new(&SERVICEACCOUNTS, Some(SYSTEM_NAMESPACE), account);
+    let current = registry.try_get(target).await?;
+    let have = current
+        .as_ref()
+        .and_then(|sa| sa.annotation(CLAIMS_ANNOTATION))
+        .map(str::to_owned);
+    if current.is_none() || have == wanted {
+        return Ok(());
+    }
+    registry
+        .update_with(target, &WriteOptions::default(), |current| {
+            let mut next = current.clone();
+            let mut annotations = current
+                .meta()
+                .and_then(|m| m.get("annotations"))
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            match &wanted {
+                Some(value) => annotations.insert(CLAIMS_ANNOTATION.into(), value.clone().into()),
+                None => annotations.remove(CLAIMS_ANNOTATION),
+            };
+            kargo_registry::object::set_meta(
+                &mut next,
+                "annotations",
+                Some(Value::Object(annotations)),
+            );
+            Ok(next)
+        })
+        .await?;
+    Ok(())
+}
+
 /// The system objects: namespace `kargo`, its system ServiceAccounts (labeled as Kargo
-/// ServiceAccounts, not managed), their ClusterRoles and ClusterRoleBindings. Idempotent.
-pub async fn bootstrap_system(registry: &Registry) -> Result<()> {
+/// ServiceAccounts, not managed; `kargo-admin` and `kargo-viewer` annotated with the configured
+/// claims), their ClusterRoles and ClusterRoleBindings. Idempotent.
+pub async fn bootstrap_system(registry: &Registry, system_claims: &SystemClaims) -> Result<()> {
     ensure(
         registry,
         &NAMESPACES,
@@ -205,6 +274,7 @@ pub async fn bootstrap_system(registry: &Registry) -> Result<()> {
             json!({"metadata": {"name": name, "namespace": SYSTEM_NAMESPACE, "labels": {SERVICE_ACCOUNT_LABEL: TRUE}}}),
         )
         .await?;
+        set_system_claims(registry, name, &system_claims.of(name)).await?;
         ensure(
             registry,
             &CLUSTERROLES,
@@ -327,8 +397,35 @@ async fn ensure_namespace(registry: &Registry, project: &Object) -> Result<bool>
     Ok(false)
 }
 
+/// The claims a project's creator is mapped by, from its create actor `<claim>:<value>`
+/// (upstream's `ensureDefaultUserRoles`): none for `admin` (no claim) and for a
+/// `kubernetes:<username>` actor.
+fn creator_claims(actor: &str) -> Claims {
+    match actor.split_once(':') {
+        Some((name, value))
+            if name != KUBERNETES_ACTOR && !name.is_empty() && !value.is_empty() =>
+        {
+            Claims::from([(name.to_owned(), [value.to_owned()].into())])
+        }
+        _ => Claims::new(),
+    }
+}
+
+/// The prefix of a create actor who is a Kubernetes user.
+const KUBERNETES_ACTOR: &str = "kubernetes";
+
+/// The create actor of a person (`email:<email>`, else `sub:<sub>`); `None` for any other user
+/// (a service account, the admin), whose project is not annotated.
+fn create_actor(user: &UserInfo) -> Option<String> {
+    ["email", "sub"].into_iter().find_map(|claim| {
+        let value = user.claims.get(claim)?.first()?;
+        Some(format!("{claim}:{value}"))
+    })
+}
+
 /// Brings a project to ready, as the server: its labeled namespace owned by the Project, and the
-/// default roles, each object created only if missing (so grants to default roles persist);
+/// default roles, each object created only if missing (so grants to default roles persist),
+/// their ServiceAccounts annotated with the claims of the project's create actor;
 /// then `status.phase: Ready`, after which it does nothing more. Idempotent.
 pub(crate) async fn initialize(registry: &Registry, name: &str) -> Result<Initialized> {
     let Some(project) = registry.try_get(Target::new(&PROJECTS, None, name)).await? else {
@@ -348,9 +445,12 @@ pub(crate) async fn initialize(registry: &Registry, name: &str) -> Result<Initia
     if !ensure_namespace(registry, &project).await? {
         return Ok(Initialized::Waiting);
     }
+    let claims = project
+        .annotation(CREATE_ACTOR_ANNOTATION)
+        .map(creator_claims)
+        .unwrap_or_default();
     for (role, rules) in default_roles() {
         let rules = rules::normalize(&rules, true)?;
-        let claims = Default::default();
         ensure(
             registry,
             &SERVICEACCOUNTS,
@@ -432,6 +532,25 @@ impl Kargo {
         if let Some(status) = body.as_object_mut() {
             status.remove("status");
         }
+        // Who created the project is the server's to say, as upstream's webhook says it.
+        let mut annotations = body
+            .meta()
+            .and_then(|m| m.get("annotations"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let had_actor = annotations.remove(CREATE_ACTOR_ANNOTATION).is_some();
+        let actor = create_actor(user);
+        if let Some(actor) = &actor {
+            annotations.insert(CREATE_ACTOR_ANNOTATION.into(), actor.clone().into());
+        }
+        if had_actor || actor.is_some() {
+            kargo_registry::object::set_meta(
+                &mut body,
+                "annotations",
+                Some(Value::Object(annotations)),
+            );
+        }
         let created = self
             .registry
             .create(&PROJECTS, None, body, &WriteOptions::default())
@@ -497,6 +616,9 @@ impl Kargo {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod sso_tests;
 
 #[cfg(test)]
 mod tests {

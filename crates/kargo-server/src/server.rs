@@ -274,6 +274,11 @@ pub struct ServerConfig {
     pub encryption_config: Option<PathBuf>,
     /// Bounds on connections, requests and watches.
     pub limits: kargo_http::limits::Limits,
+    /// `--oidc-admin-claim name=value`: people with one of these claims are mapped to the system
+    /// `kargo-admin` (its claims annotation, written at start-up).
+    pub oidc_admin_claims: Vec<(String, String)>,
+    /// `--oidc-viewer-claim name=value`: the same for the system `kargo-viewer`.
+    pub oidc_viewer_claims: Vec<(String, String)>,
 }
 
 impl ServerConfig {
@@ -369,7 +374,7 @@ async fn ensure(
 /// Objects every server has from its first start: the `default` namespace, Kubernetes'
 /// default ClusterRoles and ClusterRoleBindings (discovery, self reviews, issuer discovery), and
 /// Kargo's system namespace with its system ServiceAccounts and ClusterRoles.
-async fn bootstrap(registry: &Registry) -> Result<(), StartError> {
+async fn bootstrap(registry: &Registry, config: &ServerConfig) -> Result<(), StartError> {
     ensure(
         registry,
         &NAMESPACES,
@@ -387,7 +392,11 @@ async fn bootstrap(registry: &Registry) -> Result<(), StartError> {
         )
         .await?;
     }
-    kargo_core::projects::bootstrap_system(registry)
+    let system_claims = kargo_core::projects::SystemClaims {
+        admins: config.oidc_admin_claims.clone(),
+        viewers: config.oidc_viewer_claims.clone(),
+    };
+    kargo_core::projects::bootstrap_system(registry, &system_claims)
         .await
         .map_err(|e| StartError::Bootstrap(format!("creating the system objects: {e}")))?;
     Ok(())
@@ -706,7 +715,7 @@ pub(crate) async fn assemble(
     .await?;
     let admin = Arc::new(admin);
     let registry = Registry::new(store.clone()).with_max_object_bytes(config.max_object_bytes);
-    bootstrap(&registry).await?;
+    bootstrap(&registry, config).await?;
 
     let key_set = keys::load_or_create(&store).await?;
     let view = AuthView::new(key_set);

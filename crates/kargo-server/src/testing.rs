@@ -64,6 +64,8 @@ impl TestApi {
             init: false,
             encryption_config: None,
             limits: kargo_http::limits::Limits::default(),
+            oidc_admin_claims: Vec::new(),
+            oidc_viewer_claims: Vec::new(),
         };
         let store = config.store.open(dir.path()).await.expect("a SQLite store");
         let (store, tripped) = kargo_store::tripwire(store);

@@ -17,6 +17,7 @@
 
 mod attributes;
 pub mod bootstrap;
+mod claims;
 mod escalation;
 mod forbidden;
 mod gofmt;

@@ -21,6 +21,7 @@ use k8s_openapi::api::rbac::v1::{
 };
 
 use super::attributes::Attributes;
+use super::claims::ClaimsIndex;
 use super::gofmt::{aggregate, quote};
 use super::rules::rule_allows;
 use super::user::{UserInfo, service_account_username};
@@ -345,6 +346,9 @@ pub(crate) enum Visited<'a> {
 pub struct Policy {
     cluster: Scope,
     namespaces: HashMap<String, Scope>,
+    /// The ServiceAccounts people are mapped to by their claims: part of the policy, so that a
+    /// change to a role's claims forgets remembered decisions as a change of a binding does.
+    claims: ClaimsIndex,
 }
 
 fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> (String, String) {
@@ -363,6 +367,22 @@ fn subject_namespace<'a>(subject: &'a Subject, binding_namespace: &'a str) -> &'
     match subject.namespace.as_deref() {
         Some(ns) if !ns.is_empty() => ns,
         _ => binding_namespace,
+    }
+}
+
+/// The Project a cluster-scoped question is about (`get` of `projects/<name>` in
+/// `kargo.akuity.io`), whose namespace's mapped accounts count as upstream's do.
+fn project_of(attrs: &Attributes) -> Option<&str> {
+    match attrs {
+        Attributes::Resource(r)
+            if r.namespace.is_empty()
+                && !r.name.is_empty()
+                && r.api_group == kargo_api::resources::KARGO_GROUP
+                && r.resource == kargo_api::resources::PROJECTS.plural =>
+        {
+            Some(&r.name)
+        }
+        _ => None,
     }
 }
 
@@ -508,15 +528,62 @@ impl Policy {
             })
     }
 
+    /// Records a ServiceAccount's annotations for the claims mapping (`None`: deleted); whether
+    /// the mapping changed.
+    pub(crate) fn apply_account_claims(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        annotations: Option<&std::collections::BTreeMap<String, String>>,
+    ) -> bool {
+        self.claims.apply_account(namespace, name, annotations)
+    }
+
+    /// Records whether a namespace is a project's (people are mapped to accounts in project
+    /// namespaces only); whether that changed.
+    pub(crate) fn apply_project_namespace(&mut self, name: &str, is_project: bool) -> bool {
+        self.claims.apply_namespace(name, is_project)
+    }
+
     /// Visits every rule that applies to the user in `namespace` (ClusterRoleBindings first, then
     /// RoleBindings of the namespace, each in name order) and every error resolving a role, until
-    /// the visitor breaks.
+    /// the visitor breaks; for a person with claims, then the rules of every ServiceAccount
+    /// mapped to them (`claims.rs`).
     pub(crate) fn visit<'a>(
         &'a self,
         user: &UserInfo,
         namespace: &str,
         visitor: &mut dyn FnMut(Visited<'a>) -> ControlFlow<()>,
     ) {
+        self.visit_mapped(user, namespace, None, visitor);
+    }
+
+    /// [`Policy::visit`]; `project` names a Project the question is about, whose namespace's
+    /// mapped accounts count too (upstream asks as them for a cluster-scoped Project).
+    fn visit_mapped<'a>(
+        &'a self,
+        user: &UserInfo,
+        namespace: &str,
+        project: Option<&str>,
+        visitor: &mut dyn FnMut(Visited<'a>) -> ControlFlow<()>,
+    ) {
+        if self.visit_as(user, namespace, visitor).is_break() || user.claims.is_empty() {
+            return;
+        }
+        for account in self.claims.mapped(&user.claims, namespace, project) {
+            if self.visit_as(account, namespace, visitor).is_break() {
+                return;
+            }
+        }
+    }
+
+    /// The rules of one identity, as [`Policy::visit`] without the claims mapping.
+    fn visit_as<'a>(
+        &'a self,
+        user: &UserInfo,
+        namespace: &str,
+        visitor: &mut dyn FnMut(Visited<'a>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
         let namespaced = if namespace.is_empty() {
             None
         } else {
@@ -536,21 +603,18 @@ impl Policy {
                 };
                 match self.role_ref_rules(&binding.role_ref, &binding.namespace) {
                     Err(e) => {
-                        if visitor(Visited::Error(e)).is_break() {
-                            return;
-                        }
+                        visitor(Visited::Error(e))?;
                     }
                     Ok(rules) => {
                         let source = RuleSource { binding, subject };
                         for rule in rules {
-                            if visitor(Visited::Rule(source, rule)).is_break() {
-                                return;
-                            }
+                            visitor(Visited::Rule(source, rule))?;
                         }
                     }
                 }
             }
         }
+        ControlFlow::Continue(())
     }
 
     /// The first rule source that allows the request, and the errors met resolving roles on the
@@ -562,20 +626,25 @@ impl Policy {
     ) -> (Option<RuleSource<'a>>, Vec<String>) {
         let mut allowed = None;
         let mut errors = Vec::new();
-        self.visit(user, attrs.namespace(), &mut |visited| match visited {
-            Visited::Rule(source, rule) => {
-                if rule_allows(attrs, rule) {
-                    allowed = Some(source);
-                    ControlFlow::Break(())
-                } else {
+        self.visit_mapped(
+            user,
+            attrs.namespace(),
+            project_of(attrs),
+            &mut |visited| match visited {
+                Visited::Rule(source, rule) => {
+                    if rule_allows(attrs, rule) {
+                        allowed = Some(source);
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                }
+                Visited::Error(e) => {
+                    errors.push(e.to_string());
                     ControlFlow::Continue(())
                 }
-            }
-            Visited::Error(e) => {
-                errors.push(e.to_string());
-                ControlFlow::Continue(())
-            }
-        });
+            },
+        );
         (allowed, errors)
     }
 
