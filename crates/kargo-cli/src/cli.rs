@@ -895,6 +895,22 @@ mod tests {
                 ][..],
                 "the argument '--insecure-skip-tls-verify' cannot be used with '--certificate-authority <FILE>'",
             ),
+            (
+                &["login", "https://x", "--sso", "--admin"][..],
+                "the argument '--sso' cannot be used with '--admin'",
+            ),
+            (
+                &["login", "https://x", "--sso", "--password", "p"][..],
+                "the argument '--sso' cannot be used with '--password <PASSWORD>'",
+            ),
+            (
+                &["login", "https://x", "--port", "8085"][..],
+                "the following required arguments were not provided: --sso",
+            ),
+            (
+                &["login", "https://x", "--sso", "--port", "70000"][..],
+                "invalid value '70000' for '--port <PORT>': 70000 is not in 0..=65535",
+            ),
         ];
         for (args, expected) in cases {
             assert_eq!(parse(args).err().as_deref(), Some(expected), "{args:?}");

@@ -360,7 +360,7 @@ pub fn read_ca(path: &Path) -> Result<Vec<u8>, ConfigError> {
 }
 
 /// An IO error's message without Rust's `(os error N)` suffix.
-fn io_reason(e: &std::io::Error) -> String {
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
     let text = e.to_string();
     match text.find(" (os error") {
         Some(i) => text[..i].to_owned(),

@@ -70,9 +70,10 @@ pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
         tls,
     })?;
     let (token, refresh_token, callback_port) = if method == SSO {
+        // Without an address, the last login's callback port is reused (upstream).
         let port = args
             .port
-            .or((same_server && !args.sso).then_some(file.config.callback_port))
+            .or(args.address.is_none().then_some(file.config.callback_port))
             .unwrap_or(0);
         let server_ca = ca.as_deref().filter(|_| !insecure);
         let tls = provider_tls(ctx.env, server_ca, insecure)?;
@@ -260,5 +261,83 @@ fn end_session(file: &ConfigFile) -> Result<(), Error> {
         // An expired or already ended session needs no ending.
         Ok(_) | Err(ClientError::Api { status: 401, .. }) => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sso::refresh::tests::jwt;
+    use serde_json::json;
+
+    const NOW_S: i64 = 2_000_000_000;
+
+    /// `current_token` for a saved configuration (in a temporary directory), and the file after.
+    fn current(config: CliConfig, insecure_flag: bool) -> (Result<String, String>, CliConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = ConfigFile {
+            path: dir.path().join("kargo").join("config"),
+            config,
+        };
+        file.save().unwrap();
+        let env = Environment::default();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let ctx = Context {
+            env: &env,
+            out: &mut out,
+            err: &mut err,
+            now_ms: NOW_S * 1000,
+        };
+        let token = current_token(&ctx, &file, insecure_flag).map_err(|e| e.to_string());
+        (token, ConfigFile::load(file.path.clone()).unwrap().config)
+    }
+
+    fn saved(token: &str, refresh_token: &str) -> CliConfig {
+        CliConfig {
+            // Nothing listens here: a refresh attempt fails at once.
+            api_address: "https://127.0.0.1:1".into(),
+            auth_method: SSO.into(),
+            bearer_token: token.into(),
+            refresh_token: refresh_token.into(),
+            ..CliConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_valid_or_unexpiring_token_is_sent_as_saved() {
+        let fresh = jwt(&json!({"exp": NOW_S + 60}));
+        let service_account = jwt(&json!({"sub": "system:serviceaccount:p:ci"}));
+        for token in [fresh.as_str(), service_account.as_str(), "opaque"] {
+            let (result, after) = current(saved(token, "r"), false);
+            assert_eq!(result.as_deref(), Ok(token));
+            assert_eq!(after, saved(token, "r"), "the file is not rewritten");
+        }
+    }
+
+    #[test]
+    fn an_expired_token_that_cannot_be_renewed_says_to_log_in_again() {
+        let expired = jwt(&json!({"exp": NOW_S - 1}));
+        let (result, _) = current(saved(&expired, ""), false);
+        assert_eq!(
+            result.unwrap_err(),
+            "error refreshing token: your token is expired; please use `kargo login` to re-authenticate"
+        );
+        let (result, _) = current(saved(&expired, "r"), true);
+        assert_eq!(
+            result.unwrap_err(),
+            "error refreshing token: your token is expired; please use `kargo login` to re-authenticate",
+            "--insecure-skip-tls-verify never sends the refresh token"
+        );
+        let (result, after) = current(saved(&expired, "r"), false);
+        assert_eq!(
+            result.unwrap_err(),
+            "error refreshing token: error refreshing token; please use `kargo login` to re-authenticate",
+            "the server cannot be reached to name the provider"
+        );
+        assert_eq!(
+            after,
+            saved(&expired, "r"),
+            "a failed refresh keeps the file"
+        );
     }
 }

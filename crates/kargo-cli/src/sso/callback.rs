@@ -111,7 +111,7 @@ pub fn wait(
     expected_state: &str,
     timeout: Duration,
 ) -> Result<String, CallbackError> {
-    let io = |e: std::io::Error| CallbackError::Io(e.to_string());
+    let io = |e: std::io::Error| CallbackError::Io(crate::config::io_reason(&e));
     let port = listener.local_addr().map_err(io)?.port();
     listener.set_nonblocking(true).map_err(io)?;
     let deadline = Instant::now() + timeout;

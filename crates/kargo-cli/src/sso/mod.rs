@@ -100,17 +100,12 @@ impl SignIn {
     pub fn start(config: OidcConfig, tls: &ProviderTls, port: u16) -> Result<SignIn, SsoError> {
         let provider = Provider::new(&config.issuer_url, tls)?;
         let discovery = provider.discover()?;
-        let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| SsoError::Listen {
+        let listen_error = |e: std::io::Error| SsoError::Listen {
             port,
-            reason: e.to_string(),
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| SsoError::Listen {
-                port,
-                reason: e.to_string(),
-            })?
-            .port();
+            reason: crate::config::io_reason(&e),
+        };
+        let listener = TcpListener::bind(("127.0.0.1", port)).map_err(listen_error)?;
+        let port = listener.local_addr().map_err(listen_error)?.port();
         let redirect_uri = callback::redirect_uri(port);
         let state = pkce::state();
         let verifier = pkce::verifier();
