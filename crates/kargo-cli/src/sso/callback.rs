@@ -301,11 +301,6 @@ mod tests {
             )
         );
     }
-}
-
-#[cfg(test)]
-mod human_tests {
-    use super::*;
 
     #[test]
     fn limits_read_as_minutes_or_seconds() {
