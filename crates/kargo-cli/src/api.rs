@@ -113,6 +113,15 @@ pub fn logout() -> Request {
     }
 }
 
+/// `POST /apis/authentication.k8s.io/v1/selfsubjectreviews`: who the server says the token's
+/// holder is (the Kubernetes API's `kubectl auth whoami`).
+pub fn self_subject_review() -> Request {
+    post(
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews".to_owned(),
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
+    )
+}
+
 /// `GET /v1beta1/projects`
 pub fn list_projects() -> Request {
     get(paths::projects())

@@ -57,11 +57,20 @@ Examples:
   kargo login https://127.0.0.1:8443 --admin --certificate-authority kargo-data/tls/ca.crt
 
   # Log in non-interactively
-  kargo login https://kargo.example.com --admin --password \"$KARGO_ADMIN_PASSWORD\"")]
+  kargo login https://kargo.example.com --admin --password \"$KARGO_ADMIN_PASSWORD\"
+
+  # Sign in as yourself through the server's OpenID provider (opens the browser)
+  kargo login https://kargo.example.com --sso
+
+  # The same with a fixed callback port (http://localhost:8085/auth/callback)
+  kargo login https://kargo.example.com --sso --port 8085")]
     Login(LoginArgs),
     /// Log out: end the admin session on the server and remove the configuration file.
     #[command(after_help = "Examples:\n  kargo logout")]
     Logout,
+    /// Show who the server says you are, and how you logged in.
+    #[command(after_help = "Examples:\n  kargo whoami\n  kargo whoami -o yaml")]
+    Whoami(WhoamiArgs),
     /// Show or change the CLI's configuration.
     #[command(subcommand, arg_required_else_help = false)]
     Config(ConfigCommand),
@@ -189,14 +198,33 @@ pub struct LoginArgs {
     #[arg(value_name = "URL")]
     pub address: Option<String>,
     /// Log in as the Kargo admin user.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sso")]
     pub admin: bool,
     /// The admin password; prompted for on the terminal (without echo) when omitted.
-    #[arg(long, value_name = "PASSWORD")]
+    #[arg(long, value_name = "PASSWORD", conflicts_with = "sso")]
     pub password: Option<String>,
+    /// Sign in as yourself through the server's OpenID provider, in the browser (the URL is
+    /// also printed, for a machine without one).
+    #[arg(long)]
+    pub sso: bool,
+    /// With --sso: the local port of the sign-in callback (`http://localhost:PORT/auth/callback`);
+    /// 0 or none picks a free one. Stored, and reused by a later `kargo login`.
+    #[arg(long, value_name = "PORT", requires = "sso")]
+    pub port: Option<u16>,
     /// A PEM file with the CA that signed the server's certificate; stored in the configuration.
     #[arg(long, value_name = "FILE", conflicts_with = "insecure_skip_tls_verify")]
     pub certificate_authority: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientFlags,
+}
+
+/// Flags of `kargo whoami`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WhoamiArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputFlag,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub client: ClientFlags,
@@ -866,6 +894,22 @@ mod tests {
                     "ca",
                 ][..],
                 "the argument '--insecure-skip-tls-verify' cannot be used with '--certificate-authority <FILE>'",
+            ),
+            (
+                &["login", "https://x", "--sso", "--admin"][..],
+                "the argument '--sso' cannot be used with '--admin'",
+            ),
+            (
+                &["login", "https://x", "--sso", "--password", "p"][..],
+                "the argument '--sso' cannot be used with '--password <PASSWORD>'",
+            ),
+            (
+                &["login", "https://x", "--port", "8085"][..],
+                "the following required arguments were not provided: --sso",
+            ),
+            (
+                &["login", "https://x", "--sso", "--port", "70000"][..],
+                "invalid value '70000' for '--port <PORT>': 70000 is not in 0..=65535",
             ),
         ];
         for (args, expected) in cases {

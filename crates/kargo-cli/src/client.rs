@@ -278,7 +278,7 @@ fn causes<'a>(
 }
 
 /// The innermost cause's message; for IO errors, their kind (`connection refused`).
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let chain = causes(error);
     let last = chain.last().copied().unwrap_or(error);
     if let Some(io) = last.downcast_ref::<std::io::Error>() {

@@ -5,11 +5,13 @@
 //!
 //! ```yaml
 //! apiAddress: https://127.0.0.1:8443
-//! authMethod: admin
+//! authMethod: admin                           # or sso
 //! bearerToken: eyJhbGciOi...
+//! callbackPort: 8085                            # sso: the --port of the sign-in callback
 //! certificateAuthorityData: LS0tLS1CRUdJTi...   # base64 of the CA's PEM, when logged in with one
 //! insecureSkipTLSVerify: false
 //! project: my-project
+//! refreshToken: ...                              # sso: redeemed when the ID token expires
 //! ```
 //!
 //! `kargo login` writes it, `kargo logout` removes it, `kargo config set-project` edits it. A CI
@@ -81,13 +83,17 @@ pub struct CliConfig {
     /// The API server's address, `https://host:port`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub api_address: String,
-    /// How the token was obtained (`admin`).
+    /// How the token was obtained (`admin` or `sso`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub auth_method: String,
-    /// Sent as `Authorization: Bearer <token>`: the admin's token from `kargo login`, or a
-    /// ServiceAccount token put here by hand.
+    /// Sent as `Authorization: Bearer <token>`: the admin's token or the ID token from
+    /// `kargo login`, or a ServiceAccount token put here by hand.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub bearer_token: String,
+    /// The port of the local sign-in callback (`kargo login --sso --port N`), reused by a
+    /// later `kargo login` without flags.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub callback_port: u16,
     /// Base64 of the PEM of the CA that signed the server's certificate.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub certificate_authority_data: String,
@@ -101,6 +107,14 @@ pub struct CliConfig {
     /// The default project of commands given no `--project`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub project: String,
+    /// The OpenID provider's refresh token (`kargo login --sso`), redeemed for a new ID token
+    /// when `bearerToken` has expired.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub refresh_token: String,
+}
+
+fn is_zero(port: &u16) -> bool {
+    *port == 0
 }
 
 impl CliConfig {
@@ -115,6 +129,7 @@ impl CliConfig {
         };
         CliConfig {
             bearer_token: mask(&self.bearer_token),
+            refresh_token: mask(&self.refresh_token),
             ..self.clone()
         }
     }
@@ -171,6 +186,11 @@ pub struct Environment {
     pub insecure_skip_tls_verify: Option<String>,
     /// `KARGO_CERTIFICATE_AUTHORITY`: a PEM file.
     pub certificate_authority: Option<String>,
+    /// `KARGO_OIDC_CA_FILE`: a PEM file of CAs trusted, besides the system's roots and the
+    /// server's CA, for the OpenID provider (`kargo login --sso` and token refresh).
+    pub oidc_ca_file: Option<String>,
+    /// `KARGO_SSO_NO_BROWSER` (`1` or `true`): `kargo login --sso` only prints the URL.
+    pub sso_no_browser: bool,
 }
 
 impl Environment {
@@ -184,6 +204,9 @@ impl Environment {
             api_token: var("KARGO_API_TOKEN"),
             insecure_skip_tls_verify: var("KARGO_INSECURE_SKIP_TLS_VERIFY"),
             certificate_authority: var("KARGO_CERTIFICATE_AUTHORITY"),
+            oidc_ca_file: var("KARGO_OIDC_CA_FILE"),
+            sso_no_browser: var("KARGO_SSO_NO_BROWSER")
+                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
         }
     }
 
@@ -195,6 +218,11 @@ impl Environment {
             (None, None) => return Err(ConfigError::NoHome),
         };
         Ok(base.join("kargo").join("config"))
+    }
+
+    /// Whether `KARGO_API_ADDRESS` and `KARGO_API_TOKEN` replace the file's connection.
+    pub fn replaces_the_file(&self) -> bool {
+        self.api_credentials().is_some()
     }
 
     /// Both `KARGO_API_ADDRESS` and `KARGO_API_TOKEN`, when both are set.
@@ -332,7 +360,7 @@ pub fn read_ca(path: &Path) -> Result<Vec<u8>, ConfigError> {
 }
 
 /// An IO error's message without Rust's `(os error N)` suffix.
-fn io_reason(e: &std::io::Error) -> String {
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
     let text = e.to_string();
     match text.find(" (os error") {
         Some(i) => text[..i].to_owned(),
@@ -391,6 +419,7 @@ mod tests {
             api_token: get("KARGO_API_TOKEN"),
             insecure_skip_tls_verify: get("KARGO_INSECURE_SKIP_TLS_VERIFY"),
             certificate_authority: get("KARGO_CERTIFICATE_AUTHORITY"),
+            ..Environment::default()
         }
     }
 
@@ -437,15 +466,17 @@ mod tests {
     fn the_file_is_sorted_yaml_without_empty_fields() {
         let config = CliConfig {
             api_address: "https://127.0.0.1:8443".into(),
-            auth_method: "admin".into(),
+            auth_method: "sso".into(),
             bearer_token: "tok".into(),
+            callback_port: 8085,
             certificate_authority_data: String::new(),
             insecure_skip_tls_verify: true,
             project: "my-project".into(),
+            refresh_token: "ref".into(),
         };
         assert_eq!(
             config.to_yaml(),
-            "apiAddress: https://127.0.0.1:8443\nauthMethod: admin\nbearerToken: tok\ninsecureSkipTLSVerify: true\nproject: my-project\n"
+            "apiAddress: https://127.0.0.1:8443\nauthMethod: sso\nbearerToken: tok\ncallbackPort: 8085\ninsecureSkipTLSVerify: true\nproject: my-project\nrefreshToken: ref\n"
         );
         assert_eq!(CliConfig::default().to_yaml(), "{}\n");
         let path = Path::new("c");
@@ -460,11 +491,12 @@ mod tests {
         let config = CliConfig {
             api_address: "https://a".into(),
             bearer_token: "secret".into(),
+            refresh_token: "also secret".into(),
             ..CliConfig::default()
         };
         assert_eq!(
             config.masked().to_yaml(),
-            "apiAddress: https://a\nbearerToken: '*** REDACTED ***'\n"
+            "apiAddress: https://a\nbearerToken: '*** REDACTED ***'\nrefreshToken: '*** REDACTED ***'\n"
         );
         assert_eq!(
             CliConfig::default().masked(),
@@ -476,12 +508,13 @@ mod tests {
     #[test]
     fn hand_written_files_parse_and_unknown_fields_are_ignored() {
         let path = Path::new("/c");
-        let text = "apiAddress: https://a\nbearerToken: eyJ\nrefreshToken: x\n";
+        let text = "apiAddress: https://a\nbearerToken: eyJ\nrefreshToken: x\nunknown: 1\n";
         assert_eq!(
             CliConfig::from_yaml(path, text).unwrap(),
             CliConfig {
                 api_address: "https://a".into(),
                 bearer_token: "eyJ".into(),
+                refresh_token: "x".into(),
                 ..CliConfig::default()
             }
         );

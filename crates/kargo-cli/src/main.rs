@@ -17,6 +17,7 @@ mod config;
 mod jsonpath;
 mod output;
 mod server;
+mod sso;
 mod yaml;
 
 use std::io::Write as _;

@@ -1,4 +1,5 @@
-//! `kargo login` and `kargo logout`.
+//! `kargo login` and `kargo logout`, and the renewal of an expired single sign-on token
+//! before a command.
 
 use serde_json::Value;
 
@@ -6,28 +7,46 @@ use super::{Context, Error};
 use crate::api;
 use crate::cli::{LoginArgs, UsageError};
 use crate::client::{Client, ClientError, Connection, Tls};
-use crate::config::{CliConfig, ConfigFile, normalize_address, read_ca};
+use crate::config::{CliConfig, ConfigFile, Environment, normalize_address, read_ca};
+use crate::sso::{self, OidcConfig, ProviderTls, SignIn, Tokens, refresh};
 
 const ADMIN: &str = "admin";
+const SSO: &str = "sso";
 
-/// Logs in as the admin (the password from `--password` or the terminal), and saves the address,
-/// token and TLS settings. Prints nothing.
+/// Logs in as the admin (the password from `--password` or the terminal) or, with `--sso`, as
+/// oneself through the server's OpenID provider; saves the address, tokens and TLS settings.
+/// Prints nothing on stdout (`--sso` prints the URL to open on stderr).
 pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
     let file = ctx.config()?;
-    if !args.admin && file.config.auth_method != ADMIN {
-        return Err(UsageError(
-            "--admin is required (this server supports logging in as the admin user)".to_owned(),
-        )
-        .into());
-    }
+    let method = match (args.admin, args.sso, file.config.auth_method.as_str()) {
+        (true, _, _) => ADMIN,
+        (_, true, _) => SSO,
+        (false, false, ADMIN) => ADMIN,
+        (false, false, SSO) if args.password.is_none() => SSO,
+        _ if args.password.is_some() => {
+            return Err(UsageError(
+                "--admin is required (this server supports logging in as the admin user)"
+                    .to_owned(),
+            )
+            .into());
+        }
+        _ => {
+            return Err(UsageError(
+                "--admin or --sso is required (log in as the admin user, or as yourself through the server's OpenID provider)"
+                    .to_owned(),
+            )
+            .into());
+        }
+    };
     let address = match &args.address {
         Some(address) => normalize_address(address),
         None => file.config.api_address.clone(),
     };
     if address.is_empty() {
-        return Err(
-            UsageError("a server address is required: kargo login URL --admin".to_owned()).into(),
-        );
+        return Err(UsageError(format!(
+            "a server address is required: kargo login URL --{method}"
+        ))
+        .into());
     }
     let same_server = address == file.config.api_address;
     let ca = match &args.certificate_authority {
@@ -50,6 +69,44 @@ pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
         token: None,
         tls,
     })?;
+    let (token, refresh_token, callback_port) = if method == SSO {
+        // Without an address, the last login's callback port is reused (upstream).
+        let port = args
+            .port
+            .or(args.address.is_none().then_some(file.config.callback_port))
+            .unwrap_or(0);
+        let server_ca = ca.as_deref().filter(|_| !insecure);
+        let tls = provider_tls(ctx.env, server_ca, insecure)?;
+        let tokens = sign_in(ctx, &client, &tls, port)?;
+        // With TLS verification off a refresh token is not kept (upstream): it would be sent
+        // to whoever answers next time.
+        let refresh_token = tokens.refresh_token.filter(|_| !insecure);
+        (tokens.id_token, refresh_token, port)
+    } else {
+        (admin_token(&client, &address, args)?, None, 0)
+    };
+
+    let mut config = if same_server {
+        file.config.clone()
+    } else {
+        CliConfig::default()
+    };
+    config.api_address = address;
+    config.auth_method = method.to_owned();
+    config.bearer_token = token;
+    config.refresh_token = refresh_token.unwrap_or_default();
+    config.callback_port = callback_port;
+    config.insecure_skip_tls_verify = insecure;
+    config.certificate_authority_data.clear();
+    if let (Some(pem), false) = (&ca, insecure) {
+        config.set_certificate_authority(pem);
+    }
+    ConfigFile { config, ..file }.save()?;
+    Ok(())
+}
+
+/// The admin's token: the password (checked non-empty) exchanged at `POST /v1beta1/login`.
+fn admin_token(client: &Client, address: &str, args: &LoginArgs) -> Result<String, Error> {
     let password = match &args.password {
         Some(password) => password.clone(),
         None => prompt_password()?,
@@ -71,26 +128,96 @@ pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ClientError::Unexpected {
-            address: address.clone(),
+            address: address.to_owned(),
             status: 200,
             reason: "the login answer has no idToken".to_owned(),
         })?;
+    Ok(token.to_owned())
+}
 
-    let mut config = if same_server {
-        file.config.clone()
-    } else {
-        CliConfig::default()
-    };
-    config.api_address = address;
-    config.auth_method = ADMIN.to_owned();
-    config.bearer_token = token.to_owned();
-    config.insecure_skip_tls_verify = insecure;
-    config.certificate_authority_data.clear();
-    if let (Some(pem), false) = (&ca, insecure) {
-        config.set_certificate_authority(pem);
+/// The browser sign-in: the server's `oidcConfig`, then the authorization code flow. Prints
+/// `Open this URL: <url>` on stderr (one line), opens the browser unless
+/// `KARGO_SSO_NO_BROWSER` is set, and waits up to 5 minutes for the callback.
+fn sign_in(
+    ctx: &mut Context<'_>,
+    client: &Client,
+    tls: &ProviderTls,
+    port: u16,
+) -> Result<Tokens, Error> {
+    let public = client.send_with(&api::public_server_config(), None)?;
+    let oidc = OidcConfig::from_public_config(&public)?;
+    let sign_in = SignIn::start(oidc, tls, port)?;
+    writeln!(ctx.err, "{}{}", sso::URL_PREFIX, sign_in.url)?;
+    ctx.err.flush()?;
+    if !ctx.env.sso_no_browser {
+        sso::open_browser(&sign_in.url);
     }
-    ConfigFile { config, ..file }.save()?;
-    Ok(())
+    Ok(sign_in.finish(sso::TIMEOUT)?)
+}
+
+/// What the CLI trusts for the OpenID provider: the system's roots, the Kargo server's CA and
+/// `KARGO_OIDC_CA_FILE` (or nothing at all with `--insecure-skip-tls-verify`).
+fn provider_tls(
+    env: &Environment,
+    server_ca: Option<&[u8]>,
+    insecure: bool,
+) -> Result<ProviderTls, Error> {
+    let mut extra_roots: Vec<Vec<u8>> = server_ca.into_iter().map(<[u8]>::to_vec).collect();
+    if let Some(path) = &env.oidc_ca_file {
+        extra_roots.push(read_ca(std::path::Path::new(path))?);
+    }
+    Ok(ProviderTls {
+        extra_roots,
+        insecure,
+    })
+}
+
+/// The bearer token a command sends: the saved one, or, when it is an expired ID token with a
+/// refresh token, a new one redeemed from the provider and saved (upstream's rules and messages,
+/// [`refresh`]).
+pub(super) fn current_token(
+    ctx: &Context<'_>,
+    file: &ConfigFile,
+    insecure_flag: bool,
+) -> Result<String, Error> {
+    let config = &file.config;
+    let insecure = insecure_flag || config.insecure_skip_tls_verify;
+    let now = ctx.now_ms.div_euclid(1000);
+    match refresh::decide(&config.bearer_token, &config.refresh_token, insecure, now) {
+        refresh::Decision::UseAsIs => Ok(config.bearer_token.trim().to_owned()),
+        refresh::Decision::Expired => Err(refresh::RefreshError::Expired.into()),
+        refresh::Decision::Refresh => {
+            let tokens = redeem_saved(ctx.env, file).map_err(|e| {
+                tracing::debug!("refreshing the ID token failed: {e}");
+                refresh::RefreshError::Failed
+            })?;
+            let mut renewed = config.clone();
+            renewed.bearer_token = tokens.id_token.clone();
+            if let Some(refresh_token) = tokens.refresh_token {
+                renewed.refresh_token = refresh_token;
+            }
+            ConfigFile {
+                path: file.path.clone(),
+                config: renewed,
+            }
+            .save()?;
+            Ok(tokens.id_token)
+        }
+    }
+}
+
+/// Redeems the saved refresh token at the provider the server names.
+fn redeem_saved(env: &Environment, file: &ConfigFile) -> Result<Tokens, Error> {
+    let client = Client::new(Connection {
+        address: normalize_address(&file.config.api_address),
+        token: None,
+        tls: file.tls(false)?,
+    })?;
+    let public = client.send_with(&api::public_server_config(), None)?;
+    let oidc = OidcConfig::from_public_config(&public)?;
+    let server_ca = file.config.certificate_authority(&file.path)?;
+    let tls = provider_tls(env, server_ca.as_deref(), false)?;
+    Ok(sso::redeem(&oidc, &tls, &file.config.refresh_token)?)
 }
 
 /// Reads the password from the terminal without echo.
@@ -134,5 +261,83 @@ fn end_session(file: &ConfigFile) -> Result<(), Error> {
         // An expired or already ended session needs no ending.
         Ok(_) | Err(ClientError::Api { status: 401, .. }) => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sso::refresh::tests::jwt;
+    use serde_json::json;
+
+    const NOW_S: i64 = 2_000_000_000;
+
+    /// `current_token` for a saved configuration (in a temporary directory), and the file after.
+    fn current(config: CliConfig, insecure_flag: bool) -> (Result<String, String>, CliConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = ConfigFile {
+            path: dir.path().join("kargo").join("config"),
+            config,
+        };
+        file.save().unwrap();
+        let env = Environment::default();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let ctx = Context {
+            env: &env,
+            out: &mut out,
+            err: &mut err,
+            now_ms: NOW_S * 1000,
+        };
+        let token = current_token(&ctx, &file, insecure_flag).map_err(|e| e.to_string());
+        (token, ConfigFile::load(file.path.clone()).unwrap().config)
+    }
+
+    fn saved(token: &str, refresh_token: &str) -> CliConfig {
+        CliConfig {
+            // Nothing listens here: a refresh attempt fails at once.
+            api_address: "https://127.0.0.1:1".into(),
+            auth_method: SSO.into(),
+            bearer_token: token.into(),
+            refresh_token: refresh_token.into(),
+            ..CliConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_valid_or_unexpiring_token_is_sent_as_saved() {
+        let fresh = jwt(&json!({"exp": NOW_S + 60}));
+        let service_account = jwt(&json!({"sub": "system:serviceaccount:p:ci"}));
+        for token in [fresh.as_str(), service_account.as_str(), "opaque"] {
+            let (result, after) = current(saved(token, "r"), false);
+            assert_eq!(result.as_deref(), Ok(token));
+            assert_eq!(after, saved(token, "r"), "the file is not rewritten");
+        }
+    }
+
+    #[test]
+    fn an_expired_token_that_cannot_be_renewed_says_to_log_in_again() {
+        let expired = jwt(&json!({"exp": NOW_S - 1}));
+        let (result, _) = current(saved(&expired, ""), false);
+        assert_eq!(
+            result.unwrap_err(),
+            "error refreshing token: your token is expired; please use `kargo login` to re-authenticate"
+        );
+        let (result, _) = current(saved(&expired, "r"), true);
+        assert_eq!(
+            result.unwrap_err(),
+            "error refreshing token: your token is expired; please use `kargo login` to re-authenticate",
+            "--insecure-skip-tls-verify never sends the refresh token"
+        );
+        let (result, after) = current(saved(&expired, "r"), false);
+        assert_eq!(
+            result.unwrap_err(),
+            "error refreshing token: error refreshing token; please use `kargo login` to re-authenticate",
+            "the server cannot be reached to name the provider"
+        );
+        assert_eq!(
+            after,
+            saved(&expired, "r"),
+            "a failed refresh keeps the file"
+        );
     }
 }

@@ -8,6 +8,7 @@ mod delete;
 mod get;
 mod login;
 mod role;
+mod whoami;
 
 use std::io::Write;
 
@@ -16,6 +17,8 @@ use crate::cli::{self, ClientFlags, Command, ProjectFlag, ScopeFlags, UsageError
 use crate::client::{Client, ClientError};
 use crate::config::{ConfigError, ConfigFile, Environment};
 use crate::jsonpath::JsonPathError;
+use crate::sso::SsoError;
+use crate::sso::refresh::RefreshError;
 
 /// Why a command failed; printed as `Error: <message>` (one line per failure).
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +32,12 @@ pub enum Error {
     /// The API server, or the way to it.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// Single sign-on.
+    #[error(transparent)]
+    Sso(#[from] SsoError),
+    /// The saved token expired and could not be renewed.
+    #[error(transparent)]
+    Refresh(#[from] RefreshError),
     /// `-o jsonpath=...`.
     #[error(transparent)]
     Template(#[from] JsonPathError),
@@ -76,11 +85,19 @@ impl Context<'_> {
         Ok(ConfigFile::load(self.env.config_path()?)?)
     }
 
-    /// A client for the configured server, or "not logged in".
+    /// A client for the configured server, or "not logged in". The file's token is renewed
+    /// first when it is an expired ID token ([`login::current_token`]).
     fn client(&self, config: &ConfigFile, flags: &ClientFlags) -> Result<Client, Error> {
-        let connection = config
+        let mut connection = config
             .connection(self.env, flags.insecure_skip_tls_verify)?
             .ok_or(ClientError::NotLoggedIn)?;
+        if !self.env.replaces_the_file() {
+            connection.token = Some(login::current_token(
+                self,
+                config,
+                flags.insecure_skip_tls_verify,
+            )?);
+        }
         Ok(Client::new(connection)?)
     }
 
@@ -121,6 +138,7 @@ pub fn run(ctx: &mut Context<'_>, command: Command) -> Result<(), Error> {
     match command {
         Command::Login(args) => login::login(ctx, &args),
         Command::Logout => login::logout(ctx),
+        Command::Whoami(args) => whoami::run(ctx, &args),
         Command::Config(command) => config::run(ctx, command),
         Command::Create(command) => create::run(ctx, command),
         Command::Get(command) => get::run(ctx, command),
