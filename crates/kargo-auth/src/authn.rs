@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use super::admin::Admin;
 use super::limits::{self, FailureLimiter, retry_after_secs};
 use super::observe::{AuthObserver, AuthnAttempt, AuthnOutcome, Credential};
+use super::oidc::OidcAuthenticator;
 use super::rbac::UserInfo;
 use super::tokens::TokenAuthenticator;
 
@@ -111,6 +112,7 @@ pub struct Authenticator {
     admin_user: Arc<UserInfo>,
     observer: Option<Arc<dyn AuthObserver>>,
     tokens: Arc<TokenAuthenticator>,
+    oidc: Option<Arc<OidcAuthenticator>>,
     token_failures: FailureLimiter,
     login_failures: Arc<FailureLimiter>,
     hashing: Arc<tokio::sync::Semaphore>,
@@ -135,6 +137,7 @@ impl Authenticator {
             admin_user: Arc::new(Authenticator::admin_user()),
             observer: None,
             tokens,
+            oidc: None,
             token_failures: FailureLimiter::new(limits::TOKEN_BACKOFF, limits::CAPACITY),
             login_failures: Arc::new(FailureLimiter::new(limits::LOGIN_BACKOFF, limits::CAPACITY)),
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHING_PERMITS)),
@@ -152,6 +155,17 @@ impl Authenticator {
     pub fn with_observer(mut self, observer: Arc<dyn AuthObserver>) -> Authenticator {
         self.observer = Some(observer);
         self
+    }
+
+    /// The same, also accepting the ID tokens of an OpenID provider.
+    pub fn with_oidc(mut self, oidc: Arc<OidcAuthenticator>) -> Authenticator {
+        self.oidc = Some(oidc);
+        self
+    }
+
+    /// The OpenID provider whose ID tokens are accepted, if one is configured.
+    pub fn oidc(&self) -> Option<&Arc<OidcAuthenticator>> {
+        self.oidc.as_ref()
     }
 
     /// Whether the admin account is enabled.
@@ -176,6 +190,7 @@ impl Authenticator {
             uid: String::new(),
             groups: vec![MASTERS.into(), AUTHENTICATED.into()],
             extra: Default::default(),
+            claims: Default::default(),
         }
     }
 
@@ -192,8 +207,14 @@ impl Authenticator {
     }
 
     fn token(&self, token: &str, source: Option<IpAddr>) -> (Credential, Attempt) {
-        // Service-account tokens first: their verified signatures are cached, so the common
-        // case costs a hash and two lookups.
+        // A person's ID token verified before: a hash and a lookup.
+        if let Some(oidc) = &self.oidc
+            && let Some(user) = oidc.cached(token)
+        {
+            return (Credential::Oidc, Ok(user));
+        }
+        // Service-account tokens: their verified signatures are cached, so the common case
+        // costs a hash and two lookups.
         let refused = match self.tokens.authenticate(token, None) {
             Ok(authenticated) => return (authenticated.credential, Ok(authenticated.user)),
             Err(reason) => reason,
@@ -201,16 +222,26 @@ impl Authenticator {
         if self.admin_enabled && self.admin.verify_token(token) {
             return (Credential::AdminToken, Ok(self.admin_user.clone()));
         }
-        // A refused token is classified (by its unverified issuer) only for an observer.
-        let credential = match self.observer {
-            Some(_) => self.tokens.kind_of(token),
-            None => Credential::Unrecognized,
+        // A token whose unverified issuer is the OpenID provider is verified as an ID token.
+        let oidc = match &self.oidc {
+            Some(oidc) if oidc.is_its_token(token) => match oidc.verify(token) {
+                Ok(user) => return (Credential::Oidc, Ok(user)),
+                Err(e) => Some(e),
+            },
+            _ => None,
         };
-        let reason = match credential {
-            Credential::AdminToken if !self.admin_enabled => {
+        // A refused token is classified (by its unverified issuer) only for an observer.
+        let credential = match (&oidc, &self.observer) {
+            (Some(_), _) => Credential::Oidc,
+            (None, Some(_)) => self.tokens.kind_of(token),
+            (None, None) => Credential::Unrecognized,
+        };
+        let reason = match (credential, oidc) {
+            (_, Some(e)) => Reason::Oidc(e),
+            (Credential::AdminToken, _) if !self.admin_enabled => {
                 Reason::Text("admin user is not enabled")
             }
-            Credential::AdminToken => {
+            (Credential::AdminToken, _) => {
                 Reason::Text("admin token is invalid or its session has ended")
             }
             _ => Reason::Token(refused),
@@ -384,6 +415,7 @@ impl Authenticator {
                         uid: String::new(),
                         groups,
                         extra: Default::default(),
+                        claims: Default::default(),
                     })),
                 )
             }
@@ -413,6 +445,8 @@ enum Reason {
     /// kube-apiserver's text for a service-account token.
     Token(String),
     TooMany(u32),
+    /// Why an ID token was refused.
+    Oidc(super::oidc::OidcError),
 }
 
 impl Reason {
@@ -421,6 +455,7 @@ impl Reason {
             Reason::Text(text) => Cow::Borrowed(text),
             Reason::Token(text) => Cow::Borrowed(text),
             Reason::TooMany(retry_after) => Cow::Owned(AuthFailure::too_many_message(*retry_after)),
+            Reason::Oidc(e) => Cow::Owned(e.to_string()),
         }
     }
 }

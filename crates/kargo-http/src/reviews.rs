@@ -144,6 +144,7 @@ fn subject_from_spec(body: &Value) -> Result<UserInfo> {
         uid: str_at(&spec, "/uid").to_owned(),
         groups,
         extra,
+        claims: BTreeMap::new(),
     })
 }
 

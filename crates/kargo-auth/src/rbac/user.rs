@@ -27,6 +27,10 @@ pub struct UserInfo {
     pub groups: Vec<String>,
     /// Extra attributes, e.g. `authentication.kubernetes.io/credential-id`.
     pub extra: BTreeMap<String, Vec<String>>,
+    /// The OIDC claims of a person signed in with single sign-on (every string or
+    /// string-array claim of the ID token, by name); empty for every other user. Kargo Roles
+    /// are mapped to people by these (`rbac.kargo.akuity.io/claims`).
+    pub claims: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl UserInfo {
@@ -40,6 +44,7 @@ impl UserInfo {
             uid: String::new(),
             groups: groups.into_iter().map(Into::into).collect(),
             extra: BTreeMap::new(),
+            claims: BTreeMap::new(),
         }
     }
 
@@ -56,6 +61,7 @@ impl UserInfo {
                 SYSTEM_AUTHENTICATED.to_owned(),
             ],
             extra: BTreeMap::new(),
+            claims: BTreeMap::new(),
         }
     }
 
