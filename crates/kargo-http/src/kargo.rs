@@ -786,7 +786,11 @@ async fn openapi() -> Response {
 async fn public_server_config(State(app): State<AppState>) -> Response {
     json_response(
         StatusCode::OK,
-        &json!({"oidcConfig": null, "adminAccountEnabled": app.authn.admin_enabled(), "skipAuth": false}),
+        &json!({
+            "oidcConfig": app.authn.oidc().map(|oidc| oidc.config().public()),
+            "adminAccountEnabled": app.authn.admin_enabled(),
+            "skipAuth": false,
+        }),
         &[],
     )
 }

@@ -210,3 +210,93 @@ async fn every_answered_request_makes_one_record_with_its_user_attributes_and_st
         assert_eq!(recorder.take(), [expected]);
     }
 }
+
+/// A token claiming `iss` (unsigned: only its issuer matters here).
+fn token_of_issuer(iss: &str) -> String {
+    let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(json!({"alg": "RS256", "kid": "k1"})),
+        b64(json!({"iss": iss, "aud": "kargo", "email": "alice@example.com", "exp": 4_000_000_000u64}))
+    )
+}
+
+#[tokio::test]
+async fn with_oidc_configured_and_the_issuer_down_the_server_serves_and_says_so() {
+    // Nothing listens on port 1: the issuer is down for the whole test.
+    let issuer = "https://127.0.0.1:1";
+    let api = TestApi::with_config(Observers::default(), |config| {
+        let mut oidc = kargo_auth::oidc::OidcConfig::new(issuer, "kargo");
+        oidc.cli_client_id = Some("kargo-cli".into());
+        oidc.scopes = vec!["openid".into(), "email".into()];
+        config.oidc = Some(oidc);
+    })
+    .await;
+
+    let (code, body) = api
+        .request(Method::GET, "/v1beta1/system/public-server-config", None, None)
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"oidcConfig": {"issuerUrl": issuer, "clientId": "kargo", "cliClientId": "kargo-cli",
+                              "scopes": ["openid", "email"]},
+               "adminAccountEnabled": true, "skipAuth": false})
+    );
+
+    // Ready (service-account tokens and certificates work), with the OIDC check failing.
+    let (code, body) = api.request(Method::GET, "/readyz", None, None).await;
+    assert_eq!((code, body), (StatusCode::OK, Value::String("ok".into())));
+    let (code, body) = api.request(Method::GET, "/readyz?verbose", None, None).await;
+    assert_eq!(code, StatusCode::OK);
+    let text = body.as_str().unwrap().to_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "[+]ping ok");
+    assert!(
+        lines[1].starts_with(&format!("[-]oidc failed: issuer {issuer} unreachable: ")),
+        "{text}"
+    );
+    assert_eq!(lines[2], "readyz check passed");
+
+    // A token of the issuer is refused while its keys are unknown: the Kargo API's and
+    // Kubernetes' 401s.
+    let token = token_of_issuer(issuer);
+    let (code, body) = api
+        .request(Method::GET, "/v1beta1/projects", None, Some(&token))
+        .await;
+    assert_eq!((code, body), (StatusCode::UNAUTHORIZED, json!({"error": "invalid token"})));
+    let (code, body) = api
+        .request(Method::GET, "/api/v1/namespaces", None, Some(&token))
+        .await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
+    );
+    // Every other credential works.
+    let (code, _) = api
+        .request(Method::GET, "/api/v1/namespaces", None, Some(&api.admin_token))
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let reader = reader_token(&api).await;
+    let (code, _) = api
+        .request(Method::GET, "/api/v1/namespaces/demo/serviceaccounts/ci", None, Some(&reader))
+        .await;
+    assert_eq!(code, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn without_oidc_the_public_configuration_has_none() {
+    let api = TestApi::new().await;
+    let (code, body) = api
+        .request(Method::GET, "/v1beta1/system/public-server-config", None, None)
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"oidcConfig": null, "adminAccountEnabled": true, "skipAuth": false})
+    );
+    let (_, body) = api.request(Method::GET, "/readyz?verbose", None, None).await;
+    assert_eq!(body, Value::String("[+]ping ok\nreadyz check passed\n".into()));
+}
