@@ -402,8 +402,9 @@ impl OidcAuthenticator {
             .ok_or_else(|| OidcError::Username(self.config.username_claim.clone()))?;
         let mut groups = match claims.get(&self.config.groups_claim) {
             None | Some(Value::Null) => Vec::new(),
-            Some(value) => strings(value)
-                .ok_or_else(|| OidcError::Groups(self.config.groups_claim.clone()))?,
+            Some(value) => {
+                strings(value).ok_or_else(|| OidcError::Groups(self.config.groups_claim.clone()))?
+            }
         };
         if !groups.iter().any(|g| g == AUTHENTICATED) {
             groups.push(AUTHENTICATED.to_owned());

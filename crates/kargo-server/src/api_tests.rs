@@ -217,7 +217,9 @@ fn token_of_issuer(iss: &str) -> String {
     format!(
         "{}.{}.c2lnbmF0dXJl",
         b64(json!({"alg": "RS256", "kid": "k1"})),
-        b64(json!({"iss": iss, "aud": "kargo", "email": "alice@example.com", "exp": 4_000_000_000u64}))
+        b64(
+            json!({"iss": iss, "aud": "kargo", "email": "alice@example.com", "exp": 4_000_000_000u64})
+        )
     )
 }
 
@@ -234,7 +236,12 @@ async fn with_oidc_configured_and_the_issuer_down_the_server_serves_and_says_so(
     .await;
 
     let (code, body) = api
-        .request(Method::GET, "/v1beta1/system/public-server-config", None, None)
+        .request(
+            Method::GET,
+            "/v1beta1/system/public-server-config",
+            None,
+            None,
+        )
         .await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(
@@ -247,7 +254,9 @@ async fn with_oidc_configured_and_the_issuer_down_the_server_serves_and_says_so(
     // Ready (service-account tokens and certificates work), with the OIDC check failing.
     let (code, body) = api.request(Method::GET, "/readyz", None, None).await;
     assert_eq!((code, body), (StatusCode::OK, Value::String("ok".into())));
-    let (code, body) = api.request(Method::GET, "/readyz?verbose", None, None).await;
+    let (code, body) = api
+        .request(Method::GET, "/readyz?verbose", None, None)
+        .await;
     assert_eq!(code, StatusCode::OK);
     let text = body.as_str().unwrap().to_owned();
     let lines: Vec<&str> = text.lines().collect();
@@ -264,7 +273,10 @@ async fn with_oidc_configured_and_the_issuer_down_the_server_serves_and_says_so(
     let (code, body) = api
         .request(Method::GET, "/v1beta1/projects", None, Some(&token))
         .await;
-    assert_eq!((code, body), (StatusCode::UNAUTHORIZED, json!({"error": "invalid token"})));
+    assert_eq!(
+        (code, body),
+        (StatusCode::UNAUTHORIZED, json!({"error": "invalid token"}))
+    );
     let (code, body) = api
         .request(Method::GET, "/api/v1/namespaces", None, Some(&token))
         .await;
@@ -276,12 +288,22 @@ async fn with_oidc_configured_and_the_issuer_down_the_server_serves_and_says_so(
     );
     // Every other credential works.
     let (code, _) = api
-        .request(Method::GET, "/api/v1/namespaces", None, Some(&api.admin_token))
+        .request(
+            Method::GET,
+            "/api/v1/namespaces",
+            None,
+            Some(&api.admin_token),
+        )
         .await;
     assert_eq!(code, StatusCode::OK);
     let reader = reader_token(&api).await;
     let (code, _) = api
-        .request(Method::GET, "/api/v1/namespaces/demo/serviceaccounts/ci", None, Some(&reader))
+        .request(
+            Method::GET,
+            "/api/v1/namespaces/demo/serviceaccounts/ci",
+            None,
+            Some(&reader),
+        )
         .await;
     assert_eq!(code, StatusCode::OK);
 }
@@ -290,13 +312,23 @@ async fn with_oidc_configured_and_the_issuer_down_the_server_serves_and_says_so(
 async fn without_oidc_the_public_configuration_has_none() {
     let api = TestApi::new().await;
     let (code, body) = api
-        .request(Method::GET, "/v1beta1/system/public-server-config", None, None)
+        .request(
+            Method::GET,
+            "/v1beta1/system/public-server-config",
+            None,
+            None,
+        )
         .await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(
         body,
         json!({"oidcConfig": null, "adminAccountEnabled": true, "skipAuth": false})
     );
-    let (_, body) = api.request(Method::GET, "/readyz?verbose", None, None).await;
-    assert_eq!(body, Value::String("[+]ping ok\nreadyz check passed\n".into()));
+    let (_, body) = api
+        .request(Method::GET, "/readyz?verbose", None, None)
+        .await;
+    assert_eq!(
+        body,
+        Value::String("[+]ping ok\nreadyz check passed\n".into())
+    );
 }

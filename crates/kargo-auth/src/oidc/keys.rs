@@ -26,7 +26,9 @@ pub enum KeyFetchError {
         detail: String,
     },
     /// The discovery document names another issuer (as go-oidc refuses).
-    #[error("oidc: issuer did not match the issuer returned by provider, expected {expected:?} got {got:?}")]
+    #[error(
+        "oidc: issuer did not match the issuer returned by provider, expected {expected:?} got {got:?}"
+    )]
     IssuerMismatch {
         /// The configured issuer.
         expected: String,
@@ -104,7 +106,9 @@ impl Jwks {
                     keys.push(Key { kid, alg, key })
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(%kid, error = %e, "skipping an OIDC key that does not read"),
+                Err(e) => {
+                    tracing::warn!(%kid, error = %e, "skipping an OIDC key that does not read")
+                }
             }
         }
         Ok(Jwks { keys })
@@ -161,7 +165,10 @@ pub(super) async fn fetch(client: &reqwest::Client, issuer: &str) -> Result<Jwks
         issuer.trim_end_matches('/')
     );
     let discovery = get_json(client, &url).await?;
-    let got = discovery.get("issuer").and_then(Value::as_str).unwrap_or("");
+    let got = discovery
+        .get("issuer")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if got != issuer {
         return Err(KeyFetchError::IssuerMismatch {
             expected: issuer.to_owned(),

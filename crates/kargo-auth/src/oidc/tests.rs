@@ -86,7 +86,10 @@ impl TestKey {
 
     /// A token of `claims` signed by this key under its own kid.
     fn token(&self, claims: &Value) -> String {
-        self.token_with(&json!({"alg": self.alg(), "kid": self.kid(), "typ": "JWT"}), claims)
+        self.token_with(
+            &json!({"alg": self.alg(), "kid": self.kid(), "typ": "JWT"}),
+            claims,
+        )
     }
 
     /// A token with the given header, signed by this key.
@@ -150,7 +153,8 @@ impl Issuer {
 
     /// Publishes exactly `keys` as the JWKS.
     fn publish(&self, keys: &[&TestKey]) {
-        *self.jwks.lock().unwrap() = json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()});
+        *self.jwks.lock().unwrap() =
+            json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()});
     }
 
     fn hits(&self) -> u64 {
@@ -238,7 +242,10 @@ impl Drop for Issuer {
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -286,7 +293,10 @@ async fn a_good_token_names_the_person_by_the_username_claim_with_groups_and_cla
     config.username_claim = "sub".into();
     let by_sub = OidcAuthenticator::start(config, CancellationToken::new()).unwrap();
     eventually("the keys", || by_sub.readiness().is_ok()).await;
-    assert_eq!(by_sub.verify(&token).unwrap().username, "sub-alice@example.com");
+    assert_eq!(
+        by_sub.verify(&token).unwrap().username,
+        "sub-alice@example.com"
+    );
     // A token without the username claim is refused.
     let mut claims = issuer.claims("x");
     claims.as_object_mut().unwrap().remove("email");
@@ -342,14 +352,20 @@ async fn forged_resigned_foreign_expired_and_unsupported_tokens_are_refused() {
     // Expired beyond the skew; expired within it is still good.
     let mut claims = issuer.claims("alice@example.com");
     claims["exp"] = json!(now_secs() - 31 - LEEWAY as i64);
-    assert_eq!(oidc.verify(&rsa.token(&claims)).unwrap_err(), OidcError::Expired);
+    assert_eq!(
+        oidc.verify(&rsa.token(&claims)).unwrap_err(),
+        OidcError::Expired
+    );
     claims["exp"] = json!(now_secs() - 5);
     assert!(oidc.verify(&rsa.token(&claims)).is_ok());
 
     // Not yet valid beyond the skew.
     let mut claims = issuer.claims("alice@example.com");
     claims["nbf"] = json!(now_secs() + 120);
-    assert_eq!(oidc.verify(&rsa.token(&claims)).unwrap_err(), OidcError::NotYetValid);
+    assert_eq!(
+        oidc.verify(&rsa.token(&claims)).unwrap_err(),
+        OidcError::NotYetValid
+    );
 
     // No expiry at all.
     let mut claims = issuer.claims("alice@example.com");
@@ -365,7 +381,10 @@ async fn forged_resigned_foreign_expired_and_unsupported_tokens_are_refused() {
         b64(&json!({"alg": "none", "kid": rsa.kid()})),
         b64(&issuer.claims("alice@example.com"))
     );
-    assert_eq!(oidc.verify(&unsigned).unwrap_err(), OidcError::Algorithm("none".into()));
+    assert_eq!(
+        oidc.verify(&unsigned).unwrap_err(),
+        OidcError::Algorithm("none".into())
+    );
     assert_eq!(
         oidc.verify(&unsigned).unwrap_err().to_string(),
         "oidc: id token signed with unsupported algorithm, expected [\"RS256\" \"ES256\"] got \"none\""
@@ -373,12 +392,22 @@ async fn forged_resigned_foreign_expired_and_unsupported_tokens_are_refused() {
 
     // HS256 keyed with the issuer's public key (the JWK's modulus, or the whole JWK).
     let header = json!({"alg": "HS256", "kid": rsa.kid()});
-    let signed = format!("{}.{}", b64(&header), b64(&issuer.claims("alice@example.com")));
-    for secret in [rsa.jwk()["n"].as_str().unwrap().to_owned(), rsa.jwk().to_string()] {
+    let signed = format!(
+        "{}.{}",
+        b64(&header),
+        b64(&issuer.claims("alice@example.com"))
+    );
+    for secret in [
+        rsa.jwk()["n"].as_str().unwrap().to_owned(),
+        rsa.jwk().to_string(),
+    ] {
         let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
         let tag = aws_lc_rs::hmac::sign(&key, signed.as_bytes());
         let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
-        assert_eq!(oidc.verify(&token).unwrap_err(), OidcError::Algorithm("HS256".into()));
+        assert_eq!(
+            oidc.verify(&token).unwrap_err(),
+            OidcError::Algorithm("HS256".into())
+        );
     }
 
     // Not a JWT.
@@ -406,12 +435,18 @@ async fn an_unknown_kid_fetches_the_keys_again_at_most_once_per_interval() {
     eventually("a fetch for the unknown kid", || oidc.attempts() == 2).await;
     assert_eq!(issuer.hits(), 2);
     assert_eq!(oidc.verify(&rotated).unwrap().username, "alice@example.com");
-    assert!(oidc.verify(&third.token(&issuer.claims("carol@example.com"))).is_ok());
+    assert!(
+        oidc.verify(&third.token(&issuer.claims("carol@example.com")))
+            .is_ok()
+    );
 
     // Another unknown kid within the interval does not fetch again.
     let unknown = TestKey::rsa().token(&issuer.claims("alice@example.com"));
     for _ in 0..5 {
-        assert!(matches!(oidc.verify(&unknown).unwrap_err(), OidcError::UnknownKid(_)));
+        assert!(matches!(
+            oidc.verify(&unknown).unwrap_err(),
+            OidcError::UnknownKid(_)
+        ));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(issuer.hits(), 2);
@@ -432,7 +467,10 @@ async fn an_issuer_down_at_start_is_retried_in_the_background_and_its_tokens_ref
     eventually("a failed fetch", || oidc.attempts() >= 1).await;
     let unready = oidc.readiness().unwrap_err();
     assert!(
-        unready.starts_with(&format!("issuer {} unreachable: GET {}/.well-known/openid-configuration: ", issuer.url, issuer.url)),
+        unready.starts_with(&format!(
+            "issuer {} unreachable: GET {}/.well-known/openid-configuration: ",
+            issuer.url, issuer.url
+        )),
         "{unready}"
     );
     let token = key.token(&issuer.claims("alice@example.com"));
@@ -440,7 +478,10 @@ async fn an_issuer_down_at_start_is_retried_in_the_background_and_its_tokens_ref
 
     // The issuer comes up: the next retry (after the back-off) fetches the keys.
     issuer.serve(TcpListener::bind(issuer.address).await.unwrap());
-    eventually("the keys after the issuer came up", || oidc.readiness().is_ok()).await;
+    eventually("the keys after the issuer came up", || {
+        oidc.readiness().is_ok()
+    })
+    .await;
     assert_eq!(oidc.verify(&token).unwrap().username, "alice@example.com");
 }
 
@@ -472,7 +513,10 @@ fn claim_settings_read_name_equals_value() {
     assert_eq!(
         claims,
         BTreeMap::from([
-            ("email".to_owned(), vec!["0@b.c".to_owned(), "a@b.c".to_owned()]),
+            (
+                "email".to_owned(),
+                vec!["0@b.c".to_owned(), "a@b.c".to_owned()]
+            ),
             ("groups".to_owned(), vec!["admins".to_owned()]),
         ])
     );
@@ -490,7 +534,10 @@ fn the_public_configuration_and_start_up_checks() {
     );
     config.cli_client_id = Some("kargo-cli".into());
     assert_eq!(config.audiences(), ["kargo", "kargo-cli"]);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let _guard = runtime.enter();
     let http = OidcAuthenticator::start(
         OidcConfig::new("http://idp.example.com", "kargo"),
