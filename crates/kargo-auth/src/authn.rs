@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::admin::Admin;
 use super::limits::{self, FailureLimiter, retry_after_secs};
 use super::observe::{AuthObserver, AuthnAttempt, AuthnOutcome, Credential};
-use super::oidc::OidcAuthenticator;
+use super::oidc::{OidcAuthenticator, OidcError};
 use super::rbac::UserInfo;
 use super::tokens::TokenAuthenticator;
 
@@ -206,7 +206,48 @@ impl Authenticator {
         self.finish(credential, source, result)
     }
 
+    /// Authenticates a bearer token as [`Authenticator::authenticate_token`] does, except that
+    /// an ID token signed with a key the OpenID provider's key set did not have waits (at most
+    /// [`crate::oidc::KID_WAIT`]) for the keys fetched because of it, then is checked again, as
+    /// kube-apiserver's OIDC authenticator does: a key rotation at the provider costs nobody a
+    /// 401.
+    pub async fn authenticate_token_waiting(
+        &self,
+        token: &str,
+        source: Option<IpAddr>,
+    ) -> Result<Arc<UserInfo>, AuthFailure> {
+        let (mut credential, mut identified) = self.identify(token);
+        if let Err(Reason::Oidc(OidcError::UnknownKid(_))) = &identified
+            && let Some(oidc) = &self.oidc
+            && oidc.wait_for_keys().await
+        {
+            (credential, identified) = self.identify(token);
+        }
+        let attempt = self.counted(identified, source);
+        self.finish(credential, source, attempt)
+    }
+
+    /// [`Authenticator::authenticate`], with a bearer token authenticated by
+    /// [`Authenticator::authenticate_token_waiting`].
+    pub async fn authenticate_waiting(
+        &self,
+        authorization: Option<&str>,
+        peer: Option<&PeerIdentity>,
+        source: Option<IpAddr>,
+    ) -> Result<Arc<UserInfo>, AuthFailure> {
+        match authorization.map(|header| bearer(Some(header))) {
+            Some(Some(token)) => self.authenticate_token_waiting(token, source).await,
+            _ => self.authenticate(authorization, peer, source),
+        }
+    }
+
     fn token(&self, token: &str, source: Option<IpAddr>) -> (Credential, Attempt) {
+        let (credential, identified) = self.identify(token);
+        (credential, self.counted(identified, source))
+    }
+
+    /// Who a bearer token speaks for, or why it is refused (not counted yet).
+    fn identify(&self, token: &str) -> (Credential, Result<Arc<UserInfo>, Reason>) {
         // A person's ID token verified before: a hash and a lookup.
         if let Some(oidc) = &self.oidc
             && let Some(user) = oidc.cached(token)
@@ -223,51 +264,57 @@ impl Authenticator {
             return (Credential::AdminToken, Ok(self.admin_user.clone()));
         }
         // A token whose unverified issuer is the OpenID provider is verified as an ID token.
-        let oidc = match &self.oidc {
-            Some(oidc) if oidc.is_its_token(token) => match oidc.verify(token) {
-                Ok(user) => return (Credential::Oidc, Ok(user)),
-                Err(e) => Some(e),
-            },
-            _ => None,
-        };
+        if let Some(oidc) = &self.oidc
+            && oidc.is_its_token(token)
+        {
+            return match oidc.verify(token) {
+                Ok(user) => (Credential::Oidc, Ok(user)),
+                Err(e) => (Credential::Oidc, Err(Reason::Oidc(e))),
+            };
+        }
         // A refused token is classified (by its unverified issuer) only for an observer.
-        let credential = match (&oidc, &self.observer) {
-            (Some(_), _) => Credential::Oidc,
-            (None, Some(_)) => self.tokens.kind_of(token),
-            (None, None) => Credential::Unrecognized,
+        let credential = match self.observer {
+            Some(_) => self.tokens.kind_of(token),
+            None => Credential::Unrecognized,
         };
-        let reason = match (credential, oidc) {
-            (_, Some(e)) => Reason::Oidc(e),
-            (Credential::AdminToken, _) if !self.admin_enabled => {
+        let reason = match credential {
+            Credential::AdminToken if !self.admin_enabled => {
                 Reason::Text("admin user is not enabled")
             }
-            (Credential::AdminToken, _) => {
+            Credential::AdminToken => {
                 Reason::Text("admin token is invalid or its session has ended")
             }
             _ => Reason::Token(refused),
+        };
+        (credential, Err(reason))
+    }
+
+    /// Counts a refused token against its source address: 429 past the limit.
+    fn counted(
+        &self,
+        identified: Result<Arc<UserInfo>, Reason>,
+        source: Option<IpAddr>,
+    ) -> Attempt {
+        let reason = match identified {
+            Ok(user) => return Ok(user),
+            Err(reason) => reason,
         };
         let source = source.unwrap_or(UNKNOWN_SOURCE);
         let now = Instant::now();
         if let Some(wait) = self.token_failures.blocked(source, now) {
             let retry_after = retry_after_secs(wait);
-            return (
-                credential,
-                Err(Refusal {
-                    failure: AuthFailure::TooMany { retry_after },
-                    reason: Reason::TooMany(retry_after),
-                }),
-            );
+            return Err(Refusal {
+                failure: AuthFailure::TooMany { retry_after },
+                reason: Reason::TooMany(retry_after),
+            });
         }
         if let Some(block) = self.token_failures.fail(source, now) {
             tracing::warn!(%source, seconds = block.as_secs(), "too many invalid bearer tokens from this address: refusing its invalid tokens with 429");
         }
-        (
-            credential,
-            Err(Refusal {
-                failure: AuthFailure::Invalid,
-                reason,
-            }),
-        )
+        Err(Refusal {
+            failure: AuthFailure::Invalid,
+            reason,
+        })
     }
 
     /// Reports an attempt to the observer and answers it.
@@ -446,7 +493,7 @@ enum Reason {
     Token(String),
     TooMany(u32),
     /// Why an ID token was refused.
-    Oidc(super::oidc::OidcError),
+    Oidc(OidcError),
 }
 
 impl Reason {

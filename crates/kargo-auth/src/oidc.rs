@@ -47,6 +47,8 @@ pub const CACHE_LIMIT: usize = 10_000;
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
 /// At most one fetch caused by unknown `kid`s per this interval.
 pub const KID_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a request with an unknown `kid` waits for the keys fetched because of it.
+pub const KID_WAIT: Duration = Duration::from_secs(5);
 /// The first wait before fetching again after a failure; it doubles up to [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest wait between fetches while the issuer is down.
@@ -191,7 +193,7 @@ pub enum OidcError {
         got: String,
     },
     /// An audience that is neither client id.
-    #[error("oidc: expected audience {0:?} got {1:?}")]
+    #[error("oidc: expected audience {0:?} got {1}")]
     Audience(Vec<String>, Value),
     /// Past `exp` (plus the skew).
     #[error("oidc: token is expired")]
@@ -224,6 +226,8 @@ struct Fetches {
     last_error: Option<String>,
     /// When an unknown `kid` last caused a fetch.
     kid_refresh: Option<Instant>,
+    /// Whether a fetch caused by an unknown `kid` has not completed yet.
+    kid_fetch_pending: bool,
     /// Fetches done, successful or not (for tests).
     attempts: u64,
 }
@@ -237,6 +241,8 @@ pub struct OidcAuthenticator {
     cache: RwLock<HashMap<[u8; 32], Cached>>,
     fetches: Mutex<Fetches>,
     refresh: tokio::sync::Notify,
+    /// The number of completed fetches, for requests waiting on one.
+    completed: tokio::sync::watch::Sender<u64>,
     /// Whether "keys not known yet" has been logged (once per outage).
     warned: AtomicBool,
 }
@@ -280,6 +286,7 @@ impl OidcAuthenticator {
             cache: RwLock::new(HashMap::new()),
             fetches: Mutex::new(Fetches::default()),
             refresh: tokio::sync::Notify::new(),
+            completed: tokio::sync::watch::Sender::new(0),
             warned: AtomicBool::new(false),
         });
         tokio::spawn(keys::refresher(
@@ -450,9 +457,22 @@ impl OidcAuthenticator {
             return;
         }
         fetches.kid_refresh = Some(now);
+        fetches.kid_fetch_pending = true;
         drop(fetches);
         tracing::info!(issuer = %self.config.issuer_url, "a token names a key the issuer's key set lacks: fetching the keys again");
         self.refresh.notify_one();
+    }
+
+    /// Waits (at most [`KID_WAIT`]) for the fetch an unknown `kid` caused, if one is under
+    /// way; whether one completed. A token with an unknown `kid` is worth checking again then.
+    pub async fn wait_for_keys(&self) -> bool {
+        let mut completed = self.completed.subscribe();
+        if !self.lock_fetches().kid_fetch_pending {
+            return false;
+        }
+        tokio::time::timeout(KID_WAIT, completed.changed())
+            .await
+            .is_ok_and(|changed| changed.is_ok())
     }
 
     fn lock_fetches(&self) -> std::sync::MutexGuard<'_, Fetches> {
@@ -465,6 +485,7 @@ impl OidcAuthenticator {
     fn fetched(&self, outcome: Result<keys::Jwks, KeyFetchError>) {
         let mut fetches = self.lock_fetches();
         fetches.attempts += 1;
+        fetches.kid_fetch_pending = false;
         match outcome {
             Ok(jwks) => {
                 if fetches.last_error.take().is_some() || !self.warned.load(Ordering::Relaxed) {
@@ -480,6 +501,9 @@ impl OidcAuthenticator {
                 fetches.last_error = Some(e.to_string());
             }
         }
+        drop(fetches);
+        // After the keys are in place: waiting requests check their tokens again.
+        self.completed.send_modify(|n| *n += 1);
     }
 
     /// How many fetches have completed.

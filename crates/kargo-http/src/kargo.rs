@@ -500,7 +500,7 @@ async fn authenticate(State(app): State<AppState>, mut request: Request, next: N
         None | Some(Ok("")) => Err(AuthFailure::Missing),
         Some(Ok(h)) if h.eq_ignore_ascii_case("bearer") => Err(AuthFailure::Missing),
         Some(Ok(h)) => match bearer(Some(h)) {
-            Some(token) => app.authn.authenticate_token(token, source),
+            Some(token) => app.authn.authenticate_token_waiting(token, source).await,
             None => Err(AuthFailure::Invalid),
         },
         Some(Err(_)) => Err(AuthFailure::Invalid),

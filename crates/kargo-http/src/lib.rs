@@ -435,7 +435,7 @@ async fn authenticate(
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let peer = request.extensions().get::<PeerIdentity>();
-    match app.authn.authenticate(header, peer, source) {
+    match app.authn.authenticate_waiting(header, peer, source).await {
         Ok(user) => Ok((user, request)),
         Err(AuthFailure::Missing | AuthFailure::Invalid) => {
             drain(request).await;

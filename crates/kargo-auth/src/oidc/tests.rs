@@ -551,3 +551,110 @@ fn the_public_configuration_and_start_up_checks() {
         Err(ConfigError::Ca(_))
     ));
 }
+
+/// What an observer hears: `(credential, username or failure)`.
+#[derive(Default)]
+struct Heard(Mutex<Vec<(crate::observe::Credential, String)>>);
+
+impl crate::observe::AuthObserver for Heard {
+    fn authentication(&self, attempt: &crate::observe::AuthnAttempt<'_>) {
+        let outcome = match &attempt.outcome {
+            crate::observe::AuthnOutcome::Authenticated(user) => user.username.clone(),
+            crate::observe::AuthnOutcome::Failed(reason) => format!("failed: {reason}"),
+        };
+        self.0.lock().unwrap().push((attempt.credential, outcome));
+    }
+}
+
+#[tokio::test]
+async fn the_authenticator_accepts_id_tokens_beside_service_account_tokens_and_waits_for_a_rotated_key()
+ {
+    use crate::authn::AuthFailure;
+    use crate::observe::Credential;
+
+    let (first, second) = (TestKey::rsa(), TestKey::rsa());
+    let issuer = Issuer::start(&[&first]).await;
+    let (oidc, _shutdown) = started(&issuer).await;
+    let world = crate::testing::World::new().await;
+    let heard = Arc::new(Heard::default());
+    let authn = world
+        .authenticator(Some(heard.clone()))
+        .with_oidc(oidc.clone());
+
+    let token = first.token(&issuer.claims("alice@example.com"));
+    let bearer = format!("Bearer {token}");
+    let user = authn.authenticate(Some(&bearer), None, None).unwrap();
+    assert_eq!(user.username, "alice@example.com");
+    // Again, from the cache.
+    assert!(Arc::ptr_eq(
+        &authn.authenticate_token(&token, None).unwrap(),
+        &user
+    ));
+
+    let mut claims = issuer.claims("alice@example.com");
+    claims["aud"] = json!("another-app");
+    assert_eq!(
+        authn
+            .authenticate_token(&first.token(&claims), None)
+            .unwrap_err(),
+        AuthFailure::Invalid
+    );
+
+    // The provider rotates its key: the first request with the new kid waits for the keys.
+    issuer.publish(&[&second]);
+    let rotated = second.token(&issuer.claims("bob@example.com"));
+    let started_at = tokio::time::Instant::now();
+    let user = authn
+        .authenticate_token_waiting(&rotated, None)
+        .await
+        .unwrap();
+    assert_eq!(user.username, "bob@example.com");
+    assert!(started_at.elapsed() < KID_WAIT);
+    assert_eq!(issuer.hits(), 2);
+    // A kid the provider does not have either: refused after the fetch, without waiting for
+    // another one within the interval.
+    let unknown = TestKey::rsa().token(&issuer.claims("eve@example.com"));
+    assert_eq!(
+        authn
+            .authenticate_token_waiting(&unknown, None)
+            .await
+            .unwrap_err(),
+        AuthFailure::Invalid
+    );
+
+    // Service-account tokens are unaffected.
+    world.namespace("p").await;
+    let uid = world.account("p", "ci").await;
+    let sa_token = world.token_secret("p", "ci-token", "ci", &uid).await;
+    world.settle().await;
+    assert_eq!(
+        authn.authenticate_token(&sa_token, None).unwrap().username,
+        "system:serviceaccount:p:ci"
+    );
+
+    let heard = heard.0.lock().unwrap().clone();
+    let expected_aud = format!(
+        "failed: oidc: expected audience [\"{CLIENT_ID}\", \"{CLI_CLIENT_ID}\"] got \"another-app\""
+    );
+    assert_eq!(
+        heard[..5],
+        [
+            (Credential::Oidc, "alice@example.com".to_owned()),
+            (Credential::Oidc, "alice@example.com".to_owned()),
+            (Credential::Oidc, expected_aud),
+            (Credential::Oidc, "bob@example.com".to_owned()),
+            (
+                Credential::Oidc,
+                format!(
+                    "failed: failed to verify signature: no key with kid {:?} in the issuer's key set",
+                    unknown_kid(&unknown)
+                )
+            ),
+        ]
+    );
+    assert_eq!(heard[5].1, "system:serviceaccount:p:ci");
+}
+
+fn unknown_kid(token: &str) -> String {
+    crate::jwt::parse(token).unwrap().kid
+}
