@@ -20,6 +20,8 @@
 //! ([`OidcAuthenticator::readiness`]).
 
 mod keys;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 

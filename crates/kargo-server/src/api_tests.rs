@@ -332,3 +332,84 @@ async fn without_oidc_the_public_configuration_has_none() {
         Value::String("[+]ping ok\nreadyz check passed\n".into())
     );
 }
+
+#[tokio::test]
+async fn a_person_signed_in_with_the_openid_provider_is_named_by_its_claims_and_held_to_rbac() {
+    use kargo_auth::oidc::testing::{Issuer, TestKey, now_secs};
+
+    let key = TestKey::rsa();
+    let issuer = Issuer::start(&[&key]).await;
+    let config = issuer.config();
+    let api = TestApi::with_config(Observers::default(), |server| server.oidc = Some(config)).await;
+    oidc_keys_fetched(&api).await;
+
+    let (code, body) = api
+        .request(
+            Method::GET,
+            "/v1beta1/system/public-server-config",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body["oidcConfig"]["issuerUrl"], json!(issuer.url));
+    assert_eq!(body["oidcConfig"]["cliClientId"], "kargo-cli");
+
+    let token = key.token(&issuer.claims("alice@example.com"));
+    let (code, body) = api
+        .request(
+            Method::POST,
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            Some(json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"]["userInfo"]["username"], "alice@example.com");
+    assert_eq!(
+        body["status"]["userInfo"]["groups"],
+        json!(["devs", "ops", "system:authenticated"])
+    );
+    // Signed in, but given no role: RBAC refuses, naming the person.
+    let (code, body) = api
+        .request(Method::GET, "/api/v1/namespaces", None, Some(&token))
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    assert_eq!(
+        body["message"],
+        "namespaces is forbidden: User \"alice@example.com\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope"
+    );
+
+    // An expired token: Kubernetes' 401 and the Kargo API's.
+    let mut claims = issuer.claims("alice@example.com");
+    claims["exp"] = json!(now_secs() - 3600);
+    let expired = key.token(&claims);
+    let (code, body) = api
+        .request(Method::GET, "/api/v1/namespaces", None, Some(&expired))
+        .await;
+    assert_eq!(
+        (code, &body["message"]),
+        (StatusCode::UNAUTHORIZED, &json!("Unauthorized"))
+    );
+    let (code, body) = api
+        .request(Method::GET, "/v1beta1/projects", None, Some(&expired))
+        .await;
+    assert_eq!(
+        (code, body),
+        (StatusCode::UNAUTHORIZED, json!({"error": "invalid token"}))
+    );
+}
+
+/// Waits until `/readyz?verbose` reports the OpenID provider's keys known.
+async fn oidc_keys_fetched(api: &TestApi) {
+    for _ in 0..1000 {
+        let (_, body) = api
+            .request(Method::GET, "/readyz?verbose", None, None)
+            .await;
+        if body.as_str().is_some_and(|b| b.contains("[+]oidc ok\n")) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the OpenID provider's keys were never fetched");
+}
