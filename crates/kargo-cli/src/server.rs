@@ -591,6 +591,68 @@ mod tests {
     }
 
     #[test]
+    fn the_oidc_flags_make_the_servers_oidc_settings() {
+        let args = parse(&[
+            "--oidc-issuer-url",
+            "https://idp.example.com",
+            "--oidc-client-id",
+            "kargo",
+            "--oidc-cli-client-id",
+            "kargo-cli",
+            "--oidc-scopes",
+            "openid,email",
+            "--oidc-admin-claim",
+            "email=a@b.c",
+            "--oidc-admin-claim",
+            "groups=admins",
+            "--oidc-viewer-claim",
+            "groups=auditors",
+            "--disable-admin-account",
+        ])
+        .unwrap();
+        assert!(args.disable_admin_account);
+        let config = args.oidc.config().unwrap().unwrap();
+        assert_eq!(config.issuer_url, "https://idp.example.com");
+        assert_eq!(config.client_id, "kargo");
+        assert_eq!(config.cli_client_id.as_deref(), Some("kargo-cli"));
+        assert_eq!(config.scopes, ["openid", "email"]);
+        assert_eq!(config.username_claim, "email");
+        assert_eq!(config.groups_claim, "groups");
+        assert_eq!(config.admin_claims["email"], ["a@b.c"]);
+        assert_eq!(config.admin_claims["groups"], ["admins"]);
+        assert_eq!(config.viewer_claims["groups"], ["auditors"]);
+
+        // No issuer, no OIDC; a client id without an issuer is refused by clap.
+        assert!(parse(&[]).unwrap().oidc.config().unwrap().is_none());
+        assert_eq!(
+            parse(&["--oidc-client-id", "kargo"]).err(),
+            Some(clap::error::ErrorKind::MissingRequiredArgument)
+        );
+        let no_client = parse(&["--oidc-issuer-url", "https://idp.example.com"]).unwrap();
+        assert_eq!(
+            no_client.oidc.config().unwrap_err().to_string(),
+            "--oidc-client-id is required with --oidc-issuer-url"
+        );
+        let bad_claim = parse(&[
+            "--oidc-issuer-url",
+            "https://idp.example.com",
+            "--oidc-client-id",
+            "kargo",
+            "--oidc-admin-claim",
+            "admins",
+        ])
+        .unwrap();
+        assert!(
+            bad_claim
+                .oidc
+                .config()
+                .unwrap_err()
+                .to_string()
+                .starts_with("--oidc-admin-claim: invalid claim \"admins\": expected name=value")
+        );
+    }
+
+    #[test]
     fn durations_take_a_unit_or_mean_seconds() {
         let check = |text: &str, expected: Result<Duration, ()>| {
             assert_eq!(parse_duration(text).map_err(|_| ()), expected, "{text}");
