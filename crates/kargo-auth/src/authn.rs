@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use super::admin::Admin;
 use super::limits::{self, FailureLimiter, retry_after_secs};
 use super::observe::{AuthObserver, AuthnAttempt, AuthnOutcome, Credential};
+use super::oidc::{OidcAuthenticator, OidcError};
 use super::rbac::UserInfo;
 use super::tokens::TokenAuthenticator;
 
@@ -111,6 +112,7 @@ pub struct Authenticator {
     admin_user: Arc<UserInfo>,
     observer: Option<Arc<dyn AuthObserver>>,
     tokens: Arc<TokenAuthenticator>,
+    oidc: Option<Arc<OidcAuthenticator>>,
     token_failures: FailureLimiter,
     login_failures: Arc<FailureLimiter>,
     hashing: Arc<tokio::sync::Semaphore>,
@@ -135,6 +137,7 @@ impl Authenticator {
             admin_user: Arc::new(Authenticator::admin_user()),
             observer: None,
             tokens,
+            oidc: None,
             token_failures: FailureLimiter::new(limits::TOKEN_BACKOFF, limits::CAPACITY),
             login_failures: Arc::new(FailureLimiter::new(limits::LOGIN_BACKOFF, limits::CAPACITY)),
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHING_PERMITS)),
@@ -152,6 +155,17 @@ impl Authenticator {
     pub fn with_observer(mut self, observer: Arc<dyn AuthObserver>) -> Authenticator {
         self.observer = Some(observer);
         self
+    }
+
+    /// The same, also accepting the ID tokens of an OpenID provider.
+    pub fn with_oidc(mut self, oidc: Arc<OidcAuthenticator>) -> Authenticator {
+        self.oidc = Some(oidc);
+        self
+    }
+
+    /// The OpenID provider whose ID tokens are accepted, if one is configured.
+    pub fn oidc(&self) -> Option<&Arc<OidcAuthenticator>> {
+        self.oidc.as_ref()
     }
 
     /// Whether the admin account is enabled.
@@ -192,15 +206,71 @@ impl Authenticator {
         self.finish(credential, source, result)
     }
 
+    /// Authenticates a bearer token as [`Authenticator::authenticate_token`] does, except that
+    /// an ID token signed with a key the OpenID provider's key set did not have waits (at most
+    /// [`crate::oidc::KID_WAIT`]) for the keys fetched because of it, then is checked again, as
+    /// kube-apiserver's OIDC authenticator does: a key rotation at the provider costs nobody a
+    /// 401.
+    pub async fn authenticate_token_waiting(
+        &self,
+        token: &str,
+        source: Option<IpAddr>,
+    ) -> Result<Arc<UserInfo>, AuthFailure> {
+        let (mut credential, mut identified) = self.identify(token);
+        if let Err(Reason::Oidc(OidcError::UnknownKid(_))) = &identified
+            && let Some(oidc) = &self.oidc
+            && oidc.wait_for_keys().await
+        {
+            (credential, identified) = self.identify(token);
+        }
+        let attempt = self.counted(identified, source);
+        self.finish(credential, source, attempt)
+    }
+
+    /// [`Authenticator::authenticate`], with a bearer token authenticated by
+    /// [`Authenticator::authenticate_token_waiting`].
+    pub async fn authenticate_waiting(
+        &self,
+        authorization: Option<&str>,
+        peer: Option<&PeerIdentity>,
+        source: Option<IpAddr>,
+    ) -> Result<Arc<UserInfo>, AuthFailure> {
+        match authorization.map(|header| bearer(Some(header))) {
+            Some(Some(token)) => self.authenticate_token_waiting(token, source).await,
+            _ => self.authenticate(authorization, peer, source),
+        }
+    }
+
     fn token(&self, token: &str, source: Option<IpAddr>) -> (Credential, Attempt) {
-        // Service-account tokens first: their verified signatures are cached, so the common
-        // case costs a hash and two lookups.
+        let (credential, identified) = self.identify(token);
+        (credential, self.counted(identified, source))
+    }
+
+    /// Who a bearer token speaks for, or why it is refused (not counted yet).
+    fn identify(&self, token: &str) -> (Credential, Result<Arc<UserInfo>, Reason>) {
+        // A person's ID token verified before: a hash and a lookup.
+        if let Some(oidc) = &self.oidc
+            && let Some(user) = oidc.cached(token)
+        {
+            return (Credential::Oidc, Ok(user));
+        }
+        // Service-account tokens: their verified signatures are cached, so the common case
+        // costs a hash and two lookups.
         let refused = match self.tokens.authenticate(token, None) {
             Ok(authenticated) => return (authenticated.credential, Ok(authenticated.user)),
             Err(reason) => reason,
         };
         if self.admin_enabled && self.admin.verify_token(token) {
             return (Credential::AdminToken, Ok(self.admin_user.clone()));
+        }
+        // A token whose unverified issuer is the OpenID provider is verified as an ID token.
+        if let Some(oidc) = &self.oidc
+            && oidc.is_its_token(token)
+        {
+            return match oidc.verify(token) {
+                Ok(user) => (Credential::Oidc, Ok(user)),
+                Err(e) => (Credential::Oidc, Err(Reason::Oidc(e))),
+            };
         }
         // A refused token is classified (by its unverified issuer) only for an observer.
         let credential = match self.observer {
@@ -216,28 +286,35 @@ impl Authenticator {
             }
             _ => Reason::Token(refused),
         };
+        (credential, Err(reason))
+    }
+
+    /// Counts a refused token against its source address: 429 past the limit.
+    fn counted(
+        &self,
+        identified: Result<Arc<UserInfo>, Reason>,
+        source: Option<IpAddr>,
+    ) -> Attempt {
+        let reason = match identified {
+            Ok(user) => return Ok(user),
+            Err(reason) => reason,
+        };
         let source = source.unwrap_or(UNKNOWN_SOURCE);
         let now = Instant::now();
         if let Some(wait) = self.token_failures.blocked(source, now) {
             let retry_after = retry_after_secs(wait);
-            return (
-                credential,
-                Err(Refusal {
-                    failure: AuthFailure::TooMany { retry_after },
-                    reason: Reason::TooMany(retry_after),
-                }),
-            );
+            return Err(Refusal {
+                failure: AuthFailure::TooMany { retry_after },
+                reason: Reason::TooMany(retry_after),
+            });
         }
         if let Some(block) = self.token_failures.fail(source, now) {
             tracing::warn!(%source, seconds = block.as_secs(), "too many invalid bearer tokens from this address: refusing its invalid tokens with 429");
         }
-        (
-            credential,
-            Err(Refusal {
-                failure: AuthFailure::Invalid,
-                reason,
-            }),
-        )
+        Err(Refusal {
+            failure: AuthFailure::Invalid,
+            reason,
+        })
     }
 
     /// Reports an attempt to the observer and answers it.
@@ -415,6 +492,8 @@ enum Reason {
     /// kube-apiserver's text for a service-account token.
     Token(String),
     TooMany(u32),
+    /// Why an ID token was refused.
+    Oidc(OidcError),
 }
 
 impl Reason {
@@ -423,6 +502,7 @@ impl Reason {
             Reason::Text(text) => Cow::Borrowed(text),
             Reason::Token(text) => Cow::Borrowed(text),
             Reason::TooMany(retry_after) => Cow::Owned(AuthFailure::too_many_message(*retry_after)),
+            Reason::Oidc(e) => Cow::Owned(e.to_string()),
         }
     }
 }

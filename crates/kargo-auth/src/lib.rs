@@ -4,6 +4,7 @@
 //! - [`admin`]: the admin account's password and tokens;
 //! - [`limits`]: failed logins and tokens counted per source address, with back-off;
 //! - [`tokens`]: service-account tokens;
+//! - [`oidc`]: people's ID tokens from the OpenID provider (single sign-on);
 //! - [`rbac`]: Kubernetes RBAC evaluated in process;
 //! - [`observe`]: the seam that sees every authentication attempt and authorization decision;
 //! - [`decisions`]: remembered allows, forgotten whenever the policy changes;
@@ -23,6 +24,7 @@ pub mod keys;
 pub(crate) mod limits;
 pub mod mint;
 pub mod observe;
+pub mod oidc;
 pub mod rbac;
 pub mod tls;
 pub mod tokens;

@@ -41,6 +41,8 @@ pub enum Credential {
     AdminPassword,
     /// A client certificate signed by the server's CA.
     ClientCertificate,
+    /// An ID token of the configured OpenID provider (single sign-on), valid or not.
+    Oidc,
     /// An `Authorization` header with none of the above: not a bearer token, or a token of no
     /// issuer of ours.
     Unrecognized,

@@ -38,8 +38,8 @@ pub struct ServerArgs {
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub compaction_interval: Duration,
     /// Disable the admin account: `kargo login --admin` is refused (the admin kubeconfig still
-    /// works).
-    #[arg(long)]
+    /// works). With single sign-on configured, this leaves no shared password.
+    #[arg(long, env = "KARGO_DISABLE_ADMIN_ACCOUNT")]
     pub disable_admin_account: bool,
     /// The largest object the server stores, in bytes as encoded (JSON); writes that would
     /// store a larger one get 413.
@@ -65,6 +65,124 @@ pub struct ServerArgs {
     /// Bounds on connections, requests and watches.
     #[command(flatten)]
     pub limits: Box<LimitArgs>,
+    /// Single sign-on through an OpenID provider.
+    #[command(flatten)]
+    pub oidc: Box<OidcArgs>,
+}
+
+/// Single sign-on: people sign in with the company's OpenID provider (see docs, "SSO").
+#[derive(Debug, Args, Clone)]
+pub struct OidcArgs {
+    /// The OpenID provider's issuer URL (https); its ID tokens are accepted.
+    #[arg(
+        long,
+        env = "KARGO_OIDC_ISSUER_URL",
+        value_name = "URL",
+        help_heading = "Single sign-on (OIDC)"
+    )]
+    pub oidc_issuer_url: Option<String>,
+    /// The client id registered for Kargo at the provider (an accepted audience).
+    #[arg(
+        long,
+        env = "KARGO_OIDC_CLIENT_ID",
+        value_name = "ID",
+        requires = "oidc_issuer_url",
+        help_heading = "Single sign-on (OIDC)"
+    )]
+    pub oidc_client_id: Option<String>,
+    /// The client id of the CLI (a public client with PKCE; also an accepted audience).
+    #[arg(
+        long,
+        env = "KARGO_OIDC_CLI_CLIENT_ID",
+        value_name = "ID",
+        requires = "oidc_issuer_url",
+        help_heading = "Single sign-on (OIDC)"
+    )]
+    pub oidc_cli_client_id: Option<String>,
+    /// The scopes clients ask for, comma-separated.
+    #[arg(
+        long,
+        env = "KARGO_OIDC_SCOPES",
+        value_name = "SCOPE,...",
+        value_delimiter = ',',
+        default_value = "openid,profile,email,groups",
+        help_heading = "Single sign-on (OIDC)"
+    )]
+    pub oidc_scopes: Vec<String>,
+    /// The ID-token claim that names a person.
+    #[arg(long, env = "KARGO_OIDC_USERNAME_CLAIM", value_name = "CLAIM",
+          default_value = kargo_server::auth::oidc::DEFAULT_USERNAME_CLAIM, help_heading = "Single sign-on (OIDC)")]
+    pub oidc_username_claim: String,
+    /// The ID-token claim holding a person's groups.
+    #[arg(long, env = "KARGO_OIDC_GROUPS_CLAIM", value_name = "CLAIM",
+          default_value = kargo_server::auth::oidc::DEFAULT_GROUPS_CLAIM, help_heading = "Single sign-on (OIDC)")]
+    pub oidc_groups_claim: String,
+    /// A PEM CA bundle to trust for the provider, besides the system's roots.
+    #[arg(
+        long,
+        env = "KARGO_OIDC_CA_FILE",
+        value_name = "FILE",
+        help_heading = "Single sign-on (OIDC)"
+    )]
+    pub oidc_ca_file: Option<PathBuf>,
+    /// People with this claim are system-wide admins (`email=a@b.c`; repeatable; the variable
+    /// takes a comma-separated list).
+    #[arg(
+        long,
+        env = "KARGO_OIDC_ADMIN_CLAIMS",
+        value_name = "NAME=VALUE",
+        value_delimiter = ',',
+        help_heading = "Single sign-on (OIDC)"
+    )]
+    pub oidc_admin_claim: Vec<String>,
+    /// People with this claim are system-wide viewers (`groups=auditors`; repeatable; the
+    /// variable takes a comma-separated list).
+    #[arg(
+        long,
+        env = "KARGO_OIDC_VIEWER_CLAIMS",
+        value_name = "NAME=VALUE",
+        value_delimiter = ',',
+        help_heading = "Single sign-on (OIDC)"
+    )]
+    pub oidc_viewer_claim: Vec<String>,
+}
+
+impl OidcArgs {
+    /// The server's OIDC settings, `None` without an issuer.
+    fn config(&self) -> anyhow::Result<Option<kargo_server::auth::oidc::OidcConfig>> {
+        use kargo_server::auth::oidc::{OidcConfig, parse_claim_setting};
+        let Some(issuer) = &self.oidc_issuer_url else {
+            return Ok(None);
+        };
+        let Some(client_id) = &self.oidc_client_id else {
+            anyhow::bail!("--oidc-client-id is required with --oidc-issuer-url");
+        };
+        let mut config = OidcConfig::new(issuer.clone(), client_id.clone());
+        config.cli_client_id = self.oidc_cli_client_id.clone().filter(|c| !c.is_empty());
+        config.scopes = self
+            .oidc_scopes
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        config.username_claim = self.oidc_username_claim.clone();
+        config.groups_claim = self.oidc_groups_claim.clone();
+        if let Some(path) = &self.oidc_ca_file {
+            config.ca_pem = Some(
+                std::fs::read(path)
+                    .with_context(|| format!("reading --oidc-ca-file {}", path.display()))?,
+            );
+        }
+        for setting in &self.oidc_admin_claim {
+            parse_claim_setting(setting, &mut config.admin_claims)
+                .map_err(|e| anyhow::anyhow!("--oidc-admin-claim: {e}"))?;
+        }
+        for setting in &self.oidc_viewer_claim {
+            parse_claim_setting(setting, &mut config.viewer_claims)
+                .map_err(|e| anyhow::anyhow!("--oidc-viewer-claim: {e}"))?;
+        }
+        Ok(Some(config))
+    }
 }
 
 /// The limits of `docs/operations.md` ("Limits"); defaults are kube-apiserver's where it has one.
@@ -364,8 +482,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         init: args.init,
         encryption_config: args.encryption_config,
         limits: args.limits.limits(),
-        oidc_admin_claims: Vec::new(),
-        oidc_viewer_claims: Vec::new(),
+        oidc: args.oidc.config()?,
     };
     let outcome = runtime.block_on(kargo_server::server::run(config, |started| {
         use std::io::Write;
@@ -471,6 +588,68 @@ mod tests {
         Cli::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
             .map(|c| c.server)
             .map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn the_oidc_flags_make_the_servers_oidc_settings() {
+        let args = parse(&[
+            "--oidc-issuer-url",
+            "https://idp.example.com",
+            "--oidc-client-id",
+            "kargo",
+            "--oidc-cli-client-id",
+            "kargo-cli",
+            "--oidc-scopes",
+            "openid,email",
+            "--oidc-admin-claim",
+            "email=a@b.c",
+            "--oidc-admin-claim",
+            "groups=admins",
+            "--oidc-viewer-claim",
+            "groups=auditors",
+            "--disable-admin-account",
+        ])
+        .unwrap();
+        assert!(args.disable_admin_account);
+        let config = args.oidc.config().unwrap().unwrap();
+        assert_eq!(config.issuer_url, "https://idp.example.com");
+        assert_eq!(config.client_id, "kargo");
+        assert_eq!(config.cli_client_id.as_deref(), Some("kargo-cli"));
+        assert_eq!(config.scopes, ["openid", "email"]);
+        assert_eq!(config.username_claim, "email");
+        assert_eq!(config.groups_claim, "groups");
+        assert_eq!(config.admin_claims["email"], ["a@b.c"]);
+        assert_eq!(config.admin_claims["groups"], ["admins"]);
+        assert_eq!(config.viewer_claims["groups"], ["auditors"]);
+
+        // No issuer, no OIDC; a client id without an issuer is refused by clap.
+        assert!(parse(&[]).unwrap().oidc.config().unwrap().is_none());
+        assert_eq!(
+            parse(&["--oidc-client-id", "kargo"]).err(),
+            Some(clap::error::ErrorKind::MissingRequiredArgument)
+        );
+        let no_client = parse(&["--oidc-issuer-url", "https://idp.example.com"]).unwrap();
+        assert_eq!(
+            no_client.oidc.config().unwrap_err().to_string(),
+            "--oidc-client-id is required with --oidc-issuer-url"
+        );
+        let bad_claim = parse(&[
+            "--oidc-issuer-url",
+            "https://idp.example.com",
+            "--oidc-client-id",
+            "kargo",
+            "--oidc-admin-claim",
+            "admins",
+        ])
+        .unwrap();
+        assert!(
+            bad_claim
+                .oidc
+                .config()
+                .unwrap_err()
+                .to_string()
+                .starts_with("--oidc-admin-claim: invalid claim \"admins\": expected name=value")
+        );
     }
 
     #[test]

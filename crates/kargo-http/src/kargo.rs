@@ -500,7 +500,7 @@ async fn authenticate(State(app): State<AppState>, mut request: Request, next: N
         None | Some(Ok("")) => Err(AuthFailure::Missing),
         Some(Ok(h)) if h.eq_ignore_ascii_case("bearer") => Err(AuthFailure::Missing),
         Some(Ok(h)) => match bearer(Some(h)) {
-            Some(token) => app.authn.authenticate_token(token, source),
+            Some(token) => app.authn.authenticate_token_waiting(token, source).await,
             None => Err(AuthFailure::Invalid),
         },
         Some(Err(_)) => Err(AuthFailure::Invalid),
@@ -786,7 +786,11 @@ async fn openapi() -> Response {
 async fn public_server_config(State(app): State<AppState>) -> Response {
     json_response(
         StatusCode::OK,
-        &json!({"oidcConfig": null, "adminAccountEnabled": app.authn.admin_enabled(), "skipAuth": false}),
+        &json!({
+            "oidcConfig": app.authn.oidc().map(|oidc| oidc.config().public()),
+            "adminAccountEnabled": app.authn.admin_enabled(),
+            "skipAuth": false,
+        }),
         &[],
     )
 }

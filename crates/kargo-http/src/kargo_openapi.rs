@@ -283,7 +283,16 @@ fn schemas() -> Value {
         "PublicServerConfig": {
             "type": "object",
             "properties": {
-                "oidcConfig": {"nullable": true},
+                "oidcConfig": {
+                    "type": "object",
+                    "nullable": true,
+                    "properties": {
+                        "issuerUrl": {"type": "string"},
+                        "clientId": {"type": "string"},
+                        "cliClientId": {"type": "string"},
+                        "scopes": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
                 "adminAccountEnabled": {"type": "boolean"},
                 "skipAuth": {"type": "boolean"},
             },

@@ -302,7 +302,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health))
         .route("/livez", get(health))
-        .route("/readyz", get(health))
+        .route("/readyz", get(readyz))
         .route("/version", get(version))
         .route(
             "/.well-known/openid-configuration",
@@ -373,6 +373,28 @@ async fn health() -> &'static str {
     "ok"
 }
 
+/// `/readyz`: `ok`; with `?verbose`, each check on its own line as kube-apiserver prints them.
+/// An OpenID provider whose keys are not known yet is reported (`[-]oidc failed: ...`) but does
+/// not make the server unready: every other credential works meanwhile.
+async fn readyz(State(app): State<AppState>, request: Request) -> String {
+    let verbose = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.split('=').next() == Some("verbose")));
+    if !verbose {
+        return "ok".to_owned();
+    }
+    let mut text = "[+]ping ok\n".to_owned();
+    if let Some(oidc) = app.authn.oidc() {
+        match oidc.readiness() {
+            Ok(()) => text.push_str("[+]oidc ok\n"),
+            Err(e) => text.push_str(&format!("[-]oidc failed: {e}\n")),
+        }
+    }
+    text.push_str("readyz check passed\n");
+    text
+}
+
 async fn version() -> Response {
     json_response(StatusCode::OK, &discovery::version(), &[])
 }
@@ -413,7 +435,7 @@ async fn authenticate(
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let peer = request.extensions().get::<PeerIdentity>();
-    match app.authn.authenticate(header, peer, source) {
+    match app.authn.authenticate_waiting(header, peer, source).await {
         Ok(user) => Ok((user, request)),
         Err(AuthFailure::Missing | AuthFailure::Invalid) => {
             drain(request).await;

@@ -210,3 +210,206 @@ async fn every_answered_request_makes_one_record_with_its_user_attributes_and_st
         assert_eq!(recorder.take(), [expected]);
     }
 }
+
+/// A token claiming `iss` (unsigned: only its issuer matters here).
+fn token_of_issuer(iss: &str) -> String {
+    let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(json!({"alg": "RS256", "kid": "k1"})),
+        b64(
+            json!({"iss": iss, "aud": "kargo", "email": "alice@example.com", "exp": 4_000_000_000u64})
+        )
+    )
+}
+
+#[tokio::test]
+async fn with_oidc_configured_and_the_issuer_down_the_server_serves_and_says_so() {
+    // Nothing listens on port 1: the issuer is down for the whole test.
+    let issuer = "https://127.0.0.1:1";
+    let api = TestApi::with_config(Observers::default(), |config| {
+        let mut oidc = kargo_auth::oidc::OidcConfig::new(issuer, "kargo");
+        oidc.cli_client_id = Some("kargo-cli".into());
+        oidc.scopes = vec!["openid".into(), "email".into()];
+        config.oidc = Some(oidc);
+    })
+    .await;
+
+    let (code, body) = api
+        .request(
+            Method::GET,
+            "/v1beta1/system/public-server-config",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"oidcConfig": {"issuerUrl": issuer, "clientId": "kargo", "cliClientId": "kargo-cli",
+                              "scopes": ["openid", "email"]},
+               "adminAccountEnabled": true, "skipAuth": false})
+    );
+
+    // Ready (service-account tokens and certificates work), with the OIDC check failing.
+    let (code, body) = api.request(Method::GET, "/readyz", None, None).await;
+    assert_eq!((code, body), (StatusCode::OK, Value::String("ok".into())));
+    let (code, body) = api
+        .request(Method::GET, "/readyz?verbose", None, None)
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let text = body.as_str().unwrap().to_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "[+]ping ok");
+    assert!(
+        lines[1].starts_with(&format!("[-]oidc failed: issuer {issuer} unreachable: ")),
+        "{text}"
+    );
+    assert_eq!(lines[2], "readyz check passed");
+
+    // A token of the issuer is refused while its keys are unknown: the Kargo API's and
+    // Kubernetes' 401s.
+    let token = token_of_issuer(issuer);
+    let (code, body) = api
+        .request(Method::GET, "/v1beta1/projects", None, Some(&token))
+        .await;
+    assert_eq!(
+        (code, body),
+        (StatusCode::UNAUTHORIZED, json!({"error": "invalid token"}))
+    );
+    let (code, body) = api
+        .request(Method::GET, "/api/v1/namespaces", None, Some(&token))
+        .await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
+    );
+    // Every other credential works.
+    let (code, _) = api
+        .request(
+            Method::GET,
+            "/api/v1/namespaces",
+            None,
+            Some(&api.admin_token),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let reader = reader_token(&api).await;
+    let (code, _) = api
+        .request(
+            Method::GET,
+            "/api/v1/namespaces/demo/serviceaccounts/ci",
+            None,
+            Some(&reader),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn without_oidc_the_public_configuration_has_none() {
+    let api = TestApi::new().await;
+    let (code, body) = api
+        .request(
+            Method::GET,
+            "/v1beta1/system/public-server-config",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"oidcConfig": null, "adminAccountEnabled": true, "skipAuth": false})
+    );
+    let (_, body) = api
+        .request(Method::GET, "/readyz?verbose", None, None)
+        .await;
+    assert_eq!(
+        body,
+        Value::String("[+]ping ok\nreadyz check passed\n".into())
+    );
+}
+
+#[tokio::test]
+async fn a_person_signed_in_with_the_openid_provider_is_named_by_its_claims_and_held_to_rbac() {
+    use kargo_auth::oidc::testing::{Issuer, TestKey, now_secs};
+
+    let key = TestKey::rsa();
+    let issuer = Issuer::start(&[&key]).await;
+    let config = issuer.config();
+    let api = TestApi::with_config(Observers::default(), |server| server.oidc = Some(config)).await;
+    oidc_keys_fetched(&api).await;
+
+    let (code, body) = api
+        .request(
+            Method::GET,
+            "/v1beta1/system/public-server-config",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body["oidcConfig"]["issuerUrl"], json!(issuer.url));
+    assert_eq!(body["oidcConfig"]["cliClientId"], "kargo-cli");
+
+    let token = key.token(&issuer.claims("alice@example.com"));
+    let (code, body) = api
+        .request(
+            Method::POST,
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            Some(json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"]["userInfo"]["username"], "alice@example.com");
+    assert_eq!(
+        body["status"]["userInfo"]["groups"],
+        json!(["devs", "ops", "system:authenticated"])
+    );
+    // Signed in, but given no role: RBAC refuses, naming the person.
+    let (code, body) = api
+        .request(Method::GET, "/api/v1/namespaces", None, Some(&token))
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    assert_eq!(
+        body["message"],
+        "namespaces is forbidden: User \"alice@example.com\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope"
+    );
+
+    // An expired token: Kubernetes' 401 and the Kargo API's.
+    let mut claims = issuer.claims("alice@example.com");
+    claims["exp"] = json!(now_secs() - 3600);
+    let expired = key.token(&claims);
+    let (code, body) = api
+        .request(Method::GET, "/api/v1/namespaces", None, Some(&expired))
+        .await;
+    assert_eq!(
+        (code, &body["message"]),
+        (StatusCode::UNAUTHORIZED, &json!("Unauthorized"))
+    );
+    let (code, body) = api
+        .request(Method::GET, "/v1beta1/projects", None, Some(&expired))
+        .await;
+    assert_eq!(
+        (code, body),
+        (StatusCode::UNAUTHORIZED, json!({"error": "invalid token"}))
+    );
+}
+
+/// Waits until `/readyz?verbose` reports the OpenID provider's keys known.
+async fn oidc_keys_fetched(api: &TestApi) {
+    for _ in 0..1000 {
+        let (_, body) = api
+            .request(Method::GET, "/readyz?verbose", None, None)
+            .await;
+        if body.as_str().is_some_and(|b| b.contains("[+]oidc ok\n")) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the OpenID provider's keys were never fetched");
+}

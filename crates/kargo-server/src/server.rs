@@ -17,6 +17,7 @@ use kargo_auth::admin::{Admin, AdminWatcher};
 use kargo_auth::authn::{Authenticator, MASTERS};
 use kargo_auth::keys;
 use kargo_auth::mint::TokenMinter;
+use kargo_auth::oidc::OidcAuthenticator;
 use kargo_auth::tls::{CaPair, TlsMaterial, write_file};
 use kargo_auth::tokens::TokenAuthenticator;
 use kargo_auth::view::AuthView;
@@ -66,6 +67,9 @@ pub enum StartError {
     /// The objects of a first start could not be created.
     #[error("creating the first-start objects: {0}")]
     Bootstrap(String),
+    /// The OIDC settings cannot be used (`--oidc-*`).
+    #[error(transparent)]
+    Oidc(#[from] kargo_auth::oidc::ConfigError),
     /// The informer stopped before it had read the store.
     #[error("the informer stopped before its first sync")]
     Informer,
@@ -274,11 +278,8 @@ pub struct ServerConfig {
     pub encryption_config: Option<PathBuf>,
     /// Bounds on connections, requests and watches.
     pub limits: kargo_http::limits::Limits,
-    /// `--oidc-admin-claim name=value`: people with one of these claims are mapped to the system
-    /// `kargo-admin` (its claims annotation, written at start-up).
-    pub oidc_admin_claims: Vec<(String, String)>,
-    /// `--oidc-viewer-claim name=value`: the same for the system `kargo-viewer`.
-    pub oidc_viewer_claims: Vec<(String, String)>,
+    /// Single sign-on: the OpenID provider whose ID tokens are accepted (`--oidc-*`).
+    pub oidc: Option<kargo_auth::oidc::OidcConfig>,
 }
 
 impl ServerConfig {
@@ -393,13 +394,25 @@ async fn bootstrap(registry: &Registry, config: &ServerConfig) -> Result<(), Sta
         .await?;
     }
     let system_claims = kargo_core::projects::SystemClaims {
-        admins: config.oidc_admin_claims.clone(),
-        viewers: config.oidc_viewer_claims.clone(),
+        admins: pairs(config.oidc.as_ref().map(|o| &o.admin_claims)),
+        viewers: pairs(config.oidc.as_ref().map(|o| &o.viewer_claims)),
     };
     kargo_core::projects::bootstrap_system(registry, &system_claims)
         .await
         .map_err(|e| StartError::Bootstrap(format!("creating the system objects: {e}")))?;
     Ok(())
+}
+
+/// `--oidc-admin-claim`/`--oidc-viewer-claim` settings as the `name=value` pairs the system
+/// accounts' claims annotation is written from.
+fn pairs(
+    claims: Option<&std::collections::BTreeMap<String, Vec<String>>>,
+) -> Vec<(String, String)> {
+    claims
+        .into_iter()
+        .flatten()
+        .flat_map(|(name, values)| values.iter().map(move |v| (name.clone(), v.clone())))
+        .collect()
 }
 
 fn write_admin_kubeconfig(
@@ -775,15 +788,18 @@ pub(crate) async fn assemble(
     let authz = Arc::new(Authorizer::new(view.clone()));
     let kargo = kargo_core::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone())
         .with_minter(minter);
+    let mut authn = Authenticator::new(
+        admin.clone(),
+        Arc::new(TokenAuthenticator::new(view.clone(), issuer)),
+    )
+    .with_admin_enabled(config.admin_enabled);
+    if let Some(oidc) = &config.oidc {
+        // Returns at once: the issuer's keys are fetched in the background.
+        authn = authn.with_oidc(OidcAuthenticator::start(oidc.clone(), shutdown.clone())?);
+    }
     let state = AppState::new(App {
         registry,
-        authn: Arc::new(
-            Authenticator::new(
-                admin.clone(),
-                Arc::new(TokenAuthenticator::new(view.clone(), issuer)),
-            )
-            .with_admin_enabled(config.admin_enabled),
-        ),
+        authn: Arc::new(authn),
         authz,
         advertised_address,
         shutdown,

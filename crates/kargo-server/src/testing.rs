@@ -47,10 +47,22 @@ impl TestApi {
     ///
     /// # Panics
     /// If the API cannot be assembled (a test cannot go on without it).
-    #[allow(clippy::expect_used)]
     pub async fn with_observers(observers: Observers) -> TestApi {
+        TestApi::with_config(observers, |_| {}).await
+    }
+
+    /// A new API on an empty store, whose requests `observers` see, with the server's
+    /// configuration changed by `configure` (OIDC, the admin account...).
+    ///
+    /// # Panics
+    /// If the API cannot be assembled (a test cannot go on without it).
+    #[allow(clippy::expect_used)]
+    pub async fn with_config(
+        observers: Observers,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> TestApi {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_owned(),
             store: StoreConfig::Sqlite,
@@ -64,9 +76,9 @@ impl TestApi {
             init: false,
             encryption_config: None,
             limits: kargo_http::limits::Limits::default(),
-            oidc_admin_claims: Vec::new(),
-            oidc_viewer_claims: Vec::new(),
+            oidc: None,
         };
+        configure(&mut config);
         let store = config.store.open(dir.path()).await.expect("a SQLite store");
         let (store, tripped) = kargo_store::tripwire(store);
         let shutdown = CancellationToken::new();

@@ -24,7 +24,6 @@ use serde_json::Value;
 use super::object::Meta;
 use crate::status::{Result, Status};
 
-
 /// How a create or update treats fields the kind does not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FieldValidation {
