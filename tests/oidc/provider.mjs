@@ -9,8 +9,8 @@
 //     "cert": "/path/tls.crt", "key": "/path/tls.key",   // PEM, for 127.0.0.1
 //     "idTokenTtl": 60,                                   // seconds
 //     "alg": "RS256",                                     // or "ES256": the signing key's kind
-//     "clientSecret": "...",                              // of the confidential client `kargo`
-//     "kargoRedirectUris": ["https://.../login"],         // of the client `kargo`
+//     "port": 0,                                          // 0: any free port
+//     "redirectUris": ["https://.../login"],              // more redirect URIs of `kargo`
 //     "users": [{ "sub": "alice", "email": "...", "password": "...", "name": "...",
 //                 "groups": ["devops"] }]
 //   }
@@ -30,11 +30,15 @@ import { generateKeyPairSync, randomUUID, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 
 import Provider from 'oidc-provider';
+// The package's own in-memory adapter (no `exports` map: a deep import of the pinned version),
+// made once so that every Provider instance of this process shares its storage.
+import { createMemoryAdapter } from 'oidc-provider/lib/adapters/memory_adapter.js';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const alg = config.alg ?? 'RS256';
 const users = new Map(config.users.map((u) => [u.sub, u]));
 const cookieKeys = [randomBytes(32).toString('hex')];
+const adapter = createMemoryAdapter();
 
 function newKey() {
   const pair = alg === 'ES256'
@@ -47,7 +51,7 @@ function newKey() {
 let keys = [newKey()];
 
 const tls = https.createServer({ cert: readFileSync(config.cert), key: readFileSync(config.key) });
-tls.listen(0, '127.0.0.1');
+tls.listen(config.port ?? 0, '127.0.0.1');
 await once(tls, 'listening');
 const issuer = `https://127.0.0.1:${tls.address().port}`;
 
@@ -59,31 +63,28 @@ function page(title, body) {
   return `<!DOCTYPE html><html><head><meta charset="utf-8"><title>${escape(title)}</title></head><body>${body}</body></html>`;
 }
 
-// A provider with the current keys. The default memory adapter's storage is shared by every
-// instance in this process, so sessions, grants and refresh tokens survive a key rotation.
+// A provider with the current keys. Every instance shares `adapter` and the cookie keys, so
+// sessions, grants and refresh tokens survive a key rotation.
 function makeProvider() {
   const provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: 'kargo',
-        client_secret: config.clientSecret,
-        redirect_uris: config.kargoRedirectUris ?? [`${issuer}/unused`],
-        grant_types: ['authorization_code', 'refresh_token'],
-        response_types: ['code'],
-        id_token_signed_response_alg: alg,
-      },
-      {
-        // Public native client: PKCE required; any loopback port (RFC 8252 section 7.3).
-        client_id: 'kargo-cli',
-        application_type: 'native',
-        token_endpoint_auth_method: 'none',
-        redirect_uris: ['http://localhost/auth/callback', 'http://127.0.0.1/auth/callback'],
-        grant_types: ['authorization_code', 'refresh_token'],
-        response_types: ['code'],
-        id_token_signed_response_alg: alg,
-      },
-    ],
+    // Public clients (PKCE required), as Kargo's UI and CLI are: `kargo` (the server's
+    // `--oidc-client-id`), `kargo-cli` (`--oidc-cli-client-id`), and `other-app` (an audience
+    // Kargo must refuse). Each accepts the CLI's callback on any loopback port (RFC 8252 7.3).
+    clients: ['kargo', 'kargo-cli', 'other-app'].map((clientId) => ({
+      client_id: clientId,
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      redirect_uris: [
+        'http://localhost/auth/callback',
+        'http://127.0.0.1/auth/callback',
+        ...(clientId === 'kargo' ? config.redirectUris ?? [] : []),
+      ],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      id_token_signed_response_alg: alg,
+    })),
     jwks: { keys },
+    adapter,
     cookies: { keys: cookieKeys },
     scopes: ['openid', 'email', 'profile', 'groups', 'offline_access'],
     claims: {
@@ -126,6 +127,18 @@ function makeProvider() {
         }),
       };
     },
+  });
+  // offline_access without prompt=consent: a refresh token anyway, as Dex, Okta and Keycloak
+  // give one (the spec lets a provider drop the scope; this one would).
+  provider.use(async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === '/auth') {
+      const query = new URLSearchParams(ctx.querystring);
+      if ((query.get('scope') ?? '').split(' ').includes('offline_access') && !query.has('prompt')) {
+        query.set('prompt', 'consent');
+        ctx.querystring = query.toString();
+      }
+    }
+    await next();
   });
   provider.on('server_error', (_ctx, err) => console.error('oidc-provider server_error', err));
   return provider;
