@@ -170,3 +170,55 @@ fn an_es256_provider_signs_with_an_ec_key() {
     let claims = verify(&provider, &id_token, CLI_CLIENT_ID).expect("valid");
     assert_eq!(claims["email"], BOB);
 }
+
+#[test]
+fn complete_login_brings_the_code_to_a_local_callback_as_a_browser_would() {
+    use std::io::{BufRead, BufReader, Write};
+    let provider = Provider::start();
+    // A stand-in for `kargo login --sso`'s callback server.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let callback = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut request_line = String::new();
+        reader.read_line(&mut request_line).unwrap();
+        let mut stream = stream;
+        stream
+            .write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\nconnection: close\r\n\r\nsigned in",
+            )
+            .unwrap();
+        request_line
+    });
+    let state = random_text(24);
+    let url = provider.authorization_url(
+        CLI_CLIENT_ID,
+        &format!("http://localhost:{port}/auth/callback"),
+        &random_text(64),
+        &state,
+    );
+    let printed = format!("Open this URL: {url}\n");
+    let found = provider.find_authorization_url(&printed).expect("the URL");
+    assert_eq!(found, url);
+    assert_eq!(
+        provider.complete_login(&found, ALICE),
+        (200, "signed in".to_owned())
+    );
+    let request_line = callback.join().unwrap();
+    assert!(
+        request_line.starts_with("GET /auth/callback?code="),
+        "{request_line}"
+    );
+    assert!(
+        request_line.contains(&format!("state={state}")),
+        "{request_line}"
+    );
+    assert!(
+        request_line.contains(&format!(
+            "iss={}",
+            crate::oidc::form_encode_value(provider.issuer())
+        )),
+        "{request_line}"
+    );
+}

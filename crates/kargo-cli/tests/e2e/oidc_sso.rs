@@ -310,11 +310,8 @@ fn an_issuer_down_at_start_up_does_not_stop_the_server_and_is_used_once_up() {
 /// Runs `kargo login SERVER --sso --port PORT` as `cli`, signs in as `email` at the provider
 /// through the URL it prints, and waits for it to succeed.
 fn login_with_sso(cli: &Cli, server: &Server, provider: &Provider, email: &str) {
-    // One file with both CAs: the server's and the provider's.
-    let bundle = cli.home().join("ca-bundle.crt");
-    let mut pem = std::fs::read(server.ca()).expect("server CA");
-    pem.extend(std::fs::read(provider.ca()).expect("provider CA"));
-    std::fs::write(&bundle, pem).expect("write the bundle");
+    // The CLI trusts the server's CA (`--certificate-authority`) and, for the provider,
+    // `KARGO_OIDC_CA_FILE`; it only prints the URL (`KARGO_SSO_NO_BROWSER`), on stderr.
     let port = Provider::free_port().to_string();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kargo"))
         .args([
@@ -325,11 +322,11 @@ fn login_with_sso(cli: &Cli, server: &Server, provider: &Provider, email: &str) 
             &port,
             "--certificate-authority",
         ])
-        .arg(&bundle)
+        .arg(server.ca())
         .env("HOME", cli.home())
         .env("XDG_CONFIG_HOME", cli.home().join(".config"))
-        .env("SSL_CERT_FILE", &bundle)
-        .env("BROWSER", "true")
+        .env("KARGO_OIDC_CA_FILE", provider.ca())
+        .env("KARGO_SSO_NO_BROWSER", "1")
         .env_remove("DISPLAY")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -389,7 +386,13 @@ fn kargo_login_sso_through_the_real_authorization_endpoint_then_whoami() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
     let whoami = cli.run(&["whoami"]);
-    assert!(whoami.ok().contains(ALICE), "{}", whoami.stdout);
+    let table = whoami.ok();
+    assert!(table.contains(ALICE), "{table}");
+    assert!(table.contains("[devops system:authenticated]"), "{table}");
+    assert!(
+        table.contains(&format!("sso ({})", provider.issuer())),
+        "{table}"
+    );
 }
 
 #[test]
