@@ -424,3 +424,41 @@ fn an_expired_id_token_is_refreshed_before_a_command() {
     assert_ne!(first, second, "the ID token was not refreshed");
     assert!(claims_of(&second)["exp"].as_i64() > claims_of(&first)["exp"].as_i64());
 }
+
+#[test]
+#[ignore = "needs h/oidc-verify and h/oidc-claims"]
+fn a_person_with_the_system_admin_claim_creates_a_project_and_becomes_its_admin() {
+    let provider = Provider::start();
+    let mut args = provider.server_args();
+    args.extend(["--oidc-admin-claim".to_owned(), "groups=devops".to_owned()]);
+    let server = Server::start_with(&args);
+    let (alice_token, _) = provider.id_token(ALICE);
+    let alice = Kargo::with_token(&server, &alice_token);
+    let project = alice.project("alices");
+    assert_eq!(
+        project["metadata"]["annotations"]["kargo.akuity.io/create-actor"],
+        format!("email:{ALICE}")
+    );
+    let role = alice.check(
+        "GET",
+        "/v1beta1/projects/alices/roles/kargo-admin",
+        None,
+        Expect::Ok(200),
+    );
+    assert_eq!(
+        role["claims"],
+        json!([{"name": "email", "values": [ALICE]}])
+    );
+    // Bob (group qa) holds no system claim: he may neither create a project nor use Alice's.
+    let (bob_token, _) = provider.id_token(BOB);
+    let bob = Kargo::with_token(&server, &bob_token);
+    let answer = bob.post("/v1beta1/projects", json!({"metadata": {"name": "bobs"}}));
+    assert_eq!(answer.code, 403, "{}", answer.body);
+    let answer = bob.post(
+        "/v1beta1/projects/alices/service-accounts",
+        json!({"metadata": {"name": "ci"}}),
+    );
+    assert_eq!(answer.code, 403, "{}", answer.body);
+    // Alice works in her project.
+    alice.service_account("alices", "ci");
+}
