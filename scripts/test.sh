@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, the store conformance and crash tests, and the end-to-end
 # tests that drive a real `kargo server` with kubectl, the Python kubernetes client and the kargo
-# CLI. Prepares what the tests need first (a Python venv in .venv; etcd for the etcd backend).
+# CLI. Prepares what the tests need first (a Python venv in .venv; etcd for the etcd backend;
+# the OpenID provider's npm packages in tests/oidc/node_modules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,20 @@ if ! command -v etcd >/dev/null; then
     echo "scripts/test.sh: the etcd tests need etcd: sudo apt-get install etcd-server" >&2
     exit 1
   fi
+fi
+
+# The tests' OpenID provider (npm `oidc-provider`, pinned by tests/oidc/package-lock.json).
+if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
+  if ! command -v npm >/dev/null; then
+    echo "scripts/test.sh: the OIDC tests need Node.js >= 20.19 and npm (on Debian 12: NodeSource's nodejs)" >&2
+    exit 1
+  fi
+  npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
+fi
+# oidc-provider 9 needs Node.js 20.19 or later (Debian 12's own nodejs is 18: use NodeSource's).
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  echo "scripts/test.sh: the OIDC tests need Node.js >= 20.19, found $(node --version)" >&2
+  exit 1
 fi
 
 export KARGO_TEST_PYTHON="$PWD/.venv/bin/python"

@@ -24,13 +24,16 @@
 //! - `cli_login`: `kargo login`, `logout` and `config`, and the configuration file;
 //! - `cli_flags`: command-line mistakes caught before any request, help and completions;
 //! - `cli_commands`: every `kargo` command's output and errors against the Kargo REST API;
-//! - `guide`: the ServiceAccounts user guide replayed command by command.
+//! - `guide`: the ServiceAccounts user guide replayed command by command;
+//! - `oidc_provider`: the tests' OpenID provider (`oidc`, npm `oidc-provider`) on its own;
+//!   `oidc_sso`: people signed in through it, against the server and the CLI.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli_harness;
 mod harness;
 mod honest;
+mod oidc;
 
 mod abuse;
 mod bad_input;
@@ -49,6 +52,8 @@ mod kargo_rest;
 mod kargo_roles;
 mod kubectl;
 mod limits;
+mod oidc_provider;
+mod oidc_sso;
 mod persistence;
 mod python;
 mod replicas;
