@@ -20,8 +20,8 @@ use crate::cli_harness::Kargo as Cli;
 use crate::harness::{Server, eventually};
 use crate::kargo_client::{Expect, Kargo};
 use crate::oidc::{
-    ALICE, BOB, CLI_CLIENT_ID, CLIENT_ID, OTHER_CLIENT_ID, Options, Provider, claims_of, header_of,
-    sign_with_foreign_key,
+    ALICE, BOB, CAROL, CLI_CLIENT_ID, CLIENT_ID, OTHER_CLIENT_ID, Options, Provider, claims_of,
+    header_of, sign_with_foreign_key,
 };
 
 /// A server that trusts `provider`.
@@ -478,4 +478,89 @@ fn a_person_with_the_system_admin_claim_creates_a_project_and_becomes_its_admin(
     assert_eq!(answer.code, 403, "{}", answer.body);
     // Alice works in her project.
     alice.service_account("alices", "ci");
+}
+
+#[test]
+fn on_two_replicas_over_etcd_people_work_with_no_shared_password_and_a_revoked_claim_ends_at_once()
+{
+    let provider = Provider::start();
+    let cluster = kargo_store::testing::EtcdCluster::start(1);
+    let mut args = Server::etcd_args(&cluster);
+    args.extend(provider.server_args());
+    args.extend(
+        [
+            "--oidc-admin-claim",
+            "groups=devops",
+            "--disable-admin-account",
+        ]
+        .map(String::from),
+    );
+    let (a, b) = (Server::start_with(&args), Server::start_with(&args));
+    // No shared secret: the admin login is refused on both replicas.
+    for server in [&a, &b] {
+        let (code, body) = server.curl(
+            "GET",
+            "/v1beta1/system/public-server-config",
+            None,
+            &[],
+            None,
+        );
+        assert_eq!(code, 200, "{body}");
+        let config: Value = serde_json::from_str(&body).unwrap_or_default();
+        assert_eq!(config["adminAccountEnabled"], false, "{body}");
+        assert_eq!(server.login(crate::harness::ADMIN_PASSWORD).0, 403);
+    }
+    // Alice (a system admin by her group) makes a project and a CI token on replica A.
+    let (alice_token, _) = provider.id_token(ALICE);
+    let alice_a = Kargo::with_token(&a, &alice_token);
+    alice_a.project("p");
+    alice_a.service_account("p", "ci");
+    alice_a.role(
+        "p",
+        json!({"metadata": {"name": "reader"}, "rules": [{"verbs": ["get", "list"], "resources": ["stages"]}]}),
+    );
+    alice_a.grant(
+        "p",
+        json!({"role": "reader", "serviceAccounts": {"serviceAccounts": [{"name": "ci", "namespace": "p"}]}}),
+    );
+    let ci_token = alice_a.token("p", "ci", "ci-token");
+    // The token works on replica B.
+    let kubeconfig = b.token_kubeconfig("ci", &ci_token, "p");
+    assert!(
+        eventually(Duration::from_secs(2), || {
+            b.kubectl_with(&kubeconfig, &["auth", "can-i", "list", "stages"], None)
+                .stdout
+                == "yes\n"
+        }),
+        "the CI token works on replica B"
+    );
+    // Carol (no groups) is given project p's kargo-admin by her email on B, works on A, and
+    // is refused on A as soon as the claim is revoked on B.
+    let alice_b = Kargo::with_token(&b, &alice_token);
+    let carol_claim = json!({"role": "kargo-admin", "userClaims": {"claims": [{"name": "email", "values": [CAROL]}]}});
+    alice_b.grant("p", carol_claim.clone());
+    let (carol_token, _) = provider.id_token(CAROL);
+    let carol_a = Kargo::with_token(&a, &carol_token);
+    let can_list = || carol_a.get("/v1beta1/projects/p/service-accounts").code;
+    assert!(
+        eventually(Duration::from_secs(2), || can_list() == 200),
+        "Carol works on replica A"
+    );
+    alice_b.check(
+        "POST",
+        "/v1beta1/projects/p/roles/revocations",
+        Some(carol_claim),
+        Expect::Ok(200),
+    );
+    assert!(
+        eventually(Duration::from_secs(2), || can_list() == 403),
+        "the revoked claim ends Carol's access on replica A"
+    );
+    // Bob holds no claim of project p or of the system, on either replica.
+    let (bob_token, _) = provider.id_token(BOB);
+    for server in [&a, &b] {
+        let answer =
+            Kargo::with_token(server, &bob_token).get("/v1beta1/projects/p/service-accounts");
+        assert_eq!(answer.code, 403, "{}", answer.body);
+    }
 }
