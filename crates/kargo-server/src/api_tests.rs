@@ -235,15 +235,7 @@ async fn with_oidc_configured_and_the_issuer_down_the_server_serves_and_says_so(
     })
     .await;
 
-    let (code, body) = api
-        .request(
-            Method::GET,
-            "/v1beta1/system/public-server-config",
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(code, StatusCode::OK);
+    let body = public_config(&api).await;
     assert_eq!(
         body,
         json!({"oidcConfig": {"issuerUrl": issuer, "clientId": "kargo", "cliClientId": "kargo-cli",
@@ -311,15 +303,7 @@ async fn with_oidc_configured_and_the_issuer_down_the_server_serves_and_says_so(
 #[tokio::test]
 async fn without_oidc_the_public_configuration_has_none() {
     let api = TestApi::new().await;
-    let (code, body) = api
-        .request(
-            Method::GET,
-            "/v1beta1/system/public-server-config",
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(code, StatusCode::OK);
+    let body = public_config(&api).await;
     assert_eq!(
         body,
         json!({"oidcConfig": null, "adminAccountEnabled": true, "skipAuth": false})
@@ -343,15 +327,7 @@ async fn a_person_signed_in_with_the_openid_provider_is_named_by_its_claims_and_
     let api = TestApi::with_config(Observers::default(), |server| server.oidc = Some(config)).await;
     oidc_keys_fetched(&api).await;
 
-    let (code, body) = api
-        .request(
-            Method::GET,
-            "/v1beta1/system/public-server-config",
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(code, StatusCode::OK);
+    let body = public_config(&api).await;
     assert_eq!(body["oidcConfig"]["issuerUrl"], json!(issuer.url));
     assert_eq!(body["oidcConfig"]["cliClientId"], "kargo-cli");
 
@@ -412,4 +388,18 @@ async fn oidc_keys_fetched(api: &TestApi) {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     panic!("the OpenID provider's keys were never fetched");
+}
+
+/// `GET /v1beta1/system/public-server-config` with no credentials: 200 and the body.
+async fn public_config(api: &TestApi) -> Value {
+    let (code, body) = api
+        .request(
+            Method::GET,
+            "/v1beta1/system/public-server-config",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    body
 }

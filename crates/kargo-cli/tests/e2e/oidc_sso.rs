@@ -24,6 +24,34 @@ use crate::oidc::{
     header_of, sign_with_foreign_key,
 };
 
+/// What a person does for a CI job in project `p`: a service account `ci`, a role `reader`
+/// (get and list stages) granted to it, and a token `ci-token` for it, whose value is returned.
+fn ci_reader_token(person: &Kargo<'_>) -> String {
+    person.service_account("p", "ci");
+    person.role(
+        "p",
+        json!({"metadata": {"name": "reader"}, "rules": [{"verbs": ["get", "list"], "resources": ["stages"]}]}),
+    );
+    person.grant(
+        "p",
+        json!({"role": "reader", "serviceAccounts": {"serviceAccounts": [{"name": "ci", "namespace": "p"}]}}),
+    );
+    person.token("p", "ci", "ci-token")
+}
+
+/// `GET /v1beta1/system/public-server-config` (no credentials): the configuration.
+fn public_config(server: &Server) -> Value {
+    let (code, body) = server.curl(
+        "GET",
+        "/v1beta1/system/public-server-config",
+        None,
+        &[],
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
 /// A server that trusts `provider`.
 fn server_for(provider: &Provider) -> Server {
     Server::start_with(&provider.server_args())
@@ -85,15 +113,7 @@ fn now() -> i64 {
 fn the_public_server_config_names_the_provider_and_both_clients() {
     let provider = Provider::start();
     let server = server_for(&provider);
-    let (code, body) = server.curl(
-        "GET",
-        "/v1beta1/system/public-server-config",
-        None,
-        &[],
-        None,
-    );
-    assert_eq!(code, 200, "{body}");
-    let config: Value = serde_json::from_str(&body).expect("JSON");
+    let config = public_config(&server);
     assert_eq!(config["oidcConfig"]["issuerUrl"], provider.issuer());
     assert_eq!(config["oidcConfig"]["clientId"], CLIENT_ID);
     assert_eq!(config["oidcConfig"]["cliClientId"], CLI_CLIENT_ID);
@@ -219,16 +239,7 @@ fn a_person_mapped_by_a_claim_creates_an_account_role_and_token_in_their_project
     );
     let (alice_token, _) = provider.id_token(ALICE);
     let alice = Kargo::with_token(&server, &alice_token);
-    alice.service_account("p", "ci");
-    alice.role(
-        "p",
-        json!({"metadata": {"name": "reader"}, "rules": [{"verbs": ["get", "list"], "resources": ["stages"]}]}),
-    );
-    alice.grant(
-        "p",
-        json!({"role": "reader", "serviceAccounts": {"serviceAccounts": [{"name": "ci", "namespace": "p"}]}}),
-    );
-    let ci_token = alice.token("p", "ci", "ci-token");
+    let ci_token = ci_reader_token(&alice);
     let kubeconfig = server.token_kubeconfig("ci", &ci_token, "p");
     assert_eq!(
         server
@@ -498,32 +509,14 @@ fn on_two_replicas_over_etcd_people_work_with_no_shared_password_and_a_revoked_c
     let (a, b) = (Server::start_with(&args), Server::start_with(&args));
     // No shared secret: the admin login is refused on both replicas.
     for server in [&a, &b] {
-        let (code, body) = server.curl(
-            "GET",
-            "/v1beta1/system/public-server-config",
-            None,
-            &[],
-            None,
-        );
-        assert_eq!(code, 200, "{body}");
-        let config: Value = serde_json::from_str(&body).unwrap_or_default();
-        assert_eq!(config["adminAccountEnabled"], false, "{body}");
+        assert_eq!(public_config(server)["adminAccountEnabled"], false);
         assert_eq!(server.login(crate::harness::ADMIN_PASSWORD).0, 403);
     }
     // Alice (a system admin by her group) makes a project and a CI token on replica A.
     let (alice_token, _) = provider.id_token(ALICE);
     let alice_a = Kargo::with_token(&a, &alice_token);
     alice_a.project("p");
-    alice_a.service_account("p", "ci");
-    alice_a.role(
-        "p",
-        json!({"metadata": {"name": "reader"}, "rules": [{"verbs": ["get", "list"], "resources": ["stages"]}]}),
-    );
-    alice_a.grant(
-        "p",
-        json!({"role": "reader", "serviceAccounts": {"serviceAccounts": [{"name": "ci", "namespace": "p"}]}}),
-    );
-    let ci_token = alice_a.token("p", "ci", "ci-token");
+    let ci_token = ci_reader_token(&alice_a);
     // The token works on replica B.
     let kubeconfig = b.token_kubeconfig("ci", &ci_token, "p");
     assert!(
