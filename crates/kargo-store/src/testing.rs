@@ -186,42 +186,12 @@ impl EtcdCluster {
     /// a client certificate into the cluster's directory.
     fn write_certificates(&self) {
         let dir = self.dir.path();
-        let ca_key = KeyPair::generate().expect("a CA key");
-        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-        let mut name = DistinguishedName::new();
-        name.push(DnType::CommonName, "kargo-test-etcd-ca");
-        ca.distinguished_name = name;
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_cert = ca.self_signed(&ca_key).expect("the CA certificate");
-        std::fs::write(dir.join("ca.crt"), ca_cert.pem()).expect("write ca.crt");
-        let issuer = Issuer::new(ca, ca_key);
-        let leaf = |names: Vec<String>, common_name: &str, usage: ExtendedKeyUsagePurpose| {
-            let key = KeyPair::generate().expect("a key");
-            let mut params = CertificateParams::new(names).expect("parameters");
-            let mut name = DistinguishedName::new();
-            name.push(DnType::CommonName, common_name);
-            params.distinguished_name = name;
-            params.key_usages = vec![
-                KeyUsagePurpose::DigitalSignature,
-                KeyUsagePurpose::KeyEncipherment,
-            ];
-            params.extended_key_usages = vec![usage];
-            let cert = params.signed_by(&key, &issuer).expect("a certificate");
-            (cert.pem(), key.serialize_pem())
-        };
-        let (cert, key) = leaf(
-            vec!["127.0.0.1".into(), "localhost".into()],
-            "kargo-test-etcd",
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
+        let ca = TestCa::new("kargo-test-etcd-ca");
+        std::fs::write(dir.join("ca.crt"), ca.pem()).expect("write ca.crt");
+        let (cert, key) = ca.serving("kargo-test-etcd");
         std::fs::write(dir.join("server.crt"), cert).expect("write server.crt");
         std::fs::write(dir.join("server.key"), key).expect("write server.key");
-        let (cert, key) = leaf(
+        let (cert, key) = ca.leaf(
             Vec::new(),
             "kargo-test-client",
             ExtendedKeyUsagePurpose::ClientAuth,
@@ -498,5 +468,69 @@ impl Drop for EtcdCluster {
             let _ = watchdog.kill();
             let _ = watchdog.wait();
         }
+    }
+}
+
+/// A throwaway certificate authority for loopback TLS in tests (etcd members, an OpenID
+/// provider): its certificate, and leaf certificates it signs.
+pub struct TestCa {
+    pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl TestCa {
+    /// A new CA named `common_name`.
+    pub fn new(common_name: &str) -> TestCa {
+        let ca_key = KeyPair::generate().expect("a CA key");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        let mut name = DistinguishedName::new();
+        name.push(DnType::CommonName, common_name);
+        ca.distinguished_name = name;
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let pem = ca.self_signed(&ca_key).expect("the CA certificate").pem();
+        TestCa {
+            pem,
+            issuer: Issuer::new(ca, ca_key),
+        }
+    }
+
+    /// The CA certificate (PEM).
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+
+    /// A certificate for `names` with `usage`, signed by this CA: `(certificate, key)` in PEM.
+    pub fn leaf(
+        &self,
+        names: Vec<String>,
+        common_name: &str,
+        usage: ExtendedKeyUsagePurpose,
+    ) -> (String, String) {
+        let key = KeyPair::generate().expect("a key");
+        let mut params = CertificateParams::new(names).expect("parameters");
+        let mut name = DistinguishedName::new();
+        name.push(DnType::CommonName, common_name);
+        params.distinguished_name = name;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &self.issuer).expect("a certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// A serving certificate for `127.0.0.1` and `localhost`: `(certificate, key)` in PEM.
+    pub fn serving(&self, common_name: &str) -> (String, String) {
+        self.leaf(
+            vec!["127.0.0.1".into(), "localhost".into()],
+            common_name,
+            ExtendedKeyUsagePurpose::ServerAuth,
+        )
     }
 }

@@ -16,10 +16,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
+use rcgen::KeyPair;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -683,31 +680,11 @@ pub fn random_text(len: usize) -> String {
 
 /// A CA and a serving certificate for 127.0.0.1 and localhost: `ca.crt`, `tls.crt`, `tls.key`.
 fn write_certificates(dir: &Path) {
-    let ca_key = KeyPair::generate().expect("a CA key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-    let mut name = DistinguishedName::new();
-    name.push(DnType::CommonName, "kargo-test-oidc-ca");
-    ca.distinguished_name = name;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca.self_signed(&ca_key).expect("the CA certificate");
-    std::fs::write(dir.join("ca.crt"), ca_cert.pem()).expect("write ca.crt");
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().expect("a key");
-    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .expect("parameters");
-    let mut name = DistinguishedName::new();
-    name.push(DnType::CommonName, "kargo-test-oidc");
-    params.distinguished_name = name;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params.signed_by(&key, &issuer).expect("a certificate");
-    std::fs::write(dir.join("tls.crt"), cert.pem()).expect("write tls.crt");
-    std::fs::write(dir.join("tls.key"), key.serialize_pem()).expect("write tls.key");
+    let ca = kargo_store::testing::TestCa::new("kargo-test-oidc-ca");
+    std::fs::write(dir.join("ca.crt"), ca.pem()).expect("write ca.crt");
+    let (cert, key) = ca.serving("kargo-test-oidc");
+    std::fs::write(dir.join("tls.crt"), cert).expect("write tls.crt");
+    std::fs::write(dir.join("tls.key"), key).expect("write tls.key");
 }
 
 /// The claims of a JWT, decoded without verification (to look at what the provider issued).
