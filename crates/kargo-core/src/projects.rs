@@ -423,6 +423,26 @@ fn create_actor(user: &UserInfo) -> Option<String> {
     })
 }
 
+/// Records who creates a Project, whichever API it comes through (the Kargo API, or kubectl on
+/// the Kubernetes API): `kargo.akuity.io/create-actor` is the server's to say, as upstream's
+/// webhook says it, so a client's value is dropped and a person's actor written.
+pub fn stamp_create_actor(user: &UserInfo, body: &mut Value) {
+    let mut annotations = body
+        .meta()
+        .and_then(|m| m.get("annotations"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let had_actor = annotations.remove(CREATE_ACTOR_ANNOTATION).is_some();
+    let actor = create_actor(user);
+    if let Some(actor) = &actor {
+        annotations.insert(CREATE_ACTOR_ANNOTATION.into(), actor.clone().into());
+    }
+    if had_actor || actor.is_some() {
+        kargo_registry::object::set_meta(body, "annotations", Some(Value::Object(annotations)));
+    }
+}
+
 /// Brings a project to ready, as the server: its labeled namespace owned by the Project, and the
 /// default roles, each object created only if missing (so grants to default roles persist),
 /// their ServiceAccounts annotated with the claims of the project's create actor;
@@ -532,25 +552,7 @@ impl Kargo {
         if let Some(status) = body.as_object_mut() {
             status.remove("status");
         }
-        // Who created the project is the server's to say, as upstream's webhook says it.
-        let mut annotations = body
-            .meta()
-            .and_then(|m| m.get("annotations"))
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let had_actor = annotations.remove(CREATE_ACTOR_ANNOTATION).is_some();
-        let actor = create_actor(user);
-        if let Some(actor) = &actor {
-            annotations.insert(CREATE_ACTOR_ANNOTATION.into(), actor.clone().into());
-        }
-        if had_actor || actor.is_some() {
-            kargo_registry::object::set_meta(
-                &mut body,
-                "annotations",
-                Some(Value::Object(annotations)),
-            );
-        }
+        stamp_create_actor(user, &mut body);
         let created = self
             .registry
             .create(&PROJECTS, None, body, &WriteOptions::default())

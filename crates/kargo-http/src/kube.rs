@@ -7,7 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::response::Response;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
-use kargo_api::resources::{self, ResourceType, Storage};
+use kargo_api::resources::{self, PROJECTS, ResourceType, Storage};
 use serde_json::{Value, json};
 
 use super::{AppState, body, discovery, json_response, table};
@@ -190,7 +190,10 @@ async fn write(request: &ResourceRequest<'_>, body: Bytes) -> Result<Response> {
     let registry = &app.registry;
     let (code, written) = match request.info.verb {
         Verb::Create => {
-            let body = body::decode_reporting_duplicates(headers, &body)?;
+            let mut body = body::decode_reporting_duplicates(headers, &body)?;
+            if rt.plural == PROJECTS.plural && rt.group == PROJECTS.group {
+                kargo_core::projects::stamp_create_actor(request.user, &mut body.value);
+            }
             let mut options = write_options_for(app, request.user, rt, query)?;
             options.duplicate_fields = body.duplicates;
             let written = registry

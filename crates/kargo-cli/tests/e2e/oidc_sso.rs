@@ -489,6 +489,26 @@ fn a_person_with_the_system_admin_claim_creates_a_project_and_becomes_its_admin(
     assert_eq!(answer.code, 403, "{}", answer.body);
     // Alice works in her project.
     alice.service_account("alices", "ci");
+    // The same through kubectl: the server records the creator, whatever the client says.
+    let kubeconfig = server.token_kubeconfig("alice", &alice_token, "default");
+    let manifest = "apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata:\n  name: alices-too\n  annotations:\n    kargo.akuity.io/create-actor: email:mallory@example.com\n";
+    server
+        .kubectl_with(&kubeconfig, &["create", "-f", "-"], Some(manifest))
+        .ok();
+    let project = alice.check("GET", "/v1beta1/projects/alices-too", None, Expect::Ok(200));
+    assert_eq!(
+        project["metadata"]["annotations"]["kargo.akuity.io/create-actor"],
+        format!("email:{ALICE}")
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            alice
+                .get("/v1beta1/projects/alices-too/roles/kargo-admin")
+                .body["claims"]
+                == json!([{"name": "email", "values": [ALICE]}])
+        }),
+        "the kubectl-created project's kargo-admin role holds Alice's claim"
+    );
 }
 
 #[test]
