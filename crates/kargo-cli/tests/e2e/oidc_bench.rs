@@ -156,7 +156,10 @@ fn bench_oidc_read_rate() {
         sa.push(s);
         oidc.push(o);
     }
-    let rate_ratios = sa.iter().zip(&oidc).map(|(s, o)| o.per_second / s.per_second);
+    let rate_ratios = sa
+        .iter()
+        .zip(&oidc)
+        .map(|(s, o)| o.per_second / s.per_second);
     let cpu_ratios = sa.iter().zip(&oidc).map(|(s, o)| o.cpu_us / s.cpu_us);
     let (rate_ratio, cpu_ratio) = (median(rate_ratios.collect()), median(cpu_ratios.collect()));
     let medians = |rates: &[Rate]| {
