@@ -5,7 +5,7 @@
 //!
 //! Alice (claim `groups=devops`) and a ServiceAccount get the same role (get on serviceaccounts)
 //! in one project; `wrk -t2 -c32` reads one ServiceAccount alternately with each token, in
-//! interleaved rounds, as `bench/ab.sh` does. Each round prints requests per second and the
+//! interleaved rounds, as `bench/ab.sh` does. Each round prints (on stderr) requests per second and the
 //! server's CPU per request (from `/proc/<pid>/stat`), the end prints the medians and the
 //! OIDC/ServiceAccount ratios. It asserts nothing about speed (the machine's load moves single
 //! rounds by 10% or more), only that every request was answered 2xx.
@@ -85,7 +85,7 @@ fn wrk(pid: u32, url: &str, token: &str, seconds: u64, tick: f64) -> Rate {
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
-    if n % 2 == 1 {
+    if !n.is_multiple_of(2) {
         values[n / 2]
     } else {
         (values[n / 2 - 1] + values[n / 2]) / 2.0
@@ -131,7 +131,7 @@ fn bench_oidc_read_rate() {
         let (code, body) = server.curl("GET", path, Some(token), &[], None);
         assert_eq!(code, 200, "{who}: {body}");
     }
-    println!(
+    eprintln!(
         "tokens: ServiceAccount {} bytes, Alice's ID token {} bytes",
         sa_token.len(),
         alice_token.len()
@@ -144,7 +144,7 @@ fn bench_oidc_read_rate() {
     for round in 1..=rounds {
         let s = wrk(pid, &url, &sa_token, seconds, tick);
         let o = wrk(pid, &url, &alice_token, seconds, tick);
-        println!(
+        eprintln!(
             "round {round}: sa {:.0}/s {:.2}us  oidc {:.0}/s {:.2}us  rate ratio {:.3}  cpu ratio {:.3}",
             s.per_second,
             s.cpu_us,
@@ -169,10 +169,10 @@ fn bench_oidc_read_rate() {
         )
     };
     let ((sa_rate, sa_cpu), (oidc_rate, oidc_cpu)) = (medians(&sa), medians(&oidc));
-    println!(
+    eprintln!(
         "medians of {rounds} rounds of {seconds}s: sa {sa_rate:.0}/s {sa_cpu:.2}us  oidc {oidc_rate:.0}/s {oidc_cpu:.2}us"
     );
-    println!(
+    eprintln!(
         "OIDC / ServiceAccount: rate {:.3} (median of the rounds' ratios {rate_ratio:.3}), CPU per request {:.3} (median of the rounds' ratios {cpu_ratio:.3})",
         oidc_rate / sa_rate,
         oidc_cpu / sa_cpu
