@@ -26,7 +26,8 @@
 //! - `cli_commands`: every `kargo` command's output and errors against the Kargo REST API;
 //! - `guide`: the ServiceAccounts user guide replayed command by command;
 //! - `oidc_provider`: the tests' OpenID provider (`oidc`, npm `oidc-provider`) on its own;
-//!   `oidc_sso`: people signed in through it, against the server and the CLI.
+//!   `oidc_sso`: people signed in through it, against the server and the CLI; `oidc_bench`
+//!   (ignored, `bench/oidc.sh`): their read rate beside a ServiceAccount token's.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -52,6 +53,7 @@ mod kargo_rest;
 mod kargo_roles;
 mod kubectl;
 mod limits;
+mod oidc_bench;
 mod oidc_provider;
 mod oidc_sso;
 mod persistence;
