@@ -105,6 +105,12 @@ fn forbidden_text(namespace: &str) -> String {
     )
 }
 
+/// Allowed, and allowed again from the remembered decision.
+fn assert_allowed_twice(authz: &Authorizer, user: &UserInfo, attributes: &Attributes) {
+    assert_eq!(authz.authorize(user, attributes), Ok(()));
+    assert_eq!(authz.authorize(user, attributes), Ok(()), "remembered");
+}
+
 fn assert_forbidden(result: Result<()>, namespace: &str) {
     let status = result.unwrap_err();
     assert_eq!(status.code, 403);
@@ -128,12 +134,7 @@ async fn a_person_gets_the_roles_their_claims_map_to_in_that_project_only() {
     .await;
     let authz = world.authorizer(None);
 
-    assert_eq!(authz.authorize(&alice(), &get_stage("p")), Ok(()));
-    assert_eq!(
-        authz.authorize(&alice(), &get_stage("p")),
-        Ok(()),
-        "remembered"
-    );
+    assert_allowed_twice(&authz, &alice(), &get_stage("p"));
     assert_forbidden(authz.authorize(&alice(), &get_stage("q")), "q");
     // The same name without the claim is somebody else, even with the allow remembered.
     assert_forbidden(
@@ -176,12 +177,7 @@ async fn removing_the_claim_takes_effect_on_the_next_request() {
     )
     .await;
     let authz = world.authorizer(None);
-    assert_eq!(authz.authorize(&alice(), &get_stage("p")), Ok(()));
-    assert_eq!(
-        authz.authorize(&alice(), &get_stage("p")),
-        Ok(()),
-        "remembered"
-    );
+    assert_allowed_twice(&authz, &alice(), &get_stage("p"));
 
     annotate(&world, "p", json!({CLAIMS_ANNOTATION: "{}"})).await;
     assert_forbidden(authz.authorize(&alice(), &get_stage("p")), "p");
