@@ -105,6 +105,12 @@ fn forbidden_text(namespace: &str) -> String {
     )
 }
 
+/// A project `ns` whose role maps people with the email `email` (the claims annotation).
+async fn email_role(world: &World, ns: &str, email: &str) {
+    let claims = json!({"email": [email]}).to_string();
+    project_role(world, ns, json!({CLAIMS_ANNOTATION: claims})).await;
+}
+
 /// Allowed, and allowed again from the remembered decision.
 fn assert_allowed_twice(authz: &Authorizer, user: &UserInfo, attributes: &Attributes) {
     assert_eq!(authz.authorize(user, attributes), Ok(()));
@@ -120,18 +126,8 @@ fn assert_forbidden(result: Result<()>, namespace: &str) {
 #[tokio::test]
 async fn a_person_gets_the_roles_their_claims_map_to_in_that_project_only() {
     let world = World::new().await;
-    project_role(
-        &world,
-        "p",
-        json!({CLAIMS_ANNOTATION: r#"{"email":["a@b.c"]}"#}),
-    )
-    .await;
-    project_role(
-        &world,
-        "q",
-        json!({CLAIMS_ANNOTATION: r#"{"email":["x@y.z"]}"#}),
-    )
-    .await;
+    email_role(&world, "p", "a@b.c").await;
+    email_role(&world, "q", "x@y.z").await;
     let authz = world.authorizer(None);
 
     assert_allowed_twice(&authz, &alice(), &get_stage("p"));
@@ -170,12 +166,7 @@ async fn a_person_gets_the_roles_their_claims_map_to_in_that_project_only() {
 #[tokio::test]
 async fn removing_the_claim_takes_effect_on_the_next_request() {
     let world = World::new().await;
-    project_role(
-        &world,
-        "p",
-        json!({CLAIMS_ANNOTATION: r#"{"email":["a@b.c"]}"#}),
-    )
-    .await;
+    email_role(&world, "p", "a@b.c").await;
     let authz = world.authorizer(None);
     assert_allowed_twice(&authz, &alice(), &get_stage("p"));
 
@@ -240,12 +231,7 @@ async fn the_legacy_annotation_maps_and_a_scalar_or_invalid_new_style_one_does_n
 #[tokio::test]
 async fn accounts_outside_project_and_global_namespaces_map_nobody() {
     let world = World::new().await;
-    project_role(
-        &world,
-        "p",
-        json!({CLAIMS_ANNOTATION: r#"{"email":["a@b.c"]}"#}),
-    )
-    .await;
+    email_role(&world, "p", "a@b.c").await;
     let authz = world.authorizer(None);
     assert_eq!(authz.authorize(&alice(), &get_stage("p")), Ok(()));
 
@@ -317,12 +303,7 @@ async fn global_accounts_map_people_everywhere_through_cluster_role_bindings() {
 #[tokio::test]
 async fn a_person_may_grant_what_their_mapped_roles_hold_and_nothing_more() {
     let world = World::new().await;
-    project_role(
-        &world,
-        "p",
-        json!({CLAIMS_ANNOTATION: r#"{"email":["a@b.c"]}"#}),
-    )
-    .await;
+    email_role(&world, "p", "a@b.c").await;
     project_role(&world, "q", json!({})).await;
     let authz = world.authorizer(None);
     let reader = |ns: &str, verb: &str| {
