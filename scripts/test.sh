@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # Python client and tools for the end-to-end tests (the kubernetes client, Schemathesis), in a
 # project-local venv. `python -m pip` so that a venv copied from elsewhere installs into itself.
 if [ ! -x .venv/bin/python ] || [ ! -x .venv/bin/schemathesis ] \
-  || ! .venv/bin/python -c 'import kubernetes, schemathesis' 2>/dev/null; then
+  || ! .venv/bin/python -c 'import kubernetes, schemathesis, prometheus_client' 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi

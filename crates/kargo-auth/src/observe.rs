@@ -2,9 +2,9 @@
 //! metrics and the audit log attach to.
 //!
 //! An [`AuthObserver`] is given to the [`Authenticator`](crate::authn::Authenticator) and the
-//! [`Authorizer`](crate::authz::Authorizer) (the server wires none today). Each calls it from one
-//! place, for every attempt or decision, remembered ones included. Without an observer the cost
-//! is one `Option` check.
+//! [`Authorizer`](crate::authz::Authorizer) (the server wires its metrics,
+//! `kargo_http::metrics`). Each calls it from one place, for every attempt or decision,
+//! remembered ones included. Without an observer the cost is one `Option` check.
 //!
 //! **Invariant:** a record never holds a credential: no token, no password, no certificate;
 //! failure reasons are kube-apiserver's texts, which name accounts and Secrets, never a token.

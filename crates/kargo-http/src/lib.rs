@@ -13,6 +13,7 @@ pub mod kargo_openapi;
 mod keys;
 mod kube;
 pub mod limits;
+pub mod metrics;
 pub mod observe;
 mod openapi;
 pub mod protobuf;
@@ -81,6 +82,8 @@ pub struct App {
     pub limits: crate::limits::RequestLimits,
     /// Who sees every request ([`observe`]); none by default.
     pub observers: observe::Observers,
+    /// The metrics `GET /metrics` writes; without them `/metrics` is a 404.
+    pub metrics: Option<Arc<metrics::Metrics>>,
 }
 
 impl App {
@@ -178,8 +181,14 @@ impl Api {
         B::Error: Into<axum::BoxError>,
     {
         let started = std::time::Instant::now();
+        let id = observe::RequestId::next();
         let (method, uri) = (request.method().clone(), request.uri().clone());
+        let user_agent = request.headers().get(http::header::USER_AGENT).cloned();
+        self.state.observers.started(&method);
         let mut response = self.answer(request, source).await;
+        response
+            .headers_mut()
+            .insert(observe::AUDIT_ID_HEADER, id.header_value());
         let user = response
             .extensions_mut()
             .remove::<observe::AuthenticatedUser>();
@@ -187,9 +196,12 @@ impl Api {
         let watch = is_kube_path(path) && kube::flag(&kube::parse_query(&uri), "watch");
         let info = RequestInfo::parse(method.as_str(), path, watch);
         self.state.observers.request(&observe::RequestRecord {
+            id,
             user: user.as_ref().map(|u| &*u.0),
             info: &info,
             method: &method,
+            uri: &uri,
+            user_agent: user_agent.as_ref(),
             status: response.status(),
             duration: started.elapsed(),
             source,
@@ -304,6 +316,7 @@ fn router(state: AppState) -> Router {
         .route("/livez", get(health))
         .route("/readyz", get(readyz))
         .route("/version", get(version))
+        .route("/metrics", get(serve_metrics))
         .route(
             "/.well-known/openid-configuration",
             get(reviews::openid_configuration),
@@ -393,6 +406,27 @@ async fn readyz(State(app): State<AppState>, request: Request) -> String {
     }
     text.push_str("readyz check passed\n");
     text
+}
+
+/// `GET /metrics`: the metrics in the OpenMetrics text format, to an authenticated user allowed
+/// to `get` the non-resource URL `/metrics` (RBAC `nonResourceURLs`, as kube-apiserver).
+async fn serve_metrics(State(app): State<AppState>, request: Request) -> Response {
+    let source = throttle::client_address(request.extensions());
+    let (user, _request) = match authenticate(&app, request, source).await {
+        Ok(authenticated) => authenticated,
+        Err(response) => return response,
+    };
+    let attributes = kargo_auth::rbac::Attributes::non_resource("get", "/metrics");
+    let response = match (app.authz.authorize(&user, &attributes), &app.metrics) {
+        (Err(status), _) => status.into_response(),
+        (Ok(()), None) => Status::no_route().into_response(),
+        (Ok(()), Some(metrics)) => (
+            [(http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+            metrics.encode(),
+        )
+            .into_response(),
+    };
+    app.observers.note_user(response, &user)
 }
 
 async fn version() -> Response {

@@ -4,21 +4,30 @@
 //! response head is ready (for a watch: when its stream starts). Metrics and the audit log attach
 //! here, never per handler.
 //!
-//! With no observer (the server wires none today) the seam costs one branch: no clock is read
-//! and nothing is allocated.
+//! The server wires [`crate::metrics::Metrics`]. With no observer (an [`crate::App`] of its
+//! own, as a test may build) the seam costs one branch: no clock is read and nothing is
+//! allocated.
 
+use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use axum::response::Response;
-use http::{Method, StatusCode};
+use http::{HeaderValue, Method, StatusCode, Uri};
 
 use kargo_api::request_info::RequestInfo;
 use kargo_auth::rbac::UserInfo;
 
 /// Sees every answered request.
 pub trait RequestObserver: Send + Sync {
+    /// Called when a request arrives at [`crate::Api::call`], before it is answered (the
+    /// in-flight gauge); [`RequestObserver::request`] follows for the same request.
+    fn started(&self, method: &Method) {
+        let _ = method;
+    }
+
     /// Called once per request, on the request's task before its response is sent: keep it
     /// cheap and never block.
     fn request(&self, record: &RequestRecord<'_>);
@@ -31,6 +40,9 @@ pub trait RequestObserver: Send + Sync {
 /// verb is the lowercase method and the resource attributes are empty.
 #[derive(Debug, Clone)]
 pub struct RequestRecord<'a> {
+    /// The request's id: the `Audit-ID` response header, the audit event's `auditID` and the
+    /// `request_id` of its log lines.
+    pub id: RequestId,
     /// Who made it; `None` when it was not authenticated (or never reached authentication).
     pub user: Option<&'a UserInfo>,
     /// What it asked for, as kube-apiserver reads the path: verb, API group, resource,
@@ -39,6 +51,10 @@ pub struct RequestRecord<'a> {
     pub info: &'a RequestInfo<'a>,
     /// The HTTP method.
     pub method: &'a Method,
+    /// The request's URI as it arrived: path and query.
+    pub uri: &'a Uri,
+    /// The `User-Agent` header, when there was one.
+    pub user_agent: Option<&'a HeaderValue>,
     /// The status code answered.
     pub status: StatusCode,
     /// From the start of [`crate::Api::call`] until the response head was ready.
@@ -46,6 +62,56 @@ pub struct RequestRecord<'a> {
     /// The client's address, when the listener knows it.
     pub source: Option<SocketAddr>,
 }
+
+/// A request's id, unique within and across the server's runs: a random 64-bit prefix drawn
+/// once per process and a counter, written in the shape of a UUID (as kube-apiserver's
+/// `Audit-ID`). Drawing one costs an atomic increment, not a random number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId {
+    prefix: u64,
+    count: u64,
+}
+
+/// The process's prefix of request ids.
+static PREFIX: LazyLock<u64> = LazyLock::new(|| {
+    let bytes = *uuid::Uuid::new_v4().as_bytes();
+    u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default())
+});
+static COUNT: AtomicU64 = AtomicU64::new(0);
+
+impl RequestId {
+    /// The next id.
+    pub fn next() -> RequestId {
+        RequestId {
+            prefix: *PREFIX,
+            count: COUNT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// The id as a header value (`Audit-ID`).
+    pub fn header_value(&self) -> HeaderValue {
+        // A UUID's text is always a valid header value.
+        HeaderValue::from_str(&self.to_string()).unwrap_or(HeaderValue::from_static("unknown"))
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (p, c) = (self.prefix, self.count);
+        write!(
+            f,
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            p >> 32,
+            (p >> 16) & 0xffff,
+            p & 0xffff,
+            c >> 48,
+            c & 0xffff_ffff_ffff
+        )
+    }
+}
+
+/// The name of the response header that carries the request's id, as kube-apiserver names it.
+pub const AUDIT_ID_HEADER: &str = "audit-id";
 
 /// The observers of an [`crate::App`]; empty by default.
 #[derive(Clone, Default)]
@@ -60,6 +126,19 @@ impl Observers {
     /// Whether there is none (then requests are not observed at all).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// These observers and `observer` after them.
+    pub fn with(mut self, observer: Arc<dyn RequestObserver>) -> Observers {
+        self.0.push(observer);
+        self
+    }
+
+    /// Tells every observer that a request of `method` arrived.
+    pub(crate) fn started(&self, method: &Method) {
+        for observer in &self.0 {
+            observer.started(method);
+        }
     }
 
     /// Hands `record` to every observer.
@@ -79,6 +158,27 @@ impl Observers {
                 .insert(AuthenticatedUser(user.clone()));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_distinct_and_shaped_as_uuids() {
+        let (a, b) = (RequestId::next(), RequestId::next());
+        assert_ne!(a, b);
+        for id in [a, b] {
+            let text = id.to_string();
+            let lengths: Vec<usize> = text.split('-').map(str::len).collect();
+            assert_eq!(lengths, [8, 4, 4, 4, 12], "{text}");
+            assert!(
+                text.chars().all(|c| c == '-' || c.is_ascii_hexdigit()),
+                "{text}"
+            );
+            assert_eq!(id.header_value().to_str().unwrap(), text);
+        }
     }
 }
 

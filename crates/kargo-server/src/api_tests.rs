@@ -403,3 +403,129 @@ async fn public_config(api: &TestApi) -> Value {
     assert_eq!(code, StatusCode::OK);
     body
 }
+
+/// The value of the sample `series` (name and labels, as written) in a scrape, 0 when absent.
+fn sample(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.parse().unwrap())
+}
+
+#[tokio::test]
+async fn metrics_count_requests_authentications_and_decisions_and_need_the_nonresource_rule() {
+    let api = TestApi::new().await;
+    let token = reader_token(&api).await;
+    let admin = api.admin_token.clone();
+    let scrape = |bearer: String| {
+        let api = &api;
+        async move {
+            let (code, body) = api
+                .request(Method::GET, "/metrics", None, Some(&bearer))
+                .await;
+            assert_eq!(code, StatusCode::OK, "{body}");
+            body.as_str().unwrap().to_owned()
+        }
+    };
+    let before = scrape(admin.clone()).await;
+
+    let read =
+        r#"apiserver_request_total{verb="GET",group="",resource="serviceaccounts",code="200"}"#;
+    let path = "/api/v1/namespaces/demo/serviceaccounts/ci";
+    for _ in 0..3 {
+        let (code, body) = api.request(Method::GET, path, None, Some(&token)).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+    }
+    let (code, _) = api
+        .request(Method::GET, path, None, Some("not-a-token"))
+        .await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    // A service account without a rule for the non-resource URL `/metrics` is refused.
+    let (code, body) = api
+        .request(Method::GET, "/metrics", None, Some(&token))
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        body["message"],
+        r#"forbidden: User "system:serviceaccount:demo:ci" cannot get path "/metrics""#
+    );
+    let (code, _) = api.request(Method::GET, "/metrics", None, None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+
+    let after = scrape(admin).await;
+    let moved = |series: &str| sample(&after, series) - sample(&before, series);
+    assert_eq!(moved(read), 3.0, "{after}");
+    assert_eq!(
+        moved(r#"apiserver_request_total{verb="GET",group="",resource="",code="403"}"#),
+        1.0
+    );
+    assert_eq!(
+        moved(r#"apiserver_request_total{verb="GET",group="",resource="",code="401"}"#),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            r#"apiserver_request_total{verb="GET",group="",resource="serviceaccounts",code="401"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            r#"apiserver_request_duration_seconds_count{verb="GET",group="",resource="serviceaccounts"}"#
+        ),
+        4.0
+    );
+    assert!(after.contains(r#"apiserver_request_duration_seconds_bucket{le="0.005",verb="GET",group="",resource="serviceaccounts"}"#), "{after}");
+    assert_eq!(
+        moved(r#"authentication_attempts{result="success",kind="service_account_token"}"#),
+        4.0
+    );
+    assert_eq!(
+        moved(r#"authentication_attempts{result="failure",kind="unrecognized"}"#),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        moved(r#"authentication_attempts{result="failure",kind="none"}"#),
+        1.0
+    );
+    assert_eq!(
+        moved(r#"kargo_authorization_decisions_total{decision="denied"}"#),
+        1.0
+    );
+    // Three reads and the admin's second scrape.
+    assert_eq!(
+        moved(r#"kargo_authorization_decisions_total{decision="allowed"}"#),
+        4.0
+    );
+    // Only this scrape is being answered.
+    assert_eq!(
+        sample(
+            &after,
+            r#"apiserver_current_inflight_requests{request_kind="readOnly"}"#
+        ),
+        1.0
+    );
+
+    // Granted the non-resource URL by a ClusterRole, as in Kubernetes, the account may scrape.
+    for (path, body) in [
+        (
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+            json!({"metadata": {"name": "metrics-reader"},
+                   "rules": [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]}),
+        ),
+        (
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            json!({"metadata": {"name": "metrics-reader"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "metrics-reader"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "ci", "namespace": "demo"}]}),
+        ),
+    ] {
+        let (code, body) = api
+            .request(Method::POST, path, Some(body), Some(&api.admin_token))
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{path}: {body}");
+    }
+    let granted = scrape(token).await;
+    assert!(granted.contains("# EOF"), "{granted}");
+}

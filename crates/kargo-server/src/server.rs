@@ -785,14 +785,17 @@ pub(crate) async fn assemble(
 
     let registry = registry.with_cache(cache, synced_rx.clone());
     let issuer = (config.issuer.clone()).unwrap_or_else(|| format!("https://{advertised_address}"));
-    let authz = Arc::new(Authorizer::new(view.clone()));
+    let metrics = Arc::new(kargo_http::metrics::Metrics::new());
+    let observers = observers.with(metrics.clone());
+    let authz = Arc::new(Authorizer::new(view.clone()).with_observer(metrics.clone()));
     let kargo = kargo_core::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone())
         .with_minter(minter);
     let mut authn = Authenticator::new(
         admin.clone(),
         Arc::new(TokenAuthenticator::new(view.clone(), issuer)),
     )
-    .with_admin_enabled(config.admin_enabled);
+    .with_admin_enabled(config.admin_enabled)
+    .with_observer(metrics.clone());
     if let Some(oidc) = &config.oidc {
         // Returns at once: the issuer's keys are fetched in the background.
         authn = authn.with_oidc(OidcAuthenticator::start(oidc.clone(), shutdown.clone())?);
@@ -807,6 +810,7 @@ pub(crate) async fn assemble(
         synced: synced_rx,
         limits: kargo_http::limits::RequestLimits::new(&config.limits),
         observers,
+        metrics: Some(metrics),
     });
     Ok(Assembled {
         api: kargo_http::Api::new(state),

@@ -53,7 +53,7 @@ pub enum CallbackError {
 /// `5 minutes`, `1 second`.
 fn human(limit: Duration) -> String {
     let secs = limit.as_secs().max(1);
-    let (n, unit) = if secs % 60 == 0 {
+    let (n, unit) = if secs.is_multiple_of(60) {
         (secs / 60, "minute")
     } else {
         (secs, "second")

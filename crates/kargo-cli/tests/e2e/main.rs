@@ -53,6 +53,7 @@ mod kargo_rest;
 mod kargo_roles;
 mod kubectl;
 mod limits;
+mod metrics;
 mod oidc_bench;
 mod oidc_provider;
 mod oidc_sso;

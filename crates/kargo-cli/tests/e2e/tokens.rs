@@ -14,7 +14,7 @@ use crate::harness::{Server, eventually};
 const TOKEN_SECRET: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bot-token\n  namespace: p\n  annotations:\n    kubernetes.io/service-account.name: bot\ntype: kubernetes.io/service-account-token\n";
 
 /// A namespace `p` with account `bot` and its token Secret; returns the token.
-fn account_with_token(server: &Server) -> String {
+pub(crate) fn account_with_token(server: &Server) -> String {
     server.kubectl(&["create", "namespace", "p"]).ok();
     server
         .kubectl(&["create", "serviceaccount", "bot", "-n", "p"])
