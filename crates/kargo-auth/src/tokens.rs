@@ -7,6 +7,7 @@
 //! revocation takes effect on the next request. A change of the key set empties the cache.
 
 use std::borrow::Cow;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
 use super::jwt::{self, Claims, TokenError};
@@ -76,12 +77,23 @@ struct Cache {
     tokens: HashMap<Box<str>, Arc<Verified>>,
 }
 
+/// How often the verified-token cache answered (`hits`) and how often a token had to be
+/// verified (`misses`), for the metrics.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    /// Tokens answered from the cache.
+    pub hits: std::sync::atomic::AtomicU64,
+    /// Tokens verified (their signature checked), valid or not.
+    pub misses: std::sync::atomic::AtomicU64,
+}
+
 /// Verifies service-account tokens.
 pub struct TokenAuthenticator {
     view: Arc<AuthView>,
     issuer: String,
     api_audiences: Vec<String>,
     cache: RwLock<Cache>,
+    stats: Arc<CacheStats>,
 }
 
 fn now() -> i64 {
@@ -103,6 +115,7 @@ impl TokenAuthenticator {
                 generation: 0,
                 tokens: HashMap::default(),
             }),
+            stats: Arc::default(),
         }
     }
 
@@ -116,6 +129,11 @@ impl TokenAuthenticator {
         &self.api_audiences
     }
 
+    /// The cache's hit and miss counts.
+    pub fn cache_stats(&self) -> Arc<CacheStats> {
+        self.stats.clone()
+    }
+
     /// The view this authenticator reads.
     pub fn view(&self) -> &Arc<AuthView> {
         &self.view
@@ -127,8 +145,10 @@ impl TokenAuthenticator {
             && cache.generation == generation
             && let Some(verified) = cache.tokens.get(token)
         {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(verified.clone());
         }
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
         let keys = self.view.keys();
         let claims = jwt::verify(token, &keys, std::slice::from_ref(&self.issuer))?;
         let verified = Arc::new(Verified {

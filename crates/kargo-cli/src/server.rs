@@ -28,6 +28,11 @@ pub struct ServerArgs {
     /// Where the objects live, and the data directory.
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Also serve `/metrics` on plain HTTP, without authentication, at this address (bind it
+    /// to a loopback or private address; the main port serves `/metrics` to users allowed to
+    /// `get` the non-resource URL `/metrics`).
+    #[arg(long, env = "KARGO_METRICS_ADDRESS", value_name = "ADDRESS")]
+    pub metrics_address: Option<SocketAddr>,
     /// Extra DNS names or IP addresses for the serving certificate (repeatable).
     #[arg(long = "tls-san", value_name = "NAME")]
     pub tls_sans: Vec<String>,
@@ -483,6 +488,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         encryption_config: args.encryption_config,
         limits: args.limits.limits(),
         oidc: args.oidc.config()?,
+        metrics_address: args.metrics_address,
     };
     let outcome = runtime.block_on(kargo_server::server::run(config, |started| {
         use std::io::Write;

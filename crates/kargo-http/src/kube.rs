@@ -405,9 +405,14 @@ async fn watch(request: &ResourceRequest<'_>) -> Result<Response> {
     };
     let events = kargo_registry::watch::watch(&app.registry, rt, namespace, options).await?;
     let shutdown = app.shutdown.clone();
+    // Held by the stream too: the watch counts as open until the stream is dropped.
+    let watching = app.metrics.as_ref().map(|m| m.watch_opened(rt));
     let stream = events
         .map(move |mut event| {
             let _slot = &slot;
+            if let Some(watching) = &watching {
+                watching.sent();
+            }
             if let Some(include) = as_table
                 && event.kind.is_change()
             {

@@ -429,8 +429,7 @@ async fn metrics_count_requests_authentications_and_decisions_and_need_the_nonre
     };
     let before = scrape(admin.clone()).await;
 
-    let read =
-        r#"apiserver_request_total{verb="GET",group="",resource="serviceaccounts",code="200"}"#;
+    let read = r#"apiserver_request_total{verb="GET",group="",resource="serviceaccounts",subresource="",code="200"}"#;
     let path = "/api/v1/namespaces/demo/serviceaccounts/ci";
     for _ in 0..3 {
         let (code, body) = api.request(Method::GET, path, None, Some(&token)).await;
@@ -456,26 +455,30 @@ async fn metrics_count_requests_authentications_and_decisions_and_need_the_nonre
     let moved = |series: &str| sample(&after, series) - sample(&before, series);
     assert_eq!(moved(read), 3.0, "{after}");
     assert_eq!(
-        moved(r#"apiserver_request_total{verb="GET",group="",resource="",code="403"}"#),
-        1.0
-    );
-    assert_eq!(
-        moved(r#"apiserver_request_total{verb="GET",group="",resource="",code="401"}"#),
-        1.0
-    );
-    assert_eq!(
         moved(
-            r#"apiserver_request_total{verb="GET",group="",resource="serviceaccounts",code="401"}"#
+            r#"apiserver_request_total{verb="GET",group="",resource="",subresource="",code="403"}"#
         ),
         1.0
     );
     assert_eq!(
         moved(
-            r#"apiserver_request_duration_seconds_count{verb="GET",group="",resource="serviceaccounts"}"#
+            r#"apiserver_request_total{verb="GET",group="",resource="",subresource="",code="401"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            r#"apiserver_request_total{verb="GET",group="",resource="serviceaccounts",subresource="",code="401"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            r#"apiserver_request_duration_seconds_count{verb="GET",group="",resource="serviceaccounts",subresource=""}"#
         ),
         4.0
     );
-    assert!(after.contains(r#"apiserver_request_duration_seconds_bucket{le="0.005",verb="GET",group="",resource="serviceaccounts"}"#), "{after}");
+    assert!(after.contains(r#"apiserver_request_duration_seconds_bucket{le="0.005",verb="GET",group="",resource="serviceaccounts",subresource=""}"#), "{after}");
     assert_eq!(
         moved(r#"authentication_attempts{result="success",kind="service_account_token"}"#),
         4.0

@@ -234,6 +234,14 @@ impl StoreConfig {
     }
 
     /// The store, named for an operator: the SQLite file, or the etcd endpoints and prefix.
+    /// The backend's name, as the store metrics label it (`sqlite`, `etcd`).
+    pub(crate) fn backend(&self) -> &'static str {
+        match self {
+            StoreConfig::Sqlite => "sqlite",
+            StoreConfig::Etcd { .. } => "etcd",
+        }
+    }
+
     pub(crate) fn describe(&self, data_dir: &std::path::Path) -> String {
         match self {
             StoreConfig::Sqlite => data_dir.join(SQLITE_FILE).display().to_string(),
@@ -280,6 +288,8 @@ pub struct ServerConfig {
     pub limits: kargo_http::limits::Limits,
     /// Single sign-on: the OpenID provider whose ID tokens are accepted (`--oidc-*`).
     pub oidc: Option<kargo_auth::oidc::OidcConfig>,
+    /// Where to serve `/metrics` on plain HTTP besides the main port (`--metrics-address`).
+    pub metrics_address: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -667,6 +677,21 @@ async fn start_on(
         Observers::default(),
     )
     .await?;
+    if let Some(metrics_address) = config.metrics_address {
+        let metrics_listener = TcpListener::bind(metrics_address)
+            .await
+            .map_err(StartError::io(format!(
+                "listening on {metrics_address} (--metrics-address)"
+            )))?;
+        if let Ok(bound) = metrics_listener.local_addr() {
+            tracing::info!(address = %bound, "serving /metrics on plain HTTP");
+        }
+        tokio::spawn(kargo_http::metrics::listener::serve(
+            metrics_listener,
+            assembled.metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
     let kubeconfig = write_admin_kubeconfig(&config, &assembled.tls, address)?;
     let url = format!("https://{}", connect_address(address));
     tokio::spawn(kargo_http::serve::serve(
@@ -701,6 +726,8 @@ pub(crate) struct Assembled {
     pub(crate) admin: Arc<Admin>,
     /// The admin password, when this start generated it.
     pub(crate) generated_password: Option<String>,
+    /// The metrics `/metrics` serves.
+    pub(crate) metrics: Arc<kargo_http::metrics::Metrics>,
 }
 
 /// Assembles the server on `store`, without a socket: the TLS material, the admin account, the
@@ -717,6 +744,8 @@ pub(crate) async fn assemble(
     shutdown: CancellationToken,
     observers: Observers,
 ) -> Result<Assembled, StartError> {
+    let metrics = Arc::new(kargo_http::metrics::Metrics::new());
+    let store = kargo_store::observe::observed(store, config.store.backend(), metrics.clone());
     let tls_dir = config.data_dir.join("tls");
     let ca = CaPair::shared(&store, &tls_dir).await?;
     let tls = TlsMaterial::load_or_create(&tls_dir, &config.certificate_names(), &ca)?;
@@ -746,6 +775,7 @@ pub(crate) async fn assemble(
             shutdown.clone(),
         )),
         Box::new(ProjectController::start(registry.clone(), shutdown.clone())),
+        Box::new(metrics.token_counter()),
         Box::new(TokenController::start(
             registry.clone(),
             minter.clone(),
@@ -785,17 +815,15 @@ pub(crate) async fn assemble(
 
     let registry = registry.with_cache(cache, synced_rx.clone());
     let issuer = (config.issuer.clone()).unwrap_or_else(|| format!("https://{advertised_address}"));
-    let metrics = Arc::new(kargo_http::metrics::Metrics::new());
     let observers = observers.with(metrics.clone());
     let authz = Arc::new(Authorizer::new(view.clone()).with_observer(metrics.clone()));
     let kargo = kargo_core::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone())
         .with_minter(minter);
-    let mut authn = Authenticator::new(
-        admin.clone(),
-        Arc::new(TokenAuthenticator::new(view.clone(), issuer)),
-    )
-    .with_admin_enabled(config.admin_enabled)
-    .with_observer(metrics.clone());
+    let tokens = Arc::new(TokenAuthenticator::new(view.clone(), issuer));
+    metrics.watch_token_cache(tokens.cache_stats());
+    let mut authn = Authenticator::new(admin.clone(), tokens)
+        .with_admin_enabled(config.admin_enabled)
+        .with_observer(metrics.clone());
     if let Some(oidc) = &config.oidc {
         // Returns at once: the issuer's keys are fetched in the background.
         authn = authn.with_oidc(OidcAuthenticator::start(oidc.clone(), shutdown.clone())?);
@@ -810,13 +838,14 @@ pub(crate) async fn assemble(
         synced: synced_rx,
         limits: kargo_http::limits::RequestLimits::new(&config.limits),
         observers,
-        metrics: Some(metrics),
+        metrics: Some(metrics.clone()),
     });
     Ok(Assembled {
         api: kargo_http::Api::new(state),
         tls,
         admin,
         generated_password,
+        metrics,
     })
 }
 

@@ -28,6 +28,7 @@ mod types;
 pub mod encryption;
 pub mod etcd;
 pub mod files;
+pub mod observe;
 pub mod sqlite;
 mod tripwire;
 

@@ -1,8 +1,11 @@
-//! `/metrics` over HTTPS, parsed by the Prometheus client library (Python `prometheus_client`):
-//! the counts move with kubectl's traffic and with refused tokens, and a service account
-//! without the `nonResourceURLs` rule is refused.
+//! `/metrics` over HTTPS and on the plain-HTTP `--metrics-address`, parsed by the Prometheus
+//! client library (Python `prometheus_client`): the counts move with kubectl's traffic, with
+//! refused tokens, with tokens issued and revoked and with watches, on SQLite and on etcd; a
+//! service account without the `nonResourceURLs` rule is refused.
 
 use std::collections::{BTreeMap, HashMap};
+
+use kargo_store::testing::EtcdCluster;
 
 use crate::harness::Server;
 use crate::tokens::account_with_token;
@@ -16,10 +19,8 @@ fn series(name: &str, labels: &[(&str, &str)]) -> String {
     format!("{name}{{{}}}", labels.join(","))
 }
 
-fn scrape(server: &Server, token: &str) -> Samples {
-    let out = server.python("metrics.py", token, &[]);
-    out.ok()
-        .lines()
+fn parse(out: &str) -> Samples {
+    out.lines()
         .map(|line| {
             let sample: serde_json::Value = serde_json::from_str(line).expect("a JSON sample");
             let labels: Vec<(&str, &str)> = sample["labels"]
@@ -37,31 +38,92 @@ fn scrape(server: &Server, token: &str) -> Samples {
         .collect()
 }
 
+fn scrape(server: &Server, token: &str) -> Samples {
+    parse(server.python("metrics.py", token, &[]).ok())
+}
+
+/// A free local port's address, for `--metrics-address`.
+fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").to_string()
+}
+
 #[test]
-fn a_scrape_parses_and_its_counts_move_with_traffic() {
-    let server = Server::start();
+fn a_scrape_parses_and_its_counts_move_with_traffic_on_sqlite() {
+    let plain = free_address();
+    let server = Server::start_with(&["--metrics-address".into(), plain.clone()]);
+    counts_move_with_traffic(&server, "sqlite");
+
+    // The plain-HTTP listener serves the same metrics without a token, and nothing else.
+    let samples = parse(
+        server
+            .python("metrics.py", "", &[&format!("http://{plain}")])
+            .ok(),
+    );
+    assert!(
+        samples.contains_key(&series(
+            "apiserver_request_total",
+            &[
+                ("verb", "LIST"),
+                ("group", ""),
+                ("resource", "namespaces"),
+                ("subresource", ""),
+                ("code", "200")
+            ]
+        )),
+        "{samples:?}"
+    );
+}
+
+#[test]
+fn counts_move_with_traffic_on_etcd() {
+    let cluster = EtcdCluster::start(1);
+    let server = Server::start_with(&Server::etcd_args(&cluster));
+    counts_move_with_traffic(&server, "etcd");
+}
+
+fn counts_move_with_traffic(server: &Server, backend: &str) {
     let admin = server.admin_token();
-    let token = account_with_token(&server);
-    let before = scrape(&server, &admin);
+    let before = scrape(server, &admin);
+    let token = account_with_token(server);
 
     for _ in 0..2 {
         server.kubectl(&["get", "namespaces"]).ok();
     }
     let (code, _) = server.curl("GET", "/api/v1/namespaces", Some("not-a-token"), &[], None);
     assert_eq!(code, 401);
-    let refused = server.python("metrics.py", &token, &[]);
-    assert_eq!(refused.ok(), "status 403\n");
+    // Twice: the second time, the token is known to the cache.
+    for _ in 0..2 {
+        let refused = server.python("metrics.py", &token, &[]);
+        assert_eq!(refused.ok(), "status 403\n");
+    }
+    let (code, _) = server.curl(
+        "GET",
+        "/api/v1/namespaces?watch=true&timeoutSeconds=1",
+        Some(&admin),
+        &[],
+        None,
+    );
+    assert_eq!(code, 200);
+    server
+        .kubectl(&["delete", "secret", "bot-token", "-n", "p"])
+        .ok();
 
-    let after = scrape(&server, &admin);
+    let after = scrape(server, &admin);
     let moved = |name: &str, labels: &[(&str, &str)]| {
         let key = series(name, labels);
         after.get(&key).copied().unwrap_or(0.0) - before.get(&key).copied().unwrap_or(0.0)
     };
-    let list = [("verb", "LIST"), ("group", ""), ("resource", "namespaces")];
+    let list = [
+        ("verb", "LIST"),
+        ("group", ""),
+        ("resource", "namespaces"),
+        ("subresource", ""),
+    ];
     assert_eq!(
         moved(
             "apiserver_request_total",
-            &[list[0], list[1], list[2], ("code", "200")]
+            &[list[0], list[1], list[2], list[3], ("code", "200")]
         ),
         2.0,
         "{after:?}"
@@ -69,7 +131,7 @@ fn a_scrape_parses_and_its_counts_move_with_traffic() {
     assert_eq!(
         moved(
             "apiserver_request_total",
-            &[list[0], list[1], list[2], ("code", "401")]
+            &[list[0], list[1], list[2], list[3], ("code", "401")]
         ),
         1.0
     );
@@ -80,10 +142,11 @@ fn a_scrape_parses_and_its_counts_move_with_traffic() {
                 ("verb", "GET"),
                 ("group", ""),
                 ("resource", ""),
+                ("subresource", ""),
                 ("code", "403")
             ]
         ),
-        1.0
+        2.0
     );
     assert_eq!(
         moved("apiserver_request_duration_seconds_count", &list),
@@ -92,7 +155,7 @@ fn a_scrape_parses_and_its_counts_move_with_traffic() {
     assert_eq!(
         moved(
             "apiserver_request_duration_seconds_bucket",
-            &[list[0], list[1], list[2], ("le", "+Inf")]
+            &[list[0], list[1], list[2], list[3], ("le", "+Inf")]
         ),
         3.0
     );
@@ -108,14 +171,14 @@ fn a_scrape_parses_and_its_counts_move_with_traffic() {
             "authentication_attempts",
             &[("result", "success"), ("kind", "service_account_token")]
         ),
-        1.0
+        2.0
     );
     assert_eq!(
         moved(
             "kargo_authorization_decisions_total",
             &[("decision", "denied")]
         ),
-        1.0
+        2.0
     );
     assert!(
         moved(
@@ -123,4 +186,57 @@ fn a_scrape_parses_and_its_counts_move_with_traffic() {
             &[("decision", "allowed")]
         ) >= 3.0
     );
+    // The token was issued and revoked; the watch was open and sent the namespaces, then
+    // closed.
+    assert_eq!(
+        moved("kargo_service_account_tokens_created_total", &[]),
+        1.0
+    );
+    assert_eq!(
+        moved("kargo_service_account_tokens_revoked_total", &[]),
+        1.0
+    );
+    assert_eq!(moved("kargo_service_account_tokens", &[]), 0.0);
+    let namespace_kind = [("group", ""), ("version", "v1"), ("kind", "Namespace")];
+    assert!(
+        moved("apiserver_watch_events_total", &namespace_kind) >= 1.0,
+        "{after:?}"
+    );
+    let open_watches = series(
+        "apiserver_longrunning_requests",
+        &[("verb", "WATCH"), ("group", ""), ("resource", "namespaces")],
+    );
+    assert_eq!(after.get(&open_watches), Some(&0.0), "{after:?}");
+    // The service-account token was verified once, then answered from the cache.
+    assert!(
+        moved(
+            "authentication_token_cache_request_total",
+            &[("status", "miss")]
+        ) >= 1.0
+    );
+    assert!(
+        moved(
+            "authentication_token_cache_request_total",
+            &[("status", "hit")]
+        ) >= 1.0
+    );
+    // The store's calls, by backend and operation.
+    for operation in ["create", "delete"] {
+        let labels = [("backend", backend), ("operation", operation)];
+        assert!(
+            moved("kargo_storage_request_duration_seconds_count", &labels) >= 1.0,
+            "{operation}: {after:?}"
+        );
+    }
+    assert_eq!(
+        moved(
+            "kargo_storage_request_errors_total",
+            &[("backend", backend), ("operation", "create")]
+        ),
+        0.0
+    );
+    // The process.
+    assert!(after[&series("process_resident_memory_bytes", &[])] > 1e6);
+    assert!(after[&series("process_open_fds", &[])] >= 3.0);
+    assert!(after[&series("process_cpu_seconds_total", &[])] > 0.0);
 }
