@@ -88,25 +88,34 @@ impl RequestId {
         }
     }
 
+    /// The id's text, `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lowercase hexadecimal, written
+    /// without an allocation (it is drawn for every request).
+    pub fn text(&self) -> [u8; 36] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; 36];
+        let digits = (u128::from(self.prefix) << 64) | u128::from(self.count);
+        let mut nibble = 32;
+        for (at, slot) in out.iter_mut().enumerate() {
+            if matches!(at, 8 | 13 | 18 | 23) {
+                continue;
+            }
+            nibble -= 1;
+            *slot = HEX[((digits >> (nibble * 4)) & 0xf) as usize];
+        }
+        out
+    }
+
     /// The id as a header value (`Audit-ID`).
     pub fn header_value(&self) -> HeaderValue {
-        // A UUID's text is always a valid header value.
-        HeaderValue::from_str(&self.to_string()).unwrap_or(HeaderValue::from_static("unknown"))
+        // Hexadecimal digits and dashes are always a valid header value.
+        HeaderValue::from_bytes(&self.text()).unwrap_or(HeaderValue::from_static("unknown"))
     }
 }
 
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (p, c) = (self.prefix, self.count);
-        write!(
-            f,
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            p >> 32,
-            (p >> 16) & 0xffff,
-            p & 0xffff,
-            c >> 48,
-            c & 0xffff_ffff_ffff
-        )
+        // Only ASCII is written.
+        f.write_str(std::str::from_utf8(&self.text()).unwrap_or("unknown"))
     }
 }
 
@@ -179,6 +188,11 @@ mod tests {
             );
             assert_eq!(id.header_value().to_str().unwrap(), text);
         }
+        let id = RequestId {
+            prefix: 0x0123_4567_89ab_cdef,
+            count: 0xfedc_ba98_7654_3210,
+        };
+        assert_eq!(id.to_string(), "01234567-89ab-cdef-fedc-ba9876543210");
     }
 }
 
