@@ -745,7 +745,7 @@ pub(crate) async fn assemble(
     observers: Observers,
 ) -> Result<Assembled, StartError> {
     let metrics = Arc::new(kargo_http::metrics::Metrics::new());
-    let store = kargo_store::observe::observed(store, config.store.backend(), metrics.clone());
+    let store = metrics.observe_store(store, config.store.backend());
     let tls_dir = config.data_dir.join("tls");
     let ca = CaPair::shared(&store, &tls_dir).await?;
     let tls = TlsMaterial::load_or_create(&tls_dir, &config.certificate_names(), &ca)?;

@@ -75,6 +75,82 @@ fn a_scrape_parses_and_its_counts_move_with_traffic_on_sqlite() {
     );
 }
 
+/// The metric names an expression of the docs uses (`apiserver_request_total{...}`,
+/// `rate(process_cpu_seconds_total[5m])`): words followed by `{` or `[`, or ending a line.
+fn metric_names(expression: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut word = String::new();
+    for c in expression.chars().chain(std::iter::once('\n')) {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        if matches!(c, '{' | '[' | '\n') && word.contains('_') && !word.starts_with('$') {
+            names.push(word.clone());
+        }
+        word.clear();
+    }
+    names
+}
+
+/// Every metric the Grafana dashboard and the alert rules of docs/operations.md use is one the
+/// server writes (a `# TYPE` line of its scrape, whose samples may not have happened yet).
+#[test]
+fn the_dashboard_and_the_alert_rules_use_metrics_the_server_writes() {
+    let server = Server::start();
+    let (code, text) = server.curl("GET", "/metrics", Some(&server.admin_token()), &[], None);
+    assert_eq!(code, 200, "{text}");
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let written = |name: &str| {
+        families.iter().any(|family| {
+            name == *family
+                || ["_total", "_bucket", "_count", "_sum"]
+                    .iter()
+                    .any(|suffix| name.strip_suffix(suffix) == Some(family))
+        })
+    };
+    let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{docs}/grafana-dashboard.json")).expect("the dashboard"),
+    )
+    .expect("the dashboard is JSON");
+    let mut expressions: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().expect("targets").iter())
+        .map(|t| t["expr"].as_str().expect("an expression").to_owned())
+        .collect();
+    assert!(expressions.len() >= 10);
+    let operations = std::fs::read_to_string(format!("{docs}/operations.md")).expect("the docs");
+    let rules = operations
+        .split("### Example alert rules")
+        .nth(1)
+        .and_then(|s| s.split("```").nth(1))
+        .expect("the alert rules");
+    expressions.extend(
+        rules
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .map(str::to_owned),
+    );
+    let mut used = 0;
+    for expression in &expressions {
+        for name in metric_names(expression) {
+            used += 1;
+            assert!(
+                written(&name),
+                "{name} (in {expression:?}) is not in a scrape:\n{text}"
+            );
+        }
+    }
+    assert!(used >= 20, "{used}");
+}
+
 #[test]
 fn counts_move_with_traffic_on_etcd() {
     let cluster = EtcdCluster::start(1);

@@ -36,13 +36,13 @@ impl AuthMetrics {
         let authentications = Family::<AuthnLabels, LegacyCounter>::default();
         registry.register(
             "authentication_attempts",
-            "Counter of authenticated attempts, by result and credential kind.",
+            "Counter of authenticated attempts, by result and credential kind",
             authentications.clone(),
         );
         let decisions = Family::<AuthzLabels, Counter>::default();
         registry.register(
             "kargo_authorization_decisions",
-            "Counter of authorization decisions, by decision (allowed, denied).",
+            "Counter of authorization decisions, by decision (allowed, denied)",
             decisions.clone(),
         );
         AuthMetrics {

@@ -52,20 +52,20 @@ impl RequestMetrics {
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "apiserver_request",
-            "Counter of apiserver requests broken out for each verb, API group, resource, subresource and HTTP response code.",
+            "Counter of apiserver requests broken out for each verb, API group, resource, subresource and HTTP response code",
             requests.clone(),
         );
         let durations: Family<DurationLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(duration_histogram);
         registry.register(
             "apiserver_request_duration_seconds",
-            "Response latency distribution in seconds for each verb, API group, resource and subresource.",
+            "Response latency distribution in seconds for each verb, API group, resource and subresource",
             durations.clone(),
         );
         let inflight = Family::<InflightLabels, Gauge>::default();
         registry.register(
             "apiserver_current_inflight_requests",
-            "Number of requests being answered, by kind (readOnly, mutating).",
+            "Number of requests being answered, by kind (readOnly, mutating)",
             inflight.clone(),
         );
         let gauge = |request_kind| {

@@ -2,6 +2,7 @@
 //! backend and operation (kube-apiserver's `etcd_request_duration_seconds` and
 //! `etcd_request_errors_total`, for either backend), from the store wrapper.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -10,8 +11,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use kargo_store::Error;
 use kargo_store::observe::{Operation, StoreObserver};
+use kargo_store::{Error, Store};
 
 use super::Metrics;
 
@@ -41,13 +42,13 @@ impl StoreMetrics {
             Family::new_with_constructor(store_histogram);
         registry.register(
             "kargo_storage_request_duration_seconds",
-            "Store call latency in seconds, by backend (sqlite, etcd) and operation.",
+            "Store call latency in seconds, by backend (sqlite, etcd) and operation",
             durations.clone(),
         );
         let errors = Family::<StoreLabels, Counter>::default();
         registry.register(
             "kargo_storage_request_errors",
-            "Store calls that failed (unavailable, internal, damaged; not conflicts or absent keys), by backend and operation.",
+            "Store calls that failed (unavailable, internal, damaged; not conflicts or absent keys), by backend and operation",
             errors.clone(),
         );
         StoreMetrics { durations, errors }
@@ -60,6 +61,36 @@ fn is_fault(error: &Error) -> bool {
         error,
         Error::Unavailable(_) | Error::Internal(_) | Error::Corrupt(_)
     )
+}
+
+/// Every operation, for the series made at zero.
+const OPERATIONS: [Operation; 8] = [
+    Operation::Get,
+    Operation::List,
+    Operation::Create,
+    Operation::Update,
+    Operation::Delete,
+    Operation::Watch,
+    Operation::Compact,
+    Operation::Revision,
+];
+
+impl Metrics {
+    /// `store` (of `backend`, e.g. `sqlite` or `etcd`), with its calls measured here. Its
+    /// error series exist from the start, at zero (so that an alert's `rate()` has them).
+    pub fn observe_store(
+        self: &Arc<Self>,
+        store: Arc<dyn Store>,
+        backend: &'static str,
+    ) -> Arc<dyn Store> {
+        for operation in OPERATIONS {
+            self.store.errors.get_or_create(&StoreLabels {
+                backend,
+                operation: operation.as_str(),
+            });
+        }
+        kargo_store::observe::observed(store, backend, self.clone())
+    }
 }
 
 impl StoreObserver for Metrics {

@@ -36,17 +36,17 @@ impl TokenMetrics {
         };
         registry.register(
             "kargo_service_account_tokens_created",
-            "Service-account tokens issued (token Secrets filled in), cluster-wide.",
+            "Service-account tokens issued (token Secrets filled in), cluster-wide",
             metrics.created.clone(),
         );
         registry.register(
             "kargo_service_account_tokens_revoked",
-            "Service-account tokens revoked (token Secrets deleted), cluster-wide.",
+            "Service-account tokens revoked (token Secrets deleted), cluster-wide",
             metrics.revoked.clone(),
         );
         registry.register(
             "kargo_service_account_tokens",
-            "Service-account tokens that exist now.",
+            "Service-account tokens that exist now",
             metrics.current.clone(),
         );
         metrics

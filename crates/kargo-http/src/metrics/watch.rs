@@ -35,16 +35,41 @@ impl WatchMetrics {
         let open = Family::<WatchLabels, Gauge>::default();
         registry.register(
             "apiserver_longrunning_requests",
-            "Gauge of all active long-running apiserver requests (watches), by verb, group and resource.",
+            "Gauge of all active long-running apiserver requests (watches), by verb, group and resource",
             open.clone(),
         );
         let events = Family::<EventLabels, Counter>::default();
         registry.register(
             "apiserver_watch_events",
-            "Number of events sent in watch clients, by group, version and kind.",
+            "Number of events sent in watch clients, by group, version and kind",
             events.clone(),
         );
+        // Every watchable resource's series from the start, at zero, so that a dashboard
+        // and `rate()` see them before the first watch.
+        for rt in kargo_api::resources::ALL
+            .iter()
+            .filter(|r| r.verbs.contains(&"watch"))
+        {
+            open.get_or_create(&watch_labels(rt));
+            events.get_or_create(&event_labels(rt));
+        }
         WatchMetrics { open, events }
+    }
+}
+
+fn watch_labels(rt: &'static ResourceType) -> WatchLabels {
+    WatchLabels {
+        verb: "WATCH",
+        group: rt.group,
+        resource: rt.plural,
+    }
+}
+
+fn event_labels(rt: &'static ResourceType) -> EventLabels {
+    EventLabels {
+        group: rt.group,
+        version: rt.version,
+        kind: rt.kind,
     }
 }
 
@@ -57,25 +82,9 @@ pub struct WatchGuard {
 impl Metrics {
     /// A watch of `rt` opened.
     pub fn watch_opened(&self, rt: &'static ResourceType) -> WatchGuard {
-        let open = self
-            .watches
-            .open
-            .get_or_create(&WatchLabels {
-                verb: "WATCH",
-                group: rt.group,
-                resource: rt.plural,
-            })
-            .clone();
+        let open = self.watches.open.get_or_create(&watch_labels(rt)).clone();
         open.inc();
-        let events = self
-            .watches
-            .events
-            .get_or_create(&EventLabels {
-                group: rt.group,
-                version: rt.version,
-                kind: rt.kind,
-            })
-            .clone();
+        let events = self.watches.events.get_or_create(&event_labels(rt)).clone();
         WatchGuard { open, events }
     }
 }
