@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use kargo_store::testing::EtcdCluster;
 
+use crate::cli_harness::Kargo;
 use crate::harness::Server;
 use crate::tokens::account_with_token;
 
@@ -184,6 +185,9 @@ fn counts_move_with_traffic(server: &Server, backend: &str) {
     server
         .kubectl(&["delete", "secret", "bot-token", "-n", "p"])
         .ok();
+    // The CLI: a password login and a Kargo REST call.
+    let kargo = Kargo::logged_in(server);
+    kargo.run(&["create", "project", "metrics-demo"]).ok();
 
     let after = scrape(server, &admin);
     let moved = |name: &str, labels: &[(&str, &str)]| {
@@ -310,6 +314,27 @@ fn counts_move_with_traffic(server: &Server, backend: &str) {
             &[("backend", backend), ("operation", "create")]
         ),
         0.0
+    );
+    assert!(
+        moved(
+            "authentication_attempts",
+            &[("result", "success"), ("kind", "admin_password")]
+        ) >= 1.0
+    );
+    let kargo_rest = |verb: &str| {
+        after
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("apiserver_request_total{")
+                    && k.ends_with(&format!(",verb={verb}}}"))
+                    && k.contains(",resource=,")
+            })
+            .map(|(k, v)| v - before.get(k).copied().unwrap_or(0.0))
+            .sum::<f64>()
+    };
+    assert!(
+        kargo_rest("POST") >= 2.0,
+        "login and create project: {after:?}"
     );
     // The process.
     assert!(after[&series("process_resident_memory_bytes", &[])] > 1e6);
