@@ -8,6 +8,7 @@
 
 pub mod body;
 mod discovery;
+pub mod failure_log;
 mod kargo;
 pub mod kargo_openapi;
 mod keys;
@@ -185,7 +186,7 @@ impl Api {
         let (method, uri) = (request.method().clone(), request.uri().clone());
         let user_agent = request.headers().get(http::header::USER_AGENT).cloned();
         self.state.observers.started(&method);
-        let mut response = self.answer(request, source).await;
+        let mut response = id.scope(self.answer(request, source)).await;
         response
             .headers_mut()
             .insert(observe::AUDIT_ID_HEADER, id.header_value());
@@ -557,9 +558,29 @@ pub(crate) trait StatusResponse {
 
 impl StatusResponse for Status {
     fn into_response(self) -> Response {
-        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        json_response(code, &self, &[])
+        let status = with_request_id(self);
+        let code = StatusCode::from_u16(status.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        json_response(code, &status, &[])
     }
+}
+
+/// A 5xx `Status` (`InternalError`, `ServiceUnavailable`, `Timeout`: what an operator looks up)
+/// names its request, as a cause `{"reason":"RequestID","message":"<id>"}` beside the
+/// `Audit-ID` header, so that a user can quote it from any client's output. Clients print the
+/// message, not the causes, of such a status, so their output stays as kube-apiserver's.
+fn with_request_id(mut status: Status) -> Status {
+    if status.code < 500 {
+        return status;
+    }
+    if let Some(id) = observe::RequestId::current() {
+        let details = status.details.get_or_insert_with(Default::default);
+        details.causes.push(kargo_registry::status::Cause {
+            reason: "RequestID".to_owned(),
+            message: id.to_string(),
+            field: String::new(),
+        });
+    }
+    status
 }
 
 #[cfg(test)]

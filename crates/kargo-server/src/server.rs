@@ -787,6 +787,7 @@ pub(crate) async fn assemble(
     let issuer = (config.issuer.clone()).unwrap_or_else(|| format!("https://{advertised_address}"));
     let metrics = Arc::new(kargo_http::metrics::Metrics::new());
     let observers = observers.with(metrics.clone());
+    let observers = observers.with(Arc::new(kargo_http::failure_log::FailureLog));
     let authz = Arc::new(Authorizer::new(view.clone()).with_observer(metrics.clone()));
     let kargo = kargo_core::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone())
         .with_minter(minter);
