@@ -63,7 +63,7 @@ fn main() -> ExitCode {
 /// An error and its causes as `what: why: cause`, each said once: a message that already ends
 /// with its cause's text (a wrapper whose message includes its source) does not repeat it, so
 /// no error reads `listening on ...: Address already in use: Address already in use`.
-fn one_line(err: &anyhow::Error) -> String {
+pub(crate) fn one_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {
         let text = cause.to_string();

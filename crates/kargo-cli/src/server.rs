@@ -461,6 +461,18 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Runs the server until interrupted, or one of the store commands.
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     crate::logs::init(&args.log, args.log_format).map_err(anyhow::Error::msg)?;
+    let json = args.log_format == crate::logs::LogFormat::Json;
+    let outcome = serve(args);
+    if let (Err(err), true) = (&outcome, json) {
+        // A log collector reading JSON lines learns why the server stopped; the person (and
+        // the exit code) still get the CLI's `Error: <message>` line after it.
+        tracing::error!(error = %crate::one_line(err), "kargo server stopped");
+    }
+    outcome
+}
+
+/// [`run`] once logging is set up.
+fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     if let Some(command) = args.command {
         return runtime.block_on(store_command(command));
