@@ -186,7 +186,17 @@ impl Api {
         let (method, uri) = (request.method().clone(), request.uri().clone());
         let user_agent = request.headers().get(http::header::USER_AGENT).cloned();
         self.state.observers.started(&method);
-        let mut response = id.scope(self.answer(request, source)).await;
+        let kargo_route = uri.path().starts_with("/v1beta1");
+        let answer = std::panic::AssertUnwindSafe(self.answer(request, source));
+        let mut response = id
+            .scope(async move {
+                // A panic is logged by the process's panic hook (with this request's id);
+                // the client gets kube-apiserver's 500 instead of a dropped connection.
+                futures::FutureExt::catch_unwind(answer)
+                    .await
+                    .unwrap_or_else(|_| render_limit(kargo_route, panicked()))
+            })
+            .await;
         response
             .headers_mut()
             .insert(observe::AUDIT_ID_HEADER, id.header_value());
@@ -289,6 +299,12 @@ fn too_many_requests(kargo_route: bool) -> Response {
         HeaderValue::from(crate::limits::RETRY_AFTER_SECONDS),
     );
     response
+}
+
+/// The answer to a request whose handling panicked: a 500 `InternalError` with a generic
+/// message (the panic itself is in the log, under the request's id).
+fn panicked() -> Status {
+    Status::internal("an error on the server has prevented the request from succeeding")
 }
 
 /// A limit's `Status`, or on a Kargo route (`/v1beta1`) the same code and message as Kargo's
