@@ -16,6 +16,7 @@ use clap::ValueEnum;
 use kargo_server::http::observe::RequestId;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
@@ -87,10 +88,14 @@ where
         SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
         let mut fields = Fields::default();
         event.record(&mut fields);
+        // A `log` record (from a dependency) arrives as an event of the `log` target, its own
+        // target and level in `log.*` fields.
+        let normalized = event.normalized_metadata();
+        let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let line = Line {
             timestamp: &timestamp,
-            level: *event.metadata().level(),
-            target: event.metadata().target(),
+            level: *metadata.level(),
+            target: metadata.target(),
             fields: &fields,
             request_id: RequestId::current(),
         };
@@ -120,8 +125,11 @@ impl Line<'_> {
             (true, Level::INFO) => format!("\x1b[32m{level}\x1b[0m"),
             (true, _) => format!("\x1b[34m{level}\x1b[0m"),
         };
-        write!(writer, "{} {level} {}: ", self.timestamp, self.target)?;
-        write!(Sanitized(writer), "{}", self.fields.message)?;
+        write!(writer, "{} {level} {}:", self.timestamp, self.target)?;
+        if !self.fields.message.is_empty() {
+            write!(writer, " ")?;
+            write!(Sanitized(writer), "{}", self.fields.message)?;
+        }
         for (name, value) in &self.fields.others {
             write!(writer, " {name}=")?;
             match value {
@@ -186,6 +194,8 @@ impl Fields {
     fn push(&mut self, field: &Field, value: Value) {
         match (field.name(), value) {
             ("message", Value::Text(text)) => self.message = text,
+            // Said by the normalized metadata already.
+            (name, _) if name.starts_with("log.") => {}
             (name, value) => {
                 self.has_request_id |= name == "request_id";
                 self.others.push((name, value));
