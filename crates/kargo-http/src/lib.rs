@@ -191,7 +191,7 @@ impl Api {
         let mut response = id
             .scope(async move {
                 // A panic is logged by the process's panic hook (with this request's id);
-                // the client gets kube-apiserver's 500 instead of a dropped connection.
+                // the client gets a 500 `InternalError` instead of a dropped connection.
                 futures::FutureExt::catch_unwind(answer)
                     .await
                     .unwrap_or_else(|_| render_limit(kargo_route, panicked()))
@@ -307,8 +307,8 @@ fn panicked() -> Status {
     Status::internal("an error on the server has prevented the request from succeeding")
 }
 
-/// A limit's `Status`, or on a Kargo route (`/v1beta1`) the same code and message as Kargo's
-/// `{"error": ...}`.
+/// A limit's (or a panic's) `Status`, or on a Kargo route (`/v1beta1`) the same code and
+/// message as Kargo's `{"error": ...}`.
 fn render_limit(kargo_route: bool, status: Status) -> Response {
     if kargo_route {
         kargo::KargoError::from(status).into_response()

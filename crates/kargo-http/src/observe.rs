@@ -4,9 +4,13 @@
 //! response head is ready (for a watch: when its stream starts). Metrics and the audit log attach
 //! here, never per handler.
 //!
-//! The server wires [`crate::metrics::Metrics`]. With no observer (an [`crate::App`] of its
-//! own, as a test may build) the seam costs one branch: no clock is read and nothing is
-//! allocated.
+//! Each observed request has a [`RequestId`]: its `Audit-ID` header, [`RequestId::current`]
+//! while it is answered (log lines, a 5xx `Status`), and its record's `id`. A panic while
+//! answering is caught here and answered 500.
+//!
+//! The server wires [`crate::metrics::Metrics`] and [`crate::failure_log::FailureLog`]. With
+//! no observer (an [`crate::App`] of its own, as a test may build) the seam costs one branch:
+//! no clock is read and nothing is allocated.
 
 use std::fmt;
 use std::net::SocketAddr;
