@@ -81,7 +81,7 @@ struct Secrets {
 pub enum AdminError {
     /// The store failed.
     #[error("store: {0}")]
-    Store(#[from] kargo_store::Error),
+    Store(kargo_store::Error),
     /// The stored record does not decode.
     #[error("the admin record in the store is corrupt: {0}")]
     Corrupt(String),
@@ -99,6 +99,14 @@ pub enum AdminError {
     /// There is no admin record to change.
     #[error("the store holds no admin record")]
     Missing,
+}
+
+// Not `#[from]`: the message already names the cause, and a `source` besides would make the
+// CLI, which prints an error's whole chain, say it twice.
+impl From<kargo_store::Error> for AdminError {
+    fn from(error: kargo_store::Error) -> AdminError {
+        AdminError::Store(error)
+    }
 }
 
 /// Refuses a password shorter than [`MIN_PASSWORD_LENGTH`] characters.

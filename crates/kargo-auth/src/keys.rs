@@ -25,7 +25,7 @@ pub const KEYS_KEY: &str = "/kargo/internal/signing-keys";
 pub enum KeyError {
     /// The store failed.
     #[error("store: {0}")]
-    Store(#[from] kargo_store::Error),
+    Store(kargo_store::Error),
     /// The stored key set does not decode.
     #[error("the signing key set in the store is corrupt: {0}")]
     Corrupt(String),
@@ -35,6 +35,14 @@ pub enum KeyError {
     /// A retirement named an unknown or the signing key.
     #[error("{0}")]
     Refused(String),
+}
+
+// Not `#[from]`: the message already names the cause, and a `source` besides would make the
+// CLI, which prints an error's whole chain, say it twice.
+impl From<kargo_store::Error> for KeyError {
+    fn from(error: kargo_store::Error) -> KeyError {
+        KeyError::Store(error)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -27,25 +27,39 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// Reading or writing a file in the TLS directory failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The failure.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Generating or parsing a key or certificate failed.
     #[error("certificate: {0}")]
     Certificate(String),
     /// rustls rejected the configuration.
     #[error("tls configuration: {0}")]
-    Config(#[from] rustls::Error),
+    Config(rustls::Error),
     /// The store failed while loading or saving the CA.
     #[error("store: {0}")]
-    Store(#[from] kargo_store::Error),
+    Store(kargo_store::Error),
     /// The CA record in the store does not decode.
     #[error("the CA record in the store is corrupt: {0}")]
     Corrupt(String),
+}
+
+// Not `#[from]`: the message already names the cause, and a `source` besides would make the
+// CLI, which prints an error's whole chain, say it twice.
+impl From<kargo_store::Error> for TlsError {
+    fn from(error: kargo_store::Error) -> TlsError {
+        TlsError::Store(error)
+    }
+}
+
+impl From<rustls::Error> for TlsError {
+    fn from(error: rustls::Error) -> TlsError {
+        TlsError::Config(error)
+    }
 }
 
 /// The store key of the CA (certificate and key, PEM, as JSON).
@@ -132,9 +146,9 @@ const VALIDITY_DAYS_CA: i64 = 3650;
 const VALIDITY_DAYS_LEAF: i64 = 365;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
-    move |source| TlsError::Io {
+    move |error| TlsError::Io {
         path: path.to_owned(),
-        source,
+        error,
     }
 }
 

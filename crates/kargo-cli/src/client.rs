@@ -76,13 +76,17 @@ pub enum ClientError {
         /// The limit.
         seconds: u64,
     },
-    /// The server answered with an error: its message.
-    #[error("{message}")]
+    /// The server answered with an error: its message, and for a server error (5xx) a second
+    /// line `request id: <id>` (the answer's `Audit-ID`), which finds the server's log line
+    /// and audit event of the request.
+    #[error("{message}{}", request_id.as_ref().map(|id| format!("\nrequest id: {id}")).unwrap_or_default())]
     Api {
         /// The HTTP status.
         status: u16,
         /// The server's message.
         message: String,
+        /// The request's id, for a server error.
+        request_id: Option<String>,
     },
     /// The server answered something that is not the expected JSON.
     #[error("unexpected answer from {address} (HTTP {status}): {reason}")]
@@ -97,6 +101,27 @@ pub enum ClientError {
 }
 
 const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The response header with the request's id (the server's `observe::AUDIT_ID_HEADER`, as
+/// kube-apiserver names it).
+const AUDIT_ID: &str = "audit-id";
+
+impl ClientError {
+    /// This error with the id of the request that got it, when it is a server error (5xx): the
+    /// id an operator looks up. A client error (4xx) says what to change; its id adds nothing.
+    fn naming_request(self, id: Option<String>) -> ClientError {
+        match self {
+            ClientError::Api {
+                status, message, ..
+            } if status >= 500 => ClientError::Api {
+                status,
+                message,
+                request_id: id,
+            },
+            other => other,
+        }
+    }
+}
 
 /// A client of one server.
 pub struct Client {
@@ -188,11 +213,16 @@ impl Client {
                 .await
                 .map_err(|e| transport_error(&address, &e))?;
             let status = response.status().as_u16();
+            let request_id = response
+                .headers()
+                .get(AUDIT_ID)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let bytes = response
                 .bytes()
                 .await
                 .map_err(|e| transport_error(&address, &e))?;
-            decode(&address, status, &bytes)
+            decode(&address, status, &bytes).map_err(|e| e.naming_request(request_id))
         })
     }
 }
@@ -218,7 +248,11 @@ fn decode(address: &str, status: u16, body: &[u8]) -> Result<Value, ClientError>
             .map(str::to_owned)
     });
     Err(match message {
-        Some(message) if !message.is_empty() => ClientError::Api { status, message },
+        Some(message) if !message.is_empty() => ClientError::Api {
+            status,
+            message,
+            request_id: None,
+        },
         _ => {
             let text = String::from_utf8_lossy(body);
             let first_line = text.lines().next().unwrap_or("").trim();
@@ -332,6 +366,24 @@ mod tests {
             200,
             "not json",
             Err("unexpected answer from https://a (HTTP 200): the body is not JSON"),
+        );
+    }
+
+    #[test]
+    fn a_server_error_names_its_request_on_a_line_of_its_own_and_a_client_error_does_not() {
+        let failed = |status: u16| {
+            let body = r#"{"error":"the storage backend is unavailable; try again"}"#;
+            decode("https://a", status, body.as_bytes())
+                .map(|_| ())
+                .map_err(|e| e.naming_request(Some("0a-1".to_owned())).to_string())
+        };
+        assert_eq!(
+            failed(503),
+            Err("the storage backend is unavailable; try again\nrequest id: 0a-1".to_owned())
+        );
+        assert_eq!(
+            failed(409),
+            Err("the storage backend is unavailable; try again".to_owned())
         );
     }
 

@@ -15,6 +15,7 @@ mod client;
 mod commands;
 mod config;
 mod jsonpath;
+mod logs;
 mod output;
 mod server;
 mod sso;
@@ -53,10 +54,28 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("Error: {err:#}");
+            eprintln!("Error: {}", one_line(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes as `what: why: cause`, each said once: a message that already ends
+/// with its cause's text (a wrapper whose message includes its source) does not repeat it, so
+/// no error reads `listening on ...: Address already in use: Address already in use`.
+pub(crate) fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -85,5 +104,30 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
             };
             Ok(commands::run(&mut ctx, command)?)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("listening on 127.0.0.1:1: {0}")]
+    struct SaysItsSource(#[source] std::io::Error);
+
+    #[test]
+    fn a_cause_already_in_its_wrappers_message_is_said_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        let err = anyhow::Error::new(SaysItsSource(io)).context("starting");
+        assert_eq!(
+            one_line(&err),
+            "starting: listening on 127.0.0.1:1: address in use"
+        );
+    }
+
+    #[test]
+    fn distinct_causes_are_all_said() {
+        let err = anyhow::anyhow!("no such file").context("reading a.yaml");
+        assert_eq!(one_line(&err), "reading a.yaml: no such file");
     }
 }

@@ -67,6 +67,10 @@ pub struct ServerArgs {
     /// Log filter (`info`, `debug`, `kargo_server=debug`).
     #[arg(long, env = "KARGO_LOG", default_value = "info")]
     pub log: String,
+    /// How log lines are written on stderr: `text` for a person, `json` (one object per line)
+    /// for a log collector.
+    #[arg(long, env = "KARGO_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: crate::logs::LogFormat,
     /// Bounds on connections, requests and watches.
     #[command(flatten)]
     pub limits: Box<LimitArgs>,
@@ -461,12 +465,19 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Runs the server until interrupted, or one of the store commands.
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?)
-        .with_writer(std::io::stderr)
-        // Colours only for a person at a terminal, not in a log file or a journal.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    crate::logs::init(&args.log, args.log_format).map_err(anyhow::Error::msg)?;
+    let json = args.log_format == crate::logs::LogFormat::Json;
+    let outcome = serve(args);
+    if let (Err(err), true) = (&outcome, json) {
+        // A log collector reading JSON lines learns why the server stopped; the person (and
+        // the exit code) still get the CLI's `Error: <message>` line after it.
+        tracing::error!(error = %crate::one_line(err), "kargo server stopped");
+    }
+    outcome
+}
+
+/// [`run`] once logging is set up.
+fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     if let Some(command) = args.command {
         return runtime.block_on(store_command(command));

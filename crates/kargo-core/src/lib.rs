@@ -61,7 +61,7 @@ pub enum Error {
     /// An underlying Kubernetes operation failed (not found, already exists, invalid, forbidden,
     /// storage): its `Status` carries code and message.
     #[error("{0}")]
-    Api(#[from] Status),
+    Api(Status),
     /// The request cannot be done as asked (400).
     #[error("{0}")]
     BadRequest(String),
@@ -82,6 +82,14 @@ pub enum Error {
     /// A stored object cannot be read as Kargo expects (500).
     #[error("{0}")]
     Stored(String),
+}
+
+// Not `#[from]`: the message already names the cause, and a `source` besides would make the
+// CLI, which prints an error's whole chain, say it twice.
+impl From<Status> for Error {
+    fn from(error: Status) -> Error {
+        Error::Api(error)
+    }
 }
 
 impl Error {

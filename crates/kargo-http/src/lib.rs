@@ -8,6 +8,7 @@
 
 pub mod body;
 mod discovery;
+pub mod failure_log;
 mod kargo;
 pub mod kargo_openapi;
 mod keys;
@@ -185,7 +186,17 @@ impl Api {
         let (method, uri) = (request.method().clone(), request.uri().clone());
         let user_agent = request.headers().get(http::header::USER_AGENT).cloned();
         self.state.observers.started(&method);
-        let mut response = self.answer(request, source).await;
+        let kargo_route = uri.path().starts_with("/v1beta1");
+        let answer = std::panic::AssertUnwindSafe(self.answer(request, source));
+        let mut response = id
+            .scope(async move {
+                // A panic is logged by the process's panic hook (with this request's id);
+                // the client gets a 500 `InternalError` instead of a dropped connection.
+                futures::FutureExt::catch_unwind(answer)
+                    .await
+                    .unwrap_or_else(|_| render_limit(kargo_route, panicked()))
+            })
+            .await;
         response
             .headers_mut()
             .insert(observe::AUDIT_ID_HEADER, id.header_value());
@@ -290,8 +301,14 @@ fn too_many_requests(kargo_route: bool) -> Response {
     response
 }
 
-/// A limit's `Status`, or on a Kargo route (`/v1beta1`) the same code and message as Kargo's
-/// `{"error": ...}`.
+/// The answer to a request whose handling panicked: a 500 `InternalError` with a generic
+/// message (the panic itself is in the log, under the request's id).
+fn panicked() -> Status {
+    Status::internal("an error on the server has prevented the request from succeeding")
+}
+
+/// A limit's (or a panic's) `Status`, or on a Kargo route (`/v1beta1`) the same code and
+/// message as Kargo's `{"error": ...}`.
 fn render_limit(kargo_route: bool, status: Status) -> Response {
     if kargo_route {
         kargo::KargoError::from(status).into_response()
@@ -557,9 +574,29 @@ pub(crate) trait StatusResponse {
 
 impl StatusResponse for Status {
     fn into_response(self) -> Response {
-        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        json_response(code, &self, &[])
+        let status = with_request_id(self);
+        let code = StatusCode::from_u16(status.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        json_response(code, &status, &[])
     }
+}
+
+/// A 5xx `Status` (`InternalError`, `ServiceUnavailable`, `Timeout`: what an operator looks up)
+/// names its request, as a cause `{"reason":"RequestID","message":"<id>"}` beside the
+/// `Audit-ID` header, so that a user can quote it from any client's output. Clients print the
+/// message, not the causes, of such a status, so their output stays as kube-apiserver's.
+fn with_request_id(mut status: Status) -> Status {
+    if status.code < 500 {
+        return status;
+    }
+    if let Some(id) = observe::RequestId::current() {
+        let details = status.details.get_or_insert_with(Default::default);
+        details.causes.push(kargo_registry::status::Cause {
+            reason: "RequestID".to_owned(),
+            message: id.to_string(),
+            field: String::new(),
+        });
+    }
+    status
 }
 
 #[cfg(test)]

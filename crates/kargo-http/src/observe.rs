@@ -4,9 +4,13 @@
 //! response head is ready (for a watch: when its stream starts). Metrics and the audit log attach
 //! here, never per handler.
 //!
-//! The server wires [`crate::metrics::Metrics`]. With no observer (an [`crate::App`] of its
-//! own, as a test may build) the seam costs one branch: no clock is read and nothing is
-//! allocated.
+//! Each observed request has a [`RequestId`]: its `Audit-ID` header, [`RequestId::current`]
+//! while it is answered (log lines, a 5xx `Status`), and its record's `id`. A panic while
+//! answering is caught here and answered 500.
+//!
+//! The server wires [`crate::metrics::Metrics`] and [`crate::failure_log::FailureLog`]. With
+//! no observer (an [`crate::App`] of its own, as a test may build) the seam costs one branch:
+//! no clock is read and nothing is allocated.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -72,6 +76,11 @@ pub struct RequestId {
     count: u64,
 }
 
+tokio::task_local! {
+    /// The id of the request the current task is answering (see [`RequestId::current`]).
+    static CURRENT: RequestId;
+}
+
 /// The process's prefix of request ids.
 static PREFIX: LazyLock<u64> = LazyLock::new(|| {
     let bytes = *uuid::Uuid::new_v4().as_bytes();
@@ -103,6 +112,22 @@ impl RequestId {
             *slot = HEX[((digits >> (nibble * 4)) & 0xf) as usize];
         }
         out
+    }
+
+    /// The id of the request being answered where this is called: set for the whole of
+    /// [`crate::Api::call`]'s answer (handlers, authentication, the layers below, on the
+    /// request's own task), so that every log line written meanwhile names it, as does a 5xx
+    /// `Status`. `None` elsewhere (background tasks, a watch's stream once started, an app
+    /// without observers).
+    pub fn current() -> Option<RequestId> {
+        CURRENT.try_with(|id| *id).ok()
+    }
+
+    /// Runs `work` with this id as [`RequestId::current`]. A task-local, not a tracing span:
+    /// it costs a thread-local swap per poll, where a span per request costs an allocation and
+    /// the formatting of its fields even when nothing is logged.
+    pub(crate) async fn scope<F: std::future::Future>(self, work: F) -> F::Output {
+        CURRENT.scope(self, work).await
     }
 
     /// The id as a header value (`Audit-ID`).

@@ -15,7 +15,8 @@ pub struct Cause {
     pub reason: String,
     /// The message without the field prefix.
     pub message: String,
-    /// The field path (`metadata.name`).
+    /// The field path (`metadata.name`); left out when empty (a cause that is not a field's).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub field: String,
 }
 

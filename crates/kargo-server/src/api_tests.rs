@@ -532,3 +532,50 @@ async fn metrics_count_requests_authentications_and_decisions_and_need_the_nonre
     let granted = scrape(token).await;
     assert!(granted.contains("# EOF"), "{granted}");
 }
+
+#[tokio::test]
+async fn a_request_whose_handling_panics_gets_a_500_naming_it_and_the_server_goes_on() {
+    let recorder = Arc::new(Recorder::default());
+    let api = TestApi::with_observers(Observers::new(vec![recorder.clone()])).await;
+    // A body that panics when the handler reads it: a bug below the handler.
+    let body = axum::body::Body::from_stream(futures::stream::poll_fn(
+        |_| -> std::task::Poll<Option<Result<bytes::Bytes, std::io::Error>>> {
+            panic!("a bug met while reading the body")
+        },
+    ));
+    let path = "/api/v1/namespaces/default/serviceaccounts";
+    let request = http::Request::post(path)
+        .header(
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", api.admin_token),
+        )
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .unwrap();
+    let response = api.call(request).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let id = response.headers()["audit-id"].to_str().unwrap().to_owned();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let status: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        status,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "an error on the server has prevented the request from succeeding",
+            "reason": "InternalError",
+            "details": {"causes": [{"reason": "RequestID", "message": id}]}, "code": 500})
+    );
+    let records = recorder.take();
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| (&r.method, r.status))
+            .collect::<Vec<_>>(),
+        [(&Method::POST, 500)]
+    );
+    let (code, _) = api
+        .request(Method::GET, path, None, Some(&api.admin_token))
+        .await;
+    assert_eq!(code, StatusCode::OK);
+}

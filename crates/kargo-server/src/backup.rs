@@ -37,9 +37,9 @@ const PAGE: usize = 500;
 pub enum BackupError {
     /// The store failed.
     #[error("store: {0}")]
-    Store(#[from] kargo_store::Error),
+    Store(kargo_store::Error),
     /// Reading or writing the file failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The file is not a complete export.
     #[error("not a complete kargo store export: {0}")]
@@ -47,6 +47,14 @@ pub enum BackupError {
     /// The target store already holds keys.
     #[error("the target store is not empty (it holds {0}); import only into an empty store")]
     NotEmpty(String),
+}
+
+// Not `#[from]`: the message already names the cause, and a `source` besides would make the
+// CLI, which prints an error's whole chain, say it twice.
+impl From<kargo_store::Error> for BackupError {
+    fn from(error: kargo_store::Error) -> BackupError {
+        BackupError::Store(error)
+    }
 }
 
 #[derive(Serialize, Deserialize)]

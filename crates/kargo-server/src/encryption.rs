@@ -83,7 +83,15 @@ pub enum EncryptionSetupError {
     },
     /// The store failed.
     #[error("reading the store to check its encryption: {0}")]
-    Store(#[from] kargo_store::Error),
+    Store(kargo_store::Error),
+}
+
+// Not `#[from]`: the message already names the cause, and a `source` besides would make the
+// CLI, which prints an error's whole chain, say it twice.
+impl From<kargo_store::Error> for EncryptionSetupError {
+    fn from(error: kargo_store::Error) -> EncryptionSetupError {
+        EncryptionSetupError::Store(error)
+    }
 }
 
 /// A parsed and validated configuration: the encrypted prefixes and their keys.

@@ -816,6 +816,7 @@ pub(crate) async fn assemble(
     let registry = registry.with_cache(cache, synced_rx.clone());
     let issuer = (config.issuer.clone()).unwrap_or_else(|| format!("https://{advertised_address}"));
     let observers = observers.with(metrics.clone());
+    let observers = observers.with(Arc::new(kargo_http::failure_log::FailureLog));
     let authz = Arc::new(Authorizer::new(view.clone()).with_observer(metrics.clone()));
     let kargo = kargo_core::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone())
         .with_minter(minter);

@@ -102,6 +102,11 @@ impl TestApi {
         }
     }
 
+    /// Sends `request` as it is from [`CLIENT_ADDRESS`] and returns the whole response.
+    pub async fn call(&self, request: http::Request<axum::body::Body>) -> axum::response::Response {
+        self.api.clone().call(request, Some(CLIENT_ADDRESS)).await
+    }
+
     /// Sends one request from [`CLIENT_ADDRESS`], with `body` as JSON and `bearer` as its
     /// `Authorization: Bearer` token, and returns the status code and the body as JSON (`Null`
     /// when empty, a string when not JSON).

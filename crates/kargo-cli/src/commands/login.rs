@@ -119,6 +119,7 @@ fn admin_token(client: &Client, address: &str, args: &LoginArgs) -> Result<Strin
         return Err(ClientError::Api {
             status: 403,
             message: "server does not support admin user login".to_owned(),
+            request_id: None,
         }
         .into());
     }

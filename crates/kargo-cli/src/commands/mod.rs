@@ -43,10 +43,18 @@ pub enum Error {
     Template(#[from] JsonPathError),
     /// Writing the output.
     #[error("writing the output: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// Several failures (one per name of a multi-name command).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\nError: "))]
     Several(Vec<Error>),
+}
+
+// Not `#[from]`: the message already names the cause, and a `source` besides would make the
+// CLI, which prints an error's whole chain, say it twice.
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Error {
+        Error::Io(error)
+    }
 }
 
 impl Error {

@@ -23,6 +23,8 @@ pub struct Server {
     password: String,
     /// A soft open-files limit to start the server with.
     open_files: Option<u64>,
+    /// Whether the server's stderr goes to [`Server::log`] (else to the test's stderr).
+    logged: bool,
 }
 
 /// Output of a client command, with helpers that print everything when an assertion fails.
@@ -91,7 +93,25 @@ impl Server {
         Server::start_limited(args, Some(open_files))
     }
 
+    /// Starts a server whose stderr (its log) is kept, across restarts, for [`Server::log`].
+    pub fn start_logged(args: &[String]) -> Server {
+        Server::start_all(args, None, true)
+    }
+
+    /// What the server wrote on stderr, when started with [`Server::start_logged`].
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
     fn start_limited(args: &[String], open_files: Option<u64>) -> Server {
+        Server::start_all(args, open_files, false)
+    }
+
+    fn start_all(args: &[String], open_files: Option<u64>, logged: bool) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("home")).expect("home");
         let mut server = Server {
@@ -102,6 +122,7 @@ impl Server {
             args: args.to_vec(),
             password: ADMIN_PASSWORD.to_owned(),
             open_files,
+            logged,
         };
         server.spawn("127.0.0.1:0");
         server
@@ -150,6 +171,15 @@ impl Server {
                 sh
             }
         };
+        let stderr = match self.logged {
+            false => Stdio::inherit(),
+            true => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.log_path())
+                .expect("server log file")
+                .into(),
+        };
         let mut child = command
             .args(["server", "--address", address, "--data-dir"])
             .arg(self.data_dir())
@@ -157,7 +187,7 @@ impl Server {
             .env("KARGO_ADMIN_PASSWORD", &self.password)
             .env("KARGO_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start kargo server");
         let stdout = child.stdout.take().expect("stdout");

@@ -8,6 +8,8 @@
 //! - `request_bounds`: patches, object size and depth, undecodable objects: no request can
 //!   freeze, exhaust or brick the server;
 //! - `limits`: attacks on the connection and request limits, each with an honest client's p99;
+//! - `logs`: `--log-format text|json`, colour only on a terminal, the request id of a 5xx in
+//!   its `Status`, the CLI's output and one log line; start-up errors said once;
 //! - `persistence`: restarting keeps objects and resourceVersions keep increasing;
 //! - `data_dir`: the data directory private whatever the umask, `--init`, a damaged or foreign
 //!   store, one server per directory;
@@ -53,6 +55,7 @@ mod kargo_rest;
 mod kargo_roles;
 mod kubectl;
 mod limits;
+mod logs;
 mod metrics;
 mod oidc_bench;
 mod oidc_provider;

@@ -84,10 +84,10 @@ impl Metrics {
         backend: &'static str,
     ) -> Arc<dyn Store> {
         for operation in OPERATIONS {
-            self.store.errors.get_or_create(&StoreLabels {
+            drop(self.store.errors.get_or_create(&StoreLabels {
                 backend,
                 operation: operation.as_str(),
-            });
+            }));
         }
         kargo_store::observe::observed(store, backend, self.clone())
     }

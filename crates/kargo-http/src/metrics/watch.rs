@@ -50,8 +50,8 @@ impl WatchMetrics {
             .iter()
             .filter(|r| r.verbs.contains(&"watch"))
         {
-            open.get_or_create(&watch_labels(rt));
-            events.get_or_create(&event_labels(rt));
+            drop(open.get_or_create(&watch_labels(rt)));
+            drop(events.get_or_create(&event_labels(rt)));
         }
         WatchMetrics { open, events }
     }

@@ -59,7 +59,7 @@ pub enum ProtobufError {
     MissingMagic,
     /// The bytes after the magic number are not a `runtime.Unknown` message.
     #[error("cannot decode the protobuf envelope (runtime.Unknown): {0}")]
-    Envelope(#[source] DecodeError),
+    Envelope(DecodeError),
     /// The envelope leaves `apiVersion` or `kind` empty.
     #[error("the protobuf envelope does not name the object's apiVersion and kind")]
     MissingTypeMeta,
