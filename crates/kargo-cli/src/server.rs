@@ -483,6 +483,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         encryption_config: args.encryption_config,
         limits: args.limits.limits(),
         oidc: args.oidc.config()?,
+        build: crate::BUILD,
     };
     let outcome = runtime.block_on(kargo_server::server::run(config, |started| {
         use std::io::Write;

@@ -280,6 +280,8 @@ pub struct ServerConfig {
     pub limits: kargo_http::limits::Limits,
     /// Single sign-on: the OpenID provider whose ID tokens are accepted (`--oidc-*`).
     pub oidc: Option<kargo_auth::oidc::OidcConfig>,
+    /// This build (version, git commit), reported at `/version`.
+    pub build: kargo_api::version::Build,
 }
 
 impl ServerConfig {
@@ -764,10 +766,12 @@ pub(crate) async fn assemble(
             shutdown.clone(),
         ));
     }
-    tokio::spawn(informer::run(
+    let watching = informer::Watching::default();
+    tokio::spawn(informer::run_reporting(
         store.clone(),
         handlers,
         synced_tx,
+        watching.clone(),
         shutdown.clone(),
     ));
     // Serve only once the auth view holds everything written before this start; a store that
@@ -800,6 +804,12 @@ pub(crate) async fn assemble(
         // Returns at once: the issuer's keys are fetched in the background.
         authn = authn.with_oidc(OidcAuthenticator::start(oidc.clone(), shutdown.clone())?);
     }
+    // Named as kube-apiserver names its store check on etcd.
+    let store_check = match config.store {
+        StoreConfig::Etcd { .. } => "etcd",
+        StoreConfig::Sqlite => "store",
+    };
+    let health = kargo_http::health::Health::new(store, store_check, watching);
     let state = AppState::new(App {
         registry,
         authn: Arc::new(authn),
@@ -811,6 +821,8 @@ pub(crate) async fn assemble(
         limits: kargo_http::limits::RequestLimits::new(&config.limits),
         observers,
         metrics: Some(metrics),
+        health,
+        build: config.build,
     });
     Ok(Assembled {
         api: kargo_http::Api::new(state),

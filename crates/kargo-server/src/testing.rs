@@ -77,6 +77,7 @@ impl TestApi {
             encryption_config: None,
             limits: kargo_http::limits::Limits::default(),
             oidc: None,
+            build: kargo_api::version::Build::unknown(),
         };
         configure(&mut config);
         let store = config.store.open(dir.path()).await.expect("a SQLite store");
