@@ -121,7 +121,7 @@ pub trait Handler: Send {
     fn event(&mut self, event: &Event, head: Option<&Head>);
 }
 
-/// Whether the informer is in its **Watching** state: it has listed and its watch is open.
+/// Whether the informer is in its **Watching** state: it has listed the store and follows it.
 /// False before the first list completes and while it relists after a failed watch (the
 /// `informer-sync` check of `/readyz`). Cheap to clone and to read.
 #[derive(Debug, Clone, Default)]
@@ -172,6 +172,10 @@ pub async fn run_reporting(
                 }
             }
         };
+        // Listed: from here every change reaches the handlers (a watch that fails to open
+        // sends the informer back to listing, which clears this). Set before `synced`, which
+        // the server waits for before it serves.
+        watching.set(true);
         let _ = synced.send(revision);
         let mut stream = match store.watch(PREFIX, revision).await {
             Ok(s) => s,
@@ -180,7 +184,6 @@ pub async fn run_reporting(
                 continue;
             }
         };
-        watching.set(true);
         loop {
             let next = tokio::select! {
                 n = stream.next() => n,
