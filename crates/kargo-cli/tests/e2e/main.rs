@@ -8,6 +8,8 @@
 //! - `request_bounds`: patches, object size and depth, undecodable objects: no request can
 //!   freeze, exhaust or brick the server;
 //! - `limits`: attacks on the connection and request limits, each with an honest client's p99;
+//! - `health`: `/readyz` and `/livez` on etcd losing and regaining its quorum, a flood of
+//!   `/readyz?verbose` against etcd's read count, `kubectl version` and `kargo version`;
 //! - `persistence`: restarting keeps objects and resourceVersions keep increasing;
 //! - `data_dir`: the data directory private whatever the umask, `--init`, a damaged or foreign
 //!   store, one server per directory;
@@ -44,6 +46,7 @@ mod cli_login;
 mod data_dir;
 mod encryption;
 mod guide;
+mod health;
 mod kargo_access;
 mod kargo_accounts;
 mod kargo_client;
