@@ -16,7 +16,8 @@
 //!   never failing readiness (its line says so): every other credential works meanwhile, and
 //!   taking every replica out of a load balancer because the provider is down would lock
 //!   everybody out, the admin included (readyz);
-//! - `shutdown`: fails once the server is stopping, so that load balancers stop sending it new
+//! - `shutdown`: fails once the server is stopping (SIGTERM; with `--shutdown-delay-duration` the
+//!   server keeps serving that long meanwhile), so that load balancers stop sending it new
 //!   requests (readyz).
 //!
 //! These paths are unauthenticated and outside every request limit (as kube-apiserver lets
@@ -39,6 +40,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, Uri};
 use kargo_registry::informer::Watching;
 use kargo_store::Store;
+use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
 
@@ -57,12 +59,19 @@ pub struct Health {
     store: Probe,
     store_check: &'static str,
     informer: Watching,
+    draining: CancellationToken,
 }
 
 impl Health {
-    /// Checks of `store`, whose check is named `store_check` (`etcd` or `store`), and of the
-    /// informer reporting to `informer`.
-    pub fn new(store: Arc<dyn Store>, store_check: &'static str, informer: Watching) -> Health {
+    /// Checks of `store`, whose check is named `store_check` (`etcd` or `store`), of the
+    /// informer reporting to `informer`, and of shutdown: `draining` is cancelled when it
+    /// begins (before the server stops serving, with `--shutdown-delay-duration`).
+    pub fn new(
+        store: Arc<dyn Store>,
+        store_check: &'static str,
+        informer: Watching,
+        draining: CancellationToken,
+    ) -> Health {
         Health {
             store: Probe::new(
                 store_check,
@@ -81,6 +90,7 @@ impl Health {
             ),
             store_check,
             informer,
+            draining,
         }
     }
 
@@ -179,10 +189,12 @@ impl Check {
                 Some(Err(_)) => Err("the OpenID provider's keys are not known"),
                 _ => Ok(()),
             },
-            Check::Shutdown => match app.shutdown.is_cancelled() {
-                true => Err("the server is shutting down"),
-                false => Ok(()),
-            },
+            Check::Shutdown => {
+                match app.health.draining.is_cancelled() || app.shutdown.is_cancelled() {
+                    true => Err("the server is shutting down"),
+                    false => Ok(()),
+                }
+            }
         }
     }
 }

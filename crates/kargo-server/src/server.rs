@@ -282,6 +282,8 @@ pub struct ServerConfig {
     pub oidc: Option<kargo_auth::oidc::OidcConfig>,
     /// This build (version, git commit), reported at `/version`.
     pub build: kargo_api::version::Build,
+    /// How long to keep serving, not ready, after SIGTERM (`--shutdown-delay-duration`).
+    pub shutdown_delay: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -317,6 +319,10 @@ pub struct Started {
     pub(crate) generated_password: Option<String>,
     /// Cancel to stop the server.
     pub(crate) shutdown: CancellationToken,
+    /// Cancel to make `/readyz` fail while the server still serves.
+    pub(crate) draining: CancellationToken,
+    /// How long to serve between `draining` and `shutdown`.
+    shutdown_delay: std::time::Duration,
     /// Resolves when the store reports damage: the server must stop.
     pub(crate) tripped: Tripped,
     /// The store, named for messages.
@@ -686,6 +692,8 @@ async fn start_on(
         kubeconfig,
         generated_password: assembled.generated_password,
         shutdown,
+        draining: assembled.draining,
+        shutdown_delay: config.shutdown_delay,
         tripped,
         store_name: config.store.describe(&config.data_dir),
         _data_dir: data_dir,
@@ -703,6 +711,8 @@ pub(crate) struct Assembled {
     pub(crate) admin: Arc<Admin>,
     /// The admin password, when this start generated it.
     pub(crate) generated_password: Option<String>,
+    /// Cancelled when shutdown begins: `/readyz` fails from then on.
+    pub(crate) draining: CancellationToken,
 }
 
 /// Assembles the server on `store`, without a socket: the TLS material, the admin account, the
@@ -809,7 +819,8 @@ pub(crate) async fn assemble(
         StoreConfig::Etcd { .. } => "etcd",
         StoreConfig::Sqlite => "store",
     };
-    let health = kargo_http::health::Health::new(store, store_check, watching);
+    let draining = CancellationToken::new();
+    let health = kargo_http::health::Health::new(store, store_check, watching, draining.clone());
     let state = AppState::new(App {
         registry,
         authn: Arc::new(authn),
@@ -829,6 +840,7 @@ pub(crate) async fn assemble(
         tls,
         admin,
         generated_password,
+        draining,
     })
 }
 
@@ -839,15 +851,24 @@ pub async fn run(config: ServerConfig, on_start: impl FnOnce(&Started)) -> Resul
     on_start(&started);
     let mut damage = started.tripped.clone();
     let outcome = tokio::select! {
-        _ = wait_for_signal() => {
-            tracing::info!("shutting down");
-            Ok(())
-        }
+        _ = wait_for_signal() => Ok(()),
         detail = damage.wait() => Err(StartError::Damaged {
             store: started.store_name.clone(),
             detail,
         }),
     };
+    if outcome.is_ok() && !started.shutdown_delay.is_zero() {
+        // As kube-apiserver's --shutdown-delay-duration: not ready, still serving, so that load
+        // balancers take the server out before it stops. A second signal stops it at once.
+        started.draining.cancel();
+        tracing::info!(delay = ?started.shutdown_delay, "shutting down: not ready, still serving");
+        tokio::select! {
+            _ = tokio::time::sleep(started.shutdown_delay) => {}
+            _ = wait_for_signal() => {}
+        }
+    }
+    tracing::info!("shutting down");
+    started.draining.cancel();
     started.shutdown.cancel();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     outcome

@@ -93,6 +93,7 @@ impl TestApi {
             limits: kargo_http::limits::Limits::default(),
             oidc: None,
             build: kargo_api::version::Build::unknown(),
+            shutdown_delay: std::time::Duration::ZERO,
         };
         configure(&mut config);
         let store = wrap(config.store.open(dir.path()).await.expect("a SQLite store"));

@@ -277,3 +277,51 @@ fn kargo_version_prints_the_client_and_the_configured_servers_version() {
         out.stderr
     );
 }
+
+/// Whether process `pid` has exited (a zombie not yet waited for counts as exited).
+fn exited(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|status| {
+            status
+                .lines()
+                .any(|l| l.starts_with("State:") && l.contains('Z'))
+        })
+        .unwrap_or(true)
+}
+
+#[test]
+fn on_sigterm_readyz_fails_while_the_server_still_serves_for_the_shutdown_delay() {
+    let server = Server::start_with(&["--shutdown-delay-duration".into(), "3s".into()]);
+    assert_eq!(get(&server, "/readyz").0, 200);
+    let pid = server.pid();
+    let signalled = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    let (code, body, _) = poll(&server, "/readyz", Duration::from_secs(2), |code, _| {
+        code == 500
+    });
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            500,
+            "[+]ping ok\n[+]store ok\n[+]informer-sync ok\n[+]keys ok\n\
+             [-]shutdown failed: reason withheld\nreadyz check failed\n"
+        )
+    );
+    // Still serving, and alive.
+    assert_eq!(get(&server, "/livez").0, 200);
+    assert_eq!(get(&server, "/version").0, 200);
+    assert!(signalled.elapsed() < Duration::from_secs(3));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !exited(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stopped_after = signalled.elapsed();
+    assert!(exited(pid), "the server did not stop");
+    assert!(
+        stopped_after >= Duration::from_secs(3),
+        "stopped after {stopped_after:?}, before the delay"
+    );
+}
