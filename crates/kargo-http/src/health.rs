@@ -30,7 +30,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -327,12 +327,22 @@ fn text_response(code: StatusCode, text: String) -> Response {
 
 /// A check that asks something outside the process (the store), shared by every caller: it
 /// runs at most once per interval, each run bounded by a timeout; callers in between get the
-/// last outcome at once. A run is its own task, so a caller that goes away does not cancel it.
-/// Only the first callers, before any run has finished, wait (at most the timeout).
+/// last outcome at once, from two atomic loads (`/healthz` is the cheapest request there is).
+/// A run is its own task, so a caller that goes away does not cancel it. Only the caller that
+/// starts a run, and callers before any run has finished, wait (at most twice the timeout).
 pub(crate) struct Probe(Arc<ProbeInner>);
 
 type ProbeFn =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// [`ProbeInner::outcome`]: no run has finished yet.
+const NOT_YET: u8 = 0;
+/// The last run succeeded.
+const PASSED: u8 = 1;
+/// The last run's read failed.
+const FAILED: u8 = 2;
+/// The last run got no answer in time.
+const TIMED_OUT: u8 = 3;
 
 struct ProbeInner {
     name: &'static str,
@@ -345,8 +355,10 @@ struct ProbeInner {
     started: AtomicU64,
     running: AtomicBool,
     runs: AtomicU64,
-    /// The last outcome (`None` until a run finishes).
-    outcome: tokio::sync::watch::Sender<Option<Result<(), Reason>>>,
+    /// The last outcome: [`NOT_YET`], [`PASSED`], [`FAILED`] or [`TIMED_OUT`].
+    outcome: AtomicU8,
+    /// Bumped when a run finishes, to wake the callers waiting for it.
+    finished: tokio::sync::watch::Sender<u64>,
 }
 
 impl Probe {
@@ -360,7 +372,8 @@ impl Probe {
             started: AtomicU64::new(0),
             running: AtomicBool::new(false),
             runs: AtomicU64::new(0),
-            outcome: tokio::sync::watch::channel(None).0,
+            outcome: AtomicU8::new(NOT_YET),
+            finished: tokio::sync::watch::channel(0).0,
         }))
     }
 
@@ -377,7 +390,6 @@ impl Probe {
         let started = inner.started.load(Ordering::Acquire);
         let interval = u64::try_from(inner.interval.as_millis()).unwrap_or(u64::MAX);
         let fresh = started != 0 && now.saturating_sub(started) < interval;
-        let mut outcomes = inner.outcome.subscribe();
         if !fresh
             && inner
                 .running
@@ -386,46 +398,49 @@ impl Probe {
         {
             inner.started.store(now, Ordering::Release);
             inner.runs.fetch_add(1, Ordering::Relaxed);
-            outcomes.mark_unchanged();
+            // Subscribed before the run starts, so its end cannot be missed.
+            let mut finished = inner.finished.subscribe();
             tokio::spawn(ProbeInner::run_once(self.0.clone()));
-            // This caller waits for its run.
-            let _ = tokio::time::timeout(inner.timeout * 2, outcomes.changed()).await;
-        } else if inner.outcome.borrow().is_none() {
-            // No run has finished yet: wait for the first.
+            let _ = tokio::time::timeout(inner.timeout * 2, finished.changed()).await;
+        } else if inner.outcome.load(Ordering::Acquire) == NOT_YET {
+            let mut finished = inner.finished.subscribe();
             let _ = tokio::time::timeout(
                 inner.timeout * 2,
-                outcomes.wait_for(|outcome| outcome.is_some()),
+                finished.wait_for(|_| inner.outcome.load(Ordering::Acquire) != NOT_YET),
             )
             .await;
         }
-        let outcome = *inner.outcome.borrow();
-        outcome.unwrap_or(Err("not checked yet"))
+        match inner.outcome.load(Ordering::Acquire) {
+            PASSED => Ok(()),
+            FAILED => Err("the store failed a read"),
+            TIMED_OUT => Err("the store did not answer in time"),
+            _ => Err("not checked yet"),
+        }
     }
 }
 
 impl ProbeInner {
     async fn run_once(self: Arc<ProbeInner>) {
-        let outcome = match tokio::time::timeout(self.timeout, (self.run)()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err((error, "the store failed a read")),
-            Err(_) => Err((
-                format!("no answer within {:?}", self.timeout),
-                "the store did not answer in time",
-            )),
+        let (outcome, error) = match tokio::time::timeout(self.timeout, (self.run)()).await {
+            Ok(Ok(())) => (PASSED, None),
+            Ok(Err(error)) => (FAILED, Some(error)),
+            Err(_) => (
+                TIMED_OUT,
+                Some(format!("no answer within {:?}", self.timeout)),
+            ),
         };
-        let before = *self.outcome.borrow();
-        match (&outcome, before) {
-            (Err((error, _)), Some(Ok(())) | None) => {
+        let before = self.outcome.swap(outcome, Ordering::AcqRel);
+        match (error, before) {
+            (Some(error), PASSED | NOT_YET) => {
                 tracing::warn!(check = self.name, %error, "health check failing");
             }
-            (Ok(()), Some(Err(_))) => {
-                tracing::info!(check = self.name, "health check passing again")
+            (None, FAILED | TIMED_OUT) => {
+                tracing::info!(check = self.name, "health check passing again");
             }
             _ => {}
         }
-        self.outcome
-            .send_replace(Some(outcome.map_err(|(_, reason)| reason)));
         self.running.store(false, Ordering::Release);
+        self.finished.send_modify(|n| *n += 1);
     }
 }
 
