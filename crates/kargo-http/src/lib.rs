@@ -324,6 +324,8 @@ fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/readyz/{name}", get(health::readyz_one))
         .route("/version", get(version))
+        // The Python client (and client-go's RESTClient for `/version/`) ask with the slash.
+        .route("/version/", get(version))
         .route("/metrics", get(serve_metrics))
         .route(
             "/.well-known/openid-configuration",

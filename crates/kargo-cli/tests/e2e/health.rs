@@ -3,7 +3,7 @@
 //! keeps answering meanwhile, and is ready again when the members return; a flood of
 //! `/readyz?verbose` reaches etcd at most about once a second while an authenticated client is
 //! served; `kubectl version` and `kargo version` show the server's version without a skew
-//! warning. (The texts, `?exclude`, `/readyz/NAME` and shutdown on SQLite: the in-process tests
+//! warning, and the Python client reads `/version/` and the health endpoints. (The texts, `?exclude`, `/readyz/NAME` and shutdown on SQLite: the in-process tests
 //! in `kargo-server`'s `health_tests`.)
 
 use std::time::{Duration, Instant};
@@ -324,4 +324,12 @@ fn on_sigterm_readyz_fails_while_the_server_still_serves_for_the_shutdown_delay(
         stopped_after >= Duration::from_secs(3),
         "stopped after {stopped_after:?}, before the delay"
     );
+}
+
+#[test]
+fn the_python_client_reads_version_and_the_health_endpoints() {
+    let server = Server::start();
+    let token = server.admin_token();
+    let run = server.python("version.py", &token, &[env!("CARGO_PKG_VERSION")]);
+    assert_eq!(run.ok().trim(), "ok", "{}", run.stderr);
 }
