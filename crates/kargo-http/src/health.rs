@@ -174,10 +174,8 @@ impl Check {
         match self {
             Check::Ping => Ok(()),
             Check::Store => app.health.store.check().await,
-            Check::InformerSync => match app.health.informer.get() {
-                true => Ok(()),
-                false => Err("the informer is not watching the store"),
-            },
+            Check::InformerSync if app.health.informer.get() => Ok(()),
+            Check::InformerSync => Err("the informer is not watching the store"),
             Check::Keys => {
                 let keys = app.authz.view().keys();
                 match keys.get(&keys.signing().kid) {
@@ -189,12 +187,12 @@ impl Check {
                 Some(Err(_)) => Err("the OpenID provider's keys are not known"),
                 _ => Ok(()),
             },
-            Check::Shutdown => {
-                match app.health.draining.is_cancelled() || app.shutdown.is_cancelled() {
-                    true => Err("the server is shutting down"),
-                    false => Ok(()),
-                }
+            Check::Shutdown
+                if app.health.draining.is_cancelled() || app.shutdown.is_cancelled() =>
+            {
+                Err("the server is shutting down")
             }
+            Check::Shutdown => Ok(()),
         }
     }
 }

@@ -24,9 +24,10 @@ pub fn run(ctx: &mut Context<'_>, args: &VersionArgs) -> Result<(), Error> {
     if format.is_none() {
         ctx.print(&format!("Client Version: {}\n", build.kargo_version()))?;
     }
-    let server = match args.client {
-        true => Ok(None),
-        false => server_version(ctx, args),
+    let server = if args.client {
+        Ok(None)
+    } else {
+        server_version(ctx, args)
     };
     let (server_info, error) = match server {
         Ok(info) => (info, None),
