@@ -19,6 +19,7 @@
 //! - [`limits`]: the largest and deepest object the server stores, and iterative measures of a
 //!   value against them.
 //! - [`yaml`]: YAML documents to JSON, refusing nesting its scanner would take quadratic time on.
+//! - [`version`]: the build (Kargo version, git commit) and the `/version` document.
 //! - [`patch`]: JSON merge patch, JSON patch and strategic merge patch, with how each failure
 //!   maps to a kube-apiserver `Status` ([`patch::PatchError`]).
 //!
@@ -37,5 +38,6 @@ pub mod patch;
 pub mod request_info;
 pub mod resources;
 pub mod selector;
+pub mod version;
 pub mod well_known;
 pub mod yaml;

@@ -90,6 +90,12 @@ fn to_json(body: &impl serde::Serialize) -> Value {
     serde_json::to_value(body).unwrap_or_default()
 }
 
+/// `GET /version`: the server's build, as kube-apiserver's `version.Info` (readable without
+/// logging in).
+pub fn server_version() -> Request {
+    get("/version".to_owned())
+}
+
 /// `GET /v1beta1/system/public-server-config`
 pub fn public_server_config() -> Request {
     get("/v1beta1/system/public-server-config".to_owned())

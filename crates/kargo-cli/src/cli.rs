@@ -125,8 +125,31 @@ Examples:
   # Install them for zsh
   kargo completion zsh > \"${fpath[1]}/_kargo\"")]
     Completion(CompletionArgs),
+    /// Show the client and server version information.
+    #[command(after_help = "\
+Examples:
+  # Print the client and server version information
+  kargo version
+
+  # Print the client version information only
+  kargo version --client")]
+    Version(VersionArgs),
     /// Run the Kargo API server.
     Server(Box<crate::server::ServerArgs>),
+}
+
+/// Flags of `kargo version`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct VersionArgs {
+    /// Show the client version only (no server required).
+    #[arg(long)]
+    pub client: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client_flags: ClientFlags,
 }
 
 /// `--insecure-skip-tls-verify`, on every command that talks to the server.

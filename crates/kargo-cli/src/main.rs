@@ -26,6 +26,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// This build: the version, and the commit `build.rs` found (empty from a source archive).
+pub(crate) const BUILD: kargo_api::version::Build = kargo_api::version::Build {
+    version: env!("CARGO_PKG_VERSION"),
+    git_commit: env!("KARGO_GIT_COMMIT"),
+    git_tree_state: "",
+    build_date: env!("KARGO_BUILD_DATE"),
+};
+
 /// mimalloc rather than glibc's malloc: the server allocates on every request from several
 /// threads, and glibc's arena locks showed up as most of its futex calls under load
 /// (`docs/performance.md`).

@@ -42,6 +42,16 @@ pub struct ServerArgs {
     /// How often to drop store history older than one interval (`30s`, `5m`, `1h`; `0` never).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub compaction_interval: Duration,
+    /// On SIGTERM, keep serving this long with `/readyz` failing (`[-]shutdown`), so that load
+    /// balancers stop sending requests before the server stops (kube-apiserver's flag).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "0s",
+        value_parser = parse_duration,
+        env = "KARGO_SHUTDOWN_DELAY_DURATION"
+    )]
+    pub shutdown_delay_duration: Duration,
     /// Disable the admin account: `kargo login --admin` is refused (the admin kubeconfig still
     /// works). With single sign-on configured, this leaves no shared password.
     #[arg(long, env = "KARGO_DISABLE_ADMIN_ACCOUNT")]
@@ -500,6 +510,8 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         limits: args.limits.limits(),
         oidc: args.oidc.config()?,
         metrics_address: args.metrics_address,
+        build: crate::BUILD,
+        shutdown_delay: args.shutdown_delay_duration,
     };
     let outcome = runtime.block_on(kargo_server::server::run(config, |started| {
         use std::io::Write;
@@ -682,6 +694,14 @@ mod tests {
         check("0", Ok(Duration::ZERO));
         check("5 minutes", Err(()));
         check("m", Err(()));
+    }
+
+    #[test]
+    fn the_shutdown_delay_is_none_unless_asked_for() {
+        assert_eq!(parse(&[]).unwrap().shutdown_delay_duration, Duration::ZERO);
+        let args = parse(&["--shutdown-delay-duration", "15s"]).unwrap();
+        assert_eq!(args.shutdown_delay_duration, Duration::from_secs(15));
+        assert!(parse(&["--shutdown-delay-duration", "soon"]).is_err());
     }
 
     #[test]

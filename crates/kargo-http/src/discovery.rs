@@ -1,27 +1,8 @@
-//! Discovery documents, built from the resource table: `/version`, `/api`, `/apis`, `/apis/<g>`,
+//! Discovery documents, built from the resource table: `/api`, `/apis`, `/apis/<g>`,
 //! and the `APIResourceList` of every group-version.
 
 use kargo_api::resources::{self, ResourceType};
 use serde_json::{Value, json};
-
-/// The Kubernetes minor version the server reports. kubectl's dispatcher picks the bundled
-/// kubectl of this minor.
-pub(crate) const KUBE_MINOR: &str = "32";
-
-/// `/version`.
-pub(crate) fn version() -> Value {
-    json!({
-        "major": "1",
-        "minor": KUBE_MINOR,
-        "gitVersion": format!("v1.{KUBE_MINOR}.0+kargo-{}", env!("CARGO_PKG_VERSION")),
-        "gitCommit": "",
-        "gitTreeState": "clean",
-        "buildDate": "",
-        "goVersion": "",
-        "compiler": "rustc",
-        "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
-    })
-}
 
 /// `/api`.
 pub(crate) fn api_versions(server_address: &str) -> Value {

@@ -9,6 +9,7 @@
 pub mod body;
 mod discovery;
 pub mod failure_log;
+pub mod health;
 mod kargo;
 pub mod kargo_openapi;
 mod keys;
@@ -85,6 +86,10 @@ pub struct App {
     pub observers: observe::Observers,
     /// The metrics `GET /metrics` writes; without them `/metrics` is a 404.
     pub metrics: Option<Arc<metrics::Metrics>>,
+    /// What `/livez` and `/readyz` check ([`health`]).
+    pub health: health::Health,
+    /// This build, reported at `/version`.
+    pub build: kargo_api::version::Build,
 }
 
 impl App {
@@ -266,7 +271,7 @@ impl Api {
 
 /// Whether a path is one of the health checks, which no limit refuses.
 fn is_health_path(path: &str) -> bool {
-    matches!(path, "/healthz" | "/livez" | "/readyz")
+    health::is_health_path(path)
 }
 
 /// Whether a Kubernetes API request is a watch: a GET with `?watch=true` (or `1`), or of the old
@@ -329,10 +334,15 @@ fn router(state: AppState) -> Router {
             authenticate_kube,
         ));
     Router::new()
-        .route("/healthz", get(health))
-        .route("/livez", get(health))
-        .route("/readyz", get(readyz))
+        .route("/healthz", get(health::healthz))
+        .route("/healthz/{name}", get(health::healthz_one))
+        .route("/livez", get(health::livez))
+        .route("/livez/{name}", get(health::livez_one))
+        .route("/readyz", get(health::readyz))
+        .route("/readyz/{name}", get(health::readyz_one))
         .route("/version", get(version))
+        // The Python client (and client-go's RESTClient for `/version/`) ask with the slash.
+        .route("/version/", get(version))
         .route("/metrics", get(serve_metrics))
         .route(
             "/.well-known/openid-configuration",
@@ -399,32 +409,6 @@ async fn kube_authenticated(
     response
 }
 
-async fn health() -> &'static str {
-    "ok"
-}
-
-/// `/readyz`: `ok`; with `?verbose`, each check on its own line as kube-apiserver prints them.
-/// An OpenID provider whose keys are not known yet is reported (`[-]oidc failed: ...`) but does
-/// not make the server unready: every other credential works meanwhile.
-async fn readyz(State(app): State<AppState>, request: Request) -> String {
-    let verbose = request
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|p| p.split('=').next() == Some("verbose")));
-    if !verbose {
-        return "ok".to_owned();
-    }
-    let mut text = "[+]ping ok\n".to_owned();
-    if let Some(oidc) = app.authn.oidc() {
-        match oidc.readiness() {
-            Ok(()) => text.push_str("[+]oidc ok\n"),
-            Err(e) => text.push_str(&format!("[-]oidc failed: {e}\n")),
-        }
-    }
-    text.push_str("readyz check passed\n");
-    text
-}
-
 /// `GET /metrics`: the metrics in the OpenMetrics text format, to an authenticated user allowed
 /// to `get` the non-resource URL `/metrics` (RBAC `nonResourceURLs`, as kube-apiserver).
 async fn serve_metrics(State(app): State<AppState>, request: Request) -> Response {
@@ -446,8 +430,8 @@ async fn serve_metrics(State(app): State<AppState>, request: Request) -> Respons
     app.observers.note_user(response, &user)
 }
 
-async fn version() -> Response {
-    json_response(StatusCode::OK, &discovery::version(), &[])
+async fn version(State(app): State<AppState>) -> Response {
+    json_response(StatusCode::OK, &app.build.kube_info(), &[])
 }
 
 /// A route that exists with another method (only the Kargo routes are routed by method): read

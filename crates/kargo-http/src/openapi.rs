@@ -90,7 +90,7 @@ fn group_version_doc(group: &str, version: &str) -> Value {
     }
     json!({
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": format!("v1.{}.0", super::discovery::KUBE_MINOR)},
+        "info": {"title": "Kubernetes", "version": format!("v1.{}.0", kargo_api::version::KUBE_MINOR)},
         "paths": paths,
         "components": {"schemas": {}},
     })

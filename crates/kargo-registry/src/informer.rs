@@ -12,6 +12,7 @@
 //! new list, so nothing is missed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -120,14 +121,43 @@ pub trait Handler: Send {
     fn event(&mut self, event: &Event, head: Option<&Head>);
 }
 
+/// Whether the informer is in its **Watching** state: it has listed the store and follows it.
+/// False before the first list completes and while it relists after a failed watch (the
+/// `informer-sync` check of `/readyz`). Cheap to clone and to read.
+#[derive(Debug, Clone, Default)]
+pub struct Watching(Arc<AtomicBool>);
+
+impl Watching {
+    /// Whether the informer is watching now.
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn set(&self, watching: bool) {
+        self.0.store(watching, Ordering::Release);
+    }
+}
+
 /// Runs the informer until `shutdown`. `synced` is set to the revision every handler has seen.
 pub async fn run(
     store: Arc<dyn Store>,
-    mut handlers: Vec<Box<dyn Handler>>,
+    handlers: Vec<Box<dyn Handler>>,
     synced: watch::Sender<Revision>,
     shutdown: CancellationToken,
 ) {
+    run_reporting(store, handlers, synced, Watching::default(), shutdown).await;
+}
+
+/// [`run`], telling `watching` whether it is in its Watching state.
+pub async fn run_reporting(
+    store: Arc<dyn Store>,
+    mut handlers: Vec<Box<dyn Handler>>,
+    synced: watch::Sender<Revision>,
+    watching: Watching,
+    shutdown: CancellationToken,
+) {
     loop {
+        watching.set(false);
         let revision = tokio::select! {
             r = relist(&store, &mut handlers) => r,
             _ = shutdown.cancelled() => return,
@@ -142,6 +172,10 @@ pub async fn run(
                 }
             }
         };
+        // Listed: from here every change reaches the handlers (a watch that fails to open
+        // sends the informer back to listing, which clears this). Set before `synced`, which
+        // the server waits for before it serves.
+        watching.set(true);
         let _ = synced.send(revision);
         let mut stream = match store.watch(PREFIX, revision).await {
             Ok(s) => s,

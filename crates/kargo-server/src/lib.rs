@@ -30,5 +30,7 @@ pub mod testing;
 
 #[cfg(test)]
 mod api_tests;
+#[cfg(test)]
+mod health_tests;
 
 pub use server::{ServerConfig, StoreConfig, run};

@@ -290,6 +290,10 @@ pub struct ServerConfig {
     pub oidc: Option<kargo_auth::oidc::OidcConfig>,
     /// Where to serve `/metrics` on plain HTTP besides the main port (`--metrics-address`).
     pub metrics_address: Option<SocketAddr>,
+    /// This build (version, git commit), reported at `/version`.
+    pub build: kargo_api::version::Build,
+    /// How long to keep serving, not ready, after SIGTERM (`--shutdown-delay-duration`).
+    pub shutdown_delay: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -325,6 +329,10 @@ pub struct Started {
     pub(crate) generated_password: Option<String>,
     /// Cancel to stop the server.
     pub(crate) shutdown: CancellationToken,
+    /// Cancel to make `/readyz` fail while the server still serves.
+    pub(crate) draining: CancellationToken,
+    /// How long to serve between `draining` and `shutdown`.
+    shutdown_delay: std::time::Duration,
     /// Resolves when the store reports damage: the server must stop.
     pub(crate) tripped: Tripped,
     /// The store, named for messages.
@@ -709,6 +717,8 @@ async fn start_on(
         kubeconfig,
         generated_password: assembled.generated_password,
         shutdown,
+        draining: assembled.draining,
+        shutdown_delay: config.shutdown_delay,
         tripped,
         store_name: config.store.describe(&config.data_dir),
         _data_dir: data_dir,
@@ -728,6 +738,8 @@ pub(crate) struct Assembled {
     pub(crate) generated_password: Option<String>,
     /// The metrics `/metrics` serves.
     pub(crate) metrics: Arc<kargo_http::metrics::Metrics>,
+    /// Cancelled when shutdown begins: `/readyz` fails from then on.
+    pub(crate) draining: CancellationToken,
 }
 
 /// Assembles the server on `store`, without a socket: the TLS material, the admin account, the
@@ -794,10 +806,12 @@ pub(crate) async fn assemble(
             shutdown.clone(),
         ));
     }
-    tokio::spawn(informer::run(
+    let watching = informer::Watching::default();
+    tokio::spawn(informer::run_reporting(
         store.clone(),
         handlers,
         synced_tx,
+        watching.clone(),
         shutdown.clone(),
     ));
     // Serve only once the auth view holds everything written before this start; a store that
@@ -829,6 +843,13 @@ pub(crate) async fn assemble(
         // Returns at once: the issuer's keys are fetched in the background.
         authn = authn.with_oidc(OidcAuthenticator::start(oidc.clone(), shutdown.clone())?);
     }
+    // Named as kube-apiserver names its store check on etcd.
+    let store_check = match config.store {
+        StoreConfig::Etcd { .. } => "etcd",
+        StoreConfig::Sqlite => "store",
+    };
+    let draining = CancellationToken::new();
+    let health = kargo_http::health::Health::new(store, store_check, watching, draining.clone());
     let state = AppState::new(App {
         registry,
         authn: Arc::new(authn),
@@ -840,6 +861,8 @@ pub(crate) async fn assemble(
         limits: kargo_http::limits::RequestLimits::new(&config.limits),
         observers,
         metrics: Some(metrics.clone()),
+        health,
+        build: config.build,
     });
     Ok(Assembled {
         api: kargo_http::Api::new(state),
@@ -847,6 +870,7 @@ pub(crate) async fn assemble(
         admin,
         generated_password,
         metrics,
+        draining,
     })
 }
 
@@ -857,15 +881,24 @@ pub async fn run(config: ServerConfig, on_start: impl FnOnce(&Started)) -> Resul
     on_start(&started);
     let mut damage = started.tripped.clone();
     let outcome = tokio::select! {
-        _ = wait_for_signal() => {
-            tracing::info!("shutting down");
-            Ok(())
-        }
+        _ = wait_for_signal() => Ok(()),
         detail = damage.wait() => Err(StartError::Damaged {
             store: started.store_name.clone(),
             detail,
         }),
     };
+    if outcome.is_ok() && !started.shutdown_delay.is_zero() {
+        // As kube-apiserver's --shutdown-delay-duration: not ready, still serving, so that load
+        // balancers take the server out before it stops. A second signal stops it at once.
+        started.draining.cancel();
+        tracing::info!(delay = ?started.shutdown_delay, "shutting down: not ready, still serving");
+        tokio::select! {
+            _ = tokio::time::sleep(started.shutdown_delay) => {}
+            _ = wait_for_signal() => {}
+        }
+    }
+    tracing::info!("shutting down");
+    started.draining.cancel();
     started.shutdown.cancel();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     outcome

@@ -13,9 +13,11 @@
 //! ```
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use http::{Method, StatusCode};
 use kargo_http::observe::Observers;
+use kargo_store::Store;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -56,10 +58,23 @@ impl TestApi {
     ///
     /// # Panics
     /// If the API cannot be assembled (a test cannot go on without it).
-    #[allow(clippy::expect_used)]
     pub async fn with_config(
         observers: Observers,
         configure: impl FnOnce(&mut ServerConfig),
+    ) -> TestApi {
+        TestApi::with_store(observers, configure, |store| store).await
+    }
+
+    /// [`TestApi::with_config`] with the store wrapped by `wrap` (to count or fail what the
+    /// server asks of it).
+    ///
+    /// # Panics
+    /// If the API cannot be assembled (a test cannot go on without it).
+    #[allow(clippy::expect_used)]
+    pub async fn with_store(
+        observers: Observers,
+        configure: impl FnOnce(&mut ServerConfig),
+        wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
     ) -> TestApi {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut config = ServerConfig {
@@ -78,9 +93,11 @@ impl TestApi {
             limits: kargo_http::limits::Limits::default(),
             oidc: None,
             metrics_address: None,
+            build: kargo_api::version::Build::unknown(),
+            shutdown_delay: std::time::Duration::ZERO,
         };
         configure(&mut config);
-        let store = config.store.open(dir.path()).await.expect("a SQLite store");
+        let store = wrap(config.store.open(dir.path()).await.expect("a SQLite store"));
         let (store, tripped) = kargo_store::tripwire(store);
         let shutdown = CancellationToken::new();
         let assembled = assemble(
@@ -105,6 +122,11 @@ impl TestApi {
     /// Sends `request` as it is from [`CLIENT_ADDRESS`] and returns the whole response.
     pub async fn call(&self, request: http::Request<axum::body::Body>) -> axum::response::Response {
         self.api.clone().call(request, Some(CLIENT_ADDRESS)).await
+    }
+
+    /// Starts the server's shutdown (what SIGTERM does first).
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
     }
 
     /// Sends one request from [`CLIENT_ADDRESS`], with `body` as JSON and `bearer` as its

@@ -115,22 +115,25 @@ pub fn etcd_binary() -> PathBuf {
 
 /// Whether the member whose metrics listener is on `port` answers `/health` with `"health":"true"`.
 fn healthy(port: u16) -> bool {
+    metrics_get(port, "/health").contains("\"health\":\"true\"")
+}
+
+/// What the metrics listener on `port` answers to `GET path` (head and body; empty if nothing).
+fn metrics_get(port: u16, path: &str) -> String {
     let Ok(mut stream) = TcpStream::connect_timeout(
         &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         Duration::from_millis(200),
     ) else {
-        return false;
+        return String::new();
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream
-        .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .is_err()
-    {
-        return false;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return String::new();
     }
     let mut reply = String::new();
     let _ = stream.read_to_string(&mut reply);
-    reply.contains("\"health\":\"true\"")
+    reply
 }
 
 impl EtcdCluster {
@@ -409,6 +412,12 @@ impl EtcdCluster {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+    }
+
+    /// The member's Prometheus metrics (`/metrics` of its plain-HTTP metrics listener); empty
+    /// when it does not answer.
+    pub fn metrics(&self, i: usize) -> String {
+        metrics_get(self.members[i].metrics_port, "/metrics")
     }
 
     /// The member's log so far.

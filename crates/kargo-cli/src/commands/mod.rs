@@ -8,6 +8,7 @@ mod delete;
 mod get;
 mod login;
 mod role;
+mod version;
 mod whoami;
 
 use std::io::Write;
@@ -159,6 +160,7 @@ pub fn run(ctx: &mut Context<'_>, command: Command) -> Result<(), Error> {
             ctx.out.flush()?;
             Ok(())
         }
+        Command::Version(args) => version::run(ctx, &args),
         Command::Server(_) => Err(UsageError("kargo server runs from main".to_owned()).into()),
     }
 }

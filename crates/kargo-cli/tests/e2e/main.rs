@@ -10,6 +10,8 @@
 //! - `limits`: attacks on the connection and request limits, each with an honest client's p99;
 //! - `logs`: `--log-format text|json`, colour only on a terminal, the request id of a 5xx in
 //!   its `Status`, the CLI's output and one log line; start-up errors said once;
+//! - `health`: `/readyz` and `/livez` on etcd losing and regaining its quorum, a flood of
+//!   `/readyz?verbose` against etcd's read count, `kubectl version` and `kargo version`;
 //! - `persistence`: restarting keeps objects and resourceVersions keep increasing;
 //! - `data_dir`: the data directory private whatever the umask, `--init`, a damaged or foreign
 //!   store, one server per directory;
@@ -46,6 +48,7 @@ mod cli_login;
 mod data_dir;
 mod encryption;
 mod guide;
+mod health;
 mod kargo_access;
 mod kargo_accounts;
 mod kargo_client;
