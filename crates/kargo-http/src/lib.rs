@@ -6,6 +6,7 @@
 //! Also the HTTPS listener ([`serve`]), the limits on connections and requests ([`limits`]) and
 //! the Kubernetes protobuf decoder ([`protobuf`]). Depends on `kargo-core` and below.
 
+pub mod audit;
 pub mod body;
 mod discovery;
 mod kargo;
@@ -84,6 +85,9 @@ pub struct App {
     pub observers: observe::Observers,
     /// The metrics `GET /metrics` writes; without them `/metrics` is a 404.
     pub metrics: Option<Arc<metrics::Metrics>>,
+    /// The audit log (also among the observers), for its counters; `None` without
+    /// `--audit-log-path`.
+    pub audit: Option<Arc<audit::Audit>>,
 }
 
 impl App {
@@ -185,7 +189,12 @@ impl Api {
         let (method, uri) = (request.method().clone(), request.uri().clone());
         let user_agent = request.headers().get(http::header::USER_AGENT).cloned();
         self.state.observers.started(&method);
-        let mut response = self.answer(request, source).await;
+        let (mut response, notes) = if self.state.observers.wants_notes() {
+            let (response, notes) = observe::with_notes(self.answer(request, source)).await;
+            (response, Some(notes))
+        } else {
+            (self.answer(request, source).await, None)
+        };
         response
             .headers_mut()
             .insert(observe::AUDIT_ID_HEADER, id.header_value());
@@ -205,6 +214,7 @@ impl Api {
             status: response.status(),
             duration: started.elapsed(),
             source,
+            notes: notes.as_ref(),
         });
         response
     }
@@ -557,6 +567,14 @@ pub(crate) trait StatusResponse {
 
 impl StatusResponse for Status {
     fn into_response(self) -> Response {
+        if self.code >= 400 {
+            observe::note(|notes| {
+                notes.refusal = Some(observe::Refusal {
+                    reason: self.reason,
+                    message: self.message.clone(),
+                });
+            });
+        }
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         json_response(code, &self, &[])
     }

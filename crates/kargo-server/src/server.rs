@@ -17,6 +17,7 @@ use kargo_auth::admin::{Admin, AdminWatcher};
 use kargo_auth::authn::{Authenticator, MASTERS};
 use kargo_auth::keys;
 use kargo_auth::mint::TokenMinter;
+use kargo_auth::observe::{AuthObserver, AuthObservers};
 use kargo_auth::oidc::OidcAuthenticator;
 use kargo_auth::tls::{CaPair, TlsMaterial, write_file};
 use kargo_auth::tokens::TokenAuthenticator;
@@ -24,6 +25,7 @@ use kargo_auth::view::AuthView;
 use kargo_controllers::tokens::TokenController;
 use kargo_controllers::{gc::GarbageCollector, namespace::NamespaceController};
 use kargo_core::controller::ProjectController;
+use kargo_http::audit::Audit;
 use kargo_http::observe::Observers;
 use kargo_http::{App, AppState};
 use kargo_registry::informer;
@@ -280,6 +282,8 @@ pub struct ServerConfig {
     pub limits: kargo_http::limits::Limits,
     /// Single sign-on: the OpenID provider whose ID tokens are accepted (`--oidc-*`).
     pub oidc: Option<kargo_auth::oidc::OidcConfig>,
+    /// The audit log (`--audit-log-*`); none by default, as kube-apiserver.
+    pub audit: Option<kargo_http::audit::AuditConfig>,
 }
 
 impl ServerConfig {
@@ -786,8 +790,22 @@ pub(crate) async fn assemble(
     let registry = registry.with_cache(cache, synced_rx.clone());
     let issuer = (config.issuer.clone()).unwrap_or_else(|| format!("https://{advertised_address}"));
     let metrics = Arc::new(kargo_http::metrics::Metrics::new());
-    let observers = observers.with(metrics.clone());
-    let authz = Arc::new(Authorizer::new(view.clone()).with_observer(metrics.clone()));
+    let mut observers = observers.with(metrics.clone());
+    let mut auth_observers: Vec<Arc<dyn AuthObserver>> = vec![metrics.clone()];
+    let audit = match &config.audit {
+        Some(audit) => {
+            let log = Arc::new(Audit::start(audit).map_err(StartError::io(format!(
+                "opening the audit log {}",
+                audit.path.display()
+            )))?);
+            observers = observers.with(log.clone());
+            auth_observers.push(log.clone());
+            Some(log)
+        }
+        None => None,
+    };
+    let auth_observer = Arc::new(AuthObservers(auth_observers));
+    let authz = Arc::new(Authorizer::new(view.clone()).with_observer(auth_observer.clone()));
     let kargo = kargo_core::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone())
         .with_minter(minter);
     let mut authn = Authenticator::new(
@@ -795,7 +813,7 @@ pub(crate) async fn assemble(
         Arc::new(TokenAuthenticator::new(view.clone(), issuer)),
     )
     .with_admin_enabled(config.admin_enabled)
-    .with_observer(metrics.clone());
+    .with_observer(auth_observer);
     if let Some(oidc) = &config.oidc {
         // Returns at once: the issuer's keys are fetched in the background.
         authn = authn.with_oidc(OidcAuthenticator::start(oidc.clone(), shutdown.clone())?);
@@ -811,6 +829,7 @@ pub(crate) async fn assemble(
         limits: kargo_http::limits::RequestLimits::new(&config.limits),
         observers,
         metrics: Some(metrics),
+        audit,
     });
     Ok(Assembled {
         api: kargo_http::Api::new(state),

@@ -77,6 +77,7 @@ impl TestApi {
             encryption_config: None,
             limits: kargo_http::limits::Limits::default(),
             oidc: None,
+            audit: None,
         };
         configure(&mut config);
         let store = config.store.open(dir.path()).await.expect("a SQLite store");
