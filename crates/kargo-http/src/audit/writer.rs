@@ -331,3 +331,102 @@ fn rotation_stamp(at: std::time::SystemTime) -> String {
         .map(|t| t.strftime("%Y-%m-%dT%H-%M-%S.%3f").to_string())
         .unwrap_or_else(|_| "1970-01-01T00-00-00.000".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait_for(what: &str, done: impl Fn() -> bool) {
+        for _ in 0..500 {
+            if done() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("{what} never happened");
+    }
+
+    #[test]
+    fn a_full_disk_is_counted_and_never_blocks_a_sender() {
+        let writer = Writer::start(
+            Sink::File {
+                path: "/dev/full".into(),
+                max_bytes: 0,
+                max_backups: 0,
+            },
+            16,
+        )
+        .unwrap();
+        let started = Instant::now();
+        for i in 0..1_000 {
+            writer.send(format!("{{\"n\":{i}}}\n"));
+        }
+        assert!(started.elapsed() < Duration::from_millis(500));
+        wait_for("a write error", || {
+            writer.counters.write_errors.load(Ordering::Relaxed) > 0
+        });
+        let c = &writer.counters;
+        assert_eq!(
+            c.events.load(Ordering::Relaxed) + c.dropped.load(Ordering::Relaxed),
+            1_000
+        );
+    }
+
+    #[test]
+    fn a_full_channel_drops_and_counts_the_event() {
+        // A writer whose thread never reads: the channel holds two lines.
+        let (lines, _held) = std::sync::mpsc::sync_channel(2);
+        let writer = Writer {
+            lines,
+            counters: Arc::default(),
+        };
+        for _ in 0..5 {
+            writer.send("{}\n".into());
+        }
+        assert_eq!(writer.counters.events.load(Ordering::Relaxed), 2);
+        assert_eq!(writer.counters.dropped.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn rotation_renames_past_the_size_and_keeps_the_newest_backups() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let mut file = LogFile::open(path.clone(), 100, 2).unwrap();
+        for i in 0..10 {
+            // 40 bytes each: two lines a file.
+            file.write_line(format!("{i:039}\n").as_bytes()).unwrap();
+        }
+        file.file.flush().unwrap();
+        let mut backups = backups(dir.path(), &path).unwrap();
+        backups.sort();
+        assert_eq!(backups.len(), 2, "{backups:?}");
+        for (_, backup) in &backups {
+            let name = backup.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                name.starts_with("audit-") && name.ends_with(".log"),
+                "{name}"
+            );
+            assert_eq!(std::fs::read_to_string(backup).unwrap().lines().count(), 2);
+        }
+        // The newest backup holds lines 6 and 7; the file 8 and 9.
+        assert_eq!(
+            std::fs::read_to_string(&backups[1].1).unwrap(),
+            format!("{:039}\n{:039}\n", 6, 7)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{:039}\n{:039}\n", 8, 9)
+        );
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+    }
+
+    #[test]
+    fn the_rotation_stamp_is_lumberjacks() {
+        let at = std::time::SystemTime::UNIX_EPOCH + Duration::from_millis(1_796_642_495_123);
+        assert_eq!(rotation_stamp(at), "2026-12-07T11-21-35.123");
+    }
+}
