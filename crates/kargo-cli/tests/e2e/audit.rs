@@ -228,6 +228,13 @@ fn check_metadata_log(log: &Path, traffic: &Traffic) {
         assert_eq!(event["kind"], "Event");
         assert_eq!(event["apiVersion"], "audit.k8s.io/v1");
         assert_eq!(event["level"], "Metadata");
+        // The path and query, as kube-apiserver writes it (kubectl speaks HTTP/2).
+        assert!(
+            event["requestURI"]
+                .as_str()
+                .is_some_and(|u| u.starts_with('/')),
+            "{event}"
+        );
         // Reads are not audited at this level, unless their authentication failed.
         let verb = event["verb"].as_str().unwrap_or("");
         if ["get", "list", "watch"].contains(&verb)

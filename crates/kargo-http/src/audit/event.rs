@@ -259,7 +259,11 @@ impl<'a> Event<'a> {
             } else {
                 "ResponseComplete"
             },
-            request_uri: record.uri.to_string(),
+            // The path and query only, as kube-apiserver: an HTTP/2 request's URI is absolute.
+            request_uri: record
+                .uri
+                .path_and_query()
+                .map_or_else(|| record.uri.path().to_owned(), ToString::to_string),
             verb,
             user,
             source_ips: record

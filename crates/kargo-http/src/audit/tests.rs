@@ -27,7 +27,8 @@ fn audit_event(
     status: u16,
     notes: Option<&Notes>,
 ) -> (Value, RequestId) {
-    let uri: Uri = uri.parse().unwrap();
+    // As an HTTP/2 request arrives: an absolute URI.
+    let uri: Uri = format!("https://127.0.0.1:8443{uri}").parse().unwrap();
     let watch = uri.query().is_some_and(|q| q.contains("watch=true"));
     let info = RequestInfo::parse(method.as_str(), uri.path(), watch);
     let agent = HeaderValue::from_static("kubectl/v1.33.0 (linux/amd64)");

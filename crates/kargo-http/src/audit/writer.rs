@@ -243,12 +243,17 @@ impl LogFile {
         let (stem, ext) = stem_and_extension(&self.path);
         let stamp = rotation_stamp(std::time::SystemTime::now());
         let dir = self.dir();
-        let mut backup = dir.join(format!("{stem}-{stamp}{ext}"));
-        let mut n = 0;
-        while backup.exists() {
-            n += 1;
-            backup = dir.join(format!("{stem}-{stamp}-{n}{ext}"));
-        }
+        // A second rotation within one millisecond: a counter after the time, above any of
+        // that millisecond, so that names keep the order of rotations.
+        let same_time = backups(&dir, &self.path)?
+            .into_iter()
+            .filter(|((time, _), _)| *time == stamp)
+            .map(|((_, n), _)| n)
+            .max();
+        let backup = match same_time {
+            None => dir.join(format!("{stem}-{stamp}{ext}")),
+            Some(n) => dir.join(format!("{stem}-{stamp}-{}{ext}", n + 1)),
+        };
         std::fs::rename(&self.path, &backup)?;
         self.file = BufWriter::with_capacity(64 * 1024, open_private(&self.path)?);
         self.size = 0;
