@@ -7,6 +7,10 @@
 #   cargo build --release -p kargo-cli -p kargo-bench
 #   bench/ab.sh /tmp/kargo-before target/release/kargo       # ROUNDS=6 DURATION=8 by default
 #
+# OLD_ARGS and NEW_ARGS are extra `kargo server` flags of each side, to measure a flag on one
+# binary (`NEW_ARGS="--audit-log-path /tmp/audit.log" bench/ab.sh target/release/kargo
+# target/release/kargo`: the cost of the audit log).
+#
 # Each line: requests per second and server CPU per request for /healthz and for the GET of a
 # ServiceAccount with a ServiceAccount token, and their ratio. Compare medians across rounds.
 set -euo pipefail
@@ -20,10 +24,11 @@ work=$(mktemp -d /tmp/kargo-ab.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-start() { # name binary port
-  KARGO_ADMIN_PASSWORD=$PASSWORD KARGO_LOG=warn "$2" server --address "127.0.0.1:$3" --data-dir "$work/$1" > "$work/$1.out" 2> "$work/$1.err" &
+start() { # name binary port [extra flags...]
+  local name=$1 binary=$2 port=$3; shift 3
+  KARGO_ADMIN_PASSWORD=$PASSWORD KARGO_LOG=warn "$binary" server --address "127.0.0.1:$port" --data-dir "$work/$name" "$@" > "$work/$name.out" 2> "$work/$name.err" &
   pids+=($!)
-  for _ in $(seq 1 600); do grep -q "listening on" "$work/$1.out" 2>/dev/null && return 0; sleep 0.05; done; return 1
+  for _ in $(seq 1 600); do grep -q "listening on" "$work/$name.out" 2>/dev/null && return 0; sleep 0.05; done; return 1
 }
 setup() { # name port -> prints the SA token
   local url=https://127.0.0.1:$2 ca=$work/$1/tls/ca.crt
@@ -49,7 +54,8 @@ rate() { # pid url [args] -> req/s, server CPU us per request
   local requests; requests=$(echo "$out" | awk '/requests in/ {print $1}')
   echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') $(python3 -c "print(round(($after - $before) * 1e6 / $(getconf CLK_TCK) / $requests, 2))")us"
 }
-start old "$OLD" 19501; pid_old=${pids[-1]}; start new "$NEW" 19502; pid_new=${pids[-1]}
+# shellcheck disable=SC2086 # the extra flags are words
+start old "$OLD" 19501 ${OLD_ARGS:-}; pid_old=${pids[-1]}; start new "$NEW" 19502 ${NEW_ARGS:-}; pid_new=${pids[-1]}
 tok_old=$(setup old 19501); tok_new=$(setup new 19502)
 path=/api/v1/namespaces/read-0/serviceaccounts/sa-0
 for r in $(seq 1 "$ROUNDS"); do
