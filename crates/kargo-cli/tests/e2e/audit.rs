@@ -433,13 +433,23 @@ fn on_etcd_the_request_level_also_logs_reads() {
             .any(|e| e["user"]["username"] == "system:serviceaccount:audited:ci" && code(e) == 200),
         "{reads:#?}"
     );
-    assert!(
-        !with(
-            &events,
-            "list-serviceaccounts",
-            ("serviceaccounts", PROJECT, "")
-        )
-        .is_empty()
+    // The CLI's read with the token names the account and the token's Secret.
+    let cli_read = with(
+        &events,
+        "list-serviceaccounts",
+        ("serviceaccounts", PROJECT, ""),
+    )
+    .into_iter()
+    .find(|e| e["user"]["username"] == "system:serviceaccount:audited:ci")
+    .expect("the CLI's read with the token");
+    assert_eq!(code(cli_read), 200);
+    assert_eq!(
+        annotation(cli_read, "authentication.k8s.io/legacy-token-manual-secret"),
+        "ci-token"
+    );
+    assert_eq!(
+        annotation(cli_read, "authorization.k8s.io/decision"),
+        "allow"
     );
     // And every write, as at the metadata level.
     let gone = one(
