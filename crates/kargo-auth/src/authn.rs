@@ -191,6 +191,7 @@ impl Authenticator {
             groups: vec![MASTERS.into(), AUTHENTICATED.into()],
             extra: Default::default(),
             claims: Default::default(),
+            legacy_token_secret: None,
         }
     }
 
@@ -463,6 +464,7 @@ impl Authenticator {
                         groups,
                         extra: Default::default(),
                         claims: Default::default(),
+                        legacy_token_secret: None,
                     })),
                 )
             }

@@ -28,6 +28,24 @@ pub trait AuthObserver: Send + Sync {
     }
 }
 
+/// Several observers as one: each is told of every attempt and decision, in order.
+#[derive(Clone, Default)]
+pub struct AuthObservers(pub Vec<std::sync::Arc<dyn AuthObserver>>);
+
+impl AuthObserver for AuthObservers {
+    fn authentication(&self, attempt: &AuthnAttempt<'_>) {
+        for observer in &self.0 {
+            observer.authentication(attempt);
+        }
+    }
+
+    fn authorization(&self, decision: &AuthzDecision<'_>) {
+        for observer in &self.0 {
+            observer.authorization(decision);
+        }
+    }
+}
+
 /// The kind of credential an attempt presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credential {

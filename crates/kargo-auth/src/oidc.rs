@@ -428,6 +428,7 @@ impl OidcAuthenticator {
             groups,
             extra: BTreeMap::new(),
             claims,
+            legacy_token_secret: None,
         })
     }
 

@@ -51,8 +51,11 @@ fn user_of(claims: &Claims) -> UserInfo {
             namespace,
             account,
             uid,
-            ..
-        } => UserInfo::service_account(namespace, account, uid.as_str()),
+            secret,
+        } => UserInfo {
+            legacy_token_secret: Some(secret.clone()),
+            ..UserInfo::service_account(namespace, account, uid.as_str())
+        },
         Claims::Bound {
             namespace,
             account,

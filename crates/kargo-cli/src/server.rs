@@ -87,6 +87,76 @@ pub struct ServerArgs {
     /// Single sign-on through an OpenID provider.
     #[command(flatten)]
     pub oidc: Box<OidcArgs>,
+    /// The audit log.
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// The audit log (see docs/operations.md, "Audit log"), named as kube-apiserver's flags.
+#[derive(Debug, Args, Clone)]
+pub struct AuditArgs {
+    /// Write an audit log, one JSON `audit.k8s.io/v1` Event per line, to this file (`-`:
+    /// standard output). Without it, nothing is audited.
+    #[arg(
+        long,
+        env = "KARGO_AUDIT_LOG_PATH",
+        value_name = "FILE",
+        help_heading = "Audit log"
+    )]
+    pub audit_log_path: Option<PathBuf>,
+    /// Which requests are audited: `metadata` (requests that change something, and
+    /// authentication failures) or `request` (every request). Bodies are never logged.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "metadata",
+        requires = "audit_log_path",
+        help_heading = "Audit log"
+    )]
+    pub audit_level: AuditLevelArg,
+    /// Rotate the audit log when it would pass this size, in megabytes (0: never).
+    #[arg(
+        long,
+        value_name = "MB",
+        default_value_t = 100,
+        requires = "audit_log_path",
+        help_heading = "Audit log"
+    )]
+    pub audit_log_maxsize: u64,
+    /// How many rotated audit logs to keep (0: all).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10,
+        requires = "audit_log_path",
+        help_heading = "Audit log"
+    )]
+    pub audit_log_maxbackup: usize,
+}
+
+/// `--audit-level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditLevelArg {
+    /// Requests that change something, and authentication failures.
+    Metadata,
+    /// Every request.
+    Request,
+}
+
+impl AuditArgs {
+    /// The configuration, when a path is given.
+    pub fn config(&self) -> Option<kargo_server::http::audit::AuditConfig> {
+        use kargo_server::http::audit::{AuditConfig, AuditLevel};
+        Some(AuditConfig {
+            path: self.audit_log_path.clone()?,
+            level: match self.audit_level {
+                AuditLevelArg::Metadata => AuditLevel::Metadata,
+                AuditLevelArg::Request => AuditLevel::Request,
+            },
+            max_size_mb: self.audit_log_maxsize,
+            max_backups: self.audit_log_maxbackup,
+        })
+    }
 }
 
 /// Single sign-on: people sign in with the company's OpenID provider (see docs, "SSO").
@@ -512,6 +582,7 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         metrics_address: args.metrics_address,
         build: crate::BUILD,
         shutdown_delay: args.shutdown_delay_duration,
+        audit: args.audit.config(),
     };
     let outcome = runtime.block_on(kargo_server::server::run(config, |started| {
         use std::io::Write;

@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kargo_api::kargo::{MANAGED_ANNOTATION, SERVICE_ACCOUNT_LABEL, TRUE, is_managed};
-use kargo_api::resources::{ROLEBINDINGS, SERVICEACCOUNTS};
+use kargo_api::kargo::{MANAGED_ANNOTATION, SERVICE_ACCOUNT_LABEL, TOKEN_LABEL, TRUE, is_managed};
+use kargo_api::resources::{ROLEBINDINGS, SECRETS, SERVICEACCOUNTS};
 use kargo_api::selector::LabelSelector;
+use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -164,6 +165,9 @@ impl Kargo {
         self.authorize(user, "delete", &SERVICEACCOUNTS, ns, name)?;
         // Only removes permissions, so it is done by the server, like garbage collection.
         self.unbind_everywhere(ns, name).await?;
+        if kargo_registry::touched::is_recording() {
+            self.note_tokens_collected(ns, name).await;
+        }
         let deleted = self
             .registry
             .delete(
@@ -173,6 +177,23 @@ impl Kargo {
             .await?;
         self.await_seen(deleted.object()).await;
         Ok(())
+    }
+
+    /// Notes (for the audit log, see `kargo_registry::touched`) the Kargo tokens of account
+    /// `ns/name`, which the garbage collector deletes with it.
+    async fn note_tokens_collected(&self, ns: &str, name: &str) {
+        let options = ListOptions {
+            label_selector: LabelSelector::parse(&format!("{TOKEN_LABEL}={TRUE}")).ok(),
+            ..ListOptions::default()
+        };
+        let Ok(secrets) = self.registry.list(&SECRETS, Some(ns), &options).await else {
+            return;
+        };
+        for secret in &secrets.items {
+            if secret.annotation(SERVICE_ACCOUNT_NAME_ANNOTATION) == Some(name) {
+                kargo_registry::touched::note_collected(&SECRETS, Some(ns), secret.name());
+            }
+        }
     }
 
     /// Removes ServiceAccount `ns/name` from the subjects of every RoleBinding.

@@ -9,13 +9,15 @@
 use crate::observe::{RequestObserver, RequestRecord};
 
 /// Logs every 5xx answer: 500 as ERROR (a fault of this server), other 5xx (an unavailable
-/// store, a timeout) as WARN.
+/// store, a timeout) as WARN. A failing health check (`/livez`, `/readyz`, `/healthz`, a 500
+/// by design, asked every few seconds by probes) is not logged here: the health checks log a
+/// check's failure once when it starts and once when it ends.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FailureLog;
 
 impl RequestObserver for FailureLog {
     fn request(&self, record: &RequestRecord<'_>) {
-        if !record.status.is_server_error() {
+        if !record.status.is_server_error() || crate::health::is_health_path(record.uri.path()) {
             return;
         }
         let user = record.user.map(|u| u.username.as_str());

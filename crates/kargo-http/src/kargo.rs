@@ -72,6 +72,12 @@ impl From<kargo_core::Error> for KargoError {
 
 impl IntoResponse for KargoError {
     fn into_response(self) -> Response {
+        crate::observe::note(|notes| {
+            notes.refusal = Some(crate::observe::Refusal {
+                reason: "",
+                message: self.message.clone(),
+            });
+        });
         json_response(self.code, &json!({"error": self.message}), &[])
     }
 }
@@ -130,6 +136,9 @@ type Handler = fn(MethodFilter) -> MethodRouter<AppState>;
 /// What a route does, whichever scope it serves: who may call it, what it takes and answers, and
 /// its handler. The project and the system route of one operation share it.
 pub(crate) struct Op {
+    /// The verb of the operation in the audit log (`create-token`, `grant`), the same for its
+    /// project and system routes.
+    pub(crate) verb: &'static str,
     pub(crate) access: Access,
     pub(crate) query: &'static [QueryParam],
     /// The component schema of the request body, if the route takes one.
@@ -144,8 +153,14 @@ pub(crate) struct Op {
 impl Op {
     /// An operation that needs a bearer token, answers `success` with `response` and takes no
     /// body and no query.
-    const fn bearer(handler: Handler, success: u16, response: Option<&'static str>) -> Op {
+    const fn bearer(
+        verb: &'static str,
+        handler: Handler,
+        success: u16,
+        response: Option<&'static str>,
+    ) -> Op {
         Op {
+            verb,
             access: Access::Bearer,
             query: &[],
             body: None,
@@ -156,10 +171,15 @@ impl Op {
     }
 
     /// [`Op::bearer`], open to anyone.
-    const fn public(handler: Handler, success: u16, response: Option<&'static str>) -> Op {
+    const fn public(
+        verb: &'static str,
+        handler: Handler,
+        success: u16,
+        response: Option<&'static str>,
+    ) -> Op {
         Op {
             access: Access::Public,
-            ..Op::bearer(handler, success, response)
+            ..Op::bearer(verb, handler, success, response)
         }
     }
 
@@ -202,16 +222,39 @@ const SERVICE_ACCOUNT_FILTER: &[QueryParam] = &[QueryParam {
 }];
 
 // The operations that a project's route and a system route (`/v1beta1/system/...`) share.
-const LIST_SERVICE_ACCOUNTS: Op =
-    Op::bearer(handler!(list_service_accounts), 200, Some("KubernetesList"));
-const GET_SERVICE_ACCOUNT: Op =
-    Op::bearer(handler!(get_service_account), 200, Some("KubernetesObject"));
-const CREATE_TOKEN: Op =
-    Op::bearer(handler!(create_token), 201, Some("KubernetesObject")).takes("CreateTokenRequest");
-const LIST_TOKENS: Op =
-    Op::bearer(handler!(list_tokens), 200, Some("KubernetesList")).query(SERVICE_ACCOUNT_FILTER);
-const GET_TOKEN: Op = Op::bearer(handler!(get_token), 200, Some("KubernetesObject"));
-const DELETE_TOKEN: Op = Op::bearer(handler!(delete_token), 204, None);
+const LIST_SERVICE_ACCOUNTS: Op = Op::bearer(
+    "list-serviceaccounts",
+    handler!(list_service_accounts),
+    200,
+    Some("KubernetesList"),
+);
+const GET_SERVICE_ACCOUNT: Op = Op::bearer(
+    "get-serviceaccount",
+    handler!(get_service_account),
+    200,
+    Some("KubernetesObject"),
+);
+const CREATE_TOKEN: Op = Op::bearer(
+    "create-token",
+    handler!(create_token),
+    201,
+    Some("KubernetesObject"),
+)
+.takes("CreateTokenRequest");
+const LIST_TOKENS: Op = Op::bearer(
+    "list-tokens",
+    handler!(list_tokens),
+    200,
+    Some("KubernetesList"),
+)
+.query(SERVICE_ACCOUNT_FILTER);
+const GET_TOKEN: Op = Op::bearer(
+    "get-token",
+    handler!(get_token),
+    200,
+    Some("KubernetesObject"),
+);
+const DELETE_TOKEN: Op = Op::bearer("delete-token", handler!(delete_token), 204, None);
 
 /// Where the OpenAPI document of the routes below is served (it does not describe itself).
 pub(crate) const OPENAPI_PATH: &str = "/v1beta1/openapi.json";
@@ -224,7 +267,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "AdminLogin",
         summary: "Log in as the admin (password as `Authorization: Bearer <password>`)",
         tag: "System",
-        op: Op::public(handler!(login), 200, Some("LoginResponse")),
+        op: Op::public("login", handler!(login), 200, Some("LoginResponse")),
     },
     Route {
         method: Method::Post,
@@ -232,7 +275,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "AdminLogout",
         summary: "End the session of the admin token that sends this (on every replica)",
         tag: "System",
-        op: Op::bearer(handler!(logout), 204, None),
+        op: Op::bearer("logout", handler!(logout), 204, None),
     },
     Route {
         method: Method::Get,
@@ -241,6 +284,7 @@ pub(crate) static ROUTES: &[Route] = &[
         summary: "The server's public configuration",
         tag: "System",
         op: Op::public(
+            "get-public-server-config",
             handler!(public_server_config),
             200,
             Some("PublicServerConfig"),
@@ -252,7 +296,12 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "ListProjects",
         summary: "List projects",
         tag: "Projects",
-        op: Op::bearer(handler!(list_projects), 200, Some("KubernetesList")),
+        op: Op::bearer(
+            "list-projects",
+            handler!(list_projects),
+            200,
+            Some("KubernetesList"),
+        ),
     },
     Route {
         method: Method::Post,
@@ -260,7 +309,13 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "CreateProject",
         summary: "Create a project: its namespace and default roles",
         tag: "Projects",
-        op: Op::bearer(handler!(create_project), 201, Some("KubernetesObject")).takes("NewProject"),
+        op: Op::bearer(
+            "create-project",
+            handler!(create_project),
+            201,
+            Some("KubernetesObject"),
+        )
+        .takes("NewProject"),
     },
     Route {
         method: Method::Get,
@@ -268,7 +323,12 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "GetProject",
         summary: "Get a project",
         tag: "Projects",
-        op: Op::bearer(handler!(get_project), 200, Some("KubernetesObject")),
+        op: Op::bearer(
+            "get-project",
+            handler!(get_project),
+            200,
+            Some("KubernetesObject"),
+        ),
     },
     Route {
         method: Method::Delete,
@@ -276,7 +336,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "DeleteProject",
         summary: "Delete a project and everything in it",
         tag: "Projects",
-        op: Op::bearer(handler!(delete_project), 204, None),
+        op: Op::bearer("delete-project", handler!(delete_project), 204, None),
     },
     Route {
         method: Method::Get,
@@ -293,6 +353,7 @@ pub(crate) static ROUTES: &[Route] = &[
         summary: "Create a Kargo ServiceAccount",
         tag: "ServiceAccounts",
         op: Op::bearer(
+            "create-serviceaccount",
             handler!(create_service_account),
             201,
             Some("KubernetesObject"),
@@ -313,7 +374,12 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "DeleteProjectServiceAccount",
         summary: "Delete a Kargo ServiceAccount, its tokens and its grants",
         tag: "ServiceAccounts",
-        op: Op::bearer(handler!(delete_service_account), 204, None),
+        op: Op::bearer(
+            "delete-serviceaccount",
+            handler!(delete_service_account),
+            204,
+            None,
+        ),
     },
     Route {
         method: Method::Post,
@@ -353,7 +419,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "ListProjectRoles",
         summary: "List roles",
         tag: "Roles",
-        op: Op::bearer(handler!(list_roles), 200, Some("RoleList")),
+        op: Op::bearer("list-roles", handler!(list_roles), 200, Some("RoleList")),
     },
     Route {
         method: Method::Post,
@@ -361,7 +427,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "CreateProjectRole",
         summary: "Create a role",
         tag: "Roles",
-        op: Op::bearer(handler!(create_role), 201, Some("Role")).takes("NewRole"),
+        op: Op::bearer("create-role", handler!(create_role), 201, Some("Role")).takes("NewRole"),
     },
     Route {
         method: Method::Get,
@@ -369,7 +435,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "GetProjectRole",
         summary: "Get a role",
         tag: "Roles",
-        op: Op::bearer(handler!(get_role), 200, Some("Role")),
+        op: Op::bearer("get-role", handler!(get_role), 200, Some("Role")),
     },
     Route {
         method: Method::Put,
@@ -377,7 +443,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "UpdateProjectRole",
         summary: "Replace a role's claims, description and rules",
         tag: "Roles",
-        op: Op::bearer(handler!(update_role), 200, Some("Role")).takes("Role"),
+        op: Op::bearer("update-role", handler!(update_role), 200, Some("Role")).takes("Role"),
     },
     Route {
         method: Method::Delete,
@@ -385,7 +451,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "DeleteProjectRole",
         summary: "Delete a role",
         tag: "Roles",
-        op: Op::bearer(handler!(delete_role), 204, None),
+        op: Op::bearer("delete-role", handler!(delete_role), 204, None),
     },
     Route {
         method: Method::Post,
@@ -393,7 +459,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "GrantProjectRole",
         summary: "Grant a role to ServiceAccounts or users, or a permission to a role",
         tag: "Roles",
-        op: Op::bearer(handler!(grant), 200, Some("Role")).takes("GrantRequest"),
+        op: Op::bearer("grant", handler!(grant), 200, Some("Role")).takes("GrantRequest"),
     },
     Route {
         method: Method::Post,
@@ -401,7 +467,7 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "RevokeProjectRole",
         summary: "Revoke a role from ServiceAccounts or users, or a permission from a role",
         tag: "Roles",
-        op: Op::bearer(handler!(revoke), 200, Some("Role")).takes("GrantRequest"),
+        op: Op::bearer("revoke", handler!(revoke), 200, Some("Role")).takes("GrantRequest"),
     },
     Route {
         method: Method::Get,
@@ -457,7 +523,12 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "ListSystemRoles",
         summary: "List system roles (read only)",
         tag: "System",
-        op: Op::bearer(handler!(list_system_roles), 200, Some("RoleList")),
+        op: Op::bearer(
+            "list-roles",
+            handler!(list_system_roles),
+            200,
+            Some("RoleList"),
+        ),
     },
     Route {
         method: Method::Get,
@@ -465,9 +536,42 @@ pub(crate) static ROUTES: &[Route] = &[
         operation_id: "GetSystemRole",
         summary: "Get a system role (read only)",
         tag: "System",
-        op: Op::bearer(handler!(get_system_role), 200, Some("Role")),
+        op: Op::bearer("get-role", handler!(get_system_role), 200, Some("Role")),
     },
 ];
+
+/// The route of [`ROUTES`] that serves `method` `path`, and the values of its path parameters
+/// by name (`[("project", "p"), ("role", "r")]`); `None` when no route does.
+pub(crate) fn route_of<'p>(
+    method: &http::Method,
+    path: &'p str,
+) -> Option<(&'static Route, Vec<(&'static str, &'p str)>)> {
+    let segments: Vec<&str> = path.split('/').collect();
+    ROUTES
+        .iter()
+        .filter(|route| {
+            route
+                .method
+                .openapi_name()
+                .eq_ignore_ascii_case(method.as_str())
+        })
+        .find_map(|route| {
+            let template: Vec<&'static str> = route.path.split('/').collect();
+            if template.len() != segments.len() {
+                return None;
+            }
+            let mut params = Vec::new();
+            for (t, s) in template.iter().zip(&segments) {
+                match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                    Some(name) if !s.is_empty() => params.push((name, *s)),
+                    Some(_) => return None,
+                    None if t == s => {}
+                    None => return None,
+                }
+            }
+            Some((route, params))
+        })
+}
 
 /// The routes of [`ROUTES`] by access: `(public, needing a bearer token)`.
 fn table_routers() -> (Router<AppState>, Router<AppState>) {
@@ -819,7 +923,10 @@ async fn login(
         .into_response();
     };
     match app.authn.login(password.to_owned(), source).await {
-        Ok(token) => json_response(StatusCode::OK, &json!({"idToken": token}), &[]),
+        Ok(token) => app.observers.note_user(
+            json_response(StatusCode::OK, &json!({"idToken": token}), &[]),
+            &std::sync::Arc::new(kargo_auth::authn::Authenticator::admin_user()),
+        ),
         Err(e @ (LoginError::Disabled | LoginError::WrongPassword)) => {
             KargoError::new(StatusCode::FORBIDDEN, e.to_string()).into_response()
         }
@@ -872,6 +979,44 @@ mod tests {
         // axum panics on a (method, path) registered twice or a malformed path template.
         let (public, protected) = table_routers();
         let _ = public.merge(protected);
+    }
+
+    #[test]
+    fn a_path_finds_its_route_and_parameters_whatever_the_scope() {
+        fn found(method: http::Method, path: &str) -> Option<(&str, Vec<(&str, &str)>)> {
+            route_of(&method, path).map(|(route, params)| (route.op.verb, params))
+        }
+        assert_eq!(
+            found(
+                http::Method::POST,
+                "/v1beta1/projects/p/service-accounts/ci/tokens"
+            ),
+            Some((
+                "create-token",
+                vec![("project", "p"), ("serviceaccount", "ci")]
+            ))
+        );
+        assert_eq!(
+            found(
+                http::Method::POST,
+                "/v1beta1/system/service-accounts/ci/tokens"
+            ),
+            Some(("create-token", vec![("serviceaccount", "ci")]))
+        );
+        assert_eq!(
+            found(http::Method::POST, "/v1beta1/projects/p/roles/grants"),
+            Some(("grant", vec![("project", "p")]))
+        );
+        assert_eq!(
+            found(http::Method::DELETE, "/v1beta1/projects/p/roles/r"),
+            Some(("delete-role", vec![("project", "p"), ("role", "r")]))
+        );
+        assert_eq!(found(http::Method::PATCH, "/v1beta1/projects/p"), None);
+        assert_eq!(
+            found(http::Method::GET, "/v1beta1/projects/p/nothing"),
+            None
+        );
+        assert_eq!(found(http::Method::GET, "/v1beta1/projects//roles"), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! Also the HTTPS listener ([`serve`]), the limits on connections and requests ([`limits`]) and
 //! the Kubernetes protobuf decoder ([`protobuf`]). Depends on `kargo-core` and below.
 
+pub mod audit;
 pub mod body;
 mod discovery;
 pub mod failure_log;
@@ -90,6 +91,9 @@ pub struct App {
     pub health: health::Health,
     /// This build, reported at `/version`.
     pub build: kargo_api::version::Build,
+    /// The audit log (also among the observers), for its counters; `None` without
+    /// `--audit-log-path`.
+    pub audit: Option<Arc<audit::Audit>>,
 }
 
 impl App {
@@ -192,14 +196,25 @@ impl Api {
         let user_agent = request.headers().get(http::header::USER_AGENT).cloned();
         self.state.observers.started(&method);
         let kargo_route = uri.path().starts_with("/v1beta1");
-        let answer = std::panic::AssertUnwindSafe(self.answer(request, source));
-        let mut response = id
+        let wants_notes = self.state.observers.wants_notes();
+        // Boxed once: the task-local scopes below would otherwise move the whole answer
+        // future, kilobytes, at every step (a fifth of a small request's CPU).
+        let answer = std::panic::AssertUnwindSafe(Box::pin(self.answer(request, source)));
+        let caught = async move {
+            // A panic is logged by the process's panic hook (with this request's id); the
+            // client gets a 500 `InternalError` instead of a dropped connection.
+            futures::FutureExt::catch_unwind(answer)
+                .await
+                .unwrap_or_else(|_| render_limit(kargo_route, panicked()))
+        };
+        let (mut response, notes) = id
             .scope(async move {
-                // A panic is logged by the process's panic hook (with this request's id);
-                // the client gets a 500 `InternalError` instead of a dropped connection.
-                futures::FutureExt::catch_unwind(answer)
-                    .await
-                    .unwrap_or_else(|_| render_limit(kargo_route, panicked()))
+                if wants_notes {
+                    let (response, notes) = observe::with_notes(caught).await;
+                    (response, Some(notes))
+                } else {
+                    (caught.await, None)
+                }
             })
             .await;
         response
@@ -221,6 +236,7 @@ impl Api {
             status: response.status(),
             duration: started.elapsed(),
             source,
+            notes: notes.as_ref(),
         });
         response
     }
@@ -237,7 +253,7 @@ impl Api {
             let request = request.map(axum::body::Body::new);
             return kube_request(&self.state, request, watch, source.map(|s| s.ip())).await;
         }
-        if is_health_path(path) {
+        if health::is_health_path(path) {
             return self.route(request).await;
         }
         let kargo_route = path.starts_with("/v1beta1");
@@ -270,10 +286,6 @@ impl Api {
 }
 
 /// Whether a path is one of the health checks, which no limit refuses.
-fn is_health_path(path: &str) -> bool {
-    health::is_health_path(path)
-}
-
 /// Whether a Kubernetes API request is a watch: a GET with `?watch=true` (or `1`), or of the old
 /// `/api/v1/watch/...` and `/apis/GROUP/VERSION/watch/...` paths.
 fn is_watch<B>(request: &http::Request<B>) -> bool {
@@ -558,6 +570,14 @@ pub(crate) trait StatusResponse {
 
 impl StatusResponse for Status {
     fn into_response(self) -> Response {
+        if self.code >= 400 {
+            observe::note(|notes| {
+                notes.refusal = Some(observe::Refusal {
+                    reason: self.reason,
+                    message: self.message.clone(),
+                });
+            });
+        }
         let status = with_request_id(self);
         let code = StatusCode::from_u16(status.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         json_response(code, &status, &[])

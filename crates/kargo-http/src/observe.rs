@@ -35,6 +35,76 @@ pub trait RequestObserver: Send + Sync {
     /// Called once per request, on the request's task before its response is sent: keep it
     /// cheap and never block.
     fn request(&self, record: &RequestRecord<'_>);
+
+    /// Whether this observer reads [`RequestRecord::notes`]: then every request collects
+    /// [`Notes`] (a task-local scope and the registry's [`touched`] recording); otherwise
+    /// nothing of it is paid.
+    ///
+    /// [`touched`]: kargo_registry::touched
+    fn wants_notes(&self) -> bool {
+        false
+    }
+}
+
+/// What only the parts a request passes through know, collected while it is answered (a
+/// tokio task-local, filled on the request's own task) and handed to the observers in its
+/// [`RequestRecord`]: the authentication failure and the authorization decision (from an
+/// [`kargo_auth::observe::AuthObserver`] that calls [`note`]), the refusal a `Status` or a
+/// Kargo error rendered, and every object the request wrote ([`kargo_registry::touched`]).
+/// Never a credential or a body.
+#[derive(Debug, Default, Clone)]
+pub struct Notes {
+    /// The user authentication found, by name (to tell the request's own authorization
+    /// decisions from those it asks about another user, as a SubjectAccessReview does).
+    pub authenticated: Option<String>,
+    /// Why authentication failed, in kube-apiserver's words (never the credential).
+    pub authentication_failure: Option<String>,
+    /// The decision on the request's own user: the first one, or the first denial.
+    pub decision: Option<Decision>,
+    /// The reason and message of the refusal the request was answered with, if any.
+    pub refusal: Option<Refusal>,
+    /// Every object the request wrote, in order.
+    pub touched: Vec<kargo_registry::touched::Touched>,
+}
+
+/// An authorization decision as the audit log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Allowed or not.
+    pub allowed: bool,
+    /// RBAC's reason, or the refusal's message; may be empty (remembered allows).
+    pub reason: String,
+}
+
+/// A refused request's `Status` reason (`NotFound`; empty for a Kargo error) and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// kube-apiserver's reason.
+    pub reason: &'static str,
+    /// The message the client got.
+    pub message: String,
+}
+
+tokio::task_local! {
+    static NOTES: std::cell::RefCell<Notes>;
+}
+
+/// Adds to the notes of the request this task is answering; does nothing when no observer
+/// wants notes (one failed task-local lookup).
+pub fn note(add: impl FnOnce(&mut Notes)) {
+    let _ = NOTES.try_with(|notes| add(&mut notes.borrow_mut()));
+}
+
+/// Runs `answer` collecting its [`Notes`].
+pub(crate) async fn with_notes<F: std::future::Future>(answer: F) -> (F::Output, Notes) {
+    NOTES
+        .scope(std::cell::RefCell::new(Notes::default()), async move {
+            let (output, touched) = kargo_registry::touched::recording(answer).await;
+            let mut notes = NOTES.with(|n| n.take());
+            notes.touched = touched;
+            (output, notes)
+        })
+        .await
 }
 
 /// What one request was and how it was answered.
@@ -65,6 +135,9 @@ pub struct RequestRecord<'a> {
     pub duration: Duration,
     /// The client's address, when the listener knows it.
     pub source: Option<SocketAddr>,
+    /// What the parts the request passed through noted; `None` unless an observer
+    /// [wants them](RequestObserver::wants_notes).
+    pub notes: Option<&'a Notes>,
 }
 
 /// A request's id, unique within and across the server's runs: a random 64-bit prefix drawn
@@ -149,12 +222,13 @@ pub const AUDIT_ID_HEADER: &str = "audit-id";
 
 /// The observers of an [`crate::App`]; empty by default.
 #[derive(Clone, Default)]
-pub struct Observers(Vec<Arc<dyn RequestObserver>>);
+pub struct Observers(Vec<Arc<dyn RequestObserver>>, bool);
 
 impl Observers {
     /// These observers, each called in order for every request.
     pub fn new(observers: Vec<Arc<dyn RequestObserver>>) -> Observers {
-        Observers(observers)
+        let notes = observers.iter().any(|o| o.wants_notes());
+        Observers(observers, notes)
     }
 
     /// Whether there is none (then requests are not observed at all).
@@ -162,8 +236,14 @@ impl Observers {
         self.0.is_empty()
     }
 
+    /// Whether an observer wants [`Notes`].
+    pub fn wants_notes(&self) -> bool {
+        self.1
+    }
+
     /// These observers and `observer` after them.
     pub fn with(mut self, observer: Arc<dyn RequestObserver>) -> Observers {
+        self.1 |= observer.wants_notes();
         self.0.push(observer);
         self
     }

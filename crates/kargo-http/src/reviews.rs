@@ -145,6 +145,7 @@ fn subject_from_spec(body: &Value) -> Result<UserInfo> {
         groups,
         extra,
         claims: BTreeMap::new(),
+        legacy_token_secret: None,
     })
 }
 

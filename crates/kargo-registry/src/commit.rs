@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::object::{Meta, decode, set_meta};
 use crate::status::{Result, Status};
+use crate::touched::WriteAction;
 use crate::{Object, Registry, Target};
 
 /// One write of an object's key.
@@ -73,7 +74,17 @@ impl Registry {
             Write::Delete { expected } => self.store.delete(&key, expected).await,
         };
         match result {
-            Ok(kv) => Ok(Committed::Done(kv)),
+            Ok(kv) => {
+                let action = match write {
+                    Write::Create(_) => WriteAction::Created,
+                    Write::Update { object, .. } if !removable(target.rt, object) => {
+                        WriteAction::Updated
+                    }
+                    Write::Update { .. } | Write::Delete { .. } => WriteAction::Deleted,
+                };
+                crate::touched::note(target, action);
+                Ok(Committed::Done(kv))
+            }
             Err(e) if e.is_conflict() => Ok(Committed::Lost),
             Err(e) if e.is_not_found() => Err(Status::not_found(target.rt, target.name)),
             Err(kargo_store::Error::AlreadyExists { current, .. }) => {

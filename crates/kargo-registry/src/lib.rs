@@ -32,6 +32,7 @@ pub mod strategy;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+pub mod touched;
 pub mod watch;
 
 use std::sync::Arc;

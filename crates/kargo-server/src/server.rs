@@ -17,6 +17,7 @@ use kargo_auth::admin::{Admin, AdminWatcher};
 use kargo_auth::authn::{Authenticator, MASTERS};
 use kargo_auth::keys;
 use kargo_auth::mint::TokenMinter;
+use kargo_auth::observe::{AuthObserver, AuthObservers};
 use kargo_auth::oidc::OidcAuthenticator;
 use kargo_auth::tls::{CaPair, TlsMaterial, write_file};
 use kargo_auth::tokens::TokenAuthenticator;
@@ -24,6 +25,7 @@ use kargo_auth::view::AuthView;
 use kargo_controllers::tokens::TokenController;
 use kargo_controllers::{gc::GarbageCollector, namespace::NamespaceController};
 use kargo_core::controller::ProjectController;
+use kargo_http::audit::Audit;
 use kargo_http::observe::Observers;
 use kargo_http::{App, AppState};
 use kargo_registry::informer;
@@ -294,6 +296,8 @@ pub struct ServerConfig {
     pub build: kargo_api::version::Build,
     /// How long to keep serving, not ready, after SIGTERM (`--shutdown-delay-duration`).
     pub shutdown_delay: std::time::Duration,
+    /// The audit log (`--audit-log-*`); none by default, as kube-apiserver.
+    pub audit: Option<kargo_http::audit::AuditConfig>,
 }
 
 impl ServerConfig {
@@ -829,16 +833,32 @@ pub(crate) async fn assemble(
 
     let registry = registry.with_cache(cache, synced_rx.clone());
     let issuer = (config.issuer.clone()).unwrap_or_else(|| format!("https://{advertised_address}"));
-    let observers = observers.with(metrics.clone());
-    let observers = observers.with(Arc::new(kargo_http::failure_log::FailureLog));
-    let authz = Arc::new(Authorizer::new(view.clone()).with_observer(metrics.clone()));
+    let mut observers = observers
+        .with(metrics.clone())
+        .with(Arc::new(kargo_http::failure_log::FailureLog));
+    let mut auth_observers: Vec<Arc<dyn AuthObserver>> = vec![metrics.clone()];
+    let audit = match &config.audit {
+        Some(audit) => {
+            let log = Arc::new(Audit::start(audit).map_err(StartError::io(format!(
+                "opening the audit log {}",
+                audit.path.display()
+            )))?);
+            observers = observers.with(log.clone());
+            auth_observers.push(log.clone());
+            metrics.watch_audit(log.clone());
+            Some(log)
+        }
+        None => None,
+    };
+    let auth_observer = Arc::new(AuthObservers(auth_observers));
+    let authz = Arc::new(Authorizer::new(view.clone()).with_observer(auth_observer.clone()));
     let kargo = kargo_core::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone())
         .with_minter(minter);
     let tokens = Arc::new(TokenAuthenticator::new(view.clone(), issuer));
     metrics.watch_token_cache(tokens.cache_stats());
     let mut authn = Authenticator::new(admin.clone(), tokens)
         .with_admin_enabled(config.admin_enabled)
-        .with_observer(metrics.clone());
+        .with_observer(auth_observer);
     if let Some(oidc) = &config.oidc {
         // Returns at once: the issuer's keys are fetched in the background.
         authn = authn.with_oidc(OidcAuthenticator::start(oidc.clone(), shutdown.clone())?);
@@ -863,6 +883,7 @@ pub(crate) async fn assemble(
         metrics: Some(metrics.clone()),
         health,
         build: config.build,
+        audit,
     });
     Ok(Assembled {
         api: kargo_http::Api::new(state),

@@ -95,6 +95,7 @@ impl TestApi {
             metrics_address: None,
             build: kargo_api::version::Build::unknown(),
             shutdown_delay: std::time::Duration::ZERO,
+            audit: None,
         };
         configure(&mut config);
         let store = wrap(config.store.open(dir.path()).await.expect("a SQLite store"));

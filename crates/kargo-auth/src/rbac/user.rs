@@ -31,6 +31,10 @@ pub struct UserInfo {
     /// string-array claim of the ID token, by name); empty for every other user. Kargo Roles
     /// are mapped to people by these (`rbac.kargo.akuity.io/claims`).
     pub claims: std::collections::BTreeMap<String, Vec<String>>,
+    /// The token Secret of a legacy service-account token the user authenticated with: the
+    /// audit log names it (`authentication.k8s.io/legacy-token-manual-secret`, as
+    /// kube-apiserver). Not part of the identity as reported: no review or response shows it.
+    pub legacy_token_secret: Option<String>,
 }
 
 impl UserInfo {
@@ -45,6 +49,7 @@ impl UserInfo {
             groups: groups.into_iter().map(Into::into).collect(),
             extra: BTreeMap::new(),
             claims: BTreeMap::new(),
+            legacy_token_secret: None,
         }
     }
 
@@ -62,6 +67,7 @@ impl UserInfo {
             ],
             extra: BTreeMap::new(),
             claims: BTreeMap::new(),
+            legacy_token_secret: None,
         }
     }
 

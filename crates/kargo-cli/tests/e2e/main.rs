@@ -41,6 +41,7 @@ mod honest;
 mod oidc;
 
 mod abuse;
+mod audit;
 mod bad_input;
 mod cli_commands;
 mod cli_flags;

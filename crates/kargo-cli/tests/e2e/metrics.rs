@@ -52,8 +52,24 @@ fn free_address() -> String {
 #[test]
 fn a_scrape_parses_and_its_counts_move_with_traffic_on_sqlite() {
     let plain = free_address();
-    let server = Server::start_with(&["--metrics-address".into(), plain.clone()]);
+    let audit = tempfile::tempdir().expect("a directory for the audit log");
+    let server = Server::start_with(&[
+        "--metrics-address".into(),
+        plain.clone(),
+        "--audit-log-path".into(),
+        audit.path().join("audit.log").display().to_string(),
+    ]);
+    let before = scrape(&server, &server.admin_token());
     counts_move_with_traffic(&server, "sqlite");
+    let after = scrape(&server, &server.admin_token());
+    let audited = series("apiserver_audit_event_total", &[]);
+    assert!(
+        after[&audited] - before[&audited] >= 5.0,
+        "{}",
+        after[&audited]
+    );
+    assert_eq!(after[&series("kargo_audit_events_dropped_total", &[])], 0.0);
+    assert_eq!(after[&series("kargo_audit_write_errors_total", &[])], 0.0);
 
     // The plain-HTTP listener serves the same metrics without a token, and nothing else.
     let samples = parse(
@@ -98,7 +114,11 @@ fn metric_names(expression: &str) -> Vec<String> {
 /// server writes (a `# TYPE` line of its scrape, whose samples may not have happened yet).
 #[test]
 fn the_dashboard_and_the_alert_rules_use_metrics_the_server_writes() {
-    let server = Server::start();
+    let audit = tempfile::tempdir().expect("a directory for the audit log");
+    let server = Server::start_with(&[
+        "--audit-log-path".into(),
+        audit.path().join("audit.log").display().to_string(),
+    ]);
     let (code, text) = server.curl("GET", "/metrics", Some(&server.admin_token()), &[], None);
     assert_eq!(code, 200, "{text}");
     let families: Vec<&str> = text

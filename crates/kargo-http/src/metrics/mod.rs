@@ -16,6 +16,7 @@
 //! moved from the observer method that sees the event. Label values are `&'static str` taken
 //! from fixed sets (never from a request's text), so no client can grow the number of series.
 
+mod audit;
 mod auth;
 pub mod listener;
 mod process;
