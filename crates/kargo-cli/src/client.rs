@@ -218,7 +218,10 @@ fn decode(address: &str, status: u16, body: &[u8]) -> Result<Value, ClientError>
             .map(str::to_owned)
     });
     Err(match message {
-        Some(message) if !message.is_empty() => ClientError::Api { status, message },
+        Some(message) if !message.trim().is_empty() => ClientError::Api {
+            status,
+            message: one_line(&message),
+        },
         _ => {
             let text = String::from_utf8_lossy(body);
             let first_line = text.lines().next().unwrap_or("").trim();
@@ -233,6 +236,17 @@ fn decode(address: &str, status: u16, body: &[u8]) -> Result<Value, ClientError>
             }
         }
     })
+}
+
+/// A server message on one line: Kubernetes puts each rule of an escalation refusal on a line
+/// of its own, and the CLI promises one `Error:` line per failure.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Names what went wrong below HTTP: TLS, the connection, or time.
@@ -313,6 +327,13 @@ mod tests {
             Err("projects.kargo.akuity.io \"p\" not found"),
         );
         check(401, r#"{"error":"invalid token"}"#, Err("invalid token"));
+        check(
+            403,
+            r#"{"error":"roles.rbac.authorization.k8s.io \"x\" is forbidden: user \"u\" is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\"]}\n{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"list\"]}"}"#,
+            Err(
+                "roles.rbac.authorization.k8s.io \"x\" is forbidden: user \"u\" is attempting to grant RBAC permissions not currently held: {APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\"]} {APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"list\"]}",
+            ),
+        );
         check(
             404,
             r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","code":404}"#,
