@@ -132,7 +132,7 @@ fn flag_rules_fail_before_any_request() {
         ),
         (
             &["completion", "tcsh"],
-            "invalid value 'tcsh' for '<SHELL>' [possible values: bash, elvish, fish, powershell, zsh]",
+            "invalid value 'tcsh' for '<SHELL>' [possible values: bash, elvish, fish, powershell, zsh]; tip: a similar value exists: 'zsh'",
         ),
     ];
     for (args, message) in cases {
