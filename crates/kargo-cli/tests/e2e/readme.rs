@@ -282,6 +282,19 @@ fn the_readme_marks_every_shell_block_and_installs_with_the_lock_file() {
         install.text, "cargo install --locked --path crates/kargo-cli\n",
         "the install command changed: check it by hand, then update this test"
     );
+    let build = blocks
+        .iter()
+        .find(|b| b.text.contains("cargo build"))
+        .expect("a build-in-place command");
+    assert_eq!(
+        build.text,
+        "cargo build --release --locked -p kargo-cli\nexport PATH=\"$PWD/target/release:$PATH\"\n",
+        "the build command changed: check it by hand, then update this test"
+    );
+    assert!(
+        env!("CARGO_BIN_EXE_kargo").ends_with("/kargo"),
+        "the binary is named kargo, as the README's commands call it"
+    );
     assert!(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("Cargo.toml")
