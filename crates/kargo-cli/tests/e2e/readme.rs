@@ -8,7 +8,8 @@
 //! - `<!-- readme-test: server -->`: started in the background, as in a terminal of its own; the
 //!   test waits for `kargo server listening on URL`;
 //! - `<!-- readme-test: run -->`: run by `bash -eu -o pipefail`, which must exit 0; a ```` ```text
-//!   ```` block after it marked `<!-- readme-test: output -->` is its exact standard output;
+//!   ```` block after it marked `<!-- readme-test: output -->` is its exact standard output, and
+//!   `<!-- readme-test: run printing "TEXT" -->` asks for `TEXT` in it (for output that varies);
 //! - `<!-- readme-test: fails "TEXT" -->`: must exit non-zero with `TEXT` on standard error.
 //!
 //! The blocks run one after the other as in one terminal: each starts in the directory the one
@@ -32,7 +33,8 @@ const DEFAULT_URL: &str = "https://127.0.0.1:8443";
 enum Marker {
     Skip,
     Server,
-    Run,
+    /// Run, and the text its standard output must contain, if any.
+    Run(Option<String>),
     Fails(String),
     Output,
 }
@@ -54,7 +56,9 @@ fn parse_marker(comment: &str) -> Marker {
     } else if body == "server" {
         Marker::Server
     } else if body == "run" {
-        Marker::Run
+        Marker::Run(None)
+    } else if let Some(text) = body.strip_prefix("run printing ") {
+        Marker::Run(Some(text.trim().trim_matches('"').to_owned()))
     } else if body == "output" {
         Marker::Output
     } else if let Some(text) = body.strip_prefix("fails ") {
@@ -307,7 +311,7 @@ fn the_readme_marks_every_shell_block_and_installs_with_the_lock_file() {
     for (i, block) in blocks.iter().enumerate() {
         if block.marker == Marker::Output {
             assert!(
-                i > 0 && blocks[i - 1].marker == Marker::Run,
+                i > 0 && matches!(blocks[i - 1].marker, Marker::Run(_)),
                 "README.md line {}: an output block must follow a run block",
                 block.line
             );
@@ -329,11 +333,14 @@ fn the_readme_quick_start_and_first_service_account_work_as_written() {
         match &block.marker {
             Marker::Skip => {}
             Marker::Server => server = Some(shell.start_server(block)),
-            Marker::Run => {
+            Marker::Run(printing) => {
                 let ran = shell.run(block);
+                let printed = printing
+                    .as_ref()
+                    .is_none_or(|text| ran.stdout.contains(text.as_str()));
                 assert!(
-                    ran.code == 0,
-                    "README.md line {}: exited {}\n{script}--- stdout ---\n{}--- stderr ---\n{}--- server ---\n{:?}",
+                    ran.code == 0 && printed,
+                    "README.md line {}: exited {} (expected 0, printing {printing:?})\n{script}--- stdout ---\n{}--- stderr ---\n{}--- server ---\n{:?}",
                     block.line,
                     ran.code,
                     ran.stdout,
