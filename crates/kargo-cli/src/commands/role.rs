@@ -1,7 +1,8 @@
 //! `kargo grant` and `kargo revoke`.
 
 use kargo_api::kargo::{
-    GrantRequest, ResourceDetails, ServiceAccountReference, ServiceAccountReferences, UserClaims,
+    Claim, GrantRequest, ResourceDetails, ServiceAccountReference, ServiceAccountReferences,
+    UserClaims,
 };
 
 use serde_json::Value;
@@ -66,11 +67,19 @@ pub fn change(
     let config = ctx.logged_in_config()?;
     let project = project(&config, &args.project)?;
     let client = ctx.client(&config, &args.client)?;
-    if let (Direction::Revoke, RoleChange::ServiceAccounts(names)) = (direction, &change) {
-        let current = client
-            .send(&api::get_role(&Scope::Project(project.clone()), &role))
-            .map_err(|e| about(Kind::Role, &role, e))?;
-        check_members(&current, &project, &role, names)?;
+    if direction == Direction::Revoke {
+        let current = || {
+            client
+                .send(&api::get_role(&Scope::Project(project.clone()), &role))
+                .map_err(|e| about(Kind::Role, &role, e))
+        };
+        match &change {
+            RoleChange::ServiceAccounts(names) => {
+                check_members(&current()?, &project, &role, names)?;
+            }
+            RoleChange::Claims(claims) => check_claims(&current()?, &project, &role, claims)?,
+            RoleChange::Permission { .. } => {}
+        }
     }
     let body = request(&project, &role, change);
     let call = match direction {
@@ -119,10 +128,41 @@ fn check_members(
     .into())
 }
 
+/// As [`check_members`], for revoking a role from users with claims: each `NAME=VALUE` must be
+/// among the role's claims.
+fn check_claims(role: &Value, project: &str, name: &str, claims: &[Claim]) -> Result<(), Error> {
+    let has = |claim: &str, value: &str| {
+        role["claims"].as_array().into_iter().flatten().any(|c| {
+            c["name"].as_str() == Some(claim)
+                && c["values"]
+                    .as_array()
+                    .is_some_and(|values| values.iter().any(|v| v.as_str() == Some(value)))
+        })
+    };
+    let missing: Vec<String> = claims
+        .iter()
+        .flat_map(|c| c.values.iter().map(move |v| (c.name.as_str(), v.as_str())))
+        .filter(|(claim, value)| !has(claim, value))
+        .map(|(claim, value)| format!("{claim}={value}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let noun = if missing.len() == 1 {
+        "claim"
+    } else {
+        "claims"
+    };
+    Err(UsageError(format!(
+        "role {name:?} in project {project:?} is not granted to the {noun} {}: nothing to revoke (nothing was changed)",
+        missing.join(", ")
+    ))
+    .into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kargo_api::kargo::Claim;
     use serde_json::json;
 
     fn check(change: RoleChange, expected: serde_json::Value) {
@@ -149,6 +189,26 @@ mod tests {
         assert_eq!(
             check(&["x", "y"]).unwrap_err(),
             "ServiceAccounts \"x\", \"y\" in project \"p\" do not have role \"dev\": nothing to revoke (nothing was changed)"
+        );
+    }
+
+    #[test]
+    fn revoking_an_absent_claim_names_it() {
+        let role = json!({"claims": [{"name": "email", "values": ["a@b.c"]}]});
+        let claim = |name: &str, values: &[&str]| Claim {
+            name: name.into(),
+            values: values.iter().map(|v| (*v).to_owned()).collect(),
+        };
+        let check =
+            |claims: &[Claim]| check_claims(&role, "p", "dev", claims).map_err(|e| e.to_string());
+        assert!(check(&[claim("email", &["a@b.c"])]).is_ok());
+        assert_eq!(
+            check(&[claim("email", &["a@b.c", "x@y.z"])]).unwrap_err(),
+            "role \"dev\" in project \"p\" is not granted to the claim email=x@y.z: nothing to revoke (nothing was changed)"
+        );
+        assert_eq!(
+            check(&[claim("groups", &["a"]), claim("sub", &["b"])]).unwrap_err(),
+            "role \"dev\" in project \"p\" is not granted to the claims groups=a, sub=b: nothing to revoke (nothing was changed)"
         );
     }
 

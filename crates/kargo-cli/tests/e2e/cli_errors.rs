@@ -182,6 +182,42 @@ fn revoking_a_role_the_account_does_not_have_is_an_error() {
             "a",
         ])
         .fails_starting_with("ServiceAccount \"a\" in project \"my-project\" does not have role");
+
+    // The same for users with claims: each NAME=VALUE must be granted.
+    admin
+        .run(&[
+            "grant",
+            "-p",
+            P,
+            "--role",
+            "developer",
+            "--claim",
+            "email=a@b.c",
+        ])
+        .prints("role.rbac.kargo.akuity.io/developer updated\n");
+    admin
+        .run(&["revoke", "-p", P, "--role", "developer", "--claim", "email=a@b.c", "--claim", "email=x@y.z"])
+        .fails_with(
+            "role \"developer\" in project \"my-project\" is not granted to the claim email=x@y.z: nothing to revoke (nothing was changed)",
+        );
+    admin
+        .run(&[
+            "revoke",
+            "-p",
+            P,
+            "--role",
+            "developer",
+            "--claim",
+            "email=a@b.c",
+        ])
+        .prints("role.rbac.kargo.akuity.io/developer updated\n");
+    let role: serde_json::Value = serde_json::from_str(
+        admin
+            .run(&["get", "role", "-p", P, "developer", "-o", "json"])
+            .ok(),
+    )
+    .unwrap();
+    assert_eq!(role.get("claims"), None, "{role}");
 }
 
 #[test]
