@@ -63,7 +63,10 @@ Examples:
   kargo login https://kargo.example.com --sso
 
   # The same with a fixed callback port (http://localhost:8085/auth/callback)
-  kargo login https://kargo.example.com --sso --port 8085")]
+  kargo login https://kargo.example.com --sso --port 8085
+
+  # Use a ServiceAccount token (a CI job), read from standard input
+  kargo login https://kargo.example.com --token - --certificate-authority ca.crt < my-sa.token")]
     Login(LoginArgs),
     /// Log out: end the admin session on the server and remove the configuration file.
     #[command(after_help = "Examples:\n  kargo logout")]
@@ -230,6 +233,10 @@ pub struct LoginArgs {
     /// also printed, for a machine without one).
     #[arg(long)]
     pub sso: bool,
+    /// Use this bearer token (a ServiceAccount token from `kargo create serviceaccounttoken`),
+    /// checked with the server, then saved; `-` reads it from standard input.
+    #[arg(long, value_name = "TOKEN", conflicts_with_all = ["admin", "sso", "password"])]
+    pub token: Option<String>,
     /// With --sso: the local port of the sign-in callback (`http://localhost:PORT/auth/callback`);
     /// 0 or none picks a free one. Stored, and reused by a later `kargo login`.
     #[arg(long, value_name = "PORT", requires = "sso")]
@@ -743,8 +750,8 @@ pub enum ParseFailure {
     Mistake(String),
 }
 
-/// Classifies a clap error and flattens its message to one line (clap's first paragraph,
-/// without the usage and tips that follow).
+/// Classifies a clap error and flattens its message to one line: clap's first paragraph, and
+/// its "a similar ... exists" tips (the usage and other tips that follow are left out).
 pub fn parse_failure(err: &clap::Error) -> ParseFailure {
     use clap::error::ErrorKind;
     let rendered = err.render().to_string();
@@ -754,14 +761,24 @@ pub fn parse_failure(err: &clap::Error) -> ParseFailure {
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ParseFailure::Info(rendered),
         _ => {
             let text = rendered.strip_prefix("error: ").unwrap_or(&rendered);
-            let first = text.split("\n\n").next().unwrap_or(text);
-            let line = first
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
-            ParseFailure::Mistake(line)
+            let mut paragraphs = text.split("\n\n");
+            let first = paragraphs.next().unwrap_or(text);
+            let mut parts = vec![
+                first
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ];
+            parts.extend(
+                paragraphs
+                    .flat_map(str::lines)
+                    .map(str::trim)
+                    .filter(|l| l.starts_with("tip: ") && l.contains("similar"))
+                    .map(str::to_owned),
+            );
+            ParseFailure::Mistake(parts.join("; "))
         }
     }
 }
@@ -907,7 +924,18 @@ mod tests {
                 &["get", "sas", "--bogus"][..],
                 "unexpected argument '--bogus' found",
             ),
-            (&["get", "stages"][..], "unrecognized subcommand 'stages'"),
+            (
+                &["get", "stages"][..],
+                "unrecognized subcommand 'stages'; tip: some similar subcommands exist: 'sat', 'satokens', 'sa', 'sats'",
+            ),
+            (
+                &["get", "serviceacount"][..],
+                "unrecognized subcommand 'serviceacount'; tip: some similar subcommands exist: 'serviceaccounttokens', 'serviceaccounttoken', 'serviceaccounts', 'serviceaccount'",
+            ),
+            (
+                &["get", "sas", "--projet", "p"][..],
+                "unexpected argument '--projet' found; tip: a similar argument exists: '--project'",
+            ),
             (
                 &[
                     "login",

@@ -248,9 +248,9 @@ fn decode(address: &str, status: u16, body: &[u8]) -> Result<Value, ClientError>
             .map(str::to_owned)
     });
     Err(match message {
-        Some(message) if !message.is_empty() => ClientError::Api {
+        Some(message) if !message.trim().is_empty() => ClientError::Api {
             status,
-            message,
+            message: one_line(&message),
             request_id: None,
         },
         _ => {
@@ -267,6 +267,17 @@ fn decode(address: &str, status: u16, body: &[u8]) -> Result<Value, ClientError>
             }
         }
     })
+}
+
+/// A server message on one line: Kubernetes puts each rule of an escalation refusal on a line
+/// of its own, and the CLI promises one `Error:` line per failure.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Names what went wrong below HTTP: TLS, the connection, or time.
@@ -347,6 +358,13 @@ mod tests {
             Err("projects.kargo.akuity.io \"p\" not found"),
         );
         check(401, r#"{"error":"invalid token"}"#, Err("invalid token"));
+        check(
+            403,
+            r#"{"error":"roles.rbac.authorization.k8s.io \"x\" is forbidden: user \"u\" is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\"]}\n{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"list\"]}"}"#,
+            Err(
+                "roles.rbac.authorization.k8s.io \"x\" is forbidden: user \"u\" is attempting to grant RBAC permissions not currently held: {APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\"]} {APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"list\"]}",
+            ),
+        );
         check(
             404,
             r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","code":404}"#,

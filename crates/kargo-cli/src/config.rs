@@ -9,13 +9,15 @@
 //! bearerToken: eyJhbGciOi...
 //! callbackPort: 8085                            # sso: the --port of the sign-in callback
 //! certificateAuthorityData: LS0tLS1CRUdJTi...   # base64 of the CA's PEM, when logged in with one
+//! certificateAuthority: /path/ca.crt            # or a PEM file instead (relative: to this file)
 //! insecureSkipTLSVerify: false
 //! project: my-project
 //! refreshToken: ...                              # sso: redeemed when the ID token expires
 //! ```
 //!
-//! `kargo login` writes it, `kargo logout` removes it, `kargo config set-project` edits it. A CI
-//! job may write `bearerToken` itself (a ServiceAccount token), or set `KARGO_API_ADDRESS` and
+//! `kargo login` writes it (`kargo login URL --token T` for a ServiceAccount token), `kargo
+//! logout` removes it, `kargo config set-project` edits it. A CI job may write `bearerToken`
+//! itself (a ServiceAccount token), or set `KARGO_API_ADDRESS` and
 //! `KARGO_API_TOKEN` (with `KARGO_CERTIFICATE_AUTHORITY` or `KARGO_INSECURE_SKIP_TLS_VERIFY`),
 //! which then take the place of the file's connection settings.
 
@@ -66,6 +68,14 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// A boolean environment variable has another value.
+    #[error("invalid value {value:?} for {name}: use true or false (or 1 or 0)")]
+    Boolean {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+    },
     /// `certificateAuthorityData` is not base64.
     #[error("the configuration file {path} has an invalid certificateAuthorityData: {reason}")]
     CertificateAuthorityData {
@@ -94,6 +104,10 @@ pub struct CliConfig {
     /// later `kargo login` without flags.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub callback_port: u16,
+    /// A PEM file with the CA that signed the server's certificate (relative to the
+    /// configuration file's directory), instead of `certificateAuthorityData`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub certificate_authority: String,
     /// Base64 of the PEM of the CA that signed the server's certificate.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub certificate_authority_data: String,
@@ -151,23 +165,42 @@ impl CliConfig {
         })
     }
 
-    /// The CA's PEM, decoded from `certificateAuthorityData`.
+    /// The CA's PEM: read from the `certificateAuthority` file (a relative path is taken from
+    /// the directory of the configuration file at `path`, as kubectl does for a kubeconfig), or
+    /// decoded from `certificateAuthorityData`; both at once is a mistake.
     pub fn certificate_authority(&self, path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
-        if self.certificate_authority_data.is_empty() {
-            return Ok(None);
-        }
-        base64::engine::general_purpose::STANDARD
-            .decode(self.certificate_authority_data.trim())
-            .map(Some)
-            .map_err(|e| ConfigError::CertificateAuthorityData {
+        let file = self.certificate_authority.trim();
+        let data = self.certificate_authority_data.trim();
+        match (file.is_empty(), data.is_empty()) {
+            (true, true) => Ok(None),
+            (false, false) => Err(ConfigError::CertificateAuthorityData {
                 path: path.to_owned(),
-                reason: e.to_string(),
-            })
+                reason: "certificateAuthority is set too; keep only one of them".to_owned(),
+            }),
+            (false, true) => {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                read_ca(&dir.join(file)).map(Some)
+            }
+            (true, false) => base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .map(Some)
+                .map_err(|e| ConfigError::CertificateAuthorityData {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                }),
+        }
     }
 
-    /// Stores a CA's PEM in `certificateAuthorityData`.
+    /// Stores a CA's PEM in `certificateAuthorityData` (in place of any `certificateAuthority`).
     pub fn set_certificate_authority(&mut self, pem: &[u8]) {
+        self.certificate_authority.clear();
         self.certificate_authority_data = base64::engine::general_purpose::STANDARD.encode(pem);
+    }
+
+    /// Forgets the CA (`certificateAuthority` and `certificateAuthorityData`).
+    pub fn clear_certificate_authority(&mut self) {
+        self.certificate_authority.clear();
+        self.certificate_authority_data.clear();
     }
 }
 
@@ -182,8 +215,8 @@ pub struct Environment {
     pub api_address: Option<String>,
     /// `KARGO_API_TOKEN`.
     pub api_token: Option<String>,
-    /// `KARGO_INSECURE_SKIP_TLS_VERIFY` (`true` to skip).
-    pub insecure_skip_tls_verify: Option<String>,
+    /// `KARGO_INSECURE_SKIP_TLS_VERIFY` (`true` or `1` to skip).
+    pub insecure_skip_tls_verify: bool,
     /// `KARGO_CERTIFICATE_AUTHORITY`: a PEM file.
     pub certificate_authority: Option<String>,
     /// `KARGO_OIDC_CA_FILE`: a PEM file of CAs trusted, besides the system's roots and the
@@ -195,19 +228,30 @@ pub struct Environment {
 
 impl Environment {
     /// Reads the process environment; empty values count as unset.
-    pub fn from_process() -> Environment {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        Environment {
+    pub fn from_process() -> Result<Environment, ConfigError> {
+        Environment::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables through `var`; empty values count as unset, and a boolean that is
+    /// not `true`, `false`, `1` or `0` (any case) is an error naming the variable, rather than
+    /// quietly false (`KARGO_INSECURE_SKIP_TLS_VERIFY=yes` must not check certificates after all
+    /// without a word).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Environment, ConfigError> {
+        let var = |name: &str| var(name).filter(|v| !v.is_empty());
+        let flag = |name: &'static str| match var(name) {
+            None => Ok(false),
+            Some(value) => parse_bool(name, &value),
+        };
+        Ok(Environment {
             xdg_config_home: var("XDG_CONFIG_HOME"),
             home: var("HOME"),
             api_address: var("KARGO_API_ADDRESS"),
             api_token: var("KARGO_API_TOKEN"),
-            insecure_skip_tls_verify: var("KARGO_INSECURE_SKIP_TLS_VERIFY"),
+            insecure_skip_tls_verify: flag("KARGO_INSECURE_SKIP_TLS_VERIFY")?,
             certificate_authority: var("KARGO_CERTIFICATE_AUTHORITY"),
             oidc_ca_file: var("KARGO_OIDC_CA_FILE"),
-            sso_no_browser: var("KARGO_SSO_NO_BROWSER")
-                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
-        }
+            sso_no_browser: flag("KARGO_SSO_NO_BROWSER")?,
+        })
     }
 
     /// `$XDG_CONFIG_HOME/kargo/config`, else `$HOME/.config/kargo/config`.
@@ -228,6 +272,18 @@ impl Environment {
     /// Both `KARGO_API_ADDRESS` and `KARGO_API_TOKEN`, when both are set.
     fn api_credentials(&self) -> Option<(&str, &str)> {
         Some((self.api_address.as_deref()?, self.api_token.as_deref()?))
+    }
+}
+
+/// A boolean environment variable: `true`/`1` or `false`/`0`, in any case.
+fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ConfigError::Boolean {
+            name,
+            value: value.to_owned(),
+        }),
     }
 }
 
@@ -293,6 +349,14 @@ impl ConfigFile {
             .filter(|p| !p.is_empty())
     }
 
+    /// Whether there is a server and a token to use: `KARGO_API_ADDRESS` + `KARGO_API_TOKEN`,
+    /// or the file's `apiAddress` + `bearerToken`.
+    pub fn has_login(&self, env: &Environment) -> bool {
+        env.replaces_the_file()
+            || !(self.config.api_address.trim().is_empty()
+                || self.config.bearer_token.trim().is_empty())
+    }
+
     /// Where and how to reach the API server: `KARGO_API_ADDRESS` + `KARGO_API_TOKEN` when both
     /// are set, else the file's `apiAddress` + `bearerToken`; `None` when neither is complete.
     pub fn connection(
@@ -301,11 +365,7 @@ impl ConfigFile {
         insecure_flag: bool,
     ) -> Result<Option<Connection>, ConfigError> {
         if let Some((address, token)) = env.api_credentials() {
-            let insecure = insecure_flag
-                || env
-                    .insecure_skip_tls_verify
-                    .as_deref()
-                    .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            let insecure = insecure_flag || env.insecure_skip_tls_verify;
             let tls = match (&env.certificate_authority, insecure) {
                 (_, true) => Tls::Insecure,
                 (Some(path), false) => Tls::CertificateAuthority(read_ca(Path::new(path))?),
@@ -405,22 +465,46 @@ fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Environment {
-        let get = |k: &str| {
+    fn try_env(pairs: &[(&str, &str)]) -> Result<Environment, String> {
+        Environment::from_vars(|k: &str| {
             pairs
                 .iter()
                 .find(|(key, _)| *key == k)
                 .map(|(_, v)| (*v).to_owned())
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Environment {
+        try_env(pairs).unwrap()
+    }
+
+    #[test]
+    fn booleans_in_the_environment_are_true_false_1_or_0_and_nothing_else() {
+        let insecure = |v: &str| {
+            try_env(&[("KARGO_INSECURE_SKIP_TLS_VERIFY", v)]).map(|e| e.insecure_skip_tls_verify)
         };
-        Environment {
-            xdg_config_home: get("XDG_CONFIG_HOME"),
-            home: get("HOME"),
-            api_address: get("KARGO_API_ADDRESS"),
-            api_token: get("KARGO_API_TOKEN"),
-            insecure_skip_tls_verify: get("KARGO_INSECURE_SKIP_TLS_VERIFY"),
-            certificate_authority: get("KARGO_CERTIFICATE_AUTHORITY"),
-            ..Environment::default()
+        for (value, expected) in [
+            ("true", true),
+            ("TRUE", true),
+            ("1", true),
+            ("false", false),
+            ("0", false),
+            ("", false),
+        ] {
+            assert_eq!(insecure(value), Ok(expected), "{value:?}");
         }
+        assert_eq!(
+            insecure("yes"),
+            Err("invalid value \"yes\" for KARGO_INSECURE_SKIP_TLS_VERIFY: use true or false (or 1 or 0)".to_owned())
+        );
+        assert_eq!(
+            try_env(&[("KARGO_SSO_NO_BROWSER", "on")]).map(|e| e.sso_no_browser),
+            Err(
+                "invalid value \"on\" for KARGO_SSO_NO_BROWSER: use true or false (or 1 or 0)"
+                    .to_owned()
+            )
+        );
     }
 
     fn file(config: CliConfig) -> ConfigFile {
@@ -469,6 +553,7 @@ mod tests {
             auth_method: "sso".into(),
             bearer_token: "tok".into(),
             callback_port: 8085,
+            certificate_authority: String::new(),
             certificate_authority_data: String::new(),
             insecure_skip_tls_verify: true,
             project: "my-project".into(),
@@ -613,5 +698,42 @@ mod tests {
         );
         config.certificate_authority_data = "not base64!".into();
         assert!(config.certificate_authority(path).is_err());
+    }
+
+    #[test]
+    fn certificate_authority_is_a_file_relative_to_the_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.crt"), "PEM").unwrap();
+        let path = dir.path().join("config");
+        let mut config = CliConfig::from_yaml(&path, "certificateAuthority: ca.crt\n").unwrap();
+        assert_eq!(
+            config.certificate_authority(&path).unwrap(),
+            Some(b"PEM".to_vec())
+        );
+        let absolute = dir.path().join("ca.crt").display().to_string();
+        config.certificate_authority = absolute.clone();
+        assert_eq!(
+            config.certificate_authority(&path).unwrap(),
+            Some(b"PEM".to_vec())
+        );
+        config.certificate_authority = "missing.crt".into();
+        assert_eq!(
+            config.certificate_authority(&path).unwrap_err().to_string(),
+            format!(
+                "cannot read the certificate authority file {}: No such file or directory",
+                dir.path().join("missing.crt").display()
+            )
+        );
+        config.certificate_authority = absolute;
+        config.certificate_authority_data = "UEVN".into();
+        assert_eq!(
+            config.certificate_authority(&path).unwrap_err().to_string(),
+            format!(
+                "the configuration file {} has an invalid certificateAuthorityData: certificateAuthority is set too; keep only one of them",
+                path.display()
+            )
+        );
+        config.set_certificate_authority(b"PEM");
+        assert_eq!(config.certificate_authority, "");
     }
 }

@@ -101,7 +101,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
         cli::Command::Server(args) => server::run(*args),
         command => {
-            let env = config::Environment::from_process();
+            let env = config::Environment::from_process()?;
             let mut stdout = std::io::stdout().lock();
             let mut stderr = std::io::stderr().lock();
             let mut ctx = commands::Context {

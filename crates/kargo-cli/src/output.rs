@@ -17,9 +17,9 @@ use crate::jsonpath::{self, JsonPathError};
 /// The value of `-o/--output`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputFormat {
-    /// The object (or a `List` of several) as JSON, indented by 4 spaces.
+    /// The object (or a `List`) as JSON, indented by 4 spaces.
     Json,
-    /// The object (or a `List` of several) as YAML.
+    /// The object (or a `List`) as YAML.
     Yaml,
     /// `TYPE/NAME` lines.
     Name,
@@ -92,6 +92,36 @@ impl Kind {
             Kind::ServiceAccountToken => "serviceaccounttoken.kargo.akuity.io",
             Kind::Role => "role.rbac.kargo.akuity.io",
         }
+    }
+
+    /// The plural the user types (`kargo get serviceaccounttokens`), as errors name it.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Project => "projects",
+            Kind::ServiceAccount => "serviceaccounts",
+            Kind::ServiceAccountToken => "serviceaccounttokens",
+            Kind::Role => "roles",
+        }
+    }
+
+    /// The plural of the Kubernetes object the server looks up first for this kind, which its
+    /// "not found" names: a token is a Secret, a role's first object its ServiceAccount.
+    fn underlying_plural(self) -> &'static str {
+        match self {
+            Kind::ServiceAccountToken => "secrets",
+            Kind::Role => "serviceaccounts",
+            other => other.plural(),
+        }
+    }
+
+    /// The server's `<plural> "NAME" not found` about the object under a `NAME` of this kind,
+    /// named as the user typed it: `serviceaccounttokens "t" not found` rather than
+    /// `secrets "t" not found`, `roles "r" not found` rather than `serviceaccounts "r" not
+    /// found`. Any other message is kept.
+    pub fn not_found_as_typed(self, name: &str, message: &str) -> Option<String> {
+        let server = format!("{} {name:?} not found", self.underlying_plural());
+        (message == server && self.underlying_plural() != self.plural())
+            .then(|| format!("{} {name:?} not found", self.plural()))
     }
 
     /// `apiVersion` and `kind` of the objects as printed by `-o json|yaml`.
@@ -216,10 +246,21 @@ pub fn with_type_meta(kind: Kind, object: &Value) -> Value {
     Value::Object(map)
 }
 
-/// One object as itself; zero or several as a `v1` `List`, like kubectl.
-pub fn document(kind: Kind, objects: &[Value]) -> Value {
-    match objects {
-        [one] => with_type_meta(kind, one),
+/// What `kargo get` asked for, which decides the shape of `-o json|yaml|jsonpath`: kubectl
+/// prints the object itself only for one name, and a `List` otherwise, whatever the count (so
+/// `{.items[*]...}` works with one item too; upstream kargo prints a bare object then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `kargo get KIND NAME`: the object.
+    One,
+    /// `kargo get KIND` or several names: a `List`.
+    List,
+}
+
+/// The object itself for [`Shape::One`]; a `v1` `List` otherwise, like kubectl.
+pub fn document(kind: Kind, objects: &[Value], shape: Shape) -> Value {
+    match (shape, objects) {
+        (Shape::One, [one]) => with_type_meta(kind, one),
         _ => json!({
             "apiVersion": "v1",
             "items": objects.iter().map(|o| with_type_meta(kind, o)).collect::<Vec<_>>(),
@@ -241,10 +282,12 @@ pub fn to_json(value: &Value) -> String {
     text
 }
 
-/// The text `kargo get` prints for these objects (empty for no objects in a table or as names).
+/// The text `kargo get` prints for these objects (empty for no objects in a table or as names,
+/// and for a missing object of [`Shape::One`]).
 pub fn render_list(
     kind: Kind,
     objects: &[Value],
+    shape: Shape,
     format: Option<&OutputFormat>,
     no_headers: bool,
     now_ms: i64,
@@ -266,12 +309,13 @@ pub fn render_list(
             let _ = writeln!(out, "{}/{}", kind.qualified(), name(o));
             out
         })),
-        Some(other) => render_document(&document(kind, objects), other),
+        Some(_) if shape == Shape::One && objects.is_empty() => Ok(String::new()),
+        Some(other) => render_document(&document(kind, objects, shape), other),
     }
 }
 
-/// The text a command that changed one object prints: `TYPE/NAME VERB`, or the object itself
-/// with `-o json|yaml|jsonpath=...`.
+/// The text a command that changed one object prints: `TYPE/NAME VERB`, `TYPE/NAME` with
+/// `-o name` (kubectl's), or the object itself with `-o json|yaml|jsonpath=...`.
 pub fn render_changed(
     kind: Kind,
     object: &Value,
@@ -280,9 +324,10 @@ pub fn render_changed(
     format: Option<&OutputFormat>,
 ) -> Result<String, JsonPathError> {
     match format {
-        None | Some(OutputFormat::Name) | Some(OutputFormat::Wide) => {
+        None | Some(OutputFormat::Wide) => {
             Ok(format!("{}/{object_name} {verb}\n", kind.qualified()))
         }
+        Some(OutputFormat::Name) => Ok(format!("{}/{object_name}\n", kind.qualified())),
         Some(other) => render_document(&with_type_meta(kind, object), other),
     }
 }
@@ -368,13 +413,22 @@ mod tests {
     fn service_account_tables_match_the_guide() {
         let objects = [sa("my-sa", "2025-06-01T11:59:30Z", true)];
         check(
-            &render_list(Kind::ServiceAccount, &objects, None, false, now()).unwrap(),
+            &render_list(
+                Kind::ServiceAccount,
+                &objects,
+                Shape::List,
+                None,
+                false,
+                now(),
+            )
+            .unwrap(),
             "NAME    AGE\nmy-sa   30s\n",
         );
         check(
             &render_list(
                 Kind::ServiceAccount,
                 &objects,
+                Shape::List,
                 Some(&OutputFormat::Wide),
                 false,
                 now(),
@@ -383,7 +437,15 @@ mod tests {
             "NAME    KARGO MANAGED   AGE\nmy-sa   true            30s\n",
         );
         check(
-            &render_list(Kind::ServiceAccount, &objects, None, true, now()).unwrap(),
+            &render_list(
+                Kind::ServiceAccount,
+                &objects,
+                Shape::List,
+                None,
+                true,
+                now(),
+            )
+            .unwrap(),
             "my-sa   30s\n",
         );
     }
@@ -399,7 +461,15 @@ mod tests {
             },
         }});
         check(
-            &render_list(Kind::ServiceAccountToken, &[token], None, false, now()).unwrap(),
+            &render_list(
+                Kind::ServiceAccountToken,
+                &[token],
+                Shape::List,
+                None,
+                false,
+                now(),
+            )
+            .unwrap(),
             "NAME          SERVICE ACCOUNT   KARGO MANAGED   AGE\n\
              my-sa-token   my-sa             true            5m\n",
         );
@@ -412,7 +482,7 @@ mod tests {
             json!({"metadata": {"name": "kargo-admin", "creationTimestamp": NOW}, "kargoManaged": true, "serviceAccounts": []}),
         ];
         check(
-            &render_list(Kind::Role, &roles, None, false, now()).unwrap(),
+            &render_list(Kind::Role, &roles, Shape::List, None, false, now()).unwrap(),
             "NAME          KARGO MANAGED   AGE\n\
              default       false           2d\n\
              kargo-admin   true            0s\n",
@@ -425,6 +495,7 @@ mod tests {
             &render_list(
                 Kind::Project,
                 &[json!({"metadata": {"name": "p"}})],
+                Shape::List,
                 None,
                 false,
                 0,
@@ -438,7 +509,7 @@ mod tests {
     fn project_tables_show_the_phase() {
         let project = json!({"metadata": {"name": "my-project", "creationTimestamp": NOW}, "status": {"phase": "Ready"}});
         check(
-            &render_list(Kind::Project, &[project], None, false, now()).unwrap(),
+            &render_list(Kind::Project, &[project], Shape::List, None, false, now()).unwrap(),
             "NAME         PHASE   AGE\nmy-project   Ready   0s\n",
         );
     }
@@ -447,12 +518,20 @@ mod tests {
     fn empty_lists_print_nothing_as_tables_and_names_but_an_empty_list_as_yaml() {
         for format in [None, Some(OutputFormat::Wide), Some(OutputFormat::Name)] {
             check(
-                &render_list(Kind::Role, &[], format.as_ref(), false, 0).unwrap(),
+                &render_list(Kind::Role, &[], Shape::List, format.as_ref(), false, 0).unwrap(),
                 "",
             );
         }
         check(
-            &render_list(Kind::Role, &[], Some(&OutputFormat::Yaml), false, 0).unwrap(),
+            &render_list(
+                Kind::Role,
+                &[],
+                Shape::List,
+                Some(&OutputFormat::Yaml),
+                false,
+                0,
+            )
+            .unwrap(),
             "apiVersion: v1\nitems: []\nkind: List\nmetadata:\n  resourceVersion: \"\"\n",
         );
     }
@@ -477,19 +556,29 @@ mod tests {
         ];
         for (kind, expected) in cases {
             check(
-                &render_list(kind, &objects, Some(&OutputFormat::Name), false, 0).unwrap(),
+                &render_list(
+                    kind,
+                    &objects,
+                    Shape::List,
+                    Some(&OutputFormat::Name),
+                    false,
+                    0,
+                )
+                .unwrap(),
                 expected,
             );
         }
     }
 
     #[test]
-    fn one_object_prints_alone_with_its_type_and_several_as_a_list() {
+    fn one_name_prints_the_object_and_a_list_is_a_list_whatever_its_count() {
         let secret = json!({"metadata": {"name": "t"}, "data": {"token": "KioqIFJFREFDVEVEICoqKg=="}, "type": "kubernetes.io/service-account-token"});
+        let one = std::slice::from_ref(&secret);
         check(
             &render_list(
                 Kind::ServiceAccountToken,
-                std::slice::from_ref(&secret),
+                one,
+                Shape::One,
                 Some(&OutputFormat::Yaml),
                 false,
                 0,
@@ -499,11 +588,38 @@ mod tests {
         );
         check(
             &render_list(
+                Kind::ServiceAccountToken,
+                one,
+                Shape::List,
+                Some(&OutputFormat::JsonPath(
+                    "{.kind} {.items[*].metadata.name}".into(),
+                )),
+                false,
+                0,
+            )
+            .unwrap(),
+            "List t",
+        );
+        check(
+            &render_list(
+                Kind::ServiceAccountToken,
+                &[],
+                Shape::One,
+                Some(&OutputFormat::Json),
+                false,
+                0,
+            )
+            .unwrap(),
+            "",
+        );
+        check(
+            &render_list(
                 Kind::ServiceAccount,
                 &[
                     json!({"metadata": {"name": "a"}}),
                     json!({"metadata": {"name": "b"}}),
                 ],
+                Shape::List,
                 Some(&OutputFormat::Json),
                 false,
                 0,
@@ -518,6 +634,7 @@ mod tests {
                     json!({"metadata": {"name": "a"}}),
                     json!({"metadata": {"name": "b"}}),
                 ],
+                Shape::List,
                 Some(&OutputFormat::JsonPath("{.items[*].metadata.name}".into())),
                 false,
                 0,
@@ -528,11 +645,65 @@ mod tests {
     }
 
     #[test]
+    fn not_found_names_the_kind_the_user_typed() {
+        let cases = [
+            (
+                Kind::ServiceAccountToken,
+                "t",
+                "secrets \"t\" not found",
+                Some("serviceaccounttokens \"t\" not found"),
+            ),
+            (
+                Kind::Role,
+                "dev",
+                "serviceaccounts \"dev\" not found",
+                Some("roles \"dev\" not found"),
+            ),
+            (
+                Kind::Role,
+                "dev",
+                "serviceaccounts \"my-sa\" not found",
+                None,
+            ),
+            (
+                Kind::Role,
+                "dev",
+                "projects.kargo.akuity.io \"dev\" not found",
+                None,
+            ),
+            (
+                Kind::ServiceAccount,
+                "a",
+                "serviceaccounts \"a\" not found",
+                None,
+            ),
+        ];
+        for (kind, name, message, expected) in cases {
+            assert_eq!(
+                kind.not_found_as_typed(name, message).as_deref(),
+                expected,
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
     fn changed_objects_print_a_name_line_or_the_object() {
         let role = json!({"metadata": {"name": "developer"}, "serviceAccounts": []});
         check(
             &render_changed(Kind::Role, &role, "developer", "updated", None).unwrap(),
             "role.rbac.kargo.akuity.io/developer updated\n",
+        );
+        check(
+            &render_changed(
+                Kind::ServiceAccount,
+                &role,
+                "x",
+                "created",
+                Some(&OutputFormat::Name),
+            )
+            .unwrap(),
+            "serviceaccount/x\n",
         );
         check(
             &render_changed(

@@ -22,7 +22,7 @@ pub fn token_banner(token: &str) -> String {
 
 /// Runs a `kargo create` command.
 pub fn run(ctx: &mut Context<'_>, command: CreateCommand) -> Result<(), Error> {
-    let config = ctx.config()?;
+    let config = ctx.logged_in_config()?;
     match command {
         CreateCommand::Project(args) => {
             let format = args.output.for_object()?;

@@ -2,7 +2,7 @@
 //! each success prints `TYPE/NAME deleted`, each failure an `Error:` line, and any failure makes
 //! the exit code 1.
 
-use super::{Context, Error, project, scope};
+use super::{Context, Error, about, project, scope};
 use crate::api::{self, Request};
 use crate::cli::{self, DeleteCommand};
 use crate::output::Kind;
@@ -12,7 +12,7 @@ type RequestFor = Box<dyn Fn(&str) -> Request>;
 
 /// Runs a `kargo delete` command.
 pub fn run(ctx: &mut Context<'_>, command: DeleteCommand) -> Result<(), Error> {
-    let config = ctx.config()?;
+    let config = ctx.logged_in_config()?;
     let (kind, args, request): (Kind, _, RequestFor) = match command {
         DeleteCommand::Project(args) => (Kind::Project, args, Box::new(api::delete_project)),
         DeleteCommand::ServiceAccount(args) => {
@@ -46,7 +46,7 @@ pub fn run(ctx: &mut Context<'_>, command: DeleteCommand) -> Result<(), Error> {
     for name in &names {
         match client.send(&request(name)) {
             Ok(_) => ctx.print(&format!("{}/{name} deleted\n", kind.qualified()))?,
-            Err(e) => errors.push(Error::from(e)),
+            Err(e) => errors.push(about(kind, name, e)),
         }
     }
     Error::from_many(errors)

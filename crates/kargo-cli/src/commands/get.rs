@@ -2,15 +2,15 @@
 
 use serde_json::Value;
 
-use super::{Context, Error, scope};
+use super::{Context, Error, about, scope};
 use crate::api::{self, Request, Scope};
 use crate::cli::{self, GetCommand};
 use crate::client::{Client, ClientError};
-use crate::output::{self, Kind, OutputFormat};
+use crate::output::{self, Kind, OutputFormat, Shape};
 
 /// Runs a `kargo get` command.
 pub fn run(ctx: &mut Context<'_>, command: GetCommand) -> Result<(), Error> {
-    let config = ctx.config()?;
+    let config = ctx.logged_in_config()?;
     let (kind, scope, service_account, args) = match command {
         GetCommand::Projects(args) => (Kind::Project, None, None, args),
         GetCommand::ServiceAccounts(args) => (
@@ -54,12 +54,23 @@ pub fn run(ctx: &mut Context<'_>, command: GetCommand) -> Result<(), Error> {
         for name in &names {
             match client.send(&get_request(kind, scope.as_ref(), name)) {
                 Ok(object) => objects.push(object),
-                Err(e) => errors.push(Error::from(e)),
+                Err(e) => errors.push(about(kind, name, e)),
             }
         }
     }
 
-    let text = output::render_list(kind, &objects, format, args.list.no_headers, ctx.now_ms)?;
+    let shape = match names.len() {
+        1 => Shape::One,
+        _ => Shape::List,
+    };
+    let text = output::render_list(
+        kind,
+        &objects,
+        shape,
+        format,
+        args.list.no_headers,
+        ctx.now_ms,
+    )?;
     ctx.print(&text)?;
     let tabular = matches!(
         format,

@@ -12,13 +12,16 @@ use crate::sso::{self, OidcConfig, ProviderTls, SignIn, Tokens, refresh};
 
 const ADMIN: &str = "admin";
 const SSO: &str = "sso";
+const TOKEN: &str = "token";
 
-/// Logs in as the admin (the password from `--password` or the terminal) or, with `--sso`, as
-/// oneself through the server's OpenID provider; saves the address, tokens and TLS settings.
+/// Logs in as the admin (the password from `--password` or the terminal), with `--sso` as
+/// oneself through the server's OpenID provider, or with `--token` as a ServiceAccount (the
+/// token is checked with the server first); saves the address, tokens and TLS settings.
 /// Prints nothing on stdout (`--sso` prints the URL to open on stderr).
 pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
     let file = ctx.config()?;
     let method = match (args.admin, args.sso, file.config.auth_method.as_str()) {
+        _ if args.token.is_some() => TOKEN,
         (true, _, _) => ADMIN,
         (_, true, _) => SSO,
         (false, false, ADMIN) => ADMIN,
@@ -32,7 +35,7 @@ pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
         }
         _ => {
             return Err(UsageError(
-                "--admin or --sso is required (log in as the admin user, or as yourself through the server's OpenID provider)"
+                "--admin, --sso or --token is required (log in as the admin user, as yourself through the server's OpenID provider, or with a ServiceAccount token)"
                     .to_owned(),
             )
             .into());
@@ -48,6 +51,10 @@ pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
         ))
         .into());
     }
+    let given_token = match &args.token {
+        Some(token) => Some(read_token(token)?),
+        None => None,
+    };
     let same_server = address == file.config.api_address;
     let ca = match &args.certificate_authority {
         Some(path) => Some(read_ca(path)?),
@@ -69,7 +76,24 @@ pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
         token: None,
         tls,
     })?;
-    let (token, refresh_token, callback_port) = if method == SSO {
+    let (token, refresh_token, callback_port) = if let Some(token) = given_token {
+        // Checked before it is saved: a mistyped or revoked token fails here, not later. A
+        // SelfSubjectReview is allowed to everyone authenticated; Kubernetes refuses a bad token
+        // with `Unauthorized`, said here as the Kargo API says it.
+        match client.send_with(&api::self_subject_review(), Some(&token)) {
+            Ok(_) => {}
+            Err(ClientError::Api { status: 401, .. }) => {
+                return Err(ClientError::Api {
+                    status: 401,
+                    message: "invalid token".to_owned(),
+                    request_id: None,
+                }
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        (token, None, 0)
+    } else if method == SSO {
         // Without an address, the last login's callback port is reused (upstream).
         let port = args
             .port
@@ -97,12 +121,32 @@ pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
     config.refresh_token = refresh_token.unwrap_or_default();
     config.callback_port = callback_port;
     config.insecure_skip_tls_verify = insecure;
-    config.certificate_authority_data.clear();
-    if let (Some(pem), false) = (&ca, insecure) {
-        config.set_certificate_authority(pem);
+    // A CA given now is stored inline; logging in again without one keeps the file's
+    // (`certificateAuthority` or `certificateAuthorityData`, as it was written).
+    match (&args.certificate_authority, &ca, insecure) {
+        (_, _, true) | (_, None, false) => config.clear_certificate_authority(),
+        (Some(_), Some(pem), false) => config.set_certificate_authority(pem),
+        (None, Some(_), false) => {}
     }
     ConfigFile { config, ..file }.save()?;
     Ok(())
+}
+
+/// The token of `--token`: the value, or with `-` the first line of standard input (so it
+/// need not appear in the shell's history or the process list).
+fn read_token(given: &str) -> Result<String, Error> {
+    let token = if given == "-" {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line
+    } else {
+        given.to_owned()
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(UsageError("the token must not be empty".to_owned()).into());
+    }
+    Ok(token.to_owned())
 }
 
 /// The admin's token: the password (checked non-empty) exchanged at `POST /v1beta1/login`.

@@ -18,6 +18,7 @@ use crate::cli::{self, ClientFlags, Command, ProjectFlag, ScopeFlags, UsageError
 use crate::client::{Client, ClientError};
 use crate::config::{ConfigError, ConfigFile, Environment};
 use crate::jsonpath::JsonPathError;
+use crate::output::Kind;
 use crate::sso::SsoError;
 use crate::sso::refresh::RefreshError;
 
@@ -94,6 +95,16 @@ impl Context<'_> {
         Ok(ConfigFile::load(self.env.config_path()?)?)
     }
 
+    /// The configuration of a command that talks to the server: "not logged in" comes before
+    /// any other complaint (a missing `--project` after `kargo logout` is not the problem).
+    fn logged_in_config(&self) -> Result<ConfigFile, Error> {
+        let config = self.config()?;
+        if !config.has_login(self.env) {
+            return Err(ClientError::NotLoggedIn.into());
+        }
+        Ok(config)
+    }
+
     /// A client for the configured server, or "not logged in". The file's token is renewed
     /// first when it is an expired ID token ([`login::current_token`]).
     fn client(&self, config: &ConfigFile, flags: &ClientFlags) -> Result<Client, Error> {
@@ -114,6 +125,27 @@ impl Context<'_> {
         self.out.write_all(text.as_bytes())?;
         self.out.flush()?;
         Ok(())
+    }
+}
+
+/// A failure about the object `name` of `kind`, its "not found" naming the kind as the user
+/// typed it ([`Kind::not_found_as_typed`]).
+fn about(kind: Kind, name: &str, error: ClientError) -> Error {
+    match error {
+        ClientError::Api {
+            status,
+            message,
+            request_id,
+        } => {
+            let message = kind.not_found_as_typed(name, &message).unwrap_or(message);
+            ClientError::Api {
+                status,
+                message,
+                request_id,
+            }
+            .into()
+        }
+        other => other.into(),
     }
 }
 

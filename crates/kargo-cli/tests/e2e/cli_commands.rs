@@ -264,7 +264,7 @@ fn tokens_are_created_listed_filtered_and_deleted() {
         );
     admin
         .run(&["delete", "sat", "-p", P, "a-token"])
-        .fails_with("secrets \"a-token\" not found");
+        .fails_with("serviceaccounttokens \"a-token\" not found");
 }
 
 #[test]

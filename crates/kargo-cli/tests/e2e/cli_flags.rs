@@ -109,7 +109,10 @@ fn flag_rules_fail_before_any_request() {
             &["create", "sa", "-p", "p", "x", "--system"],
             "unexpected argument '--system' found",
         ),
-        (&["get", "stages"], "unrecognized subcommand 'stages'"),
+        (
+            &["get", "stages"],
+            "unrecognized subcommand 'stages'; tip: some similar subcommands exist: 'sat', 'satokens', 'sa', 'sats'",
+        ),
         (
             &["get", "sas", "-p", "p", "-o", "table"],
             "invalid value 'table' for '--output <FORMAT>': unknown output format \"table\" (use json, yaml, name, wide or jsonpath=TEMPLATE)",
@@ -129,7 +132,7 @@ fn flag_rules_fail_before_any_request() {
         ),
         (
             &["completion", "tcsh"],
-            "invalid value 'tcsh' for '<SHELL>' [possible values: bash, elvish, fish, powershell, zsh]",
+            "invalid value 'tcsh' for '<SHELL>' [possible values: bash, elvish, fish, powershell, zsh]; tip: a similar value exists: 'zsh'",
         ),
     ];
     for (args, message) in cases {

@@ -191,6 +191,26 @@ impl Kargo {
         }
     }
 
+    /// Runs `kargo ARGS...` with `input` on its standard input.
+    pub fn run_with_input(&self, args: &[&str], input: &str) -> Out {
+        use std::io::Write as _;
+        let mut child = self
+            .command(env!("CARGO_BIN_EXE_kargo"), args)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("kargo runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+        drop(stdin);
+        let out = child.wait_with_output().expect("kargo output");
+        Out {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+            command: format!("kargo {} < input", args.join(" ")),
+        }
+    }
+
     /// Runs `kargo ARGS...` in a new session, without a controlling terminal.
     pub fn run_without_terminal(&self, args: &[&str]) -> Out {
         let mut all = vec!["--wait", env!("CARGO_BIN_EXE_kargo")];

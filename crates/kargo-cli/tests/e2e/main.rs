@@ -28,7 +28,10 @@
 //! - `cli_login`: `kargo login`, `logout` and `config`, and the configuration file;
 //! - `cli_flags`: command-line mistakes caught before any request, help and completions;
 //! - `cli_commands`: every `kargo` command's output and errors against the Kargo REST API;
+//! - `cli_lists`, `cli_errors`, `cli_token_login`: lists are always lists, errors name what
+//!   was typed, logging in with a ServiceAccount token and a CA file path (issue 19);
 //! - `guide`: the ServiceAccounts user guide replayed command by command;
+//! - `readme`: the README's quick start and first service account, run as written;
 //! - `oidc_provider`: the tests' OpenID provider (`oidc`, npm `oidc-provider`) on its own;
 //!   `oidc_sso`: people signed in through it, against the server and the CLI; `oidc_bench`
 //!   (ignored, `bench/oidc.sh`): their read rate beside a ServiceAccount token's.
@@ -44,8 +47,11 @@ mod abuse;
 mod audit;
 mod bad_input;
 mod cli_commands;
+mod cli_errors;
 mod cli_flags;
+mod cli_lists;
 mod cli_login;
+mod cli_token_login;
 mod data_dir;
 mod encryption;
 mod guide;
@@ -66,6 +72,7 @@ mod oidc_provider;
 mod oidc_sso;
 mod persistence;
 mod python;
+mod readme;
 mod replicas;
 mod request_bounds;
 mod sessions;
