@@ -18,6 +18,7 @@
 
 mod audit;
 mod auth;
+mod histogram;
 pub mod listener;
 mod process;
 mod requests;

@@ -6,11 +6,11 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use kargo_api::request_info::Verb;
 
+use super::histogram::DurationHistogram;
 use super::{DURATION_BUCKETS, Metrics};
 use crate::observe::{RequestObserver, RequestRecord};
 
@@ -36,13 +36,13 @@ struct InflightLabels {
     request_kind: &'static str,
 }
 
-fn duration_histogram() -> Histogram {
-    Histogram::new(DURATION_BUCKETS)
+fn duration_histogram() -> DurationHistogram {
+    DurationHistogram::new(&DURATION_BUCKETS)
 }
 
 pub(super) struct RequestMetrics {
     requests: Family<RequestLabels, Counter>,
-    durations: Family<DurationLabels, Histogram, fn() -> Histogram>,
+    durations: Family<DurationLabels, DurationHistogram, fn() -> DurationHistogram>,
     read_only: Gauge,
     mutating: Gauge,
 }
@@ -55,7 +55,7 @@ impl RequestMetrics {
             "Counter of apiserver requests broken out for each verb, API group, resource, subresource and HTTP response code",
             requests.clone(),
         );
-        let durations: Family<DurationLabels, Histogram, fn() -> Histogram> =
+        let durations: Family<DurationLabels, DurationHistogram, fn() -> DurationHistogram> =
             Family::new_with_constructor(duration_histogram);
         registry.register(
             "apiserver_request_duration_seconds",
@@ -167,7 +167,7 @@ impl RequestObserver for Metrics {
                 resource,
                 subresource,
             })
-            .observe(record.duration.as_secs_f64());
+            .observe(record.duration);
     }
 }
 

@@ -8,13 +8,13 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use kargo_store::observe::{Operation, StoreObserver};
 use kargo_store::{Error, Store};
 
 use super::Metrics;
+use super::histogram::DurationHistogram;
 
 /// Store calls are fast: from 100 µs (a SQLite read) to seconds (an etcd without quorum).
 const STORE_BUCKETS: [f64; 14] = [
@@ -27,18 +27,18 @@ struct StoreLabels {
     operation: &'static str,
 }
 
-fn store_histogram() -> Histogram {
-    Histogram::new(STORE_BUCKETS)
+fn store_histogram() -> DurationHistogram {
+    DurationHistogram::new(&STORE_BUCKETS)
 }
 
 pub(super) struct StoreMetrics {
-    durations: Family<StoreLabels, Histogram, fn() -> Histogram>,
+    durations: Family<StoreLabels, DurationHistogram, fn() -> DurationHistogram>,
     errors: Family<StoreLabels, Counter>,
 }
 
 impl StoreMetrics {
     pub(super) fn register(registry: &mut Registry) -> StoreMetrics {
-        let durations: Family<StoreLabels, Histogram, fn() -> Histogram> =
+        let durations: Family<StoreLabels, DurationHistogram, fn() -> DurationHistogram> =
             Family::new_with_constructor(store_histogram);
         registry.register(
             "kargo_storage_request_duration_seconds",
@@ -105,10 +105,7 @@ impl StoreObserver for Metrics {
             backend,
             operation: operation.as_str(),
         };
-        self.store
-            .durations
-            .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
+        self.store.durations.get_or_create(&labels).observe(elapsed);
         if error.is_some_and(is_fault) {
             self.store.errors.get_or_create(&labels).inc();
         }
