@@ -580,6 +580,7 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         limits: args.limits.limits(),
         oidc: args.oidc.config()?,
         metrics_address: args.metrics_address,
+        observe: true,
         build: crate::BUILD,
         shutdown_delay: args.shutdown_delay_duration,
         audit: args.audit.config(),

@@ -176,8 +176,8 @@ impl Api {
         if self.state.observers.is_empty() {
             return self.answer(request, source).await;
         }
-        // Boxed, so that the unobserved path's future stays the size of `answer`'s.
-        Box::pin(self.call_observed(request, source)).await
+        // Not boxed: `call_observed` boxes `answer`, so its own future is small.
+        self.call_observed(request, source).await
     }
 
     /// [`Api::call`] with observers: answers, then makes the request's record.
@@ -196,39 +196,35 @@ impl Api {
         let user_agent = request.headers().get(http::header::USER_AGENT).cloned();
         self.state.observers.started(&method);
         let kargo_route = uri.path().starts_with("/v1beta1");
-        let wants_notes = self.state.observers.wants_notes();
-        // Boxed once: the task-local scopes below would otherwise move the whole answer
-        // future, kilobytes, at every step (a fifth of a small request's CPU).
-        let answer = std::panic::AssertUnwindSafe(Box::pin(self.answer(request, source)));
-        let caught = async move {
-            // A panic is logged by the process's panic hook (with this request's id); the
-            // client gets a 500 `InternalError` instead of a dropped connection.
-            futures::FutureExt::catch_unwind(answer)
-                .await
-                .unwrap_or_else(|_| render_limit(kargo_route, panicked()))
+        let watch = is_kube_path(uri.path()) && is_watch(&request);
+        // Boxed once: a wrapper would otherwise move the whole answer future, kilobytes,
+        // to set itself up. A panic is logged by the process's panic hook (with this
+        // request's id); the client gets a 500 `InternalError` instead of a dropped connection.
+        let answer = Box::pin(self.answer(request, source));
+        let (answered, user) = if self.state.observers.wants_notes() {
+            let noted = Box::pin(observe::with_notes(answer));
+            let (answered, user) = observe::Answering::new(id, noted).await;
+            (
+                answered.map(|(response, notes)| (response, Some(notes))),
+                user,
+            )
+        } else {
+            let (answered, user) = observe::Answering::new(id, answer).await;
+            (answered.map(|response| (response, None)), user)
         };
-        let (mut response, notes) = id
-            .scope(async move {
-                if wants_notes {
-                    let (response, notes) = observe::with_notes(caught).await;
-                    (response, Some(notes))
-                } else {
-                    (caught.await, None)
-                }
-            })
-            .await;
+        let (mut response, notes) = answered.unwrap_or_else(|_| {
+            (
+                id.as_current(|| render_limit(kargo_route, panicked())),
+                None,
+            )
+        });
         response
             .headers_mut()
             .insert(observe::AUDIT_ID_HEADER, id.header_value());
-        let user = response
-            .extensions_mut()
-            .remove::<observe::AuthenticatedUser>();
-        let path = uri.path();
-        let watch = is_kube_path(path) && kube::flag(&kube::parse_query(&uri), "watch");
-        let info = RequestInfo::parse(method.as_str(), path, watch);
+        let info = RequestInfo::parse(method.as_str(), uri.path(), watch);
         self.state.observers.request(&observe::RequestRecord {
             id,
-            user: user.as_ref().map(|u| &*u.0),
+            user: user.as_deref(),
             info: &info,
             method: &method,
             uri: &uri,

@@ -149,9 +149,60 @@ pub struct RequestId {
     count: u64,
 }
 
-tokio::task_local! {
-    /// The id of the request the current task is answering (see [`RequestId::current`]).
-    static CURRENT: RequestId;
+thread_local! {
+    /// The id of the request whose answer this thread is polling (see [`RequestId::current`]):
+    /// set by [`Answering`] around each poll, so it follows the request's task as a task-local
+    /// would, at the cost of two thread-local writes per poll and no wrapper future.
+    static CURRENT: std::cell::Cell<Option<RequestId>> = const { std::cell::Cell::new(None) };
+    /// The user [`Observers::note_user`] named during the poll in progress, which [`Answering`]
+    /// takes after each poll.
+    static NOTED_USER: std::cell::RefCell<Option<Arc<UserInfo>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A request's answer as [`crate::Api::call`] polls it: with its [`RequestId`] current for each
+/// poll, and a panic caught and returned (as `Err`) rather than unwinding into the connection.
+/// One wrapper around a boxed future, so that nothing kilobytes long is moved to set it up.
+pub(crate) struct Answering<F> {
+    id: RequestId,
+    inner: F,
+    user: Option<Arc<UserInfo>>,
+}
+
+impl<F: std::future::Future + Unpin> Answering<F> {
+    /// `inner` answered as request `id`.
+    pub(crate) fn new(id: RequestId, inner: F) -> Answering<F> {
+        Answering {
+            id,
+            inner,
+            user: None,
+        }
+    }
+}
+
+impl<F: std::future::Future + Unpin> std::future::Future for Answering<F> {
+    /// The answer (or the panic), and the user the request was authenticated as, if any.
+    type Output = (std::thread::Result<F::Output>, Option<Arc<UserInfo>>);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let previous = CURRENT.replace(Some(self.id));
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            std::pin::Pin::new(&mut self.inner).poll(cx)
+        }));
+        CURRENT.set(previous);
+        if let Some(user) = NOTED_USER.take() {
+            self.user = Some(user);
+        }
+        match polled {
+            Ok(std::task::Poll::Ready(output)) => {
+                std::task::Poll::Ready((Ok(output), self.user.take()))
+            }
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(panic) => std::task::Poll::Ready((Err(panic), self.user.take())),
+        }
+    }
 }
 
 /// The process's prefix of request ids.
@@ -193,14 +244,16 @@ impl RequestId {
     /// `Status`. `None` elsewhere (background tasks, a watch's stream once started, an app
     /// without observers).
     pub fn current() -> Option<RequestId> {
-        CURRENT.try_with(|id| *id).ok()
+        CURRENT.get()
     }
 
-    /// Runs `work` with this id as [`RequestId::current`]. A task-local, not a tracing span:
-    /// it costs a thread-local swap per poll, where a span per request costs an allocation and
-    /// the formatting of its fields even when nothing is logged.
-    pub(crate) async fn scope<F: std::future::Future>(self, work: F) -> F::Output {
-        CURRENT.scope(self, work).await
+    /// Runs `work` with this id as [`RequestId::current`] (for what is done for a request
+    /// outside its [`Answering`] future, such as answering its panic).
+    pub(crate) fn as_current<T>(self, work: impl FnOnce() -> T) -> T {
+        let previous = CURRENT.replace(Some(self));
+        let output = work();
+        CURRENT.set(previous);
+        output
     }
 
     /// The id as a header value (`Audit-ID`).
@@ -262,14 +315,13 @@ impl Observers {
         }
     }
 
-    /// Notes on `response` who made the request, for [`crate::Api::call`] to put in its record
-    /// (the authenticating handler or middleware knows the user; `call` does not). Nothing is
-    /// done when there is no observer.
-    pub(crate) fn note_user(&self, mut response: Response, user: &Arc<UserInfo>) -> Response {
+    /// Notes who made the request, for [`crate::Api::call`] to put in its record (the
+    /// authenticating handler or middleware knows the user; `call` does not): kept for the
+    /// [`Answering`] future being polled, not on the response (whose extensions would cost an
+    /// allocation). Nothing is done when there is no observer.
+    pub(crate) fn note_user(&self, response: Response, user: &Arc<UserInfo>) -> Response {
         if !self.is_empty() {
-            response
-                .extensions_mut()
-                .insert(AuthenticatedUser(user.clone()));
+            NOTED_USER.set(Some(user.clone()));
         }
         response
     }
@@ -300,7 +352,3 @@ mod tests {
         assert_eq!(id.to_string(), "01234567-89ab-cdef-fedc-ba9876543210");
     }
 }
-
-/// The user that [`Observers::note_user`] put on a response.
-#[derive(Clone)]
-pub(crate) struct AuthenticatedUser(pub(crate) Arc<UserInfo>);

@@ -592,3 +592,52 @@ async fn a_request_whose_handling_panics_gets_a_500_naming_it_and_the_server_goe
         .await;
     assert_eq!(code, StatusCode::OK);
 }
+
+/// What observing a request costs (the metrics, the 5xx log and the request seam), in process:
+/// the same authenticated read through `Api::call`, with observing on and off, in alternating
+/// rounds; prints the time per request of each and their ratio. No socket and no TLS, so this
+/// is the seam's own cost, which `bench/ab.sh` measures against the whole request.
+///
+/// `cargo test --release -p kargo-server --lib -- --ignored --nocapture observing_cost`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test: run it by name"]
+async fn observing_cost() {
+    use std::time::Instant;
+    const READS: u32 = 50_000;
+    let on = TestApi::new().await;
+    let off = TestApi::with_config(Observers::default(), |c| c.observe = false).await;
+    let path = "/api/v1/namespaces/demo/serviceaccounts/ci";
+    let mut tokens = Vec::new();
+    for api in [&on, &off] {
+        tokens.push(reader_token(api).await);
+    }
+    let read = |token: &str| {
+        http::Request::builder()
+            .uri(path)
+            .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let mut best = [f64::MAX; 2];
+    for _ in 0..6 {
+        for (side, api) in [&on, &off].into_iter().enumerate() {
+            let started = Instant::now();
+            for _ in 0..READS {
+                let response = api.call(read(&tokens[side])).await;
+                assert_eq!(response.status(), StatusCode::OK);
+                let _ = axum::body::to_bytes(response.into_body(), MAX_BODY).await;
+            }
+            let per_read = started.elapsed().as_secs_f64() * 1e6 / f64::from(READS);
+            best[side] = best[side].min(per_read);
+        }
+    }
+    eprintln!(
+        "observing_cost: on {:.2} µs/read, off {:.2} µs/read, ratio {:.3}",
+        best[0],
+        best[1],
+        best[0] / best[1]
+    );
+}
+
+/// The largest body `observing_cost` reads.
+const MAX_BODY: usize = 1 << 20;

@@ -292,6 +292,9 @@ pub struct ServerConfig {
     pub oidc: Option<kargo_auth::oidc::OidcConfig>,
     /// Where to serve `/metrics` on plain HTTP besides the main port (`--metrics-address`).
     pub metrics_address: Option<SocketAddr>,
+    /// Whether requests are observed for the metrics and the 5xx log (`kargo server`: always;
+    /// off only to measure what observing costs, `api_tests::observing_cost`).
+    pub observe: bool,
     /// This build (version, git commit), reported at `/version`.
     pub build: kargo_api::version::Build,
     /// How long to keep serving, not ready, after SIGTERM (`--shutdown-delay-duration`).
@@ -833,10 +836,14 @@ pub(crate) async fn assemble(
 
     let registry = registry.with_cache(cache, synced_rx.clone());
     let issuer = (config.issuer.clone()).unwrap_or_else(|| format!("https://{advertised_address}"));
-    let mut observers = observers
-        .with(metrics.clone())
-        .with(Arc::new(kargo_http::failure_log::FailureLog));
-    let mut auth_observers: Vec<Arc<dyn AuthObserver>> = vec![metrics.clone()];
+    let (mut observers, mut auth_observers): (_, Vec<Arc<dyn AuthObserver>>) = if config.observe {
+        let observers = observers
+            .with(metrics.clone())
+            .with(Arc::new(kargo_http::failure_log::FailureLog));
+        (observers, vec![metrics.clone()])
+    } else {
+        (observers, Vec::new())
+    };
     let audit = match &config.audit {
         Some(audit) => {
             let log = Arc::new(Audit::start(audit).map_err(StartError::io(format!(
@@ -850,15 +857,26 @@ pub(crate) async fn assemble(
         }
         None => None,
     };
-    let auth_observer = Arc::new(AuthObservers(auth_observers));
-    let authz = Arc::new(Authorizer::new(view.clone()).with_observer(auth_observer.clone()));
+    // One observer is called directly; several through the fan-out.
+    let auth_observer: Option<Arc<dyn AuthObserver>> = match auth_observers.len() {
+        0 => None,
+        1 => auth_observers.pop(),
+        _ => Some(Arc::new(AuthObservers(auth_observers))),
+    };
+    let mut authz = Authorizer::new(view.clone());
+    if let Some(observer) = &auth_observer {
+        authz = authz.with_observer(observer.clone());
+    }
+    let authz = Arc::new(authz);
     let kargo = kargo_core::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone())
         .with_minter(minter);
     let tokens = Arc::new(TokenAuthenticator::new(view.clone(), issuer));
     metrics.watch_token_cache(tokens.cache_stats());
-    let mut authn = Authenticator::new(admin.clone(), tokens)
-        .with_admin_enabled(config.admin_enabled)
-        .with_observer(auth_observer);
+    let mut authn =
+        Authenticator::new(admin.clone(), tokens).with_admin_enabled(config.admin_enabled);
+    if let Some(observer) = auth_observer {
+        authn = authn.with_observer(observer);
+    }
     if let Some(oidc) = &config.oidc {
         // Returns at once: the issuer's keys are fetched in the background.
         authn = authn.with_oidc(OidcAuthenticator::start(oidc.clone(), shutdown.clone())?);

@@ -93,6 +93,7 @@ impl TestApi {
             limits: kargo_http::limits::Limits::default(),
             oidc: None,
             metrics_address: None,
+            observe: true,
             build: kargo_api::version::Build::unknown(),
             shutdown_delay: std::time::Duration::ZERO,
             audit: None,

@@ -26,9 +26,25 @@ struct AuthzLabels {
     decision: &'static str,
 }
 
+/// Every credential kind, in the order of [`credential_index`].
+const CREDENTIALS: [Credential; 8] = [
+    Credential::ServiceAccountToken,
+    Credential::BoundToken,
+    Credential::AdminToken,
+    Credential::AdminPassword,
+    Credential::ClientCertificate,
+    Credential::Oidc,
+    Credential::Unrecognized,
+    Credential::None,
+];
+
+/// Every series made at start-up (at zero), so that counting is an index and an atomic
+/// addition: no label hashing on the request path.
 pub(super) struct AuthMetrics {
-    authentications: Family<AuthnLabels, LegacyCounter>,
-    decisions: Family<AuthzLabels, Counter>,
+    /// `[success, failure]` × [`CREDENTIALS`].
+    authentications: [[LegacyCounter; CREDENTIALS.len()]; 2],
+    /// `[allowed, denied]`.
+    decisions: [Counter; 2],
 }
 
 impl AuthMetrics {
@@ -45,11 +61,30 @@ impl AuthMetrics {
             "Counter of authorization decisions, by decision (allowed, denied)",
             decisions.clone(),
         );
+        let attempts = |result| {
+            CREDENTIALS.map(|credential| {
+                authentications
+                    .get_or_create(&AuthnLabels {
+                        result,
+                        kind: credential_kind(credential),
+                    })
+                    .clone()
+            })
+        };
+        let decision = |decision| decisions.get_or_create(&AuthzLabels { decision }).clone();
         AuthMetrics {
-            authentications,
-            decisions,
+            authentications: [attempts("success"), attempts("failure")],
+            decisions: [decision("allowed"), decision("denied")],
         }
     }
+}
+
+/// The index of `credential` in [`CREDENTIALS`].
+fn credential_index(credential: Credential) -> usize {
+    CREDENTIALS
+        .iter()
+        .position(|c| *c == credential)
+        .unwrap_or(CREDENTIALS.len() - 1)
 }
 
 /// The `kind` label of an authentication attempt.
@@ -69,29 +104,16 @@ fn credential_kind(credential: Credential) -> &'static str {
 impl AuthObserver for Metrics {
     fn authentication(&self, attempt: &AuthnAttempt<'_>) {
         let result = match attempt.outcome {
-            AuthnOutcome::Authenticated(_) => "success",
-            AuthnOutcome::Failed(_) => "failure",
+            AuthnOutcome::Authenticated(_) => 0,
+            AuthnOutcome::Failed(_) => 1,
         };
-        self.auth
-            .authentications
-            .get_or_create(&AuthnLabels {
-                result,
-                kind: credential_kind(attempt.credential),
-            })
+        self.auth.authentications[result][credential_index(attempt.credential)]
             .0
             .inc();
     }
 
     fn authorization(&self, decision: &AuthzDecision<'_>) {
-        let decision = if decision.allowed {
-            "allowed"
-        } else {
-            "denied"
-        };
-        self.auth
-            .decisions
-            .get_or_create(&AuthzLabels { decision })
-            .inc();
+        self.auth.decisions[usize::from(!decision.allowed)].inc();
     }
 }
 

@@ -1,5 +1,13 @@
 //! `apiserver_request_total`, `apiserver_request_duration_seconds` and
 //! `apiserver_current_inflight_requests`, from the request seam.
+//!
+//! Every request counts into one `(verb, group, resource, subresource, code)` series. Finding
+//! it in the label families hashes and compares four strings under a lock; so the series a
+//! request needs is found by a number instead — the indexes of its verb, its resource type, its
+//! subresource and its code packed in a `u64` — in a map of series already made, read under a
+//! shared lock and hashed with foldhash, and made from the families only the first time.
+
+use std::sync::RwLock;
 
 use http::Method;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -9,10 +17,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use kargo_api::request_info::Verb;
+use kargo_api::resources::ALL;
 
 use super::histogram::DurationHistogram;
 use super::{DURATION_BUCKETS, Metrics};
 use crate::observe::{RequestObserver, RequestRecord};
+
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -40,9 +51,18 @@ fn duration_histogram() -> DurationHistogram {
     DurationHistogram::new(&DURATION_BUCKETS)
 }
 
+/// The metrics one series key counts into.
+#[derive(Clone)]
+struct Series {
+    requests: Counter,
+    duration: DurationHistogram,
+}
+
 pub(super) struct RequestMetrics {
     requests: Family<RequestLabels, Counter>,
     durations: Family<DurationLabels, DurationHistogram, fn() -> DurationHistogram>,
+    /// The series made so far, by [`series_key`].
+    series: RwLock<HashMap<u64, Series>>,
     read_only: Gauge,
     mutating: Gauge,
 }
@@ -78,6 +98,7 @@ impl RequestMetrics {
             mutating: gauge("mutating"),
             requests,
             durations,
+            series: RwLock::default(),
         }
     }
 
@@ -87,54 +108,106 @@ impl RequestMetrics {
             _ => &self.mutating,
         }
     }
+
+    /// The series of `key`, made from the families the first time.
+    fn series(&self, key: u64, labels: impl FnOnce() -> RequestLabels) -> Series {
+        if let Ok(series) = self.series.read()
+            && let Some(found) = series.get(&key)
+        {
+            return found.clone();
+        }
+        let labels = labels();
+        let made = Series {
+            requests: self.requests.get_or_create(&labels).clone(),
+            duration: self
+                .durations
+                .get_or_create(&DurationLabels {
+                    verb: labels.verb,
+                    group: labels.group,
+                    resource: labels.resource,
+                    subresource: labels.subresource,
+                })
+                .clone(),
+        };
+        if let Ok(mut series) = self.series.write() {
+            series.insert(key, made.clone());
+        }
+        made
+    }
 }
 
-/// kube-apiserver's `verb` label: `LIST` and `WATCH` from the request's attributes, otherwise
-/// the HTTP method.
-fn reported_verb(method: &Method, verb: &Verb) -> &'static str {
+/// kube-apiserver's `verb` labels.
+const VERBS: [&str; 10] = [
+    "LIST", "WATCH", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "other",
+];
+
+/// The index in [`VERBS`] of a request's `verb` label: `LIST` and `WATCH` from the request's
+/// attributes, otherwise the HTTP method (as kube-apiserver reports it).
+fn verb_index(method: &Method, verb: &Verb) -> usize {
     match verb {
-        Verb::List => "LIST",
-        Verb::Watch => "WATCH",
+        Verb::List => 0,
+        Verb::Watch => 1,
         _ => match *method {
-            Method::GET => "GET",
-            Method::POST => "POST",
-            Method::PUT => "PUT",
-            Method::PATCH => "PATCH",
-            Method::DELETE => "DELETE",
-            Method::HEAD => "HEAD",
-            Method::OPTIONS => "OPTIONS",
-            Method::CONNECT => "CONNECT",
-            _ => "other",
+            Method::GET => 2,
+            Method::POST => 3,
+            Method::PUT => 4,
+            Method::PATCH => 5,
+            Method::DELETE => 6,
+            Method::HEAD => 7,
+            Method::OPTIONS => 8,
+            _ => 9,
         },
     }
 }
 
-/// The `(group, resource, subresource)` labels of a request: the served resource type's own
-/// names, `("", "", "")` for a non-resource request, and `unknown` for a resource the server
-/// does not serve (a client must not be able to make new series by naming resources).
-fn resource_labels(
-    group: &str,
-    resource: &str,
-    subresource: &str,
-) -> (&'static str, &'static str, &'static str) {
+/// A request's resource as indexes: `(index in ALL, index in its subresources)`; a
+/// non-resource request is `(NONE, NONE)`, a resource or subresource the server does not
+/// serve is `UNKNOWN` (a client must not be able to make new series by naming resources).
+const NONE: usize = 0xff;
+const UNKNOWN: usize = 0xfe;
+
+fn resource_index(group: &str, resource: &str, subresource: &str) -> (usize, usize) {
     if resource.is_empty() {
-        return ("", "", "");
+        return (NONE, NONE);
     }
-    let Some(rt) = kargo_api::resources::ALL
+    let Some(at) = ALL
         .iter()
-        .find(|r| r.plural == resource && r.group == group)
+        .position(|r| r.plural == resource && r.group == group)
     else {
-        return ("unknown", "unknown", "");
+        return (UNKNOWN, NONE);
     };
-    let subresource = if subresource.is_empty() {
-        ""
+    let sub = if subresource.is_empty() {
+        NONE
     } else {
-        rt.subresources
+        ALL[at]
+            .subresources
             .iter()
-            .find(|s| s.name == subresource)
-            .map_or("unknown", |s| s.name)
+            .position(|s| s.name == subresource)
+            .unwrap_or(UNKNOWN)
+    };
+    (at, sub)
+}
+
+/// The `(group, resource, subresource)` labels of [`resource_index`]'s indexes.
+fn resource_labels(at: usize, sub: usize) -> (&'static str, &'static str, &'static str) {
+    let Some(rt) = ALL.get(at) else {
+        return if at == UNKNOWN {
+            ("unknown", "unknown", "")
+        } else {
+            ("", "", "")
+        };
+    };
+    let subresource = match sub {
+        NONE => "",
+        UNKNOWN => "unknown",
+        _ => rt.subresources.get(sub).map_or("unknown", |s| s.name),
     };
     (rt.group, rt.plural, subresource)
+}
+
+/// The series key: verb, resource, subresource and code packed in one number.
+fn series_key(verb: usize, at: usize, sub: usize, code: u16) -> u64 {
+    verb as u64 | (at as u64) << 8 | (sub as u64) << 16 | u64::from(code) << 24
 }
 
 impl RequestObserver for Metrics {
@@ -145,29 +218,22 @@ impl RequestObserver for Metrics {
     fn request(&self, record: &RequestRecord<'_>) {
         let metrics = &self.requests;
         metrics.inflight(record.method).dec();
-        let verb = reported_verb(record.method, &record.info.verb);
         let info = record.info;
-        let (group, resource, subresource) =
-            resource_labels(info.api_group, info.resource, info.subresource);
-        metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                verb,
+        let verb = verb_index(record.method, &info.verb);
+        let (at, sub) = resource_index(info.api_group, info.resource, info.subresource);
+        let code = record.status.as_u16();
+        let series = metrics.series(series_key(verb, at, sub, code), || {
+            let (group, resource, subresource) = resource_labels(at, sub);
+            RequestLabels {
+                verb: VERBS[verb],
                 group,
                 resource,
                 subresource,
-                code: record.status.as_u16(),
-            })
-            .inc();
-        metrics
-            .durations
-            .get_or_create(&DurationLabels {
-                verb,
-                group,
-                resource,
-                subresource,
-            })
-            .observe(record.duration);
+                code,
+            }
+        });
+        series.requests.inc();
+        series.duration.observe(record.duration);
     }
 }
 
@@ -175,24 +241,44 @@ impl RequestObserver for Metrics {
 mod tests {
     use super::*;
 
+    fn labels(
+        group: &str,
+        resource: &str,
+        subresource: &str,
+    ) -> (&'static str, &'static str, &'static str) {
+        let (at, sub) = resource_index(group, resource, subresource);
+        resource_labels(at, sub)
+    }
+
     #[test]
     fn labels_come_from_the_served_resources_only() {
         assert_eq!(
-            resource_labels("", "serviceaccounts", "token"),
+            labels("", "serviceaccounts", "token"),
             ("", "serviceaccounts", "token")
         );
         assert_eq!(
-            resource_labels("rbac.authorization.k8s.io", "roles", ""),
+            labels("rbac.authorization.k8s.io", "roles", ""),
             ("rbac.authorization.k8s.io", "roles", "")
         );
-        assert_eq!(resource_labels("", "", ""), ("", "", ""));
+        assert_eq!(labels("", "", ""), ("", "", ""));
         assert_eq!(
-            resource_labels("evil.example", "x-1", ""),
+            labels("evil.example", "x-1", ""),
             ("unknown", "unknown", "")
         );
-        assert_eq!(
-            resource_labels("", "secrets", "x-1"),
-            ("", "secrets", "unknown")
-        );
+        assert_eq!(labels("", "secrets", "x-1"), ("", "secrets", "unknown"));
+    }
+
+    #[test]
+    fn series_keys_differ_whenever_a_label_does() {
+        let mut keys = std::collections::HashSet::new();
+        for verb in 0..VERBS.len() {
+            for at in (0..ALL.len()).chain([NONE, UNKNOWN]) {
+                for sub in [0, 1, NONE, UNKNOWN] {
+                    for code in [200, 201, 403, 404, 500, 599] {
+                        assert!(keys.insert(series_key(verb, at, sub, code)));
+                    }
+                }
+            }
+        }
     }
 }
