@@ -202,7 +202,11 @@ impl Api {
         // request's id); the client gets a 500 `InternalError` instead of a dropped connection.
         let answer = Box::pin(self.answer(request, source));
         let (answered, user) = if self.state.observers.wants_notes() {
-            let noted = Box::pin(observe::with_notes(answer));
+            let may_write = !matches!(
+                method,
+                http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+            );
+            let noted = Box::pin(observe::with_notes(answer, may_write));
             let (answered, user) = observe::Answering::new(id, noted).await;
             (
                 answered.map(|(response, notes)| (response, Some(notes))),

@@ -95,11 +95,19 @@ pub fn note(add: impl FnOnce(&mut Notes)) {
     let _ = NOTES.try_with(|notes| add(&mut notes.borrow_mut()));
 }
 
-/// Runs `answer` collecting its [`Notes`].
-pub(crate) async fn with_notes<F: std::future::Future>(answer: F) -> (F::Output, Notes) {
+/// Runs `answer` collecting its [`Notes`]; the objects it writes too when it `may_write` (a
+/// GET, HEAD or OPTIONS writes nothing, and is spared the recording).
+pub(crate) async fn with_notes<F: std::future::Future>(
+    answer: F,
+    may_write: bool,
+) -> (F::Output, Notes) {
     NOTES
         .scope(std::cell::RefCell::new(Notes::default()), async move {
-            let (output, touched) = kargo_registry::touched::recording(answer).await;
+            let (output, touched) = if may_write {
+                kargo_registry::touched::recording(answer).await
+            } else {
+                (answer.await, Vec::new())
+            };
             let mut notes = NOTES.with(|n| n.take());
             notes.touched = touched;
             (output, notes)
