@@ -35,8 +35,17 @@ pub enum LogFormat {
 /// Installs the process's subscriber: `filter` (`--log`) on stderr in `format`; the error
 /// is a message for the operator.
 pub fn init(filter: &str, format: LogFormat) -> Result<(), String> {
-    let filter =
+    let mut directives =
         tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| format!("--log: {e}"))?;
+    // rustls warns, through the `log` bridge, of every client that names an IP address in
+    // its TLS server name (curl, wrk, Python): the client's habit, not the server's problem,
+    // once per connection. Its errors still show; `--log rustls=warn` brings the rest back.
+    if !filter.contains("rustls")
+        && let Ok(quiet) = "rustls=error".parse()
+    {
+        directives = directives.add_directive(quiet);
+    }
+    let filter = directives;
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
