@@ -3,7 +3,7 @@
 //! stay one line; revoking a role an account does not have is an error; `create -o name` prints
 //! kubectl's `TYPE/NAME`.
 
-use crate::cli_harness::{Kargo, token_from_banner};
+use crate::cli_harness::{Kargo, account_with_role, viewer_with_token};
 use crate::harness::Server;
 
 const P: &str = "my-project";
@@ -302,7 +302,7 @@ fn clap_keeps_its_did_you_mean_tips_on_the_one_line() {
 #[test]
 fn unknown_boolean_spellings_in_the_environment_are_errors() {
     let server = Server::start();
-    let admin = with_project(&server);
+    let (_admin, token) = viewer_with_token(&server, P);
     for (variable, value) in [
         ("KARGO_INSECURE_SKIP_TLS_VERIFY", "yes"),
         ("KARGO_INSECURE_SKIP_TLS_VERIFY", "on"),
@@ -317,27 +317,6 @@ fn unknown_boolean_spellings_in_the_environment_are_errors() {
         ));
     }
     // The accepted spellings work (1 and TRUE as true; false checks the certificate).
-    admin.run(&["create", "sa", "-p", P, "ci"]).ok();
-    admin
-        .run(&[
-            "grant",
-            "-p",
-            P,
-            "--role",
-            "kargo-viewer",
-            "--service-account",
-            "ci",
-        ])
-        .ok();
-    let token = token_from_banner(&admin.run(&[
-        "create",
-        "sat",
-        "-p",
-        P,
-        "--service-account",
-        "ci",
-        "ci-token",
-    ]));
     for (value, works) in [("1", true), ("TRUE", true), ("false", false), ("0", false)] {
         let mut job = Kargo::new();
         job.set_env("KARGO_API_ADDRESS", &server.url);
@@ -356,28 +335,8 @@ fn unknown_boolean_spellings_in_the_environment_are_errors() {
 fn an_escalation_refusal_is_one_line() {
     let server = Server::start();
     let admin = with_project(&server);
-    admin.run(&["create", "sa", "-p", P, "boss"]).ok();
-    admin
-        .run(&[
-            "grant",
-            "-p",
-            P,
-            "--role",
-            "kargo-admin",
-            "--service-account",
-            "boss",
-        ])
-        .ok();
+    let token = account_with_role(&admin, P, "boss", "kargo-admin");
     admin.run(&["create", "role", "-p", P, "deployer"]).ok();
-    let token = token_from_banner(&admin.run(&[
-        "create",
-        "sat",
-        "-p",
-        P,
-        "--service-account",
-        "boss",
-        "boss-token",
-    ]));
     let boss = Kargo::with_token(&admin, &token);
     // kargo-admin may read analysis runs, not create them: granting that is an escalation.
     let line = boss

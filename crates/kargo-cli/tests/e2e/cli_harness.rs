@@ -331,3 +331,38 @@ fn is_age(cell: &str) -> bool {
     }
     units > 0 && !digits
 }
+
+/// A ServiceAccount `account` in `project` (which `admin` made), granted `role`, and the token
+/// of its new token `<account>-token`.
+pub fn account_with_role(admin: &Kargo, project: &str, account: &str, role: &str) -> String {
+    admin.run(&["create", "sa", "-p", project, account]).ok();
+    admin
+        .run(&[
+            "grant",
+            "-p",
+            project,
+            "--role",
+            role,
+            "--service-account",
+            account,
+        ])
+        .ok();
+    token_from_banner(&admin.run(&[
+        "create",
+        "sat",
+        "-p",
+        project,
+        "--service-account",
+        account,
+        &format!("{account}-token"),
+    ]))
+}
+
+/// A logged-in admin who made `project`, a ServiceAccount `ci` in it that may read
+/// (`kargo-viewer`), and `ci`'s token `ci-token`.
+pub fn viewer_with_token(server: &Server, project: &str) -> (Kargo, String) {
+    let admin = Kargo::logged_in(server);
+    admin.run(&["create", "project", project]).ok();
+    let token = account_with_role(&admin, project, "ci", "kargo-viewer");
+    (admin, token)
+}

@@ -2,43 +2,15 @@
 //! hand: `kargo login URL --token T` checks and saves the token, and the configuration file
 //! takes a CA file path (`certificateAuthority`) beside the inline `certificateAuthorityData`.
 
-use crate::cli_harness::{Kargo, mask_ages, token_from_banner};
+use crate::cli_harness::{Kargo, mask_ages, viewer_with_token};
 use crate::harness::Server;
 
 const P: &str = "my-project";
 
-/// A project with a ServiceAccount `ci` that may read (kargo-viewer), and its token.
-fn ci_token(server: &Server) -> (Kargo, String) {
-    let admin = Kargo::logged_in(server);
-    admin.run(&["create", "project", P]).ok();
-    admin.run(&["create", "sa", "-p", P, "ci"]).ok();
-    admin
-        .run(&[
-            "grant",
-            "-p",
-            P,
-            "--role",
-            "kargo-viewer",
-            "--service-account",
-            "ci",
-        ])
-        .ok();
-    let token = token_from_banner(&admin.run(&[
-        "create",
-        "sat",
-        "-p",
-        P,
-        "--service-account",
-        "ci",
-        "ci-token",
-    ]));
-    (admin, token)
-}
-
 #[test]
 fn login_with_a_token_saves_a_working_configuration() {
     let server = Server::start();
-    let (admin, token) = ci_token(&server);
+    let (admin, token) = viewer_with_token(&server, P);
     let ca = server.ca();
     let ca = ca.to_str().unwrap();
 
@@ -134,7 +106,7 @@ fn login_with_a_token_saves_a_working_configuration() {
 #[test]
 fn the_configuration_takes_a_ca_file_path() {
     let server = Server::start();
-    let (_admin, token) = ci_token(&server);
+    let (_admin, token) = viewer_with_token(&server, P);
     let ca = server.ca();
 
     // An absolute path.
