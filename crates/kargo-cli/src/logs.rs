@@ -5,7 +5,7 @@
 //!
 //! Our own formatters rather than `tracing-subscriber`'s: its formatters can add a field only
 //! from a span, and a span per request costs an allocation and the formatting of its fields on
-//! the read path even when nothing is logged; the request id is a task-local instead. Colours
+//! the read path even when nothing is logged; the request id is a thread-local set while its answer is polled instead. Colours
 //! only on a terminal (and not with `NO_COLOR`); whatever a field holds, no control character
 //! reaches the output (an escape sequence in a user name cannot repaint the operator's
 //! terminal).

@@ -611,9 +611,9 @@ async fn authenticate(State(app): State<AppState>, mut request: Request, next: N
     };
     match user {
         Ok(user) => {
-            request.extensions_mut().insert(user.clone());
-            let response = next.run(request).await;
-            app.observers.note_user(response, &user)
+            app.observers.note_user(&user);
+            request.extensions_mut().insert(user);
+            next.run(request).await
         }
         Err(failure) => {
             // Read what the client sends while the answer goes out, so that it gets the answer
@@ -923,10 +923,11 @@ async fn login(
         .into_response();
     };
     match app.authn.login(password.to_owned(), source).await {
-        Ok(token) => app.observers.note_user(
-            json_response(StatusCode::OK, &json!({"idToken": token}), &[]),
-            &std::sync::Arc::new(kargo_auth::authn::Authenticator::admin_user()),
-        ),
+        Ok(token) => {
+            let admin = std::sync::Arc::new(kargo_auth::authn::Authenticator::admin_user());
+            app.observers.note_user(&admin);
+            json_response(StatusCode::OK, &json!({"idToken": token}), &[])
+        }
         Err(e @ (LoginError::Disabled | LoginError::WrongPassword)) => {
             KargoError::new(StatusCode::FORBIDDEN, e.to_string()).into_response()
         }

@@ -389,8 +389,7 @@ async fn kube_request(
         Ok(authenticated) => authenticated,
         Err(response) => return response,
     };
-    let response = kube_authenticated(app, &user, request, watch).await;
-    app.observers.note_user(response, &user)
+    kube_authenticated(app, &user, request, watch).await
 }
 
 /// [`kube_request`] once authenticated.
@@ -430,7 +429,7 @@ async fn serve_metrics(State(app): State<AppState>, request: Request) -> Respons
         Err(response) => return response,
     };
     let attributes = kargo_auth::rbac::Attributes::non_resource("get", "/metrics");
-    let response = match (app.authz.authorize(&user, &attributes), &app.metrics) {
+    match (app.authz.authorize(&user, &attributes), &app.metrics) {
         (Err(status), _) => status.into_response(),
         (Ok(()), None) => Status::no_route().into_response(),
         (Ok(()), Some(metrics)) => (
@@ -438,8 +437,7 @@ async fn serve_metrics(State(app): State<AppState>, request: Request) -> Respons
             metrics.encode(),
         )
             .into_response(),
-    };
-    app.observers.note_user(response, &user)
+    }
 }
 
 async fn version(State(app): State<AppState>) -> Response {
@@ -483,7 +481,10 @@ async fn authenticate(
         .and_then(|v| v.to_str().ok());
     let peer = request.extensions().get::<PeerIdentity>();
     match app.authn.authenticate_waiting(header, peer, source).await {
-        Ok(user) => Ok((user, request)),
+        Ok(user) => {
+            app.observers.note_user(&user);
+            Ok((user, request))
+        }
         Err(AuthFailure::Missing | AuthFailure::Invalid) => {
             drain(request).await;
             Err(Status::unauthorized().into_response())
@@ -501,9 +502,8 @@ async fn authenticate_kube(State(app): State<AppState>, request: Request, next: 
     let source = throttle::client_address(request.extensions());
     match authenticate(&app, request, source).await {
         Ok((user, mut request)) => {
-            request.extensions_mut().insert(user.clone());
-            let response = next.run(request).await;
-            app.observers.note_user(response, &user)
+            request.extensions_mut().insert(user);
+            next.run(request).await
         }
         Err(response) => response,
     }

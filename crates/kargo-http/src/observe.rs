@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use axum::response::Response;
 use http::{HeaderValue, Method, StatusCode, Uri};
 
 use kargo_api::request_info::RequestInfo;
@@ -323,15 +322,14 @@ impl Observers {
         }
     }
 
-    /// Notes who made the request, for [`crate::Api::call`] to put in its record (the
-    /// authenticating handler or middleware knows the user; `call` does not): kept for the
-    /// [`Answering`] future being polled, not on the response (whose extensions would cost an
-    /// allocation). Nothing is done when there is no observer.
-    pub(crate) fn note_user(&self, response: Response, user: &Arc<UserInfo>) -> Response {
+    /// Notes who makes the request, for [`crate::Api::call`] to put in its record (whoever
+    /// authenticates knows the user; `call` does not): kept for the [`Answering`] future being
+    /// polled, not on the response (whose extensions would cost an allocation). Nothing is done
+    /// when there is no observer.
+    pub(crate) fn note_user(&self, user: &Arc<UserInfo>) {
         if !self.is_empty() {
             NOTED_USER.set(Some(user.clone()));
         }
-        response
     }
 }
 
