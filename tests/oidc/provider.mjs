@@ -26,7 +26,7 @@
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import http from 'node:http';
-import { generateKeyPairSync, randomUUID, randomBytes } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomUUID, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 
 import Provider from 'oidc-provider';
@@ -40,11 +40,20 @@ const users = new Map(config.users.map((u) => [u.sub, u]));
 const cookieKeys = [randomBytes(32).toString('hex')];
 const adapter = createMemoryAdapter();
 
+// The pair comes out PEM-encoded and the JWK is exported from a key object made from that PEM.
+// Exporting the generated key object itself can deadlock Node.js (seen on 20.20): when the
+// export's allocation starts a garbage collection that finalizes the key-generation job, the
+// job's destructor waits for the key's lock, which the export holds.
 function newKey() {
-  const pair = alg === 'ES256'
-    ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    : generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return { ...pair.privateKey.export({ format: 'jwk' }), kid: randomUUID(), alg, use: 'sig' };
+  const encoding = {
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  };
+  const { privateKey } = alg === 'ES256'
+    ? generateKeyPairSync('ec', { namedCurve: 'P-256', ...encoding })
+    : generateKeyPairSync('rsa', { modulusLength: 2048, ...encoding });
+  const jwk = createPrivateKey(privateKey).export({ format: 'jwk' });
+  return { ...jwk, kid: randomUUID(), alg, use: 'sig' };
 }
 
 // Signing keys, current first.

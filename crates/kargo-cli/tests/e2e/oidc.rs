@@ -12,7 +12,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -187,23 +187,25 @@ impl Provider {
                 }
             }
         });
+        // The ready line is awaited on another thread, so that a provider that hangs before it
+        // fails the test after 30 s instead of blocking it.
         let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let line = loop {
-            assert!(
-                Instant::now() < deadline,
-                "the OIDC provider did not start in time"
-            );
-            let line = lines
-                .next()
-                .unwrap_or_else(|| panic!("the OIDC provider exited: {:?}", child.try_wait()))
-                .expect("read");
-            if line.starts_with("oidc-provider ready ") {
-                break line;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+            let ready = lines.find(|line| line.starts_with("oidc-provider ready "));
+            let _ = ready_tx.send(ready);
+            for _ in lines {}
+        });
+        let line = match ready_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!("the OIDC provider exited: {:?}", child.wait()),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the OIDC provider did not start within 30 s");
             }
         };
-        std::thread::spawn(move || for _ in lines {});
         let field = |name: &str| {
             line.split(' ')
                 .find_map(|f| f.strip_prefix(name))
