@@ -12,7 +12,8 @@
 # compares the build before with the metrics and an audit log against the build after with both).
 #
 # Each line: requests per second and server CPU per request for /healthz and for the GET of a
-# ServiceAccount with a ServiceAccount token, and their ratio. Compare medians across rounds.
+# ServiceAccount with a ServiceAccount token, and their ratio. Compare medians across rounds
+# (`bench/ab-summary.py` prints them).
 set -euo pipefail
 OLD=$(realpath "$1"); NEW=$(realpath "$2")
 cd "$(dirname "$0")/.."
@@ -61,7 +62,9 @@ start new "$NEW" 19502 ${NEW_ARGS:-}; pid_new=${pids[-1]}
 tok_old=$(setup old 19501); tok_new=$(setup new 19502)
 path=/api/v1/namespaces/read-0/serviceaccounts/sa-0
 for r in $(seq 1 "$ROUNDS"); do
-  for side in old new; do
+  # The sides take turns going first: whichever runs first in a round meets a different machine.
+  order="old new"; [ $((r % 2)) = 0 ] && order="new old"
+  for side in $order; do
     port=19501; tok=$tok_old; pid=$pid_old; [ $side = new ] && { port=19502; tok=$tok_new; pid=$pid_new; }
     h=$(rate $pid "https://127.0.0.1:$port/healthz"); g=$(rate $pid "https://127.0.0.1:$port$path" -H "Authorization: Bearer $tok")
     echo "round $r $side: healthz $h read $g ratio $(python3 -c "print(round(${g%% *}/${h%% *},3))")"

@@ -220,7 +220,7 @@ impl Authenticator {
         let (mut credential, mut identified) = self.identify(token);
         if let Err(Reason::Oidc(OidcError::UnknownKid(_))) = &identified
             && let Some(oidc) = &self.oidc
-            && oidc.wait_for_keys().await
+            && Box::pin(oidc.wait_for_keys()).await
         {
             (credential, identified) = self.identify(token);
         }

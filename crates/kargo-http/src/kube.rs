@@ -101,9 +101,11 @@ async fn serve(
     }
     let (rt, namespace) = resolve(info)?;
     app.authorize(user, info)?;
+    // Every path but a read is boxed: a request's future is as large as its largest path, and
+    // a read, the commonest request, should not carry (and move) a write's kilobytes.
     if rt.storage == Storage::Virtual || info.subresource == "token" {
         let body = body::decode(headers, &body)?;
-        return super::reviews::create(app, user, rt, info, body).await;
+        return Box::pin(super::reviews::create(app, user, rt, info, body)).await;
     }
     let request = ResourceRequest {
         app,
@@ -115,13 +117,13 @@ async fn serve(
         headers,
     };
     if !info.subresource.is_empty() {
-        return subresource(&request, body).await;
+        return Box::pin(subresource(&request, body)).await;
     }
     match info.verb {
         Verb::Get | Verb::List => read(&request).await,
-        Verb::Watch => watch(&request).await,
-        Verb::Create | Verb::Update | Verb::Patch => write(&request, body).await,
-        Verb::Delete | Verb::DeleteCollection => delete(&request, body).await,
+        Verb::Watch => Box::pin(watch(&request)).await,
+        Verb::Create | Verb::Update | Verb::Patch => Box::pin(write(&request, body)).await,
+        Verb::Delete | Verb::DeleteCollection => Box::pin(delete(&request, body)).await,
         _ => Err(Status::method_not_allowed()),
     }
 }

@@ -197,30 +197,28 @@ impl Api {
         self.state.observers.started(&method);
         let kargo_route = uri.path().starts_with("/v1beta1");
         let watch = is_kube_path(uri.path()) && is_watch(&request);
-        // Boxed once: a wrapper would otherwise move the whole answer future, kilobytes,
-        // to set itself up. A panic is logged by the process's panic hook (with this
-        // request's id); the client gets a 500 `InternalError` instead of a dropped connection.
-        let answer = Box::pin(self.answer(request, source));
-        let (answered, user) = if self.state.observers.wants_notes() {
-            let may_write = !matches!(
-                method,
-                http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
-            );
-            let noted = Box::pin(observe::with_notes(answer, may_write));
-            let (answered, user) = observe::Answering::new(id, noted).await;
-            (
-                answered.map(|(response, notes)| (response, Some(notes))),
-                user,
-            )
+        // A panic is logged by the process's panic hook (with this request's id); the client
+        // gets a 500 `InternalError` instead of a dropped connection.
+        let notes = self.state.observers.wants_notes(&method);
+        let (answered, user, mut notes) = if notes && observe::is_mutating(&method) {
+            // A write is recorded too (boxed: writes are few, and cost far more than a box).
+            let recorded = Box::pin(kargo_registry::touched::recording(
+                self.answer(request, source),
+            ));
+            let (answered, user, mut notes) = observe::Answering::new(id, recorded, true).await;
+            let answered = answered.map(|(response, touched)| {
+                if let Some(notes) = &mut notes {
+                    notes.touched = touched;
+                }
+                response
+            });
+            (answered, user, notes)
         } else {
-            let (answered, user) = observe::Answering::new(id, answer).await;
-            (answered.map(|response| (response, None)), user)
+            observe::Answering::new(id, self.answer(request, source), notes).await
         };
-        let (mut response, notes) = answered.unwrap_or_else(|_| {
-            (
-                id.as_current(|| render_limit(kargo_route, panicked())),
-                None,
-            )
+        let mut response = answered.unwrap_or_else(|_| {
+            notes = None;
+            id.as_current(|| render_limit(kargo_route, panicked()))
         });
         response
             .headers_mut()
@@ -474,23 +472,21 @@ async fn authenticate(
     app: &App,
     request: Request,
     source: Option<IpAddr>,
-) -> std::result::Result<(Arc<UserInfo>, Request), Response> {
+) -> std::result::Result<(observe::NotedUser, Request), Response> {
     let header = request
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let peer = request.extensions().get::<PeerIdentity>();
     match app.authn.authenticate_waiting(header, peer, source).await {
-        Ok(user) => {
-            app.observers.note_user(&user);
-            Ok((user, request))
-        }
+        Ok(user) => Ok((app.observers.note_user_at_end(user), request)),
+        // The refusals' drains are boxed, to keep the authenticated path's future small.
         Err(AuthFailure::Missing | AuthFailure::Invalid) => {
-            drain(request).await;
+            Box::pin(drain(request)).await;
             Err(Status::unauthorized().into_response())
         }
         Err(AuthFailure::TooMany { retry_after }) => {
-            drain(request).await;
+            Box::pin(drain(request)).await;
             let message = AuthFailure::too_many_message(retry_after);
             Err(throttle::kube_too_many(message, retry_after))
         }
@@ -502,7 +498,7 @@ async fn authenticate_kube(State(app): State<AppState>, request: Request, next: 
     let source = throttle::client_address(request.extensions());
     match authenticate(&app, request, source).await {
         Ok((user, mut request)) => {
-            request.extensions_mut().insert(user);
+            request.extensions_mut().insert(user.shared());
             next.run(request).await
         }
         Err(response) => response,

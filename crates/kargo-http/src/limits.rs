@@ -189,22 +189,44 @@ impl RequestLimits {
 
 /// Runs `work` for at most `limit` (`Err(())` past it). Unlike `tokio::time::timeout`, no timer
 /// exists until `work` first waits: most requests (a cached GET) finish in their first poll, and
-/// the timer would be a measurable part of their cost.
-pub(crate) async fn within<F: std::future::Future>(
-    limit: Duration,
-    work: F,
-) -> Result<F::Output, ()> {
-    use std::task::Poll;
-    let mut work = std::pin::pin!(work);
-    let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(output) = work.as_mut().poll(cx) {
-            return Poll::Ready(Ok(output));
+/// the timer would be a measurable part of their cost. A future of its own rather than an
+/// `async fn`, which would hold `work` twice (its argument and its pinned local): the answer's
+/// future, and every move of it, would be twice as large.
+pub(crate) fn within<F: std::future::Future>(limit: Duration, work: F) -> Within<F> {
+    Within {
+        work,
+        limit,
+        timer: None,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`within`].
+    pub(crate) struct Within<F> {
+        #[pin]
+        work: F,
+        limit: Duration,
+        timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Within<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        if let std::task::Poll::Ready(output) = this.work.poll(cx) {
+            return std::task::Poll::Ready(Ok(output));
         }
-        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        let limit = *this.limit;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
         timer.as_mut().poll(cx).map(Err)
-    })
-    .await
+    }
 }
 
 /// A uniformly random number in `[0, 1)`.

@@ -35,12 +35,15 @@ pub trait RequestObserver: Send + Sync {
     /// cheap and never block.
     fn request(&self, record: &RequestRecord<'_>);
 
-    /// Whether this observer reads [`RequestRecord::notes`]: then every request collects
-    /// [`Notes`] (a task-local scope and the registry's [`touched`] recording); otherwise
-    /// nothing of it is paid.
+    /// Whether this observer reads [`RequestRecord::notes`] of a request that may write
+    /// (`mutating`: any method but GET, HEAD and OPTIONS) or of one that may not: then such
+    /// requests collect [`Notes`] (and a request that may write, the registry's [`touched`]
+    /// recording); otherwise nothing of it is paid. An authentication failure is noted
+    /// whatever this says ([`note_authentication_failure`]).
     ///
     /// [`touched`]: kargo_registry::touched
-    fn wants_notes(&self) -> bool {
+    fn wants_notes(&self, mutating: bool) -> bool {
+        let _ = mutating;
         false
     }
 }
@@ -84,34 +87,28 @@ pub struct Refusal {
     pub message: String,
 }
 
-tokio::task_local! {
-    static NOTES: std::cell::RefCell<Notes>;
-}
-
-/// Adds to the notes of the request this task is answering; does nothing when no observer
-/// wants notes (one failed task-local lookup).
+/// Adds to the notes of the request being answered on this thread; does nothing when no
+/// observer wants notes (one thread-local lookup).
 pub fn note(add: impl FnOnce(&mut Notes)) {
-    let _ = NOTES.try_with(|notes| add(&mut notes.borrow_mut()));
+    NOTES.with_borrow_mut(|notes| {
+        if let Some(notes) = notes {
+            add(notes);
+        }
+    });
 }
 
-/// Runs `answer` collecting its [`Notes`]; the objects it writes too when it `may_write` (a
-/// GET, HEAD or OPTIONS writes nothing, and is spared the recording).
-pub(crate) async fn with_notes<F: std::future::Future>(
-    answer: F,
-    may_write: bool,
-) -> (F::Output, Notes) {
-    NOTES
-        .scope(std::cell::RefCell::new(Notes::default()), async move {
-            let (output, touched) = if may_write {
-                kargo_registry::touched::recording(answer).await
-            } else {
-                (answer.await, Vec::new())
-            };
-            let mut notes = NOTES.with(|n| n.take());
-            notes.touched = touched;
-            (output, notes)
-        })
-        .await
+/// Notes why authentication failed, also for a request that collects no other notes (a read
+/// is audited at the metadata level only when it fails authentication). Does nothing outside
+/// a request's answer.
+pub fn note_authentication_failure(reason: String) {
+    if CURRENT.get().is_none() {
+        return;
+    }
+    NOTES.with_borrow_mut(|notes| {
+        notes
+            .get_or_insert_with(Notes::default)
+            .authentication_failure = Some(reason);
+    });
 }
 
 /// What one request was and how it was answered.
@@ -164,52 +161,77 @@ thread_local! {
     /// The user [`Observers::note_user`] named during the poll in progress, which [`Answering`]
     /// takes after each poll.
     static NOTED_USER: std::cell::RefCell<Option<Arc<UserInfo>>> = const { std::cell::RefCell::new(None) };
+    /// The [`Notes`] of the request whose answer this thread is polling, when an observer
+    /// wants them: moved here by [`Answering`] for each poll and back after it, as a task-local
+    /// would be, without a wrapper future of its own.
+    static NOTES: std::cell::RefCell<Option<Notes>> = const { std::cell::RefCell::new(None) };
 }
 
-/// A request's answer as [`crate::Api::call`] polls it: with its [`RequestId`] current for each
-/// poll, and a panic caught and returned (as `Err`) rather than unwinding into the connection.
-/// One wrapper around a boxed future, so that nothing kilobytes long is moved to set it up.
-pub(crate) struct Answering<F> {
-    id: RequestId,
-    inner: F,
-    user: Option<Arc<UserInfo>>,
+pin_project_lite::pin_project! {
+    /// A request's answer as [`crate::Api::call`] polls it: with its [`RequestId`] current for
+    /// each poll (and its [`Notes`], when wanted), and a panic caught and returned (as `Err`)
+    /// rather than unwinding into the connection. A future of its own, holding the answer in
+    /// place: boxing it, or an `async fn` wrapper, would copy the answer's future (kilobytes)
+    /// on every request.
+    pub(crate) struct Answering<F> {
+        id: RequestId,
+        #[pin]
+        inner: F,
+        user: Option<Arc<UserInfo>>,
+        notes: Option<Notes>,
+    }
 }
 
-impl<F: std::future::Future + Unpin> Answering<F> {
-    /// `inner` answered as request `id`.
-    pub(crate) fn new(id: RequestId, inner: F) -> Answering<F> {
+/// What [`Answering`] yields: the answer (or the panic), the user the request was
+/// authenticated as, if any, and its [`Notes`] if they were collected.
+pub(crate) type Answered<T> = (std::thread::Result<T>, Option<Arc<UserInfo>>, Option<Notes>);
+
+impl<F: std::future::Future> Answering<F> {
+    /// `inner` answered as request `id`, collecting its [`Notes`] when `notes` (and its
+    /// authentication failure in any case).
+    pub(crate) fn new(id: RequestId, inner: F, notes: bool) -> Answering<F> {
         Answering {
             id,
             inner,
             user: None,
+            notes: notes.then(Notes::default),
         }
     }
 }
 
-impl<F: std::future::Future + Unpin> std::future::Future for Answering<F> {
-    /// The answer (or the panic), and the user the request was authenticated as, if any.
-    type Output = (std::thread::Result<F::Output>, Option<Arc<UserInfo>>);
+impl<F: std::future::Future> std::future::Future for Answering<F> {
+    type Output = Answered<F::Output>;
 
     fn poll(
-        mut self: std::pin::Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        let previous = CURRENT.replace(Some(self.id));
-        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            std::pin::Pin::new(&mut self.inner).poll(cx)
-        }));
+        let this = self.project();
+        let previous = CURRENT.replace(Some(*this.id));
+        if this.notes.is_some() {
+            NOTES.set(this.notes.take());
+        }
+        let inner = this.inner;
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx)));
         CURRENT.set(previous);
+        // Taken whether or not the request collects notes: an authentication failure is noted
+        // anyway.
+        *this.notes = NOTES.take();
         if let Some(user) = NOTED_USER.take() {
-            self.user = Some(user);
+            *this.user = Some(user);
         }
-        match polled {
-            Ok(std::task::Poll::Ready(output)) => {
-                std::task::Poll::Ready((Ok(output), self.user.take()))
-            }
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Err(panic) => std::task::Poll::Ready((Err(panic), self.user.take())),
-        }
+        let output = match polled {
+            Ok(std::task::Poll::Ready(output)) => Ok(output),
+            Ok(std::task::Poll::Pending) => return std::task::Poll::Pending,
+            Err(panic) => Err(panic),
+        };
+        std::task::Poll::Ready((output, this.user.take(), this.notes.take()))
     }
+}
+
+/// Whether a request of `method` may change something: any method but GET, HEAD and OPTIONS.
+pub fn is_mutating(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// The process's prefix of request ids.
@@ -217,14 +239,29 @@ static PREFIX: LazyLock<u64> = LazyLock::new(|| {
     let bytes = *uuid::Uuid::new_v4().as_bytes();
     u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default())
 });
+/// The first count not yet handed to a thread.
 static COUNT: AtomicU64 = AtomicU64::new(0);
+/// How many counts a thread takes at once: a shared counter written by every request from
+/// every thread would pass its cache line between the cores on each.
+const COUNT_BLOCK: u64 = 1024;
+
+thread_local! {
+    /// This thread's next count and the end of its block.
+    static COUNTS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
 
 impl RequestId {
-    /// The next id.
+    /// The next id: unique, and increasing on each thread (not across threads).
     pub fn next() -> RequestId {
+        let (mut next, mut end) = COUNTS.get();
+        if next == end {
+            next = COUNT.fetch_add(COUNT_BLOCK, Ordering::Relaxed);
+            end = next + COUNT_BLOCK;
+        }
+        COUNTS.set((next + 1, end));
         RequestId {
             prefix: *PREFIX,
-            count: COUNT.fetch_add(1, Ordering::Relaxed),
+            count: next,
         }
     }
 
@@ -232,15 +269,18 @@ impl RequestId {
     /// without an allocation (it is drawn for every request).
     pub fn text(&self) -> [u8; 36] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.prefix.to_be_bytes());
+        bytes[8..].copy_from_slice(&self.count.to_be_bytes());
         let mut out = [b'-'; 36];
-        let digits = (u128::from(self.prefix) << 64) | u128::from(self.count);
-        let mut nibble = 32;
-        for (at, slot) in out.iter_mut().enumerate() {
-            if matches!(at, 8 | 13 | 18 | 23) {
-                continue;
+        let mut at = 0;
+        for (i, byte) in bytes.into_iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                at += 1;
             }
-            nibble -= 1;
-            *slot = HEX[((digits >> (nibble * 4)) & 0xf) as usize];
+            out[at] = HEX[usize::from(byte >> 4)];
+            out[at + 1] = HEX[usize::from(byte & 0xf)];
+            at += 2;
         }
         out
     }
@@ -277,47 +317,55 @@ impl fmt::Display for RequestId {
     }
 }
 
-/// The name of the response header that carries the request's id, as kube-apiserver names it.
-pub const AUDIT_ID_HEADER: &str = "audit-id";
+/// The response header that carries the request's id, as kube-apiserver names it.
+pub const AUDIT_ID_HEADER: http::HeaderName = http::HeaderName::from_static("audit-id");
 
 /// The observers of an [`crate::App`]; empty by default.
 #[derive(Clone, Default)]
-pub struct Observers(Vec<Arc<dyn RequestObserver>>, bool);
+pub struct Observers {
+    observers: Vec<Arc<dyn RequestObserver>>,
+    /// Whether an observer wants the [`Notes`] of a request that may not write, and of one
+    /// that may.
+    notes: [bool; 2],
+}
 
 impl Observers {
     /// These observers, each called in order for every request.
     pub fn new(observers: Vec<Arc<dyn RequestObserver>>) -> Observers {
-        let notes = observers.iter().any(|o| o.wants_notes());
-        Observers(observers, notes)
+        observers
+            .into_iter()
+            .fold(Observers::default(), |all, observer| all.with(observer))
     }
 
     /// Whether there is none (then requests are not observed at all).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.observers.is_empty()
     }
 
-    /// Whether an observer wants [`Notes`].
-    pub fn wants_notes(&self) -> bool {
-        self.1
+    /// Whether an observer wants the [`Notes`] of a request of `method`.
+    pub fn wants_notes(&self, method: &Method) -> bool {
+        self.notes[usize::from(is_mutating(method))]
     }
 
     /// These observers and `observer` after them.
     pub fn with(mut self, observer: Arc<dyn RequestObserver>) -> Observers {
-        self.1 |= observer.wants_notes();
-        self.0.push(observer);
+        for (mutating, wanted) in self.notes.iter_mut().enumerate() {
+            *wanted |= observer.wants_notes(mutating == 1);
+        }
+        self.observers.push(observer);
         self
     }
 
     /// Tells every observer that a request of `method` arrived.
     pub(crate) fn started(&self, method: &Method) {
-        for observer in &self.0 {
+        for observer in &self.observers {
             observer.started(method);
         }
     }
 
     /// Hands `record` to every observer.
     pub(crate) fn request(&self, record: &RequestRecord<'_>) {
-        for observer in &self.0 {
+        for observer in &self.observers {
             observer.request(record);
         }
     }
@@ -329,6 +377,55 @@ impl Observers {
     pub(crate) fn note_user(&self, user: &Arc<UserInfo>) {
         if !self.is_empty() {
             NOTED_USER.set(Some(user.clone()));
+        }
+    }
+
+    /// `user`, noted for the request's record when the returned guard is dropped: moved there
+    /// rather than cloned, for the hot path (a token's user is shared by all its requests, and
+    /// each clone and drop would write its count from every thread).
+    pub(crate) fn note_user_at_end(&self, user: Arc<UserInfo>) -> NotedUser {
+        NotedUser {
+            user: Some(user),
+            note: !self.is_empty(),
+        }
+    }
+}
+
+/// A request's authenticated user ([`Observers::note_user_at_end`]): dereferences to it, and
+/// notes it for the request's record when dropped — at the end of the answer, or while a
+/// panic unwinds it. Dropped outside a request's answer (a connection closed mid-answer), it
+/// notes nothing.
+pub(crate) struct NotedUser {
+    /// `Some` until dropped.
+    user: Option<Arc<UserInfo>>,
+    note: bool,
+}
+
+impl NotedUser {
+    /// The user, shared (for a request's extensions).
+    pub(crate) fn shared(&self) -> Arc<UserInfo> {
+        match &self.user {
+            Some(user) => Arc::clone(user),
+            None => unreachable!("a NotedUser holds its user until dropped"),
+        }
+    }
+}
+
+impl std::ops::Deref for NotedUser {
+    type Target = UserInfo;
+
+    fn deref(&self) -> &UserInfo {
+        match &self.user {
+            Some(user) => user,
+            None => unreachable!("a NotedUser holds its user until dropped"),
+        }
+    }
+}
+
+impl Drop for NotedUser {
+    fn drop(&mut self) {
+        if self.note && CURRENT.get().is_some() {
+            NOTED_USER.set(self.user.take());
         }
     }
 }

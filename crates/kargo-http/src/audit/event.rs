@@ -114,15 +114,6 @@ struct ResponseStatus<'a> {
 #[derive(Debug, Serialize)]
 struct Empty {}
 
-/// Whether a request is one the metadata level records: a request that may change something
-/// (any method but `GET`, `HEAD` and `OPTIONS`), or one whose authentication failed.
-pub(crate) fn is_mutating(method: &http::Method) -> bool {
-    !matches!(
-        *method,
-        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
-    )
-}
-
 /// Whether a request failed authentication: a 401, or a failure the authenticator reported (a
 /// 429 for an address with too many invalid tokens, a wrong admin password).
 pub(crate) fn failed_authentication(record: &RequestRecord<'_>) -> bool {

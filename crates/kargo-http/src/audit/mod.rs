@@ -20,7 +20,9 @@ use std::sync::atomic::Ordering;
 
 use kargo_auth::observe::{AuthObserver, AuthnAttempt, AuthnOutcome, AuthzDecision};
 
-use crate::observe::{Decision, Notes, RequestObserver, RequestRecord, note};
+use crate::observe::{
+    Decision, Notes, RequestObserver, RequestRecord, note, note_authentication_failure,
+};
 use event::Event;
 use writer::{Sink, Writer};
 
@@ -107,7 +109,7 @@ impl Audit {
     /// Whether `record` is audited at this level.
     fn wants(&self, record: &RequestRecord<'_>) -> bool {
         self.level == AuditLevel::Request
-            || event::is_mutating(record.method)
+            || crate::observe::is_mutating(record.method)
             || event::failed_authentication(record)
     }
 }
@@ -127,8 +129,10 @@ impl RequestObserver for Audit {
         }
     }
 
-    fn wants_notes(&self) -> bool {
-        true
+    fn wants_notes(&self, mutating: bool) -> bool {
+        // A read is audited at the metadata level only when its authentication fails, which
+        // is noted anyway.
+        mutating || self.level == AuditLevel::Request
     }
 }
 
@@ -138,10 +142,12 @@ impl AuthObserver for Audit {
             AuthnOutcome::Authenticated(user) => {
                 notes.authenticated = Some(user.username.clone());
             }
-            AuthnOutcome::Failed(reason) => {
-                notes.authentication_failure = Some(reason.to_string());
-            }
+            // Noted below, for every request.
+            AuthnOutcome::Failed(_) => {}
         });
+        if let AuthnOutcome::Failed(reason) = &attempt.outcome {
+            note_authentication_failure(reason.to_string());
+        }
     }
 
     fn authorization(&self, decision: &AuthzDecision<'_>) {

@@ -6,13 +6,14 @@ use std::sync::atomic::Ordering;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 use kargo_auth::observe::{AuthObserver, AuthnAttempt, AuthnOutcome, AuthzDecision, Credential};
 use kargo_auth::tokens::CacheStats;
 
+use super::shards::ShardedCounter;
 use super::{LegacyCounter, Metrics};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -44,7 +45,7 @@ pub(super) struct AuthMetrics {
     /// `[success, failure]` × [`CREDENTIALS`].
     authentications: [[LegacyCounter; CREDENTIALS.len()]; 2],
     /// `[allowed, denied]`.
-    decisions: [Counter; 2],
+    decisions: [ShardedCounter; 2],
 }
 
 impl AuthMetrics {
@@ -55,7 +56,7 @@ impl AuthMetrics {
             "Counter of authenticated attempts, by result and credential kind",
             authentications.clone(),
         );
-        let decisions = Family::<AuthzLabels, Counter>::default();
+        let decisions = Family::<AuthzLabels, ShardedCounter>::default();
         registry.register(
             "kargo_authorization_decisions",
             "Counter of authorization decisions, by decision (allowed, denied)",

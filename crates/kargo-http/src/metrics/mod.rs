@@ -22,16 +22,15 @@ mod histogram;
 pub mod listener;
 mod process;
 mod requests;
+mod shards;
 mod store;
 mod tokens;
 mod watch;
 
 use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
@@ -51,7 +50,7 @@ const DURATION_BUCKETS: [f64; 23] = [
 /// (`authentication_attempts`): typed `unknown`, since OpenMetrics requires the suffix of a
 /// `counter`.
 #[derive(Debug, Default, Clone)]
-struct LegacyCounter(Counter<u64, AtomicU64>);
+struct LegacyCounter(shards::ShardedCounter);
 
 impl TypedMetric for LegacyCounter {
     const TYPE: MetricType = MetricType::Unknown;

@@ -4,22 +4,24 @@
 //! Every request counts into one `(verb, group, resource, subresource, code)` series. Finding
 //! it in the label families hashes and compares four strings under a lock; so the series a
 //! request needs is found by a number instead — the indexes of its verb, its resource type, its
-//! subresource and its code packed in a `u64` — in a map of series already made, read under a
-//! shared lock and hashed with foldhash, and made from the families only the first time.
+//! subresource and its code packed in a `u64` — in a cache of the series each thread has
+//! used, made from the families only the first time. Nothing shared is written but the
+//! counting thread's own slots ([`super::shards`]).
 
-use std::sync::RwLock;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use http::Method;
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use kargo_api::request_info::Verb;
 use kargo_api::resources::ALL;
 
 use super::histogram::DurationHistogram;
+use super::shards::{ShardedCounter, ShardedGauge};
 use super::{DURATION_BUCKETS, Metrics};
 use crate::observe::{RequestObserver, RequestRecord};
 
@@ -54,22 +56,30 @@ fn duration_histogram() -> DurationHistogram {
 /// The metrics one series key counts into.
 #[derive(Clone)]
 struct Series {
-    requests: Counter,
+    requests: ShardedCounter,
     duration: DurationHistogram,
 }
 
+/// Numbers the [`RequestMetrics`] of the process (a test runs several servers), to key the
+/// threads' caches.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The series this thread has counted into, by [`RequestMetrics`] id and [`series_key`].
+    static SERIES: RefCell<HashMap<(u64, u64), Series>> = RefCell::default();
+}
+
 pub(super) struct RequestMetrics {
-    requests: Family<RequestLabels, Counter>,
+    id: u64,
+    requests: Family<RequestLabels, ShardedCounter>,
     durations: Family<DurationLabels, DurationHistogram, fn() -> DurationHistogram>,
-    /// The series made so far, by [`series_key`].
-    series: RwLock<HashMap<u64, Series>>,
-    read_only: Gauge,
-    mutating: Gauge,
+    read_only: ShardedGauge,
+    mutating: ShardedGauge,
 }
 
 impl RequestMetrics {
     pub(super) fn register(registry: &mut Registry) -> RequestMetrics {
-        let requests = Family::<RequestLabels, Counter>::default();
+        let requests = Family::<RequestLabels, ShardedCounter>::default();
         registry.register(
             "apiserver_request",
             "Counter of apiserver requests broken out for each verb, API group, resource, subresource and HTTP response code",
@@ -82,7 +92,7 @@ impl RequestMetrics {
             "Response latency distribution in seconds for each verb, API group, resource and subresource",
             durations.clone(),
         );
-        let inflight = Family::<InflightLabels, Gauge>::default();
+        let inflight = Family::<InflightLabels, ShardedGauge>::default();
         registry.register(
             "apiserver_current_inflight_requests",
             "Number of requests being answered, by kind (readOnly, mutating)",
@@ -94,30 +104,36 @@ impl RequestMetrics {
                 .clone()
         };
         RequestMetrics {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             read_only: gauge("readOnly"),
             mutating: gauge("mutating"),
             requests,
             durations,
-            series: RwLock::default(),
         }
     }
 
-    fn inflight(&self, method: &Method) -> &Gauge {
+    fn inflight(&self, method: &Method) -> &ShardedGauge {
         match *method {
             Method::GET | Method::HEAD | Method::OPTIONS => &self.read_only,
             _ => &self.mutating,
         }
     }
 
-    /// The series of `key`, made from the families the first time.
-    fn series(&self, key: u64, labels: impl FnOnce() -> RequestLabels) -> Series {
-        if let Ok(series) = self.series.read()
-            && let Some(found) = series.get(&key)
-        {
-            return found.clone();
-        }
-        let labels = labels();
-        let made = Series {
+    /// Counts a request of series `key` that took `duration`; the series is made from the
+    /// families (with `labels`) the first time this thread counts into it.
+    fn count(&self, key: u64, labels: impl FnOnce() -> RequestLabels, duration: Duration) {
+        SERIES.with_borrow_mut(|cache| {
+            let series = cache
+                .entry((self.id, key))
+                .or_insert_with(|| self.series(labels()));
+            series.requests.inc();
+            series.duration.observe(duration);
+        });
+    }
+
+    /// The series of `labels`, from the families.
+    fn series(&self, labels: RequestLabels) -> Series {
+        Series {
             requests: self.requests.get_or_create(&labels).clone(),
             duration: self
                 .durations
@@ -128,11 +144,7 @@ impl RequestMetrics {
                     subresource: labels.subresource,
                 })
                 .clone(),
-        };
-        if let Ok(mut series) = self.series.write() {
-            series.insert(key, made.clone());
         }
-        made
     }
 }
 
@@ -222,7 +234,7 @@ impl RequestObserver for Metrics {
         let verb = verb_index(record.method, &info.verb);
         let (at, sub) = resource_index(info.api_group, info.resource, info.subresource);
         let code = record.status.as_u16();
-        let series = metrics.series(series_key(verb, at, sub, code), || {
+        let labels = || {
             let (group, resource, subresource) = resource_labels(at, sub);
             RequestLabels {
                 verb: VERBS[verb],
@@ -231,9 +243,8 @@ impl RequestObserver for Metrics {
                 subresource,
                 code,
             }
-        });
-        series.requests.inc();
-        series.duration.observe(record.duration);
+        };
+        metrics.count(series_key(verb, at, sub, code), labels, record.duration);
     }
 }
 
