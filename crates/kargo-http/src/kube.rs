@@ -40,11 +40,12 @@ pub(crate) fn flag(query: &Query, key: &str) -> bool {
 
 /// Serves one authenticated request to an `/api` or `/apis` path. It takes the request whole
 /// rather than through extractors, which would copy the headers (with the bearer token) on every
-/// request.
+/// request. `info` is the request's attributes when the request seam has parsed them already.
 pub(crate) async fn handle(
     app: &AppState,
     user: &UserInfo,
     request: axum::extract::Request,
+    info: Option<&RequestInfo<'_>>,
 ) -> Response {
     let (parts, body) = request.into_parts();
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
@@ -54,8 +55,15 @@ pub(crate) async fn handle(
         Err(status) => return status.into_response(),
     };
     let query = parse_query(&uri);
-    let info = RequestInfo::parse(method.as_str(), uri.path(), flag(&query, "watch"));
-    match serve(app, user, &info, &query, &headers, body).await {
+    let parsed;
+    let info = match info {
+        Some(info) => info,
+        None => {
+            parsed = RequestInfo::parse(method.as_str(), uri.path(), flag(&query, "watch"));
+            &parsed
+        }
+    };
+    match serve(app, user, info, &query, &headers, body).await {
         Ok(response) => response,
         Err(status) => status.into_response(),
     }

@@ -174,7 +174,7 @@ impl Api {
         B::Error: Into<axum::BoxError>,
     {
         if self.state.observers.is_empty() {
-            return self.answer(request, source).await;
+            return self.answer(request, source, None).await;
         }
         // Not boxed: `call_observed` boxes `answer`, so its own future is small.
         self.call_observed(request, source).await
@@ -197,14 +197,18 @@ impl Api {
         self.state.observers.started(&method);
         let kargo_route = uri.path().starts_with("/v1beta1");
         let watch = is_kube_path(uri.path()) && is_watch(&request);
+        // Parsed once, for the record and for the handler.
+        let info = RequestInfo::parse(method.as_str(), uri.path(), watch);
         // A panic is logged by the process's panic hook (with this request's id); the client
         // gets a 500 `InternalError` instead of a dropped connection.
         let notes = self.state.observers.wants_notes(&method);
         let (answered, user, mut notes) = if notes && observe::is_mutating(&method) {
             // A write is recorded too (boxed: writes are few, and cost far more than a box).
-            let recorded = Box::pin(kargo_registry::touched::recording(
-                self.answer(request, source),
-            ));
+            let recorded = Box::pin(kargo_registry::touched::recording(self.answer(
+                request,
+                source,
+                Some(&info),
+            )));
             let (answered, user, mut notes) = observe::Answering::new(id, recorded, true).await;
             let answered = answered.map(|(response, touched)| {
                 if let Some(notes) = &mut notes {
@@ -214,7 +218,7 @@ impl Api {
             });
             (answered, user, notes)
         } else {
-            observe::Answering::new(id, self.answer(request, source), notes).await
+            observe::Answering::new(id, self.answer(request, source, Some(&info)), notes).await
         };
         let mut response = answered.unwrap_or_else(|_| {
             notes = None;
@@ -223,7 +227,6 @@ impl Api {
         response
             .headers_mut()
             .insert(observe::AUDIT_ID_HEADER, id.header_value());
-        let info = RequestInfo::parse(method.as_str(), uri.path(), watch);
         self.state.observers.request(&observe::RequestRecord {
             id,
             user: user.as_deref(),
@@ -239,8 +242,13 @@ impl Api {
         response
     }
 
-    /// [`Api::call`] without its observation.
-    async fn answer<B>(&self, mut request: http::Request<B>, source: Option<SocketAddr>) -> Response
+    /// [`Api::call`] without its observation; `info` is the request's, if already parsed.
+    async fn answer<B>(
+        &self,
+        mut request: http::Request<B>,
+        source: Option<SocketAddr>,
+        info: Option<&RequestInfo<'_>>,
+    ) -> Response
     where
         B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
@@ -249,7 +257,8 @@ impl Api {
         if is_kube_path(path) {
             let watch = is_watch(&request);
             let request = request.map(axum::body::Body::new);
-            return kube_request(&self.state, request, watch, source.map(|s| s.ip())).await;
+            let source = source.map(|s| s.ip());
+            return kube_request(&self.state, request, watch, source, info).await;
         }
         if health::is_health_path(path) {
             return self.route(request).await;
@@ -298,11 +307,13 @@ fn is_watch<B>(request: &http::Request<B>) -> bool {
             .strip_prefix("/api/")
             .is_some_and(|rest| rest.split('/').nth(1) == Some("watch")),
     };
+    // The first `watch` parameter counts, as in kube-apiserver (and `kube::flag`).
     watch_path
         || uri.query().is_some_and(|q| {
             q.contains("watch=")
                 && form_urlencoded::parse(q.as_bytes())
-                    .any(|(k, v)| k == "watch" && matches!(&*v, "true" | "1"))
+                    .find(|(k, _)| k == "watch")
+                    .is_some_and(|(_, v)| matches!(&*v, "true" | "1"))
         })
 }
 
@@ -376,18 +387,19 @@ fn is_kube_path(path: &str) -> bool {
 }
 
 /// A Kubernetes API request, authenticated here, then held to its in-flight pool (unless it is a
-/// watch) and `--request-timeout`.
+/// watch) and `--request-timeout`. `info` is its attributes, if the seam parsed them.
 async fn kube_request(
     app: &AppState,
     request: Request,
     watch: bool,
     source: Option<IpAddr>,
+    info: Option<&RequestInfo<'_>>,
 ) -> Response {
     let (user, request) = match authenticate(app, request, source).await {
         Ok(authenticated) => authenticated,
         Err(response) => return response,
     };
-    kube_authenticated(app, &user, request, watch).await
+    kube_authenticated(app, &user, request, watch, info).await
 }
 
 /// [`kube_request`] once authenticated.
@@ -396,6 +408,7 @@ async fn kube_authenticated(
     user: &UserInfo,
     request: Request,
     watch: bool,
+    info: Option<&RequestInfo<'_>>,
 ) -> Response {
     let limits = &app.limits;
     // Watches take no place (the watch slots bound them); their stream outlives the timeout,
@@ -408,12 +421,11 @@ async fn kube_authenticated(
         drain_later(request);
         return too_many_requests(false);
     }
-    let response =
-        match crate::limits::within(limits.request_timeout, kube::handle(app, user, request)).await
-        {
-            Ok(response) => response,
-            Err(_) => crate::limits::request_timed_out().into_response(),
-        };
+    let handled = kube::handle(app, user, request, info);
+    let response = match crate::limits::within(limits.request_timeout, handled).await {
+        Ok(response) => response,
+        Err(_) => crate::limits::request_timed_out().into_response(),
+    };
     drop(permit);
     response
 }
