@@ -219,8 +219,7 @@ pub struct TokenOutputFlag {
     /// kubeconfig prints a kubeconfig for kubectl with the token, the server and its CA, and a
     /// context whose namespace is the project; env prints the KARGO_API_ADDRESS,
     /// KARGO_API_TOKEN and KARGO_CERTIFICATE_AUTHORITY lines a CI job sets. Both show the
-    /// token, as the banner does; json, yaml, name and jsonpath print the Secret (its token
-    /// redacted).
+    /// token, as the banner does; json, yaml, name and jsonpath print the created Secret.
     #[arg(short = 'o', long, value_name = "FORMAT", value_parser = TokenOutput::parse)]
     pub output: Option<TokenOutput>,
 }

@@ -50,7 +50,7 @@ impl OutputFormat {
 }
 
 /// The value of `-o/--output` of `kargo create serviceaccounttoken`: the formats of
-/// [`OutputFormat`] (the Secret, its token redacted), or the token ready to use.
+/// [`OutputFormat`] (the created Secret), or the token ready to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenOutput {
     /// The created Secret in one of the usual formats.
