@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use base64::Engine as _;
 use kargo_api::kargo::SYSTEM_NAMESPACE;
-use serde_json::{Value, json};
+use kargo_api::kubeconfig::{Credential, Kubeconfig, ServerTrust};
 
 use crate::api::Scope;
 use crate::client::Tls;
@@ -53,29 +53,25 @@ impl TokenAccess<'_> {
     /// A kubeconfig (YAML, keys sorted as `kubectl config view` prints them) with one cluster
     /// (the server, its CA as `certificate-authority-data`, or `insecure-skip-tls-verify: true`
     /// when the CLI does not check the certificate), one user with the token, and one context,
-    /// current, whose namespace is the ServiceAccount's.
+    /// current, whose namespace is the ServiceAccount's; built by [`Kubeconfig`], as the
+    /// server's `admin.kubeconfig` is.
     pub fn kubeconfig(&self) -> String {
         let name = self.name();
-        let mut cluster = json!({ "server": self.address });
-        match self.tls {
-            Tls::CertificateAuthority(pem) => {
-                cluster["certificate-authority-data"] = Value::String(base64(pem));
-            }
-            Tls::Insecure => cluster["insecure-skip-tls-verify"] = Value::Bool(true),
-            Tls::System => {}
-        }
-        let config = json!({
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{ "name": name, "cluster": cluster }],
-            "users": [{ "name": name, "user": { "token": self.token } }],
-            "contexts": [{
-                "name": name,
-                "context": { "cluster": name, "user": name, "namespace": self.namespace() },
-            }],
-            "current-context": name,
-        });
-        crate::yaml::to_string(&config)
+        let trust = match self.tls {
+            Tls::CertificateAuthority(pem) => ServerTrust::CertificateAuthority(pem.clone()),
+            Tls::Insecure => ServerTrust::Insecure,
+            Tls::System => ServerTrust::System,
+        };
+        let config = Kubeconfig {
+            cluster: name.clone(),
+            server: self.address.to_owned(),
+            trust,
+            user: name.clone(),
+            credential: Credential::Token(self.token.to_owned()),
+            context: name,
+            namespace: Some(self.namespace().to_owned()),
+        };
+        crate::yaml::to_string(&config.to_value())
     }
 
     /// `KARGO_API_ADDRESS=...`, `KARGO_API_TOKEN=...` and the certificate line, one
