@@ -1,6 +1,7 @@
 //! Issue 17, item 6: a new ServiceAccount token ready to use. `kargo create serviceaccounttoken
 //! -o kubeconfig` prints a kubeconfig that real kubectl uses with no other flag, and `-o env` the
-//! `KARGO_*` lines on which the real `kargo` runs with nothing else in its environment.
+//! `KARGO_*` lines on which the real `kargo` runs with nothing else in its environment. A
+//! system-level token and a CLI that skips certificate checks get kubeconfigs that work too.
 
 use std::path::Path;
 use std::process::Command;
@@ -9,7 +10,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::cli_harness::{Kargo, account_with_role};
-use crate::harness::{Run, Server};
+use crate::harness::{ADMIN_PASSWORD, Run, Server};
 
 const P: &str = "my-project";
 
@@ -204,5 +205,60 @@ fn env_lines_are_all_a_ci_job_needs() {
     assert!(
         !home.path().join(".config").exists(),
         "no configuration file was written"
+    );
+}
+
+#[test]
+fn system_level_and_unverified_logins_give_kubeconfigs_that_work_too() {
+    let server = Server::start();
+    let admin = Kargo::new();
+    admin
+        .run(&[
+            "login",
+            &server.url,
+            "--admin",
+            "--password",
+            ADMIN_PASSWORD,
+            "--insecure-skip-tls-verify",
+        ])
+        .prints("");
+    let out = admin.run(&[
+        "create",
+        "sat",
+        "--system",
+        "--service-account",
+        "kargo-project-creator",
+        "creator",
+        "-o",
+        "kubeconfig",
+    ]);
+    let text = out.ok();
+    for expected in [
+        "current-context: system-kargo-project-creator\n",
+        "    namespace: kargo\n",
+        "    insecure-skip-tls-verify: true\n",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in the kubeconfig");
+    }
+    assert!(
+        !text.contains("certificate-authority"),
+        "a CA the CLI does not use"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("creator.kubeconfig");
+    std::fs::write(&file, text).unwrap();
+    assert_eq!(
+        kubectl(
+            &file,
+            &[
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.username}"
+            ]
+        )
+        .ok(),
+        "system:serviceaccount:kargo:kargo-project-creator"
     );
 }
