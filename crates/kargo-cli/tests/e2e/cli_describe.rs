@@ -189,6 +189,20 @@ Roles:             {roles}
 }
 
 #[test]
+fn system_roles_are_described_with_their_rules() {
+    let server = Server::start();
+    let admin = Kargo::logged_in(&server);
+    let out = admin.run(&["describe", "role", "--system", "kargo-admin"]);
+    let text = out.ok();
+    assert!(
+        text.starts_with("Name:              kargo-admin\nNamespace:         kargo\n")
+            && text.contains("\nRules:\n  Resources ")
+            && out.stderr.is_empty(),
+        "{text}"
+    );
+}
+
+#[test]
 fn several_names_are_described_in_turn_and_a_missing_one_fails_after_them() {
     let server = Server::start();
     let (admin, _) = developer(&server);
