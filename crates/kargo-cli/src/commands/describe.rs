@@ -1,7 +1,7 @@
 //! `kargo describe project|serviceaccount|serviceaccounttoken|role NAME...`: each object and
 //! what the REST API says about it besides (a ServiceAccount's roles and tokens, a project's
 //! counts), as [`crate::output::describe`] lays it out. Like `kargo get NAME...`, every name is
-//! tried: the ones found are printed, separated by a blank line, then one `Error:` line per
+//! tried: the ones found are printed, two blank lines apart as kubectl does, then one `Error:` line per
 //! name that failed (exit 1).
 
 use serde_json::Value;
@@ -48,7 +48,9 @@ pub fn run(ctx: &mut Context<'_>, command: DescribeCommand) -> Result<(), Error>
             Err(e) => errors.push(e),
         }
     }
-    ctx.print(&texts.join("\n"))?;
+    // kubectl describe writes "\n\n" before each description but the first, and each ends
+    // with a newline: two blank lines between them.
+    ctx.print(&texts.join("\n\n"))?;
     Error::from_many(errors)
 }
 
