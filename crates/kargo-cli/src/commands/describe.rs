@@ -1,8 +1,8 @@
 //! `kargo describe project|serviceaccount|serviceaccounttoken|role NAME...`: each object and
 //! what the REST API says about it besides (a ServiceAccount's roles and tokens, a project's
 //! counts), as [`crate::output::describe`] lays it out. Like `kargo get NAME...`, every name is
-//! tried: the ones found are printed, two blank lines apart as kubectl does, then one `Error:` line per
-//! name that failed (exit 1).
+//! tried: the ones found are printed, two blank lines apart as kubectl does, then one `Error:`
+//! line per name that failed (exit 1).
 
 use serde_json::Value;
 
@@ -75,7 +75,8 @@ fn text(
         }
         (Kind::ServiceAccountToken, _) => describe::token(object),
         (Kind::Role, _) => describe::role(object),
-        _ => {
+        // `run` gives a ServiceAccount its scope; a project has none.
+        (Kind::Project, _) | (Kind::ServiceAccount, None) => {
             let project = Scope::Project(name.to_owned());
             let accounts = items(client, &api::list_service_accounts(&project))?;
             let roles = items(client, &api::list_roles(&project))?;
