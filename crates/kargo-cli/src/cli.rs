@@ -31,6 +31,15 @@ Examples:
   kargo grant --project my-project --role developer --service-account my-sa
   kargo create serviceaccounttoken --project my-project --service-account my-sa my-sa-token";
 
+/// The other names of `serviceaccount` (create, describe, delete).
+const SERVICE_ACCOUNT_ALIASES: [&str; 3] = ["serviceaccounts", "sa", "sas"];
+/// The other names of `serviceaccounttoken` (create, describe, delete).
+const TOKEN_ALIASES: [&str; 5] = ["serviceaccounttokens", "sat", "sats", "satoken", "satokens"];
+/// The other names of `project` (create, describe, delete).
+const PROJECT_ALIASES: [&str; 1] = ["projects"];
+/// The other names of `role` (create, describe, delete).
+const ROLE_ALIASES: [&str; 1] = ["roles"];
+
 /// Kargo: manage projects, roles, ServiceAccounts and their tokens.
 #[derive(Debug, Parser)]
 #[command(
@@ -91,6 +100,19 @@ Examples:
         after_help = "Examples:\n  kargo get serviceaccounts --project my-project"
     )]
     Get(GetCommand),
+    /// Show the details of projects, ServiceAccounts, ServiceAccount tokens or roles.
+    #[command(
+        subcommand,
+        arg_required_else_help = false,
+        after_help = "\
+Examples:
+  # A ServiceAccount: its labels, the roles granted to it and its tokens (never their values)
+  kargo describe serviceaccount --project my-project my-sa
+
+  # A role: the ServiceAccounts and claims it is granted to, and its rules
+  kargo describe role --project my-project developer"
+    )]
+    Describe(DescribeCommand),
     /// Delete projects, ServiceAccounts, ServiceAccount tokens or roles by name.
     #[command(
         subcommand,
@@ -323,21 +345,21 @@ pub struct SetProjectArgs {
 pub enum CreateCommand {
     /// Create a project.
     #[command(
-        visible_alias = "projects",
+        visible_aliases = PROJECT_ALIASES,
         after_help = "Examples:\n  kargo create project my-project"
     )]
     Project(CreateProjectArgs),
     /// Create a Kargo ServiceAccount.
     #[command(
         name = "serviceaccount",
-        visible_aliases = ["serviceaccounts", "sa", "sas"],
+        visible_aliases = SERVICE_ACCOUNT_ALIASES,
         after_help = "Examples:\n  kargo create serviceaccount --project my-project my-sa"
     )]
     ServiceAccount(CreateServiceAccountArgs),
     /// Create a token for a Kargo ServiceAccount; its value is shown only once.
     #[command(
         name = "serviceaccounttoken",
-        visible_aliases = ["serviceaccounttokens", "sat", "sats", "satoken", "satokens"],
+        visible_aliases = TOKEN_ALIASES,
         after_help = "\
 Examples:
   kargo create serviceaccounttoken --project my-project --service-account my-sa my-sa-token
@@ -352,7 +374,7 @@ Examples:
     ServiceAccountToken(CreateTokenArgs),
     /// Create a Kargo Role (a ServiceAccount, Role and RoleBinding of one name).
     #[command(
-        visible_alias = "roles",
+        visible_aliases = ROLE_ALIASES,
         after_help = "\
 Examples:
   kargo create role --project my-project developer
@@ -512,32 +534,88 @@ pub struct GetTokensArgs {
     pub get: GetArgs,
 }
 
+/// `kargo describe ...`
+#[derive(Debug, Subcommand)]
+pub enum DescribeCommand {
+    /// Show the details of projects: labels, phase, and how many ServiceAccounts and roles.
+    #[command(
+        visible_aliases = PROJECT_ALIASES,
+        after_help = "Examples:\n  kargo describe project my-project"
+    )]
+    Project(DescribeArgs),
+    /// Show the details of Kargo ServiceAccounts: the roles granted to them and their tokens.
+    #[command(
+        name = "serviceaccount",
+        visible_aliases = SERVICE_ACCOUNT_ALIASES,
+        after_help = "Examples:\n  kargo describe serviceaccount --project my-project my-sa"
+    )]
+    ServiceAccount(DescribeScopedArgs),
+    /// Show the details of Kargo ServiceAccount tokens (never their values).
+    #[command(
+        name = "serviceaccounttoken",
+        visible_aliases = TOKEN_ALIASES,
+        after_help = "Examples:\n  kargo describe serviceaccounttoken --project my-project my-sa-token"
+    )]
+    ServiceAccountToken(DescribeScopedArgs),
+    /// Show the details of Kargo Roles: whom they are granted to, and their rules.
+    #[command(
+        visible_aliases = ROLE_ALIASES,
+        after_help = "\
+Examples:
+  kargo describe role --project my-project developer
+  kargo describe role --system kargo-admin"
+    )]
+    Role(DescribeScopedArgs),
+}
+
+/// Arguments of `kargo describe project`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DescribeArgs {
+    /// Names to describe.
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientFlags,
+}
+
+/// Arguments of `kargo describe serviceaccount|serviceaccounttoken|role`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DescribeScopedArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub scope: ScopeFlags,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub describe: DescribeArgs,
+}
+
 /// `kargo delete ...`
 #[derive(Debug, Subcommand)]
 pub enum DeleteCommand {
     /// Delete projects, with everything in them.
     #[command(
-        visible_alias = "projects",
+        visible_aliases = PROJECT_ALIASES,
         after_help = "Examples:\n  kargo delete project my-project"
     )]
     Project(DeleteArgs),
     /// Delete Kargo ServiceAccounts, with their tokens and role grants.
     #[command(
         name = "serviceaccount",
-        visible_aliases = ["serviceaccounts", "sa", "sas"],
+        visible_aliases = SERVICE_ACCOUNT_ALIASES,
         after_help = "Examples:\n  kargo delete serviceaccount --project my-project my-sa"
     )]
     ServiceAccount(DeleteInProjectArgs),
     /// Delete Kargo ServiceAccount tokens; they stop working at once.
     #[command(
         name = "serviceaccounttoken",
-        visible_aliases = ["serviceaccounttokens", "sat", "sats", "satoken", "satokens"],
+        visible_aliases = TOKEN_ALIASES,
         after_help = "Examples:\n  kargo delete serviceaccounttoken --project my-project my-sa-token"
     )]
     ServiceAccountToken(DeleteTokenArgs),
     /// Delete Kargo Roles (their ServiceAccount, Role and RoleBinding).
     #[command(
-        visible_alias = "roles",
+        visible_aliases = ROLE_ALIASES,
         after_help = "Examples:\n  kargo delete role --project my-project developer"
     )]
     Role(DeleteInProjectArgs),
@@ -860,6 +938,10 @@ mod tests {
                 parse(&["delete", alias, "-p", "p", "x"]).map(|c| c.command),
                 Ok(Command::Delete(DeleteCommand::ServiceAccount(_)))
             ));
+            assert!(matches!(
+                parse(&["describe", alias, "-p", "p", "x"]).map(|c| c.command),
+                Ok(Command::Describe(DescribeCommand::ServiceAccount(_)))
+            ));
         }
         for alias in sat {
             assert!(matches!(
@@ -873,6 +955,10 @@ mod tests {
             assert!(matches!(
                 parse(&["delete", alias, "x"]).map(|c| c.command),
                 Ok(Command::Delete(DeleteCommand::ServiceAccountToken(_)))
+            ));
+            assert!(matches!(
+                parse(&["describe", alias, "--system", "x"]).map(|c| c.command),
+                Ok(Command::Describe(DescribeCommand::ServiceAccountToken(_)))
             ));
         }
         for alias in ["project", "projects"] {
@@ -888,6 +974,10 @@ mod tests {
                 parse(&["delete", alias, "p"]).map(|c| c.command),
                 Ok(Command::Delete(DeleteCommand::Project(_)))
             ));
+            assert!(matches!(
+                parse(&["describe", alias, "p"]).map(|c| c.command),
+                Ok(Command::Describe(DescribeCommand::Project(_)))
+            ));
         }
         for alias in ["role", "roles"] {
             assert!(matches!(
@@ -901,6 +991,10 @@ mod tests {
             assert!(matches!(
                 parse(&["delete", alias, "r"]).map(|c| c.command),
                 Ok(Command::Delete(DeleteCommand::Role(_)))
+            ));
+            assert!(matches!(
+                parse(&["describe", alias, "r"]).map(|c| c.command),
+                Ok(Command::Describe(DescribeCommand::Role(_)))
             ));
         }
     }
@@ -1013,6 +1107,14 @@ mod tests {
             (
                 &["get", "serviceacount"][..],
                 "unrecognized subcommand 'serviceacount'; tip: some similar subcommands exist: 'serviceaccounttokens', 'serviceaccounttoken', 'serviceaccounts', 'serviceaccount'",
+            ),
+            (
+                &["describe", "role", "-p", "p"][..],
+                "the following required arguments were not provided: <NAME>...",
+            ),
+            (
+                &["describe", "rol", "x"][..],
+                "unrecognized subcommand 'rol'; tip: some similar subcommands exist: 'roles', 'role'",
             ),
             (
                 &["get", "sas", "--projet", "p"][..],

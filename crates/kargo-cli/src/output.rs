@@ -14,6 +14,8 @@ use serde_json::{Map, Value, json};
 
 use crate::jsonpath::{self, JsonPathError};
 
+pub mod describe;
+
 /// The value of `-o/--output`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputFormat {

@@ -95,7 +95,7 @@ fn list_request(kind: Kind, scope: Option<&Scope>, service_account: Option<&str>
     }
 }
 
-fn get_request(kind: Kind, scope: Option<&Scope>, name: &str) -> Request {
+pub(super) fn get_request(kind: Kind, scope: Option<&Scope>, name: &str) -> Request {
     match (kind, scope) {
         (Kind::Project, _) | (_, None) => api::get_project(name),
         (Kind::ServiceAccount, Some(s)) => api::get_service_account(s, name),
@@ -105,7 +105,7 @@ fn get_request(kind: Kind, scope: Option<&Scope>, name: &str) -> Request {
 }
 
 /// The objects of a list answer: a JSON array (roles) or a Kubernetes list's `items`.
-fn items(client: &Client, request: &Request) -> Result<Vec<Value>, Error> {
+pub(super) fn items(client: &Client, request: &Request) -> Result<Vec<Value>, Error> {
     match client.send(request)? {
         Value::Array(items) => Ok(items),
         Value::Object(mut list) => match list.remove("items") {

@@ -5,6 +5,7 @@
 mod config;
 mod create;
 mod delete;
+mod describe;
 mod get;
 mod login;
 mod role;
@@ -189,6 +190,7 @@ pub fn run(ctx: &mut Context<'_>, command: Command) -> Result<(), Error> {
         Command::Config(command) => config::run(ctx, command),
         Command::Create(command) => create::run(ctx, command),
         Command::Get(command) => get::run(ctx, command),
+        Command::Describe(command) => describe::run(ctx, command),
         Command::Delete(command) => delete::run(ctx, command),
         Command::Grant(args) => role::change(ctx, &args, role::Direction::Grant),
         Command::Revoke(args) => role::change(ctx, &args, role::Direction::Revoke),
