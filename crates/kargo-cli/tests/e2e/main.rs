@@ -33,6 +33,8 @@
 //!   was typed, logging in with a ServiceAccount token and a CA file path (issue 19);
 //! - `cli_token_output`: a new token as a kubeconfig for kubectl and as `KARGO_*` lines (issue
 //!   17);
+//! - `impersonation`: `kubectl --as`/`--as-group` and `Impersonate-*` headers, allowed and
+//!   refused as kube-apiserver does, and the audit log's two users (issue 18);
 //! - `guide`: the ServiceAccounts user guide replayed command by command;
 //! - `readme`: the README's quick start and first service account, run as written;
 //! - `oidc_provider`: the tests' OpenID provider (`oidc`, npm `oidc-provider`) on its own;
@@ -61,6 +63,7 @@ mod data_dir;
 mod encryption;
 mod guide;
 mod health;
+mod impersonation;
 mod kargo_access;
 mod kargo_accounts;
 mod kargo_client;
