@@ -105,6 +105,22 @@ fn kubectl_as_acts_as_the_named_account_only_when_impersonation_is_allowed() {
         "{body}"
     );
 
+    // The Kargo API refuses it alike.
+    let (code, body) = server.curl(
+        "GET",
+        "/v1beta1/projects",
+        Some(&token),
+        &["Impersonate-User: admin"],
+        None,
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(&format!(
+            "User \\\"{BOT}\\\" cannot impersonate resource \\\"users\\\""
+        )),
+        "{body}"
+    );
+
     // Granted `impersonate` on the account `other` only, the bot acts as `other` and no one else.
     admin.run(&["create", "sa", "-p", PROJECT, "other"]).ok();
     let role = r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"impersonate-other","namespace":"imp"},"rules":[{"apiGroups":[""],"resources":["serviceaccounts"],"resourceNames":["other"],"verbs":["impersonate"]}]}"#;
