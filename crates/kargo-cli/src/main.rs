@@ -16,6 +16,7 @@ mod commands;
 mod config;
 mod jsonpath;
 mod logs;
+mod manifest;
 mod output;
 mod server;
 mod sso;
