@@ -250,8 +250,9 @@ fn service_account(value: &Value, name: &str, namespace: Option<String>) -> Resu
     let map = |key: &str| -> Result<BTreeMap<String, String>, String> {
         match &value["metadata"][key] {
             Value::Null => Ok(BTreeMap::new()),
-            v => serde_json::from_value(v.clone())
-                .map_err(|_| format!("metadata.{key} of ServiceAccount {name:?} must map names to strings")),
+            v => serde_json::from_value(v.clone()).map_err(|_| {
+                format!("metadata.{key} of ServiceAccount {name:?} must map names to strings")
+            }),
         }
     };
     let labels = map("labels")?;
@@ -283,7 +284,12 @@ mod tests {
     fn errors(text: &str) -> Vec<String> {
         documents(&source(text))
             .into_iter()
-            .filter_map(|d| d.object.err().map(|e| format!("{}: {e}", d.place())))
+            .filter_map(|d| {
+                d.object
+                    .as_ref()
+                    .err()
+                    .map(|e| format!("{}: {e}", d.place()))
+            })
             .collect()
     }
 
@@ -298,10 +304,7 @@ mod tests {
             .iter()
             .map(|d| (d.index, d.object.as_ref().unwrap().name().to_owned()))
             .collect();
-        assert_eq!(
-            got,
-            [(1, "p".into()), (3, "sa".into()), (4, "dev".into())]
-        );
+        assert_eq!(got, [(1, "p".into()), (3, "sa".into()), (4, "dev".into())]);
         match &docs[2].object {
             Ok(Object::Role { namespace, role }) => {
                 assert_eq!(namespace, &None);
@@ -316,10 +319,13 @@ mod tests {
     fn a_bad_document_says_why_in_one_line_and_never_shows_a_secret() {
         assert_eq!(
             errors("kind: Foo\napiVersion: x/v1\nmetadata:\n  name: a\n"),
-            ["m.yaml: document 1: unknown kind \"Foo\" of apiVersion \"x/v1\": kargo apply takes a Project (kargo.akuity.io/v1alpha1), a ServiceAccount (v1) or a Role (rbac.kargo.akuity.io/v1alpha1)"]
+            [
+                "m.yaml: document 1: unknown kind \"Foo\" of apiVersion \"x/v1\": kargo apply takes a Project (kargo.akuity.io/v1alpha1), a ServiceAccount (v1) or a Role (rbac.kargo.akuity.io/v1alpha1)"
+            ]
         );
         assert_eq!(
-            errors("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: a\n").len(),
+            errors("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: a\n")
+                .len(),
             1
         );
         assert_eq!(
@@ -328,11 +334,18 @@ mod tests {
         );
         assert_eq!(
             errors("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa\n"),
-            ["m.yaml: document 1: ServiceAccount \"sa\" is not a Kargo ServiceAccount: it needs the label rbac.kargo.akuity.io/service-account: \"true\""]
+            [
+                "m.yaml: document 1: ServiceAccount \"sa\" is not a Kargo ServiceAccount: it needs the label rbac.kargo.akuity.io/service-account: \"true\""
+            ]
         );
-        let secret = errors("apiVersion: v1\nkind: Secret\nmetadata:\n  name: t\ndata:\n  token: c2VjcmV0LXZhbHVl\n");
+        let secret = errors(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: t\ndata:\n  token: c2VjcmV0LXZhbHVl\n",
+        );
         assert_eq!(secret.len(), 1);
-        assert!(secret[0].contains("kargo create serviceaccounttoken"), "{secret:?}");
+        assert!(
+            secret[0].contains("kargo create serviceaccounttoken"),
+            "{secret:?}"
+        );
         assert!(!secret[0].contains("c2VjcmV0"), "{secret:?}");
     }
 
@@ -340,7 +353,10 @@ mod tests {
     fn a_yaml_syntax_error_names_its_line_and_ends_the_source() {
         let got = errors("apiVersion: v1\nkind: [\n---\nkind: Foo\n");
         assert_eq!(got.len(), 1, "{got:?}");
-        assert!(got[0].starts_with("m.yaml: document 1: invalid YAML: "), "{got:?}");
+        assert!(
+            got[0].starts_with("m.yaml: document 1: invalid YAML: "),
+            "{got:?}"
+        );
         assert!(got[0].contains("line "), "{got:?}");
     }
 

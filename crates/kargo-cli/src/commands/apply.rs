@@ -90,12 +90,10 @@ pub fn run(ctx: &mut Context<'_>, args: &ApplyArgs) -> Result<(), Error> {
         for document in manifest::documents(source) {
             let place = document.place();
             let applied = match document.object {
-                Ok(object) => applier.apply(object),
-                Err(message) => Err(Error::Manifest {
-                    place,
-                    message,
-                }),
-            };
+                Ok(object) => applier.apply(object).map_err(|e| e.to_string()),
+                Err(message) => Err(message),
+            }
+            .map_err(|message| Error::Manifest { place, message });
             match applied {
                 Ok(applied) if format.is_none() || format == Some(&OutputFormat::Name) => {
                     let verb = format!("{}{suffix}", applied.outcome.word());
@@ -167,23 +165,24 @@ impl Applier<'_> {
 
     /// The project of a namespaced object: its namespace, else `--project` or the configured
     /// one; a namespace other than `--project` is a mistake, as kubectl's `-n` makes it.
-    fn project_of(&self, namespace: Option<String>, kind: &str, name: &str) -> Result<String, Error> {
-        let fail = |message: String| Error::Manifest {
-            place: format!("{kind} {name:?}"),
-            message,
-        };
+    fn project_of(
+        &self,
+        namespace: Option<String>,
+        kind: &str,
+        name: &str,
+    ) -> Result<String, Error> {
         match (namespace, self.flag, self.default) {
-            (Some(ns), Some(flag), _) if ns != flag => Err(fail(format!(
-                "the namespace from the provided object {ns:?} does not match the project {flag:?} (--project)"
+            (Some(ns), Some(flag), _) if ns != flag => Err(invalid(format!(
+                "the namespace of {kind} {name:?}, {ns:?}, does not match the project {flag:?} (--project)"
             ))),
             (Some(ns), _, _) => {
-                cli::check_name(&ns).map_err(|e| fail(e.0))?;
+                cli::check_name(&ns)?;
                 Ok(ns)
             }
             (None, _, Some(default)) => Ok(default.to_owned()),
-            (None, _, None) => Err(fail(
-                "no project: set metadata.namespace, or pass --project (or set a default project with `kargo config set-project NAME`)".to_owned(),
-            )),
+            (None, _, None) => Err(invalid(format!(
+                "{kind} {name:?} has no namespace: set metadata.namespace, or pass --project (or set a default project with `kargo config set-project NAME`)"
+            ))),
         }
     }
 
@@ -269,13 +268,10 @@ impl Applier<'_> {
                 account.namespace = project.to_owned();
             }
             if account.namespace != project {
-                return Err(Error::Manifest {
-                    place: format!("Role {name:?}"),
-                    message: format!(
-                        "serviceAccounts must be in the role's project {project:?}, not {:?}",
-                        account.namespace
-                    ),
-                });
+                return Err(invalid(format!(
+                    "the serviceAccounts of Role {name:?} must be in its project {project:?}, not {:?}",
+                    account.namespace
+                )));
             }
         }
         let fail = |e| about(Kind::Role, &name, e);
@@ -343,14 +339,17 @@ impl Applier<'_> {
     }
 }
 
+/// A document that cannot be applied as it is (the caller names the file and document).
+fn invalid(message: String) -> Error {
+    Error::Usage(cli::UsageError(message))
+}
+
 /// An existing object that the manifest would change where the Kargo API cannot.
 fn cannot_change(kind: Kind, name: &str, why: &str) -> Error {
-    Error::Manifest {
-        place: format!("{}/{name}", kind.qualified()),
-        message: format!(
-            "exists and {why}, which the Kargo API cannot change (delete it and apply again)"
-        ),
-    }
+    invalid(format!(
+        "{}/{name} exists and {why}, which the Kargo API cannot change (delete it and apply again)",
+        kind.qualified()
+    ))
 }
 
 /// What `PUT .../roles/{r}` replaces, in a form that compares as the server stores it.
@@ -450,7 +449,9 @@ mod tests {
     #[test]
     fn claims_and_the_description_are_part_of_the_content() {
         let a = role(json!({"claims": [{"name": "email", "values": ["b", "a"]}]}));
-        let b = role(json!({"claims": [{"name": "email", "values": ["a"]}, {"name": "email", "values": ["b"]}, {"name": "sub", "values": []}]}));
+        let b = role(
+            json!({"claims": [{"name": "email", "values": ["a"]}, {"name": "email", "values": ["b"]}, {"name": "sub", "values": []}]}),
+        );
         assert_eq!(Content::of(&a), Content::of(&b));
         let described = role(json!({"metadata": {"annotations": {DESCRIPTION_ANNOTATION: "x"}}}));
         assert_ne!(Content::of(&described), Content::of(&role(json!({}))));
