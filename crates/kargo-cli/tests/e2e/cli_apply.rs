@@ -89,7 +89,7 @@ fn a_manifest_is_created_then_unchanged_then_configured_and_the_role_is_in_effec
         .prints(&lines(["created"; 3], " (dry run)"));
     admin
         .run(&["get", "project", "p"])
-        .fails_with("projects \"p\" not found");
+        .fails_with("projects.kargo.akuity.io \"p\" not found");
 
     admin
         .run(&["apply", "-f", file])
@@ -147,6 +147,16 @@ fn a_manifest_is_created_then_unchanged_then_configured_and_the_role_is_in_effec
     admin
         .run(&["apply", "-f", changed, "-o", "name"])
         .prints("project.kargo.akuity.io/p\nserviceaccount/ci\nrole.rbac.kargo.akuity.io/reader\n");
+
+    let list: Value =
+        serde_json::from_str(admin.run(&["apply", "-f", changed, "-o", "json"]).ok()).unwrap();
+    let kinds: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["Project", "ServiceAccount", "Role"], "{list}");
 
     // A manifest without the account revokes the role from it.
     let alone = manifest(", create").replace("serviceAccounts:\n- name: ci\n", "");
