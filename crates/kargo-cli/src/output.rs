@@ -98,6 +98,8 @@ enum Column {
     ServiceAccount,
     KargoManaged,
     Age,
+    /// A token's `kargo.akuity.io/expires-at`: `never`, `in 3h`, `expired` (`-o wide`).
+    Expires,
 }
 
 impl Column {
@@ -108,6 +110,7 @@ impl Column {
             Column::ServiceAccount => "SERVICE ACCOUNT",
             Column::KargoManaged => "KARGO MANAGED",
             Column::Age => "AGE",
+            Column::Expires => "EXPIRES",
         }
     }
 }
@@ -169,7 +172,10 @@ impl Kind {
             (Kind::Project, _) => &[Name, Phase, Age],
             (Kind::ServiceAccount, false) => &[Name, Age],
             (Kind::ServiceAccount, true) => &[Name, KargoManaged, Age],
-            (Kind::ServiceAccountToken, _) => &[Name, ServiceAccount, KargoManaged, Age],
+            (Kind::ServiceAccountToken, false) => &[Name, ServiceAccount, KargoManaged, Age],
+            (Kind::ServiceAccountToken, true) => {
+                &[Name, ServiceAccount, KargoManaged, Age, Expires]
+            }
             (Kind::Role, _) => &[Name, KargoManaged, Age],
         }
     }
@@ -193,6 +199,10 @@ impl Kind {
                 Some(created) => kargo_api::duration::human_duration((now_ms - created) / 1000),
                 None => "<unknown>".to_owned(),
             },
+            Column::Expires => kargo_api::expiry::describe(
+                annotation(object, kargo_api::expiry::EXPIRES_AT_ANNOTATION),
+                now_ms.div_euclid(1000),
+            ),
         }
     }
 }
@@ -501,6 +511,45 @@ mod tests {
             .unwrap(),
             "NAME          SERVICE ACCOUNT   KARGO MANAGED   AGE\n\
              my-sa-token   my-sa             true            5m\n",
+        );
+    }
+
+    #[test]
+    fn wide_token_tables_show_when_each_token_expires() {
+        let token = |name: &str, expires_at: Option<&str>| {
+            let mut token = json!({"metadata": {
+                "name": name,
+                "creationTimestamp": "2025-06-01T11:55:00Z",
+                "annotations": {
+                    "kubernetes.io/service-account.name": "my-sa",
+                    "rbac.kargo.akuity.io/managed": "true",
+                },
+            }});
+            if let Some(at) = expires_at {
+                token["metadata"]["annotations"]["kargo.akuity.io/expires-at"] = json!(at);
+            }
+            token
+        };
+        let tokens = [
+            token("forever", None),
+            token("later", Some("2025-06-01T15:00:00Z")),
+            token("gone", Some("2025-06-01T11:59:59Z")),
+        ];
+        let wide = OutputFormat::Wide;
+        check(
+            &render_list(
+                Kind::ServiceAccountToken,
+                &tokens,
+                Shape::List,
+                Some(&wide),
+                false,
+                now(),
+            )
+            .unwrap(),
+            "NAME      SERVICE ACCOUNT   KARGO MANAGED   AGE   EXPIRES\n\
+             forever   my-sa             true            5m    never\n\
+             later     my-sa             true            5m    in 3h\n\
+             gone      my-sa             true            5m    expired\n",
         );
     }
 
