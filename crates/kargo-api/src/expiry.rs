@@ -68,7 +68,7 @@ impl fmt::Display for Lifetime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (unit, length) = UNITS
             .iter()
-            .find(|(_, length)| self.0 % length == 0)
+            .find(|(_, length)| self.0.is_multiple_of(*length))
             .copied()
             .unwrap_or(('s', 1));
         write!(f, "{}{unit}", self.0 / length)
