@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use kargo_api::kargo::Claim;
 
+use crate::jsonpath;
 use crate::output::OutputFormat;
+use crate::selector::Selector;
 
 /// A command line that breaks a rule: one line saying which.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -223,6 +225,9 @@ impl OutputFlag {
             Some(OutputFormat::Wide) => Err(usage(
                 "-o wide is for tables (kargo get); use json, yaml, name or jsonpath=TEMPLATE",
             )),
+            Some(OutputFormat::CustomColumns(_)) => Err(usage(
+                "-o custom-columns is for tables (kargo get); use json, yaml, name or jsonpath=TEMPLATE",
+            )),
             other => Ok(other.as_ref()),
         }
     }
@@ -237,6 +242,29 @@ pub struct ListFlags {
     /// Print tables without their header row.
     #[arg(long)]
     pub no_headers: bool,
+    /// Only objects whose labels match, as kubectl's: `k=v`, `k!=v`, `k`, `!k`, `k in (a,b)`,
+    /// `k notin (a)`, comma-separated (all must hold). Applied by the CLI to the list.
+    #[arg(short = 'l', long, value_name = "SELECTOR", value_parser = Selector::parse, conflicts_with = "names")]
+    pub selector: Option<Selector>,
+    /// Add a last LABELS column (`k=v,k2=v2` or `<none>`) to tables.
+    #[arg(long)]
+    pub show_labels: bool,
+    /// Sort by the value at a JSONPath (`.metadata.name`, `{.metadata.creationTimestamp}`):
+    /// missing values first, numbers by value, strings lexically.
+    #[arg(long, value_name = "JSONPATH", value_parser = parse_path)]
+    pub sort_by: Option<jsonpath::Path>,
+}
+
+fn parse_path(text: &str) -> Result<jsonpath::Path, String> {
+    jsonpath::Path::parse(text).map_err(|e| e.to_string())
+}
+
+/// `-A/--all-projects`, for `kargo get` of project objects.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AllProjectsFlag {
+    /// List across every project you can see (a PROJECT column first); no NAME arguments.
+    #[arg(short = 'A', long, conflicts_with_all = ["project", "system", "names"])]
+    pub all_projects: bool,
 }
 
 /// Flags of `kargo login`.
@@ -483,6 +511,9 @@ pub struct GetScopedArgs {
     pub scope: ScopeFlags,
     #[command(flatten)]
     #[allow(missing_docs)]
+    pub all: AllProjectsFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
     pub get: GetArgs,
 }
 
@@ -492,6 +523,9 @@ pub struct GetTokensArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub scope: ScopeFlags,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub all: AllProjectsFlag,
     /// Only the tokens of this Kargo ServiceAccount.
     #[arg(long, value_name = "NAME")]
     pub service_account: Option<String>,

@@ -17,6 +17,7 @@ mod config;
 mod jsonpath;
 mod logs;
 mod output;
+mod selector;
 mod server;
 mod sso;
 mod yaml;

@@ -9,11 +9,13 @@ use std::fmt::Write as _;
 
 use kargo_api::kargo::{MANAGED_ANNOTATION, TRUE};
 use kargo_api::resources::{KARGO_API_VERSION, KARGO_RBAC_API_VERSION, PROJECTS};
-use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
+use kargo_api::well_known::{SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_UID_ANNOTATION};
 use serde_json::{Map, Value, json};
 
 use crate::jsonpath::{self, JsonPathError};
+use columns::CustomColumns;
 
+pub mod columns;
 pub mod describe;
 
 /// The value of `-o/--output`.
@@ -29,6 +31,8 @@ pub enum OutputFormat {
     Wide,
     /// A JSONPath template applied to the object (or the `List`).
     JsonPath(String),
+    /// A table of the given columns (`kargo get` only).
+    CustomColumns(CustomColumns),
 }
 
 impl OutputFormat {
@@ -42,6 +46,9 @@ impl OutputFormat {
             _ => match s.split_once('=') {
                 Some(("jsonpath", template)) if !template.is_empty() => {
                     Ok(OutputFormat::JsonPath(template.to_owned()))
+                }
+                Some(("custom-columns", spec)) => {
+                    CustomColumns::parse(spec).map(OutputFormat::CustomColumns)
                 }
                 _ => Err(format!(
                     "unknown output format {s:?} (use json, yaml, name, wide or jsonpath=TEMPLATE)"
@@ -66,16 +73,28 @@ pub enum Kind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Column {
+    Project,
     Name,
     Phase,
     ServiceAccount,
     KargoManaged,
     Age,
+    ServiceAccountUid,
+    Created,
+    ServiceAccounts,
+    Claims,
+    Labels,
 }
 
 impl Column {
     fn header(self) -> &'static str {
         match self {
+            Column::Project => "PROJECT",
+            Column::ServiceAccountUid => "SERVICE ACCOUNT UID",
+            Column::Created => "CREATED",
+            Column::ServiceAccounts => "SERVICE ACCOUNTS",
+            Column::Claims => "CLAIMS",
+            Column::Labels => "LABELS",
             Column::Name => "NAME",
             Column::Phase => "PHASE",
             Column::ServiceAccount => "SERVICE ACCOUNT",
@@ -142,13 +161,71 @@ impl Kind {
             (Kind::Project, _) => &[Name, Phase, Age],
             (Kind::ServiceAccount, false) => &[Name, Age],
             (Kind::ServiceAccount, true) => &[Name, KargoManaged, Age],
-            (Kind::ServiceAccountToken, _) => &[Name, ServiceAccount, KargoManaged, Age],
-            (Kind::Role, _) => &[Name, KargoManaged, Age],
+            (Kind::ServiceAccountToken, false) => &[Name, ServiceAccount, KargoManaged, Age],
+            (Kind::ServiceAccountToken, true) => &[
+                Name,
+                ServiceAccount,
+                KargoManaged,
+                Age,
+                ServiceAccountUid,
+                Created,
+            ],
+            (Kind::Role, false) => &[Name, KargoManaged, Age],
+            (Kind::Role, true) => &[Name, KargoManaged, Age, ServiceAccounts, Claims],
         }
     }
 
     fn cell(self, column: Column, object: &Value, now_ms: i64) -> String {
+        let or_none = |s: String| {
+            if s.is_empty() {
+                columns::NONE.to_owned()
+            } else {
+                s
+            }
+        };
         match column {
+            Column::Project => object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+            Column::ServiceAccountUid => or_none(
+                annotation(object, SERVICE_ACCOUNT_UID_ANNOTATION)
+                    .unwrap_or("")
+                    .to_owned(),
+            ),
+            Column::Created => or_none(
+                object["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            ),
+            Column::ServiceAccounts => or_none(
+                object["serviceAccounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|sa| sa["name"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Column::Claims => or_none(
+                object["claims"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|claim| {
+                        let name = claim["name"].as_str().unwrap_or("");
+                        claim["values"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .map(move |v| format!("{name}={v}"))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Column::Labels => columns::labels(object),
             Column::Name => name(object).to_owned(),
             Column::Phase => object["status"]["phase"].as_str().unwrap_or("").to_owned(),
             Column::ServiceAccount => annotation(object, SERVICE_ACCOUNT_NAME_ANNOTATION)
@@ -284,6 +361,17 @@ pub fn to_json(value: &Value) -> String {
     text
 }
 
+/// The table flags of `kargo get`, besides `-o`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableOptions {
+    /// `--no-headers`: no header row.
+    pub no_headers: bool,
+    /// `--show-labels`: a last `LABELS` column.
+    pub show_labels: bool,
+    /// `-A/--all-projects`: a first `PROJECT` column (the object's namespace).
+    pub project_column: bool,
+}
+
 /// The text `kargo get` prints for these objects (empty for no objects in a table or as names,
 /// and for a missing object of [`Shape::One`]).
 pub fn render_list(
@@ -291,21 +379,35 @@ pub fn render_list(
     objects: &[Value],
     shape: Shape,
     format: Option<&OutputFormat>,
-    no_headers: bool,
+    options: TableOptions,
     now_ms: i64,
 ) -> Result<String, JsonPathError> {
     match format {
+        None | Some(OutputFormat::Wide) | Some(OutputFormat::CustomColumns(_))
+            if objects.is_empty() =>
+        {
+            Ok(String::new())
+        }
         None | Some(OutputFormat::Wide) => {
-            if objects.is_empty() {
-                return Ok(String::new());
+            let mut columns = Vec::new();
+            if options.project_column {
+                columns.push(Column::Project);
             }
-            let columns = kind.columns(format == Some(&OutputFormat::Wide));
+            columns.extend(kind.columns(format == Some(&OutputFormat::Wide)));
+            if options.show_labels {
+                columns.push(Column::Labels);
+            }
             let headers: Vec<&str> = columns.iter().map(|c| c.header()).collect();
             let rows: Vec<Vec<String>> = objects
                 .iter()
                 .map(|o| columns.iter().map(|c| kind.cell(*c, o, now_ms)).collect())
                 .collect();
-            Ok(table((!no_headers).then_some(&headers[..]), &rows))
+            Ok(table((!options.no_headers).then_some(&headers[..]), &rows))
+        }
+        Some(OutputFormat::CustomColumns(custom)) => {
+            let rows: Vec<Vec<String>> = objects.iter().map(|o| custom.row(o)).collect();
+            let headers = custom.headers();
+            Ok(table((!options.no_headers).then_some(&headers[..]), &rows))
         }
         Some(OutputFormat::Name) => Ok(objects.iter().fold(String::new(), |mut out, o| {
             let _ = writeln!(out, "{}/{}", kind.qualified(), name(o));
@@ -326,7 +428,7 @@ pub fn render_changed(
     format: Option<&OutputFormat>,
 ) -> Result<String, JsonPathError> {
     match format {
-        None | Some(OutputFormat::Wide) => {
+        None | Some(OutputFormat::Wide) | Some(OutputFormat::CustomColumns(_)) => {
             Ok(format!("{}/{object_name} {verb}\n", kind.qualified()))
         }
         Some(OutputFormat::Name) => Ok(format!("{}/{object_name}\n", kind.qualified())),
@@ -420,7 +522,7 @@ mod tests {
                 &objects,
                 Shape::List,
                 None,
-                false,
+                TableOptions::default(),
                 now(),
             )
             .unwrap(),
@@ -432,7 +534,7 @@ mod tests {
                 &objects,
                 Shape::List,
                 Some(&OutputFormat::Wide),
-                false,
+                TableOptions::default(),
                 now(),
             )
             .unwrap(),
@@ -444,7 +546,10 @@ mod tests {
                 &objects,
                 Shape::List,
                 None,
-                true,
+                TableOptions {
+                    no_headers: true,
+                    ..TableOptions::default()
+                },
                 now(),
             )
             .unwrap(),
@@ -468,7 +573,7 @@ mod tests {
                 &[token],
                 Shape::List,
                 None,
-                false,
+                TableOptions::default(),
                 now(),
             )
             .unwrap(),
@@ -484,7 +589,15 @@ mod tests {
             json!({"metadata": {"name": "kargo-admin", "creationTimestamp": NOW}, "kargoManaged": true, "serviceAccounts": []}),
         ];
         check(
-            &render_list(Kind::Role, &roles, Shape::List, None, false, now()).unwrap(),
+            &render_list(
+                Kind::Role,
+                &roles,
+                Shape::List,
+                None,
+                TableOptions::default(),
+                now(),
+            )
+            .unwrap(),
             "NAME          KARGO MANAGED   AGE\n\
              default       false           2d\n\
              kargo-admin   true            0s\n",
@@ -499,7 +612,7 @@ mod tests {
                 &[json!({"metadata": {"name": "p"}})],
                 Shape::List,
                 None,
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -511,7 +624,15 @@ mod tests {
     fn project_tables_show_the_phase() {
         let project = json!({"metadata": {"name": "my-project", "creationTimestamp": NOW}, "status": {"phase": "Ready"}});
         check(
-            &render_list(Kind::Project, &[project], Shape::List, None, false, now()).unwrap(),
+            &render_list(
+                Kind::Project,
+                &[project],
+                Shape::List,
+                None,
+                TableOptions::default(),
+                now(),
+            )
+            .unwrap(),
             "NAME         PHASE   AGE\nmy-project   Ready   0s\n",
         );
     }
@@ -520,7 +641,15 @@ mod tests {
     fn empty_lists_print_nothing_as_tables_and_names_but_an_empty_list_as_yaml() {
         for format in [None, Some(OutputFormat::Wide), Some(OutputFormat::Name)] {
             check(
-                &render_list(Kind::Role, &[], Shape::List, format.as_ref(), false, 0).unwrap(),
+                &render_list(
+                    Kind::Role,
+                    &[],
+                    Shape::List,
+                    format.as_ref(),
+                    TableOptions::default(),
+                    0,
+                )
+                .unwrap(),
                 "",
             );
         }
@@ -530,7 +659,7 @@ mod tests {
                 &[],
                 Shape::List,
                 Some(&OutputFormat::Yaml),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -563,7 +692,7 @@ mod tests {
                     &objects,
                     Shape::List,
                     Some(&OutputFormat::Name),
-                    false,
+                    TableOptions::default(),
                     0,
                 )
                 .unwrap(),
@@ -582,7 +711,7 @@ mod tests {
                 one,
                 Shape::One,
                 Some(&OutputFormat::Yaml),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -596,7 +725,7 @@ mod tests {
                 Some(&OutputFormat::JsonPath(
                     "{.kind} {.items[*].metadata.name}".into(),
                 )),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -608,7 +737,7 @@ mod tests {
                 &[],
                 Shape::One,
                 Some(&OutputFormat::Json),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -623,7 +752,7 @@ mod tests {
                 ],
                 Shape::List,
                 Some(&OutputFormat::Json),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -638,7 +767,7 @@ mod tests {
                 ],
                 Shape::List,
                 Some(&OutputFormat::JsonPath("{.items[*].metadata.name}".into())),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
