@@ -211,7 +211,8 @@ pub struct ScopeFlags {
 /// `-o/--output`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct OutputFlag {
-    /// Output format: json, yaml, name, wide (tables only) or jsonpath=TEMPLATE.
+    /// Output format: json, yaml, name, wide or custom-columns=SPEC (tables only), or
+    /// jsonpath=TEMPLATE.
     ///
     /// With json and yaml, one object prints as itself and several as a `List`.
     #[arg(short = 'o', long, value_name = "FORMAT", value_parser = OutputFormat::parse)]

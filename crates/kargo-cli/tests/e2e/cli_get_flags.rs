@@ -335,6 +335,24 @@ fn all_projects_and_wide_tables_show_every_visible_project() {
         "{}",
         roles.stdout
     );
+    // The example of docs/cli.md.
+    admin
+        .run(&[
+            "get",
+            "roles",
+            "-p",
+            P2,
+            "-o",
+            "custom-columns=NAME:.metadata.name,ACCOUNTS:.serviceAccounts[*].name",
+        ])
+        .prints(
+            "NAME             ACCOUNTS\n\
+         default          <none>\n\
+         developer        deployer\n\
+         kargo-admin      <none>\n\
+         kargo-promoter   <none>\n\
+         kargo-viewer     <none>\n",
+        );
     // With -A and --show-labels too: PROJECT first, LABELS last.
     let both = admin.run(&[
         "get",
