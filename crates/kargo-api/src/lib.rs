@@ -19,6 +19,8 @@
 //! - [`limits`]: the largest and deepest object the server stores, and iterative measures of a
 //!   value against them.
 //! - [`yaml`]: YAML documents to JSON, refusing nesting its scanner would take quadratic time on.
+//! - [`kubeconfig`]: kubeconfigs of one cluster, user and context (the admin's, a token's), as
+//!   values.
 //! - [`version`]: the build (Kargo version, git commit) and the `/version` document.
 //! - [`patch`]: JSON merge patch, JSON patch and strategic merge patch, with how each failure
 //!   maps to a kube-apiserver `Status` ([`patch::PatchError`]).
@@ -32,6 +34,7 @@ pub mod duration;
 pub mod field;
 pub mod json;
 pub mod kargo;
+pub mod kubeconfig;
 pub mod limits;
 pub mod names;
 pub mod patch;

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use kargo_api::kargo::Claim;
 
 use crate::jsonpath;
-use crate::output::OutputFormat;
+use crate::output::{OutputFormat, TokenOutput};
 use crate::selector::Selector;
 
 /// A command line that breaks a rule: one line saying which.
@@ -220,17 +220,45 @@ pub struct OutputFlag {
 }
 
 impl OutputFlag {
-    /// `-o` for a command that prints one object: `wide` is for tables only.
+    /// `-o` for a command that prints one object: `wide` and `custom-columns` are for tables only.
     pub fn for_object(&self) -> Result<Option<&OutputFormat>, UsageError> {
-        match &self.output {
-            Some(OutputFormat::Wide) => Err(usage(
-                "-o wide is for tables (kargo get); use json, yaml, name or jsonpath=TEMPLATE",
-            )),
-            Some(OutputFormat::CustomColumns(_)) => Err(usage(
-                "-o custom-columns is for tables (kargo get); use json, yaml, name or jsonpath=TEMPLATE",
-            )),
-            other => Ok(other.as_ref()),
+        not_table(self.output.as_ref())
+    }
+}
+
+fn not_table(format: Option<&OutputFormat>) -> Result<Option<&OutputFormat>, UsageError> {
+    match format {
+        Some(OutputFormat::Wide) => Err(usage(
+            "-o wide is for tables (kargo get); use json, yaml, name or jsonpath=TEMPLATE",
+        )),
+        Some(OutputFormat::CustomColumns(_)) => Err(usage(
+            "-o custom-columns is for tables (kargo get); use json, yaml, name or jsonpath=TEMPLATE",
+        )),
+        other => Ok(other),
+    }
+}
+
+/// `-o/--output` of `kargo create serviceaccounttoken`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TokenOutputFlag {
+    /// Output format: kubeconfig, env, json, yaml, name or jsonpath=TEMPLATE (default: the
+    /// token once, in a banner).
+    ///
+    /// kubeconfig prints a kubeconfig for kubectl with the token, the server and its CA, and a
+    /// context whose namespace is the project; env prints the KARGO_API_ADDRESS,
+    /// KARGO_API_TOKEN and KARGO_CERTIFICATE_AUTHORITY lines a CI job sets. Both show the
+    /// token, as the banner does; json, yaml, name and jsonpath print the created Secret.
+    #[arg(short = 'o', long, value_name = "FORMAT", value_parser = TokenOutput::parse)]
+    pub output: Option<TokenOutput>,
+}
+
+impl TokenOutputFlag {
+    /// `-o`, with `wide` refused as for any one object.
+    pub fn checked(&self) -> Result<Option<&TokenOutput>, UsageError> {
+        if let Some(TokenOutput::Object(format)) = &self.output {
+            not_table(Some(format))?;
         }
+        Ok(self.output.as_ref())
     }
 }
 
@@ -364,7 +392,13 @@ pub enum CreateCommand {
         after_help = "\
 Examples:
   kargo create serviceaccounttoken --project my-project --service-account my-sa my-sa-token
-  kargo create sat --project my-project --service-account my-sa my-sa-token-1"
+  kargo create sat --project my-project --service-account my-sa my-sa-token-1
+
+  # A kubeconfig for kubectl, its context's namespace the project
+  kargo create sat -p my-project --service-account my-sa ci -o kubeconfig > ci.kubeconfig
+
+  # The KARGO_* variables of a CI job
+  kargo create sat -p my-project --service-account my-sa ci -o env > ci.env"
     )]
     ServiceAccountToken(CreateTokenArgs),
     /// Create a Kargo Role (a ServiceAccount, Role and RoleBinding of one name).
@@ -423,7 +457,7 @@ pub struct CreateTokenArgs {
     pub name: String,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub output: OutputFlag,
+    pub output: TokenOutputFlag,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub client: ClientFlags,
@@ -1035,6 +1069,54 @@ mod tests {
         assert_eq!(
             parse(&["get", "sats", "-o", "table"]).err(),
             Some("invalid value 'table' for '--output <FORMAT>': unknown output format \"table\" (use json, yaml, name, wide or jsonpath=TEMPLATE)".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_token_prints_as_a_kubeconfig_or_env_and_other_formats_keep_their_error() {
+        let token_output = |format: &str| {
+            parse(&[
+                "create",
+                "sat",
+                "--service-account",
+                "sa",
+                "t",
+                "-o",
+                format,
+            ])
+            .map(|c| match c.command {
+                Command::Create(CreateCommand::ServiceAccountToken(args)) => args.output.output,
+                _ => panic!("create sat did not parse"),
+            })
+        };
+        assert_eq!(
+            token_output("kubeconfig"),
+            Ok(Some(TokenOutput::Kubeconfig))
+        );
+        assert_eq!(token_output("env"), Ok(Some(TokenOutput::Env)));
+        assert_eq!(
+            token_output("yaml"),
+            Ok(Some(TokenOutput::Object(OutputFormat::Yaml)))
+        );
+        assert_eq!(
+            token_output("kube"),
+            Err("invalid value 'kube' for '--output <FORMAT>': unknown output format \"kube\" (use kubeconfig, env, json, yaml, name or jsonpath=TEMPLATE)".to_owned())
+        );
+        let wide = TokenOutputFlag {
+            output: Some(TokenOutput::Object(OutputFormat::Wide)),
+        };
+        assert_eq!(
+            wide.checked().err().map(|e| e.0),
+            Some(
+                "-o wide is for tables (kargo get); use json, yaml, name or jsonpath=TEMPLATE"
+                    .to_owned()
+            )
+        );
+        // The other commands do not take them.
+        assert!(
+            parse(&["create", "sa", "-p", "p", "x", "-o", "kubeconfig"])
+                .err()
+                .is_some_and(|e| e.contains("unknown output format \"kubeconfig\""))
         );
     }
 

@@ -76,6 +76,12 @@ pub enum ConfigError {
         /// Its value.
         value: String,
     },
+    /// `KARGO_CERTIFICATE_AUTHORITY` looks like base64 of a PEM but is not base64.
+    #[error("invalid KARGO_CERTIFICATE_AUTHORITY: the base64 of a PEM does not decode: {reason}")]
+    CertificateAuthorityVariable {
+        /// The decoder's message.
+        reason: String,
+    },
     /// `certificateAuthorityData` is not base64.
     #[error("the configuration file {path} has an invalid certificateAuthorityData: {reason}")]
     CertificateAuthorityData {
@@ -217,7 +223,8 @@ pub struct Environment {
     pub api_token: Option<String>,
     /// `KARGO_INSECURE_SKIP_TLS_VERIFY` (`true` or `1` to skip).
     pub insecure_skip_tls_verify: bool,
-    /// `KARGO_CERTIFICATE_AUTHORITY`: a PEM file.
+    /// `KARGO_CERTIFICATE_AUTHORITY`: a PEM file, the PEM itself, or its base64 (as a
+    /// kubeconfig's `certificate-authority-data`); see [`ca_from_env`].
     pub certificate_authority: Option<String>,
     /// `KARGO_OIDC_CA_FILE`: a PEM file of CAs trusted, besides the system's roots and the
     /// server's CA, for the OpenID provider (`kargo login --sso` and token refresh).
@@ -368,7 +375,7 @@ impl ConfigFile {
             let insecure = insecure_flag || env.insecure_skip_tls_verify;
             let tls = match (&env.certificate_authority, insecure) {
                 (_, true) => Tls::Insecure,
-                (Some(path), false) => Tls::CertificateAuthority(read_ca(Path::new(path))?),
+                (Some(value), false) => Tls::CertificateAuthority(ca_from_env(value)?),
                 (None, false) => Tls::System,
             };
             return Ok(Some(Connection {
@@ -409,6 +416,31 @@ pub fn normalize_address(address: &str) -> String {
         format!("https://{address}")
     };
     with_scheme.trim_end_matches('/').to_owned()
+}
+
+/// The start of a PEM block.
+const PEM_BEGIN: &str = "-----BEGIN";
+/// The start of the base64 of a PEM block (`-----BEGIN` encoded).
+const PEM_BEGIN_BASE64: &str = "LS0tLS1CRUdJTi";
+
+/// The CA of `KARGO_CERTIFICATE_AUTHORITY`: the PEM itself when the value starts with
+/// `-----BEGIN`, the base64 of a PEM when it starts with that prefix's base64 (`LS0tLS1CRUdJTi`,
+/// what `kargo create serviceaccounttoken -o env` prints, one line a CI variable holds), else
+/// the path of a PEM file. No file name starts with either prefix in practice, and a CA that is
+/// not a certificate is refused later by the client.
+pub fn ca_from_env(value: &str) -> Result<Vec<u8>, ConfigError> {
+    let value = value.trim();
+    if value.starts_with(PEM_BEGIN) {
+        return Ok(value.as_bytes().to_vec());
+    }
+    if value.starts_with(PEM_BEGIN_BASE64) {
+        return base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .map_err(|e| ConfigError::CertificateAuthorityVariable {
+                reason: e.to_string(),
+            });
+    }
+    read_ca(Path::new(value))
 }
 
 /// Reads a CA file.
@@ -685,6 +717,29 @@ mod tests {
         loaded.remove().unwrap();
         assert!(!path.exists());
         assert_eq!(ConfigFile::load(path).unwrap().config, CliConfig::default());
+    }
+
+    #[test]
+    fn the_ca_variable_is_a_file_the_pem_or_its_base64() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let file = dir.path().join("ca.crt");
+        std::fs::write(&file, pem).unwrap();
+        let base64 = base64::engine::general_purpose::STANDARD.encode(pem);
+        assert!(base64.starts_with(PEM_BEGIN_BASE64), "{base64}");
+        for value in [file.display().to_string(), pem.to_owned(), base64] {
+            // A PEM pasted into a variable may lose its last newline; the parser does not mind.
+            let ca = ca_from_env(&value).unwrap();
+            assert_eq!(ca.trim_ascii_end(), pem.trim_end().as_bytes(), "{value}");
+        }
+        assert_eq!(
+            ca_from_env("LS0tLS1CRUdJTi!").unwrap_err().to_string(),
+            "invalid KARGO_CERTIFICATE_AUTHORITY: the base64 of a PEM does not decode: Invalid symbol 33, offset 14."
+        );
+        assert_eq!(
+            ca_from_env("/nonexistent/ca.crt").unwrap_err().to_string(),
+            "cannot read the certificate authority file /nonexistent/ca.crt: No such file or directory"
+        );
     }
 
     #[test]

@@ -7,13 +7,15 @@
 //! Modules: [`cli`] defines every command and flag (help and completions come from it);
 //! [`commands`] runs them; [`api`] builds the REST calls as values and [`client`] sends them;
 //! [`config`] owns the configuration file and environment; [`output`], [`yaml`] and
-//! [`jsonpath`] turn objects into text. `server` runs the API server from `kargo-server`.
+//! [`jsonpath`] turn objects into text; [`credentials`] turns a new token into a kubeconfig or
+//! `KARGO_*` variables. `server` runs the API server from `kargo-server`.
 
 mod api;
 mod cli;
 mod client;
 mod commands;
 mod config;
+mod credentials;
 mod jsonpath;
 mod logs;
 mod output;

@@ -58,6 +58,33 @@ impl OutputFormat {
     }
 }
 
+/// The value of `-o/--output` of `kargo create serviceaccounttoken`: the formats of
+/// [`OutputFormat`] (the created Secret), or the token ready to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenOutput {
+    /// The created Secret in one of the usual formats.
+    Object(OutputFormat),
+    /// A kubeconfig for kubectl and client libraries (`crate::credentials::kubeconfig`).
+    Kubeconfig,
+    /// The `KARGO_*` variables a CI job sets (`crate::credentials::env_lines`).
+    Env,
+}
+
+impl TokenOutput {
+    /// Parses `kubeconfig`, `env`, or one of [`OutputFormat::parse`]'s values.
+    pub fn parse(s: &str) -> Result<TokenOutput, String> {
+        match s {
+            "kubeconfig" => Ok(TokenOutput::Kubeconfig),
+            "env" => Ok(TokenOutput::Env),
+            _ => OutputFormat::parse(s).map(TokenOutput::Object).map_err(|_| {
+                format!(
+                    "unknown output format {s:?} (use kubeconfig, env, json, yaml, name or jsonpath=TEMPLATE)"
+                )
+            }),
+        }
+    }
+}
+
 /// The kinds of object the CLI prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

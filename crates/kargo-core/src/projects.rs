@@ -501,6 +501,18 @@ pub(crate) async fn initialize(registry: &Registry, name: &str) -> Result<Initia
     Ok(Initialized::Ready(ready))
 }
 
+/// Brings a Project just created through the Kubernetes API to ready at once, as
+/// [`Kargo::create_project`] does, so that its namespace exists when the create returns (the
+/// project controller would make it moments later, and a Warehouse created right after the
+/// Project would be refused meanwhile). The Project once ready; `None` while an earlier
+/// namespace of its name is still being deleted, or when the Project is gone.
+pub async fn make_ready(registry: &Registry, name: &str) -> Result<Option<Object>> {
+    Ok(match initialize(registry, name).await? {
+        Initialized::Ready(project) => Some(project),
+        Initialized::Gone | Initialized::Waiting => None,
+    })
+}
+
 /// The body of a project creation: a Project, of which only `metadata.name` is required.
 pub(crate) fn project_name(body: &Value) -> Result<String> {
     let name = body.name().to_owned();

@@ -609,11 +609,16 @@ async fn authenticate(State(app): State<AppState>, mut request: Request, next: N
         },
         Some(Err(_)) => Err(AuthFailure::Invalid),
     };
+    let user = user.map(|user| super::impersonation::act_as(&app.authz, user, request.headers()));
     match user {
-        Ok(user) => {
+        Ok(Ok(user)) => {
             app.observers.note_user(&user);
             request.extensions_mut().insert(user);
             next.run(request).await
+        }
+        Ok(Err(status)) => {
+            super::drain_later(request);
+            KargoError::from(status).into_response()
         }
         Err(failure) => {
             // Read what the client sends while the answer goes out, so that it gets the answer

@@ -201,7 +201,8 @@ async fn write(request: &ResourceRequest<'_>, body: Bytes) -> Result<Response> {
     let (code, written) = match request.info.verb {
         Verb::Create => {
             let mut body = body::decode_reporting_duplicates(headers, &body)?;
-            if rt.plural == PROJECTS.plural && rt.group == PROJECTS.group {
+            let project = rt.plural == PROJECTS.plural && rt.group == PROJECTS.group;
+            if project {
                 kargo_core::projects::stamp_create_actor(request.user, &mut body.value);
             }
             let mut options = write_options_for(app, request.user, rt, query)?;
@@ -209,6 +210,9 @@ async fn write(request: &ResourceRequest<'_>, body: Bytes) -> Result<Response> {
             let written = registry
                 .create(rt, request.namespace, body.value, &options)
                 .await?;
+            if project && !options.dry_run {
+                project_ready(app, kargo_registry::Meta::name(&written.object)).await;
+            }
             (StatusCode::CREATED, written)
         }
         Verb::Update => {
@@ -234,6 +238,19 @@ async fn write(request: &ResourceRequest<'_>, body: Bytes) -> Result<Response> {
     };
     app.await_seen(&written.object).await;
     Ok(written_response(code, &written))
+}
+
+/// A Project created through this API made ready before its create is answered, as the Kargo
+/// API's create does: its namespace and default roles exist when the client gets the Project.
+/// Best effort: the project controller finishes what this could not.
+async fn project_ready(app: &AppState, name: &str) {
+    match kargo_core::projects::make_ready(&app.registry, name).await {
+        Ok(Some(ready)) => app.await_seen(&ready).await,
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(project = name, error = %e, "making a new project ready failed; its controller will retry")
+        }
+    }
 }
 
 /// `delete` and `deletecollection`: what was deleted once this server's views have seen it.

@@ -11,6 +11,7 @@ pub mod body;
 mod discovery;
 pub mod failure_log;
 pub mod health;
+mod impersonation;
 mod kargo;
 pub mod kargo_openapi;
 mod keys;
@@ -491,7 +492,13 @@ async fn authenticate(
         .and_then(|v| v.to_str().ok());
     let peer = request.extensions().get::<PeerIdentity>();
     match app.authn.authenticate_waiting(header, peer, source).await {
-        Ok(user) => Ok((app.observers.note_user_at_end(user), request)),
+        Ok(user) => match impersonation::act_as(&app.authz, user, request.headers()) {
+            Ok(user) => Ok((app.observers.note_user_at_end(user), request)),
+            Err(status) => {
+                Box::pin(drain(request)).await;
+                Err(status.into_response())
+            }
+        },
         // The refusals' drains are boxed, to keep the authenticated path's future small.
         Err(AuthFailure::Missing | AuthFailure::Invalid) => {
             Box::pin(drain(request)).await;

@@ -67,6 +67,8 @@ pub struct Notes {
     pub refusal: Option<Refusal>,
     /// Every object the request wrote, in order.
     pub touched: Vec<kargo_registry::touched::Touched>,
+    /// The authenticated user, when the request impersonated another (the record's user).
+    pub impersonator: Option<UserInfo>,
 }
 
 /// An authorization decision as the audit log records it.

@@ -445,18 +445,26 @@ fn write_admin_kubeconfig(
     tls: &TlsMaterial,
     address: SocketAddr,
 ) -> Result<PathBuf, StartError> {
-    use base64::Engine;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    use kargo_api::kubeconfig::{Credential, Kubeconfig, ServerTrust};
     let (cert, key) = tls.issue_client_cert("admin", &[MASTERS])?;
-    let server = format!("https://{}", connect_address(address));
-    let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: kargo\n  cluster:\n    server: {server}\n    certificate-authority-data: {}\nusers:\n- name: admin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: kargo\n  context:\n    cluster: kargo\n    user: admin\ncurrent-context: kargo\n",
-        b64(&tls.ca_cert_pem),
-        b64(&cert),
-        b64(&key),
-    );
+    let kubeconfig = Kubeconfig {
+        cluster: "kargo".to_owned(),
+        server: format!("https://{}", connect_address(address)),
+        trust: ServerTrust::CertificateAuthority(tls.ca_cert_pem.clone().into()),
+        user: "admin".to_owned(),
+        credential: Credential::ClientCertificate {
+            certificate_pem: cert.into(),
+            key_pem: key.into(),
+        },
+        context: "kargo".to_owned(),
+        namespace: None,
+    };
     let path = config.data_dir.join("admin.kubeconfig");
-    write_file(&path, kubeconfig.as_bytes())?;
+    let text = yaml_serde::to_string(&kubeconfig.to_value()).map_err(|e| StartError::Io {
+        what: format!("writing {}", path.display()),
+        error: std::io::Error::other(e),
+    })?;
+    write_file(&path, text.as_bytes())?;
     Ok(path)
 }
 

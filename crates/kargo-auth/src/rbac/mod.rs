@@ -39,7 +39,7 @@ pub use forbidden::{Forbidden, ForbiddenDetails, group_resource};
 pub use gofmt::{aggregate, quote};
 pub use policy::{Decision, Policy, SERVICE_ACCOUNT_KIND};
 pub use rules::ALL;
-pub use user::UserInfo;
+pub use user::{UserInfo, split_service_account_username};
 
 /// The API group of the RBAC resources.
 pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";

@@ -87,6 +87,47 @@ impl UserInfo {
     }
 }
 
+impl UserInfo {
+    /// The user a request impersonating `username` is served as (kube-apiserver's
+    /// impersonation filter): with `groups` when given, else a service account's fixed groups;
+    /// every user but `system:anonymous` in `system:authenticated`.
+    pub fn impersonated(
+        username: String,
+        groups: Option<Vec<String>>,
+        uid: Option<String>,
+        extra: BTreeMap<String, Vec<String>>,
+    ) -> UserInfo {
+        let groups = match (groups, split_service_account_username(&username)) {
+            (Some(groups), _) => groups,
+            (None, Some((namespace, _))) => vec![
+                SYSTEM_SERVICE_ACCOUNTS.to_owned(),
+                service_account_namespace_group(namespace),
+            ],
+            (None, None) => Vec::new(),
+        };
+        let mut user = UserInfo::new(username, groups);
+        let marked = user
+            .groups
+            .iter()
+            .any(|g| g == SYSTEM_AUTHENTICATED || g == SYSTEM_UNAUTHENTICATED);
+        if user.username != ANONYMOUS_USER && !marked {
+            user.groups.push(SYSTEM_AUTHENTICATED.to_owned());
+        }
+        user.uid = uid.unwrap_or_default();
+        user.extra = extra;
+        user
+    }
+}
+
+/// `(namespace, name)` of a `system:serviceaccount:<namespace>:<name>` username, or `None` for
+/// any other user.
+pub fn split_service_account_username(username: &str) -> Option<(&str, &str)> {
+    let (namespace, name) = username
+        .strip_prefix(SERVICE_ACCOUNT_USERNAME_PREFIX)?
+        .split_once(':')?;
+    (!namespace.is_empty() && !name.is_empty() && !name.contains(':')).then_some((namespace, name))
+}
+
 /// `system:serviceaccount:<namespace>:<name>`.
 pub(crate) fn service_account_username(namespace: &str, name: &str) -> String {
     format!("{SERVICE_ACCOUNT_USERNAME_PREFIX}{namespace}:{name}")

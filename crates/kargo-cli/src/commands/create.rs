@@ -1,4 +1,5 @@
-//! `kargo create project|serviceaccount|serviceaccounttoken|role`.
+//! `kargo create project|serviceaccount|serviceaccounttoken|role`; a token prints as the banner,
+//! or ready to use (`-o kubeconfig|env`, [`crate::credentials`]).
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,8 @@ use super::{Context, Error, project, scope};
 use crate::api;
 use crate::cli::{self, CreateCommand, UsageError};
 use crate::client::ClientError;
-use crate::output::{self, Kind};
+use crate::credentials::TokenAccess;
+use crate::output::{self, Kind, TokenOutput};
 
 /// What `kargo create serviceaccounttoken` prints: the token, once.
 pub fn token_banner(token: &str) -> String {
@@ -43,7 +45,7 @@ pub fn run(ctx: &mut Context<'_>, command: CreateCommand) -> Result<(), Error> {
             ctx.print(&text)
         }
         CreateCommand::ServiceAccountToken(args) => {
-            let format = args.output.for_object()?;
+            let format = args.output.checked()?;
             let name = single_name(&args.name)?;
             let service_account = args.service_account.trim();
             cli::check_name(service_account).map_err(|_| {
@@ -52,9 +54,10 @@ pub fn run(ctx: &mut Context<'_>, command: CreateCommand) -> Result<(), Error> {
                 ))
             })?;
             let scope = scope(&config, &args.scope)?;
+            let connection = ctx.connection(&config, &args.client)?;
             let client = ctx.client(&config, &args.client)?;
             let secret = client.send(&api::create_token(&scope, service_account, &name))?;
-            if let Some(format) = format {
+            if let Some(TokenOutput::Object(format)) = format {
                 let text = output::render_changed(
                     Kind::ServiceAccountToken,
                     &secret,
@@ -69,7 +72,19 @@ pub fn run(ctx: &mut Context<'_>, command: CreateCommand) -> Result<(), Error> {
                 status: 201,
                 reason: "the token Secret has no data.token".to_owned(),
             })?;
-            ctx.print(&token_banner(&token))
+            let access = TokenAccess {
+                address: &connection.address,
+                tls: &connection.tls,
+                scope: &scope,
+                service_account,
+                token: &token,
+            };
+            let text = match format {
+                Some(TokenOutput::Kubeconfig) => access.kubeconfig(),
+                Some(TokenOutput::Env) => access.env_lines(),
+                _ => token_banner(&token),
+            };
+            ctx.print(&text)
         }
         CreateCommand::Role(args) => {
             let format = args.output.for_object()?;

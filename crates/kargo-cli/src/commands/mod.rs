@@ -16,7 +16,7 @@ use std::io::Write;
 
 use crate::api::Scope;
 use crate::cli::{self, ClientFlags, Command, ProjectFlag, ScopeFlags, UsageError};
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientError, Connection};
 use crate::config::{ConfigError, ConfigFile, Environment};
 use crate::jsonpath::JsonPathError;
 use crate::output::Kind;
@@ -109,9 +109,7 @@ impl Context<'_> {
     /// A client for the configured server, or "not logged in". The file's token is renewed
     /// first when it is an expired ID token ([`login::current_token`]).
     fn client(&self, config: &ConfigFile, flags: &ClientFlags) -> Result<Client, Error> {
-        let mut connection = config
-            .connection(self.env, flags.insecure_skip_tls_verify)?
-            .ok_or(ClientError::NotLoggedIn)?;
+        let mut connection = self.connection(config, flags)?;
         if !self.env.replaces_the_file() {
             connection.token = Some(login::current_token(
                 self,
@@ -120,6 +118,14 @@ impl Context<'_> {
             )?);
         }
         Ok(Client::new(connection)?)
+    }
+
+    /// The server and certificate checking of [`Context::client`], its token as configured
+    /// (not renewed).
+    fn connection(&self, config: &ConfigFile, flags: &ClientFlags) -> Result<Connection, Error> {
+        Ok(config
+            .connection(self.env, flags.insecure_skip_tls_verify)?
+            .ok_or(ClientError::NotLoggedIn)?)
     }
 
     fn print(&mut self, text: &str) -> Result<(), Error> {

@@ -28,7 +28,7 @@ fn audited_server(extra: &[String]) -> (Server, tempfile::TempDir, PathBuf) {
 
 /// Every event of the log once it holds one with `audit_id` (the writer flushes within a
 /// second).
-fn events_until(log: &Path, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub(crate) fn events_until(log: &Path, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let read = || -> Vec<Value> {
         std::fs::read_to_string(log)
             .unwrap_or_default()

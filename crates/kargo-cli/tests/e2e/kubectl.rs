@@ -905,3 +905,37 @@ fn kubectl_get_prints_kube_apiservers_columns() {
     let cells: Vec<&str> = secret.ok().split_whitespace().collect();
     assert_eq!(&cells[..3], ["creds", "Opaque", "1"]);
 }
+
+/// A Project and a Warehouse in it, in one manifest: the Warehouse is created right after the
+/// Project, in the namespace the Project's create made before it answered (issue 18, item 7).
+/// Five projects in a row, so that a namespace made moments later by the controller would fail
+/// at least one of them.
+#[test]
+fn a_warehouse_created_right_after_its_project_is_accepted() {
+    let server = Server::start();
+    for i in 0..5 {
+        let manifest = format!(
+            "apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata:\n  name: fast-{i}\n---\n\
+             apiVersion: kargo.akuity.io/v1alpha1\nkind: Warehouse\nmetadata:\n  name: images\n  namespace: fast-{i}\n\
+             spec:\n  subscriptions:\n  - image: {{repoURL: nginx}}\n"
+        );
+        let out = server.kubectl_stdin(&["create", "-f", "-"], &manifest);
+        assert_eq!(
+            out.ok().lines().collect::<Vec<_>>(),
+            [
+                format!("project.kargo.akuity.io/fast-{i} created"),
+                "warehouse.kargo.akuity.io/images created".to_owned(),
+            ]
+        );
+        // The project is ready: its default roles are there too.
+        let roles = server.kubectl(&["get", "roles", "-n", &format!("fast-{i}"), "-o", "name"]);
+        assert!(
+            roles
+                .ok()
+                .lines()
+                .any(|l| l == "role.rbac.authorization.k8s.io/kargo-admin"),
+            "{}",
+            roles.stdout
+        );
+    }
+}

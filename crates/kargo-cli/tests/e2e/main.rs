@@ -31,6 +31,10 @@
 //! - `cli_describe`: `kargo describe` of each kind, never a token's value;
 //! - `cli_lists`, `cli_errors`, `cli_token_login`: lists are always lists, errors name what
 //!   was typed, logging in with a ServiceAccount token and a CA file path (issue 19);
+//! - `cli_token_output`: a new token as a kubeconfig for kubectl and as `KARGO_*` lines (issue
+//!   17);
+//! - `impersonation`: `kubectl --as`/`--as-group` and `Impersonate-*` headers, allowed and
+//!   refused as kube-apiserver does, and the audit log's two users (issue 18);
 //! - `guide`: the ServiceAccounts user guide replayed command by command;
 //! - `readme`: the README's quick start and first service account, run as written;
 //! - `oidc_provider`: the tests' OpenID provider (`oidc`, npm `oidc-provider`) on its own;
@@ -55,10 +59,12 @@ mod cli_get_flags;
 mod cli_lists;
 mod cli_login;
 mod cli_token_login;
+mod cli_token_output;
 mod data_dir;
 mod encryption;
 mod guide;
 mod health;
+mod impersonation;
 mod kargo_access;
 mod kargo_accounts;
 mod kargo_client;

@@ -15,6 +15,8 @@ use kargo_api::resources::{PROJECTS, ROLEBINDINGS, ROLES, ResourceType, SECRETS,
 use kargo_registry::touched::Touched;
 use serde::Serialize;
 
+use kargo_auth::rbac::UserInfo;
+
 use crate::observe::{Notes, RequestRecord};
 
 /// Annotation: every object a Kargo request wrote, comma-separated, each as
@@ -53,6 +55,8 @@ pub struct Event<'a> {
     request_uri: String,
     verb: &'a str,
     user: User<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    impersonated_user: Option<User<'a>>,
     #[serde(rename = "sourceIPs", skip_serializing_if = "Vec::is_empty")]
     source_ips: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,6 +81,17 @@ struct User<'a> {
     groups: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     extra: Option<&'a BTreeMap<String, Vec<String>>>,
+}
+
+impl<'a> User<'a> {
+    fn of(user: &'a UserInfo) -> User<'a> {
+        User {
+            username: &user.username,
+            uid: &user.uid,
+            groups: &user.groups,
+            extra: Some(&user.extra).filter(|e| !e.is_empty()),
+        }
+    }
 }
 
 /// What object a request acted on.
@@ -192,21 +207,24 @@ impl<'a> Event<'a> {
             }
             None => (record.info.verb.as_str(), kube_object(record)),
         };
-        let user = match record.user {
+        // An impersonating request: `user` is who authenticated, `impersonatedUser` whom the
+        // request was served as (the record's user), as kube-apiserver writes them.
+        let impersonator = notes.and_then(|n| n.impersonator.as_ref());
+        let (authenticated, impersonated) = match impersonator {
+            Some(impersonator) => (Some(impersonator), record.user),
+            None => (record.user, None),
+        };
+        let user = match authenticated {
             Some(user) => {
                 if let Some(secret) = &user.legacy_token_secret {
                     annotations.insert(LEGACY_TOKEN, user.username.clone());
                     annotations.insert(LEGACY_TOKEN_SECRET, secret.clone());
                 }
-                User {
-                    username: &user.username,
-                    uid: &user.uid,
-                    groups: &user.groups,
-                    extra: Some(&user.extra).filter(|e| !e.is_empty()),
-                }
+                User::of(user)
             }
             None => User::default(),
         };
+        let impersonated_user = impersonated.map(User::of);
         if let Some(notes) = notes {
             if let Some(reason) = &notes.authentication_failure {
                 annotations.insert(AUTHENTICATION_FAILURE, reason.clone());
@@ -257,6 +275,7 @@ impl<'a> Event<'a> {
                 .map_or_else(|| record.uri.path().to_owned(), ToString::to_string),
             verb,
             user,
+            impersonated_user,
             source_ips: record
                 .source
                 .map(|s| s.ip().to_string())
