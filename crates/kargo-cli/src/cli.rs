@@ -1068,7 +1068,7 @@ mod tests {
         assert_eq!(args.service_account.as_deref(), Some("sa"));
         assert_eq!(
             parse(&["get", "sats", "-o", "table"]).err(),
-            Some("invalid value 'table' for '--output <FORMAT>': unknown output format \"table\" (use json, yaml, name, wide or jsonpath=TEMPLATE)".to_owned())
+            Some("invalid value 'table' for '--output <FORMAT>': unknown output format \"table\" (use json, yaml, name, wide, custom-columns=SPEC or jsonpath=TEMPLATE)".to_owned())
         );
     }
 

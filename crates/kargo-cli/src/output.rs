@@ -36,7 +36,7 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
-    /// Parses `json`, `yaml`, `name`, `wide` or `jsonpath=TEMPLATE`.
+    /// Parses `json`, `yaml`, `name`, `wide`, `custom-columns=SPEC` or `jsonpath=TEMPLATE`.
     pub fn parse(s: &str) -> Result<OutputFormat, String> {
         match s {
             "json" => Ok(OutputFormat::Json),
@@ -51,7 +51,7 @@ impl OutputFormat {
                     CustomColumns::parse(spec).map(OutputFormat::CustomColumns)
                 }
                 _ => Err(format!(
-                    "unknown output format {s:?} (use json, yaml, name, wide or jsonpath=TEMPLATE)"
+                    "unknown output format {s:?} (use json, yaml, name, wide, custom-columns=SPEC or jsonpath=TEMPLATE)"
                 )),
             },
         }
@@ -632,6 +632,85 @@ mod tests {
     }
 
     #[test]
+    fn table_options_add_project_and_labels_columns_and_wide_adds_each_kinds_columns() {
+        let token = json!({"metadata": {
+            "name": "t",
+            "namespace": "p",
+            "creationTimestamp": NOW,
+            "labels": {"b": "2", "a": "1"},
+            "annotations": {
+                "kubernetes.io/service-account.name": "sa",
+                "kubernetes.io/service-account.uid": "u-1",
+            },
+        }});
+        let role = json!({"metadata": {"name": "dev", "namespace": "p", "creationTimestamp": NOW},
+            "kargoManaged": true,
+            "claims": [{"name": "groups", "values": ["devops", "qa"]}, {"name": "email", "values": ["a@b.c"]}],
+            "serviceAccounts": [{"name": "x", "namespace": "p"}, {"name": "y", "namespace": "p"}]});
+        let bare_role = json!({"metadata": {"name": "default", "namespace": "p", "creationTimestamp": NOW}, "serviceAccounts": []});
+        let all = TableOptions {
+            project_column: true,
+            show_labels: true,
+            ..TableOptions::default()
+        };
+        let wide = Some(&OutputFormat::Wide);
+        /// Kind, objects, `-o`, table options, the table.
+        type Case<'a> = (
+            Kind,
+            &'a [Value],
+            Option<&'a OutputFormat>,
+            TableOptions,
+            &'a str,
+        );
+        let cases: [Case; 4] = [
+            (
+                Kind::ServiceAccountToken,
+                std::slice::from_ref(&token),
+                None,
+                all,
+                "PROJECT   NAME   SERVICE ACCOUNT   KARGO MANAGED   AGE   LABELS\n\
+                 p         t      sa                false           0s    a=1,b=2\n",
+            ),
+            (
+                Kind::ServiceAccountToken,
+                std::slice::from_ref(&token),
+                wide,
+                TableOptions::default(),
+                "NAME   SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED\n\
+                 t      sa                false           0s    u-1                   2025-06-01T12:00:00Z\n",
+            ),
+            (
+                Kind::Role,
+                &[bare_role.clone(), role.clone()],
+                wide,
+                TableOptions::default(),
+                "NAME      KARGO MANAGED   AGE   SERVICE ACCOUNTS   CLAIMS\n\
+                 default   false           0s    <none>             <none>\n\
+                 dev       true            0s    x,y                groups=devops,groups=qa,email=a@b.c\n",
+            ),
+            (
+                Kind::Project,
+                &[
+                    json!({"metadata": {"name": "p", "creationTimestamp": NOW}, "status": {"phase": "Ready"}}),
+                ],
+                wide,
+                TableOptions {
+                    show_labels: true,
+                    no_headers: true,
+                    ..TableOptions::default()
+                },
+                "p   Ready   0s   <none>\n",
+            ),
+        ];
+        for (kind, objects, format, options, expected) in cases {
+            check(
+                &render_list(kind, objects, Shape::List, format, options, now()).unwrap(),
+                expected,
+            );
+        }
+    }
+
+    #[test]
     fn a_missing_creation_time_prints_unknown() {
         check(
             &render_list(
@@ -890,13 +969,13 @@ mod tests {
             (
                 "jsonpath=",
                 Err(
-                    "unknown output format \"jsonpath=\" (use json, yaml, name, wide or jsonpath=TEMPLATE)",
+                    "unknown output format \"jsonpath=\" (use json, yaml, name, wide, custom-columns=SPEC or jsonpath=TEMPLATE)",
                 ),
             ),
             (
                 "table",
                 Err(
-                    "unknown output format \"table\" (use json, yaml, name, wide or jsonpath=TEMPLATE)",
+                    "unknown output format \"table\" (use json, yaml, name, wide, custom-columns=SPEC or jsonpath=TEMPLATE)",
                 ),
             ),
         ];
