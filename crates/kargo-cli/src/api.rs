@@ -14,6 +14,8 @@ pub enum Method {
     Get,
     /// POST
     Post,
+    /// PUT
+    Put,
     /// DELETE
     Delete,
 }
@@ -170,14 +172,25 @@ pub fn get_service_account(scope: &Scope, name: &str) -> Request {
 
 /// `POST /v1beta1/projects/{p}/service-accounts` with a ServiceAccount.
 pub fn create_service_account(project: &str, name: &str) -> Request {
+    create_service_account_with(project, json!({"name": name, "namespace": project}))
+}
+
+/// `POST /v1beta1/projects/{p}/service-accounts` with a ServiceAccount of this `metadata`
+/// (name, namespace, labels and annotations: what `kargo apply` sends).
+pub fn create_service_account_with(project: &str, metadata: Value) -> Request {
     post(
         paths::service_accounts(Some(&segment(project))),
         json!({
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": {"name": name, "namespace": project},
+            "metadata": metadata,
         }),
     )
+}
+
+/// `POST /v1beta1/projects` with a whole `Project` manifest (`kargo apply`).
+pub fn create_project_from(manifest: &Value) -> Request {
+    post(paths::projects(), manifest.clone())
 }
 
 /// `DELETE /v1beta1/projects/{p}/service-accounts/{sa}`
@@ -230,6 +243,17 @@ pub fn get_role(scope: &Scope, name: &str) -> Request {
 /// `POST /v1beta1/projects/{p}/roles` with a Role.
 pub fn create_role(project: &str, role: &Role) -> Request {
     post(paths::roles(Some(&segment(project))), to_json(role))
+}
+
+/// `PUT /v1beta1/projects/{p}/roles/{r}` with a Role: replaces its claims, description and
+/// rules.
+pub fn update_role(project: &str, role: &Role) -> Request {
+    let name = role.metadata.name.as_deref().unwrap_or_default();
+    Request {
+        method: Method::Put,
+        path: paths::role(Some(&segment(project)), &segment(name)),
+        body: Some(to_json(role)),
+    }
 }
 
 /// `DELETE /v1beta1/projects/{p}/roles/{r}`

@@ -143,6 +143,24 @@ Examples:
   # Revoke a permission from a role
   kargo revoke --project my-project --role developer --resource-type stages --verb promote")]
     Revoke(RoleChangeArgs),
+    /// Create or update projects, ServiceAccounts and roles from manifests (YAML or JSON).
+    #[command(after_help = "\
+Examples:
+  # Apply a file: each object is created, configured (changed) or left unchanged
+  kargo apply -f my-project.yaml
+
+  # Apply every *.yaml, *.yml and *.json file of a directory, in name order
+  kargo apply -f manifests/
+
+  # Show what would change, changing nothing
+  kargo apply -f my-project.yaml --dry-run=client
+
+  # From standard input; documents without a namespace go to the project given
+  cat role.yaml | kargo apply -p my-project -f -
+
+Tokens are never applied: a manifest must not hold a token. Create them with
+`kargo create serviceaccounttoken`.")]
+    Apply(ApplyArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "\
 Examples:
@@ -878,6 +896,45 @@ pub fn names(given: &[String]) -> Result<Vec<String>, UsageError> {
         }
     }
     Ok(names)
+}
+
+/// `--dry-run` of `kargo apply`: kubectl's values; only `client` (and `none`) are served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DryRun {
+    /// Apply for real.
+    #[default]
+    None,
+    /// Print what would be done, change nothing.
+    Client,
+}
+
+/// Arguments of `kargo apply`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ApplyArgs {
+    /// A manifest file, a directory of them (`*.yaml`, `*.yml`, `*.json`) or `-` for standard
+    /// input; may be repeated.
+    #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
+    pub filenames: Vec<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectFlag,
+    /// `client`: print what would be done (`... created (dry run)`) and change nothing.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "STRATEGY",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "none",
+        default_missing_value = "client"
+    )]
+    pub dry_run: DryRun,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientFlags,
 }
 
 /// Arguments of `kargo completion`.

@@ -18,6 +18,7 @@ mod config;
 mod credentials;
 mod jsonpath;
 mod logs;
+mod manifest;
 mod output;
 mod selector;
 mod server;

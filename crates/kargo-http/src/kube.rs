@@ -415,16 +415,17 @@ async fn watch(request: &ResourceRequest<'_>) -> Result<Response> {
                 .map_err(|e| Status::bad_request(e.to_string()))?;
         list.field_selector = Some(by_name);
     }
-    let options = WatchOptions {
-        list,
-        allow_bookmarks: flag(query, "allowWatchBookmarks"),
-        send_initial_events: query.get("sendInitialEvents").map(|v| v == "true"),
-    };
     let timeout = app.limits.watch_timeout(
         query
             .get("timeoutSeconds")
             .and_then(|t| t.parse::<u64>().ok()),
     );
+    let options = WatchOptions {
+        list,
+        allow_bookmarks: flag(query, "allowWatchBookmarks"),
+        send_initial_events: query.get("sendInitialEvents").map(|v| v == "true"),
+        timeout: Some(timeout),
+    };
     // Held by the stream: the slot is given back when the watch ends or its client goes away.
     let exempt = user.groups.iter().any(|g| g == kargo_auth::authn::MASTERS);
     let Ok(slot) = app.limits.watches.try_take(&user.username, exempt) else {

@@ -256,7 +256,7 @@ async fn check_not_future(registry: &Registry, rv: Option<Revision>) -> Result<(
     Ok(())
 }
 
-fn too_large(requested: Revision, current: Revision) -> Status {
+pub(crate) fn too_large(requested: Revision, current: Revision) -> Status {
     Status::timeout(format!(
         "Timeout: Too large resource version: {requested}, current: {current}"
     ))

@@ -6,13 +6,24 @@
 //! - `resourceVersion` unset or `"0"`: a synthetic `ADDED` for every matching object at the
 //!   latest revision, then every change after it;
 //! - `resourceVersion=N`: every change after N; if N has been compacted away, one `ERROR` event
-//!   (410 Expired) and the end of the stream: the client relists.
+//!   (410 Expired) and the end of the stream: the client relists; if the store has not reached
+//!   N within 3 s, kube-apiserver's 504 `Too large resource version`.
+//!
+//! # Bookmarks
+//! With `allowWatchBookmarks`, a `BOOKMARK` carrying the last revision the watch has passed (a
+//! point the client can resume from without missing anything) about every minute and 2 s
+//! before the watch's timeout, as kube-apiserver's watch cache sends them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 use kargo_api::resources::ResourceType;
 use kargo_store::{Event, EventKind, Revision};
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use super::Registry;
 use super::list::ListOptions;
@@ -95,6 +106,89 @@ pub struct WatchOptions {
     pub allow_bookmarks: bool,
     /// `sendInitialEvents`.
     pub send_initial_events: Option<bool>,
+    /// When the watch will be ended (its `timeoutSeconds`): the last bookmark goes 2 s before.
+    pub timeout: Option<Duration>,
+}
+
+/// How often a watch that allows bookmarks gets one (kube-apiserver's watch cache: a minute).
+const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
+/// How long before a watch's timeout its last bookmark goes, so that the client resumes there.
+const BOOKMARK_BEFORE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a watch from a revision the store has not reached waits for it.
+const FUTURE_REVISION_WAIT: Duration = Duration::from_secs(3);
+
+/// When the next bookmark goes: a minute from `now`, or 2 s before `deadline` if that is
+/// sooner; none once that moment has passed (kube-apiserver's `nextBookmarkTime`).
+fn next_bookmark(now: Instant, deadline: Option<Instant>) -> Option<Instant> {
+    let heartbeat = now + BOOKMARK_EVERY;
+    let Some(deadline) = deadline else {
+        return Some(heartbeat);
+    };
+    let next = heartbeat.min(deadline.checked_sub(BOOKMARK_BEFORE_TIMEOUT)?);
+    (next > now).then_some(next)
+}
+
+/// Waits up to 3 s for the store to reach `revision`; then kube-apiserver's 504.
+async fn wait_for_revision(registry: &Registry, revision: Revision) -> Result<()> {
+    let deadline = Instant::now() + FUTURE_REVISION_WAIT;
+    loop {
+        let current = registry.store().current_revision().await?;
+        if revision <= current {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(super::list::too_large(revision, current));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A `BOOKMARK` at `revision`: the watched kind with only `metadata.resourceVersion`.
+fn bookmark(rt: &ResourceType, revision: i64, annotations: Option<Value>) -> WatchEvent {
+    let mut metadata = json!({"resourceVersion": revision.to_string()});
+    if let Some(annotations) = annotations {
+        metadata["annotations"] = annotations;
+    }
+    WatchEvent {
+        kind: WatchEventType::Bookmark,
+        object: json!({
+            "kind": rt.kind,
+            "apiVersion": rt.api_version(),
+            "metadata": metadata,
+        }),
+    }
+}
+
+/// `events` with a bookmark at the last revision passed (`passed`) whenever one is due.
+fn with_bookmarks(
+    rt: &'static ResourceType,
+    events: BoxStream<'static, WatchEvent>,
+    passed: Arc<AtomicI64>,
+    timeout: Option<Duration>,
+) -> BoxStream<'static, WatchEvent> {
+    let now = Instant::now();
+    let deadline = timeout.map(|t| now + t);
+    let next = next_bookmark(now, deadline);
+    stream::unfold((events, next), move |(mut events, next)| {
+        let passed = passed.clone();
+        async move {
+            let due = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                event = events.next() => event.map(|event| (event, (events, next))),
+                () = due => {
+                    let event = bookmark(rt, passed.load(Ordering::Relaxed), None);
+                    Some((event, (events, next_bookmark(Instant::now(), deadline))))
+                }
+            }
+        }
+    })
+    .boxed()
 }
 
 /// Starts a watch of `rt` in `namespace` (or everywhere).
@@ -140,24 +234,19 @@ pub async fn watch(
     } else {
         let after = match rv {
             None => registry.store().current_revision().await?,
-            Some(s) => parse_revision(s)
-                .ok_or_else(|| Status::bad_request(format!("invalid resource version: {s}")))?,
+            Some(s) => {
+                let revision = parse_revision(s)
+                    .ok_or_else(|| Status::bad_request(format!("invalid resource version: {s}")))?;
+                wait_for_revision(registry, revision).await?;
+                revision
+            }
         };
         (Vec::new(), after)
     };
     let mut head = initial_events;
     if options.send_initial_events == Some(true) && options.allow_bookmarks {
-        head.push(WatchEvent {
-            kind: WatchEventType::Bookmark,
-            object: json!({
-                "kind": rt.kind,
-                "apiVersion": rt.api_version(),
-                "metadata": {
-                    "resourceVersion": after.to_string(),
-                    "annotations": {"k8s.io/initial-events-end": "true"},
-                },
-            }),
-        });
+        let end = json!({"k8s.io/initial-events-end": "true"});
+        head.push(bookmark(rt, after.0, Some(end)));
     }
     let changes = match registry.store().watch(&prefix, after).await {
         Ok(s) => s,
@@ -172,9 +261,15 @@ pub async fn watch(
         Err(e) => return Err(e.into()),
     };
     let selectors = options.list;
+    // The last revision the watch has passed, filtered-out events included: a bookmark's.
+    let passed = Arc::new(AtomicI64::new(after.0));
+    let passing = passed.clone();
     let changes = changes
         .map(move |item| match item {
-            Ok(event) => translate(rt, &selectors, &event),
+            Ok(event) => {
+                passing.fetch_max(event.revision().0, Ordering::Relaxed);
+                translate(rt, &selectors, &event)
+            }
             Err(err) => {
                 let status = match err {
                     kargo_store::Error::Compacted { requested, oldest } => {
@@ -194,7 +289,11 @@ pub async fn watch(
         *ended = event.kind == WatchEventType::Error;
         futures::future::ready(Some(event))
     });
-    Ok(stream::iter(head).chain(changes).boxed())
+    let events = stream::iter(head).chain(changes).boxed();
+    if options.allow_bookmarks {
+        return Ok(with_bookmarks(rt, events, passed, options.timeout));
+    }
+    Ok(events)
 }
 
 /// Turns a store event into what a watcher with these selectors sees, if anything.
@@ -253,5 +352,25 @@ mod tests {
             event.to_json(),
             json!({"type": "MODIFIED", "object": {"kind": "Secret"}})
         );
+    }
+}
+
+#[cfg(test)]
+mod bookmark_tests {
+    use super::*;
+
+    #[test]
+    fn bookmarks_come_every_minute_and_two_seconds_before_the_timeout() {
+        let now = Instant::now();
+        assert_eq!(next_bookmark(now, None), Some(now + BOOKMARK_EVERY));
+        let soon = now + Duration::from_secs(30);
+        assert_eq!(
+            next_bookmark(now, Some(soon)),
+            Some(now + Duration::from_secs(28))
+        );
+        let later = now + Duration::from_secs(600);
+        assert_eq!(next_bookmark(now, Some(later)), Some(now + BOOKMARK_EVERY));
+        // Past the last moment: no more.
+        assert_eq!(next_bookmark(now, Some(now + Duration::from_secs(1))), None);
     }
 }

@@ -2,6 +2,7 @@
 //! flags, resolves the project and server from the configuration, sends its requests and prints
 //! through [`crate::output`]. Nothing is sent before every flag rule has passed.
 
+mod apply;
 mod config;
 mod create;
 mod delete;
@@ -47,6 +48,15 @@ pub enum Error {
     /// Writing the output.
     #[error("writing the output: {0}")]
     Io(std::io::Error),
+    /// A document of `kargo apply` that is not an object it takes, or an object it could not
+    /// apply: where it is (`roles.yaml: document 2`) and why.
+    #[error("{place}: {message}")]
+    Manifest {
+        /// The file and document, or the object.
+        place: String,
+        /// Why.
+        message: String,
+    },
     /// Several failures (one per name of a multi-name command).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\nError: "))]
     Several(Vec<Error>),
@@ -194,6 +204,7 @@ pub fn run(ctx: &mut Context<'_>, command: Command) -> Result<(), Error> {
         Command::Delete(command) => delete::run(ctx, command),
         Command::Grant(args) => role::change(ctx, &args, role::Direction::Grant),
         Command::Revoke(args) => role::change(ctx, &args, role::Direction::Revoke),
+        Command::Apply(args) => apply::run(ctx, &args),
         Command::Completion(args) => {
             let mut command = <cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(args.shell, &mut command, "kargo", ctx.out);

@@ -939,3 +939,83 @@ fn a_warehouse_created_right_after_its_project_is_accepted() {
         );
     }
 }
+
+/// Watch bookmarks and a watch from a revision the server has not reached, as kube-apiserver
+/// answers them (issue 18, item 8): with `allowWatchBookmarks` a `BOOKMARK` 2 s before the
+/// timeout at a revision the client may resume from; without it, none; a future revision is a
+/// 504 `Too large resource version` after a short wait, not a silent hang.
+#[test]
+fn watches_get_bookmarks_before_their_timeout_and_a_future_revision_is_refused() {
+    let server = Server::start();
+    let token = server.admin_token();
+    let (code, list) = server.curl("GET", "/api/v1/namespaces", Some(&token), &[], None);
+    assert_eq!(code, 200, "{list}");
+    let list: serde_json::Value = serde_json::from_str(&list).expect("a list");
+    let listed: i64 = list["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|rv| rv.parse().ok())
+        .expect("a resourceVersion");
+
+    let watch = |query: &str| {
+        let started = std::time::Instant::now();
+        let (code, body) = server.curl(
+            "GET",
+            &format!("/api/v1/namespaces?watch=1&resourceVersion={listed}&timeoutSeconds=4{query}"),
+            Some(&token),
+            &[],
+            None,
+        );
+        assert_eq!(code, 200, "{body}");
+        let events: Vec<serde_json::Value> = body
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one event per line"))
+            .collect();
+        (events, started.elapsed())
+    };
+    let (events, took) = watch("&allowWatchBookmarks=true");
+    let bookmarks: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["type"] == "BOOKMARK").collect();
+    assert_eq!(bookmarks.len(), 1, "{events:?}");
+    let object = &bookmarks[0]["object"];
+    assert_eq!(object["kind"], "Namespace");
+    assert_eq!(object["apiVersion"], "v1");
+    let at: i64 = object["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|rv| rv.parse().ok())
+        .expect("the bookmark's resourceVersion");
+    assert!(at >= listed, "{at} < {listed}");
+    assert!(took >= std::time::Duration::from_secs(3), "{took:?}");
+    let (events, _) = watch("");
+    assert!(events.iter().all(|e| e["type"] != "BOOKMARK"), "{events:?}");
+
+    let future = listed + 1000;
+    let started = std::time::Instant::now();
+    let (code, body) = server.curl(
+        "GET",
+        &format!("/api/v1/namespaces?watch=1&resourceVersion={future}"),
+        Some(&token),
+        &[],
+        None,
+    );
+    assert_eq!(code, 504, "{body}");
+    let status: serde_json::Value = serde_json::from_str(&body).expect("a Status");
+    assert_eq!(status["reason"], "Timeout");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with(&format!(
+                "Timeout: Too large resource version: {future}, current: "
+            )),
+        "{body}"
+    );
+    assert_eq!(
+        status["details"]["causes"][0]["reason"],
+        "ResourceVersionTooLarge"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(2) && waited < std::time::Duration::from_secs(10),
+        "{waited:?}"
+    );
+}

@@ -28,6 +28,8 @@
 //! - `cli_login`: `kargo login`, `logout` and `config`, and the configuration file;
 //! - `cli_flags`: command-line mistakes caught before any request, help and completions;
 //! - `cli_commands`: every `kargo` command's output and errors against the Kargo REST API;
+//! - `cli_apply`: `kargo apply -f` of projects, ServiceAccounts and roles, created, unchanged,
+//!   configured and in effect; bad documents named, token Secrets refused;
 //! - `cli_describe`: `kargo describe` of each kind, never a token's value;
 //! - `cli_lists`, `cli_errors`, `cli_token_login`: lists are always lists, errors name what
 //!   was typed, logging in with a ServiceAccount token and a CA file path (issue 19);
@@ -51,6 +53,7 @@ mod oidc;
 mod abuse;
 mod audit;
 mod bad_input;
+mod cli_apply;
 mod cli_commands;
 mod cli_describe;
 mod cli_errors;
