@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use kargo_api::kargo::Claim;
 
+use crate::jsonpath;
 use crate::output::{OutputFormat, TokenOutput};
+use crate::selector::Selector;
 
 /// A command line that breaks a rule: one line saying which.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -227,7 +229,8 @@ pub struct ScopeFlags {
 /// `-o/--output`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct OutputFlag {
-    /// Output format: json, yaml, name, wide (tables only) or jsonpath=TEMPLATE.
+    /// Output format: json, yaml, name, wide or custom-columns=SPEC (tables only), or
+    /// jsonpath=TEMPLATE.
     ///
     /// With json and yaml, one object prints as itself and several as a `List`.
     #[arg(short = 'o', long, value_name = "FORMAT", value_parser = OutputFormat::parse)]
@@ -235,16 +238,19 @@ pub struct OutputFlag {
 }
 
 impl OutputFlag {
-    /// `-o` for a command that prints one object: `wide` is for tables only.
+    /// `-o` for a command that prints one object: `wide` and `custom-columns` are for tables only.
     pub fn for_object(&self) -> Result<Option<&OutputFormat>, UsageError> {
-        not_wide(self.output.as_ref())
+        not_table(self.output.as_ref())
     }
 }
 
-fn not_wide(format: Option<&OutputFormat>) -> Result<Option<&OutputFormat>, UsageError> {
+fn not_table(format: Option<&OutputFormat>) -> Result<Option<&OutputFormat>, UsageError> {
     match format {
         Some(OutputFormat::Wide) => Err(usage(
             "-o wide is for tables (kargo get); use json, yaml, name or jsonpath=TEMPLATE",
+        )),
+        Some(OutputFormat::CustomColumns(_)) => Err(usage(
+            "-o custom-columns is for tables (kargo get); use json, yaml, name or jsonpath=TEMPLATE",
         )),
         other => Ok(other),
     }
@@ -268,7 +274,7 @@ impl TokenOutputFlag {
     /// `-o`, with `wide` refused as for any one object.
     pub fn checked(&self) -> Result<Option<&TokenOutput>, UsageError> {
         if let Some(TokenOutput::Object(format)) = &self.output {
-            not_wide(Some(format))?;
+            not_table(Some(format))?;
         }
         Ok(self.output.as_ref())
     }
@@ -283,6 +289,29 @@ pub struct ListFlags {
     /// Print tables without their header row.
     #[arg(long)]
     pub no_headers: bool,
+    /// Only objects whose labels match, as kubectl's: `k=v`, `k!=v`, `k`, `!k`, `k in (a,b)`,
+    /// `k notin (a)`, comma-separated (all must hold). Applied by the CLI to the list.
+    #[arg(short = 'l', long, value_name = "SELECTOR", value_parser = Selector::parse, conflicts_with = "names")]
+    pub selector: Option<Selector>,
+    /// Add a last LABELS column (`k=v,k2=v2` or `<none>`) to tables.
+    #[arg(long)]
+    pub show_labels: bool,
+    /// Sort by the value at a JSONPath (`.metadata.name`, `{.metadata.creationTimestamp}`):
+    /// missing values first, numbers by value, strings lexically.
+    #[arg(long, value_name = "JSONPATH", value_parser = parse_path)]
+    pub sort_by: Option<jsonpath::Path>,
+}
+
+fn parse_path(text: &str) -> Result<jsonpath::Path, String> {
+    jsonpath::Path::parse(text).map_err(|e| e.to_string())
+}
+
+/// `-A/--all-projects`, for `kargo get` of project objects.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AllProjectsFlag {
+    /// List across every project you can see (a PROJECT column first); no NAME arguments.
+    #[arg(short = 'A', long, conflicts_with_all = ["project", "system", "names"])]
+    pub all_projects: bool,
 }
 
 /// Flags of `kargo login`.
@@ -535,6 +564,9 @@ pub struct GetScopedArgs {
     pub scope: ScopeFlags,
     #[command(flatten)]
     #[allow(missing_docs)]
+    pub all: AllProjectsFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
     pub get: GetArgs,
 }
 
@@ -544,6 +576,9 @@ pub struct GetTokensArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub scope: ScopeFlags,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub all: AllProjectsFlag,
     /// Only the tokens of this Kargo ServiceAccount.
     #[arg(long, value_name = "NAME")]
     pub service_account: Option<String>,
@@ -1090,7 +1125,7 @@ mod tests {
         assert_eq!(args.service_account.as_deref(), Some("sa"));
         assert_eq!(
             parse(&["get", "sats", "-o", "table"]).err(),
-            Some("invalid value 'table' for '--output <FORMAT>': unknown output format \"table\" (use json, yaml, name, wide or jsonpath=TEMPLATE)".to_owned())
+            Some("invalid value 'table' for '--output <FORMAT>': unknown output format \"table\" (use json, yaml, name, wide, custom-columns=SPEC or jsonpath=TEMPLATE)".to_owned())
         );
     }
 

@@ -20,6 +20,7 @@ mod jsonpath;
 mod logs;
 mod manifest;
 mod output;
+mod selector;
 mod server;
 mod sso;
 mod yaml;

@@ -9,11 +9,13 @@ use std::fmt::Write as _;
 
 use kargo_api::kargo::{MANAGED_ANNOTATION, TRUE};
 use kargo_api::resources::{KARGO_API_VERSION, KARGO_RBAC_API_VERSION, PROJECTS};
-use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
+use kargo_api::well_known::{SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_UID_ANNOTATION};
 use serde_json::{Map, Value, json};
 
 use crate::jsonpath::{self, JsonPathError};
+use columns::CustomColumns;
 
+pub mod columns;
 pub mod describe;
 
 /// The value of `-o/--output`.
@@ -29,10 +31,12 @@ pub enum OutputFormat {
     Wide,
     /// A JSONPath template applied to the object (or the `List`).
     JsonPath(String),
+    /// A table of the given columns (`kargo get` only).
+    CustomColumns(CustomColumns),
 }
 
 impl OutputFormat {
-    /// Parses `json`, `yaml`, `name`, `wide` or `jsonpath=TEMPLATE`.
+    /// Parses `json`, `yaml`, `name`, `wide`, `custom-columns=SPEC` or `jsonpath=TEMPLATE`.
     pub fn parse(s: &str) -> Result<OutputFormat, String> {
         match s {
             "json" => Ok(OutputFormat::Json),
@@ -43,8 +47,11 @@ impl OutputFormat {
                 Some(("jsonpath", template)) if !template.is_empty() => {
                     Ok(OutputFormat::JsonPath(template.to_owned()))
                 }
+                Some(("custom-columns", spec)) => {
+                    CustomColumns::parse(spec).map(OutputFormat::CustomColumns)
+                }
                 _ => Err(format!(
-                    "unknown output format {s:?} (use json, yaml, name, wide or jsonpath=TEMPLATE)"
+                    "unknown output format {s:?} (use json, yaml, name, wide, custom-columns=SPEC or jsonpath=TEMPLATE)"
                 )),
             },
         }
@@ -93,16 +100,28 @@ pub enum Kind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Column {
+    Project,
     Name,
     Phase,
     ServiceAccount,
     KargoManaged,
     Age,
+    ServiceAccountUid,
+    Created,
+    ServiceAccounts,
+    Claims,
+    Labels,
 }
 
 impl Column {
     fn header(self) -> &'static str {
         match self {
+            Column::Project => "PROJECT",
+            Column::ServiceAccountUid => "SERVICE ACCOUNT UID",
+            Column::Created => "CREATED",
+            Column::ServiceAccounts => "SERVICE ACCOUNTS",
+            Column::Claims => "CLAIMS",
+            Column::Labels => "LABELS",
             Column::Name => "NAME",
             Column::Phase => "PHASE",
             Column::ServiceAccount => "SERVICE ACCOUNT",
@@ -169,13 +188,71 @@ impl Kind {
             (Kind::Project, _) => &[Name, Phase, Age],
             (Kind::ServiceAccount, false) => &[Name, Age],
             (Kind::ServiceAccount, true) => &[Name, KargoManaged, Age],
-            (Kind::ServiceAccountToken, _) => &[Name, ServiceAccount, KargoManaged, Age],
-            (Kind::Role, _) => &[Name, KargoManaged, Age],
+            (Kind::ServiceAccountToken, false) => &[Name, ServiceAccount, KargoManaged, Age],
+            (Kind::ServiceAccountToken, true) => &[
+                Name,
+                ServiceAccount,
+                KargoManaged,
+                Age,
+                ServiceAccountUid,
+                Created,
+            ],
+            (Kind::Role, false) => &[Name, KargoManaged, Age],
+            (Kind::Role, true) => &[Name, KargoManaged, Age, ServiceAccounts, Claims],
         }
     }
 
     fn cell(self, column: Column, object: &Value, now_ms: i64) -> String {
+        let or_none = |s: String| {
+            if s.is_empty() {
+                columns::NONE.to_owned()
+            } else {
+                s
+            }
+        };
         match column {
+            Column::Project => object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+            Column::ServiceAccountUid => or_none(
+                annotation(object, SERVICE_ACCOUNT_UID_ANNOTATION)
+                    .unwrap_or("")
+                    .to_owned(),
+            ),
+            Column::Created => or_none(
+                object["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            ),
+            Column::ServiceAccounts => or_none(
+                object["serviceAccounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|sa| sa["name"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Column::Claims => or_none(
+                object["claims"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|claim| {
+                        let name = claim["name"].as_str().unwrap_or("");
+                        claim["values"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .map(move |v| format!("{name}={v}"))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Column::Labels => columns::labels(object),
             Column::Name => name(object).to_owned(),
             Column::Phase => object["status"]["phase"].as_str().unwrap_or("").to_owned(),
             Column::ServiceAccount => annotation(object, SERVICE_ACCOUNT_NAME_ANNOTATION)
@@ -311,6 +388,17 @@ pub fn to_json(value: &Value) -> String {
     text
 }
 
+/// The table flags of `kargo get`, besides `-o`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableOptions {
+    /// `--no-headers`: no header row.
+    pub no_headers: bool,
+    /// `--show-labels`: a last `LABELS` column.
+    pub show_labels: bool,
+    /// `-A/--all-projects`: a first `PROJECT` column (the object's namespace).
+    pub project_column: bool,
+}
+
 /// The text `kargo get` prints for these objects (empty for no objects in a table or as names,
 /// and for a missing object of [`Shape::One`]).
 pub fn render_list(
@@ -318,21 +406,35 @@ pub fn render_list(
     objects: &[Value],
     shape: Shape,
     format: Option<&OutputFormat>,
-    no_headers: bool,
+    options: TableOptions,
     now_ms: i64,
 ) -> Result<String, JsonPathError> {
     match format {
+        None | Some(OutputFormat::Wide) | Some(OutputFormat::CustomColumns(_))
+            if objects.is_empty() =>
+        {
+            Ok(String::new())
+        }
         None | Some(OutputFormat::Wide) => {
-            if objects.is_empty() {
-                return Ok(String::new());
+            let mut columns = Vec::new();
+            if options.project_column {
+                columns.push(Column::Project);
             }
-            let columns = kind.columns(format == Some(&OutputFormat::Wide));
+            columns.extend(kind.columns(format == Some(&OutputFormat::Wide)));
+            if options.show_labels {
+                columns.push(Column::Labels);
+            }
             let headers: Vec<&str> = columns.iter().map(|c| c.header()).collect();
             let rows: Vec<Vec<String>> = objects
                 .iter()
                 .map(|o| columns.iter().map(|c| kind.cell(*c, o, now_ms)).collect())
                 .collect();
-            Ok(table((!no_headers).then_some(&headers[..]), &rows))
+            Ok(table((!options.no_headers).then_some(&headers[..]), &rows))
+        }
+        Some(OutputFormat::CustomColumns(custom)) => {
+            let rows: Vec<Vec<String>> = objects.iter().map(|o| custom.row(o)).collect();
+            let headers = custom.headers();
+            Ok(table((!options.no_headers).then_some(&headers[..]), &rows))
         }
         Some(OutputFormat::Name) => Ok(objects.iter().fold(String::new(), |mut out, o| {
             let _ = writeln!(out, "{}/{}", kind.qualified(), name(o));
@@ -353,7 +455,7 @@ pub fn render_changed(
     format: Option<&OutputFormat>,
 ) -> Result<String, JsonPathError> {
     match format {
-        None | Some(OutputFormat::Wide) => {
+        None | Some(OutputFormat::Wide) | Some(OutputFormat::CustomColumns(_)) => {
             Ok(format!("{}/{object_name} {verb}\n", kind.qualified()))
         }
         Some(OutputFormat::Name) => Ok(format!("{}/{object_name}\n", kind.qualified())),
@@ -447,7 +549,7 @@ mod tests {
                 &objects,
                 Shape::List,
                 None,
-                false,
+                TableOptions::default(),
                 now(),
             )
             .unwrap(),
@@ -459,7 +561,7 @@ mod tests {
                 &objects,
                 Shape::List,
                 Some(&OutputFormat::Wide),
-                false,
+                TableOptions::default(),
                 now(),
             )
             .unwrap(),
@@ -471,7 +573,10 @@ mod tests {
                 &objects,
                 Shape::List,
                 None,
-                true,
+                TableOptions {
+                    no_headers: true,
+                    ..TableOptions::default()
+                },
                 now(),
             )
             .unwrap(),
@@ -495,7 +600,7 @@ mod tests {
                 &[token],
                 Shape::List,
                 None,
-                false,
+                TableOptions::default(),
                 now(),
             )
             .unwrap(),
@@ -511,11 +616,98 @@ mod tests {
             json!({"metadata": {"name": "kargo-admin", "creationTimestamp": NOW}, "kargoManaged": true, "serviceAccounts": []}),
         ];
         check(
-            &render_list(Kind::Role, &roles, Shape::List, None, false, now()).unwrap(),
+            &render_list(
+                Kind::Role,
+                &roles,
+                Shape::List,
+                None,
+                TableOptions::default(),
+                now(),
+            )
+            .unwrap(),
             "NAME          KARGO MANAGED   AGE\n\
              default       false           2d\n\
              kargo-admin   true            0s\n",
         );
+    }
+
+    #[test]
+    fn table_options_add_project_and_labels_columns_and_wide_adds_each_kinds_columns() {
+        let token = json!({"metadata": {
+            "name": "t",
+            "namespace": "p",
+            "creationTimestamp": NOW,
+            "labels": {"b": "2", "a": "1"},
+            "annotations": {
+                "kubernetes.io/service-account.name": "sa",
+                "kubernetes.io/service-account.uid": "u-1",
+            },
+        }});
+        let role = json!({"metadata": {"name": "dev", "namespace": "p", "creationTimestamp": NOW},
+            "kargoManaged": true,
+            "claims": [{"name": "groups", "values": ["devops", "qa"]}, {"name": "email", "values": ["a@b.c"]}],
+            "serviceAccounts": [{"name": "x", "namespace": "p"}, {"name": "y", "namespace": "p"}]});
+        let bare_role = json!({"metadata": {"name": "default", "namespace": "p", "creationTimestamp": NOW}, "serviceAccounts": []});
+        let all = TableOptions {
+            project_column: true,
+            show_labels: true,
+            ..TableOptions::default()
+        };
+        let wide = Some(&OutputFormat::Wide);
+        /// Kind, objects, `-o`, table options, the table.
+        type Case<'a> = (
+            Kind,
+            &'a [Value],
+            Option<&'a OutputFormat>,
+            TableOptions,
+            &'a str,
+        );
+        let cases: [Case; 4] = [
+            (
+                Kind::ServiceAccountToken,
+                std::slice::from_ref(&token),
+                None,
+                all,
+                "PROJECT   NAME   SERVICE ACCOUNT   KARGO MANAGED   AGE   LABELS\n\
+                 p         t      sa                false           0s    a=1,b=2\n",
+            ),
+            (
+                Kind::ServiceAccountToken,
+                std::slice::from_ref(&token),
+                wide,
+                TableOptions::default(),
+                "NAME   SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED\n\
+                 t      sa                false           0s    u-1                   2025-06-01T12:00:00Z\n",
+            ),
+            (
+                Kind::Role,
+                &[bare_role.clone(), role.clone()],
+                wide,
+                TableOptions::default(),
+                "NAME      KARGO MANAGED   AGE   SERVICE ACCOUNTS   CLAIMS\n\
+                 default   false           0s    <none>             <none>\n\
+                 dev       true            0s    x,y                groups=devops,groups=qa,email=a@b.c\n",
+            ),
+            (
+                Kind::Project,
+                &[
+                    json!({"metadata": {"name": "p", "creationTimestamp": NOW}, "status": {"phase": "Ready"}}),
+                ],
+                wide,
+                TableOptions {
+                    show_labels: true,
+                    no_headers: true,
+                    ..TableOptions::default()
+                },
+                "p   Ready   0s   <none>\n",
+            ),
+        ];
+        for (kind, objects, format, options, expected) in cases {
+            check(
+                &render_list(kind, objects, Shape::List, format, options, now()).unwrap(),
+                expected,
+            );
+        }
     }
 
     #[test]
@@ -526,7 +718,7 @@ mod tests {
                 &[json!({"metadata": {"name": "p"}})],
                 Shape::List,
                 None,
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -538,7 +730,15 @@ mod tests {
     fn project_tables_show_the_phase() {
         let project = json!({"metadata": {"name": "my-project", "creationTimestamp": NOW}, "status": {"phase": "Ready"}});
         check(
-            &render_list(Kind::Project, &[project], Shape::List, None, false, now()).unwrap(),
+            &render_list(
+                Kind::Project,
+                &[project],
+                Shape::List,
+                None,
+                TableOptions::default(),
+                now(),
+            )
+            .unwrap(),
             "NAME         PHASE   AGE\nmy-project   Ready   0s\n",
         );
     }
@@ -547,7 +747,15 @@ mod tests {
     fn empty_lists_print_nothing_as_tables_and_names_but_an_empty_list_as_yaml() {
         for format in [None, Some(OutputFormat::Wide), Some(OutputFormat::Name)] {
             check(
-                &render_list(Kind::Role, &[], Shape::List, format.as_ref(), false, 0).unwrap(),
+                &render_list(
+                    Kind::Role,
+                    &[],
+                    Shape::List,
+                    format.as_ref(),
+                    TableOptions::default(),
+                    0,
+                )
+                .unwrap(),
                 "",
             );
         }
@@ -557,7 +765,7 @@ mod tests {
                 &[],
                 Shape::List,
                 Some(&OutputFormat::Yaml),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -590,7 +798,7 @@ mod tests {
                     &objects,
                     Shape::List,
                     Some(&OutputFormat::Name),
-                    false,
+                    TableOptions::default(),
                     0,
                 )
                 .unwrap(),
@@ -609,7 +817,7 @@ mod tests {
                 one,
                 Shape::One,
                 Some(&OutputFormat::Yaml),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -623,7 +831,7 @@ mod tests {
                 Some(&OutputFormat::JsonPath(
                     "{.kind} {.items[*].metadata.name}".into(),
                 )),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -635,7 +843,7 @@ mod tests {
                 &[],
                 Shape::One,
                 Some(&OutputFormat::Json),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -650,7 +858,7 @@ mod tests {
                 ],
                 Shape::List,
                 Some(&OutputFormat::Json),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -665,7 +873,7 @@ mod tests {
                 ],
                 Shape::List,
                 Some(&OutputFormat::JsonPath("{.items[*].metadata.name}".into())),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -761,13 +969,13 @@ mod tests {
             (
                 "jsonpath=",
                 Err(
-                    "unknown output format \"jsonpath=\" (use json, yaml, name, wide or jsonpath=TEMPLATE)",
+                    "unknown output format \"jsonpath=\" (use json, yaml, name, wide, custom-columns=SPEC or jsonpath=TEMPLATE)",
                 ),
             ),
             (
                 "table",
                 Err(
-                    "unknown output format \"table\" (use json, yaml, name, wide or jsonpath=TEMPLATE)",
+                    "unknown output format \"table\" (use json, yaml, name, wide, custom-columns=SPEC or jsonpath=TEMPLATE)",
                 ),
             ),
         ];

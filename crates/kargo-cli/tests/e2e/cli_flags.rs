@@ -115,7 +115,7 @@ fn flag_rules_fail_before_any_request() {
         ),
         (
             &["get", "sas", "-p", "p", "-o", "table"],
-            "invalid value 'table' for '--output <FORMAT>': unknown output format \"table\" (use json, yaml, name, wide or jsonpath=TEMPLATE)",
+            "invalid value 'table' for '--output <FORMAT>': unknown output format \"table\" (use json, yaml, name, wide, custom-columns=SPEC or jsonpath=TEMPLATE)",
         ),
         (
             &["create", "sa", "-p", "p", "x", "-o", "wide"],

@@ -58,6 +58,7 @@ mod cli_commands;
 mod cli_describe;
 mod cli_errors;
 mod cli_flags;
+mod cli_get_flags;
 mod cli_lists;
 mod cli_login;
 mod cli_token_login;
