@@ -361,7 +361,9 @@ pub struct WhoamiArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Display the configuration, with the bearer token masked.
-    #[command(after_help = "Examples:\n  kargo config view\n  kargo config view -o json")]
+    #[command(
+        after_help = "Examples:\n  kargo config view\n  kargo config view -o json\n\n  # With the tokens (keep the output private)\n  kargo config view --raw"
+    )]
     View(ConfigViewArgs),
     /// Set the default project of commands given no --project ("" unsets it).
     #[command(after_help = "Examples:\n  kargo config set-project my-project")]
@@ -377,6 +379,9 @@ pub struct ConfigViewArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub output: OutputFlag,
+    /// Show the configuration as stored, tokens included (as upstream's `--raw`).
+    #[arg(long)]
+    pub raw: bool,
 }
 
 /// Arguments of `kargo config set-project`.

@@ -53,6 +53,22 @@ pub fn render(template: &str, value: &Value) -> Result<String, JsonPathError> {
     Ok(out)
 }
 
+/// `template`'s results as one JSON array, indented by 4 spaces, as kubectl's
+/// `-o jsonpath-as-json` prints them (text outside the braces is left out).
+pub fn render_as_json(template: &str, value: &Value) -> Result<String, JsonPathError> {
+    let fail = |reason: String| JsonPathError {
+        template: template.to_owned(),
+        reason,
+    };
+    let mut results = Vec::new();
+    for part in parse(template).map_err(fail)? {
+        if let Part::Path(steps) = part {
+            results.extend(evaluate(&steps, value).map_err(fail)?.into_iter().cloned());
+        }
+    }
+    Ok(crate::output::to_json(&Value::Array(results)))
+}
+
 /// One path, as `--sort-by` and `-o custom-columns` take it: `.metadata.name` or
 /// `{.metadata.name}`. Unlike a template, a missing field is no error: it finds nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]

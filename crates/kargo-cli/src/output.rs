@@ -29,14 +29,18 @@ pub enum OutputFormat {
     Name,
     /// The table with extra columns.
     Wide,
-    /// A JSONPath template applied to the object (or the `List`).
+    /// A JSONPath template applied to the object (or the `List`); `jsonpath-file=FILE` reads
+    /// the template from a file.
     JsonPath(String),
+    /// A JSONPath template's results as a JSON array (`jsonpath-as-json=TEMPLATE`).
+    JsonPathAsJson(String),
     /// A table of the given columns (`kargo get` only).
     CustomColumns(CustomColumns),
 }
 
 impl OutputFormat {
-    /// Parses `json`, `yaml`, `name`, `wide`, `custom-columns=SPEC` or `jsonpath=TEMPLATE`.
+    /// Parses `json`, `yaml`, `name`, `wide`, `custom-columns=SPEC`, `jsonpath=TEMPLATE`,
+    /// `jsonpath-file=FILE` or `jsonpath-as-json=TEMPLATE` (kubectl's and upstream's names).
     pub fn parse(s: &str) -> Result<OutputFormat, String> {
         match s {
             "json" => Ok(OutputFormat::Json),
@@ -47,6 +51,12 @@ impl OutputFormat {
                 Some(("jsonpath", template)) if !template.is_empty() => {
                     Ok(OutputFormat::JsonPath(template.to_owned()))
                 }
+                Some(("jsonpath-as-json", template)) if !template.is_empty() => {
+                    Ok(OutputFormat::JsonPathAsJson(template.to_owned()))
+                }
+                Some(("jsonpath-file", file)) if !file.is_empty() => std::fs::read_to_string(file)
+                    .map(|template| OutputFormat::JsonPath(template.trim_end().to_owned()))
+                    .map_err(|e| format!("error reading --template {file}, {e}")),
                 Some(("custom-columns", spec)) => {
                     CustomColumns::parse(spec).map(OutputFormat::CustomColumns)
                 }
@@ -468,6 +478,7 @@ pub fn render_document(document: &Value, format: &OutputFormat) -> Result<String
     match format {
         OutputFormat::Json => Ok(to_json(document)),
         OutputFormat::JsonPath(template) => jsonpath::render(template, document),
+        OutputFormat::JsonPathAsJson(template) => jsonpath::render_as_json(template, document),
         _ => Ok(crate::yaml::to_string(document)),
     }
 }
