@@ -55,6 +55,7 @@ mod audit;
 mod bad_input;
 mod cli_apply;
 mod cli_commands;
+mod cli_completion;
 mod cli_describe;
 mod cli_errors;
 mod cli_flags;
