@@ -8,8 +8,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::engine::ArgValueCompleter;
 use kargo_api::kargo::Claim;
 
+use crate::completion;
 use crate::jsonpath;
 use crate::output::{OutputFormat, TokenOutput};
 use crate::selector::Selector;
@@ -34,13 +36,14 @@ Examples:
   kargo create serviceaccounttoken --project my-project --service-account my-sa my-sa-token";
 
 /// The other names of `serviceaccount` (create, describe, delete).
-const SERVICE_ACCOUNT_ALIASES: [&str; 3] = ["serviceaccounts", "sa", "sas"];
+pub(crate) const SERVICE_ACCOUNT_ALIASES: [&str; 3] = ["serviceaccounts", "sa", "sas"];
 /// The other names of `serviceaccounttoken` (create, describe, delete).
-const TOKEN_ALIASES: [&str; 5] = ["serviceaccounttokens", "sat", "sats", "satoken", "satokens"];
+pub(crate) const TOKEN_ALIASES: [&str; 5] =
+    ["serviceaccounttokens", "sat", "sats", "satoken", "satokens"];
 /// The other names of `project` (create, describe, delete).
-const PROJECT_ALIASES: [&str; 1] = ["projects"];
+pub(crate) const PROJECT_ALIASES: [&str; 1] = ["projects"];
 /// The other names of `role` (create, describe, delete).
-const ROLE_ALIASES: [&str; 1] = ["roles"];
+pub(crate) const ROLE_ALIASES: [&str; 1] = ["roles"];
 
 /// Kargo: manage projects, roles, ServiceAccounts and their tokens.
 #[derive(Debug, Parser)]
@@ -161,14 +164,22 @@ Examples:
 Tokens are never applied: a manifest must not hold a token. Create them with
 `kargo create serviceaccounttoken`.")]
     Apply(ApplyArgs),
-    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    /// Print the script that loads shell completion (bash, zsh, fish, elvish, powershell).
+    ///
+    /// Besides commands and flags, it completes the names of projects, ServiceAccounts, tokens
+    /// and roles, asking the server with the saved login (nothing when not logged in).
     #[command(after_help = "\
 Examples:
-  # Load completions into the current bash session
+  # Load completions into the current bash session (add the line to ~/.bashrc to keep them)
   source <(kargo completion bash)
 
-  # Install them for zsh
-  kargo completion zsh > \"${fpath[1]}/_kargo\"")]
+  # zsh (in ~/.zshrc, after compinit)
+  source <(kargo completion zsh)
+
+  # fish
+  kargo completion fish > ~/.config/fish/completions/kargo.fish
+
+The script runs this kargo binary; load it again after moving or upgrading kargo.")]
     Completion(CompletionArgs),
     /// Show the client and server version information.
     #[command(after_help = "\
@@ -211,7 +222,7 @@ pub struct ClientFlags {
 #[derive(Debug, Clone, Default, Args)]
 pub struct ProjectFlag {
     /// The project (default: the one set with `kargo config set-project`).
-    #[arg(short = 'p', long, value_name = "PROJECT")]
+    #[arg(short = 'p', long, value_name = "PROJECT", add = ArgValueCompleter::new(completion::projects))]
     pub project: Option<String>,
 }
 
@@ -473,7 +484,7 @@ pub struct CreateTokenArgs {
     #[allow(missing_docs)]
     pub scope: ScopeFlags,
     /// The Kargo ServiceAccount the token authenticates as.
-    #[arg(long, value_name = "NAME", required = true)]
+    #[arg(long, value_name = "NAME", required = true, add = ArgValueCompleter::new(completion::service_accounts))]
     pub service_account: String,
     /// The token's name.
     #[arg(value_name = "NAME")]
@@ -551,7 +562,7 @@ Examples:
 #[derive(Debug, Clone, Default, Args)]
 pub struct GetArgs {
     /// Names to get (default: all).
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", add = ArgValueCompleter::new(completion::names))]
     pub names: Vec<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -585,7 +596,7 @@ pub struct GetTokensArgs {
     #[allow(missing_docs)]
     pub all: AllProjectsFlag,
     /// Only the tokens of this Kargo ServiceAccount.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = ArgValueCompleter::new(completion::service_accounts))]
     pub service_account: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -630,7 +641,7 @@ Examples:
 #[derive(Debug, Clone, Default, Args)]
 pub struct DescribeArgs {
     /// Names to describe.
-    #[arg(value_name = "NAME", required = true)]
+    #[arg(value_name = "NAME", required = true, add = ArgValueCompleter::new(completion::names))]
     pub names: Vec<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -683,7 +694,7 @@ pub enum DeleteCommand {
 #[derive(Debug, Clone, Default, Args)]
 pub struct DeleteArgs {
     /// Names to delete.
-    #[arg(value_name = "NAME", required = true)]
+    #[arg(value_name = "NAME", required = true, add = ArgValueCompleter::new(completion::names))]
     pub names: Vec<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -719,10 +730,15 @@ pub struct RoleChangeArgs {
     #[allow(missing_docs)]
     pub project: ProjectFlag,
     /// The role to grant or revoke, or whose permissions to change (required).
-    #[arg(long, value_name = "ROLE")]
+    #[arg(long, value_name = "ROLE", add = ArgValueCompleter::new(completion::roles))]
     pub role: Option<String>,
     /// A Kargo ServiceAccount of the project (repeatable, or comma-separated).
-    #[arg(long = "service-account", value_name = "NAME", value_delimiter = ',')]
+    #[arg(
+        long = "service-account",
+        value_name = "NAME",
+        value_delimiter = ',',
+        add = ArgValueCompleter::new(completion::service_accounts)
+    )]
     pub service_accounts: Vec<String>,
     /// An OIDC claim, as NAME=VALUE (repeatable; commas are part of VALUE).
     #[arg(long = "claim", value_name = "NAME=VALUE")]
