@@ -2,6 +2,7 @@
 # The whole test suite: unit tests, the store conformance and crash tests, and the end-to-end
 # tests that drive a real `kargo server` with kubectl, the Python kubernetes client and the kargo
 # CLI. Prepares what the tests need first (a Python venv in .venv; etcd for the etcd backend;
+# zsh and fish for the completion tests;
 # the OpenID provider's npm packages in tests/oidc/node_modules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,21 @@ if ! command -v etcd >/dev/null; then
       || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; }
   else
     echo "scripts/test.sh: the etcd tests need etcd: sudo apt-get install etcd-server" >&2
+    exit 1
+  fi
+fi
+
+# zsh and fish for the completion tests (they fail, not skip, without them; bash is there).
+missing_shells=()
+for shell in zsh fish; do
+  command -v "$shell" >/dev/null || missing_shells+=("$shell")
+done
+if [ ${#missing_shells[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_shells[@]}" \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_shells[@]}"; }
+  else
+    echo "scripts/test.sh: the completion tests need zsh and fish: sudo apt-get install ${missing_shells[*]}" >&2
     exit 1
   fi
 fi

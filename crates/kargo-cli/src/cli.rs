@@ -8,9 +8,13 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::engine::ArgValueCompleter;
 use kargo_api::kargo::Claim;
 
+use crate::completion;
+use crate::jsonpath;
 use crate::output::{OutputFormat, TokenOutput};
+use crate::selector::Selector;
 
 /// A command line that breaks a rule: one line saying which.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,13 +36,14 @@ Examples:
   kargo create serviceaccounttoken --project my-project --service-account my-sa my-sa-token";
 
 /// The other names of `serviceaccount` (create, describe, delete).
-const SERVICE_ACCOUNT_ALIASES: [&str; 3] = ["serviceaccounts", "sa", "sas"];
+pub(crate) const SERVICE_ACCOUNT_ALIASES: [&str; 3] = ["serviceaccounts", "sa", "sas"];
 /// The other names of `serviceaccounttoken` (create, describe, delete).
-const TOKEN_ALIASES: [&str; 5] = ["serviceaccounttokens", "sat", "sats", "satoken", "satokens"];
+pub(crate) const TOKEN_ALIASES: [&str; 5] =
+    ["serviceaccounttokens", "sat", "sats", "satoken", "satokens"];
 /// The other names of `project` (create, describe, delete).
-const PROJECT_ALIASES: [&str; 1] = ["projects"];
+pub(crate) const PROJECT_ALIASES: [&str; 1] = ["projects"];
 /// The other names of `role` (create, describe, delete).
-const ROLE_ALIASES: [&str; 1] = ["roles"];
+pub(crate) const ROLE_ALIASES: [&str; 1] = ["roles"];
 
 /// Kargo: manage projects, roles, ServiceAccounts and their tokens.
 #[derive(Debug, Parser)]
@@ -159,14 +164,22 @@ Examples:
 Tokens are never applied: a manifest must not hold a token. Create them with
 `kargo create serviceaccounttoken`.")]
     Apply(ApplyArgs),
-    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    /// Print the script that loads shell completion (bash, zsh, fish, elvish, powershell).
+    ///
+    /// Besides commands and flags, it completes the names of projects, ServiceAccounts, tokens
+    /// and roles, asking the server with the saved login (nothing when not logged in).
     #[command(after_help = "\
 Examples:
-  # Load completions into the current bash session
+  # Load completions into the current bash session (add the line to ~/.bashrc to keep them)
   source <(kargo completion bash)
 
-  # Install them for zsh
-  kargo completion zsh > \"${fpath[1]}/_kargo\"")]
+  # zsh (in ~/.zshrc, after compinit)
+  source <(kargo completion zsh)
+
+  # fish
+  kargo completion fish > ~/.config/fish/completions/kargo.fish
+
+The script runs this kargo binary; load it again after moving or upgrading kargo.")]
     Completion(CompletionArgs),
     /// Show the client and server version information.
     #[command(after_help = "\
@@ -209,7 +222,7 @@ pub struct ClientFlags {
 #[derive(Debug, Clone, Default, Args)]
 pub struct ProjectFlag {
     /// The project (default: the one set with `kargo config set-project`).
-    #[arg(short = 'p', long, value_name = "PROJECT")]
+    #[arg(short = 'p', long, value_name = "PROJECT", add = ArgValueCompleter::new(completion::projects))]
     pub project: Option<String>,
 }
 
@@ -227,7 +240,8 @@ pub struct ScopeFlags {
 /// `-o/--output`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct OutputFlag {
-    /// Output format: json, yaml, name, wide (tables only) or jsonpath=TEMPLATE.
+    /// Output format: json, yaml, name, wide or custom-columns=SPEC (tables only), or
+    /// jsonpath=TEMPLATE.
     ///
     /// With json and yaml, one object prints as itself and several as a `List`.
     #[arg(short = 'o', long, value_name = "FORMAT", value_parser = OutputFormat::parse)]
@@ -235,16 +249,19 @@ pub struct OutputFlag {
 }
 
 impl OutputFlag {
-    /// `-o` for a command that prints one object: `wide` is for tables only.
+    /// `-o` for a command that prints one object: `wide` and `custom-columns` are for tables only.
     pub fn for_object(&self) -> Result<Option<&OutputFormat>, UsageError> {
-        not_wide(self.output.as_ref())
+        not_table(self.output.as_ref())
     }
 }
 
-fn not_wide(format: Option<&OutputFormat>) -> Result<Option<&OutputFormat>, UsageError> {
+fn not_table(format: Option<&OutputFormat>) -> Result<Option<&OutputFormat>, UsageError> {
     match format {
         Some(OutputFormat::Wide) => Err(usage(
             "-o wide is for tables (kargo get); use json, yaml, name or jsonpath=TEMPLATE",
+        )),
+        Some(OutputFormat::CustomColumns(_)) => Err(usage(
+            "-o custom-columns is for tables (kargo get); use json, yaml, name or jsonpath=TEMPLATE",
         )),
         other => Ok(other),
     }
@@ -268,7 +285,7 @@ impl TokenOutputFlag {
     /// `-o`, with `wide` refused as for any one object.
     pub fn checked(&self) -> Result<Option<&TokenOutput>, UsageError> {
         if let Some(TokenOutput::Object(format)) = &self.output {
-            not_wide(Some(format))?;
+            not_table(Some(format))?;
         }
         Ok(self.output.as_ref())
     }
@@ -283,6 +300,29 @@ pub struct ListFlags {
     /// Print tables without their header row.
     #[arg(long)]
     pub no_headers: bool,
+    /// Only objects whose labels match, as kubectl's: `k=v`, `k!=v`, `k`, `!k`, `k in (a,b)`,
+    /// `k notin (a)`, comma-separated (all must hold). Applied by the CLI to the list.
+    #[arg(short = 'l', long, value_name = "SELECTOR", value_parser = Selector::parse, conflicts_with = "names")]
+    pub selector: Option<Selector>,
+    /// Add a last LABELS column (`k=v,k2=v2` or `<none>`) to tables.
+    #[arg(long)]
+    pub show_labels: bool,
+    /// Sort by the value at a JSONPath (`.metadata.name`, `{.metadata.creationTimestamp}`):
+    /// missing values first, numbers by value, strings lexically.
+    #[arg(long, value_name = "JSONPATH", value_parser = parse_path)]
+    pub sort_by: Option<jsonpath::Path>,
+}
+
+fn parse_path(text: &str) -> Result<jsonpath::Path, String> {
+    jsonpath::Path::parse(text).map_err(|e| e.to_string())
+}
+
+/// `-A/--all-projects`, for `kargo get` of project objects.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AllProjectsFlag {
+    /// List across every project you can see (a PROJECT column first); no NAME arguments.
+    #[arg(short = 'A', long, conflicts_with_all = ["project", "system", "names"])]
+    pub all_projects: bool,
 }
 
 /// Flags of `kargo login`.
@@ -332,7 +372,9 @@ pub struct WhoamiArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Display the configuration, with the bearer token masked.
-    #[command(after_help = "Examples:\n  kargo config view\n  kargo config view -o json")]
+    #[command(
+        after_help = "Examples:\n  kargo config view\n  kargo config view -o json\n\n  # With the tokens (keep the output private)\n  kargo config view --raw"
+    )]
     View(ConfigViewArgs),
     /// Set the default project of commands given no --project ("" unsets it).
     #[command(after_help = "Examples:\n  kargo config set-project my-project")]
@@ -348,6 +390,9 @@ pub struct ConfigViewArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub output: OutputFlag,
+    /// Show the configuration as stored, tokens included (as upstream's `--raw`).
+    #[arg(long)]
+    pub raw: bool,
 }
 
 /// Arguments of `kargo config set-project`.
@@ -442,7 +487,7 @@ pub struct CreateTokenArgs {
     #[allow(missing_docs)]
     pub scope: ScopeFlags,
     /// The Kargo ServiceAccount the token authenticates as.
-    #[arg(long, value_name = "NAME", required = true)]
+    #[arg(long, value_name = "NAME", required = true, add = ArgValueCompleter::new(completion::service_accounts))]
     pub service_account: String,
     /// The token's name.
     #[arg(value_name = "NAME")]
@@ -524,7 +569,7 @@ Examples:
 #[derive(Debug, Clone, Default, Args)]
 pub struct GetArgs {
     /// Names to get (default: all).
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", add = ArgValueCompleter::new(completion::names))]
     pub names: Vec<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -542,6 +587,9 @@ pub struct GetScopedArgs {
     pub scope: ScopeFlags,
     #[command(flatten)]
     #[allow(missing_docs)]
+    pub all: AllProjectsFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
     pub get: GetArgs,
 }
 
@@ -551,8 +599,11 @@ pub struct GetTokensArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub scope: ScopeFlags,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub all: AllProjectsFlag,
     /// Only the tokens of this Kargo ServiceAccount.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = ArgValueCompleter::new(completion::service_accounts))]
     pub service_account: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -597,7 +648,7 @@ Examples:
 #[derive(Debug, Clone, Default, Args)]
 pub struct DescribeArgs {
     /// Names to describe.
-    #[arg(value_name = "NAME", required = true)]
+    #[arg(value_name = "NAME", required = true, add = ArgValueCompleter::new(completion::names))]
     pub names: Vec<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -650,7 +701,7 @@ pub enum DeleteCommand {
 #[derive(Debug, Clone, Default, Args)]
 pub struct DeleteArgs {
     /// Names to delete.
-    #[arg(value_name = "NAME", required = true)]
+    #[arg(value_name = "NAME", required = true, add = ArgValueCompleter::new(completion::names))]
     pub names: Vec<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -686,10 +737,15 @@ pub struct RoleChangeArgs {
     #[allow(missing_docs)]
     pub project: ProjectFlag,
     /// The role to grant or revoke, or whose permissions to change (required).
-    #[arg(long, value_name = "ROLE")]
+    #[arg(long, value_name = "ROLE", add = ArgValueCompleter::new(completion::roles))]
     pub role: Option<String>,
     /// A Kargo ServiceAccount of the project (repeatable, or comma-separated).
-    #[arg(long = "service-account", value_name = "NAME", value_delimiter = ',')]
+    #[arg(
+        long = "service-account",
+        value_name = "NAME",
+        value_delimiter = ',',
+        add = ArgValueCompleter::new(completion::service_accounts)
+    )]
     pub service_accounts: Vec<String>,
     /// An OIDC claim, as NAME=VALUE (repeatable; commas are part of VALUE).
     #[arg(long = "claim", value_name = "NAME=VALUE")]
@@ -1097,7 +1153,7 @@ mod tests {
         assert_eq!(args.service_account.as_deref(), Some("sa"));
         assert_eq!(
             parse(&["get", "sats", "-o", "table"]).err(),
-            Some("invalid value 'table' for '--output <FORMAT>': unknown output format \"table\" (use json, yaml, name, wide or jsonpath=TEMPLATE)".to_owned())
+            Some("invalid value 'table' for '--output <FORMAT>': unknown output format \"table\" (use json, yaml, name, wide, custom-columns=SPEC or jsonpath=TEMPLATE)".to_owned())
         );
     }
 

@@ -19,7 +19,7 @@ enum Part {
     Path(Vec<Step>),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Step {
     Field(String),
     Index(i64),
@@ -51,6 +51,64 @@ pub fn render(template: &str, value: &Value) -> Result<String, JsonPathError> {
         }
     }
     Ok(out)
+}
+
+/// `template`'s results as one JSON array, indented by 4 spaces, as kubectl's
+/// `-o jsonpath-as-json` prints them (text outside the braces is left out).
+pub fn render_as_json(template: &str, value: &Value) -> Result<String, JsonPathError> {
+    let fail = |reason: String| JsonPathError {
+        template: template.to_owned(),
+        reason,
+    };
+    let mut results = Vec::new();
+    for part in parse(template).map_err(fail)? {
+        if let Part::Path(steps) = part {
+            results.extend(evaluate(&steps, value).map_err(fail)?.into_iter().cloned());
+        }
+    }
+    Ok(crate::output::to_json(&Value::Array(results)))
+}
+
+/// One path, as `--sort-by` and `-o custom-columns` take it: `.metadata.name` or
+/// `{.metadata.name}`. Unlike a template, a missing field is no error: it finds nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    text: String,
+    steps: Vec<Step>,
+}
+
+impl Path {
+    /// Parses `.a.b`, `{.a.b}` or `{$.a.b}`; text around or between braces is an error.
+    pub fn parse(text: &str) -> Result<Path, JsonPathError> {
+        let fail = |reason: &str| JsonPathError {
+            template: text.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let trimmed = text.trim();
+        let inner = match trimmed.strip_prefix('{') {
+            Some(rest) => rest
+                .strip_suffix('}')
+                .ok_or_else(|| fail("unclosed action"))?,
+            None => trimmed,
+        };
+        let inner = inner.trim();
+        if !inner.starts_with(['.', '[', '$']) {
+            return Err(fail("a path must start with '.', as in .metadata.name"));
+        }
+        match parse_action(inner).map_err(|reason| fail(&reason))? {
+            Part::Path(steps) if !steps.is_empty() => Ok(Path {
+                text: text.to_owned(),
+                steps,
+            }),
+            _ => Err(fail("a path must name a field, as in .metadata.name")),
+        }
+    }
+
+    /// The values at this path in `value` (none where a field is missing or an index out of
+    /// bounds).
+    pub fn find<'a>(&self, value: &'a Value) -> Vec<&'a Value> {
+        evaluate(&self.steps, value).unwrap_or_default()
+    }
 }
 
 fn parse(template: &str) -> Result<Vec<Part>, String> {
@@ -243,6 +301,32 @@ mod tests {
             Ok("sa"),
         );
         check("plain text", Ok("plain text"));
+    }
+
+    #[test]
+    fn single_paths_parse_with_or_without_braces_and_find_nothing_when_missing() {
+        let object = json!({"metadata": {"name": "a", "labels": {"app.io/x": "1"}}});
+        let find = |path: &str| {
+            Path::parse(path)
+                .map(|p| p.find(&object).into_iter().cloned().collect::<Vec<_>>())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(find(".metadata.name"), Ok(vec![json!("a")]));
+        assert_eq!(find("{.metadata.name}"), Ok(vec![json!("a")]));
+        assert_eq!(find("{.metadata.labels.app\\.io/x}"), Ok(vec![json!("1")]));
+        assert_eq!(find(".metadata.missing"), Ok(vec![]));
+        assert_eq!(
+            find("metadata.name"),
+            Err("error executing jsonpath \"metadata.name\": a path must start with '.', as in .metadata.name".to_owned())
+        );
+        assert_eq!(
+            find("{.metadata.name"),
+            Err("error executing jsonpath \"{.metadata.name\": unclosed action".to_owned())
+        );
+        assert_eq!(
+            find(".items[x]"),
+            Err("error executing jsonpath \".items[x]\": invalid array index \"x\"".to_owned())
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! closed stdout (`kargo ... | head`) is not an error.
 //!
 //! Modules: [`cli`] defines every command and flag (help and completions come from it);
-//! [`commands`] runs them; [`api`] builds the REST calls as values and [`client`] sends them;
+//! [`completion`] completes names from the server in the shell; [`commands`] runs them; [`api`] builds the REST calls as values and [`client`] sends them;
 //! [`config`] owns the configuration file and environment; [`output`], [`yaml`] and
 //! [`jsonpath`] turn objects into text; [`credentials`] turns a new token into a kubeconfig or
 //! `KARGO_*` variables. `server` runs the API server from `kargo-server`.
@@ -14,12 +14,14 @@ mod api;
 mod cli;
 mod client;
 mod commands;
+mod completion;
 mod config;
 mod credentials;
 mod jsonpath;
 mod logs;
 mod manifest;
 mod output;
+mod selector;
 mod server;
 mod sso;
 mod yaml;
@@ -44,6 +46,11 @@ pub(crate) const BUILD: kargo_api::version::Build = kargo_api::version::Build {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // A run by the shell's completion script (`KARGO_COMPLETE=bash kargo -- WORDS`): print the
+    // candidates and exit, before anything else writes to stdout.
+    clap_complete::CompleteEnv::with_factory(<cli::Cli as clap::CommandFactory>::command)
+        .var(completion::VAR)
+        .complete();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -9,11 +9,13 @@ use std::fmt::Write as _;
 
 use kargo_api::kargo::{MANAGED_ANNOTATION, TRUE};
 use kargo_api::resources::{KARGO_API_VERSION, KARGO_RBAC_API_VERSION, PROJECTS};
-use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
+use kargo_api::well_known::{SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_UID_ANNOTATION};
 use serde_json::{Map, Value, json};
 
 use crate::jsonpath::{self, JsonPathError};
+use columns::CustomColumns;
 
+pub mod columns;
 pub mod describe;
 
 /// The value of `-o/--output`.
@@ -27,12 +29,18 @@ pub enum OutputFormat {
     Name,
     /// The table with extra columns.
     Wide,
-    /// A JSONPath template applied to the object (or the `List`).
+    /// A JSONPath template applied to the object (or the `List`); `jsonpath-file=FILE` reads
+    /// the template from a file.
     JsonPath(String),
+    /// A JSONPath template's results as a JSON array (`jsonpath-as-json=TEMPLATE`).
+    JsonPathAsJson(String),
+    /// A table of the given columns (`kargo get` only).
+    CustomColumns(CustomColumns),
 }
 
 impl OutputFormat {
-    /// Parses `json`, `yaml`, `name`, `wide` or `jsonpath=TEMPLATE`.
+    /// Parses `json`, `yaml`, `name`, `wide`, `custom-columns=SPEC`, `jsonpath=TEMPLATE`,
+    /// `jsonpath-file=FILE` or `jsonpath-as-json=TEMPLATE` (kubectl's and upstream's names).
     pub fn parse(s: &str) -> Result<OutputFormat, String> {
         match s {
             "json" => Ok(OutputFormat::Json),
@@ -43,8 +51,17 @@ impl OutputFormat {
                 Some(("jsonpath", template)) if !template.is_empty() => {
                     Ok(OutputFormat::JsonPath(template.to_owned()))
                 }
+                Some(("jsonpath-as-json", template)) if !template.is_empty() => {
+                    Ok(OutputFormat::JsonPathAsJson(template.to_owned()))
+                }
+                Some(("jsonpath-file", file)) if !file.is_empty() => std::fs::read_to_string(file)
+                    .map(|template| OutputFormat::JsonPath(template.trim_end().to_owned()))
+                    .map_err(|e| format!("error reading --template {file}, {e}")),
+                Some(("custom-columns", spec)) => {
+                    CustomColumns::parse(spec).map(OutputFormat::CustomColumns)
+                }
                 _ => Err(format!(
-                    "unknown output format {s:?} (use json, yaml, name, wide or jsonpath=TEMPLATE)"
+                    "unknown output format {s:?} (use json, yaml, name, wide, custom-columns=SPEC or jsonpath=TEMPLATE)"
                 )),
             },
         }
@@ -93,11 +110,17 @@ pub enum Kind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Column {
+    Project,
     Name,
     Phase,
     ServiceAccount,
     KargoManaged,
     Age,
+    ServiceAccountUid,
+    Created,
+    ServiceAccounts,
+    Claims,
+    Labels,
     /// A token's `kargo.akuity.io/expires-at`: `never`, `in 3h`, `expired` (`-o wide`).
     Expires,
 }
@@ -105,6 +128,12 @@ enum Column {
 impl Column {
     fn header(self) -> &'static str {
         match self {
+            Column::Project => "PROJECT",
+            Column::ServiceAccountUid => "SERVICE ACCOUNT UID",
+            Column::Created => "CREATED",
+            Column::ServiceAccounts => "SERVICE ACCOUNTS",
+            Column::Claims => "CLAIMS",
+            Column::Labels => "LABELS",
             Column::Name => "NAME",
             Column::Phase => "PHASE",
             Column::ServiceAccount => "SERVICE ACCOUNT",
@@ -173,15 +202,71 @@ impl Kind {
             (Kind::ServiceAccount, false) => &[Name, Age],
             (Kind::ServiceAccount, true) => &[Name, KargoManaged, Age],
             (Kind::ServiceAccountToken, false) => &[Name, ServiceAccount, KargoManaged, Age],
-            (Kind::ServiceAccountToken, true) => {
-                &[Name, ServiceAccount, KargoManaged, Age, Expires]
-            }
-            (Kind::Role, _) => &[Name, KargoManaged, Age],
+            (Kind::ServiceAccountToken, true) => &[
+                Name,
+                ServiceAccount,
+                KargoManaged,
+                Age,
+                ServiceAccountUid,
+                Created,
+                Expires,
+            ],
+            (Kind::Role, false) => &[Name, KargoManaged, Age],
+            (Kind::Role, true) => &[Name, KargoManaged, Age, ServiceAccounts, Claims],
         }
     }
 
     fn cell(self, column: Column, object: &Value, now_ms: i64) -> String {
+        let or_none = |s: String| {
+            if s.is_empty() {
+                columns::NONE.to_owned()
+            } else {
+                s
+            }
+        };
         match column {
+            Column::Project => object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+            Column::ServiceAccountUid => or_none(
+                annotation(object, SERVICE_ACCOUNT_UID_ANNOTATION)
+                    .unwrap_or("")
+                    .to_owned(),
+            ),
+            Column::Created => or_none(
+                object["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            ),
+            Column::ServiceAccounts => or_none(
+                object["serviceAccounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|sa| sa["name"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Column::Claims => or_none(
+                object["claims"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|claim| {
+                        let name = claim["name"].as_str().unwrap_or("");
+                        claim["values"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .map(move |v| format!("{name}={v}"))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Column::Labels => columns::labels(object),
             Column::Name => name(object).to_owned(),
             Column::Phase => object["status"]["phase"].as_str().unwrap_or("").to_owned(),
             Column::ServiceAccount => annotation(object, SERVICE_ACCOUNT_NAME_ANNOTATION)
@@ -321,6 +406,17 @@ pub fn to_json(value: &Value) -> String {
     text
 }
 
+/// The table flags of `kargo get`, besides `-o`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableOptions {
+    /// `--no-headers`: no header row.
+    pub no_headers: bool,
+    /// `--show-labels`: a last `LABELS` column.
+    pub show_labels: bool,
+    /// `-A/--all-projects`: a first `PROJECT` column (the object's namespace).
+    pub project_column: bool,
+}
+
 /// The text `kargo get` prints for these objects (empty for no objects in a table or as names,
 /// and for a missing object of [`Shape::One`]).
 pub fn render_list(
@@ -328,21 +424,35 @@ pub fn render_list(
     objects: &[Value],
     shape: Shape,
     format: Option<&OutputFormat>,
-    no_headers: bool,
+    options: TableOptions,
     now_ms: i64,
 ) -> Result<String, JsonPathError> {
     match format {
+        None | Some(OutputFormat::Wide) | Some(OutputFormat::CustomColumns(_))
+            if objects.is_empty() =>
+        {
+            Ok(String::new())
+        }
         None | Some(OutputFormat::Wide) => {
-            if objects.is_empty() {
-                return Ok(String::new());
+            let mut columns = Vec::new();
+            if options.project_column {
+                columns.push(Column::Project);
             }
-            let columns = kind.columns(format == Some(&OutputFormat::Wide));
+            columns.extend(kind.columns(format == Some(&OutputFormat::Wide)));
+            if options.show_labels {
+                columns.push(Column::Labels);
+            }
             let headers: Vec<&str> = columns.iter().map(|c| c.header()).collect();
             let rows: Vec<Vec<String>> = objects
                 .iter()
                 .map(|o| columns.iter().map(|c| kind.cell(*c, o, now_ms)).collect())
                 .collect();
-            Ok(table((!no_headers).then_some(&headers[..]), &rows))
+            Ok(table((!options.no_headers).then_some(&headers[..]), &rows))
+        }
+        Some(OutputFormat::CustomColumns(custom)) => {
+            let rows: Vec<Vec<String>> = objects.iter().map(|o| custom.row(o)).collect();
+            let headers = custom.headers();
+            Ok(table((!options.no_headers).then_some(&headers[..]), &rows))
         }
         Some(OutputFormat::Name) => Ok(objects.iter().fold(String::new(), |mut out, o| {
             let _ = writeln!(out, "{}/{}", kind.qualified(), name(o));
@@ -363,7 +473,7 @@ pub fn render_changed(
     format: Option<&OutputFormat>,
 ) -> Result<String, JsonPathError> {
     match format {
-        None | Some(OutputFormat::Wide) => {
+        None | Some(OutputFormat::Wide) | Some(OutputFormat::CustomColumns(_)) => {
             Ok(format!("{}/{object_name} {verb}\n", kind.qualified()))
         }
         Some(OutputFormat::Name) => Ok(format!("{}/{object_name}\n", kind.qualified())),
@@ -376,6 +486,7 @@ pub fn render_document(document: &Value, format: &OutputFormat) -> Result<String
     match format {
         OutputFormat::Json => Ok(to_json(document)),
         OutputFormat::JsonPath(template) => jsonpath::render(template, document),
+        OutputFormat::JsonPathAsJson(template) => jsonpath::render_as_json(template, document),
         _ => Ok(crate::yaml::to_string(document)),
     }
 }
@@ -457,7 +568,7 @@ mod tests {
                 &objects,
                 Shape::List,
                 None,
-                false,
+                TableOptions::default(),
                 now(),
             )
             .unwrap(),
@@ -469,7 +580,7 @@ mod tests {
                 &objects,
                 Shape::List,
                 Some(&OutputFormat::Wide),
-                false,
+                TableOptions::default(),
                 now(),
             )
             .unwrap(),
@@ -481,7 +592,10 @@ mod tests {
                 &objects,
                 Shape::List,
                 None,
-                true,
+                TableOptions {
+                    no_headers: true,
+                    ..TableOptions::default()
+                },
                 now(),
             )
             .unwrap(),
@@ -505,7 +619,7 @@ mod tests {
                 &[token],
                 Shape::List,
                 None,
-                false,
+                TableOptions::default(),
                 now(),
             )
             .unwrap(),
@@ -542,14 +656,14 @@ mod tests {
                 &tokens,
                 Shape::List,
                 Some(&wide),
-                false,
+                TableOptions::default(),
                 now(),
             )
             .unwrap(),
-            "NAME      SERVICE ACCOUNT   KARGO MANAGED   AGE   EXPIRES\n\
-             forever   my-sa             true            5m    never\n\
-             later     my-sa             true            5m    in 3h\n\
-             gone      my-sa             true            5m    expired\n",
+            "NAME      SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES\n\
+             forever   my-sa             true            5m    <none>                2025-06-01T11:55:00Z   never\n\
+             later     my-sa             true            5m    <none>                2025-06-01T11:55:00Z   in 3h\n\
+             gone      my-sa             true            5m    <none>                2025-06-01T11:55:00Z   expired\n",
         );
     }
 
@@ -560,11 +674,98 @@ mod tests {
             json!({"metadata": {"name": "kargo-admin", "creationTimestamp": NOW}, "kargoManaged": true, "serviceAccounts": []}),
         ];
         check(
-            &render_list(Kind::Role, &roles, Shape::List, None, false, now()).unwrap(),
+            &render_list(
+                Kind::Role,
+                &roles,
+                Shape::List,
+                None,
+                TableOptions::default(),
+                now(),
+            )
+            .unwrap(),
             "NAME          KARGO MANAGED   AGE\n\
              default       false           2d\n\
              kargo-admin   true            0s\n",
         );
+    }
+
+    #[test]
+    fn table_options_add_project_and_labels_columns_and_wide_adds_each_kinds_columns() {
+        let token = json!({"metadata": {
+            "name": "t",
+            "namespace": "p",
+            "creationTimestamp": NOW,
+            "labels": {"b": "2", "a": "1"},
+            "annotations": {
+                "kubernetes.io/service-account.name": "sa",
+                "kubernetes.io/service-account.uid": "u-1",
+            },
+        }});
+        let role = json!({"metadata": {"name": "dev", "namespace": "p", "creationTimestamp": NOW},
+            "kargoManaged": true,
+            "claims": [{"name": "groups", "values": ["devops", "qa"]}, {"name": "email", "values": ["a@b.c"]}],
+            "serviceAccounts": [{"name": "x", "namespace": "p"}, {"name": "y", "namespace": "p"}]});
+        let bare_role = json!({"metadata": {"name": "default", "namespace": "p", "creationTimestamp": NOW}, "serviceAccounts": []});
+        let all = TableOptions {
+            project_column: true,
+            show_labels: true,
+            ..TableOptions::default()
+        };
+        let wide = Some(&OutputFormat::Wide);
+        /// Kind, objects, `-o`, table options, the table.
+        type Case<'a> = (
+            Kind,
+            &'a [Value],
+            Option<&'a OutputFormat>,
+            TableOptions,
+            &'a str,
+        );
+        let cases: [Case; 4] = [
+            (
+                Kind::ServiceAccountToken,
+                std::slice::from_ref(&token),
+                None,
+                all,
+                "PROJECT   NAME   SERVICE ACCOUNT   KARGO MANAGED   AGE   LABELS\n\
+                 p         t      sa                false           0s    a=1,b=2\n",
+            ),
+            (
+                Kind::ServiceAccountToken,
+                std::slice::from_ref(&token),
+                wide,
+                TableOptions::default(),
+                "NAME   SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES\n\
+                 t      sa                false           0s    u-1                   2025-06-01T12:00:00Z   never\n",
+            ),
+            (
+                Kind::Role,
+                &[bare_role.clone(), role.clone()],
+                wide,
+                TableOptions::default(),
+                "NAME      KARGO MANAGED   AGE   SERVICE ACCOUNTS   CLAIMS\n\
+                 default   false           0s    <none>             <none>\n\
+                 dev       true            0s    x,y                groups=devops,groups=qa,email=a@b.c\n",
+            ),
+            (
+                Kind::Project,
+                &[
+                    json!({"metadata": {"name": "p", "creationTimestamp": NOW}, "status": {"phase": "Ready"}}),
+                ],
+                wide,
+                TableOptions {
+                    show_labels: true,
+                    no_headers: true,
+                    ..TableOptions::default()
+                },
+                "p   Ready   0s   <none>\n",
+            ),
+        ];
+        for (kind, objects, format, options, expected) in cases {
+            check(
+                &render_list(kind, objects, Shape::List, format, options, now()).unwrap(),
+                expected,
+            );
+        }
     }
 
     #[test]
@@ -575,7 +776,7 @@ mod tests {
                 &[json!({"metadata": {"name": "p"}})],
                 Shape::List,
                 None,
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -587,7 +788,15 @@ mod tests {
     fn project_tables_show_the_phase() {
         let project = json!({"metadata": {"name": "my-project", "creationTimestamp": NOW}, "status": {"phase": "Ready"}});
         check(
-            &render_list(Kind::Project, &[project], Shape::List, None, false, now()).unwrap(),
+            &render_list(
+                Kind::Project,
+                &[project],
+                Shape::List,
+                None,
+                TableOptions::default(),
+                now(),
+            )
+            .unwrap(),
             "NAME         PHASE   AGE\nmy-project   Ready   0s\n",
         );
     }
@@ -596,7 +805,15 @@ mod tests {
     fn empty_lists_print_nothing_as_tables_and_names_but_an_empty_list_as_yaml() {
         for format in [None, Some(OutputFormat::Wide), Some(OutputFormat::Name)] {
             check(
-                &render_list(Kind::Role, &[], Shape::List, format.as_ref(), false, 0).unwrap(),
+                &render_list(
+                    Kind::Role,
+                    &[],
+                    Shape::List,
+                    format.as_ref(),
+                    TableOptions::default(),
+                    0,
+                )
+                .unwrap(),
                 "",
             );
         }
@@ -606,7 +823,7 @@ mod tests {
                 &[],
                 Shape::List,
                 Some(&OutputFormat::Yaml),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -639,7 +856,7 @@ mod tests {
                     &objects,
                     Shape::List,
                     Some(&OutputFormat::Name),
-                    false,
+                    TableOptions::default(),
                     0,
                 )
                 .unwrap(),
@@ -658,7 +875,7 @@ mod tests {
                 one,
                 Shape::One,
                 Some(&OutputFormat::Yaml),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -672,7 +889,7 @@ mod tests {
                 Some(&OutputFormat::JsonPath(
                     "{.kind} {.items[*].metadata.name}".into(),
                 )),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -684,7 +901,7 @@ mod tests {
                 &[],
                 Shape::One,
                 Some(&OutputFormat::Json),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -699,7 +916,7 @@ mod tests {
                 ],
                 Shape::List,
                 Some(&OutputFormat::Json),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -714,7 +931,7 @@ mod tests {
                 ],
                 Shape::List,
                 Some(&OutputFormat::JsonPath("{.items[*].metadata.name}".into())),
-                false,
+                TableOptions::default(),
                 0,
             )
             .unwrap(),
@@ -810,13 +1027,13 @@ mod tests {
             (
                 "jsonpath=",
                 Err(
-                    "unknown output format \"jsonpath=\" (use json, yaml, name, wide or jsonpath=TEMPLATE)",
+                    "unknown output format \"jsonpath=\" (use json, yaml, name, wide, custom-columns=SPEC or jsonpath=TEMPLATE)",
                 ),
             ),
             (
                 "table",
                 Err(
-                    "unknown output format \"table\" (use json, yaml, name, wide or jsonpath=TEMPLATE)",
+                    "unknown output format \"table\" (use json, yaml, name, wide, custom-columns=SPEC or jsonpath=TEMPLATE)",
                 ),
             ),
         ];

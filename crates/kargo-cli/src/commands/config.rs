@@ -9,10 +9,11 @@ pub fn run(ctx: &mut Context<'_>, command: ConfigCommand) -> Result<(), Error> {
     match command {
         ConfigCommand::View(args) => {
             let format = args.output.for_object()?;
-            let masked = ctx.config()?.config.masked();
-            let value = serde_json::to_value(&masked).unwrap_or_default();
+            let config = ctx.config()?.config;
+            let shown = if args.raw { config } else { config.masked() };
+            let value = serde_json::to_value(&shown).unwrap_or_default();
             let text = match format {
-                None | Some(OutputFormat::Yaml) => masked.to_yaml(),
+                None | Some(OutputFormat::Yaml) => shown.to_yaml(),
                 Some(OutputFormat::Name) => {
                     return Err(UsageError(
                         "-o name does not apply to the configuration".to_owned(),

@@ -1,21 +1,25 @@
-//! `kargo get projects|serviceaccounts|serviceaccounttokens|roles`.
+//! `kargo get projects|serviceaccounts|serviceaccounttokens|roles`: a list or the named objects,
+//! then `-l` (filtered here: the REST list routes take no label selector), `--sort-by`, and the
+//! table options of [`output::TableOptions`]. `-A` lists each visible project in turn.
 
 use serde_json::Value;
 
 use super::{Context, Error, about, scope};
 use crate::api::{self, Request, Scope};
-use crate::cli::{self, GetCommand};
+use crate::cli::{self, AllProjectsFlag, GetCommand, ScopeFlags};
 use crate::client::{Client, ClientError};
-use crate::output::{self, Kind, OutputFormat, Shape};
+use crate::config::ConfigFile;
+use crate::output::{self, Kind, OutputFormat, Shape, TableOptions, columns};
 
 /// Runs a `kargo get` command.
 pub fn run(ctx: &mut Context<'_>, command: GetCommand) -> Result<(), Error> {
     let config = ctx.logged_in_config()?;
-    let (kind, scope, service_account, args) = match command {
-        GetCommand::Projects(args) => (Kind::Project, None, None, args),
+    let (kind, all_projects, scope, service_account, args) = match command {
+        GetCommand::Projects(args) => (Kind::Project, false, None, None, args),
         GetCommand::ServiceAccounts(args) => (
             Kind::ServiceAccount,
-            Some(scope(&config, &args.scope)?),
+            args.all.all_projects,
+            scoped(&config, &args.scope, &args.all)?,
             None,
             args.get,
         ),
@@ -29,25 +33,30 @@ pub fn run(ctx: &mut Context<'_>, command: GetCommand) -> Result<(), Error> {
             };
             (
                 Kind::ServiceAccountToken,
-                Some(scope(&config, &args.scope)?),
+                args.all.all_projects,
+                scoped(&config, &args.scope, &args.all)?,
                 service_account,
                 args.get,
             )
         }
         GetCommand::Roles(args) => (
             Kind::Role,
-            Some(scope(&config, &args.scope)?),
+            args.all.all_projects,
+            scoped(&config, &args.scope, &args.all)?,
             None,
             args.get,
         ),
     };
     let names = cli::names(&args.names)?;
     let client = ctx.client(&config, &args.client)?;
-    let format = args.list.output.output.as_ref();
+    let list = &args.list;
+    let format = list.output.output.as_ref();
 
     let mut objects = Vec::new();
     let mut errors = Vec::new();
-    if names.is_empty() {
+    if all_projects {
+        objects = across_projects(&client, kind, service_account.as_deref())?;
+    } else if names.is_empty() {
         let request = list_request(kind, scope.as_ref(), service_account.as_deref());
         objects = items(&client, &request)?;
     } else {
@@ -58,32 +67,73 @@ pub fn run(ctx: &mut Context<'_>, command: GetCommand) -> Result<(), Error> {
             }
         }
     }
+    if let Some(selector) = &list.selector {
+        objects.retain(|o| selector.matches(o));
+    }
+    if let Some(path) = &list.sort_by {
+        columns::sort_by(&mut objects, path);
+    }
 
     let shape = match names.len() {
         1 => Shape::One,
         _ => Shape::List,
     };
-    let text = output::render_list(
-        kind,
-        &objects,
-        shape,
-        format,
-        args.list.no_headers,
-        ctx.now_ms,
-    )?;
+    let options = TableOptions {
+        no_headers: list.no_headers,
+        show_labels: list.show_labels,
+        project_column: all_projects,
+    };
+    let text = output::render_list(kind, &objects, shape, format, options, ctx.now_ms)?;
     ctx.print(&text)?;
     let tabular = matches!(
         format,
-        None | Some(OutputFormat::Wide) | Some(OutputFormat::Name)
+        None | Some(OutputFormat::Wide)
+            | Some(OutputFormat::Name)
+            | Some(OutputFormat::CustomColumns(_))
     );
     if names.is_empty() && objects.is_empty() && tabular {
         let note = match &scope {
-            Some(Scope::Project(p)) => format!("No resources found in project {p:?}.\n"),
+            Some(Scope::Project(p)) if !all_projects => {
+                format!("No resources found in project {p:?}.\n")
+            }
             _ => "No resources found.\n".to_owned(),
         };
         ctx.err.write_all(note.as_bytes())?;
     }
     Error::from_many(errors)
+}
+
+/// The scope of a project object's command; none with `-A` (every project).
+fn scoped(
+    config: &ConfigFile,
+    flags: &ScopeFlags,
+    all: &AllProjectsFlag,
+) -> Result<Option<Scope>, Error> {
+    match all.all_projects {
+        true => Ok(None),
+        false => scope(config, flags).map(Some),
+    }
+}
+
+/// `-A`: the objects of every project the user can list, project by project (the Kargo REST API
+/// has no cross-project list). Projects that answer 403 (or went away: 404) are skipped.
+fn across_projects(
+    client: &Client,
+    kind: Kind,
+    service_account: Option<&str>,
+) -> Result<Vec<Value>, Error> {
+    let mut objects = Vec::new();
+    for project in items(client, &api::list_projects())? {
+        let scope = Scope::Project(output::name(&project).to_owned());
+        match items(client, &list_request(kind, Some(&scope), service_account)) {
+            Ok(found) => objects.extend(found),
+            Err(Error::Client(ClientError::Api {
+                status: 403 | 404, ..
+            })) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(objects)
 }
 
 fn list_request(kind: Kind, scope: Option<&Scope>, service_account: Option<&str>) -> Request {

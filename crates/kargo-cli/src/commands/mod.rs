@@ -206,8 +206,7 @@ pub fn run(ctx: &mut Context<'_>, command: Command) -> Result<(), Error> {
         Command::Revoke(args) => role::change(ctx, &args, role::Direction::Revoke),
         Command::Apply(args) => apply::run(ctx, &args),
         Command::Completion(args) => {
-            let mut command = <cli::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(args.shell, &mut command, "kargo", ctx.out);
+            crate::completion::write_registration(args.shell, ctx.out)?;
             ctx.out.flush()?;
             Ok(())
         }

@@ -211,6 +211,21 @@ impl Kargo {
         }
     }
 
+    /// Runs another program (a shell completing `kargo`) as this user: its `HOME` and
+    /// configuration, no `KARGO_*` variable of the test's own environment.
+    pub fn run_program(&self, program: &str, args: &[&str]) -> Out {
+        let out = self
+            .command(program, args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} must be installed (scripts/test.sh): {e}"));
+        Out {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+            command: format!("{program} {}", args.join(" ")),
+        }
+    }
+
     /// Runs `kargo ARGS...` in a new session, without a controlling terminal.
     pub fn run_without_terminal(&self, args: &[&str]) -> Out {
         let mut all = vec!["--wait", env!("CARGO_BIN_EXE_kargo")];

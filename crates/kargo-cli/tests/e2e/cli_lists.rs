@@ -51,6 +51,30 @@ fn a_list_is_a_list_with_one_item_and_a_name_is_the_object() {
             "jsonpath={.items[*].metadata.name}",
         ])
         .prints("my-sa");
+    // Upstream's (kubectl's) other JSONPath outputs: the results as a JSON array, and the
+    // template read from a file.
+    admin
+        .run(&[
+            "get",
+            "serviceaccounts",
+            "--project",
+            P,
+            "-o",
+            "jsonpath-as-json={.items[*].metadata.name}",
+        ])
+        .prints("[\n    \"my-sa\"\n]\n");
+    let template = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(template.path(), "{.items[0].metadata.name}\n").unwrap();
+    admin
+        .run(&[
+            "get",
+            "serviceaccounts",
+            "--project",
+            P,
+            "-o",
+            &format!("jsonpath-file={}", template.path().display()),
+        ])
+        .prints("my-sa");
 
     // One item of every kind, listed: a List each time.
     let lists: &[(&[&str], &str)] = &[

@@ -53,6 +53,10 @@ fn login_with_the_servers_ca_saves_a_private_config_and_prints_nothing() {
     let view: serde_json::Value = serde_json::from_str(json.ok()).expect("JSON");
     assert_eq!(view["bearerToken"], "*** REDACTED ***");
     assert!(!json.stdout.contains(token), "config view leaked the token");
+    // `--raw` (upstream's) shows the stored token, and only it.
+    let raw = kargo.run(&["config", "view", "--raw", "-o", "json"]);
+    let raw: serde_json::Value = serde_json::from_str(raw.ok()).expect("JSON");
+    assert_eq!(raw["bearerToken"], token);
 
     kargo.run(&["logout"]).prints("");
     assert!(!kargo.config_path().exists(), "logout left the config file");

@@ -30,6 +30,7 @@
 //! - `cli_commands`: every `kargo` command's output and errors against the Kargo REST API;
 //! - `cli_apply`: `kargo apply -f` of projects, ServiceAccounts and roles, created, unchanged,
 //!   configured and in effect; bad documents named, token Secrets refused;
+//! - `cli_completion`: names from the server completed in real bash, zsh and fish (issue 19);
 //! - `cli_describe`: `kargo describe` of each kind, never a token's value;
 //! - `cli_lists`, `cli_errors`, `cli_token_login`: lists are always lists, errors name what
 //!   was typed, logging in with a ServiceAccount token and a CA file path (issue 19);
@@ -55,9 +56,11 @@ mod audit;
 mod bad_input;
 mod cli_apply;
 mod cli_commands;
+mod cli_completion;
 mod cli_describe;
 mod cli_errors;
 mod cli_flags;
+mod cli_get_flags;
 mod cli_lists;
 mod cli_login;
 mod cli_token_login;
