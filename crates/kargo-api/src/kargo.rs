@@ -70,12 +70,20 @@ pub struct Role {
     pub rules: Vec<PolicyRule>,
 }
 
-/// `{"name": "t"}`: the body of a token creation.
+/// `{"name": "t"}`: the body of a token creation, with an optional expiry: `expiresIn` (a
+/// lifetime, `90d`, `12h`, `30m`, `30s`) or `expiresAt` (an RFC 3339 time).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct CreateTokenRequest {
     /// The token Secret's name.
     #[serde(default)]
     pub name: String,
+    /// How long the token lives from its creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<String>,
+    /// When the token stops working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 /// The ServiceAccounts of a grant or revocation.

@@ -4,6 +4,7 @@
 //! (Kubernetes 1.32/1.33):
 //!
 //! - [`duration`]: ages as kubectl prints them (`5m30s`).
+//! - [`expiry`]: token expiry: the `kargo.akuity.io/expires-at` annotation and lifetimes (`90d`).
 //! - [`field`]: field errors ([`field::FieldError`]) rendered as Go's `field.Error`, their
 //!   `Status` causes, and the message of a 422 `Invalid` ([`field::invalid_message`]).
 //! - [`names`]: name, label and annotation rules with Kubernetes' messages, `ObjectMeta`
@@ -31,6 +32,7 @@
 //! build HTTP responses either; the server turns these errors into `Status` objects.
 
 pub mod duration;
+pub mod expiry;
 pub mod field;
 pub mod json;
 pub mod kargo;

@@ -92,7 +92,22 @@ impl World {
 
     /// An authenticator over the views (bound tokens of [`ISSUER`]).
     pub(crate) fn authenticator(&self, observer: Option<Arc<dyn AuthObserver>>) -> Authenticator {
-        let tokens = Arc::new(TokenAuthenticator::new(self.view.clone(), ISSUER.into()));
+        let tokens = TokenAuthenticator::new(self.view.clone(), ISSUER.into());
+        self.authenticator_of(tokens, observer)
+    }
+
+    /// An authenticator over the views that reads the time from `clock`.
+    pub(crate) fn authenticator_with_clock(&self, clock: crate::tokens::Clock) -> Authenticator {
+        let tokens = TokenAuthenticator::new(self.view.clone(), ISSUER.into()).with_clock(clock);
+        self.authenticator_of(tokens, None)
+    }
+
+    fn authenticator_of(
+        &self,
+        tokens: TokenAuthenticator,
+        observer: Option<Arc<dyn AuthObserver>>,
+    ) -> Authenticator {
+        let tokens = Arc::new(tokens);
         let authn = Authenticator::new(self.admin.clone(), tokens);
         match observer {
             Some(observer) => authn.with_observer(observer),
@@ -167,11 +182,29 @@ impl World {
         account: &str,
         uid: &str,
     ) -> String {
+        self.token_secret_annotated(namespace, name, account, uid, &[])
+            .await
+    }
+
+    /// [`World::token_secret`] with more annotations on the Secret.
+    pub(crate) async fn token_secret_annotated(
+        &self,
+        namespace: &str,
+        name: &str,
+        account: &str,
+        uid: &str,
+        annotations: &[(&str, &str)],
+    ) -> String {
+        let mut all = serde_json::Map::new();
+        all.insert("kubernetes.io/service-account.name".into(), account.into());
+        for (key, value) in annotations {
+            all.insert((*key).into(), (*value).into());
+        }
         let mut secret = json!({
             "metadata": {
                 "name": name,
                 "namespace": namespace,
-                "annotations": {"kubernetes.io/service-account.name": account},
+                "annotations": all,
             },
             "type": "kubernetes.io/service-account-token",
         });

@@ -5,6 +5,10 @@
 //! are cached by token. The cache only remembers that a signature is good; every request still
 //! checks the Secret (by the token's SHA-256), the account and its uid in the view, so a
 //! revocation takes effect on the next request. A change of the key set empties the cache.
+//!
+//! Expiry is checked the same way, on every request against the clock, after the cache: a
+//! legacy token whose Secret carries `kargo.akuity.io/expires-at` is refused from that second
+//! on, and one whose annotation is not a time is refused always (fail closed).
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
@@ -13,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use super::jwt::{self, Claims, TokenError};
 use super::observe::Credential;
 use super::rbac::UserInfo;
-use super::view::{AuthView, token_hash};
+use super::view::{AuthView, Expiry, token_hash};
 
 /// The cache's map: keyed by the token itself with a fast hash (the token is compared whole, so
 /// a collision costs a lookup, never a wrong answer).
@@ -97,7 +101,11 @@ pub struct TokenAuthenticator {
     api_audiences: Vec<String>,
     cache: RwLock<Cache>,
     stats: Arc<CacheStats>,
+    clock: Clock,
 }
+
+/// The time in Unix seconds; injected by tests, the system clock otherwise.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -119,7 +127,13 @@ impl TokenAuthenticator {
                 tokens: HashMap::default(),
             }),
             stats: Arc::default(),
+            clock: Arc::new(now),
         }
+    }
+
+    /// The same authenticator reading the time from `clock` (tests move time without sleeping).
+    pub fn with_clock(self, clock: Clock) -> TokenAuthenticator {
+        TokenAuthenticator { clock, ..self }
     }
 
     /// The issuer of bound tokens.
@@ -216,6 +230,14 @@ impl TokenAuthenticator {
                 if stored.token_hash != Some(hash) {
                     return Err("Token does not match server's copy".into());
                 }
+                match stored.expiry {
+                    Expiry::Never => {}
+                    Expiry::At(at) if !kargo_api::expiry::is_expired(at, (self.clock)()) => {}
+                    Expiry::At(_) => return Err("Token has expired".into()),
+                    Expiry::Malformed => {
+                        return Err("Token has an invalid expiry annotation".into());
+                    }
+                }
                 let live = ids
                     .account(namespace, account)
                     .ok_or_else(|| format!("serviceaccounts \"{account}\" not found"))?;
@@ -246,7 +268,7 @@ impl TokenAuthenticator {
                 secret,
                 ..
             } => {
-                let now = now();
+                let now = (self.clock)();
                 // The claims are the signer's, but any i64 parses: saturate, never overflow.
                 if now > expires.saturating_add(LEEWAY) {
                     return Err("service account token has expired".into());

@@ -13,6 +13,7 @@ use kargo_store::{Event, EventKind};
 use super::decisions::Decisions;
 use super::keys::{KEYS_KEY, KeySet};
 use super::rbac::{Attributes, Policy, UserInfo};
+use kargo_api::expiry::{EXPIRES_AT_ANNOTATION, parse_expires_at};
 use kargo_api::kargo::{PROJECT_LABEL, TRUE};
 use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
 use kargo_registry::informer::{Handler, Head, Item};
@@ -37,6 +38,30 @@ pub(crate) struct TokenSecret {
     pub token_hash: Option<[u8; 32]>,
     /// Whether it is being deleted.
     pub deleting: bool,
+    /// When its token stops working (`kargo.akuity.io/expires-at`).
+    pub expiry: Expiry,
+}
+
+/// A token Secret's `kargo.akuity.io/expires-at`, read once when the Secret is seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    /// No annotation: the token does not expire.
+    Never,
+    /// Refused from this Unix second on.
+    At(i64),
+    /// The annotation is not a time: the token is refused (fail closed).
+    Malformed,
+}
+
+impl Expiry {
+    /// The expiry a Secret's annotation value means.
+    pub(crate) fn of(annotation: Option<&str>) -> Expiry {
+        match annotation.map(parse_expires_at) {
+            None => Expiry::Never,
+            Some(Ok(at)) => Expiry::At(at),
+            Some(Err(_)) => Expiry::Malformed,
+        }
+    }
 }
 
 /// Maps read on every request, hashed with a fast non-cryptographic hash.
@@ -216,6 +241,18 @@ fn apply(
                     .data("token")
                     .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
                     .map(|t| token_hash(&t));
+                let expiry = Expiry::of(head.annotation(EXPIRES_AT_ANNOTATION));
+                let was_malformed =
+                    lookup(&ids.secrets, ns, name).is_some_and(|s| s.expiry == Expiry::Malformed);
+                if expiry == Expiry::Malformed && !was_malformed {
+                    // Once per Secret that turns malformed; the value only, never the token.
+                    tracing::warn!(
+                        namespace = ns,
+                        secret = name,
+                        value = head.annotation(EXPIRES_AT_ANNOTATION).unwrap_or_default(),
+                        "refusing the token of a Secret whose {EXPIRES_AT_ANNOTATION} annotation is not an RFC 3339 time"
+                    );
+                }
                 insert(
                     &mut ids.secrets,
                     ns,
@@ -228,6 +265,7 @@ fn apply(
                             .to_owned(),
                         token_hash,
                         deleting: head.deleting(),
+                        expiry,
                     },
                 );
             }

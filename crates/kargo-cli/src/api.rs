@@ -3,6 +3,7 @@
 //! from `kargo_api::kargo::paths`, shared with the server; every name is percent-encoded here
 //! before it goes into one.
 
+use kargo_api::expiry::Lifetime;
 use kargo_api::kargo::{CreateTokenRequest, GrantRequest, Role, paths};
 use kargo_api::resources::{KARGO_API_VERSION, PROJECTS};
 use serde_json::{Value, json};
@@ -201,12 +202,19 @@ pub fn delete_service_account(project: &str, name: &str) -> Request {
     ))
 }
 
-/// `POST .../service-accounts/{sa}/tokens` with `{"name": token}`.
-pub fn create_token(scope: &Scope, service_account: &str, name: &str) -> Request {
+/// `POST .../service-accounts/{sa}/tokens` with `{"name": token}` (and `"expiresIn"` if given).
+pub fn create_token(
+    scope: &Scope,
+    service_account: &str,
+    name: &str,
+    expires_in: Option<Lifetime>,
+) -> Request {
     post(
         paths::new_token(scope.encoded().as_deref(), &segment(service_account)),
         to_json(&CreateTokenRequest {
             name: name.to_owned(),
+            expires_in: expires_in.map(|l| l.to_string()),
+            expires_at: None,
         }),
     )
 }
@@ -343,16 +351,22 @@ mod tests {
             None,
         );
         check(
-            create_token(&p, "my-sa", "my-sa-token"),
+            create_token(&p, "my-sa", "my-sa-token", None),
             Post,
             "/v1beta1/projects/my-project/service-accounts/my-sa/tokens",
             Some(json!({"name": "my-sa-token"})),
         );
         check(
-            create_token(&s, "kargo-admin", "t"),
+            create_token(&s, "kargo-admin", "t", None),
             Post,
             "/v1beta1/system/service-accounts/kargo-admin/tokens",
             Some(json!({"name": "t"})),
+        );
+        check(
+            create_token(&p, "my-sa", "ci", Lifetime::parse("48h").ok()),
+            Post,
+            "/v1beta1/projects/my-project/service-accounts/my-sa/tokens",
+            Some(json!({"name": "ci", "expiresIn": "2d"})),
         );
         check(
             list_tokens(&p, None),

@@ -428,6 +428,9 @@ Examples:
   kargo create serviceaccounttoken --project my-project --service-account my-sa my-sa-token
   kargo create sat --project my-project --service-account my-sa my-sa-token-1
 
+  # A token that stops working after 90 days
+  kargo create sat --project my-project --service-account my-sa ci --expires-in 90d
+
   # A kubeconfig for kubectl, its context's namespace the project
   kargo create sat -p my-project --service-account my-sa ci -o kubeconfig > ci.kubeconfig
 
@@ -489,6 +492,10 @@ pub struct CreateTokenArgs {
     /// The token's name.
     #[arg(value_name = "NAME")]
     pub name: String,
+    /// The token stops working this long after its creation (`90d`, `12h`, `30m`, `30s`).
+    /// Without it, the token lives as long as the server's default allows (by default, for ever).
+    #[arg(long, value_name = "DURATION")]
+    pub expires_in: Option<kargo_api::expiry::Lifetime>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub output: TokenOutputFlag,

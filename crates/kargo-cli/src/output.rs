@@ -121,6 +121,8 @@ enum Column {
     ServiceAccounts,
     Claims,
     Labels,
+    /// A token's `kargo.akuity.io/expires-at`: `never`, `in 3h`, `expired` (`-o wide`).
+    Expires,
 }
 
 impl Column {
@@ -137,6 +139,7 @@ impl Column {
             Column::ServiceAccount => "SERVICE ACCOUNT",
             Column::KargoManaged => "KARGO MANAGED",
             Column::Age => "AGE",
+            Column::Expires => "EXPIRES",
         }
     }
 }
@@ -206,6 +209,7 @@ impl Kind {
                 Age,
                 ServiceAccountUid,
                 Created,
+                Expires,
             ],
             (Kind::Role, false) => &[Name, KargoManaged, Age],
             (Kind::Role, true) => &[Name, KargoManaged, Age, ServiceAccounts, Claims],
@@ -280,6 +284,10 @@ impl Kind {
                 Some(created) => kargo_api::duration::human_duration((now_ms - created) / 1000),
                 None => "<unknown>".to_owned(),
             },
+            Column::Expires => kargo_api::expiry::describe(
+                annotation(object, kargo_api::expiry::EXPIRES_AT_ANNOTATION),
+                now_ms.div_euclid(1000),
+            ),
         }
     }
 }
@@ -621,6 +629,45 @@ mod tests {
     }
 
     #[test]
+    fn wide_token_tables_show_when_each_token_expires() {
+        let token = |name: &str, expires_at: Option<&str>| {
+            let mut token = json!({"metadata": {
+                "name": name,
+                "creationTimestamp": "2025-06-01T11:55:00Z",
+                "annotations": {
+                    "kubernetes.io/service-account.name": "my-sa",
+                    "rbac.kargo.akuity.io/managed": "true",
+                },
+            }});
+            if let Some(at) = expires_at {
+                token["metadata"]["annotations"]["kargo.akuity.io/expires-at"] = json!(at);
+            }
+            token
+        };
+        let tokens = [
+            token("forever", None),
+            token("later", Some("2025-06-01T15:00:00Z")),
+            token("gone", Some("2025-06-01T11:59:59Z")),
+        ];
+        let wide = OutputFormat::Wide;
+        check(
+            &render_list(
+                Kind::ServiceAccountToken,
+                &tokens,
+                Shape::List,
+                Some(&wide),
+                TableOptions::default(),
+                now(),
+            )
+            .unwrap(),
+            "NAME      SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES\n\
+             forever   my-sa             true            5m    <none>                2025-06-01T11:55:00Z   never\n\
+             later     my-sa             true            5m    <none>                2025-06-01T11:55:00Z   in 3h\n\
+             gone      my-sa             true            5m    <none>                2025-06-01T11:55:00Z   expired\n",
+        );
+    }
+
+    #[test]
     fn role_tables_read_kargo_managed_from_the_body() {
         let roles = [
             json!({"metadata": {"name": "default", "creationTimestamp": "2025-05-30T12:00:00Z"}, "serviceAccounts": []}),
@@ -687,8 +734,8 @@ mod tests {
                 std::slice::from_ref(&token),
                 wide,
                 TableOptions::default(),
-                "NAME   SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED\n\
-                 t      sa                false           0s    u-1                   2025-06-01T12:00:00Z\n",
+                "NAME   SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES\n\
+                 t      sa                false           0s    u-1                   2025-06-01T12:00:00Z   never\n",
             ),
             (
                 Kind::Role,

@@ -90,6 +90,43 @@ pub struct ServerArgs {
     /// The audit log.
     #[command(flatten)]
     pub audit: AuditArgs,
+    /// Bounds on token lifetimes.
+    #[command(flatten)]
+    pub token_lifetimes: TokenLifetimeArgs,
+}
+
+/// Bounds on the lifetime of tokens created through the Kargo API (see docs/operations.md,
+/// "Token lifetime").
+#[derive(Debug, Args, Clone)]
+pub struct TokenLifetimeArgs {
+    /// The longest a token may live (`90d`, `12h`, `30m`, `30s`): a longer `--expires-in` is
+    /// refused, and a token asked for without expiry gets it when no default is set.
+    #[arg(
+        long,
+        env = "KARGO_MAX_TOKEN_LIFETIME",
+        value_name = "DURATION",
+        help_heading = "Token lifetime"
+    )]
+    pub max_token_lifetime: Option<kargo_api::expiry::Lifetime>,
+    /// The lifetime of a token asked for without expiry (`90d`, `12h`, `30m`, `30s`); at most
+    /// `--max-token-lifetime`. Without either, such a token never expires.
+    #[arg(
+        long,
+        env = "KARGO_DEFAULT_TOKEN_LIFETIME",
+        value_name = "DURATION",
+        help_heading = "Token lifetime"
+    )]
+    pub default_token_lifetime: Option<kargo_api::expiry::Lifetime>,
+}
+
+impl TokenLifetimeArgs {
+    /// The bounds, or an error when the default exceeds the maximum.
+    fn lifetimes(&self) -> anyhow::Result<kargo_server::kargo::TokenLifetimes> {
+        Ok(kargo_server::kargo::TokenLifetimes::new(
+            self.max_token_lifetime,
+            self.default_token_lifetime,
+        )?)
+    }
 }
 
 /// The audit log (see docs/operations.md, "Audit log"), named as kube-apiserver's flags.
@@ -584,6 +621,7 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         build: crate::BUILD,
         shutdown_delay: args.shutdown_delay_duration,
         audit: args.audit.config(),
+        token_lifetimes: args.token_lifetimes.lifetimes()?,
     };
     let outcome = runtime.block_on(kargo_server::server::run(config, |started| {
         use std::io::Write;
@@ -689,6 +727,40 @@ mod tests {
         Cli::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
             .map(|c| c.server)
             .map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn the_token_lifetime_flags_bound_token_lifetimes() {
+        let lifetime = |v: &str| Some(kargo_api::expiry::Lifetime::parse(v).unwrap());
+        let args = parse(&[]).unwrap();
+        assert_eq!(
+            args.token_lifetimes.lifetimes().unwrap(),
+            kargo_server::kargo::TokenLifetimes::default()
+        );
+        let args = parse(&[
+            "--max-token-lifetime",
+            "90d",
+            "--default-token-lifetime",
+            "12h",
+        ])
+        .unwrap();
+        assert_eq!(args.token_lifetimes.max_token_lifetime, lifetime("90d"));
+        assert_eq!(args.token_lifetimes.default_token_lifetime, lifetime("12h"));
+        assert_eq!(
+            parse(&["--max-token-lifetime", "3 days"]).err(),
+            Some(clap::error::ErrorKind::ValueValidation)
+        );
+        let args = parse(&[
+            "--max-token-lifetime",
+            "1d",
+            "--default-token-lifetime",
+            "2d",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.token_lifetimes.lifetimes().unwrap_err().to_string(),
+            "the default token lifetime 2d exceeds the maximum of 1d"
+        );
     }
 
     #[test]

@@ -35,7 +35,10 @@ mod rules;
 mod service_accounts;
 #[cfg(test)]
 mod testing;
+mod token_lifetimes;
 mod tokens;
+
+pub use token_lifetimes::{DefaultExceedsMax, TokenLifetimes};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,6 +152,8 @@ pub struct Kargo {
     /// Fills the token Secrets this layer creates, so that they need no second write; without
     /// one, the token controller fills them and the create waits for it.
     minter: Option<kargo_auth::mint::TokenMinter>,
+    /// Bounds on the lifetime of the tokens this layer creates.
+    lifetimes: TokenLifetimes,
 }
 
 impl Kargo {
@@ -165,7 +170,14 @@ impl Kargo {
             synced,
             token_wait: TOKEN_WAIT,
             minter: None,
+            lifetimes: TokenLifetimes::default(),
         }
+    }
+
+    /// The same, bounding the lifetime of the tokens it creates by `lifetimes`.
+    pub fn with_token_lifetimes(mut self, lifetimes: TokenLifetimes) -> Kargo {
+        self.lifetimes = lifetimes;
+        self
     }
 
     /// The same, filling the token Secrets it creates with `minter`.

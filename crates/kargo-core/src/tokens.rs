@@ -6,7 +6,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
-use kargo_api::kargo::{MANAGED_ANNOTATION, REDACTED, TOKEN_LABEL, TRUE, is_managed};
+use kargo_api::expiry::EXPIRES_AT_ANNOTATION;
+use kargo_api::kargo::{
+    CreateTokenRequest, MANAGED_ANNOTATION, REDACTED, TOKEN_LABEL, TRUE, is_managed,
+};
 use kargo_api::resources::{SECRETS, SERVICEACCOUNTS};
 use kargo_api::selector::{FieldSelector, LabelSelector, escape_field_value};
 use kargo_api::well_known::{SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_TYPE};
@@ -20,6 +23,16 @@ use kargo_registry::{
     DeleteOptions, ListOptions, Meta, Object, Target, WatchEventType, WatchOptions, WriteOptions,
     watch,
 };
+
+/// The current Unix second, rounded up: a token asked to live 3 s lives at least 3 s (and less
+/// than 4), since it is refused from the second its expiry names.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
+        .map(|s| i64::try_from(s).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 /// `data.token` as reads show it: base64 of `*** REDACTED ***`.
 pub(crate) fn redacted_value() -> String {
@@ -91,22 +104,28 @@ impl Kargo {
         Ok(secret)
     }
 
-    /// `POST .../service-accounts/{sa}/tokens`: creates the token Secret, waits for its token and
-    /// answers it unredacted (the only time it is shown).
+    /// `POST .../service-accounts/{sa}/tokens`: creates the token Secret (with its
+    /// `kargo.akuity.io/expires-at` when the request or the server's bounds give one), waits for
+    /// its token and answers it unredacted (the only time it is shown).
     pub async fn create_token(
         &self,
         user: &UserInfo,
         scope: &Scope,
         account: &str,
-        name: &str,
+        request: &CreateTokenRequest,
     ) -> Result<Object> {
         let ns = self.namespace_of(scope).await?;
+        let name = request.name.as_str();
         if name.is_empty() {
             return Err(Error::BadRequest("name should not be empty".into()));
         }
+        let expires_at = self.lifetimes.expires_at(request, unix_now())?;
         let sa = self.kargo_service_account(user, ns, account).await?;
         self.authorize(user, "create", &SECRETS, ns, name)?;
         let mut secret = token_secret(ns, name, account, sa.uid());
+        if let Some(at) = expires_at {
+            secret["metadata"]["annotations"][EXPIRES_AT_ANNOTATION] = Value::String(at);
+        }
         if let Some(minter) = &self.minter {
             minter.fill(&mut secret, ns, name, account, sa.uid())?;
         }
@@ -314,7 +333,10 @@ mod tests {
                 &Authenticator::admin_user(),
                 &Scope::Project("p".into()),
                 "sa",
-                "t",
+                &CreateTokenRequest {
+                    name: "t".into(),
+                    ..CreateTokenRequest::default()
+                },
             )
             .await
             .unwrap_err();

@@ -780,7 +780,7 @@ async fn create_token(
     let request: kargo_api::kargo::CreateTokenRequest = json_body(body).await?;
     let secret = app
         .kargo
-        .create_token(&user, &at.scope, &at.name, &request.name)
+        .create_token(&user, &at.scope, &at.name, &request)
         .await?;
     reply(StatusCode::CREATED, &secret)
 }

@@ -200,7 +200,18 @@ fn schemas() -> Value {
         "CreateTokenRequest": {
             "type": "object",
             "required": ["name"],
-            "properties": {"name": name_schema()},
+            "properties": {
+                "name": name_schema(),
+                "expiresIn": {
+                    "type": "string",
+                    "description": "How long the token lives: a whole number of s, m, h or d (90d, 12h, 30m, 30s). Sets the Secret's kargo.akuity.io/expires-at.",
+                },
+                "expiresAt": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "When the token stops working (RFC 3339). Sets the Secret's kargo.akuity.io/expires-at.",
+                },
+            },
         },
         "Claim": {
             "type": "object",

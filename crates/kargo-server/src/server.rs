@@ -301,6 +301,9 @@ pub struct ServerConfig {
     pub shutdown_delay: std::time::Duration,
     /// The audit log (`--audit-log-*`); none by default, as kube-apiserver.
     pub audit: Option<kargo_http::audit::AuditConfig>,
+    /// Bounds on the lifetime of tokens created through the Kargo API
+    /// (`--max-token-lifetime`, `--default-token-lifetime`); none by default.
+    pub token_lifetimes: kargo_core::TokenLifetimes,
 }
 
 impl ServerConfig {
@@ -877,7 +880,8 @@ pub(crate) async fn assemble(
     }
     let authz = Arc::new(authz);
     let kargo = kargo_core::Kargo::new(registry.clone(), authz.clone(), synced_rx.clone())
-        .with_minter(minter);
+        .with_minter(minter)
+        .with_token_lifetimes(config.token_lifetimes);
     let tokens = Arc::new(TokenAuthenticator::new(view.clone(), issuer));
     metrics.watch_token_cache(tokens.cache_stats());
     let mut authn =

@@ -97,6 +97,7 @@ impl TestApi {
             build: kargo_api::version::Build::unknown(),
             shutdown_delay: std::time::Duration::ZERO,
             audit: None,
+            token_lifetimes: kargo_core::TokenLifetimes::default(),
         };
         configure(&mut config);
         let store = wrap(config.store.open(dir.path()).await.expect("a SQLite store"));

@@ -170,3 +170,99 @@ async fn a_bound_token_tied_to_a_secret_ends_with_the_secret() {
     world.delete(&SECRETS, Some("p"), "ci-token").await;
     assert_refused(&authn, &token, "service account token has been invalidated");
 }
+
+/// A clock the test moves by hand, starting at `start`.
+fn clock(start: i64) -> (Arc<std::sync::atomic::AtomicI64>, crate::tokens::Clock) {
+    let time = Arc::new(std::sync::atomic::AtomicI64::new(start));
+    let read = time.clone();
+    let clock: crate::tokens::Clock =
+        Arc::new(move || read.load(std::sync::atomic::Ordering::SeqCst));
+    (time, clock)
+}
+
+/// 2030-01-02T03:04:05Z.
+const EXPIRES_AT: &str = "2030-01-02T03:04:05Z";
+
+/// The account `p/ci`, the token of its Secret `ci-token` annotated with `expires_at`, and an
+/// authenticator whose clock the test sets.
+async fn world_with_an_expiring_token(
+    expires_at: &str,
+) -> (
+    World,
+    String,
+    Authenticator,
+    Arc<std::sync::atomic::AtomicI64>,
+) {
+    let (world, uid) = world_with_account().await;
+    let annotation = [(kargo_api::expiry::EXPIRES_AT_ANNOTATION, expires_at)];
+    let token = world
+        .token_secret_annotated("p", "ci-token", "ci", &uid, &annotation)
+        .await;
+    let (time, clock) = clock(0);
+    let authn = world.authenticator_with_clock(clock);
+    (world, token, authn, time)
+}
+
+#[tokio::test]
+async fn an_expiring_token_works_until_its_last_second_and_is_refused_from_the_expiry_on() {
+    let at = kargo_api::expiry::parse_expires_at(EXPIRES_AT).unwrap();
+    let (_world, token, authn, time) = world_with_an_expiring_token(EXPIRES_AT).await;
+    time.store(at - 3600, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(answer(&authn, &token), (Ok(CI.to_owned()), Ok(())));
+    time.store(at - 1, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(answer(&authn, &token), (Ok(CI.to_owned()), Ok(())));
+    time.store(at, std::sync::atomic::Ordering::SeqCst);
+    assert_refused(&authn, &token, "Token has expired");
+    time.store(at + 1, std::sync::atomic::Ordering::SeqCst);
+    assert_refused(&authn, &token, "Token has expired");
+}
+
+#[tokio::test]
+async fn a_cached_token_is_refused_once_it_has_expired() {
+    let at = kargo_api::expiry::parse_expires_at(EXPIRES_AT).unwrap();
+    let (_world, token, authn, time) = world_with_an_expiring_token(EXPIRES_AT).await;
+    time.store(at - 10, std::sync::atomic::Ordering::SeqCst);
+    assert!(authn.authenticate_token(&token, None).is_ok());
+    let hits = authn.tokens().cache_stats();
+    let before = hits.hits.load(std::sync::atomic::Ordering::Relaxed);
+    time.store(at + 1, std::sync::atomic::Ordering::SeqCst);
+    assert_refused(&authn, &token, "Token has expired");
+    assert!(
+        hits.hits.load(std::sync::atomic::Ordering::Relaxed) > before,
+        "the refusal came from the cache of verified tokens"
+    );
+}
+
+#[tokio::test]
+async fn a_token_whose_expiry_annotation_is_not_a_time_is_refused() {
+    for malformed in ["next week", "", "2030-13-45T00:00:00Z", "1893553445"] {
+        let (_world, token, authn, _) = world_with_an_expiring_token(malformed).await;
+        assert_refused(&authn, &token, "Token has an invalid expiry annotation");
+    }
+}
+
+#[tokio::test]
+async fn an_expiry_set_on_an_existing_secret_applies_to_its_token() {
+    let (world, _, token, _) = world_with_a_cached_token().await;
+    let (time, clock) = clock(kargo_api::expiry::parse_expires_at(EXPIRES_AT).unwrap());
+    let authn = world.authenticator_with_clock(clock);
+    assert!(authn.authenticate_token(&token, None).is_ok());
+    world
+        .registry
+        .update_with(
+            kargo_registry::Target::new(&SECRETS, Some("p"), "ci-token"),
+            &kargo_registry::WriteOptions::default(),
+            |secret| {
+                let mut secret = secret.clone();
+                secret["metadata"]["annotations"][kargo_api::expiry::EXPIRES_AT_ANNOTATION] =
+                    EXPIRES_AT.into();
+                Ok(secret)
+            },
+        )
+        .await
+        .unwrap();
+    world.settle().await;
+    assert_refused(&authn, &token, "Token has expired");
+    time.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    assert!(authn.authenticate_token(&token, None).is_ok());
+}

@@ -56,7 +56,12 @@ pub fn run(ctx: &mut Context<'_>, command: CreateCommand) -> Result<(), Error> {
             let scope = scope(&config, &args.scope)?;
             let connection = ctx.connection(&config, &args.client)?;
             let client = ctx.client(&config, &args.client)?;
-            let secret = client.send(&api::create_token(&scope, service_account, &name))?;
+            let secret = client.send(&api::create_token(
+                &scope,
+                service_account,
+                &name,
+                args.expires_in,
+            ))?;
             if let Some(TokenOutput::Object(format)) = format {
                 let text = output::render_changed(
                     Kind::ServiceAccountToken,

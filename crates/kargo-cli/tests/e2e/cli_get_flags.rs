@@ -304,9 +304,18 @@ fn all_projects_and_wide_tables_show_every_visible_project() {
                 "KARGO MANAGED",
                 "AGE",
                 "SERVICE ACCOUNT UID",
-                "CREATED"
+                "CREATED",
+                "EXPIRES"
             ],
-            &["deployer-token", "deployer", "true", "AGE", &uid, &created],
+            &[
+                "deployer-token",
+                "deployer",
+                "true",
+                "AGE",
+                &uid,
+                &created,
+                "never"
+            ],
         ])
     );
     let roles = admin.run(&[

@@ -90,4 +90,5 @@ mod readme;
 mod replicas;
 mod request_bounds;
 mod sessions;
+mod token_expiry;
 mod tokens;
