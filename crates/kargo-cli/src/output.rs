@@ -394,6 +394,17 @@ pub fn document(kind: Kind, objects: &[Value], shape: Shape) -> Value {
     }
 }
 
+/// `[a b]`, as kubectl prints a list of strings (Go's `%v` of a `[]string`).
+pub fn bracketed(values: &Value) -> String {
+    let items: Vec<&str> = values
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    format!("[{}]", items.join(" "))
+}
+
 /// JSON the way kubectl prints it: indented by 4 spaces, ending with a newline.
 pub fn to_json(value: &Value) -> String {
     let mut buf = Vec::new();

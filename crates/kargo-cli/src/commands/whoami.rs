@@ -30,15 +30,7 @@ pub fn run(ctx: &mut Context<'_>, args: &WhoamiArgs) -> Result<(), Error> {
 /// kubectl's rows (`Username`, `UID`, `Groups`, `Extra: <key>`) and `Logged in with`.
 fn table(review: &Value, method: &str) -> String {
     let user = &review["status"]["userInfo"];
-    let list = |v: &Value| {
-        let items: Vec<&str> = v
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        format!("[{}]", items.join(" "))
-    };
+    let list = crate::output::bracketed;
     let mut rows = Vec::new();
     if let Some(name) = user["username"].as_str() {
         rows.push(vec!["Username".to_owned(), name.to_owned()]);

@@ -9,7 +9,7 @@ use kargo_api::kargo::{MANAGED_ANNOTATION, TRUE};
 use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
 use serde_json::Value;
 
-use super::{Kind, annotation, name, table};
+use super::{Kind, annotation, bracketed, name, table};
 
 /// One line (or block) of a description.
 enum Line {
@@ -167,17 +167,6 @@ pub fn token(secret: &Value) -> String {
     ];
     lines.extend(labels_lines(secret));
     render(&lines)
-}
-
-/// `[a b]`, as kubectl prints a list of strings.
-fn bracketed(values: &Value) -> String {
-    let items: Vec<&str> = values
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    format!("[{}]", items.join(" "))
 }
 
 /// A rule's rows: one per resource, qualified by its API group (`stages.kargo.akuity.io`).
