@@ -311,6 +311,13 @@ pub struct ListFlags {
     /// missing values first, numbers by value, strings lexically.
     #[arg(long, value_name = "JSONPATH", value_parser = parse_path)]
     pub sort_by: Option<jsonpath::Path>,
+    /// After printing the objects, watch for changes and print each object that is added,
+    /// changed or deleted, until interrupted (as `kubectl get -w`).
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    /// Watch for changes without printing the objects first.
+    #[arg(long)]
+    pub watch_only: bool,
 }
 
 fn parse_path(text: &str) -> Result<jsonpath::Path, String> {

@@ -65,6 +65,7 @@ mod cli_lists;
 mod cli_login;
 mod cli_token_login;
 mod cli_token_output;
+mod cli_watch;
 mod data_dir;
 mod encryption;
 mod guide;
