@@ -176,10 +176,11 @@ fn options(
     allow_bookmarks: bool,
     resource_version_match: Option<&str>,
 ) -> WatchOptions {
-    let mut list = ListOptions::default();
-    list.resource_version_match = resource_version_match.map(str::to_owned);
     WatchOptions {
-        list,
+        list: ListOptions {
+            resource_version_match: resource_version_match.map(str::to_owned),
+            ..ListOptions::default()
+        },
         allow_bookmarks,
         send_initial_events,
         ..WatchOptions::default()
