@@ -22,6 +22,7 @@ use kargo_auth::oidc::OidcAuthenticator;
 use kargo_auth::tls::{CaPair, TlsMaterial, write_file};
 use kargo_auth::tokens::TokenAuthenticator;
 use kargo_auth::view::AuthView;
+use kargo_controllers::aggregation::AggregationController;
 use kargo_controllers::tokens::TokenController;
 use kargo_controllers::{gc::GarbageCollector, namespace::NamespaceController};
 use kargo_core::controller::ProjectController;
@@ -805,6 +806,10 @@ pub(crate) async fn assemble(
             shutdown.clone(),
         )),
         Box::new(ProjectController::start(registry.clone(), shutdown.clone())),
+        Box::new(AggregationController::start(
+            registry.clone(),
+            shutdown.clone(),
+        )),
         Box::new(metrics.token_counter()),
         Box::new(TokenController::start(
             registry.clone(),

@@ -52,6 +52,7 @@ mod honest;
 mod oidc;
 
 mod abuse;
+mod aggregation;
 mod audit;
 mod bad_input;
 mod cli_apply;
