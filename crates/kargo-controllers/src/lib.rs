@@ -3,6 +3,7 @@
 //!
 //! - [`aggregation`]: ClusterRoles with an `aggregationRule` get the rules of those it selects;
 //! - [`compactor`]: drops store history older than about one interval;
+//! - [`event_ttl`]: deletes Events older than the server's event TTL;
 //! - [`gc`]: owner references (background, foreground, orphan);
 //! - [`namespace`]: deleting a namespace deletes what is in it;
 //! - [`tokens`]: service-account token Secrets get their token.
@@ -12,6 +13,7 @@
 
 pub mod aggregation;
 pub mod compactor;
+pub mod event_ttl;
 pub mod gc;
 pub mod namespace;
 #[cfg(test)]

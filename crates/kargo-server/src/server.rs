@@ -279,6 +279,8 @@ pub struct ServerConfig {
     pub issuer: Option<String>,
     /// How often to compact the store's history (`None`: never).
     pub compaction_interval: Option<std::time::Duration>,
+    /// How long Events are kept after their last occurrence (kube-apiserver's `--event-ttl`).
+    pub event_ttl: std::time::Duration,
     /// The largest encoded object a write may store (kube-apiserver's etcd value limit,
     /// [`kargo_api::limits::MAX_OBJECT_BYTES`], by default).
     pub max_object_bytes: usize,
@@ -822,6 +824,11 @@ pub(crate) async fn assemble(
         .current_revision()
         .await
         .map_err(StartError::store("reading the store's revision"))?;
+    tokio::spawn(kargo_controllers::event_ttl::run(
+        registry.clone(),
+        config.event_ttl,
+        shutdown.clone(),
+    ));
     if let Some(interval) = config.compaction_interval.filter(|i| !i.is_zero()) {
         tokio::spawn(kargo_controllers::compactor::run(
             store.clone(),

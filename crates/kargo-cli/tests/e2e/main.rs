@@ -69,6 +69,7 @@ mod cli_token_output;
 mod cli_watch;
 mod data_dir;
 mod encryption;
+mod events;
 mod guide;
 mod health;
 mod impersonation;
