@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use kargo_api::resources::{self, PROJECTS, ResourceType, Storage};
 use serde_json::{Value, json};
 
-use super::{AppState, body, discovery, json_response, table};
+use super::{AppState, body, discovery, json_response, metadata, table};
 use crate::StatusResponse;
 use kargo_api::request_info::{RequestInfo, Verb};
 use kargo_auth::rbac::UserInfo;
@@ -88,11 +88,29 @@ impl ResourceRequest<'_> {
         Target::new(self.rt, self.namespace, self.info.name)
     }
 
-    /// How to render a read as a `Table`, if the client asked for one.
-    fn as_table(&self) -> Option<table::Include> {
-        table::wanted(self.headers)
-            .then(|| table::Include::parse(self.query.get("includeObject").map(String::as_str)))
+    /// How to render what is read, as the client's `Accept` asks: a `Table` (kubectl) before
+    /// metadata only, before the objects themselves.
+    fn rendering(&self) -> Rendering {
+        if table::wanted(self.headers) {
+            let include = self.query.get("includeObject").map(String::as_str);
+            Rendering::Table(table::Include::parse(include))
+        } else if metadata::wanted(self.headers) {
+            Rendering::Metadata
+        } else {
+            Rendering::Objects
+        }
     }
+}
+
+/// How a read (get, list, watch event) is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rendering {
+    /// The objects as stored.
+    Objects,
+    /// A `Table` of kubectl's columns.
+    Table(table::Include),
+    /// `PartialObjectMetadata`: each object's `metadata` only.
+    Metadata,
 }
 
 async fn serve(
@@ -155,29 +173,29 @@ fn resolve<'r>(info: &RequestInfo<'r>) -> Result<(&'static ResourceType, Option<
     Ok((rt, namespace))
 }
 
-/// `get` and `list`, as JSON or as a `Table`.
+/// `get` and `list`, as JSON, as a `Table` or as `PartialObjectMetadata`.
 async fn read(request: &ResourceRequest<'_>) -> Result<Response> {
     let (registry, rt) = (&request.app.registry, request.rt);
-    let as_table = request.as_table();
+    let rendering = request.rendering();
     if request.info.verb == Verb::Get {
-        let Some(include) = as_table else {
+        if rendering == Rendering::Objects {
             return Ok(json_bytes_response(
                 registry.get_json(request.target()).await?,
             ));
-        };
+        }
         let obj = registry.get(request.target()).await?;
-        let rv = json!({"resourceVersion": kargo_registry::Meta::resource_version(&obj)});
-        return Ok(table_response(&table::table(
-            rt,
-            std::slice::from_ref(&obj),
-            rv,
-            include,
-        )));
+        return Ok(match rendering {
+            Rendering::Table(include) => {
+                let rv = json!({"resourceVersion": kargo_registry::Meta::resource_version(&obj)});
+                table_response(&table::table(rt, std::slice::from_ref(&obj), rv, include))
+            }
+            _ => json_response(StatusCode::OK, &metadata::object(&obj), &[]),
+        });
     }
     let options = list_options(rt, request.query)?;
     let list = registry.list(rt, request.namespace, &options).await?;
-    match as_table {
-        Some(include) => {
+    match rendering {
+        Rendering::Table(include) => {
             let json = list.to_json(rt);
             Ok(table_response(&table::table(
                 rt,
@@ -186,7 +204,12 @@ async fn read(request: &ResourceRequest<'_>) -> Result<Response> {
                 include,
             )))
         }
-        None => Ok(json_response(
+        Rendering::Metadata => Ok(json_response(
+            StatusCode::OK,
+            &metadata::list(&list.to_json(rt)),
+            &list.warnings(),
+        )),
+        Rendering::Objects => Ok(json_response(
             StatusCode::OK,
             &list.to_json(rt),
             &list.warnings(),
@@ -407,7 +430,7 @@ async fn watch(request: &ResourceRequest<'_>) -> Result<Response> {
         request.info,
         request.query,
     );
-    let as_table = request.as_table();
+    let rendering = request.rendering();
     let mut list = list_options(rt, query)?;
     if !info.name.is_empty() {
         let by_name =
@@ -441,11 +464,16 @@ async fn watch(request: &ResourceRequest<'_>) -> Result<Response> {
             if let Some(watching) = &watching {
                 watching.sent();
             }
-            if let Some(include) = as_table
-                && event.kind.is_change()
-            {
-                let rv = json!({"resourceVersion": kargo_registry::Meta::resource_version(&event.object)});
-                event.object = table::table(rt, std::slice::from_ref(&event.object), rv, include);
+            if event.kind.is_change() {
+                match rendering {
+                    Rendering::Table(include) => {
+                        let rv = json!({"resourceVersion": kargo_registry::Meta::resource_version(&event.object)});
+                        event.object =
+                            table::table(rt, std::slice::from_ref(&event.object), rv, include);
+                    }
+                    Rendering::Metadata => event.object = metadata::object(&event.object),
+                    Rendering::Objects => {}
+                }
             }
             let mut line = serde_json::to_vec(&event.to_json()).unwrap_or_default();
             line.push(b'\n');

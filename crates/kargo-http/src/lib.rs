@@ -17,6 +17,7 @@ pub mod kargo_openapi;
 mod keys;
 mod kube;
 pub mod limits;
+mod metadata;
 pub mod metrics;
 pub mod observe;
 mod openapi;

@@ -300,13 +300,7 @@ fn row(rt: &ResourceType, obj: &Value, include: Include, now: i64) -> Value {
     let mut row = json!({"cells": cells(rt, obj, now)});
     match include {
         Include::None => {}
-        Include::Metadata => {
-            row["object"] = json!({
-                "kind": "PartialObjectMetadata",
-                "apiVersion": "meta.k8s.io/v1",
-                "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
-            });
-        }
+        Include::Metadata => row["object"] = crate::metadata::object(obj),
         Include::Object => row["object"] = obj.clone(),
     }
     row

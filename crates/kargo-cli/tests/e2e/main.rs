@@ -87,6 +87,7 @@ mod metrics;
 mod oidc_bench;
 mod oidc_provider;
 mod oidc_sso;
+mod partial_metadata;
 mod persistence;
 mod python;
 mod readme;
