@@ -1,8 +1,105 @@
 //! Discovery documents, built from the resource table: `/api`, `/apis`, `/apis/<g>`,
-//! and the `APIResourceList` of every group-version.
+//! and the `APIResourceList` of every group-version; and aggregated discovery (`/api` and
+//! `/apis` as one `APIGroupDiscoveryList` each, `apidiscovery.k8s.io/v2`), which kubectl asks
+//! for first and which saves it a request per group-version.
 
+use axum::http::HeaderMap;
 use kargo_api::resources::{self, ResourceType};
 use serde_json::{Value, json};
+
+/// The media type of aggregated discovery; a response must carry exactly this `Content-Type`.
+pub(crate) const AGGREGATED_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether the client's `Accept` asks for aggregated discovery in `v2` (an older client asking
+/// only for `v2beta1` gets the legacy documents, which it accepts too).
+pub(crate) fn aggregated_wanted(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            let params: Vec<&str> = t.split(';').map(str::trim).collect();
+            params.contains(&"g=apidiscovery.k8s.io")
+                && params.contains(&"v=v2")
+                && params.contains(&"as=APIGroupDiscoveryList")
+        })
+}
+
+/// The `APIGroupDiscoveryList` of `/api` (`core`: the legacy group) or of `/apis` (every named
+/// group, in discovery order).
+pub(crate) fn aggregated(core: bool) -> Value {
+    let mut groups: Vec<&str> = Vec::new();
+    for (g, _) in resources::group_versions() {
+        if g.is_empty() == core && !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    let items: Vec<Value> = groups
+        .into_iter()
+        .map(|group| {
+            let versions: Vec<Value> = resources::group_versions()
+                .into_iter()
+                .filter(|(g, _)| *g == group)
+                .map(|(g, v)| {
+                    let resources: Vec<Value> = resources::in_group_version(g, v)
+                        .map(aggregated_resource)
+                        .collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            let mut metadata = json!({"creationTimestamp": null});
+            if !group.is_empty() {
+                metadata["name"] = group.into();
+            }
+            json!({"metadata": metadata, "versions": versions})
+        })
+        .collect();
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    })
+}
+
+/// One resource of aggregated discovery (`APIResourceDiscovery`), its subresources inside.
+fn aggregated_resource(rt: &ResourceType) -> Value {
+    let mut entry = json!({
+        "resource": rt.plural,
+        "responseKind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+        "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": rt.singular,
+        "verbs": rt.verbs,
+    });
+    if !rt.short_names.is_empty() {
+        entry["shortNames"] = json!(rt.short_names);
+    }
+    if !rt.categories.is_empty() {
+        entry["categories"] = json!(rt.categories);
+    }
+    if !rt.subresources.is_empty() {
+        let subresources: Vec<Value> = rt
+            .subresources
+            .iter()
+            .map(|sub| {
+                let (group, version) = if sub.group.is_empty() {
+                    (rt.group, rt.version)
+                } else {
+                    (sub.group, sub.version)
+                };
+                json!({
+                    "subresource": sub.name,
+                    "responseKind": {"group": group, "version": version, "kind": sub.kind},
+                    "verbs": sub.verbs,
+                })
+            })
+            .collect();
+        entry["subresources"] = subresources.into();
+    }
+    entry
+}
 
 /// `/api`.
 pub(crate) fn api_versions(server_address: &str) -> Value {

@@ -123,7 +123,7 @@ async fn serve(
 ) -> Result<Response> {
     if !info.is_resource_request {
         app.authorize(user, info)?;
-        return discovery_response(app, info);
+        return discovery_response(app, info, headers);
     }
     let (rt, namespace) = resolve(info)?;
     app.authorize(user, info)?;
@@ -297,11 +297,30 @@ async fn delete(request: &ResourceRequest<'_>, body: Bytes) -> Result<Response> 
     Ok(json_response(StatusCode::OK, &deleted.to_json(rt), &[]))
 }
 
-fn discovery_response(app: &AppState, info: &RequestInfo<'_>) -> Result<Response> {
+fn discovery_response(
+    app: &AppState,
+    info: &RequestInfo<'_>,
+    headers: &HeaderMap,
+) -> Result<Response> {
     if info.verb != Verb::Get {
         return Err(Status::method_not_allowed());
     }
     let parts: Vec<&str> = info.path.trim_matches('/').split('/').collect();
+    if matches!(parts.as_slice(), ["api"] | ["apis"]) && discovery::aggregated_wanted(headers) {
+        let mut response = json_response(
+            StatusCode::OK,
+            &discovery::aggregated(parts == ["api"]),
+            &[],
+        );
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(discovery::AGGREGATED_CONTENT_TYPE),
+        );
+        response
+            .headers_mut()
+            .insert(http::header::VARY, HeaderValue::from_static("Accept"));
+        return Ok(response);
+    }
     let doc = match parts.as_slice() {
         ["api"] => Some(discovery::api_versions(&app.advertised_address)),
         ["api", version] => discovery::api_resource_list("", version),

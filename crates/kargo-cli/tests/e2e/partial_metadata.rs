@@ -91,3 +91,71 @@ fn gets_lists_and_watches_answer_metadata_only() {
     assert_eq!(event["object"]["metadata"]["name"], "s");
     assert!(!body.contains("aHVudGVyMg"), "{body}");
 }
+
+/// Issue 18, item 4: aggregated discovery. kubectl asks `/api` and `/apis` for
+/// `APIGroupDiscoveryList` first; served, it needs no request per group-version, and every kind
+/// it finds there works.
+#[test]
+fn kubectl_discovers_everything_from_two_aggregated_documents() {
+    let server = Server::start();
+    let token = server.admin_token();
+    let accept = "Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+    let (code, headers, body) =
+        server.curl_with_headers("GET", "/apis", Some(&token), &[accept], None);
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        headers.to_ascii_lowercase().contains(
+            "content-type: application/json;g=apidiscovery.k8s.io;v=v2;as=apigroupdiscoverylist"
+        ),
+        "{headers}"
+    );
+    let list: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list["kind"], "APIGroupDiscoveryList");
+    let rbac = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["metadata"]["name"] == "rbac.authorization.k8s.io")
+        .expect("the RBAC group");
+    let roles = &rbac["versions"][0]["resources"][0];
+    assert_eq!(
+        (
+            roles["resource"].as_str(),
+            roles["scope"].as_str(),
+            roles["responseKind"]["kind"].as_str()
+        ),
+        (Some("roles"), Some("Namespaced"), Some("Role"))
+    );
+    let (_, body) = server.curl("GET", "/api", Some(&token), &[accept], None);
+    let core: Value = serde_json::from_str(&body).unwrap();
+    let sa = core["items"][0]["versions"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "serviceaccounts")
+        .expect("serviceaccounts")
+        .clone();
+    assert_eq!(sa["subresources"][0]["subresource"], "token");
+    assert_eq!(
+        sa["subresources"][0]["responseKind"]["kind"],
+        "TokenRequest"
+    );
+    // Without the media type: the legacy documents.
+    let (_, body) = server.curl("GET", "/api", Some(&token), &[], None);
+    assert!(body.contains("\"APIVersions\""), "{body}");
+
+    // kubectl, with an empty discovery cache, asks for nothing but the two documents.
+    let run = server.kubectl(&["api-resources", "-v=6"]);
+    let requests: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.split_once(" GET ").map(|(_, rest)| rest))
+        .collect();
+    assert!(run.ok().contains("serviceaccounts"), "{}", run.stdout);
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    assert!(
+        requests[0].contains("/api?") && requests[1].contains("/apis?"),
+        "{requests:#?}"
+    );
+    server.kubectl(&["get", "clusterroles", "view"]).ok();
+}
