@@ -334,6 +334,24 @@ fn upstreams_api_token_checklist_with_the_cli_kubectl_and_rest() {
             r#"error getting token Secret "my-token" in namespace "{P}": secrets "my-token" not found"#
         ));
 
+    // A token Secret written with kubectl (GitOps): filled, listed as not Kargo-managed, in
+    // effect, and not deleted through Kargo.
+    let manifest = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: gitops-token\n  namespace: {P}\n  labels:\n    {API_TOKEN_LABEL}: \"true\"\n  annotations:\n    kubernetes.io/service-account.name: developer\ntype: kubernetes.io/service-account-token\n"
+    );
+    server.kubectl_stdin(&["apply", "-f", "-"], &manifest).ok();
+    assert_eq!(
+        mask_ages(admin.run(&["get", "tokens", "-A"]).ok()),
+        format!(
+            "PROJECT      NAME           ROLE        KARGO MANAGED   AGE\n{P}   gitops-token   developer   false           AGE\n{P}   later          developer   true            AGE\n"
+        )
+    );
+    admin
+        .run(&["delete", "token", "-p", P, "gitops-token"])
+        .fails_with(&format!(
+            r#"Operation cannot be fulfilled on secrets "gitops-token": Kubernetes Secret "gitops-token" in namespace "{P}" is not annotated as Kargo-managed"#
+        ));
+
     // Deleting the role revokes its tokens, and they go with its ServiceAccount.
     let last =
         token_from_banner(&admin.run(&["create", "token", "-p", P, "--role", "developer", "last"]));
