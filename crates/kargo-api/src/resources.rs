@@ -173,6 +173,13 @@ resource!(CONFIGMAPS, "core/v1 configmaps.", CORE_GROUP, "v1", "ConfigMap", "con
     "configmap", ["cm"], namespaced: true, verbs: STANDARD_VERBS, subresources: &[],
     names: NameRule::Subdomain, schemaless: false, storage: Storage::Stored, categories: []);
 
+resource!(EVENTS, "core/v1 events (expired after `--event-ttl`).", CORE_GROUP, "v1", "Event",
+    "events", "event", ["ev"], namespaced: true, verbs: STANDARD_VERBS, subresources: &[],
+    names: NameRule::Subdomain, schemaless: false, storage: Storage::Stored, categories: []);
+resource!(ENDPOINTS, "core/v1 endpoints (nothing fills them: the server runs no Services).",
+    CORE_GROUP, "v1", "Endpoints", "endpoints", "endpoints", ["ep"], namespaced: true,
+    verbs: STANDARD_VERBS, subresources: &[], names: NameRule::Subdomain, schemaless: false,
+    storage: Storage::Stored, categories: []);
 resource!(ROLES, "rbac.authorization.k8s.io/v1 roles.", RBAC_GROUP, "v1", "Role", "roles", "role",
     [], namespaced: true, verbs: STANDARD_VERBS, subresources: &[], names: NameRule::PathSegment,
     schemaless: false, storage: Storage::Stored, categories: []);
@@ -245,6 +252,8 @@ pub static ALL: &[&ResourceType] = &[
     &SERVICEACCOUNTS,
     &SECRETS,
     &CONFIGMAPS,
+    &EVENTS,
+    &ENDPOINTS,
     &ROLES,
     &ROLEBINDINGS,
     &CLUSTERROLES,

@@ -21,6 +21,29 @@ use crate::admin;
 use crate::jwt::{self, BoundRequest};
 use crate::view::AuthView;
 
+/// Notes, as an Event about the token Secret `secret`, that its token was issued for the
+/// ServiceAccount `account` (whoever filled it: the token controller or the Kargo API). Written
+/// in the background: whoever waits for the token does not wait for the note.
+pub fn record_issued(registry: &kargo_registry::Registry, secret: &Value, account: &str) {
+    let registry = registry.clone();
+    let secret = secret.clone();
+    let message = format!("Token issued for ServiceAccount {account:?}");
+    tokio::spawn(async move {
+        let occurrence = kargo_registry::events::Occurrence {
+            kind: kargo_registry::events::EventType::Normal,
+            reason: "TokenIssued",
+            message: &message,
+        };
+        kargo_registry::events::record(
+            &registry,
+            &kargo_api::resources::SECRETS,
+            &secret,
+            occurrence,
+        )
+        .await;
+    });
+}
+
 /// Fills token Secrets: the one place that knows what a filled service-account token Secret
 /// holds. The controller uses it for Secrets created without a token; the Kargo API fills the
 /// Secrets it creates before writing them, so that they need no second write.

@@ -313,6 +313,13 @@ pub struct ListFlags {
     /// missing values first, numbers by value, strings lexically.
     #[arg(long, value_name = "JSONPATH", value_parser = parse_path)]
     pub sort_by: Option<jsonpath::Path>,
+    /// After printing the objects, watch for changes and print each object that is added,
+    /// changed or deleted, until interrupted (as `kubectl get -w`).
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    /// Watch for changes without printing the objects first.
+    #[arg(long)]
+    pub watch_only: bool,
 }
 
 fn parse_path(text: &str) -> Result<jsonpath::Path, String> {
@@ -1524,5 +1531,66 @@ mod tests {
         let mut missing = Vec::new();
         walk(&Cli::command(), "", &mut missing);
         assert_eq!(missing, Vec::<String>::new());
+    }
+}
+
+#[cfg(test)]
+mod documented {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// `docs/cli.md`, which must name every command and flag of the client.
+    const CLI_DOCS: &str = include_str!("../../../docs/cli.md");
+    /// The operator's documents, which must name every command and flag of `kargo server`.
+    const SERVER_DOCS: [&str; 2] = [
+        include_str!("../../../docs/operations.md"),
+        include_str!("../../../docs/storage.md"),
+    ];
+
+    /// Every command path (`kargo get serviceaccounts`) and every long flag under it.
+    fn walk(command: &clap::Command, path: &str, out: &mut Vec<(String, Vec<String>)>) {
+        let flags = command
+            .get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_long())
+            .filter(|l| !matches!(*l, "help" | "version"))
+            .map(|l| format!("--{l}"))
+            .collect();
+        out.push((path.to_owned(), flags));
+        for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+            if sub.get_name() == "help" {
+                continue;
+            }
+            walk(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn docs_cli_md_names_every_command_and_flag() {
+        let mut commands = Vec::new();
+        walk(&Cli::command(), "kargo", &mut commands);
+        let mut missing = Vec::new();
+        for (path, flags) in &commands {
+            let mentioned = |text: &str| {
+                CLI_DOCS.contains(text)
+                    || (path.starts_with("kargo server")
+                        && SERVER_DOCS.iter().any(|d| d.contains(text)))
+            };
+            let leaf = path.rsplit(' ').next().unwrap_or_default();
+            if !mentioned(leaf) {
+                missing.push(format!("command `{path}`"));
+            }
+            for flag in flags {
+                if !mentioned(flag) {
+                    missing.push(format!("`{path} {flag}`"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "docs/cli.md (or, for `kargo server`, docs/operations.md and docs/storage.md) does not mention:\n{}",
+            missing.join("\n")
+        );
     }
 }

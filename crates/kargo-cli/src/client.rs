@@ -228,6 +228,75 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Runs `future` on the client's runtime, which meanwhile also drives the tasks
+    /// [`Client::spawn`] started (the watches of `kargo get -w`).
+    pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Starts a task on the client's runtime; it runs whenever [`Client::block_on`] does.
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.runtime.spawn(task);
+    }
+
+    /// What opens long-lived streams (watches) on this client's connection.
+    pub(crate) fn streams(&self) -> Streams {
+        Streams {
+            http: self.http.clone(),
+            connection: self.connection.clone(),
+        }
+    }
+}
+
+/// Opens streaming GETs (watches) with a client's connection and token; cheap to clone into a
+/// task.
+#[derive(Clone)]
+pub(crate) struct Streams {
+    http: reqwest::Client,
+    connection: Connection,
+}
+
+impl Streams {
+    /// A GET of `path` whose body is read as it comes, for up to `limit` (instead of the
+    /// client's usual minute): the answer once its status says success, or the server's error.
+    pub(crate) async fn open(
+        &self,
+        path: &str,
+        limit: Duration,
+    ) -> Result<reqwest::Response, ClientError> {
+        let address = &self.connection.address;
+        let mut builder = self.http.get(format!("{address}{path}")).timeout(limit);
+        if let Some(token) = &self.connection.token {
+            builder = builder.bearer_auth(token);
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| transport_error(address, &e))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(response);
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(address, &e))?;
+        Err(decode(address, status, &bytes)
+            .err()
+            .unwrap_or_else(|| ClientError::Unexpected {
+                address: address.clone(),
+                status,
+                reason: "the watch was refused".to_owned(),
+            }))
+    }
+
+    /// The error of a stream that broke while being read.
+    pub(crate) fn broken(&self, error: &reqwest::Error) -> ClientError {
+        transport_error(&self.connection.address, error)
+    }
+}
+
 /// The body of an answer, or the error it carries.
 fn decode(address: &str, status: u16, body: &[u8]) -> Result<Value, ClientError> {
     let json: Option<Value> = serde_json::from_slice(body).ok();

@@ -24,6 +24,7 @@ mod output;
 mod selector;
 mod server;
 mod sso;
+mod watch;
 mod yaml;
 
 use std::io::Write as _;

@@ -42,6 +42,9 @@ pub struct ServerArgs {
     /// How often to drop store history older than one interval (`30s`, `5m`, `1h`; `0` never).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub compaction_interval: Duration,
+    /// How long Events are kept after they last happened (`1h`, `30m`; kube-apiserver's flag).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_positive_duration)]
+    pub event_ttl: Duration,
     /// On SIGTERM, keep serving this long with `/readyz` failing (`[-]shutdown`), so that load
     /// balancers stop sending requests before the server stops (kube-apiserver's flag).
     #[arg(
@@ -562,6 +565,15 @@ pub enum StoreCommand {
 }
 
 /// Parses `500ms`, `30s`, `5m`, `1h`, or a number of seconds.
+/// A duration of at least a second (`--event-ttl`).
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration < Duration::from_secs(1) {
+        return Err(format!("{text:?} is shorter than a second"));
+    }
+    Ok(duration)
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -611,6 +623,7 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         tls_names: args.tls_sans,
         issuer: args.issuer,
         compaction_interval: Some(args.compaction_interval).filter(|i| !i.is_zero()),
+        event_ttl: args.event_ttl,
         max_object_bytes: usize::try_from(args.max_object_size)?,
         init: args.init,
         encryption_config: args.encryption_config,

@@ -1,7 +1,9 @@
 //! Controllers: they react to the informer's stream the same way on one replica or many, and
 //! every action they take is idempotent, so two replicas doing the same work is harmless.
 //!
+//! - [`aggregation`]: ClusterRoles with an `aggregationRule` get the rules of those it selects;
 //! - [`compactor`]: drops store history older than about one interval;
+//! - [`event_ttl`]: deletes Events older than the server's event TTL;
 //! - [`gc`]: owner references (background, foreground, orphan);
 //! - [`namespace`]: deleting a namespace deletes what is in it;
 //! - [`tokens`]: service-account token Secrets get their token.
@@ -9,7 +11,9 @@
 //! Kargo's own controller (a Project gets its namespace and roles) is in `kargo-core`, a sibling:
 //! controllers know Kubernetes, not Kargo. Depends on `kargo-auth` (token minting) and below.
 
+pub mod aggregation;
 pub mod compactor;
+pub mod event_ttl;
 pub mod gc;
 pub mod namespace;
 #[cfg(test)]

@@ -15,6 +15,7 @@ use kargo_api::well_known::{
     SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_TYPE, SERVICE_ACCOUNT_UID_ANNOTATION,
 };
 use kargo_auth::mint::TokenMinter;
+use kargo_registry::events::{self, EventType, Occurrence};
 use kargo_registry::informer::{Handler, Head, Item};
 use kargo_registry::object::{Meta, set_meta};
 use kargo_registry::queue::{self, Action, Queue};
@@ -204,7 +205,16 @@ impl Worker {
                 )
                 .await
             {
-                Ok(_) => {}
+                Ok(_) => {
+                    let message =
+                        format!("Token deleted: its ServiceAccount {account_name:?} is gone");
+                    let occurrence = Occurrence {
+                        kind: EventType::Normal,
+                        reason: "TokenRevoked",
+                        message: &message,
+                    };
+                    events::record(&self.registry, &SECRETS, &secret, occurrence).await;
+                }
                 Err(e) if e.is_not_found() || e.is_conflict() => {}
                 Err(e) => return Err(e),
             }
@@ -228,7 +238,10 @@ impl Worker {
             })
             .await;
         match result {
-            Ok(_) => Ok(Action::Done),
+            Ok(filled) => {
+                kargo_auth::mint::record_issued(&self.registry, &filled, &account_name);
+                Ok(Action::Done)
+            }
             Err(e) if e.is_not_found() => Ok(Action::Done),
             Err(e) => Err(e),
         }

@@ -238,6 +238,9 @@ impl Kargo {
                 Error::Api(status)
             })?;
         let filled = self.wait_for_token(ns, name, written.object).await?;
+        if self.minter.is_some() {
+            kargo_auth::mint::record_issued(&self.registry, &filled, account);
+        }
         self.await_seen(&filled).await;
         Ok(filled)
     }

@@ -106,6 +106,38 @@ fn columns(rt: &ResourceType) -> Vec<Column> {
             col("Data", "string", "Data contains the configuration data."),
             AGE,
         ],
+        ("", "Event") => vec![
+            col(
+                "Last Seen",
+                "string",
+                "The time at which the most recent occurrence of this event was recorded.",
+            ),
+            col(
+                "Type",
+                "string",
+                "Type of this event (Normal, Warning), new types could be added in the future",
+            ),
+            col(
+                "Reason",
+                "string",
+                "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
+            ),
+            col("Object", "string", "The object that this event is about."),
+            col(
+                "Message",
+                "string",
+                "A human-readable description of the status of this operation.",
+            ),
+        ],
+        ("", "Endpoints") => vec![
+            NAME,
+            col(
+                "Endpoints",
+                "string",
+                "Endpoints is the list of endpoints of the service.",
+            ),
+            AGE,
+        ],
         (_, "Role" | "ClusterRole") => vec![
             NAME,
             col(
@@ -209,6 +241,35 @@ fn cells(rt: &ResourceType, obj: &Value, now: i64) -> Vec<Value> {
             count(obj, &["data", "binaryData"]).into(),
             age(obj, now).into(),
         ],
+        ("", "Event") => {
+            let text = |path: &str| {
+                obj.pointer(path)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            };
+            let last_seen = ["/lastTimestamp", "/eventTime", "/firstTimestamp"]
+                .iter()
+                .find_map(|p| obj.pointer(p).and_then(Value::as_str))
+                .or_else(|| obj.meta_str("creationTimestamp"))
+                .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+                .map_or_else(
+                    || "<unknown>".to_owned(),
+                    |t| human_duration(now - t.as_second()),
+                );
+            vec![
+                last_seen.into(),
+                text("/type").into(),
+                text("/reason").into(),
+                format!(
+                    "{}/{}",
+                    text("/involvedObject/kind").to_lowercase(),
+                    text("/involvedObject/name")
+                )
+                .into(),
+                text("/message").into(),
+            ]
+        }
+        ("", "Endpoints") => vec![name, "<none>".into(), age(obj, now).into()],
         (_, "Role" | "ClusterRole") => vec![
             name,
             obj.meta_str("creationTimestamp").unwrap_or_default().into(),

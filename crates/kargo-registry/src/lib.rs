@@ -21,6 +21,7 @@ pub mod cache;
 mod commit;
 mod create;
 pub mod delete;
+pub mod events;
 pub mod informer;
 pub mod list;
 pub mod object;

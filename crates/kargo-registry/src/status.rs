@@ -189,30 +189,43 @@ impl Status {
 
     /// 422 `ServiceAccount "A" is invalid: <errors>` (`Kind.group` outside the core group).
     pub fn invalid(rt: &ResourceType, name: &str, errors: &[FieldError]) -> Status {
-        let kind = if rt.group.is_empty() {
-            rt.kind.to_owned()
+        Status::invalid_kind(rt.group, rt.kind, name, errors)
+    }
+
+    /// 422 `ListOptions.meta.k8s.io "" is invalid: <errors>`: query options that do not go
+    /// together (a watch's `sendInitialEvents` without `resourceVersionMatch`, ...).
+    pub fn invalid_list_options(errors: &[FieldError]) -> Status {
+        Status::invalid_kind("meta.k8s.io", "ListOptions", "", errors)
+    }
+
+    fn invalid_kind(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Status {
+        let qualified = if group.is_empty() {
+            kind.to_owned()
         } else {
-            format!("{}.{}", rt.kind, rt.group)
+            format!("{kind}.{group}")
         };
-        Status::failure(422, "Invalid", field::invalid_message(&kind, name, errors)).with_details(
-            Some(Details {
-                name: name.to_owned(),
-                group: rt.group.to_owned(),
-                kind: rt.kind.to_owned(),
-                causes: errors
-                    .iter()
-                    .map(|e| {
-                        let c = e.cause();
-                        Cause {
-                            reason: c.reason,
-                            message: c.message,
-                            field: c.field,
-                        }
-                    })
-                    .collect(),
-                ..Details::default()
-            }),
+        Status::failure(
+            422,
+            "Invalid",
+            field::invalid_message(&qualified, name, errors),
         )
+        .with_details(Some(Details {
+            name: name.to_owned(),
+            group: group.to_owned(),
+            kind: kind.to_owned(),
+            causes: errors
+                .iter()
+                .map(|e| {
+                    let c = e.cause();
+                    Cause {
+                        reason: c.reason,
+                        message: c.message,
+                        field: c.field,
+                    }
+                })
+                .collect(),
+            ..Details::default()
+        }))
     }
 
     /// 400 with a message.

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
+use kargo_api::field::{BadValue, FieldError};
 use kargo_api::resources::ResourceType;
 use kargo_store::{Event, EventKind, Revision};
 use serde_json::{Value, json};
@@ -117,6 +118,58 @@ const BOOKMARK_BEFORE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a watch from a revision the store has not reached waits for it.
 const FUTURE_REVISION_WAIT: Duration = Duration::from_secs(3);
 
+/// What kube-apiserver's `validateWatchOptions` finds wrong with a watch's options (422): a
+/// streaming list (`sendInitialEvents`) needs `resourceVersionMatch=NotOlderThan` and, since its
+/// end is a bookmark, `allowWatchBookmarks=true`; `resourceVersionMatch` is only for a streaming
+/// list, only `NotOlderThan`, and never with `continue`.
+fn invalid_options(options: &WatchOptions) -> Vec<FieldError> {
+    const NOT_OLDER_THAN: &str = "NotOlderThan";
+    let rv_match = options
+        .list
+        .resource_version_match
+        .as_deref()
+        .filter(|m| !m.is_empty());
+    let mut errors = Vec::new();
+    if options.send_initial_events.is_some() {
+        if rv_match != Some(NOT_OLDER_THAN) {
+            errors.push(FieldError::forbidden(
+                "resourceVersionMatch",
+                format!(
+                    "sendInitialEvents requires setting resourceVersionMatch to {NOT_OLDER_THAN}"
+                ),
+            ));
+        }
+        if !options.allow_bookmarks {
+            errors.push(FieldError::forbidden(
+                "allowWatchBookmarks",
+                "sendInitialEvents requires setting allowWatchBookmarks to true",
+            ));
+        }
+    }
+    if let Some(rv_match) = rv_match {
+        if options.send_initial_events.is_none() {
+            errors.push(FieldError::forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+            ));
+        }
+        if rv_match != NOT_OLDER_THAN {
+            errors.push(FieldError::not_supported(
+                "resourceVersionMatch",
+                BadValue::string(rv_match),
+                &[NOT_OLDER_THAN],
+            ));
+        }
+        if options.list.continue_token.is_some() {
+            errors.push(FieldError::forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden when continue is provided",
+            ));
+        }
+    }
+    errors
+}
+
 /// When the next bookmark goes: a minute from `now`, or 2 s before `deadline` if that is
 /// sooner; none once that moment has passed (kube-apiserver's `nextBookmarkTime`).
 fn next_bookmark(now: Instant, deadline: Option<Instant>) -> Option<Instant> {
@@ -203,11 +256,9 @@ pub async fn watch(
         .resource_version
         .as_deref()
         .filter(|s| !s.is_empty());
-    let rv_match = options.list.resource_version_match.as_deref();
-    if options.send_initial_events.is_some() && rv_match != Some("NotOlderThan") {
-        return Err(Status::bad_request(
-            "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
-        ));
+    let errors = invalid_options(&options);
+    if !errors.is_empty() {
+        return Err(Status::invalid_list_options(&errors));
     }
     let initial = match (options.send_initial_events, rv) {
         (Some(send), _) => send,

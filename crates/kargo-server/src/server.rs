@@ -22,6 +22,7 @@ use kargo_auth::oidc::OidcAuthenticator;
 use kargo_auth::tls::{CaPair, TlsMaterial, write_file};
 use kargo_auth::tokens::TokenAuthenticator;
 use kargo_auth::view::AuthView;
+use kargo_controllers::aggregation::AggregationController;
 use kargo_controllers::tokens::TokenController;
 use kargo_controllers::{gc::GarbageCollector, namespace::NamespaceController};
 use kargo_core::controller::ProjectController;
@@ -278,6 +279,8 @@ pub struct ServerConfig {
     pub issuer: Option<String>,
     /// How often to compact the store's history (`None`: never).
     pub compaction_interval: Option<std::time::Duration>,
+    /// How long Events are kept after their last occurrence (kube-apiserver's `--event-ttl`).
+    pub event_ttl: std::time::Duration,
     /// The largest encoded object a write may store (kube-apiserver's etcd value limit,
     /// [`kargo_api::limits::MAX_OBJECT_BYTES`], by default).
     pub max_object_bytes: usize,
@@ -805,6 +808,10 @@ pub(crate) async fn assemble(
             shutdown.clone(),
         )),
         Box::new(ProjectController::start(registry.clone(), shutdown.clone())),
+        Box::new(AggregationController::start(
+            registry.clone(),
+            shutdown.clone(),
+        )),
         Box::new(metrics.token_counter()),
         Box::new(TokenController::start(
             registry.clone(),
@@ -817,6 +824,11 @@ pub(crate) async fn assemble(
         .current_revision()
         .await
         .map_err(StartError::store("reading the store's revision"))?;
+    tokio::spawn(kargo_controllers::event_ttl::run(
+        registry.clone(),
+        config.event_ttl,
+        shutdown.clone(),
+    ));
     if let Some(interval) = config.compaction_interval.filter(|i| !i.is_zero()) {
         tokio::spawn(kargo_controllers::compactor::run(
             store.clone(),

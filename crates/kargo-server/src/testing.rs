@@ -87,6 +87,7 @@ impl TestApi {
             tls_names: Vec::new(),
             issuer: None,
             compaction_interval: None,
+            event_ttl: std::time::Duration::from_secs(3600),
             max_object_bytes: kargo_api::limits::MAX_OBJECT_BYTES,
             init: false,
             encryption_config: None,

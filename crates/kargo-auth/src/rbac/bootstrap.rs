@@ -1,12 +1,17 @@
 //! The default ClusterRoles and ClusterRoleBindings kube-apiserver creates on start
 //! (`bootstrappolicy/policy.go`), limited to those this server needs: `cluster-admin`,
-//! `system:discovery`, `system:basic-user`, `system:public-info-viewer` and
-//! `system:service-account-issuer-discovery`.
+//! `system:discovery`, `system:basic-user`, `system:public-info-viewer`,
+//! `system:service-account-issuer-discovery`, and the user-facing `admin`, `edit` and `view`,
+//! which are aggregated (their rules are those of the ClusterRoles labelled
+//! `rbac.authorization.k8s.io/aggregate-to-<name>`, filled in by the aggregation controller)
+//! from `system:aggregate-to-admin|edit|view` and any ClusterRole a user labels so.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::rbac::v1::{
+    AggregationRule, ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::RBAC_GROUP;
 use super::policy::{CLUSTER_ROLE_KIND, GROUP_KIND};
@@ -63,6 +68,230 @@ fn cluster_role(name: &str, rules: Vec<PolicyRule>) -> ClusterRole {
         rules: Some(rules),
         aggregation_rule: None,
     }
+}
+
+/// The label that puts a ClusterRole's rules into the aggregated role `to` (`admin`, `edit`,
+/// `view`): `rbac.authorization.k8s.io/aggregate-to-<to>`.
+pub fn aggregate_to_label(to: &str) -> String {
+    format!("rbac.authorization.k8s.io/aggregate-to-{to}")
+}
+
+/// A ClusterRole with `labels` (`"true"`) and `rules`.
+fn labelled_role(name: &str, labels: &[String], rules: Vec<PolicyRule>) -> ClusterRole {
+    let mut role = cluster_role(name, rules);
+    if let Some(all) = role.metadata.labels.as_mut() {
+        all.extend(labels.iter().map(|l| (l.clone(), "true".to_owned())));
+    }
+    role
+}
+
+/// The aggregated ClusterRole `name` (no rules of its own: the aggregation controller fills
+/// them from the ClusterRoles labelled `aggregate-to-<name>`), itself labelled `labels`.
+fn aggregated_role(name: &str, labels: &[String]) -> ClusterRole {
+    let mut role = labelled_role(name, labels, Vec::new());
+    role.aggregation_rule = Some(AggregationRule {
+        cluster_role_selectors: Some(vec![LabelSelector {
+            match_labels: Some(BTreeMap::from([(
+                aggregate_to_label(name),
+                "true".to_owned(),
+            )])),
+            ..LabelSelector::default()
+        }]),
+    });
+    role
+}
+
+/// `get`, `list`, `watch`.
+const READ: &[&str] = &["get", "list", "watch"];
+/// `create`, `delete`, `deletecollection`, `patch`, `update`.
+const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
+/// [`READ`] and [`WRITE`].
+const READ_WRITE: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// `admin`, `edit`, `view` and the `system:aggregate-to-*` roles that feed them, as
+/// `bootstrappolicy.ClusterRoles()` seeds them (the rules of the kinds this server does not
+/// serve are kept, so a binding means here what it means on a cluster).
+fn user_facing_roles() -> Vec<ClusterRole> {
+    vec![
+        aggregated_role("admin", &[]),
+        aggregated_role("edit", &[aggregate_to_label("admin")]),
+        aggregated_role("view", &[aggregate_to_label("edit")]),
+        labelled_role(
+            "system:aggregate-to-admin",
+            &[aggregate_to_label("admin")],
+            vec![
+                resource_rule(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["localsubjectaccessreviews"],
+                ),
+                resource_rule(
+                    READ_WRITE,
+                    &["rbac.authorization.k8s.io"],
+                    &["rolebindings", "roles"],
+                ),
+            ],
+        ),
+        labelled_role(
+            "system:aggregate-to-edit",
+            &[aggregate_to_label("edit")],
+            vec![
+                resource_rule(
+                    READ,
+                    &[""],
+                    &[
+                        "pods/attach",
+                        "pods/exec",
+                        "pods/portforward",
+                        "pods/proxy",
+                        "secrets",
+                        "services/proxy",
+                    ],
+                ),
+                resource_rule(&["impersonate"], &[""], &["serviceaccounts"]),
+                resource_rule(
+                    WRITE,
+                    &[""],
+                    &[
+                        "pods",
+                        "pods/attach",
+                        "pods/exec",
+                        "pods/portforward",
+                        "pods/proxy",
+                    ],
+                ),
+                resource_rule(&["create"], &[""], &["pods/eviction"]),
+                resource_rule(
+                    WRITE,
+                    &[""],
+                    &[
+                        "configmaps",
+                        "events",
+                        "persistentvolumeclaims",
+                        "replicationcontrollers",
+                        "replicationcontrollers/scale",
+                        "secrets",
+                        "serviceaccounts",
+                        "services",
+                        "services/proxy",
+                    ],
+                ),
+                resource_rule(&["create"], &[""], &["serviceaccounts/token"]),
+                resource_rule(
+                    WRITE,
+                    &["apps"],
+                    &[
+                        "daemonsets",
+                        "deployments",
+                        "deployments/rollback",
+                        "deployments/scale",
+                        "replicasets",
+                        "replicasets/scale",
+                        "statefulsets",
+                        "statefulsets/scale",
+                    ],
+                ),
+                resource_rule(WRITE, &["autoscaling"], &["horizontalpodautoscalers"]),
+                resource_rule(WRITE, &["batch"], &["cronjobs", "jobs"]),
+                resource_rule(WRITE, &["policy"], &["poddisruptionbudgets"]),
+                resource_rule(
+                    WRITE,
+                    &["networking.k8s.io"],
+                    &["ingresses", "networkpolicies"],
+                ),
+                resource_rule(READ_WRITE, &["coordination.k8s.io"], &["leases"]),
+            ],
+        ),
+        labelled_role(
+            "system:aggregate-to-view",
+            &[aggregate_to_label("view")],
+            vec![
+                resource_rule(
+                    READ,
+                    &[""],
+                    &[
+                        "configmaps",
+                        "endpoints",
+                        "persistentvolumeclaims",
+                        "persistentvolumeclaims/status",
+                        "pods",
+                        "replicationcontrollers",
+                        "replicationcontrollers/scale",
+                        "serviceaccounts",
+                        "services",
+                        "services/status",
+                    ],
+                ),
+                resource_rule(
+                    READ,
+                    &[""],
+                    &[
+                        "bindings",
+                        "events",
+                        "limitranges",
+                        "namespaces/status",
+                        "pods/log",
+                        "pods/status",
+                        "replicationcontrollers/status",
+                        "resourcequotas",
+                        "resourcequotas/status",
+                    ],
+                ),
+                resource_rule(READ, &[""], &["namespaces"]),
+                resource_rule(READ, &["discovery.k8s.io"], &["endpointslices"]),
+                resource_rule(
+                    READ,
+                    &["apps"],
+                    &[
+                        "controllerrevisions",
+                        "daemonsets",
+                        "daemonsets/status",
+                        "deployments",
+                        "deployments/scale",
+                        "deployments/status",
+                        "replicasets",
+                        "replicasets/scale",
+                        "replicasets/status",
+                        "statefulsets",
+                        "statefulsets/scale",
+                        "statefulsets/status",
+                    ],
+                ),
+                resource_rule(
+                    READ,
+                    &["autoscaling"],
+                    &[
+                        "horizontalpodautoscalers",
+                        "horizontalpodautoscalers/status",
+                    ],
+                ),
+                resource_rule(
+                    READ,
+                    &["batch"],
+                    &["cronjobs", "cronjobs/status", "jobs", "jobs/status"],
+                ),
+                resource_rule(
+                    READ,
+                    &["policy"],
+                    &["poddisruptionbudgets", "poddisruptionbudgets/status"],
+                ),
+                resource_rule(
+                    READ,
+                    &["networking.k8s.io"],
+                    &["ingresses", "ingresses/status", "networkpolicies"],
+                ),
+            ],
+        ),
+    ]
 }
 
 fn binding_to_groups(name: &str, groups: &[&str]) -> ClusterRoleBinding {
@@ -146,6 +375,9 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
             )],
         ),
     ]
+    .into_iter()
+    .chain(user_facing_roles())
+    .collect()
 }
 
 /// The default ClusterRoleBindings, each named after its ClusterRole and binding groups.
@@ -217,9 +449,15 @@ mod tests {
 
     #[test]
     fn every_binding_refers_to_the_cluster_role_of_its_name() {
+        // The user-facing roles are for users to bind; Kubernetes binds none of them.
+        let user_facing: Vec<Option<String>> = user_facing_roles()
+            .into_iter()
+            .map(|r| r.metadata.name)
+            .collect();
         let roles: Vec<Option<String>> = cluster_roles()
             .into_iter()
             .map(|r| r.metadata.name)
+            .filter(|name| !user_facing.contains(name))
             .collect();
         let bindings: Vec<Option<String>> = cluster_role_bindings()
             .into_iter()

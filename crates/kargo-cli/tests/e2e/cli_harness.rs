@@ -191,6 +191,32 @@ impl Kargo {
         }
     }
 
+    /// Starts `kargo ARGS...` without waiting for it (a `kargo get -w`), its output read line
+    /// by line as it comes.
+    pub fn start(&self, args: &[&str]) -> Running {
+        let mut child = self
+            .command(env!("CARGO_BIN_EXE_kargo"), args)
+            .spawn()
+            .expect("kargo runs");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+            command: format!("kargo {}", args.join(" ")),
+        }
+    }
+
     /// Runs `kargo ARGS...` with `input` on its standard input.
     pub fn run_with_input(&self, args: &[&str], input: &str) -> Out {
         use std::io::Write as _;
@@ -287,6 +313,67 @@ sys.exit(os.waitstatus_to_exitcode(status))
             code: out.status.code().unwrap_or(-1),
             command: format!("(on a terminal) kargo {}", args.join(" ")),
         }
+    }
+}
+
+/// A `kargo` still running (see [`Kargo::start`]); killed when dropped.
+pub struct Running {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+    command: String,
+}
+
+impl Running {
+    /// The next line it prints, within 20 seconds, else the test fails showing what it printed
+    /// (stdout and stderr).
+    #[track_caller]
+    pub fn next_line(&mut self) -> String {
+        match self.lines.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(line) => {
+                self.seen.push(line.clone());
+                line
+            }
+            Err(_) => {
+                let _ = self.child.kill();
+                let mut stderr = String::new();
+                if let Some(mut err) = self.child.stderr.take() {
+                    use std::io::Read as _;
+                    let _ = err.read_to_string(&mut stderr);
+                }
+                panic!(
+                    "`{}` printed no further line within 20s\n--- stdout so far ---\n{}\n--- stderr ---\n{stderr}",
+                    self.command,
+                    self.seen.join("\n")
+                );
+            }
+        }
+    }
+
+    /// Whether it prints nothing more for `wait`.
+    pub fn stays_quiet(&mut self, wait: std::time::Duration) -> Result<(), String> {
+        match self.lines.recv_timeout(wait) {
+            Ok(line) => Err(line),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Waits for it to end by itself: its exit code and standard error.
+    pub fn finish(mut self) -> (i32, String) {
+        let status = self.child.wait().expect("kargo ends");
+        let mut stderr = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            use std::io::Read as _;
+            let _ = err.read_to_string(&mut stderr);
+        }
+        (status.code().unwrap_or(-1), stderr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

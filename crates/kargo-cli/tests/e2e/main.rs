@@ -54,6 +54,7 @@ mod honest;
 mod oidc;
 
 mod abuse;
+mod aggregation;
 mod api_tokens;
 mod audit;
 mod bad_input;
@@ -68,8 +69,10 @@ mod cli_lists;
 mod cli_login;
 mod cli_token_login;
 mod cli_token_output;
+mod cli_watch;
 mod data_dir;
 mod encryption;
+mod events;
 mod guide;
 mod health;
 mod impersonation;

@@ -2,12 +2,14 @@
 //! the real informer feeding the garbage collector, the namespace controller and the token
 //! controller as the server wires them, and a bounded poll for what they do in the background.
 //!
+//! - `aggregation`: aggregated ClusterRoles follow the roles they select;
 //! - `gc`: owner references (background, orphan, foreground, dangling owners);
 //! - `tokens`: token Secrets filled, and deleted with their account.
 
 // Tests: a failed step should fail the test with its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod aggregation;
 mod gc;
 mod tokens;
 
@@ -22,6 +24,7 @@ use kargo_registry::testing::{TestInformer, TestRegistry};
 use kargo_store::Store;
 use tokio_util::sync::CancellationToken;
 
+use crate::aggregation::AggregationController;
 use crate::gc::GarbageCollector;
 use crate::namespace::NamespaceController;
 use crate::tokens::TokenController;
@@ -54,6 +57,10 @@ async fn start() -> Controllers {
         Box::new(view.writer()),
         Box::new(GarbageCollector::start(registry.clone(), shutdown.clone())),
         Box::new(NamespaceController::start(
+            registry.clone(),
+            shutdown.clone(),
+        )),
+        Box::new(AggregationController::start(
             registry.clone(),
             shutdown.clone(),
         )),

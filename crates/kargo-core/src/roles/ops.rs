@@ -18,6 +18,7 @@ use crate::claims;
 use crate::rules::{self, group_of};
 use crate::{Error, Kargo, Result, Scope};
 use kargo_auth::rbac::UserInfo;
+use kargo_registry::events::{self, EventType, Occurrence};
 use kargo_registry::status::Status;
 use kargo_registry::{DeleteOptions, ListOptions, Meta, Object, Target, WriteOptions};
 
@@ -462,7 +463,19 @@ impl Kargo {
             (Way::Grant, Change::ServiceAccounts(refs)) => {
                 let refs = in_namespace(&refs, ns);
                 self.check_grantees(user, &refs).await?;
-                Some(self.add_subjects(user, ns, name, rb, &refs).await?)
+                let binding = self.add_subjects(user, ns, name, rb, &refs).await?;
+                let accounts: Vec<String> = refs.iter().map(|r| format!("{:?}", r.name)).collect();
+                let message = format!(
+                    "Role {name:?} granted to ServiceAccount {}",
+                    accounts.join(", ")
+                );
+                let occurrence = Occurrence {
+                    kind: EventType::Normal,
+                    reason: "RoleGranted",
+                    message: &message,
+                };
+                events::record(&self.registry, &ROLEBINDINGS, &binding, occurrence).await;
+                Some(binding)
             }
             (Way::Revoke, Change::ServiceAccounts(refs)) => match rb {
                 None => None,

@@ -8,6 +8,7 @@
 
 mod config_map;
 mod custom;
+mod event;
 mod namespace;
 mod rbac;
 mod secret;
@@ -108,6 +109,8 @@ pub(crate) fn for_type(rt: &ResourceType) -> &'static dyn Strategy {
         ("", "ServiceAccount") => &service_account::ServiceAccountStrategy,
         ("", "Secret") => &secret::SecretStrategy,
         ("", "ConfigMap") => &config_map::ConfigMapStrategy,
+        ("", "Event") => &event::EventStrategy,
+        ("", "Endpoints") => &event::EndpointsStrategy,
         (res::RBAC_GROUP, "Role") => &rbac::RoleStrategy { namespaced: true },
         (res::RBAC_GROUP, "ClusterRole") => &rbac::RoleStrategy { namespaced: false },
         (res::RBAC_GROUP, "RoleBinding") => &rbac::BindingStrategy { namespaced: true },

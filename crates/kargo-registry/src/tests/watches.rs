@@ -169,3 +169,73 @@ async fn a_watch_from_a_compacted_revision_is_one_410_error_then_the_end() {
     );
     assert!(events.next().await.is_none(), "an ERROR ends the stream");
 }
+
+/// The options of a watch with these query parameters set.
+fn options(
+    send_initial_events: Option<bool>,
+    allow_bookmarks: bool,
+    resource_version_match: Option<&str>,
+) -> WatchOptions {
+    WatchOptions {
+        list: ListOptions {
+            resource_version_match: resource_version_match.map(str::to_owned),
+            ..ListOptions::default()
+        },
+        allow_bookmarks,
+        send_initial_events,
+        ..WatchOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn options_that_do_not_go_together_are_kube_apiservers_422() {
+    let test = setup().await;
+    let cases = [
+        (
+            options(Some(true), false, Some("NotOlderThan")),
+            "ListOptions.meta.k8s.io \"\" is invalid: allowWatchBookmarks: Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true",
+        ),
+        (
+            options(Some(true), true, None),
+            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+        ),
+        (
+            options(None, true, Some("NotOlderThan")),
+            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+        ),
+        (
+            options(Some(false), true, Some("Exact")),
+            "ListOptions.meta.k8s.io \"\" is invalid: [resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan, resourceVersionMatch: Unsupported value: \"Exact\": supported values: \"NotOlderThan\"]",
+        ),
+    ];
+    for (options, message) in cases {
+        let status = watch(&test.registry, &SERVICEACCOUNTS, Some("p"), options)
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(
+            (status.code, status.reason, status.message.as_str()),
+            (422, "Invalid", message)
+        );
+        let details = status.details.expect("details");
+        assert_eq!(
+            (details.group.as_str(), details.kind.as_str()),
+            ("meta.k8s.io", "ListOptions")
+        );
+    }
+    // The streaming list asked for properly starts with the objects, then its bookmark.
+    account(&test, "a").await;
+    let mut events = watch(
+        &test.registry,
+        &SERVICEACCOUNTS,
+        Some("p"),
+        options(Some(true), true, Some("NotOlderThan")),
+    )
+    .await
+    .unwrap();
+    let got = next(&mut events, 2).await;
+    assert_eq!(
+        kinds(&got),
+        [(WatchEventType::Added, "a"), (WatchEventType::Bookmark, "")]
+    );
+}
