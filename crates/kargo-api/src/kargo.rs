@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub const SERVICE_ACCOUNT_LABEL: &str = "rbac.kargo.akuity.io/service-account";
 /// Label of a Kargo token Secret.
 pub const TOKEN_LABEL: &str = "rbac.kargo.akuity.io/service-account-token";
+/// Label of a Kargo API token Secret: upstream Kargo's token of a Kargo Role (bound to the
+/// role's own ServiceAccount).
+pub const API_TOKEN_LABEL: &str = "rbac.kargo.akuity.io/api-token";
 /// Annotation: the object may be changed or deleted through the Kargo API.
 pub const MANAGED_ANNOTATION: &str = "rbac.kargo.akuity.io/managed";
 /// Annotation: the OIDC claims a role is granted to (on the role's ServiceAccount).
@@ -192,6 +195,25 @@ pub mod paths {
         format!("{}/service-account-tokens/{name}", scope(project))
     }
 
+    /// `.../roles/{r}/api-tokens` (API token creation).
+    pub fn new_api_token(project: Option<&str>, role: &str) -> String {
+        format!("{}/roles/{role}/api-tokens", scope(project))
+    }
+
+    /// `.../api-tokens[?role=r]`.
+    pub fn api_tokens(project: Option<&str>, role: Option<&str>) -> String {
+        let base = format!("{}/api-tokens", scope(project));
+        match role {
+            Some(r) => format!("{base}?role={r}"),
+            None => base,
+        }
+    }
+
+    /// `.../api-tokens/{t}`.
+    pub fn api_token(project: Option<&str>, name: &str) -> String {
+        format!("{}/api-tokens/{name}", scope(project))
+    }
+
     /// `.../roles`.
     pub fn roles(project: Option<&str>) -> String {
         format!("{}/roles", scope(project))
@@ -269,6 +291,20 @@ mod tests {
                 paths::token(p, "t"),
                 "/v1beta1/projects/p/service-account-tokens/t",
             ),
+            (
+                paths::new_api_token(p, "r"),
+                "/v1beta1/projects/p/roles/r/api-tokens",
+            ),
+            (
+                paths::new_api_token(None, "kargo-admin"),
+                "/v1beta1/system/roles/kargo-admin/api-tokens",
+            ),
+            (
+                paths::api_tokens(p, Some("r")),
+                "/v1beta1/projects/p/api-tokens?role=r",
+            ),
+            (paths::api_tokens(None, None), "/v1beta1/system/api-tokens"),
+            (paths::api_token(p, "t"), "/v1beta1/projects/p/api-tokens/t"),
             (paths::roles(None), "/v1beta1/system/roles"),
             (paths::role(p, "r"), "/v1beta1/projects/p/roles/r"),
             (paths::grants("p"), "/v1beta1/projects/p/roles/grants"),

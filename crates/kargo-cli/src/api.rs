@@ -211,12 +211,49 @@ pub fn create_token(
 ) -> Request {
     post(
         paths::new_token(scope.encoded().as_deref(), &segment(service_account)),
-        to_json(&CreateTokenRequest {
-            name: name.to_owned(),
-            expires_in: expires_in.map(|l| l.to_string()),
-            expires_at: None,
-        }),
+        new_token(name, expires_in),
     )
+}
+
+/// The body of a token creation, whatever the token belongs to.
+fn new_token(name: &str, expires_in: Option<Lifetime>) -> Value {
+    to_json(&CreateTokenRequest {
+        name: name.to_owned(),
+        expires_in: expires_in.map(|l| l.to_string()),
+        expires_at: None,
+    })
+}
+
+/// `POST .../roles/{r}/api-tokens` with `{"name": token}` (and `"expiresIn"` if given).
+pub fn create_api_token(
+    scope: &Scope,
+    role: &str,
+    name: &str,
+    expires_in: Option<Lifetime>,
+) -> Request {
+    post(
+        paths::new_api_token(scope.encoded().as_deref(), &segment(role)),
+        new_token(name, expires_in),
+    )
+}
+
+/// `GET .../api-tokens[?role=r]`
+pub fn list_api_tokens(scope: &Scope, role: Option<&str>) -> Request {
+    let role = role.map(segment);
+    get(paths::api_tokens(
+        scope.encoded().as_deref(),
+        role.as_deref(),
+    ))
+}
+
+/// `GET .../api-tokens/{t}`
+pub fn get_api_token(scope: &Scope, name: &str) -> Request {
+    get(paths::api_token(scope.encoded().as_deref(), &segment(name)))
+}
+
+/// `DELETE .../api-tokens/{t}`
+pub fn delete_api_token(scope: &Scope, name: &str) -> Request {
+    delete(paths::api_token(scope.encoded().as_deref(), &segment(name)))
 }
 
 /// `GET .../service-account-tokens[?serviceAccount=sa]`
@@ -441,6 +478,24 @@ mod tests {
             get_service_account(&Scope::Project("a/b".into()), "../x?y=1"),
             Method::Get,
             "/v1beta1/projects/a%2Fb/service-accounts/..%2Fx%3Fy%3D1",
+            None,
+        );
+        check(
+            list_api_tokens(&Scope::Project("p".into()), Some("a b")),
+            Method::Get,
+            "/v1beta1/projects/p/api-tokens?role=a%20b",
+            None,
+        );
+        check(
+            create_api_token(&Scope::System, "kargo-viewer", "t", None),
+            Method::Post,
+            "/v1beta1/system/roles/kargo-viewer/api-tokens",
+            Some(json!({"name": "t"})),
+        );
+        check(
+            delete_api_token(&Scope::System, "t/x"),
+            Method::Delete,
+            "/v1beta1/system/api-tokens/t%2Fx",
             None,
         );
         check(

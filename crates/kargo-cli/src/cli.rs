@@ -40,6 +40,8 @@ pub(crate) const SERVICE_ACCOUNT_ALIASES: [&str; 3] = ["serviceaccounts", "sa", 
 /// The other names of `serviceaccounttoken` (create, describe, delete).
 pub(crate) const TOKEN_ALIASES: [&str; 5] =
     ["serviceaccounttokens", "sat", "sats", "satoken", "satokens"];
+/// The other names of `token`, a Kargo Role's API token (create, delete), as upstream's.
+pub(crate) const API_TOKEN_ALIASES: [&str; 1] = ["tokens"];
 /// The other names of `project` (create, describe, delete).
 pub(crate) const PROJECT_ALIASES: [&str; 1] = ["projects"];
 /// The other names of `role` (create, describe, delete).
@@ -91,14 +93,14 @@ Examples:
     /// Show or change the CLI's configuration.
     #[command(subcommand, arg_required_else_help = false)]
     Config(ConfigCommand),
-    /// Create a project, ServiceAccount, ServiceAccount token or role.
+    /// Create a project, ServiceAccount, ServiceAccount token, role or API token.
     #[command(
         subcommand,
         arg_required_else_help = false,
         after_help = "Examples:\n  kargo create serviceaccount --project my-project my-sa"
     )]
     Create(CreateCommand),
-    /// Display one or many projects, ServiceAccounts, ServiceAccount tokens or roles.
+    /// Display one or many projects, ServiceAccounts, ServiceAccount tokens, roles or API tokens.
     #[command(
         subcommand,
         arg_required_else_help = false,
@@ -445,6 +447,21 @@ Examples:
   kargo create sat -p my-project --service-account my-sa ci -o env > ci.env"
     )]
     ServiceAccountToken(CreateTokenArgs),
+    /// Create an API token of a Kargo Role (upstream Kargo's tokens); its value is shown only once.
+    #[command(
+        name = "token",
+        visible_aliases = API_TOKEN_ALIASES,
+        after_help = "\
+Examples:
+  kargo create token --project my-project --role developer my-token
+
+  # A token of a system role, that stops working after 30 days
+  kargo create token --system --role kargo-viewer viewer-token --expires-in 30d
+
+  # A kubeconfig for kubectl, its context's namespace the project
+  kargo create token -p my-project --role developer ci -o kubeconfig > ci.kubeconfig"
+    )]
+    Token(CreateApiTokenArgs),
     /// Create a Kargo Role (a ServiceAccount, Role and RoleBinding of one name).
     #[command(
         visible_aliases = ROLE_ALIASES,
@@ -496,6 +513,29 @@ pub struct CreateTokenArgs {
     /// The Kargo ServiceAccount the token authenticates as.
     #[arg(long, value_name = "NAME", required = true, add = ArgValueCompleter::new(completion::service_accounts))]
     pub service_account: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub token: NewTokenFlags,
+}
+
+/// Arguments of `kargo create token` (a Kargo Role's API token).
+#[derive(Debug, Clone, Default, Args)]
+pub struct CreateApiTokenArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub scope: ScopeFlags,
+    /// The Kargo Role whose permissions the token has (its own ServiceAccount).
+    #[arg(long, value_name = "ROLE", required = true, add = ArgValueCompleter::new(completion::roles))]
+    pub role: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub token: NewTokenFlags,
+}
+
+/// What every token creation takes, whatever the token belongs to: its name, lifetime, output
+/// and connection.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NewTokenFlags {
     /// The token's name.
     #[arg(value_name = "NAME")]
     pub name: String,
@@ -564,6 +604,18 @@ Examples:
   kargo get serviceaccounttoken --project my-project my-sa-token -o yaml"
     )]
     ServiceAccountTokens(GetTokensArgs),
+    /// Display one or many API tokens of Kargo Roles (their values redacted).
+    #[command(
+        name = "tokens",
+        visible_alias = "token",
+        after_help = "\
+Examples:
+  kargo get tokens --project my-project
+  kargo get tokens --project my-project --role developer
+  kargo get tokens --system
+  kargo get token --project my-project my-token -o yaml"
+    )]
+    Tokens(GetApiTokensArgs),
     /// Display one or many Kargo Roles.
     #[command(
         visible_alias = "role",
@@ -617,6 +669,23 @@ pub struct GetTokensArgs {
     pub get: GetArgs,
 }
 
+/// Arguments of `kargo get tokens`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GetApiTokensArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub scope: ScopeFlags,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub all: AllProjectsFlag,
+    /// Only the API tokens of this Kargo Role.
+    #[arg(long, value_name = "ROLE", add = ArgValueCompleter::new(completion::roles))]
+    pub role: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub get: GetArgs,
+}
+
 /// `kargo describe ...`
 #[derive(Debug, Subcommand)]
 pub enum DescribeCommand {
@@ -640,6 +709,13 @@ pub enum DescribeCommand {
         after_help = "Examples:\n  kargo describe serviceaccounttoken --project my-project my-sa-token"
     )]
     ServiceAccountToken(DescribeScopedArgs),
+    /// Show the details of API tokens of Kargo Roles (never their values).
+    #[command(
+        name = "token",
+        visible_aliases = API_TOKEN_ALIASES,
+        after_help = "Examples:\n  kargo describe token --project my-project my-token"
+    )]
+    Token(DescribeScopedArgs),
     /// Show the details of Kargo Roles: whom they are granted to, and their rules.
     #[command(
         visible_aliases = ROLE_ALIASES,
@@ -696,6 +772,16 @@ pub enum DeleteCommand {
         after_help = "Examples:\n  kargo delete serviceaccounttoken --project my-project my-sa-token"
     )]
     ServiceAccountToken(DeleteTokenArgs),
+    /// Delete API tokens of Kargo Roles; they stop working at once.
+    #[command(
+        name = "token",
+        visible_aliases = API_TOKEN_ALIASES,
+        after_help = "\
+Examples:
+  kargo delete token --project my-project my-token
+  kargo delete token --system viewer-token"
+    )]
+    Token(DeleteTokenArgs),
     /// Delete Kargo Roles (their ServiceAccount, Role and RoleBinding).
     #[command(
         visible_aliases = ROLE_ALIASES,
@@ -726,7 +812,7 @@ pub struct DeleteInProjectArgs {
     pub delete: DeleteArgs,
 }
 
-/// Arguments of `kargo delete serviceaccounttoken`.
+/// Arguments of `kargo delete serviceaccounttoken|token`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct DeleteTokenArgs {
     #[command(flatten)]
@@ -1165,6 +1251,34 @@ mod tests {
     }
 
     #[test]
+    fn upstreams_token_commands_are_api_tokens_of_roles() {
+        for alias in ["token", "tokens"] {
+            assert!(matches!(
+                parse(&["get", alias, "--role", "r"]).map(|c| c.command),
+                Ok(Command::Get(GetCommand::Tokens(GetApiTokensArgs { role: Some(r), .. }))) if r == "r"
+            ));
+            assert!(matches!(
+                parse(&["create", alias, "--system", "--role", "kargo-viewer", "t"]).map(|c| c.command),
+                Ok(Command::Create(CreateCommand::Token(CreateApiTokenArgs { role, .. }))) if role == "kargo-viewer"
+            ));
+            assert!(matches!(
+                parse(&["delete", alias, "-p", "p", "t"]).map(|c| c.command),
+                Ok(Command::Delete(DeleteCommand::Token(_)))
+            ));
+            assert!(matches!(
+                parse(&["describe", alias, "-p", "p", "t"]).map(|c| c.command),
+                Ok(Command::Describe(DescribeCommand::Token(_)))
+            ));
+        }
+        let missing = parse(&["create", "token", "t"]).map(|_| ()).unwrap_err();
+        assert!(missing.contains("--role <ROLE>"), "{missing}");
+        let both = parse(&["create", "token", "--role", "r", "-p", "p", "--system", "t"])
+            .map(|_| ())
+            .unwrap_err();
+        assert!(both.contains("cannot be used with"), "{both}");
+    }
+
+    #[test]
     fn a_token_prints_as_a_kubeconfig_or_env_and_other_formats_keep_their_error() {
         let token_output = |format: &str| {
             parse(&[
@@ -1177,7 +1291,9 @@ mod tests {
                 format,
             ])
             .map(|c| match c.command {
-                Command::Create(CreateCommand::ServiceAccountToken(args)) => args.output.output,
+                Command::Create(CreateCommand::ServiceAccountToken(args)) => {
+                    args.token.output.output
+                }
                 _ => panic!("create sat did not parse"),
             })
         };
@@ -1282,7 +1398,7 @@ mod tests {
         assert_eq!(
             parse(&["get"]).err().as_deref(),
             Some(
-                "'kargo get' requires a subcommand but one was not provided [subcommands: projects, project, serviceaccounts, serviceaccount, sa, sas, serviceaccounttokens, serviceaccounttoken, sat, sats, satoken, satokens, roles, role]"
+                "'kargo get' requires a subcommand but one was not provided [subcommands: projects, project, serviceaccounts, serviceaccount, sa, sas, serviceaccounttokens, serviceaccounttoken, sat, sats, satoken, satokens, tokens, token, roles, role]"
             )
         );
     }

@@ -20,7 +20,9 @@ use clap_complete::engine::CompletionCandidate;
 use serde_json::Value;
 
 use crate::api::{self, Scope};
-use crate::cli::{PROJECT_ALIASES, ROLE_ALIASES, SERVICE_ACCOUNT_ALIASES, TOKEN_ALIASES};
+use crate::cli::{
+    API_TOKEN_ALIASES, PROJECT_ALIASES, ROLE_ALIASES, SERVICE_ACCOUNT_ALIASES, TOKEN_ALIASES,
+};
 use crate::client::Client;
 use crate::config::{ConfigFile, Environment};
 use crate::output::Kind;
@@ -122,6 +124,7 @@ fn fetch(kind: Kind, line: &Line) -> Vec<String> {
         (_, None) => return Vec::new(),
         (Kind::ServiceAccount, Some(scope)) => api::list_service_accounts(scope),
         (Kind::ServiceAccountToken, Some(scope)) => api::list_tokens(scope, None),
+        (Kind::ApiToken, Some(scope)) => api::list_api_tokens(scope, None),
         (Kind::Role, Some(scope)) => api::list_roles(scope),
     };
     let Ok(client) = Client::new(connection) else {
@@ -208,6 +211,8 @@ fn kind_named(word: &str) -> Option<Kind> {
         Some(Kind::ServiceAccountToken)
     } else if named("role", &ROLE_ALIASES) {
         Some(Kind::Role)
+    } else if named("token", &API_TOKEN_ALIASES) {
+        Some(Kind::ApiToken)
     } else {
         None
     }
@@ -230,6 +235,11 @@ mod tests {
             Some(Kind::ServiceAccountToken)
         );
         assert_eq!(read("kargo delete roles ").kind, Some(Kind::Role));
+        assert_eq!(read("kargo get tokens ").kind, Some(Kind::ApiToken));
+        assert_eq!(
+            read("kargo delete token --system ").kind,
+            Some(Kind::ApiToken)
+        );
         assert_eq!(read("kargo get -p a projects ").kind, Some(Kind::Project));
         assert_eq!(read("kargo get nothing ").kind, None);
         assert_eq!(read("kargo grant --role ").kind, None);

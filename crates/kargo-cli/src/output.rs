@@ -106,6 +106,9 @@ pub enum Kind {
     ServiceAccountToken,
     /// A Kargo Role (ServiceAccount + Role + RoleBinding).
     Role,
+    /// A Kargo Role's API token (a `kubernetes.io/service-account-token` Secret labeled
+    /// `rbac.kargo.akuity.io/api-token`, upstream Kargo's `token`).
+    ApiToken,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +117,8 @@ enum Column {
     Name,
     Phase,
     ServiceAccount,
+    /// The role of an API token: the ServiceAccount it is bound to.
+    Role,
     KargoManaged,
     Age,
     ServiceAccountUid,
@@ -137,6 +142,7 @@ impl Column {
             Column::Name => "NAME",
             Column::Phase => "PHASE",
             Column::ServiceAccount => "SERVICE ACCOUNT",
+            Column::Role => "ROLE",
             Column::KargoManaged => "KARGO MANAGED",
             Column::Age => "AGE",
             Column::Expires => "EXPIRES",
@@ -152,6 +158,8 @@ impl Kind {
             Kind::ServiceAccount => "serviceaccount",
             Kind::ServiceAccountToken => "serviceaccounttoken.kargo.akuity.io",
             Kind::Role => "role.rbac.kargo.akuity.io",
+            // Upstream prints a token Secret's name line (`secret/my-token deleted`).
+            Kind::ApiToken => "secret",
         }
     }
 
@@ -162,6 +170,7 @@ impl Kind {
             Kind::ServiceAccount => "serviceaccounts",
             Kind::ServiceAccountToken => "serviceaccounttokens",
             Kind::Role => "roles",
+            Kind::ApiToken => "tokens",
         }
     }
 
@@ -169,7 +178,7 @@ impl Kind {
     /// "not found" names: a token is a Secret, a role's first object its ServiceAccount.
     fn underlying_plural(self) -> &'static str {
         match self {
-            Kind::ServiceAccountToken => "secrets",
+            Kind::ServiceAccountToken | Kind::ApiToken => "secrets",
             Kind::Role => "serviceaccounts",
             other => other.plural(),
         }
@@ -190,7 +199,7 @@ impl Kind {
         match self {
             Kind::Project => (KARGO_API_VERSION, PROJECTS.kind),
             Kind::ServiceAccount => ("v1", "ServiceAccount"),
-            Kind::ServiceAccountToken => ("v1", "Secret"),
+            Kind::ServiceAccountToken | Kind::ApiToken => ("v1", "Secret"),
             Kind::Role => (KARGO_RBAC_API_VERSION, "Role"),
         }
     }
@@ -205,6 +214,16 @@ impl Kind {
             (Kind::ServiceAccountToken, true) => &[
                 Name,
                 ServiceAccount,
+                KargoManaged,
+                Age,
+                ServiceAccountUid,
+                Created,
+                Expires,
+            ],
+            (Kind::ApiToken, false) => &[Name, Role, KargoManaged, Age],
+            (Kind::ApiToken, true) => &[
+                Name,
+                Role,
                 KargoManaged,
                 Age,
                 ServiceAccountUid,
@@ -269,9 +288,11 @@ impl Kind {
             Column::Labels => columns::labels(object),
             Column::Name => name(object).to_owned(),
             Column::Phase => object["status"]["phase"].as_str().unwrap_or("").to_owned(),
-            Column::ServiceAccount => annotation(object, SERVICE_ACCOUNT_NAME_ANNOTATION)
-                .unwrap_or("")
-                .to_owned(),
+            Column::ServiceAccount | Column::Role => {
+                annotation(object, SERVICE_ACCOUNT_NAME_ANNOTATION)
+                    .unwrap_or("")
+                    .to_owned()
+            }
             Column::KargoManaged => {
                 let managed = match self {
                     Kind::Role => object["kargoManaged"].as_bool().unwrap_or(false),
@@ -636,6 +657,43 @@ mod tests {
             .unwrap(),
             "NAME          SERVICE ACCOUNT   KARGO MANAGED   AGE\n\
              my-sa-token   my-sa             true            5m\n",
+        );
+    }
+
+    #[test]
+    fn api_token_tables_are_upstreams_name_role_kargo_managed_age() {
+        let token = json!({"metadata": {
+            "name": "my-token",
+            "creationTimestamp": "2025-06-01T11:55:00Z",
+            "annotations": {
+                "kubernetes.io/service-account.name": "developer",
+                "rbac.kargo.akuity.io/managed": "true",
+            },
+        }});
+        check(
+            &render_list(
+                Kind::ApiToken,
+                std::slice::from_ref(&token),
+                Shape::List,
+                None,
+                TableOptions::default(),
+                now(),
+            )
+            .unwrap(),
+            "NAME       ROLE        KARGO MANAGED   AGE\n\
+             my-token   developer   true            5m\n",
+        );
+        check(
+            &render_list(
+                Kind::ApiToken,
+                &[token],
+                Shape::List,
+                Some(&OutputFormat::Name),
+                TableOptions::default(),
+                now(),
+            )
+            .unwrap(),
+            "secret/my-token\n",
         );
     }
 

@@ -11,7 +11,9 @@
 
 use std::time::Duration;
 
-use kargo_api::kargo::{SERVICE_ACCOUNT_LABEL, SYSTEM_NAMESPACE, TOKEN_LABEL, TRUE};
+use kargo_api::kargo::{
+    API_TOKEN_LABEL, SERVICE_ACCOUNT_LABEL, SYSTEM_NAMESPACE, TOKEN_LABEL, TRUE,
+};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -45,6 +47,10 @@ pub fn sources(kind: Kind, scope: Option<&Scope>) -> Vec<String> {
         Kind::ServiceAccountToken => vec![format!(
             "/api/v1{namespace}/secrets{}",
             labelled(TOKEN_LABEL)
+        )],
+        Kind::ApiToken => vec![format!(
+            "/api/v1{namespace}/secrets{}",
+            labelled(API_TOKEN_LABEL)
         )],
         Kind::Role => vec![
             format!("/api/v1{namespace}/serviceaccounts?"),
@@ -214,6 +220,12 @@ mod tests {
         assert_eq!(
             sources(Kind::ServiceAccountToken, None),
             ["/api/v1/secrets?labelSelector=rbac.kargo.akuity.io%2Fservice-account-token%3Dtrue"]
+        );
+        assert_eq!(
+            sources(Kind::ApiToken, Some(&Scope::System)),
+            [
+                "/api/v1/namespaces/kargo/secrets?labelSelector=rbac.kargo.akuity.io%2Fapi-token%3Dtrue"
+            ]
         );
         assert_eq!(
             sources(Kind::Role, Some(&Scope::System)),

@@ -13,7 +13,9 @@
 //!
 //! - [`projects`]: projects, their namespaces and default roles; the system objects;
 //! - `service_accounts`: Kargo ServiceAccounts;
-//! - `tokens`: their token Secrets;
+//! - `tokens`: token Secrets, of both kinds (`TokenKind`): the steps they share, and Kargo
+//!   ServiceAccounts' tokens;
+//! - `api_tokens`: Kargo Roles' API tokens (upstream Kargo's `kargo create token --role`);
 //! - `roles`: Kargo Roles (ServiceAccount + Role + RoleBinding): `roles::model` is the pure
 //!   logic (the trio, manageability, the Kargo body, the objects written), `roles::ops` the
 //!   async operations (create, update, delete, grant, revoke);
@@ -27,6 +29,7 @@
 //! Depends on `kargo-auth` (authorizing as the caller, minting tokens) and below; a sibling of
 //! `kargo-controllers`, which it does not use.
 
+mod api_tokens;
 mod claims;
 pub mod controller;
 pub mod projects;

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kargo_api::kargo::{MANAGED_ANNOTATION, SERVICE_ACCOUNT_LABEL, TOKEN_LABEL, TRUE, is_managed};
+use kargo_api::kargo::{MANAGED_ANNOTATION, SERVICE_ACCOUNT_LABEL, TRUE, is_managed};
 use kargo_api::resources::{ROLEBINDINGS, SECRETS, SERVICEACCOUNTS};
 use kargo_api::selector::LabelSelector;
 use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::roles::is_kargo_service_account;
+use super::tokens::TokenKind;
 use super::{Error, Kargo, Result, Scope, q};
 use kargo_auth::rbac::UserInfo;
 use kargo_registry::{DeleteOptions, ListOptions, Meta, Object, Target, WriteOptions};
@@ -179,18 +180,20 @@ impl Kargo {
         Ok(())
     }
 
-    /// Notes (for the audit log, see `kargo_registry::touched`) the Kargo tokens of account
-    /// `ns/name`, which the garbage collector deletes with it.
-    async fn note_tokens_collected(&self, ns: &str, name: &str) {
-        let options = ListOptions {
-            label_selector: LabelSelector::parse(&format!("{TOKEN_LABEL}={TRUE}")).ok(),
-            ..ListOptions::default()
-        };
-        let Ok(secrets) = self.registry.list(&SECRETS, Some(ns), &options).await else {
+    /// Notes (for the audit log, see `kargo_registry::touched`) the Kargo tokens of either kind
+    /// of account `ns/name`, which the garbage collector deletes with it.
+    pub(crate) async fn note_tokens_collected(&self, ns: &str, name: &str) {
+        let Ok(secrets) = self
+            .registry
+            .list(&SECRETS, Some(ns), &ListOptions::default())
+            .await
+        else {
             return;
         };
         for secret in &secrets.items {
-            if secret.annotation(SERVICE_ACCOUNT_NAME_ANNOTATION) == Some(name) {
+            if TokenKind::of(secret).is_some()
+                && secret.annotation(SERVICE_ACCOUNT_NAME_ANNOTATION) == Some(name)
+            {
                 kargo_registry::touched::note_collected(&SECRETS, Some(ns), secret.name());
             }
         }

@@ -55,11 +55,14 @@ impl Fixture {
             .wait_for(|seen| *seen >= initial)
             .await
             .expect("informer synced");
+        // Token Secrets are filled as they are created, as the server does.
+        let minter = kargo_auth::mint::TokenMinter::new(view.clone(), String::new());
         let kargo = Kargo::new(
             Registry::new(store),
             Arc::new(Authorizer::new(view)),
             synced_rx,
-        );
+        )
+        .with_minter(minter);
         Fixture {
             kargo,
             admin: Authenticator::admin_user(),

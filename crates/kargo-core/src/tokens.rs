@@ -1,14 +1,19 @@
-//! Tokens of Kargo ServiceAccounts: Secrets of type `kubernetes.io/service-account-token`,
-//! labeled `rbac.kargo.akuity.io/service-account-token: "true"`, naming their account in
+//! Token Secrets, of both kinds ([`TokenKind`]): Secrets of type
+//! `kubernetes.io/service-account-token`, labeled as Kargo tokens, naming their account in
 //! `kubernetes.io/service-account.name` and owned by it. The token controller fills
 //! `data.token`; creation answers once it has, with the token; reads redact it.
+//!
+//! This module has the steps both kinds share (the Secret's body, issuing and waiting, listing,
+//! deleting) and the routes of Kargo ServiceAccounts' tokens (`.../service-account-tokens`); the
+//! routes of Kargo Roles' API tokens are in `api_tokens`.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
 use kargo_api::expiry::EXPIRES_AT_ANNOTATION;
 use kargo_api::kargo::{
-    CreateTokenRequest, MANAGED_ANNOTATION, REDACTED, TOKEN_LABEL, TRUE, is_managed,
+    API_TOKEN_LABEL, CreateTokenRequest, MANAGED_ANNOTATION, REDACTED, TOKEN_LABEL, TRUE,
+    is_managed,
 };
 use kargo_api::resources::{SECRETS, SERVICEACCOUNTS};
 use kargo_api::selector::{FieldSelector, LabelSelector, escape_field_value};
@@ -23,6 +28,61 @@ use kargo_registry::{
     DeleteOptions, ListOptions, Meta, Object, Target, WatchEventType, WatchOptions, WriteOptions,
     watch,
 };
+
+/// The two kinds of Kargo token. Both are Secrets of type `kubernetes.io/service-account-token`
+/// bound to a ServiceAccount, minted, checked, expired and revoked the same way; they differ in
+/// their label and in what they belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenKind {
+    /// A Kargo ServiceAccount's token (`rbac.kargo.akuity.io/service-account-token`; the
+    /// guide's `kargo create serviceaccounttoken`).
+    ServiceAccount,
+    /// A Kargo Role's API token, bound to the role's own ServiceAccount
+    /// (`rbac.kargo.akuity.io/api-token`; upstream Kargo's `kargo create token --role`).
+    Api,
+}
+
+impl TokenKind {
+    /// The label that marks a Secret as a token of this kind (value `"true"`).
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            TokenKind::ServiceAccount => TOKEN_LABEL,
+            TokenKind::Api => API_TOKEN_LABEL,
+        }
+    }
+
+    /// The kind of a Secret, if it is a Kargo token: the token type and one of the labels.
+    pub(crate) fn of(secret: &Value) -> Option<TokenKind> {
+        [TokenKind::ServiceAccount, TokenKind::Api]
+            .into_iter()
+            .find(|kind| kind.is(secret))
+    }
+
+    /// Whether a Secret is a token of this kind: the token type and the label.
+    pub(crate) fn is(self, secret: &Value) -> bool {
+        secret.get("type").and_then(Value::as_str) == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
+            && secret.label(self.label()) == Some(TRUE)
+    }
+
+    /// 400's message for a Secret that is not a token of this kind:
+    /// `Kubernetes Secret "t" in namespace "p" is not labeled as a Kargo API token`.
+    pub(crate) fn not_labeled(self, namespace: &str, name: &str) -> String {
+        let what = match self {
+            TokenKind::ServiceAccount => "Kargo ServiceAccount token",
+            TokenKind::Api => "Kargo API token",
+        };
+        format!(
+            "Kubernetes Secret {} in namespace {} is not labeled as a {what}",
+            q(name),
+            q(namespace)
+        )
+    }
+
+    /// The label selector of the tokens of this kind.
+    fn selector(self) -> Option<LabelSelector> {
+        LabelSelector::parse(&format!("{}={TRUE}", self.label())).ok()
+    }
+}
 
 /// The current Unix second, rounded up: a token asked to live 3 s lives at least 3 s (and less
 /// than 4), since it is refused from the second its expiry names.
@@ -51,10 +111,9 @@ pub(crate) fn redact(secret: &mut Value) {
     }
 }
 
-/// Whether a Secret is a Kargo token: the token type and the label.
+/// Whether a Secret is a Kargo ServiceAccount token: the token type and the label.
 pub(crate) fn is_kargo_token(secret: &Value) -> bool {
-    secret.get("type").and_then(Value::as_str) == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
-        && secret.label(TOKEN_LABEL) == Some(TRUE)
+    TokenKind::ServiceAccount.is(secret)
 }
 
 fn has_token(secret: &Value) -> bool {
@@ -66,22 +125,33 @@ fn has_token(secret: &Value) -> bool {
 }
 
 fn not_a_token(namespace: &str, name: &str) -> Error {
-    Error::BadRequest(format!(
-        "Kubernetes Secret {} in namespace {} is not labeled as a Kargo ServiceAccount token",
-        q(name),
-        q(namespace)
-    ))
+    Error::BadRequest(TokenKind::ServiceAccount.not_labeled(namespace, name))
 }
 
-/// The body of a token Secret of account `account` (uid `uid`).
-pub(crate) fn token_secret(namespace: &str, name: &str, account: &str, uid: &str) -> Value {
+/// `Kubernetes Secret "t" in namespace "p" is not annotated as Kargo-managed`.
+pub(crate) fn not_managed(namespace: &str, name: &str) -> String {
+    format!(
+        "Kubernetes Secret {} in namespace {} is not annotated as Kargo-managed",
+        q(name),
+        q(namespace)
+    )
+}
+
+/// The body of a token Secret of kind `kind` for account `account` (uid `uid`).
+pub(crate) fn token_secret(
+    kind: TokenKind,
+    namespace: &str,
+    name: &str,
+    account: &str,
+    uid: &str,
+) -> Value {
     json!({
         "apiVersion": SECRETS.api_version(),
         "kind": SECRETS.kind,
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": {TOKEN_LABEL: TRUE},
+            "labels": {kind.label(): TRUE},
             "annotations": {SERVICE_ACCOUNT_NAME_ANNOTATION: account, MANAGED_ANNOTATION: TRUE},
             "ownerReferences": [{
                 "apiVersion": SERVICEACCOUNTS.api_version(),
@@ -119,10 +189,34 @@ impl Kargo {
         if name.is_empty() {
             return Err(Error::BadRequest("name should not be empty".into()));
         }
-        let expires_at = self.lifetimes.expires_at(request, unix_now())?;
+        let expires_at = self.token_expiry(request)?;
         let sa = self.kargo_service_account(user, ns, account).await?;
+        self.issue_token(user, TokenKind::ServiceAccount, &sa, name, expires_at)
+            .await
+    }
+
+    /// When a token asked for by `request` expires (`kargo.akuity.io/expires-at`), within the
+    /// server's bounds; 400 for a malformed or too long lifetime.
+    pub(crate) fn token_expiry(&self, request: &CreateTokenRequest) -> Result<Option<String>> {
+        self.lifetimes.expires_at(request, unix_now())
+    }
+
+    /// Creates the token Secret `name` of kind `kind` for ServiceAccount `sa` (already read and
+    /// checked) as `user` (`create secrets`), expiring at `expires_at`; waits for its token and
+    /// answers it unredacted. A name taken is 409 `error creating token Secret "t" for
+    /// ServiceAccount "sa" in namespace "p": secrets "t" already exists`.
+    pub(crate) async fn issue_token(
+        &self,
+        user: &UserInfo,
+        kind: TokenKind,
+        sa: &Object,
+        name: &str,
+        expires_at: Option<String>,
+    ) -> Result<Object> {
+        let ns = sa.namespace().unwrap_or_default();
+        let account = sa.name();
         self.authorize(user, "create", &SECRETS, ns, name)?;
-        let mut secret = token_secret(ns, name, account, sa.uid());
+        let mut secret = token_secret(kind, ns, name, account, sa.uid());
         if let Some(at) = expires_at {
             secret["metadata"]["annotations"][EXPIRES_AT_ANNOTATION] = Value::String(at);
         }
@@ -215,14 +309,27 @@ impl Kargo {
         if let Some(account) = account {
             self.kargo_service_account(user, ns, account).await?;
         }
+        self.token_list(user, TokenKind::ServiceAccount, ns, account)
+            .await
+    }
+
+    /// The tokens of kind `kind` in `ns` (of one account), read as `user` (`list secrets`),
+    /// redacted, sorted by name (a `SecretList`).
+    pub(crate) async fn token_list(
+        &self,
+        user: &UserInfo,
+        kind: TokenKind,
+        ns: &str,
+        account: Option<&str>,
+    ) -> Result<Value> {
         self.authorize(user, "list", &SECRETS, ns, "")?;
         let options = ListOptions {
-            label_selector: LabelSelector::parse(&format!("{TOKEN_LABEL}={TRUE}")).ok(),
+            label_selector: kind.selector(),
             ..ListOptions::default()
         };
         let mut list = self.registry.list(&SECRETS, Some(ns), &options).await?;
         list.items.retain(|s| {
-            is_kargo_token(s)
+            kind.is(s)
                 && account.is_none_or(|a| s.annotation(SERVICE_ACCOUNT_NAME_ANNOTATION) == Some(a))
         });
         for item in &mut list.items {
@@ -245,12 +352,16 @@ impl Kargo {
         let ns = self.namespace_of(scope).await?;
         let secret = self.token(user, ns, name).await?;
         if !is_managed(Some(&secret.string_map("annotations"))) {
-            return Err(Error::BadRequest(format!(
-                "Kubernetes Secret {} in namespace {} is not annotated as Kargo-managed",
-                q(name),
-                q(ns)
-            )));
+            return Err(Error::BadRequest(not_managed(ns, name)));
         }
+        self.delete_token_secret(user, &secret).await
+    }
+
+    /// Deletes a token Secret (already read and checked) as `user` (`delete secrets`). The token
+    /// is refused from the next request on.
+    pub(crate) async fn delete_token_secret(&self, user: &UserInfo, secret: &Object) -> Result<()> {
+        let ns = secret.namespace().unwrap_or_default();
+        let name = secret.name();
         self.authorize(user, "delete", &SECRETS, ns, name)?;
         let deleted = self
             .registry
@@ -354,8 +465,13 @@ mod tests {
 
     #[test]
     fn kargo_tokens_have_the_type_and_the_label() {
-        let token = token_secret("p", "t", "sa", "uid-1");
+        let token = token_secret(TokenKind::ServiceAccount, "p", "t", "sa", "uid-1");
         assert!(is_kargo_token(&token));
+        assert_eq!(TokenKind::of(&token), Some(TokenKind::ServiceAccount));
+        let api = token_secret(TokenKind::Api, "p", "t", "role", "uid-1");
+        assert_eq!(TokenKind::of(&api), Some(TokenKind::Api));
+        assert!(!is_kargo_token(&api));
+        assert_eq!(api["metadata"]["labels"], json!({API_TOKEN_LABEL: "true"}));
         assert_eq!(token["metadata"]["ownerReferences"][0]["uid"], "uid-1");
         assert_eq!(
             token["metadata"]["annotations"][SERVICE_ACCOUNT_NAME_ANNOTATION],
@@ -364,6 +480,7 @@ mod tests {
         let mut opaque = token.clone();
         opaque["type"] = json!("Opaque");
         assert!(!is_kargo_token(&opaque));
+        assert_eq!(TokenKind::of(&opaque), None);
         let mut unlabeled = token;
         unlabeled["metadata"]["labels"] = json!({});
         assert!(!is_kargo_token(&unlabeled));

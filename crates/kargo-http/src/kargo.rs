@@ -256,6 +256,34 @@ const GET_TOKEN: Op = Op::bearer(
 );
 const DELETE_TOKEN: Op = Op::bearer("delete-token", handler!(delete_token), 204, None);
 
+const ROLE_FILTER: &[QueryParam] = &[QueryParam {
+    name: "role",
+    description: "Only the API tokens of this role",
+}];
+
+// Kargo Roles' API tokens (upstream Kargo's), in a project or at the system level.
+const CREATE_API_TOKEN: Op = Op::bearer(
+    "create-api-token",
+    handler!(create_api_token),
+    201,
+    Some("KubernetesObject"),
+)
+.takes("CreateTokenRequest");
+const LIST_API_TOKENS: Op = Op::bearer(
+    "list-api-tokens",
+    handler!(list_api_tokens),
+    200,
+    Some("KubernetesList"),
+)
+.query(ROLE_FILTER);
+const GET_API_TOKEN: Op = Op::bearer(
+    "get-api-token",
+    handler!(get_api_token),
+    200,
+    Some("KubernetesObject"),
+);
+const DELETE_API_TOKEN: Op = Op::bearer("delete-api-token", handler!(delete_api_token), 204, None);
+
 /// Where the OpenAPI document of the routes below is served (it does not describe itself).
 pub(crate) const OPENAPI_PATH: &str = "/v1beta1/openapi.json";
 
@@ -470,6 +498,38 @@ pub(crate) static ROUTES: &[Route] = &[
         op: Op::bearer("revoke", handler!(revoke), 200, Some("Role")).takes("GrantRequest"),
     },
     Route {
+        method: Method::Post,
+        path: "/v1beta1/projects/{project}/roles/{role}/api-tokens",
+        operation_id: "CreateProjectAPIToken",
+        summary: "Create an API token of a role; the answer is the only time it is shown",
+        tag: "APITokens",
+        op: CREATE_API_TOKEN,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/projects/{project}/api-tokens",
+        operation_id: "ListProjectAPITokens",
+        summary: "List API tokens (redacted)",
+        tag: "APITokens",
+        op: LIST_API_TOKENS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/projects/{project}/api-tokens/{apitoken}",
+        operation_id: "GetProjectAPIToken",
+        summary: "Get an API token (redacted)",
+        tag: "APITokens",
+        op: GET_API_TOKEN,
+    },
+    Route {
+        method: Method::Delete,
+        path: "/v1beta1/projects/{project}/api-tokens/{apitoken}",
+        operation_id: "DeleteProjectAPIToken",
+        summary: "Delete an API token",
+        tag: "APITokens",
+        op: DELETE_API_TOKEN,
+    },
+    Route {
         method: Method::Get,
         path: "/v1beta1/system/service-accounts",
         operation_id: "ListSystemServiceAccounts",
@@ -537,6 +597,38 @@ pub(crate) static ROUTES: &[Route] = &[
         summary: "Get a system role (read only)",
         tag: "System",
         op: Op::bearer("get-role", handler!(get_system_role), 200, Some("Role")),
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/system/roles/{role}/api-tokens",
+        operation_id: "CreateSystemAPIToken",
+        summary: "Create an API token of a system role",
+        tag: "System",
+        op: CREATE_API_TOKEN,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/system/api-tokens",
+        operation_id: "ListSystemAPITokens",
+        summary: "List system API tokens (redacted)",
+        tag: "System",
+        op: LIST_API_TOKENS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/system/api-tokens/{apitoken}",
+        operation_id: "GetSystemAPIToken",
+        summary: "Get a system API token (redacted)",
+        tag: "System",
+        op: GET_API_TOKEN,
+    },
+    Route {
+        method: Method::Delete,
+        path: "/v1beta1/system/api-tokens/{apitoken}",
+        operation_id: "DeleteSystemAPIToken",
+        summary: "Delete a system API token",
+        tag: "System",
+        op: DELETE_API_TOKEN,
     },
 ];
 
@@ -673,7 +765,7 @@ type User = Extension<std::sync::Arc<UserInfo>>;
 
 /// Where a Kargo route acts, from its path: the project it names (`{project}`), or the system
 /// scope for the `/v1beta1/system/...` routes (which name none); and the one object it names
-/// (`{serviceaccount}`, `{token}` or `{role}`), empty for a collection. One handler serves both scopes.
+/// (`{serviceaccount}`, `{token}`, `{apitoken}` or `{role}`), empty for a collection. One handler serves both scopes.
 struct At {
     scope: Scope,
     name: String,
@@ -808,6 +900,48 @@ async fn get_token(State(app): State<AppState>, Extension(user): User, at: At) -
 
 async fn delete_token(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
     app.kargo.delete_token(&user, &at.scope, &at.name).await?;
+    no_content()
+}
+
+async fn create_api_token(
+    State(app): State<AppState>,
+    Extension(user): User,
+    at: At,
+    body: Body,
+) -> Reply {
+    let request: kargo_api::kargo::CreateTokenRequest = json_body(body).await?;
+    let secret = app
+        .kargo
+        .create_api_token(&user, &at.scope, &at.name, &request)
+        .await?;
+    reply(StatusCode::CREATED, &secret)
+}
+
+async fn list_api_tokens(
+    State(app): State<AppState>,
+    Extension(user): User,
+    at: At,
+    Query(query): Query<HashMap<String, String>>,
+) -> Reply {
+    let role = query
+        .get("role")
+        .map(String::as_str)
+        .filter(|s| !s.is_empty());
+    let list = app.kargo.list_api_tokens(&user, &at.scope, role).await?;
+    reply(StatusCode::OK, &list)
+}
+
+async fn get_api_token(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
+    reply(
+        StatusCode::OK,
+        &app.kargo.get_api_token(&user, &at.scope, &at.name).await?,
+    )
+}
+
+async fn delete_api_token(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
+    app.kargo
+        .delete_api_token(&user, &at.scope, &at.name)
+        .await?;
     no_content()
 }
 
@@ -1008,6 +1142,14 @@ mod tests {
                 "/v1beta1/system/service-accounts/ci/tokens"
             ),
             Some(("create-token", vec![("serviceaccount", "ci")]))
+        );
+        assert_eq!(
+            found(http::Method::POST, "/v1beta1/projects/p/roles/r/api-tokens"),
+            Some(("create-api-token", vec![("project", "p"), ("role", "r")]))
+        );
+        assert_eq!(
+            found(http::Method::DELETE, "/v1beta1/system/api-tokens/t"),
+            Some(("delete-api-token", vec![("apitoken", "t")]))
         );
         assert_eq!(
             found(http::Method::POST, "/v1beta1/projects/p/roles/grants"),

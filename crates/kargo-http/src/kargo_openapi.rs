@@ -17,6 +17,7 @@ const PATH_PARAMS: &[(&str, &str)] = &[
     ("project", "Project name"),
     ("serviceaccount", "ServiceAccount name"),
     ("token", "Token Secret name"),
+    ("apitoken", "API token Secret name"),
     ("role", "Role name"),
 ];
 
@@ -346,11 +347,23 @@ fn links() -> Vec<(&'static str, &'static str, Value)> {
             json!({"project": project, "token": name}),
         ));
     }
-    for to in ["GetProjectRole", "UpdateProjectRole", "DeleteProjectRole"] {
+    for to in [
+        "GetProjectRole",
+        "UpdateProjectRole",
+        "DeleteProjectRole",
+        "CreateProjectAPIToken",
+    ] {
         out.push((
             "CreateProjectRole",
             to,
             json!({"project": project, "role": name}),
+        ));
+    }
+    for to in ["GetProjectAPIToken", "DeleteProjectAPIToken"] {
+        out.push((
+            "CreateProjectAPIToken",
+            to,
+            json!({"project": project, "apitoken": name}),
         ));
     }
     out

@@ -1,5 +1,6 @@
-//! `kargo create project|serviceaccount|serviceaccounttoken|role`; a token prints as the banner,
-//! or ready to use (`-o kubeconfig|env`, [`crate::credentials`]).
+//! `kargo create project|serviceaccount|serviceaccounttoken|role|token`; a token (of a
+//! ServiceAccount, or a role's API token) prints as the banner, or ready to use
+//! (`-o kubeconfig|env`, [`crate::credentials`]).
 
 use std::collections::BTreeMap;
 
@@ -9,9 +10,10 @@ use kargo_api::kargo::{DESCRIPTION_ANNOTATION, Role};
 use serde_json::Value;
 
 use super::{Context, Error, project, scope};
-use crate::api;
-use crate::cli::{self, CreateCommand, UsageError};
+use crate::api::{self, Request, Scope};
+use crate::cli::{self, CreateCommand, NewTokenFlags, UsageError};
 use crate::client::ClientError;
+use crate::config::ConfigFile;
 use crate::credentials::TokenAccess;
 use crate::output::{self, Kind, TokenOutput};
 
@@ -45,51 +47,28 @@ pub fn run(ctx: &mut Context<'_>, command: CreateCommand) -> Result<(), Error> {
             ctx.print(&text)
         }
         CreateCommand::ServiceAccountToken(args) => {
-            let format = args.output.checked()?;
-            let name = single_name(&args.name)?;
-            let service_account = args.service_account.trim();
-            cli::check_name(service_account).map_err(|_| {
-                UsageError(format!(
-                    "--service-account must name a ServiceAccount, got {service_account:?}"
-                ))
-            })?;
+            let service_account =
+                owner(&args.service_account, "--service-account", "ServiceAccount")?;
             let scope = scope(&config, &args.scope)?;
-            let connection = ctx.connection(&config, &args.client)?;
-            let client = ctx.client(&config, &args.client)?;
-            let secret = client.send(&api::create_token(
+            let token = &args.token;
+            let request =
+                |name: &str| api::create_token(&scope, service_account, name, token.expires_in);
+            new_token(
+                ctx,
+                &config,
+                Kind::ServiceAccountToken,
                 &scope,
                 service_account,
-                &name,
-                args.expires_in,
-            ))?;
-            if let Some(TokenOutput::Object(format)) = format {
-                let text = output::render_changed(
-                    Kind::ServiceAccountToken,
-                    &secret,
-                    &name,
-                    "created",
-                    Some(format),
-                )?;
-                return ctx.print(&text);
-            }
-            let token = token_of(&secret).ok_or_else(|| ClientError::Unexpected {
-                address: "the server".to_owned(),
-                status: 201,
-                reason: "the token Secret has no data.token".to_owned(),
-            })?;
-            let access = TokenAccess {
-                address: &connection.address,
-                tls: &connection.tls,
-                scope: &scope,
-                service_account,
-                token: &token,
-            };
-            let text = match format {
-                Some(TokenOutput::Kubeconfig) => access.kubeconfig(),
-                Some(TokenOutput::Env) => access.env_lines(),
-                _ => token_banner(&token),
-            };
-            ctx.print(&text)
+                token,
+                request,
+            )
+        }
+        CreateCommand::Token(args) => {
+            let role = owner(&args.role, "--role", "role")?;
+            let scope = scope(&config, &args.scope)?;
+            let token = &args.token;
+            let request = |name: &str| api::create_api_token(&scope, role, name, token.expires_in);
+            new_token(ctx, &config, Kind::ApiToken, &scope, role, token, request)
         }
         CreateCommand::Role(args) => {
             let format = args.output.for_object()?;
@@ -116,6 +95,55 @@ pub fn run(ctx: &mut Context<'_>, command: CreateCommand) -> Result<(), Error> {
             ctx.print(&text)
         }
     }
+}
+
+/// The trimmed value of the flag (`--service-account`, `--role`) that names what a token
+/// belongs to (`what`).
+fn owner<'a>(given: &'a str, flag: &str, what: &str) -> Result<&'a str, Error> {
+    let name = given.trim();
+    cli::check_name(name)
+        .map_err(|_| UsageError(format!("{flag} must name a {what}, got {name:?}")))?;
+    Ok(name)
+}
+
+/// Creates a token of `kind` bound to the ServiceAccount `account` with `request`, and prints it
+/// as `-o` says: the banner, a kubeconfig, the `KARGO_*` lines, or the Secret.
+fn new_token(
+    ctx: &mut Context<'_>,
+    config: &ConfigFile,
+    kind: Kind,
+    scope: &Scope,
+    account: &str,
+    flags: &NewTokenFlags,
+    request: impl Fn(&str) -> Request,
+) -> Result<(), Error> {
+    let format = flags.output.checked()?;
+    let name = single_name(&flags.name)?;
+    let connection = ctx.connection(config, &flags.client)?;
+    let client = ctx.client(config, &flags.client)?;
+    let secret = client.send(&request(&name))?;
+    if let Some(TokenOutput::Object(format)) = format {
+        let text = output::render_changed(kind, &secret, &name, "created", Some(format))?;
+        return ctx.print(&text);
+    }
+    let token = token_of(&secret).ok_or_else(|| ClientError::Unexpected {
+        address: "the server".to_owned(),
+        status: 201,
+        reason: "the token Secret has no data.token".to_owned(),
+    })?;
+    let access = TokenAccess {
+        address: &connection.address,
+        tls: &connection.tls,
+        scope,
+        service_account: account,
+        token: &token,
+    };
+    let text = match format {
+        Some(TokenOutput::Kubeconfig) => access.kubeconfig(),
+        Some(TokenOutput::Env) => access.env_lines(),
+        _ => token_banner(&token),
+    };
+    ctx.print(&text)
 }
 
 fn single_name(name: &str) -> Result<String, Error> {

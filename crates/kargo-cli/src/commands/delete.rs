@@ -1,4 +1,4 @@
-//! `kargo delete project|serviceaccount|serviceaccounttoken|role NAME...`: one request per name;
+//! `kargo delete project|serviceaccount|serviceaccounttoken|role|token NAME...`: one request per name;
 //! each success prints `TYPE/NAME deleted`, each failure an `Error:` line, and any failure makes
 //! the exit code 1.
 
@@ -29,6 +29,14 @@ pub fn run(ctx: &mut Context<'_>, command: DeleteCommand) -> Result<(), Error> {
                 Kind::ServiceAccountToken,
                 args.delete,
                 Box::new(move |name| api::delete_token(&scope, name)),
+            )
+        }
+        DeleteCommand::Token(args) => {
+            let scope = scope(&config, &args.scope)?;
+            (
+                Kind::ApiToken,
+                args.delete,
+                Box::new(move |name| api::delete_api_token(&scope, name)),
             )
         }
         DeleteCommand::Role(args) => {

@@ -1,4 +1,4 @@
-//! `kargo describe project|serviceaccount|serviceaccounttoken|role NAME...`: each object and
+//! `kargo describe project|serviceaccount|serviceaccounttoken|role|token NAME...`: each object and
 //! what the REST API says about it besides (a ServiceAccount's roles and tokens, a project's
 //! counts), as [`crate::output::describe`] lays it out. Like `kargo get NAME...`, every name is
 //! tried: the ones found are printed, two blank lines apart as kubectl does, then one `Error:`
@@ -25,6 +25,11 @@ pub fn run(ctx: &mut Context<'_>, command: DescribeCommand) -> Result<(), Error>
         ),
         DescribeCommand::ServiceAccountToken(args) => (
             Kind::ServiceAccountToken,
+            Some(scope(&config, &args.scope)?),
+            args.describe,
+        ),
+        DescribeCommand::Token(args) => (
+            Kind::ApiToken,
             Some(scope(&config, &args.scope)?),
             args.describe,
         ),
@@ -73,7 +78,7 @@ fn text(
             let tokens = items(client, &api::list_tokens(scope, Some(name)))?;
             describe::service_account(object, roles, &tokens)
         }
-        (Kind::ServiceAccountToken, _) => describe::token(object),
+        (Kind::ServiceAccountToken | Kind::ApiToken, _) => describe::token(object),
         (Kind::Role, _) => describe::role(object),
         // `run` gives a ServiceAccount its scope; a project has none.
         (Kind::Project, _) | (Kind::ServiceAccount, None) => {

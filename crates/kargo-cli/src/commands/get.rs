@@ -1,4 +1,4 @@
-//! `kargo get projects|serviceaccounts|serviceaccounttokens|roles`: a list or the named objects,
+//! `kargo get projects|serviceaccounts|serviceaccounttokens|roles|tokens`: a list or the named objects,
 //! then `-l` (filtered here: the REST list routes take no label selector), `--sort-by`, and the
 //! table options of [`output::TableOptions`]. `-A` lists each visible project in turn. `-w`
 //! lists again after each change [`crate::watch`] reports and prints what differs.
@@ -18,7 +18,8 @@ use crate::watch::{self, Changes};
 /// Runs a `kargo get` command.
 pub fn run(ctx: &mut Context<'_>, command: GetCommand) -> Result<(), Error> {
     let config = ctx.logged_in_config()?;
-    let (kind, all_projects, scope, service_account, args) = match command {
+    // `owner`: only the tokens of this ServiceAccount (`--service-account`) or role (`--role`).
+    let (kind, all_projects, scope, owner, args) = match command {
         GetCommand::Projects(args) => (Kind::Project, false, None, None, args),
         GetCommand::ServiceAccounts(args) => (
             Kind::ServiceAccount,
@@ -27,22 +28,20 @@ pub fn run(ctx: &mut Context<'_>, command: GetCommand) -> Result<(), Error> {
             None,
             args.get,
         ),
-        GetCommand::ServiceAccountTokens(args) => {
-            let service_account = match args.service_account.as_deref().map(str::trim) {
-                Some(sa) => {
-                    cli::check_name(sa)?;
-                    Some(sa.to_owned())
-                }
-                None => None,
-            };
-            (
-                Kind::ServiceAccountToken,
-                args.all.all_projects,
-                scoped(&config, &args.scope, &args.all)?,
-                service_account,
-                args.get,
-            )
-        }
+        GetCommand::ServiceAccountTokens(args) => (
+            Kind::ServiceAccountToken,
+            args.all.all_projects,
+            scoped(&config, &args.scope, &args.all)?,
+            filter(args.service_account.as_deref())?,
+            args.get,
+        ),
+        GetCommand::Tokens(args) => (
+            Kind::ApiToken,
+            args.all.all_projects,
+            scoped(&config, &args.scope, &args.all)?,
+            filter(args.role.as_deref())?,
+            args.get,
+        ),
         GetCommand::Roles(args) => (
             Kind::Role,
             args.all.all_projects,
@@ -58,7 +57,7 @@ pub fn run(ctx: &mut Context<'_>, command: GetCommand) -> Result<(), Error> {
         kind,
         all_projects,
         scope: scope.as_ref(),
-        service_account: service_account.as_deref(),
+        owner: owner.as_deref(),
         names: &names,
         list,
     };
@@ -97,7 +96,8 @@ struct Query<'a> {
     kind: Kind,
     all_projects: bool,
     scope: Option<&'a Scope>,
-    service_account: Option<&'a str>,
+    /// Only the tokens of this ServiceAccount (`--service-account`) or role (`--role`).
+    owner: Option<&'a str>,
     names: &'a [String],
     list: &'a cli::ListFlags,
 }
@@ -113,9 +113,9 @@ impl Query<'_> {
         let mut objects = Vec::new();
         let mut errors = Vec::new();
         if self.all_projects {
-            objects = across_projects(client, self.kind, self.service_account)?;
+            objects = across_projects(client, self.kind, self.owner)?;
         } else if self.names.is_empty() {
-            let request = list_request(self.kind, self.scope, self.service_account);
+            let request = list_request(self.kind, self.scope, self.owner);
             objects = items(client, &request)?;
         } else {
             for name in self.names {
@@ -272,6 +272,17 @@ fn key(object: &Value) -> (&str, &str) {
     (field("namespace"), field("name"))
 }
 
+/// The name a token list is filtered by (`--service-account`, `--role`), trimmed and checked.
+fn filter(given: Option<&str>) -> Result<Option<String>, Error> {
+    match given.map(str::trim) {
+        Some(name) => {
+            cli::check_name(name)?;
+            Ok(Some(name.to_owned()))
+        }
+        None => Ok(None),
+    }
+}
+
 /// The scope of a project object's command; none with `-A` (every project).
 fn scoped(
     config: &ConfigFile,
@@ -286,15 +297,11 @@ fn scoped(
 
 /// `-A`: the objects of every project the user can list, project by project (the Kargo REST API
 /// has no cross-project list). Projects that answer 403 (or went away: 404) are skipped.
-fn across_projects(
-    client: &Client,
-    kind: Kind,
-    service_account: Option<&str>,
-) -> Result<Vec<Value>, Error> {
+fn across_projects(client: &Client, kind: Kind, owner: Option<&str>) -> Result<Vec<Value>, Error> {
     let mut objects = Vec::new();
     for project in items(client, &api::list_projects())? {
         let scope = Scope::Project(output::name(&project).to_owned());
-        match items(client, &list_request(kind, Some(&scope), service_account)) {
+        match items(client, &list_request(kind, Some(&scope), owner)) {
             Ok(found) => objects.extend(found),
             Err(Error::Client(ClientError::Api {
                 status: 403 | 404, ..
@@ -305,11 +312,14 @@ fn across_projects(
     Ok(objects)
 }
 
-fn list_request(kind: Kind, scope: Option<&Scope>, service_account: Option<&str>) -> Request {
+/// The list request of `kind`; a token list only of the tokens of `owner` (a ServiceAccount's or
+/// a role's).
+fn list_request(kind: Kind, scope: Option<&Scope>, owner: Option<&str>) -> Request {
     match (kind, scope) {
         (Kind::Project, _) | (_, None) => api::list_projects(),
         (Kind::ServiceAccount, Some(s)) => api::list_service_accounts(s),
-        (Kind::ServiceAccountToken, Some(s)) => api::list_tokens(s, service_account),
+        (Kind::ServiceAccountToken, Some(s)) => api::list_tokens(s, owner),
+        (Kind::ApiToken, Some(s)) => api::list_api_tokens(s, owner),
         (Kind::Role, Some(s)) => api::list_roles(s),
     }
 }
@@ -319,6 +329,7 @@ pub(super) fn get_request(kind: Kind, scope: Option<&Scope>, name: &str) -> Requ
         (Kind::Project, _) | (_, None) => api::get_project(name),
         (Kind::ServiceAccount, Some(s)) => api::get_service_account(s, name),
         (Kind::ServiceAccountToken, Some(s)) => api::get_token(s, name),
+        (Kind::ApiToken, Some(s)) => api::get_api_token(s, name),
         (Kind::Role, Some(s)) => api::get_role(s, name),
     }
 }
@@ -356,6 +367,14 @@ mod tests {
             (
                 list_request(Kind::ServiceAccountToken, Some(&p), Some("sa")).path,
                 "/v1beta1/projects/p/service-account-tokens?serviceAccount=sa",
+            ),
+            (
+                list_request(Kind::ApiToken, Some(&Scope::System), Some("kargo-viewer")).path,
+                "/v1beta1/system/api-tokens?role=kargo-viewer",
+            ),
+            (
+                get_request(Kind::ApiToken, Some(&p), "t").path,
+                "/v1beta1/projects/p/api-tokens/t",
             ),
             (
                 list_request(Kind::Project, None, None).path,

@@ -22,6 +22,7 @@ fn routes(project: &str) -> Vec<(String, String)> {
                 .replace("{project}", project)
                 .replace("{serviceaccount}", "some-sa")
                 .replace("{token}", "some-token")
+                .replace("{apitoken}", "some-token")
                 .replace("{role}", "some-role");
             (method.to_uppercase(), path)
         })
@@ -32,7 +33,7 @@ fn routes(project: &str) -> Vec<(String, String)> {
 fn valid_body(method: &str, path: &str) -> Option<Value> {
     if path == "/v1beta1/logout" {
         None
-    } else if path.ends_with("/tokens") {
+    } else if path.ends_with("/tokens") || (method == "POST" && path.ends_with("/api-tokens")) {
         Some(json!({"name": "t"}))
     } else if path.ends_with("/grants") || path.ends_with("/revocations") {
         Some(json!({"role": "r", "userClaims": {"claims": []}}))
@@ -47,7 +48,7 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
 fn every_route_but_login_and_public_config_needs_a_valid_bearer_token() {
     let server = Server::start();
     let routes = routes("p");
-    assert_eq!(routes.len(), 28);
+    assert_eq!(routes.len(), 36);
     for (auth, message) in [
         (None, "no token provided"),
         (Some("Authorization: Bearer "), "no token provided"),
@@ -109,7 +110,7 @@ fn every_project_route_answers_404_for_a_missing_project() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 17);
+    assert_eq!(checked, 21);
 }
 
 #[test]
@@ -150,7 +151,7 @@ fn malformed_and_oversized_bodies_are_client_errors_on_every_route_that_takes_on
         }
         checked += 1;
     }
-    assert_eq!(checked, 8);
+    assert_eq!(checked, 10);
     // Wrong types are the parser's 400 too.
     for (path, body, message) in [
         (
@@ -218,7 +219,7 @@ fn the_openapi_document_describes_every_route_the_server_serves() {
             assert_ne!(answer.code, 405, "{method} {path}");
         }
     }
-    assert_eq!(described, 30);
+    assert_eq!(described, 38);
 }
 
 #[test]

@@ -17,6 +17,8 @@
 //!   store, one server per directory;
 //! - `encryption`: encryption at rest on SQLite and etcd, key rotation, start-up errors;
 //! - `tokens`: service-account tokens, RBAC and revocation with kubectl;
+//! - `api_tokens`: Kargo Roles' API tokens (upstream's `kargo create token --role`) with the
+//!   CLI, kubectl and curl, on SQLite, across a restart and on two replicas (issue 17);
 //! - `kargo_rest`: rules of every Kargo REST route (auth, missing project, bad bodies, OpenAPI);
 //! - `kargo_projects`, `kargo_accounts`, `kargo_roles`: each Kargo REST route's successes and
 //!   errors, with exact messages (`kargo_client` is their client);
@@ -53,6 +55,7 @@ mod oidc;
 
 mod abuse;
 mod aggregation;
+mod api_tokens;
 mod audit;
 mod bad_input;
 mod cli_apply;

@@ -18,5 +18,6 @@ mod ops;
 mod tests;
 
 pub(crate) use model::{
-    binding_object, is_kargo_service_account, role_object, service_account_object,
+    binding_object, is_kargo_service_account, not_a_kargo_service_account, role_object,
+    service_account_object,
 };

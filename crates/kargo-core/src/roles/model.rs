@@ -122,14 +122,20 @@ pub(crate) fn is_kargo_managed(trio: &Trio) -> bool {
 
 /// A Kargo ServiceAccount is not a role.
 pub(super) fn not_a_service_account(trio: &Trio) -> Result<()> {
-    if is_kargo_service_account(&trio.sa) {
-        let sa = object_in(
+    not_a_kargo_service_account(&trio.sa)
+}
+
+/// 400 `ServiceAccount "x" in namespace "p" is a Kargo ServiceAccount, not a Kargo Role` if the
+/// ServiceAccount `sa` is a Kargo ServiceAccount (which is no role's).
+pub(crate) fn not_a_kargo_service_account(sa: &Object) -> Result<()> {
+    if is_kargo_service_account(sa) {
+        let named = object_in(
             "ServiceAccount",
-            trio.sa.name(),
-            trio.sa.namespace().unwrap_or_default(),
+            sa.name(),
+            sa.namespace().unwrap_or_default(),
         );
         return Err(Error::BadRequest(format!(
-            "{sa} is a Kargo ServiceAccount, not a Kargo Role"
+            "{named} is a Kargo ServiceAccount, not a Kargo Role"
         )));
     }
     Ok(())

@@ -313,7 +313,8 @@ impl Kargo {
         self.reread(ns, name, Some(&last)).await
     }
 
-    /// `DELETE .../roles/{role}`: deletes the Role, the RoleBinding and the ServiceAccount.
+    /// `DELETE .../roles/{role}`: deletes the Role, the RoleBinding and the ServiceAccount, and so
+    /// (garbage collection, the token controller) the role's API tokens.
     pub async fn delete_role(&self, user: &UserInfo, scope: &Scope, name: &str) -> Result<()> {
         let ns = self.namespace_of(scope).await?;
         let trio = self.role_trio(user, ns, name).await?;
@@ -328,6 +329,10 @@ impl Kargo {
         .collect();
         for (rt, obj) in &parts {
             self.authorize(user, "delete", rt, ns, obj.name())?;
+        }
+        // Its tokens (API tokens) go with its ServiceAccount.
+        if kargo_registry::touched::is_recording() {
+            self.note_tokens_collected(ns, name).await;
         }
         for (rt, obj) in parts {
             match self
@@ -603,7 +608,7 @@ impl Kargo {
     }
 
     /// The system role of a system ServiceAccount, if ClusterRoleBindings bind it.
-    async fn system_role(&self, sa: Object) -> Result<Option<Role>> {
+    pub(crate) async fn system_role(&self, sa: Object) -> Result<Option<Role>> {
         let (ns, name) = (
             sa.namespace().unwrap_or_default().to_owned(),
             sa.name().to_owned(),

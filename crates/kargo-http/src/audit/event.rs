@@ -350,7 +350,13 @@ fn kargo_action<'a>(
         ..object(&ROLES, name)
     };
     let template = route.path;
-    let object_ref = if template.ends_with("{serviceaccount}/tokens") {
+    let object_ref = if template.contains("/api-tokens") {
+        // An API token: the Secret it names, or the one a creation wrote.
+        object(
+            &SECRETS,
+            param("apitoken").or_else(|| first_written(&[&SECRETS])),
+        )
+    } else if template.ends_with("{serviceaccount}/tokens") {
         ObjectRef {
             subresource: "tokens",
             ..object(&SERVICEACCOUNTS, param("serviceaccount"))
