@@ -83,6 +83,7 @@ mod kargo_fuzz;
 mod kargo_projects;
 mod kargo_rest;
 mod kargo_roles;
+mod kube_rs;
 mod kubectl;
 mod limits;
 mod logs;
