@@ -127,8 +127,9 @@ pub struct AuthView {
     key_generation: std::sync::atomic::AtomicU64,
 }
 
-/// SHA-256 of a token.
-pub(crate) fn token_hash(token: &[u8]) -> [u8; 32] {
+/// SHA-256 of a token: what the view keeps of a token Secret's value (and of the previous
+/// value of a rotated one).
+pub fn token_hash(token: &[u8]) -> [u8; 32] {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token);
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());

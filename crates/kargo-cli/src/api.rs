@@ -215,6 +215,7 @@ pub fn create_token(
             name: name.to_owned(),
             expires_in: expires_in.map(|l| l.to_string()),
             expires_at: None,
+            description: None,
         }),
     )
 }

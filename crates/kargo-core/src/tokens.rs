@@ -26,7 +26,7 @@ use kargo_registry::{
 
 /// The current Unix second, rounded up: a token asked to live 3 s lives at least 3 s (and less
 /// than 4), since it is refused from the second its expiry names.
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
@@ -96,7 +96,7 @@ pub(crate) fn token_secret(namespace: &str, name: &str, account: &str, uid: &str
 
 impl Kargo {
     /// Reads a Kargo token Secret as `user`: 404 if missing, 400 if not a Kargo token.
-    async fn token(&self, user: &UserInfo, ns: &str, name: &str) -> Result<Object> {
+    pub(crate) async fn token(&self, user: &UserInfo, ns: &str, name: &str) -> Result<Object> {
         let secret = self.get_as(user, &SECRETS, Some(ns), name).await?;
         if !is_kargo_token(&secret) {
             return Err(not_a_token(ns, name));
@@ -120,11 +120,15 @@ impl Kargo {
             return Err(Error::BadRequest("name should not be empty".into()));
         }
         let expires_at = self.lifetimes.expires_at(request, unix_now())?;
+        let description = super::token_lifecycle::description_of(request)?;
         let sa = self.kargo_service_account(user, ns, account).await?;
         self.authorize(user, "create", &SECRETS, ns, name)?;
         let mut secret = token_secret(ns, name, account, sa.uid());
         if let Some(at) = expires_at {
             secret["metadata"]["annotations"][EXPIRES_AT_ANNOTATION] = Value::String(at);
+        }
+        if let Some(description) = description {
+            super::token_lifecycle::set_description(&mut secret, description);
         }
         if let Some(minter) = &self.minter {
             minter.fill(&mut secret, ns, name, account, sa.uid())?;

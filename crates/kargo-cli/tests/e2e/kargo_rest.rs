@@ -30,8 +30,10 @@ fn routes(project: &str) -> Vec<(String, String)> {
 
 /// A body the route accepts, if it takes one.
 fn valid_body(method: &str, path: &str) -> Option<Value> {
-    if path == "/v1beta1/logout" {
+    if path == "/v1beta1/logout" || path.ends_with("/disable") || path.ends_with("/enable") {
         None
+    } else if path.ends_with("/rotate") {
+        Some(json!({"grace": "0"}))
     } else if path.ends_with("/tokens") {
         Some(json!({"name": "t"}))
     } else if path.ends_with("/grants") || path.ends_with("/revocations") {
@@ -47,7 +49,7 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
 fn every_route_but_login_and_public_config_needs_a_valid_bearer_token() {
     let server = Server::start();
     let routes = routes("p");
-    assert_eq!(routes.len(), 28);
+    assert_eq!(routes.len(), 34);
     for (auth, message) in [
         (None, "no token provided"),
         (Some("Authorization: Bearer "), "no token provided"),
@@ -109,7 +111,7 @@ fn every_project_route_answers_404_for_a_missing_project() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 17);
+    assert_eq!(checked, 20);
 }
 
 #[test]
@@ -150,7 +152,7 @@ fn malformed_and_oversized_bodies_are_client_errors_on_every_route_that_takes_on
         }
         checked += 1;
     }
-    assert_eq!(checked, 8);
+    assert_eq!(checked, 10);
     // Wrong types are the parser's 400 too.
     for (path, body, message) in [
         (
@@ -218,7 +220,7 @@ fn the_openapi_document_describes_every_route_the_server_serves() {
             assert_ne!(answer.code, 405, "{method} {path}");
         }
     }
-    assert_eq!(described, 30);
+    assert_eq!(described, 36);
 }
 
 #[test]
