@@ -61,35 +61,16 @@ pub fn run(ctx: &mut Context<'_>, command: CreateCommand) -> Result<(), Error> {
                 service_account,
                 &name,
                 args.expires_in,
+                args.description.as_deref(),
             ))?;
-            if let Some(TokenOutput::Object(format)) = format {
-                let text = output::render_changed(
-                    Kind::ServiceAccountToken,
-                    &secret,
-                    &name,
-                    "created",
-                    Some(format),
-                )?;
-                return ctx.print(&text);
-            }
-            let token = token_of(&secret).ok_or_else(|| ClientError::Unexpected {
-                address: "the server".to_owned(),
-                status: 201,
-                reason: "the token Secret has no data.token".to_owned(),
-            })?;
-            let access = TokenAccess {
-                address: &connection.address,
-                tls: &connection.tls,
+            let shown = ShownToken {
+                secret: &secret,
+                name: &name,
+                connection: &connection,
                 scope: &scope,
                 service_account,
-                token: &token,
             };
-            let text = match format {
-                Some(TokenOutput::Kubeconfig) => access.kubeconfig(),
-                Some(TokenOutput::Env) => access.env_lines(),
-                _ => token_banner(&token),
-            };
-            ctx.print(&text)
+            ctx.print(&shown.text(format, "created", 201, token_banner)?)
         }
         CreateCommand::Role(args) => {
             let format = args.output.for_object()?;
@@ -118,10 +99,64 @@ pub fn run(ctx: &mut Context<'_>, command: CreateCommand) -> Result<(), Error> {
     }
 }
 
-fn single_name(name: &str) -> Result<String, Error> {
+pub(super) fn single_name(name: &str) -> Result<String, Error> {
     let name = name.trim();
     cli::check_name(name)?;
     Ok(name.to_owned())
+}
+
+/// A token Secret just answered with its value (created or rotated), and where it is used.
+pub(super) struct ShownToken<'a> {
+    /// The Secret, its `data.token` unredacted.
+    pub secret: &'a Value,
+    /// Its name.
+    pub name: &'a str,
+    /// The server, as the CLI reaches it.
+    pub connection: &'a crate::client::Connection,
+    /// Its project or the system level.
+    pub scope: &'a api::Scope,
+    /// Its ServiceAccount.
+    pub service_account: &'a str,
+}
+
+impl ShownToken<'_> {
+    /// What `-o` asks for: the Secret (`json|yaml|name|jsonpath`, with `verb` in the name
+    /// line), a kubeconfig, `KARGO_*` lines, or by default `banner` of the token. `status` is
+    /// the answer's code, named if the Secret has no token.
+    pub fn text(
+        &self,
+        format: Option<&TokenOutput>,
+        verb: &str,
+        status: u16,
+        banner: impl FnOnce(&str) -> String,
+    ) -> Result<String, Error> {
+        if let Some(TokenOutput::Object(format)) = format {
+            return Ok(output::render_changed(
+                Kind::ServiceAccountToken,
+                self.secret,
+                self.name,
+                verb,
+                Some(format),
+            )?);
+        }
+        let token = token_of(self.secret).ok_or_else(|| ClientError::Unexpected {
+            address: "the server".to_owned(),
+            status,
+            reason: "the token Secret has no data.token".to_owned(),
+        })?;
+        let access = TokenAccess {
+            address: &self.connection.address,
+            tls: &self.connection.tls,
+            scope: self.scope,
+            service_account: self.service_account,
+            token: &token,
+        };
+        Ok(match format {
+            Some(TokenOutput::Kubeconfig) => access.kubeconfig(),
+            Some(TokenOutput::Env) => access.env_lines(),
+            _ => banner(&token),
+        })
+    }
 }
 
 /// The JWT in a token Secret's `data.token` (base64).
