@@ -200,7 +200,19 @@ fn a_disabled_token_gets_401_until_it_is_enabled_and_kubectl_sees_and_sets_the_a
         &[],
         None,
     );
-    assert_eq!(code, 403, "{body}");
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            403,
+            r#"{"error":"secrets \"deploy\" is forbidden: get is not permitted"}"#
+        )
+    );
+    let viewer = Kargo::with_token(&admin, &token);
+    for verb in ["disable", "enable", "rotate"] {
+        viewer
+            .run(&[verb, "sat", "-p", P, "deploy"])
+            .fails_with("secrets \"deploy\" is forbidden: get is not permitted");
+    }
     assert_eq!(
         whoami(&server, &token),
         CI,
