@@ -241,6 +241,11 @@ fn a_rotated_tokens_old_value_works_during_the_grace_only_and_the_new_one_from_t
         "its hash, never the value"
     );
     assert!(!kept.to_string().contains(&old));
+    let state = wide_cell(&admin, "rot", "STATE");
+    assert!(
+        state.starts_with("rotating (old value valid ") && state.ends_with("s)"),
+        "{state}"
+    );
 
     // Both work, with kubectl, the Kargo API and the Python client.
     assert_eq!(whoami(&server, &old), CI);
@@ -248,11 +253,6 @@ fn a_rotated_tokens_old_value_works_during_the_grace_only_and_the_new_one_from_t
     assert_eq!(whoami(&server, &new), CI);
     assert_eq!(kargo_api(&server, &new), 200);
     assert_eq!(server.python("whoami.py", &new, &[]).ok(), CI);
-    let state = wide_cell(&admin, "rot", "STATE");
-    assert!(
-        state.starts_with("rotating (old value valid ") && state.ends_with("s)"),
-        "{state}"
-    );
 
     assert!(
         eventually(Duration::from_secs(10), || whoami(&server, &old)
@@ -261,12 +261,22 @@ fn a_rotated_tokens_old_value_works_during_the_grace_only_and_the_new_one_from_t
     );
     let refused_after = started.elapsed();
     assert!(
-        (Duration::from_secs(4)..Duration::from_secs(8)).contains(&refused_after),
+        (Duration::from_secs(4)..Duration::from_secs(9)).contains(&refused_after),
         "refused {refused_after:?} after the rotation"
     );
     assert_eq!(kargo_api(&server, &old), 401);
     assert_eq!(whoami(&server, &new), CI);
     assert_eq!(wide_cell(&admin, "rot", "STATE"), "active");
+    assert!(
+        eventually(Duration::from_secs(3), || annotations(&server, "rot")
+            [PREVIOUS_SHA256]
+            .is_null()),
+        "the token controller removes the ended grace's annotations"
+    );
+    assert_eq!(
+        annotations(&server, "rot")[PREVIOUS_VALID_UNTIL],
+        Value::Null
+    );
 
     // A rotation with a grace survives a restart; then one without grace ends the old value at
     // once and drops the annotations.
