@@ -74,7 +74,8 @@ pub struct Role {
 }
 
 /// `{"name": "t"}`: the body of a token creation, with an optional expiry: `expiresIn` (a
-/// lifetime, `90d`, `12h`, `30m`, `30s`) or `expiresAt` (an RFC 3339 time).
+/// lifetime, `90d`, `12h`, `30m`, `30s`) or `expiresAt` (an RFC 3339 time), and an optional
+/// `description`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateTokenRequest {
@@ -87,6 +88,19 @@ pub struct CreateTokenRequest {
     /// When the token stops working.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// What the token is for (`kargo.akuity.io/description`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// `{"grace": "24h"}`: the body of a token rotation; how long the old value stays valid
+/// (`0` or absent: it is refused at once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RotateTokenRequest {
+    /// The grace period of the old value (`0`, `30m`, `24h`, `7d`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace: Option<String>,
 }
 
 /// The ServiceAccounts of a grant or revocation.
@@ -212,6 +226,11 @@ pub mod paths {
     /// `.../api-tokens/{t}`.
     pub fn api_token(project: Option<&str>, name: &str) -> String {
         format!("{}/api-tokens/{name}", scope(project))
+    }
+
+    /// `.../service-account-tokens/{t}/{action}`: `disable`, `enable` or `rotate`.
+    pub fn token_action(project: Option<&str>, name: &str, action: &str) -> String {
+        format!("{}/{action}", token(project, name))
     }
 
     /// `.../roles`.

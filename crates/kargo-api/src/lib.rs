@@ -43,6 +43,7 @@ pub mod patch;
 pub mod request_info;
 pub mod resources;
 pub mod selector;
+pub mod token_lifecycle;
 pub mod version;
 pub mod well_known;
 pub mod yaml;

@@ -79,15 +79,7 @@ impl TokenMinter {
         if let Some(data) = data.as_object_mut() {
             let empty = |v: Option<&Value>| v.and_then(Value::as_str).is_none_or(str::is_empty);
             if empty(data.get("token")) {
-                let keys = self.view.keys();
-                let token = jwt::sign(
-                    keys.signing(),
-                    jwt::legacy_claims(namespace, name, account, account_uid),
-                )
-                .map_err(|e| {
-                    tracing::error!(error = %e, "signing a token failed");
-                    Status::internal("signing a token failed")
-                })?;
+                let token = self.sign(jwt::legacy_claims(namespace, name, account, account_uid))?;
                 data.insert("token".into(), STANDARD.encode(&token).into());
             }
             if empty(data.get("namespace")) {
@@ -105,6 +97,34 @@ impl TokenMinter {
             a.insert(SERVICE_ACCOUNT_UID_ANNOTATION.into(), account_uid.into());
         }
         Ok(())
+    }
+}
+
+impl TokenMinter {
+    /// A new value for the token Secret `namespace/name` of account `account` (uid
+    /// `account_uid`), for a rotation: the legacy claims and a random `jti`, since the legacy
+    /// claims alone are the same for every value of one Secret. Verification ignores the `jti`
+    /// (as kube-apiserver ignores claims it does not know); the caller stores the value in
+    /// `data.token`.
+    pub fn reissue(
+        &self,
+        namespace: &str,
+        name: &str,
+        account: &str,
+        account_uid: &str,
+    ) -> Result<String> {
+        let mut claims = jwt::legacy_claims(namespace, name, account, account_uid);
+        claims["jti"] = uuid::Uuid::new_v4().to_string().into();
+        self.sign(claims)
+    }
+
+    /// Signs claims with the view's signing key.
+    fn sign(&self, claims: Value) -> Result<String> {
+        let keys = self.view.keys();
+        jwt::sign(keys.signing(), claims).map_err(|e| {
+            tracing::error!(error = %e, "signing a token failed");
+            Status::internal("signing a token failed")
+        })
     }
 }
 

@@ -9,6 +9,10 @@
 //! Expiry is checked the same way, on every request against the clock, after the cache: a
 //! legacy token whose Secret carries `kargo.akuity.io/expires-at` is refused from that second
 //! on, and one whose annotation is not a time is refused always (fail closed).
+//!
+//! So are the rest of a token's lifecycle: a Secret annotated `kargo.akuity.io/disabled` refuses
+//! its token, and a rotated Secret accepts the SHA-256 of its previous value (never the value
+//! itself) until `kargo.akuity.io/previous-token-valid-until`.
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
@@ -227,12 +231,20 @@ impl TokenAuthenticator {
                     .secret(namespace, secret)
                     .filter(|s| !s.deleting)
                     .ok_or("Token has been invalidated")?;
-                if stored.token_hash != Some(hash) {
+                let now = (self.clock)();
+                let current = stored.token_hash == Some(hash);
+                let previous = stored
+                    .previous
+                    .is_some_and(|(old, until)| old == hash && now < until);
+                if !current && !previous {
                     return Err("Token does not match server's copy".into());
+                }
+                if stored.disabled {
+                    return Err("Token has been disabled".into());
                 }
                 match stored.expiry {
                     Expiry::Never => {}
-                    Expiry::At(at) if !kargo_api::expiry::is_expired(at, (self.clock)()) => {}
+                    Expiry::At(at) if !kargo_api::expiry::is_expired(at, now) => {}
                     Expiry::At(_) => return Err("Token has expired".into()),
                     Expiry::Malformed => {
                         return Err("Token has an invalid expiry annotation".into());

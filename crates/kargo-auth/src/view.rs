@@ -15,6 +15,10 @@ use super::keys::{KEYS_KEY, KeySet};
 use super::rbac::{Attributes, Policy, UserInfo};
 use kargo_api::expiry::{EXPIRES_AT_ANNOTATION, parse_expires_at};
 use kargo_api::kargo::{PROJECT_LABEL, TRUE};
+use kargo_api::token_lifecycle::{
+    DISABLED_ANNOTATION, PREVIOUS_TOKEN_SHA256_ANNOTATION, PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION,
+    is_disabled, previous_token,
+};
 use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
 use kargo_registry::informer::{Handler, Head, Item};
 
@@ -40,6 +44,11 @@ pub(crate) struct TokenSecret {
     pub deleting: bool,
     /// When its token stops working (`kargo.akuity.io/expires-at`).
     pub expiry: Expiry,
+    /// Whether its token is refused for now (`kargo.akuity.io/disabled`).
+    pub disabled: bool,
+    /// The value it held before its last rotation, accepted until a Unix second: its SHA-256
+    /// and that second (`kargo.akuity.io/previous-token-sha256`, `...-valid-until`).
+    pub previous: Option<([u8; 32], i64)>,
 }
 
 /// A token Secret's `kargo.akuity.io/expires-at`, read once when the Secret is seen.
@@ -118,8 +127,9 @@ pub struct AuthView {
     key_generation: std::sync::atomic::AtomicU64,
 }
 
-/// SHA-256 of a token.
-pub(crate) fn token_hash(token: &[u8]) -> [u8; 32] {
+/// SHA-256 of a token: what the view keeps of a token Secret's value (and of the previous
+/// value of a rotated one).
+pub fn token_hash(token: &[u8]) -> [u8; 32] {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token);
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
@@ -266,6 +276,11 @@ fn apply(
                         token_hash,
                         deleting: head.deleting(),
                         expiry,
+                        disabled: is_disabled(head.annotation(DISABLED_ANNOTATION)),
+                        previous: previous_token(
+                            head.annotation(PREVIOUS_TOKEN_SHA256_ANNOTATION),
+                            head.annotation(PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION),
+                        ),
                     },
                 );
             }

@@ -4,8 +4,9 @@
 //! before it goes into one.
 
 use kargo_api::expiry::Lifetime;
-use kargo_api::kargo::{CreateTokenRequest, GrantRequest, Role, paths};
+use kargo_api::kargo::{CreateTokenRequest, GrantRequest, Role, RotateTokenRequest, paths};
 use kargo_api::resources::{KARGO_API_VERSION, PROJECTS};
+use kargo_api::token_lifecycle::Grace;
 use serde_json::{Value, json};
 
 /// An HTTP method the CLI uses.
@@ -202,38 +203,62 @@ pub fn delete_service_account(project: &str, name: &str) -> Request {
     ))
 }
 
-/// `POST .../service-accounts/{sa}/tokens` with `{"name": token}` (and `"expiresIn"` if given).
+/// `POST .../service-accounts/{sa}/tokens` with `{"name": token}` (and `"expiresIn"`,
+/// `"description"` if given).
 pub fn create_token(
     scope: &Scope,
     service_account: &str,
     name: &str,
     expires_in: Option<Lifetime>,
+    description: Option<&str>,
 ) -> Request {
     post(
         paths::new_token(scope.encoded().as_deref(), &segment(service_account)),
-        new_token(name, expires_in),
+        new_token(name, expires_in, description),
+    )
+}
+
+/// `POST .../service-account-tokens/{t}/disable` (`disabled`) or `.../enable`.
+pub fn set_token_disabled(scope: &Scope, name: &str, disabled: bool) -> Request {
+    let action = if disabled { "disable" } else { "enable" };
+    post(
+        paths::token_action(scope.encoded().as_deref(), &segment(name), action),
+        json!({}),
+    )
+}
+
+/// `POST .../service-account-tokens/{t}/rotate` with `{"grace": "24h"}` (none: `{}`).
+pub fn rotate_token(scope: &Scope, name: &str, grace: Option<Grace>) -> Request {
+    post(
+        paths::token_action(scope.encoded().as_deref(), &segment(name), "rotate"),
+        to_json(&RotateTokenRequest {
+            grace: grace.map(|g| g.to_string()),
+        }),
     )
 }
 
 /// The body of a token creation, whatever the token belongs to.
-fn new_token(name: &str, expires_in: Option<Lifetime>) -> Value {
+fn new_token(name: &str, expires_in: Option<Lifetime>, description: Option<&str>) -> Value {
     to_json(&CreateTokenRequest {
         name: name.to_owned(),
         expires_in: expires_in.map(|l| l.to_string()),
         expires_at: None,
+        description: description.map(str::to_owned),
     })
 }
 
-/// `POST .../roles/{r}/api-tokens` with `{"name": token}` (and `"expiresIn"` if given).
+/// `POST .../roles/{r}/api-tokens` with `{"name": token}` (and `"expiresIn"`, `"description"`
+/// if given).
 pub fn create_api_token(
     scope: &Scope,
     role: &str,
     name: &str,
     expires_in: Option<Lifetime>,
+    description: Option<&str>,
 ) -> Request {
     post(
         paths::new_api_token(scope.encoded().as_deref(), &segment(role)),
-        new_token(name, expires_in),
+        new_token(name, expires_in, description),
     )
 }
 
@@ -388,22 +413,52 @@ mod tests {
             None,
         );
         check(
-            create_token(&p, "my-sa", "my-sa-token", None),
+            create_token(&p, "my-sa", "my-sa-token", None, None),
             Post,
             "/v1beta1/projects/my-project/service-accounts/my-sa/tokens",
             Some(json!({"name": "my-sa-token"})),
         );
         check(
-            create_token(&s, "kargo-admin", "t", None),
+            create_token(&s, "kargo-admin", "t", None, None),
             Post,
             "/v1beta1/system/service-accounts/kargo-admin/tokens",
             Some(json!({"name": "t"})),
         );
         check(
-            create_token(&p, "my-sa", "ci", Lifetime::parse("48h").ok()),
+            create_token(&p, "my-sa", "ci", Lifetime::parse("48h").ok(), None),
             Post,
             "/v1beta1/projects/my-project/service-accounts/my-sa/tokens",
             Some(json!({"name": "ci", "expiresIn": "2d"})),
+        );
+        check(
+            create_token(&p, "my-sa", "ci", None, Some("deploys")),
+            Post,
+            "/v1beta1/projects/my-project/service-accounts/my-sa/tokens",
+            Some(json!({"name": "ci", "description": "deploys"})),
+        );
+        check(
+            set_token_disabled(&p, "ci", true),
+            Post,
+            "/v1beta1/projects/my-project/service-account-tokens/ci/disable",
+            Some(json!({})),
+        );
+        check(
+            set_token_disabled(&s, "ci", false),
+            Post,
+            "/v1beta1/system/service-account-tokens/ci/enable",
+            Some(json!({})),
+        );
+        check(
+            rotate_token(&p, "ci", Grace::parse("24h").ok()),
+            Post,
+            "/v1beta1/projects/my-project/service-account-tokens/ci/rotate",
+            Some(json!({"grace": "1d"})),
+        );
+        check(
+            rotate_token(&p, "ci", None),
+            Post,
+            "/v1beta1/projects/my-project/service-account-tokens/ci/rotate",
+            Some(json!({})),
         );
         check(
             list_tokens(&p, None),
@@ -487,7 +542,7 @@ mod tests {
             None,
         );
         check(
-            create_api_token(&Scope::System, "kargo-viewer", "t", None),
+            create_api_token(&Scope::System, "kargo-viewer", "t", None, None),
             Method::Post,
             "/v1beta1/system/roles/kargo-viewer/api-tokens",
             Some(json!({"name": "t"})),

@@ -127,6 +127,29 @@ Examples:
         after_help = "Examples:\n  kargo delete serviceaccounttoken --project my-project my-sa-token"
     )]
     Delete(DeleteCommand),
+    /// Disable ServiceAccount tokens without deleting them: refused from the next request on,
+    /// until enabled again.
+    #[command(
+        subcommand,
+        arg_required_else_help = false,
+        after_help = "Examples:\n  kargo disable serviceaccounttoken --project my-project my-sa-token"
+    )]
+    Disable(TokenStateCommand),
+    /// Enable disabled ServiceAccount tokens again.
+    #[command(
+        subcommand,
+        arg_required_else_help = false,
+        after_help = "Examples:\n  kargo enable serviceaccounttoken --project my-project my-sa-token"
+    )]
+    Enable(TokenStateCommand),
+    /// Give a ServiceAccount token a new value, shown once; the old value can stay valid for a
+    /// grace period.
+    #[command(
+        subcommand,
+        arg_required_else_help = false,
+        after_help = "Examples:\n  kargo rotate serviceaccounttoken --project my-project my-sa-token --grace 24h"
+    )]
+    Rotate(RotateCommand),
     /// Grant a role to ServiceAccounts or users with a claim, or a permission to a role.
     #[command(after_help = "\
 Examples:
@@ -543,6 +566,10 @@ pub struct NewTokenFlags {
     /// Without it, the token lives as long as the server's default allows (by default, for ever).
     #[arg(long, value_name = "DURATION")]
     pub expires_in: Option<kargo_api::expiry::Lifetime>,
+    /// What the token is for (one line, at most 256 characters), shown by `kargo get
+    /// serviceaccounttokens -o wide`.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub output: TokenOutputFlag,
@@ -812,7 +839,62 @@ pub struct DeleteInProjectArgs {
     pub delete: DeleteArgs,
 }
 
-/// Arguments of `kargo delete serviceaccounttoken|token`.
+/// `kargo disable ...` and `kargo enable ...`
+#[derive(Debug, Subcommand)]
+pub enum TokenStateCommand {
+    /// Kargo ServiceAccount tokens, by name.
+    #[command(
+        name = "serviceaccounttoken",
+        visible_aliases = TOKEN_ALIASES,
+        after_help = "Examples:\n  kargo disable serviceaccounttoken --project my-project my-sa-token\n  kargo enable sat --project my-project my-sa-token"
+    )]
+    ServiceAccountToken(DeleteTokenArgs),
+}
+
+/// `kargo rotate ...`
+#[derive(Debug, Subcommand)]
+pub enum RotateCommand {
+    /// Give a Kargo ServiceAccount token a new value (the same name and ServiceAccount); the
+    /// new value is shown only once.
+    #[command(
+        name = "serviceaccounttoken",
+        visible_aliases = TOKEN_ALIASES,
+        after_help = "\
+Examples:
+  # A new value; the old one is refused at once
+  kargo rotate serviceaccounttoken --project my-project my-sa-token
+
+  # A new value; the old one keeps working for 24 hours, while clients move to the new one
+  kargo rotate sat --project my-project my-sa-token --grace 24h
+
+  # The new value as a kubeconfig for kubectl
+  kargo rotate sat -p my-project my-sa-token -o kubeconfig > ci.kubeconfig"
+    )]
+    ServiceAccountToken(RotateTokenArgs),
+}
+
+/// Arguments of `kargo rotate serviceaccounttoken`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RotateTokenArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub scope: ScopeFlags,
+    /// The token's name.
+    #[arg(value_name = "NAME", add = ArgValueCompleter::new(completion::names))]
+    pub name: String,
+    /// How long the old value stays valid (`0`, `30m`, `24h`, `7d`); by default it is refused
+    /// at once.
+    #[arg(long, value_name = "DURATION")]
+    pub grace: Option<kargo_api::token_lifecycle::Grace>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: TokenOutputFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientFlags,
+}
+
+/// Arguments of `kargo delete|disable|enable serviceaccounttoken` and `kargo delete token`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct DeleteTokenArgs {
     #[command(flatten)]

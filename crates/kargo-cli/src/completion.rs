@@ -156,7 +156,7 @@ fn object_names(answer: &Value) -> Vec<String> {
 /// What a command line says about the names to offer.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Line {
-    /// The kind after `get`, `describe` or `delete`.
+    /// The kind after `get`, `describe`, `delete`, `disable`, `enable` or `rotate`.
     kind: Option<Kind>,
     /// `--project`/`-p`, the last one given.
     project: Option<String>,
@@ -188,7 +188,9 @@ impl Line {
                     let value = word[2..].strip_prefix('=').unwrap_or(&word[2..]);
                     line.project = Some(value.to_owned());
                 }
-                "get" | "describe" | "delete" if !verb_seen => verb_seen = true,
+                "get" | "describe" | "delete" | "disable" | "enable" | "rotate" if !verb_seen => {
+                    verb_seen = true
+                }
                 _ if verb_seen && line.kind.is_none() && !word.starts_with('-') => {
                     line.kind = kind_named(word);
                 }

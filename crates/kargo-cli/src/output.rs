@@ -128,6 +128,10 @@ enum Column {
     Labels,
     /// A token's `kargo.akuity.io/expires-at`: `never`, `in 3h`, `expired` (`-o wide`).
     Expires,
+    /// A token's state: `active`, `disabled`, `rotating (old value valid 5h)` (`-o wide`).
+    State,
+    /// A token's `kargo.akuity.io/description` (`-o wide`).
+    Description,
 }
 
 impl Column {
@@ -146,6 +150,8 @@ impl Column {
             Column::KargoManaged => "KARGO MANAGED",
             Column::Age => "AGE",
             Column::Expires => "EXPIRES",
+            Column::State => "STATE",
+            Column::Description => "DESCRIPTION",
         }
     }
 }
@@ -219,6 +225,8 @@ impl Kind {
                 ServiceAccountUid,
                 Created,
                 Expires,
+                State,
+                Description,
             ],
             (Kind::ApiToken, false) => &[Name, Role, KargoManaged, Age],
             (Kind::ApiToken, true) => &[
@@ -229,6 +237,8 @@ impl Kind {
                 ServiceAccountUid,
                 Created,
                 Expires,
+                State,
+                Description,
             ],
             (Kind::Role, false) => &[Name, KargoManaged, Age],
             (Kind::Role, true) => &[Name, KargoManaged, Age, ServiceAccounts, Claims],
@@ -305,6 +315,15 @@ impl Kind {
                 Some(created) => kargo_api::duration::human_duration((now_ms - created) / 1000),
                 None => "<unknown>".to_owned(),
             },
+            Column::State => kargo_api::token_lifecycle::describe_state(
+                |key| annotation(object, key),
+                now_ms.div_euclid(1000),
+            ),
+            Column::Description => or_none(
+                annotation(object, kargo_api::kargo::DESCRIPTION_ANNOTATION)
+                    .unwrap_or("")
+                    .to_owned(),
+            ),
             Column::Expires => kargo_api::expiry::describe(
                 annotation(object, kargo_api::expiry::EXPIRES_AT_ANNOTATION),
                 now_ms.div_euclid(1000),
@@ -698,8 +717,8 @@ mod tests {
     }
 
     #[test]
-    fn wide_token_tables_show_when_each_token_expires() {
-        let token = |name: &str, expires_at: Option<&str>| {
+    fn wide_token_tables_show_when_each_token_expires_its_state_and_description() {
+        let token = |name: &str, extra: Value| {
             let mut token = json!({"metadata": {
                 "name": name,
                 "creationTimestamp": "2025-06-01T11:55:00Z",
@@ -708,15 +727,32 @@ mod tests {
                     "rbac.kargo.akuity.io/managed": "true",
                 },
             }});
-            if let Some(at) = expires_at {
-                token["metadata"]["annotations"]["kargo.akuity.io/expires-at"] = json!(at);
+            for (key, value) in extra.as_object().unwrap() {
+                token["metadata"]["annotations"][key] = value.clone();
             }
             token
         };
         let tokens = [
-            token("forever", None),
-            token("later", Some("2025-06-01T15:00:00Z")),
-            token("gone", Some("2025-06-01T11:59:59Z")),
+            token("forever", json!({})),
+            token(
+                "later",
+                json!({"kargo.akuity.io/expires-at": "2025-06-01T15:00:00Z"}),
+            ),
+            token(
+                "gone",
+                json!({"kargo.akuity.io/expires-at": "2025-06-01T11:59:59Z"}),
+            ),
+            token(
+                "off",
+                json!({"kargo.akuity.io/disabled": "true", "kargo.akuity.io/description": "deploys from CI"}),
+            ),
+            token(
+                "new",
+                json!({
+                    "kargo.akuity.io/previous-token-sha256": "ab".repeat(32),
+                    "kargo.akuity.io/previous-token-valid-until": "2025-06-01T17:00:00Z",
+                }),
+            ),
         ];
         let wide = OutputFormat::Wide;
         check(
@@ -729,10 +765,12 @@ mod tests {
                 now(),
             )
             .unwrap(),
-            "NAME      SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES\n\
-             forever   my-sa             true            5m    <none>                2025-06-01T11:55:00Z   never\n\
-             later     my-sa             true            5m    <none>                2025-06-01T11:55:00Z   in 3h\n\
-             gone      my-sa             true            5m    <none>                2025-06-01T11:55:00Z   expired\n",
+            "NAME      SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES   STATE                           DESCRIPTION\n\
+             forever   my-sa             true            5m    <none>                2025-06-01T11:55:00Z   never     active                          <none>\n\
+             later     my-sa             true            5m    <none>                2025-06-01T11:55:00Z   in 3h     active                          <none>\n\
+             gone      my-sa             true            5m    <none>                2025-06-01T11:55:00Z   expired   active                          <none>\n\
+             off       my-sa             true            5m    <none>                2025-06-01T11:55:00Z   never     disabled                        deploys from CI\n\
+             new       my-sa             true            5m    <none>                2025-06-01T11:55:00Z   never     rotating (old value valid 5h)   <none>\n",
         );
     }
 
@@ -803,8 +841,8 @@ mod tests {
                 std::slice::from_ref(&token),
                 wide,
                 TableOptions::default(),
-                "NAME   SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES\n\
-                 t      sa                false           0s    u-1                   2025-06-01T12:00:00Z   never\n",
+                "NAME   SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES   STATE    DESCRIPTION\n\
+                 t      sa                false           0s    u-1                   2025-06-01T12:00:00Z   never     active   <none>\n",
             ),
             (
                 Kind::Role,

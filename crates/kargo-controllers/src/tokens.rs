@@ -2,6 +2,9 @@
 //! `kubernetes.io/service-account-token` naming a ServiceAccount gets `data.token` (a legacy JWT),
 //! `data.namespace` and `data["ca.crt"]`, whoever created it. A token Secret whose account does
 //! not exist (or has another uid) is deleted, and deleting an account deletes its token Secrets.
+//! Once the grace of a rotated token's previous value has ended, the controller removes the
+//! annotations that kept it (`kargo.akuity.io/previous-token-*`); authentication refuses that
+//! value from the end of the grace on whether or not they are still there.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -11,6 +14,9 @@ use kargo_api::resources::{SECRETS, SERVICEACCOUNTS};
 use kargo_store::{Event, EventKind, KeyValue};
 use tokio_util::sync::CancellationToken;
 
+use kargo_api::token_lifecycle::{
+    PREVIOUS_TOKEN_SHA256_ANNOTATION, PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION, previous_token,
+};
 use kargo_api::well_known::{
     SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_TYPE, SERVICE_ACCOUNT_UID_ANNOTATION,
 };
@@ -50,6 +56,25 @@ fn needs_work(head: &Head) -> bool {
         || head.data("namespace").is_none()
         || head.data("ca.crt").is_none()
         || head.annotation(SERVICE_ACCOUNT_UID_ANNOTATION).is_none()
+}
+
+/// Whether a token Secret keeps the previous value of a rotation (whose grace may have ended).
+fn has_previous(head: &Head) -> bool {
+    head.annotation(PREVIOUS_TOKEN_SHA256_ANNOTATION).is_some()
+        || head
+            .annotation(PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION)
+            .is_some()
+}
+
+/// The longest a Secret in its grace waits before it is looked at again (a clock that jumps, or
+/// a grace changed with kubectl, is caught up with by then).
+const GRACE_RECHECK: Duration = Duration::from_secs(3600);
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 impl TokenController {
@@ -113,7 +138,7 @@ impl TokenController {
                 .or_default()
                 .insert(name.to_owned());
             self.account_of.insert(id.clone(), account);
-            if needs_work(head) && !head.deleting() {
+            if (needs_work(head) || has_previous(head)) && !head.deleting() {
                 self.queue.add(id);
             }
         } else if std::ptr::eq(rt, &SERVICEACCOUNTS) && !deleted {
@@ -220,8 +245,9 @@ impl Worker {
             }
             return Ok(Action::Done);
         };
+        let grace = self.end_grace(target, &head).await?;
         if !needs_work(&head) {
-            return Ok(Action::Done);
+            return Ok(grace);
         }
         let account_uid = account.uid().to_owned();
         let secret_uid = secret.uid().to_owned();
@@ -240,8 +266,54 @@ impl Worker {
         match result {
             Ok(filled) => {
                 kargo_auth::mint::record_issued(&self.registry, &filled, &account_name);
-                Ok(Action::Done)
+                Ok(grace)
             }
+            Err(e) if e.is_not_found() => Ok(Action::Done),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes the previous-value annotations of a rotated token Secret whose grace has ended
+    /// (or which are malformed: that value is refused anyway); a Secret still in its grace is
+    /// looked at again when it ends.
+    async fn end_grace(&self, target: Target<'_>, head: &Head) -> Result<Action> {
+        if !has_previous(head) {
+            return Ok(Action::Done);
+        }
+        let previous = previous_token(
+            head.annotation(PREVIOUS_TOKEN_SHA256_ANNOTATION),
+            head.annotation(PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION),
+        );
+        let now = unix_now();
+        if let Some((_, until)) = previous
+            && now < until
+        {
+            let left = Duration::from_secs(u64::try_from(until - now).unwrap_or(0));
+            return Ok(Action::Requeue(left.min(GRACE_RECHECK)));
+        }
+        let result = self
+            .registry
+            .update_with(target, &WriteOptions::default(), |current| {
+                let mut next = current.clone();
+                // Read again: a rotation since may have started a new grace.
+                let in_grace = previous_token(
+                    current.annotation(PREVIOUS_TOKEN_SHA256_ANNOTATION),
+                    current.annotation(PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION),
+                )
+                .is_some_and(|(_, until)| now < until);
+                if let Some(annotations) = next
+                    .pointer_mut("/metadata/annotations")
+                    .and_then(serde_json::Value::as_object_mut)
+                    .filter(|_| !in_grace)
+                {
+                    annotations.remove(PREVIOUS_TOKEN_SHA256_ANNOTATION);
+                    annotations.remove(PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION);
+                }
+                Ok(next)
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(Action::Done),
             Err(e) if e.is_not_found() => Ok(Action::Done),
             Err(e) => Err(e),
         }

@@ -114,9 +114,9 @@ impl Kargo {
         if name.is_empty() {
             return Err(Error::BadRequest("name should not be empty".into()));
         }
-        let expires_at = self.token_expiry(request)?;
+        let checked = self.checked_request(request)?;
         let sa = self.token_role(user, scope, role).await?;
-        self.issue_token(user, TokenKind::Api, &sa, name, expires_at)
+        self.issue_token(user, TokenKind::Api, &sa, name, checked)
             .await
     }
 

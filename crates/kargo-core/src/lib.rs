@@ -38,6 +38,7 @@ mod rules;
 mod service_accounts;
 #[cfg(test)]
 mod testing;
+mod token_lifecycle;
 mod token_lifetimes;
 mod tokens;
 

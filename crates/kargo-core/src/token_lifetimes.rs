@@ -98,6 +98,7 @@ mod tests {
             name: "t".into(),
             expires_in: expires_in.map(Into::into),
             expires_at: expires_at.map(Into::into),
+            description: None,
         };
         let got = bounds
             .expires_at(&request, NOW)

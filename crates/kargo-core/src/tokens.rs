@@ -86,7 +86,7 @@ impl TokenKind {
 
 /// The current Unix second, rounded up: a token asked to live 3 s lives at least 3 s (and less
 /// than 4), since it is refused from the second its expiry names.
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
@@ -164,9 +164,17 @@ pub(crate) fn token_secret(
     })
 }
 
+/// A token creation's request, checked ([`Kargo::checked_request`]).
+pub(crate) struct CheckedRequest<'r> {
+    /// `kargo.akuity.io/expires-at`, if the token expires.
+    pub expires_at: Option<String>,
+    /// `kargo.akuity.io/description`, if given.
+    pub description: Option<&'r str>,
+}
+
 impl Kargo {
     /// Reads a Kargo token Secret as `user`: 404 if missing, 400 if not a Kargo token.
-    async fn token(&self, user: &UserInfo, ns: &str, name: &str) -> Result<Object> {
+    pub(crate) async fn token(&self, user: &UserInfo, ns: &str, name: &str) -> Result<Object> {
         let secret = self.get_as(user, &SECRETS, Some(ns), name).await?;
         if !is_kargo_token(&secret) {
             return Err(not_a_token(ns, name));
@@ -189,20 +197,27 @@ impl Kargo {
         if name.is_empty() {
             return Err(Error::BadRequest("name should not be empty".into()));
         }
-        let expires_at = self.token_expiry(request)?;
+        let checked = self.checked_request(request)?;
         let sa = self.kargo_service_account(user, ns, account).await?;
-        self.issue_token(user, TokenKind::ServiceAccount, &sa, name, expires_at)
+        self.issue_token(user, TokenKind::ServiceAccount, &sa, name, checked)
             .await
     }
 
-    /// When a token asked for by `request` expires (`kargo.akuity.io/expires-at`), within the
-    /// server's bounds; 400 for a malformed or too long lifetime.
-    pub(crate) fn token_expiry(&self, request: &CreateTokenRequest) -> Result<Option<String>> {
-        self.lifetimes.expires_at(request, unix_now())
+    /// What a token creation asks for, checked: when the token expires
+    /// (`kargo.akuity.io/expires-at`, within the server's bounds) and its description; 400 for
+    /// a malformed or too long lifetime or a bad description.
+    pub(crate) fn checked_request<'r>(
+        &self,
+        request: &'r CreateTokenRequest,
+    ) -> Result<CheckedRequest<'r>> {
+        Ok(CheckedRequest {
+            expires_at: self.lifetimes.expires_at(request, unix_now())?,
+            description: super::token_lifecycle::description_of(request)?,
+        })
     }
 
     /// Creates the token Secret `name` of kind `kind` for ServiceAccount `sa` (already read and
-    /// checked) as `user` (`create secrets`), expiring at `expires_at`; waits for its token and
+    /// checked) as `user` (`create secrets`), as `checked` says; waits for its token and
     /// answers it unredacted. A name taken is 409 `error creating token Secret "t" for
     /// ServiceAccount "sa" in namespace "p": secrets "t" already exists`.
     pub(crate) async fn issue_token(
@@ -211,14 +226,17 @@ impl Kargo {
         kind: TokenKind,
         sa: &Object,
         name: &str,
-        expires_at: Option<String>,
+        checked: CheckedRequest<'_>,
     ) -> Result<Object> {
         let ns = sa.namespace().unwrap_or_default();
         let account = sa.name();
         self.authorize(user, "create", &SECRETS, ns, name)?;
         let mut secret = token_secret(kind, ns, name, account, sa.uid());
-        if let Some(at) = expires_at {
+        if let Some(at) = checked.expires_at {
             secret["metadata"]["annotations"][EXPIRES_AT_ANNOTATION] = Value::String(at);
+        }
+        if let Some(description) = checked.description {
+            super::token_lifecycle::set_description(&mut secret, description);
         }
         if let Some(minter) = &self.minter {
             minter.fill(&mut secret, ns, name, account, sa.uid())?;

@@ -255,6 +255,25 @@ const GET_TOKEN: Op = Op::bearer(
     Some("KubernetesObject"),
 );
 const DELETE_TOKEN: Op = Op::bearer("delete-token", handler!(delete_token), 204, None);
+const DISABLE_TOKEN: Op = Op::bearer(
+    "disable-token",
+    handler!(disable_token),
+    200,
+    Some("KubernetesObject"),
+);
+const ENABLE_TOKEN: Op = Op::bearer(
+    "enable-token",
+    handler!(enable_token),
+    200,
+    Some("KubernetesObject"),
+);
+const ROTATE_TOKEN: Op = Op::bearer(
+    "rotate-token",
+    handler!(rotate_token),
+    200,
+    Some("KubernetesObject"),
+)
+.takes("RotateTokenRequest");
 
 const ROLE_FILTER: &[QueryParam] = &[QueryParam {
     name: "role",
@@ -442,6 +461,30 @@ pub(crate) static ROUTES: &[Route] = &[
         op: DELETE_TOKEN,
     },
     Route {
+        method: Method::Post,
+        path: "/v1beta1/projects/{project}/service-account-tokens/{token}/disable",
+        operation_id: "DisableProjectServiceAccountToken",
+        summary: "Disable a token: refused from the next request on, until enabled",
+        tag: "Tokens",
+        op: DISABLE_TOKEN,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/projects/{project}/service-account-tokens/{token}/enable",
+        operation_id: "EnableProjectServiceAccountToken",
+        summary: "Enable a token again",
+        tag: "Tokens",
+        op: ENABLE_TOKEN,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/projects/{project}/service-account-tokens/{token}/rotate",
+        operation_id: "RotateProjectServiceAccountToken",
+        summary: "Give a token a new value (shown once); the old one stays valid for the grace",
+        tag: "Tokens",
+        op: ROTATE_TOKEN,
+    },
+    Route {
         method: Method::Get,
         path: "/v1beta1/projects/{project}/roles",
         operation_id: "ListProjectRoles",
@@ -576,6 +619,30 @@ pub(crate) static ROUTES: &[Route] = &[
         summary: "Delete a system token",
         tag: "System",
         op: DELETE_TOKEN,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/system/service-account-tokens/{token}/disable",
+        operation_id: "DisableSystemServiceAccountToken",
+        summary: "Disable a system token: refused from the next request on, until enabled",
+        tag: "System",
+        op: DISABLE_TOKEN,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/system/service-account-tokens/{token}/enable",
+        operation_id: "EnableSystemServiceAccountToken",
+        summary: "Enable a system token again",
+        tag: "System",
+        op: ENABLE_TOKEN,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/system/service-account-tokens/{token}/rotate",
+        operation_id: "RotateSystemServiceAccountToken",
+        summary: "Give a system token a new value (shown once); the old one stays valid for the grace",
+        tag: "System",
+        op: ROTATE_TOKEN,
     },
     Route {
         method: Method::Get,
@@ -901,6 +968,36 @@ async fn get_token(State(app): State<AppState>, Extension(user): User, at: At) -
 async fn delete_token(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
     app.kargo.delete_token(&user, &at.scope, &at.name).await?;
     no_content()
+}
+
+async fn disable_token(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
+    let secret = app
+        .kargo
+        .set_token_disabled(&user, &at.scope, &at.name, true)
+        .await?;
+    reply(StatusCode::OK, &secret)
+}
+
+async fn enable_token(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
+    let secret = app
+        .kargo
+        .set_token_disabled(&user, &at.scope, &at.name, false)
+        .await?;
+    reply(StatusCode::OK, &secret)
+}
+
+async fn rotate_token(
+    State(app): State<AppState>,
+    Extension(user): User,
+    at: At,
+    body: Body,
+) -> Reply {
+    let request: kargo_api::kargo::RotateTokenRequest = json_body(body).await?;
+    let secret = app
+        .kargo
+        .rotate_token(&user, &at.scope, &at.name, &request)
+        .await?;
+    reply(StatusCode::OK, &secret)
 }
 
 async fn create_api_token(

@@ -212,6 +212,20 @@ fn schemas() -> Value {
                     "format": "date-time",
                     "description": "When the token stops working (RFC 3339). Sets the Secret's kargo.akuity.io/expires-at.",
                 },
+                "description": {
+                    "type": "string",
+                    "maxLength": 256,
+                    "description": "What the token is for (one line). Sets the Secret's kargo.akuity.io/description.",
+                },
+            },
+        },
+        "RotateTokenRequest": {
+            "type": "object",
+            "properties": {
+                "grace": {
+                    "type": "string",
+                    "description": "How long the old value stays valid: 0 (the default: refused at once) or a whole number of s, m, h or d (24h). Sets the Secret's kargo.akuity.io/previous-token-sha256 and kargo.akuity.io/previous-token-valid-until.",
+                },
             },
         },
         "Claim": {
@@ -340,6 +354,9 @@ fn links() -> Vec<(&'static str, &'static str, Value)> {
     for to in [
         "GetProjectServiceAccountToken",
         "DeleteProjectServiceAccountToken",
+        "DisableProjectServiceAccountToken",
+        "EnableProjectServiceAccountToken",
+        "RotateProjectServiceAccountToken",
     ] {
         out.push((
             "CreateProjectServiceAccountToken",

@@ -266,3 +266,99 @@ async fn an_expiry_set_on_an_existing_secret_applies_to_its_token() {
     time.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     assert!(authn.authenticate_token(&token, None).is_ok());
 }
+
+/// Changes the annotations of the Secret `p/ci-token` (`None` removes one) and, if `token` is
+/// given, its value; waits until the view has seen it.
+async fn change_token_secret(
+    world: &World,
+    annotations: &[(&str, Option<&str>)],
+    token: Option<&str>,
+) {
+    use base64::Engine;
+    world
+        .registry
+        .update_with(
+            kargo_registry::Target::new(&SECRETS, Some("p"), "ci-token"),
+            &kargo_registry::WriteOptions::default(),
+            |secret| {
+                let mut secret = secret.clone();
+                let map = secret["metadata"]["annotations"].as_object_mut().unwrap();
+                for (key, value) in annotations {
+                    match value {
+                        Some(value) => map.insert((*key).into(), (*value).into()),
+                        None => map.remove(*key),
+                    };
+                }
+                if let Some(token) = token {
+                    secret["data"]["token"] = base64::engine::general_purpose::STANDARD
+                        .encode(token)
+                        .into();
+                }
+                Ok(secret)
+            },
+        )
+        .await
+        .unwrap();
+    world.settle().await;
+}
+
+#[tokio::test]
+async fn a_disabled_token_is_refused_even_from_the_cache_and_works_again_once_enabled() {
+    use kargo_api::token_lifecycle::DISABLED_ANNOTATION;
+    let (world, _, token, authn) = world_with_a_cached_token().await;
+    change_token_secret(&world, &[(DISABLED_ANNOTATION, Some("true"))], None).await;
+    assert_refused(&authn, &token, "Token has been disabled");
+    change_token_secret(&world, &[(DISABLED_ANNOTATION, Some("false"))], None).await;
+    assert_eq!(answer(&authn, &token), (Ok(CI.to_owned()), Ok(())));
+    change_token_secret(&world, &[(DISABLED_ANNOTATION, Some("yes"))], None).await;
+    assert_refused(&authn, &token, "Token has been disabled");
+    change_token_secret(&world, &[(DISABLED_ANNOTATION, None)], None).await;
+    assert_eq!(answer(&authn, &token), (Ok(CI.to_owned()), Ok(())));
+}
+
+#[tokio::test]
+async fn a_rotated_tokens_old_value_works_until_its_grace_ends_and_the_new_one_from_the_start() {
+    use kargo_api::token_lifecycle::{
+        PREVIOUS_TOKEN_SHA256_ANNOTATION as SHA, PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION as UNTIL,
+        sha256_hex,
+    };
+    let (world, uid, old, _) = world_with_a_cached_token().await;
+    let until = kargo_api::expiry::parse_expires_at(EXPIRES_AT).unwrap();
+    let (time, clock) = clock(until - 3600);
+    let authn = world.authenticator_with_clock(clock);
+    let new = world.minter.reissue("p", "ci-token", "ci", &uid).unwrap();
+    assert_ne!(new, old, "a rotation issues a different value");
+    let old_hash = sha256_hex(&crate::view::token_hash(old.as_bytes()));
+    change_token_secret(
+        &world,
+        &[(SHA, Some(&old_hash)), (UNTIL, Some(EXPIRES_AT))],
+        Some(&new),
+    )
+    .await;
+    assert_eq!(answer(&authn, &old), (Ok(CI.to_owned()), Ok(())));
+    assert_eq!(answer(&authn, &new), (Ok(CI.to_owned()), Ok(())));
+    time.store(until - 1, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(answer(&authn, &old), (Ok(CI.to_owned()), Ok(())));
+    time.store(until, std::sync::atomic::Ordering::SeqCst);
+    assert_refused(&authn, &old, "Token does not match server's copy");
+    assert_eq!(answer(&authn, &new), (Ok(CI.to_owned()), Ok(())));
+
+    // A malformed end refuses the old value (fail closed); disabling refuses both.
+    time.store(until - 3600, std::sync::atomic::Ordering::SeqCst);
+    change_token_secret(&world, &[(UNTIL, Some("tomorrow"))], None).await;
+    assert_refused(&authn, &old, "Token does not match server's copy");
+    change_token_secret(
+        &world,
+        &[
+            (UNTIL, Some(EXPIRES_AT)),
+            (
+                kargo_api::token_lifecycle::DISABLED_ANNOTATION,
+                Some("true"),
+            ),
+        ],
+        None,
+    )
+    .await;
+    assert_refused(&authn, &old, "Token has been disabled");
+    assert_refused(&authn, &new, "Token has been disabled");
+}

@@ -51,8 +51,15 @@ pub fn run(ctx: &mut Context<'_>, command: CreateCommand) -> Result<(), Error> {
                 owner(&args.service_account, "--service-account", "ServiceAccount")?;
             let scope = scope(&config, &args.scope)?;
             let token = &args.token;
-            let request =
-                |name: &str| api::create_token(&scope, service_account, name, token.expires_in);
+            let request = |name: &str| {
+                api::create_token(
+                    &scope,
+                    service_account,
+                    name,
+                    token.expires_in,
+                    token.description.as_deref(),
+                )
+            };
             new_token(
                 ctx,
                 &config,
@@ -67,7 +74,9 @@ pub fn run(ctx: &mut Context<'_>, command: CreateCommand) -> Result<(), Error> {
             let role = owner(&args.role, "--role", "role")?;
             let scope = scope(&config, &args.scope)?;
             let token = &args.token;
-            let request = |name: &str| api::create_api_token(&scope, role, name, token.expires_in);
+            let request = |name: &str| {
+                api::create_api_token(&scope, role, name, token.expires_in, token.description.as_deref())
+            };
             new_token(ctx, &config, Kind::ApiToken, &scope, role, token, request)
         }
         CreateCommand::Role(args) => {
@@ -122,34 +131,77 @@ fn new_token(
     let connection = ctx.connection(config, &flags.client)?;
     let client = ctx.client(config, &flags.client)?;
     let secret = client.send(&request(&name))?;
-    if let Some(TokenOutput::Object(format)) = format {
-        let text = output::render_changed(kind, &secret, &name, "created", Some(format))?;
-        return ctx.print(&text);
-    }
-    let token = token_of(&secret).ok_or_else(|| ClientError::Unexpected {
-        address: "the server".to_owned(),
-        status: 201,
-        reason: "the token Secret has no data.token".to_owned(),
-    })?;
-    let access = TokenAccess {
-        address: &connection.address,
-        tls: &connection.tls,
+    let shown = ShownToken {
+        kind,
+        secret: &secret,
+        name: &name,
+        connection: &connection,
         scope,
         service_account: account,
-        token: &token,
     };
-    let text = match format {
-        Some(TokenOutput::Kubeconfig) => access.kubeconfig(),
-        Some(TokenOutput::Env) => access.env_lines(),
-        _ => token_banner(&token),
-    };
-    ctx.print(&text)
+    ctx.print(&shown.text(format, "created", 201, token_banner)?)
 }
 
-fn single_name(name: &str) -> Result<String, Error> {
+pub(super) fn single_name(name: &str) -> Result<String, Error> {
     let name = name.trim();
     cli::check_name(name)?;
     Ok(name.to_owned())
+}
+
+/// A token Secret just answered with its value (created or rotated), and where it is used.
+pub(super) struct ShownToken<'a> {
+    /// A ServiceAccount's token or a role's API token.
+    pub kind: Kind,
+    /// The Secret, its `data.token` unredacted.
+    pub secret: &'a Value,
+    /// Its name.
+    pub name: &'a str,
+    /// The server, as the CLI reaches it.
+    pub connection: &'a crate::client::Connection,
+    /// Its project or the system level.
+    pub scope: &'a api::Scope,
+    /// Its ServiceAccount.
+    pub service_account: &'a str,
+}
+
+impl ShownToken<'_> {
+    /// What `-o` asks for: the Secret (`json|yaml|name|jsonpath`, with `verb` in the name
+    /// line), a kubeconfig, `KARGO_*` lines, or by default `banner` of the token. `status` is
+    /// the answer's code, named if the Secret has no token.
+    pub fn text(
+        &self,
+        format: Option<&TokenOutput>,
+        verb: &str,
+        status: u16,
+        banner: impl FnOnce(&str) -> String,
+    ) -> Result<String, Error> {
+        if let Some(TokenOutput::Object(format)) = format {
+            return Ok(output::render_changed(
+                self.kind,
+                self.secret,
+                self.name,
+                verb,
+                Some(format),
+            )?);
+        }
+        let token = token_of(self.secret).ok_or_else(|| ClientError::Unexpected {
+            address: "the server".to_owned(),
+            status,
+            reason: "the token Secret has no data.token".to_owned(),
+        })?;
+        let access = TokenAccess {
+            address: &self.connection.address,
+            tls: &self.connection.tls,
+            scope: self.scope,
+            service_account: self.service_account,
+            token: &token,
+        };
+        Ok(match format {
+            Some(TokenOutput::Kubeconfig) => access.kubeconfig(),
+            Some(TokenOutput::Env) => access.env_lines(),
+            _ => banner(&token),
+        })
+    }
 }
 
 /// The JWT in a token Secret's `data.token` (base64).

@@ -8,6 +8,7 @@ mod create;
 mod delete;
 mod describe;
 mod get;
+mod lifecycle;
 mod login;
 mod role;
 mod version;
@@ -202,6 +203,9 @@ pub fn run(ctx: &mut Context<'_>, command: Command) -> Result<(), Error> {
         Command::Get(command) => get::run(ctx, command),
         Command::Describe(command) => describe::run(ctx, command),
         Command::Delete(command) => delete::run(ctx, command),
+        Command::Disable(command) => lifecycle::set_disabled(ctx, command, true),
+        Command::Enable(command) => lifecycle::set_disabled(ctx, command, false),
+        Command::Rotate(command) => lifecycle::rotate(ctx, command),
         Command::Grant(args) => role::change(ctx, &args, role::Direction::Grant),
         Command::Revoke(args) => role::change(ctx, &args, role::Direction::Revoke),
         Command::Apply(args) => apply::run(ctx, &args),

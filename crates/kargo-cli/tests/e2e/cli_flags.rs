@@ -170,6 +170,9 @@ fn a_server_that_is_down_is_one_line_for_every_command() {
             "my-sa",
         ],
         &["delete", "serviceaccounttoken", "-p", "my-project", "t"],
+        &["disable", "serviceaccounttoken", "-p", "my-project", "t"],
+        &["enable", "serviceaccounttoken", "-p", "my-project", "t"],
+        &["rotate", "serviceaccounttoken", "-p", "my-project", "t"],
         &["create", "role", "-p", "my-project", "developer"],
         &["get", "roles", "-p", "my-project"],
         &["delete", "role", "-p", "my-project", "developer"],
@@ -239,6 +242,18 @@ fn every_command_has_help_with_an_example_from_the_guide() {
         (
             &["delete", "sat", "--help"],
             "kargo delete serviceaccounttoken --project my-project my-sa-token",
+        ),
+        (
+            &["disable", "sat", "--help"],
+            "kargo disable serviceaccounttoken --project my-project my-sa-token",
+        ),
+        (
+            &["enable", "sat", "--help"],
+            "kargo enable sat --project my-project my-sa-token",
+        ),
+        (
+            &["rotate", "sat", "--help"],
+            "kargo rotate sat --project my-project my-sa-token --grace 24h",
         ),
         (
             &["delete", "sa", "--help"],

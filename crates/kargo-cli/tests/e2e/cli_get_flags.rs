@@ -305,7 +305,9 @@ fn all_projects_and_wide_tables_show_every_visible_project() {
                 "AGE",
                 "SERVICE ACCOUNT UID",
                 "CREATED",
-                "EXPIRES"
+                "EXPIRES",
+                "STATE",
+                "DESCRIPTION"
             ],
             &[
                 "deployer-token",
@@ -314,7 +316,9 @@ fn all_projects_and_wide_tables_show_every_visible_project() {
                 "AGE",
                 &uid,
                 &created,
-                "never"
+                "never",
+                "active",
+                "<none>"
             ],
         ])
     );

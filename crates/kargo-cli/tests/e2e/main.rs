@@ -99,4 +99,5 @@ mod replicas;
 mod request_bounds;
 mod sessions;
 mod token_expiry;
+mod token_lifecycle;
 mod tokens;

@@ -58,23 +58,34 @@ fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
-/// The EXPIRES cell (the last) of token `name` in `kargo get sats -o wide`.
+/// The EXPIRES cell of token `name` in `kargo get sats -o wide`.
 fn expires_cell(admin: &Kargo, name: &str) -> String {
+    wide_cell(admin, name, "EXPIRES")
+}
+
+/// The cell of column `column` of token `name` in `kargo get sats -o wide` (columns are
+/// aligned, so the cell starts where its header does).
+pub(crate) fn wide_cell(admin: &Kargo, name: &str, column: &str) -> String {
     let out = admin.run(&["get", "sats", "-p", P, "-o", "wide"]);
     let table = out.ok();
     let header = table.lines().next().unwrap_or_default();
     assert!(
-        header.starts_with("NAME ") && header.contains("   AGE ") && header.ends_with("   EXPIRES"),
+        header.starts_with("NAME ") && header.contains("   AGE "),
         "{table}"
     );
+    let at = header
+        .find(&format!(" {column}"))
+        .unwrap_or_else(|| panic!("no {column} in:\n{table}"))
+        + 1;
     let row = table
         .lines()
         .find(|l| l.split_whitespace().next() == Some(name))
         .unwrap_or_else(|| panic!("no {name} in:\n{table}"));
-    row.trim_end()
-        .rsplit("   ")
+    row.get(at..)
+        .unwrap_or_default()
+        .split("  ")
         .next()
-        .unwrap()
+        .unwrap_or_default()
         .trim()
         .to_owned()
 }

@@ -97,3 +97,66 @@ async fn a_token_secret_for_a_missing_account_is_deleted() {
     token_secret(&test, "stray", "nobody").await;
     test.eventually_gone(&SECRETS, Some("p"), "stray").await;
 }
+
+/// Sets the annotations of the token Secret `name` as a rotation does.
+async fn rotated(test: &Controllers, name: &str, valid_until: &str) {
+    test.registry
+        .update_with(
+            kargo_registry::Target::new(&SECRETS, Some("p"), name),
+            &kargo_registry::WriteOptions::default(),
+            |current| {
+                let mut next = current.clone();
+                next["metadata"]["annotations"][PREVIOUS_SHA256] = "ab".repeat(32).into();
+                next["metadata"]["annotations"][PREVIOUS_UNTIL] = valid_until.into();
+                Ok(next)
+            },
+        )
+        .await
+        .unwrap();
+}
+
+const PREVIOUS_SHA256: &str = kargo_api::token_lifecycle::PREVIOUS_TOKEN_SHA256_ANNOTATION;
+const PREVIOUS_UNTIL: &str = kargo_api::token_lifecycle::PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION;
+
+#[tokio::test]
+async fn the_annotations_of_a_rotation_go_once_its_grace_has_ended_and_not_before() {
+    let test = start().await;
+    test.create_named(&SERVICEACCOUNTS, Some("p"), "robot")
+        .await;
+    for name in ["ended", "later", "soon"] {
+        token_secret(&test, name, "robot").await;
+        filled(&test, name).await;
+    }
+    rotated(&test, "ended", "2020-01-01T00:00:00Z").await;
+    rotated(&test, "later", "2999-01-01T00:00:00Z").await;
+    let soon = kargo_api::expiry::format_expires_at(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + 2,
+    );
+    rotated(&test, "soon", &soon).await;
+    let gone = |name: &'static str| {
+        let test = &test;
+        async move {
+            test.get(&SECRETS, Some("p"), name)
+                .await
+                .filter(|s| s.annotation(PREVIOUS_SHA256).is_none())
+                .filter(|s| s.annotation(PREVIOUS_UNTIL).is_none())
+        }
+    };
+    eventually("the ended grace's annotations removed", || gone("ended")).await;
+    let soon_at = std::time::Instant::now();
+    eventually("the short grace's annotations removed", || gone("soon")).await;
+    assert!(
+        soon_at.elapsed() >= std::time::Duration::from_millis(500),
+        "removed before the grace ended"
+    );
+    let later = test.get(&SECRETS, Some("p"), "later").await.unwrap();
+    assert_eq!(
+        later.annotation(PREVIOUS_UNTIL),
+        Some("2999-01-01T00:00:00Z")
+    );
+    assert!(later.annotation(PREVIOUS_SHA256).is_some());
+}
