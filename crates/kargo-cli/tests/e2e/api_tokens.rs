@@ -320,7 +320,10 @@ fn upstreams_api_token_checklist_with_the_cli_kubectl_and_rest() {
         "{}",
         wide.stdout
     );
-    let expires = wide.stdout.trim_end().rsplit("   ").next().unwrap_or("");
+    let header = wide.stdout.lines().next().unwrap_or_default();
+    let at = header.find(" EXPIRES").expect("an EXPIRES column") + 1;
+    let row = wide.stdout.lines().nth(1).unwrap_or_default();
+    let expires = row.get(at..).unwrap_or_default();
     assert!(expires.starts_with("in 1"), "{}", wide.stdout);
 
     // `delete token` prints `secret/NAME deleted`; the token is refused at once.
