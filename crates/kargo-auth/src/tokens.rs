@@ -9,8 +9,13 @@
 //! Expiry is checked the same way, on every request against the clock, after the cache: a
 //! legacy token whose Secret carries `kargo.akuity.io/expires-at` is refused from that second
 //! on, and one whose annotation is not a time is refused always (fail closed).
+//!
+//! A legacy token that passes is recorded as used, with the minute and the client's address, in
+//! the view's [`UsageLog`](crate::usage::UsageLog) (an atomic load per request; see
+//! [`crate::usage`]); the flusher writes it to the Secret later, never the request.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
@@ -198,11 +203,23 @@ impl TokenAuthenticator {
     }
 
     /// Verifies a token for `audiences` (the API's when `None`); the error is the reason
-    /// TokenReview reports.
+    /// TokenReview reports. A legacy token that passes is recorded as used from no known
+    /// address (a TokenReview: the token counts as used, as in Kubernetes).
     pub fn authenticate<'a>(
         &'a self,
         token: &str,
         audiences: Option<&'a [String]>,
+    ) -> Result<Authenticated<'a>, String> {
+        self.authenticate_from(token, audiences, None)
+    }
+
+    /// [`TokenAuthenticator::authenticate`] for a request from `source`: a legacy token that
+    /// passes is recorded as used from there.
+    pub fn authenticate_from<'a>(
+        &'a self,
+        token: &str,
+        audiences: Option<&'a [String]>,
+        source: Option<IpAddr>,
     ) -> Result<Authenticated<'a>, String> {
         let wanted = audiences
             .filter(|a| !a.is_empty())
@@ -252,6 +269,9 @@ impl TokenAuthenticator {
                         live.uid
                     ));
                 }
+                self.view
+                    .usage()
+                    .record(&stored.usage, (self.clock)(), source);
                 Ok(Authenticated {
                     user: verified.user.clone(),
                     audiences: Cow::Borrowed(wanted),

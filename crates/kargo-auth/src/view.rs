@@ -13,6 +13,7 @@ use kargo_store::{Event, EventKind};
 use super::decisions::Decisions;
 use super::keys::{KEYS_KEY, KeySet};
 use super::rbac::{Attributes, Policy, UserInfo};
+use super::usage::{Usage, UsageLog};
 use kargo_api::expiry::{EXPIRES_AT_ANNOTATION, parse_expires_at};
 use kargo_api::kargo::{PROJECT_LABEL, TRUE};
 use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
@@ -40,6 +41,8 @@ pub(crate) struct TokenSecret {
     pub deleting: bool,
     /// When its token stops working (`kargo.akuity.io/expires-at`).
     pub expiry: Expiry,
+    /// Its token's uses not yet written (kept across updates of the same Secret).
+    pub usage: Arc<Usage>,
 }
 
 /// A token Secret's `kargo.akuity.io/expires-at`, read once when the Secret is seen.
@@ -106,6 +109,20 @@ impl Identities {
     pub fn secret(&self, namespace: &str, name: &str) -> Option<&TokenSecret> {
         lookup(&self.secrets, namespace, name)
     }
+
+    /// Gives each Secret of `self` the usage its namesake of the same uid has in `old` (a relist
+    /// must not lose the uses not yet written).
+    fn carry_usage(&mut self, old: &Identities) {
+        for (ns, names) in &mut self.secrets {
+            for (name, secret) in names {
+                if let Some(before) = lookup(&old.secrets, ns, name)
+                    && before.usage.is_of(&secret.uid)
+                {
+                    secret.usage = before.usage.clone();
+                }
+            }
+        }
+    }
 }
 
 /// The view.
@@ -116,6 +133,8 @@ pub struct AuthView {
     decisions: Decisions,
     keys: RwLock<Arc<KeySet>>,
     key_generation: std::sync::atomic::AtomicU64,
+    /// Legacy tokens used since the flusher last looked.
+    usage: UsageLog,
 }
 
 /// SHA-256 of a token.
@@ -135,7 +154,13 @@ impl AuthView {
             decisions: Decisions::default(),
             keys: RwLock::new(Arc::new(keys)),
             key_generation: std::sync::atomic::AtomicU64::new(0),
+            usage: UsageLog::default(),
         })
+    }
+
+    /// The legacy tokens used since the flusher last took them.
+    pub fn usage(&self) -> &UsageLog {
+        &self.usage
     }
 
     /// Accounts and token Secrets.
@@ -235,44 +260,54 @@ fn apply(
         // Every Secret, not only token Secrets: bound tokens may be bound to any Secret, and a
         // legacy token is checked against the Secret it names whatever its type (as in
         // Kubernetes, only `data.token` is compared).
-        ("", "Secret") => match head {
-            Some(head) => {
-                let token_hash = head
-                    .data("token")
-                    .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
-                    .map(|t| token_hash(&t));
-                let expiry = Expiry::of(head.annotation(EXPIRES_AT_ANNOTATION));
-                let was_malformed =
-                    lookup(&ids.secrets, ns, name).is_some_and(|s| s.expiry == Expiry::Malformed);
-                if expiry == Expiry::Malformed && !was_malformed {
-                    // Once per Secret that turns malformed; the value only, never the token.
-                    tracing::warn!(
-                        namespace = ns,
-                        secret = name,
-                        value = head.annotation(EXPIRES_AT_ANNOTATION).unwrap_or_default(),
-                        "refusing the token of a Secret whose {EXPIRES_AT_ANNOTATION} annotation is not an RFC 3339 time"
-                    );
-                }
-                insert(
-                    &mut ids.secrets,
-                    ns,
-                    name,
-                    TokenSecret {
-                        uid: head.metadata.uid.clone(),
-                        account: head
-                            .annotation(SERVICE_ACCOUNT_NAME_ANNOTATION)
-                            .unwrap_or_default()
-                            .to_owned(),
-                        token_hash,
-                        deleting: head.deleting(),
-                        expiry,
-                    },
-                );
-            }
-            None => remove(&mut ids.secrets, ns, name),
-        },
+        ("", "Secret") => apply_secret(ids, ns, name, head),
         (resources::RBAC_GROUP, _) => apply_rbac(policy, rt, ns, name, value.map(|(v, _)| v)),
         _ => {}
+    }
+}
+
+/// Applies a Secret's new head (`None`: deleted) to the token Secrets.
+fn apply_secret(ids: &mut Identities, ns: &str, name: &str, head: Option<&Head>) {
+    match head {
+        Some(head) => {
+            let token_hash = head
+                .data("token")
+                .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
+                .map(|t| token_hash(&t));
+            let expiry = Expiry::of(head.annotation(EXPIRES_AT_ANNOTATION));
+            let before = lookup(&ids.secrets, ns, name);
+            let was_malformed = before.is_some_and(|s| s.expiry == Expiry::Malformed);
+            let usage = match before {
+                Some(before) if before.usage.is_of(&head.metadata.uid) => before.usage.clone(),
+                _ => Usage::new(ns, name, &head.metadata.uid),
+            };
+            if expiry == Expiry::Malformed && !was_malformed {
+                // Once per Secret that turns malformed; the value only, never the token.
+                tracing::warn!(
+                    namespace = ns,
+                    secret = name,
+                    value = head.annotation(EXPIRES_AT_ANNOTATION).unwrap_or_default(),
+                    "refusing the token of a Secret whose {EXPIRES_AT_ANNOTATION} annotation is not an RFC 3339 time"
+                );
+            }
+            insert(
+                &mut ids.secrets,
+                ns,
+                name,
+                TokenSecret {
+                    uid: head.metadata.uid.clone(),
+                    account: head
+                        .annotation(SERVICE_ACCOUNT_NAME_ANNOTATION)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    token_hash,
+                    deleting: head.deleting(),
+                    expiry,
+                    usage,
+                },
+            );
+        }
+        None => remove(&mut ids.secrets, ns, name),
     }
 }
 
@@ -342,8 +377,21 @@ impl ViewWriter {
                     .identities
                     .write()
                     .unwrap_or_else(|p| p.into_inner());
-                let mut policy = self.view.policy_mut();
-                apply(&mut ids, &mut policy, key, value);
+                if let Some((rt, ns, name)) = resources::parse_key(key)
+                    && (rt.group, rt.kind) == ("", "Secret")
+                {
+                    // A Secret is no part of the policy: its writes (a token's last use, once a
+                    // minute) must not forget the remembered decisions.
+                    apply_secret(
+                        &mut ids,
+                        ns.unwrap_or_default(),
+                        name,
+                        value.and_then(|v| v.1),
+                    );
+                } else {
+                    let mut policy = self.view.policy_mut();
+                    apply(&mut ids, &mut policy, key, value);
+                }
             }
         }
     }
@@ -361,12 +409,15 @@ impl Handler for ViewWriter {
     }
 
     fn resync_end(&mut self) {
-        if let Some((ids, policy)) = self.staging.take() {
-            *self
+        if let Some((mut ids, policy)) = self.staging.take() {
+            let mut live = self
                 .view
                 .identities
                 .write()
-                .unwrap_or_else(|p| p.into_inner()) = ids;
+                .unwrap_or_else(|p| p.into_inner());
+            ids.carry_usage(&live);
+            *live = ids;
+            drop(live);
             *self.view.policy_mut() = policy;
         }
     }
