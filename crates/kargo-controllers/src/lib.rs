@@ -3,6 +3,7 @@
 //!
 //! - [`compactor`]: drops store history older than about one interval;
 //! - [`gc`]: owner references (background, foreground, orphan);
+//! - [`last_used`]: when legacy tokens were last used, written to their Secrets once a minute;
 //! - [`namespace`]: deleting a namespace deletes what is in it;
 //! - [`tokens`]: service-account token Secrets get their token.
 //!
@@ -11,6 +12,7 @@
 
 pub mod compactor;
 pub mod gc;
+pub mod last_used;
 pub mod namespace;
 #[cfg(test)]
 mod tests;

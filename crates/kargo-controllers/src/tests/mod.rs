@@ -3,12 +3,14 @@
 //! controller as the server wires them, and a bounded poll for what they do in the background.
 //!
 //! - `gc`: owner references (background, orphan, foreground, dangling owners);
-//! - `tokens`: token Secrets filled, and deleted with their account.
+//! - `tokens`: token Secrets filled, and deleted with their account;
+//! - `last_used`: uses of tokens written to their Secrets, with a clock the test moves.
 
 // Tests: a failed step should fail the test with its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod gc;
+mod last_used;
 mod tokens;
 
 use std::ops::Deref;
@@ -33,7 +35,9 @@ const CA_PEM: &str = "-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE---
 /// them; everything stops when dropped.
 struct Controllers {
     test: TestRegistry,
-    _informer: TestInformer,
+    /// The auth view the informer feeds.
+    view: Arc<AuthView>,
+    informer: TestInformer,
 }
 
 impl Deref for Controllers {
@@ -62,7 +66,8 @@ async fn start() -> Controllers {
     let informer = TestInformer::start(&test.store, shutdown, handlers).await;
     Controllers {
         test,
-        _informer: informer,
+        view,
+        informer,
     }
 }
 
