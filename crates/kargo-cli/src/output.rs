@@ -123,6 +123,8 @@ enum Column {
     Labels,
     /// A token's `kargo.akuity.io/expires-at`: `never`, `in 3h`, `expired` (`-o wide`).
     Expires,
+    /// A token's `kargo.akuity.io/last-used-at`: `never`, `3m`, `2d` (`-o wide`).
+    LastUsed,
 }
 
 impl Column {
@@ -140,6 +142,7 @@ impl Column {
             Column::KargoManaged => "KARGO MANAGED",
             Column::Age => "AGE",
             Column::Expires => "EXPIRES",
+            Column::LastUsed => "LAST USED",
         }
     }
 }
@@ -210,6 +213,7 @@ impl Kind {
                 ServiceAccountUid,
                 Created,
                 Expires,
+                LastUsed,
             ],
             (Kind::Role, false) => &[Name, KargoManaged, Age],
             (Kind::Role, true) => &[Name, KargoManaged, Age, ServiceAccounts, Claims],
@@ -286,6 +290,10 @@ impl Kind {
             },
             Column::Expires => kargo_api::expiry::describe(
                 annotation(object, kargo_api::expiry::EXPIRES_AT_ANNOTATION),
+                now_ms.div_euclid(1000),
+            ),
+            Column::LastUsed => kargo_api::last_used::describe(
+                annotation(object, kargo_api::last_used::LAST_USED_AT_ANNOTATION),
                 now_ms.div_euclid(1000),
             ),
         }
@@ -640,8 +648,8 @@ mod tests {
     }
 
     #[test]
-    fn wide_token_tables_show_when_each_token_expires() {
-        let token = |name: &str, expires_at: Option<&str>| {
+    fn wide_token_tables_show_when_each_token_expires_and_was_last_used() {
+        let token = |name: &str, expires_at: Option<&str>, last_used_at: Option<&str>| {
             let mut token = json!({"metadata": {
                 "name": name,
                 "creationTimestamp": "2025-06-01T11:55:00Z",
@@ -653,12 +661,19 @@ mod tests {
             if let Some(at) = expires_at {
                 token["metadata"]["annotations"]["kargo.akuity.io/expires-at"] = json!(at);
             }
+            if let Some(at) = last_used_at {
+                token["metadata"]["annotations"]["kargo.akuity.io/last-used-at"] = json!(at);
+            }
             token
         };
         let tokens = [
-            token("forever", None),
-            token("later", Some("2025-06-01T15:00:00Z")),
-            token("gone", Some("2025-06-01T11:59:59Z")),
+            token("forever", None, Some("2025-06-01T11:57:00Z")),
+            token("later", Some("2025-06-01T15:00:00Z"), None),
+            token(
+                "gone",
+                Some("2025-06-01T11:59:59Z"),
+                Some("2025-05-30T12:00:00Z"),
+            ),
         ];
         let wide = OutputFormat::Wide;
         check(
@@ -671,10 +686,10 @@ mod tests {
                 now(),
             )
             .unwrap(),
-            "NAME      SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES\n\
-             forever   my-sa             true            5m    <none>                2025-06-01T11:55:00Z   never\n\
-             later     my-sa             true            5m    <none>                2025-06-01T11:55:00Z   in 3h\n\
-             gone      my-sa             true            5m    <none>                2025-06-01T11:55:00Z   expired\n",
+            "NAME      SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES   LAST USED\n\
+             forever   my-sa             true            5m    <none>                2025-06-01T11:55:00Z   never     3m\n\
+             later     my-sa             true            5m    <none>                2025-06-01T11:55:00Z   in 3h     never\n\
+             gone      my-sa             true            5m    <none>                2025-06-01T11:55:00Z   expired   2d\n",
         );
     }
 
@@ -745,8 +760,8 @@ mod tests {
                 std::slice::from_ref(&token),
                 wide,
                 TableOptions::default(),
-                "NAME   SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES\n\
-                 t      sa                false           0s    u-1                   2025-06-01T12:00:00Z   never\n",
+                "NAME   SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES   LAST USED\n\
+                 t      sa                false           0s    u-1                   2025-06-01T12:00:00Z   never     never\n",
             ),
             (
                 Kind::Role,

@@ -305,7 +305,8 @@ fn all_projects_and_wide_tables_show_every_visible_project() {
                 "AGE",
                 "SERVICE ACCOUNT UID",
                 "CREATED",
-                "EXPIRES"
+                "EXPIRES",
+                "LAST USED"
             ],
             &[
                 "deployer-token",
@@ -314,6 +315,7 @@ fn all_projects_and_wide_tables_show_every_visible_project() {
                 "AGE",
                 &uid,
                 &created,
+                "never",
                 "never"
             ],
         ])

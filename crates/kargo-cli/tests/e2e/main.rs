@@ -91,4 +91,5 @@ mod replicas;
 mod request_bounds;
 mod sessions;
 mod token_expiry;
+mod token_last_used;
 mod tokens;

@@ -58,25 +58,26 @@ fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
-/// The EXPIRES cell (the last) of token `name` in `kargo get sats -o wide`.
+/// The EXPIRES cell (before LAST USED, the last) of token `name` in `kargo get sats -o wide`.
 fn expires_cell(admin: &Kargo, name: &str) -> String {
     let out = admin.run(&["get", "sats", "-p", P, "-o", "wide"]);
     let table = out.ok();
     let header = table.lines().next().unwrap_or_default();
     assert!(
-        header.starts_with("NAME ") && header.contains("   AGE ") && header.ends_with("   EXPIRES"),
+        header.starts_with("NAME ")
+            && header.contains("   AGE ")
+            && header.ends_with("   EXPIRES   LAST USED"),
         "{table}"
+    );
+    let (start, end) = (
+        header.find("EXPIRES").unwrap(),
+        header.find("LAST USED").unwrap(),
     );
     let row = table
         .lines()
         .find(|l| l.split_whitespace().next() == Some(name))
         .unwrap_or_else(|| panic!("no {name} in:\n{table}"));
-    row.trim_end()
-        .rsplit("   ")
-        .next()
-        .unwrap()
-        .trim()
-        .to_owned()
+    row.get(start..end).unwrap_or_default().trim().to_owned()
 }
 
 #[test]
