@@ -133,7 +133,7 @@ pub struct AuthView {
     decisions: Decisions,
     keys: RwLock<Arc<KeySet>>,
     key_generation: std::sync::atomic::AtomicU64,
-    /// Legacy tokens used since the flusher last looked.
+    /// Legacy tokens used since the flusher last took them.
     usage: UsageLog,
 }
 
@@ -260,55 +260,55 @@ fn apply(
         // Every Secret, not only token Secrets: bound tokens may be bound to any Secret, and a
         // legacy token is checked against the Secret it names whatever its type (as in
         // Kubernetes, only `data.token` is compared).
-        ("", "Secret") => apply_secret(ids, ns, name, head),
+        ("", "Secret") => match head {
+            Some(head) => {
+                let token_hash = head
+                    .data("token")
+                    .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
+                    .map(|t| token_hash(&t));
+                let expiry = Expiry::of(head.annotation(EXPIRES_AT_ANNOTATION));
+                let before = lookup(&ids.secrets, ns, name);
+                let was_malformed = before.is_some_and(|s| s.expiry == Expiry::Malformed);
+                let usage = match before {
+                    Some(before) if before.usage.is_of(&head.metadata.uid) => before.usage.clone(),
+                    _ => Usage::new(ns, name, &head.metadata.uid),
+                };
+                if expiry == Expiry::Malformed && !was_malformed {
+                    // Once per Secret that turns malformed; the value only, never the token.
+                    tracing::warn!(
+                        namespace = ns,
+                        secret = name,
+                        value = head.annotation(EXPIRES_AT_ANNOTATION).unwrap_or_default(),
+                        "refusing the token of a Secret whose {EXPIRES_AT_ANNOTATION} annotation is not an RFC 3339 time"
+                    );
+                }
+                insert(
+                    &mut ids.secrets,
+                    ns,
+                    name,
+                    TokenSecret {
+                        uid: head.metadata.uid.clone(),
+                        account: head
+                            .annotation(SERVICE_ACCOUNT_NAME_ANNOTATION)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        token_hash,
+                        deleting: head.deleting(),
+                        expiry,
+                        usage,
+                    },
+                );
+            }
+            None => remove(&mut ids.secrets, ns, name),
+        },
         (resources::RBAC_GROUP, _) => apply_rbac(policy, rt, ns, name, value.map(|(v, _)| v)),
         _ => {}
     }
 }
 
-/// Applies a Secret's new head (`None`: deleted) to the token Secrets.
-fn apply_secret(ids: &mut Identities, ns: &str, name: &str, head: Option<&Head>) {
-    match head {
-        Some(head) => {
-            let token_hash = head
-                .data("token")
-                .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
-                .map(|t| token_hash(&t));
-            let expiry = Expiry::of(head.annotation(EXPIRES_AT_ANNOTATION));
-            let before = lookup(&ids.secrets, ns, name);
-            let was_malformed = before.is_some_and(|s| s.expiry == Expiry::Malformed);
-            let usage = match before {
-                Some(before) if before.usage.is_of(&head.metadata.uid) => before.usage.clone(),
-                _ => Usage::new(ns, name, &head.metadata.uid),
-            };
-            if expiry == Expiry::Malformed && !was_malformed {
-                // Once per Secret that turns malformed; the value only, never the token.
-                tracing::warn!(
-                    namespace = ns,
-                    secret = name,
-                    value = head.annotation(EXPIRES_AT_ANNOTATION).unwrap_or_default(),
-                    "refusing the token of a Secret whose {EXPIRES_AT_ANNOTATION} annotation is not an RFC 3339 time"
-                );
-            }
-            insert(
-                &mut ids.secrets,
-                ns,
-                name,
-                TokenSecret {
-                    uid: head.metadata.uid.clone(),
-                    account: head
-                        .annotation(SERVICE_ACCOUNT_NAME_ANNOTATION)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    token_hash,
-                    deleting: head.deleting(),
-                    expiry,
-                    usage,
-                },
-            );
-        }
-        None => remove(&mut ids.secrets, ns, name),
-    }
+/// Whether `key` is a Secret's.
+fn is_secret_key(key: &str) -> bool {
+    resources::parse_key(key).is_some_and(|(rt, _, _)| (rt.group, rt.kind) == ("", "Secret"))
 }
 
 /// Whether a stored Namespace is labeled as a project's (`kargo.akuity.io/project: "true"`).
@@ -377,17 +377,11 @@ impl ViewWriter {
                     .identities
                     .write()
                     .unwrap_or_else(|p| p.into_inner());
-                if let Some((rt, ns, name)) = resources::parse_key(key)
-                    && (rt.group, rt.kind) == ("", "Secret")
-                {
-                    // A Secret is no part of the policy: its writes (a token's last use, once a
-                    // minute) must not forget the remembered decisions.
-                    apply_secret(
-                        &mut ids,
-                        ns.unwrap_or_default(),
-                        name,
-                        value.and_then(|v| v.1),
-                    );
+                if is_secret_key(key) {
+                    // A Secret is no part of the policy (applied against an empty one): its
+                    // writes, such as a token's last use once a minute, must not forget the
+                    // remembered decisions.
+                    apply(&mut ids, &mut Policy::new(), key, value);
                 } else {
                     let mut policy = self.view.policy_mut();
                     apply(&mut ids, &mut policy, key, value);
@@ -480,5 +474,39 @@ mod tests {
         }));
         writer.write(&role_key, Some((&narrower, None)));
         assert!(view.allows(&alice, &get).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_secret_write_keeps_the_remembered_decisions_and_a_role_write_forgets_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn kargo_store::Store> =
+            Arc::new(kargo_store::sqlite::SqliteStore::open(&dir.path().join("s.db")).unwrap());
+        let view = AuthView::new(crate::keys::load_or_create(&store).await.unwrap());
+        let mut writer = view.writer();
+        let role = bytes(json!({
+            "metadata": {"name": "reader"},
+            "rules": [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]}],
+        }));
+        let binding = bytes(json!({
+            "metadata": {"name": "reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "reader"},
+            "subjects": [{"kind": "User", "name": "alice"}],
+        }));
+        let role_key = CLUSTERROLES.key(None, "reader");
+        writer.write(&role_key, Some((&role, None)));
+        writer.write(&CLUSTERROLEBINDINGS.key(None, "reader"), Some((&binding, None)));
+        let alice = UserInfo::new("alice", ["system:authenticated"]);
+        let get: Attributes = Attributes::resource("get", "p", "", "serviceaccounts")
+            .with_name("sa")
+            .into();
+        assert_eq!(view.allows(&alice, &get), Ok(()));
+        assert!(view.decisions.allowed(&alice, &get), "remembered");
+
+        let secret = bytes(json!({"metadata": {"name": "t", "namespace": "p"}}));
+        let secret_key = kargo_api::resources::SECRETS.key(Some("p"), "t");
+        writer.write(&secret_key, Some((&secret, None)));
+        assert!(view.decisions.allowed(&alice, &get), "a Secret is no part of the policy");
+        writer.write(&role_key, Some((&role, None)));
+        assert!(!view.decisions.allowed(&alice, &get), "a role is");
     }
 }
