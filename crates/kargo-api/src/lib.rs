@@ -5,6 +5,8 @@
 //!
 //! - [`duration`]: ages as kubectl prints them (`5m30s`).
 //! - [`expiry`]: token expiry: the `kargo.akuity.io/expires-at` annotation and lifetimes (`90d`).
+//! - [`last_used`]: when a token was last used: `kargo.akuity.io/last-used-at`/`-from` and
+//!   Kubernetes' `kubernetes.io/legacy-token-last-used` label.
 //! - [`field`]: field errors ([`field::FieldError`]) rendered as Go's `field.Error`, their
 //!   `Status` causes, and the message of a 422 `Invalid` ([`field::invalid_message`]).
 //! - [`names`]: name, label and annotation rules with Kubernetes' messages, `ObjectMeta`
@@ -37,6 +39,7 @@ pub mod field;
 pub mod json;
 pub mod kargo;
 pub mod kubeconfig;
+pub mod last_used;
 pub mod limits;
 pub mod names;
 pub mod patch;

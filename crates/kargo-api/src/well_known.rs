@@ -13,3 +13,6 @@ pub const SERVICE_ACCOUNT_TOKEN_TYPE: &str = "kubernetes.io/service-account-toke
 pub const METADATA_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 /// The default Secret type (a Secret with no `type`).
 pub const OPAQUE_SECRET_TYPE: &str = "Opaque";
+/// Label of a legacy token Secret: the UTC date (`2026-01-02`) its token was last used, updated
+/// at most daily (kube-apiserver's `LastUsedLabelKey`).
+pub const LEGACY_TOKEN_LAST_USED_LABEL: &str = "kubernetes.io/legacy-token-last-used";

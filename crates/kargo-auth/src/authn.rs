@@ -217,12 +217,12 @@ impl Authenticator {
         token: &str,
         source: Option<IpAddr>,
     ) -> Result<Arc<UserInfo>, AuthFailure> {
-        let (mut credential, mut identified) = self.identify(token);
+        let (mut credential, mut identified) = self.identify(token, source);
         if let Err(Reason::Oidc(OidcError::UnknownKid(_))) = &identified
             && let Some(oidc) = &self.oidc
             && Box::pin(oidc.wait_for_keys()).await
         {
-            (credential, identified) = self.identify(token);
+            (credential, identified) = self.identify(token, source);
         }
         let attempt = self.counted(identified, source);
         self.finish(credential, source, attempt)
@@ -243,12 +243,16 @@ impl Authenticator {
     }
 
     fn token(&self, token: &str, source: Option<IpAddr>) -> (Credential, Attempt) {
-        let (credential, identified) = self.identify(token);
+        let (credential, identified) = self.identify(token, source);
         (credential, self.counted(identified, source))
     }
 
-    /// Who a bearer token speaks for, or why it is refused (not counted yet).
-    fn identify(&self, token: &str) -> (Credential, Result<Arc<UserInfo>, Reason>) {
+    /// Who a bearer token sent from `source` speaks for, or why it is refused (not counted yet).
+    fn identify(
+        &self,
+        token: &str,
+        source: Option<IpAddr>,
+    ) -> (Credential, Result<Arc<UserInfo>, Reason>) {
         // A person's ID token verified before: a hash and a lookup.
         if let Some(oidc) = &self.oidc
             && let Some(user) = oidc.cached(token)
@@ -257,7 +261,7 @@ impl Authenticator {
         }
         // Service-account tokens: their verified signatures are cached, so the common case
         // costs a hash and two lookups.
-        let refused = match self.tokens.authenticate(token, None) {
+        let refused = match self.tokens.authenticate_from(token, None, source) {
             Ok(authenticated) => return (authenticated.credential, Ok(authenticated.user)),
             Err(reason) => reason,
         };

@@ -4,6 +4,7 @@
 //! - [`admin`]: the admin account's password and tokens;
 //! - [`limits`]: failed logins and tokens counted per source address, with back-off;
 //! - [`tokens`]: service-account tokens;
+//! - [`usage`]: which legacy tokens were used, when and from where, until the flusher writes it;
 //! - [`oidc`]: people's ID tokens from the OpenID provider (single sign-on);
 //! - [`rbac`]: Kubernetes RBAC evaluated in process;
 //! - [`observe`]: the seam that sees every authentication attempt and authorization decision;
@@ -28,6 +29,7 @@ pub mod oidc;
 pub mod rbac;
 pub mod tls;
 pub mod tokens;
+pub mod usage;
 pub mod view;
 
 #[cfg(test)]

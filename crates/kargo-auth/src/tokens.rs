@@ -13,8 +13,12 @@
 //! So are the rest of a token's lifecycle: a Secret annotated `kargo.akuity.io/disabled` refuses
 //! its token, and a rotated Secret accepts the SHA-256 of its previous value (never the value
 //! itself) until `kargo.akuity.io/previous-token-valid-until`.
+//!\n//! A legacy token that passes is recorded as used, with the minute and the client's address, in
+//! the view's [`UsageLog`](crate::usage::UsageLog) (an atomic load per request; see
+//! [`crate::usage`]); the flusher writes it to the Secret later, never the request.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
@@ -202,11 +206,23 @@ impl TokenAuthenticator {
     }
 
     /// Verifies a token for `audiences` (the API's when `None`); the error is the reason
-    /// TokenReview reports.
+    /// TokenReview reports. A legacy token that passes is recorded as used from no known
+    /// address (a TokenReview: the token counts as used, as in Kubernetes).
     pub fn authenticate<'a>(
         &'a self,
         token: &str,
         audiences: Option<&'a [String]>,
+    ) -> Result<Authenticated<'a>, String> {
+        self.authenticate_from(token, audiences, None)
+    }
+
+    /// [`TokenAuthenticator::authenticate`] for a request from `source`: a legacy token that
+    /// passes is recorded as used from there.
+    pub fn authenticate_from<'a>(
+        &'a self,
+        token: &str,
+        audiences: Option<&'a [String]>,
+        source: Option<IpAddr>,
     ) -> Result<Authenticated<'a>, String> {
         let wanted = audiences
             .filter(|a| !a.is_empty())
@@ -264,6 +280,9 @@ impl TokenAuthenticator {
                         live.uid
                     ));
                 }
+                self.view
+                    .usage()
+                    .record(&stored.usage, (self.clock)(), source);
                 Ok(Authenticated {
                     user: verified.user.clone(),
                     audiences: Cow::Borrowed(wanted),

@@ -13,6 +13,7 @@ use kargo_store::{Event, EventKind};
 use super::decisions::Decisions;
 use super::keys::{KEYS_KEY, KeySet};
 use super::rbac::{Attributes, Policy, UserInfo};
+use super::usage::{Usage, UsageLog};
 use kargo_api::expiry::{EXPIRES_AT_ANNOTATION, parse_expires_at};
 use kargo_api::kargo::{PROJECT_LABEL, TRUE};
 use kargo_api::token_lifecycle::{
@@ -49,6 +50,8 @@ pub(crate) struct TokenSecret {
     /// The value it held before its last rotation, accepted until a Unix second: its SHA-256
     /// and that second (`kargo.akuity.io/previous-token-sha256`, `...-valid-until`).
     pub previous: Option<([u8; 32], i64)>,
+    /// Its token's uses not yet written (kept across updates of the same Secret).
+    pub usage: Arc<Usage>,
 }
 
 /// A token Secret's `kargo.akuity.io/expires-at`, read once when the Secret is seen.
@@ -115,6 +118,20 @@ impl Identities {
     pub fn secret(&self, namespace: &str, name: &str) -> Option<&TokenSecret> {
         lookup(&self.secrets, namespace, name)
     }
+
+    /// Gives each Secret of `self` the usage its namesake of the same uid has in `old` (a relist
+    /// must not lose the uses not yet written).
+    fn carry_usage(&mut self, old: &Identities) {
+        for (ns, names) in &mut self.secrets {
+            for (name, secret) in names {
+                if let Some(before) = lookup(&old.secrets, ns, name)
+                    && before.usage.is_of(&secret.uid)
+                {
+                    secret.usage = before.usage.clone();
+                }
+            }
+        }
+    }
 }
 
 /// The view.
@@ -125,6 +142,8 @@ pub struct AuthView {
     decisions: Decisions,
     keys: RwLock<Arc<KeySet>>,
     key_generation: std::sync::atomic::AtomicU64,
+    /// Legacy tokens used since the flusher last took them.
+    usage: UsageLog,
 }
 
 /// SHA-256 of a token: what the view keeps of a token Secret's value (and of the previous
@@ -145,7 +164,13 @@ impl AuthView {
             decisions: Decisions::default(),
             keys: RwLock::new(Arc::new(keys)),
             key_generation: std::sync::atomic::AtomicU64::new(0),
+            usage: UsageLog::default(),
         })
+    }
+
+    /// The legacy tokens used since the flusher last took them.
+    pub fn usage(&self) -> &UsageLog {
+        &self.usage
     }
 
     /// Accounts and token Secrets.
@@ -252,8 +277,12 @@ fn apply(
                     .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
                     .map(|t| token_hash(&t));
                 let expiry = Expiry::of(head.annotation(EXPIRES_AT_ANNOTATION));
-                let was_malformed =
-                    lookup(&ids.secrets, ns, name).is_some_and(|s| s.expiry == Expiry::Malformed);
+                let before = lookup(&ids.secrets, ns, name);
+                let was_malformed = before.is_some_and(|s| s.expiry == Expiry::Malformed);
+                let usage = match before {
+                    Some(before) if before.usage.is_of(&head.metadata.uid) => before.usage.clone(),
+                    _ => Usage::new(ns, name, &head.metadata.uid),
+                };
                 if expiry == Expiry::Malformed && !was_malformed {
                     // Once per Secret that turns malformed; the value only, never the token.
                     tracing::warn!(
@@ -281,6 +310,7 @@ fn apply(
                             head.annotation(PREVIOUS_TOKEN_SHA256_ANNOTATION),
                             head.annotation(PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION),
                         ),
+                        usage,
                     },
                 );
             }
@@ -289,6 +319,11 @@ fn apply(
         (resources::RBAC_GROUP, _) => apply_rbac(policy, rt, ns, name, value.map(|(v, _)| v)),
         _ => {}
     }
+}
+
+/// Whether `key` is a Secret's.
+fn is_secret_key(key: &str) -> bool {
+    resources::parse_key(key).is_some_and(|(rt, _, _)| (rt.group, rt.kind) == ("", "Secret"))
 }
 
 /// Whether a stored Namespace is labeled as a project's (`kargo.akuity.io/project: "true"`).
@@ -357,8 +392,15 @@ impl ViewWriter {
                     .identities
                     .write()
                     .unwrap_or_else(|p| p.into_inner());
-                let mut policy = self.view.policy_mut();
-                apply(&mut ids, &mut policy, key, value);
+                if is_secret_key(key) {
+                    // A Secret is no part of the policy (applied against an empty one): its
+                    // writes, such as a token's last use once a minute, must not forget the
+                    // remembered decisions.
+                    apply(&mut ids, &mut Policy::new(), key, value);
+                } else {
+                    let mut policy = self.view.policy_mut();
+                    apply(&mut ids, &mut policy, key, value);
+                }
             }
         }
     }
@@ -376,12 +418,15 @@ impl Handler for ViewWriter {
     }
 
     fn resync_end(&mut self) {
-        if let Some((ids, policy)) = self.staging.take() {
-            *self
+        if let Some((mut ids, policy)) = self.staging.take() {
+            let mut live = self
                 .view
                 .identities
                 .write()
-                .unwrap_or_else(|p| p.into_inner()) = ids;
+                .unwrap_or_else(|p| p.into_inner());
+            ids.carry_usage(&live);
+            *live = ids;
+            drop(live);
             *self.view.policy_mut() = policy;
         }
     }
@@ -444,5 +489,45 @@ mod tests {
         }));
         writer.write(&role_key, Some((&narrower, None)));
         assert!(view.allows(&alice, &get).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_secret_write_keeps_the_remembered_decisions_and_a_role_write_forgets_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn kargo_store::Store> =
+            Arc::new(kargo_store::sqlite::SqliteStore::open(&dir.path().join("s.db")).unwrap());
+        let view = AuthView::new(crate::keys::load_or_create(&store).await.unwrap());
+        let mut writer = view.writer();
+        let role = bytes(json!({
+            "metadata": {"name": "reader"},
+            "rules": [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]}],
+        }));
+        let binding = bytes(json!({
+            "metadata": {"name": "reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "reader"},
+            "subjects": [{"kind": "User", "name": "alice"}],
+        }));
+        let role_key = CLUSTERROLES.key(None, "reader");
+        writer.write(&role_key, Some((&role, None)));
+        writer.write(
+            &CLUSTERROLEBINDINGS.key(None, "reader"),
+            Some((&binding, None)),
+        );
+        let alice = UserInfo::new("alice", ["system:authenticated"]);
+        let get: Attributes = Attributes::resource("get", "p", "", "serviceaccounts")
+            .with_name("sa")
+            .into();
+        assert_eq!(view.allows(&alice, &get), Ok(()));
+        assert!(view.decisions.allowed(&alice, &get), "remembered");
+
+        let secret = bytes(json!({"metadata": {"name": "t", "namespace": "p"}}));
+        let secret_key = kargo_api::resources::SECRETS.key(Some("p"), "t");
+        writer.write(&secret_key, Some((&secret, None)));
+        assert!(
+            view.decisions.allowed(&alice, &get),
+            "a Secret is no part of the policy"
+        );
+        writer.write(&role_key, Some((&role, None)));
+        assert!(!view.decisions.allowed(&alice, &get), "a role is");
     }
 }

@@ -128,6 +128,8 @@ enum Column {
     Labels,
     /// A token's `kargo.akuity.io/expires-at`: `never`, `in 3h`, `expired` (`-o wide`).
     Expires,
+    /// A token's `kargo.akuity.io/last-used-at`: `never`, `3m`, `2d` (`-o wide`).
+    LastUsed,
     /// A token's state: `active`, `disabled`, `rotating (old value valid 5h)` (`-o wide`).
     State,
     /// A token's `kargo.akuity.io/description` (`-o wide`).
@@ -150,6 +152,7 @@ impl Column {
             Column::KargoManaged => "KARGO MANAGED",
             Column::Age => "AGE",
             Column::Expires => "EXPIRES",
+            Column::LastUsed => "LAST USED",
             Column::State => "STATE",
             Column::Description => "DESCRIPTION",
         }
@@ -225,6 +228,7 @@ impl Kind {
                 ServiceAccountUid,
                 Created,
                 Expires,
+                LastUsed,
                 State,
                 Description,
             ],
@@ -237,6 +241,7 @@ impl Kind {
                 ServiceAccountUid,
                 Created,
                 Expires,
+                LastUsed,
                 State,
                 Description,
             ],
@@ -326,6 +331,10 @@ impl Kind {
             ),
             Column::Expires => kargo_api::expiry::describe(
                 annotation(object, kargo_api::expiry::EXPIRES_AT_ANNOTATION),
+                now_ms.div_euclid(1000),
+            ),
+            Column::LastUsed => kargo_api::last_used::describe(
+                annotation(object, kargo_api::last_used::LAST_USED_AT_ANNOTATION),
                 now_ms.div_euclid(1000),
             ),
         }
@@ -765,12 +774,58 @@ mod tests {
                 now(),
             )
             .unwrap(),
-            "NAME      SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES   STATE                           DESCRIPTION\n\
-             forever   my-sa             true            5m    <none>                2025-06-01T11:55:00Z   never     active                          <none>\n\
-             later     my-sa             true            5m    <none>                2025-06-01T11:55:00Z   in 3h     active                          <none>\n\
-             gone      my-sa             true            5m    <none>                2025-06-01T11:55:00Z   expired   active                          <none>\n\
-             off       my-sa             true            5m    <none>                2025-06-01T11:55:00Z   never     disabled                        deploys from CI\n\
-             new       my-sa             true            5m    <none>                2025-06-01T11:55:00Z   never     rotating (old value valid 5h)   <none>\n",
+            "NAME      SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES   LAST USED   STATE                           DESCRIPTION\n\
+             forever   my-sa             true            5m    <none>                2025-06-01T11:55:00Z   never     never       active                          <none>\n\
+             later     my-sa             true            5m    <none>                2025-06-01T11:55:00Z   in 3h     never       active                          <none>\n\
+             gone      my-sa             true            5m    <none>                2025-06-01T11:55:00Z   expired   never       active                          <none>\n\
+             off       my-sa             true            5m    <none>                2025-06-01T11:55:00Z   never     never       disabled                        deploys from CI\n\
+             new       my-sa             true            5m    <none>                2025-06-01T11:55:00Z   never     never       rotating (old value valid 5h)   <none>\n",
+        );
+    }
+
+    #[test]
+    fn wide_token_tables_show_when_each_token_expires_and_was_last_used() {
+        let token = |name: &str, expires_at: Option<&str>, last_used_at: Option<&str>| {
+            let mut token = json!({"metadata": {
+                "name": name,
+                "creationTimestamp": "2025-06-01T11:55:00Z",
+                "annotations": {
+                    "kubernetes.io/service-account.name": "my-sa",
+                    "rbac.kargo.akuity.io/managed": "true",
+                },
+            }});
+            if let Some(at) = expires_at {
+                token["metadata"]["annotations"]["kargo.akuity.io/expires-at"] = json!(at);
+            }
+            if let Some(at) = last_used_at {
+                token["metadata"]["annotations"]["kargo.akuity.io/last-used-at"] = json!(at);
+            }
+            token
+        };
+        let tokens = [
+            token("forever", None, Some("2025-06-01T11:57:00Z")),
+            token("later", Some("2025-06-01T15:00:00Z"), None),
+            token(
+                "gone",
+                Some("2025-06-01T11:59:59Z"),
+                Some("2025-05-30T12:00:00Z"),
+            ),
+        ];
+        let wide = OutputFormat::Wide;
+        check(
+            &render_list(
+                Kind::ServiceAccountToken,
+                &tokens,
+                Shape::List,
+                Some(&wide),
+                TableOptions::default(),
+                now(),
+            )
+            .unwrap(),
+            "NAME      SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES   LAST USED   STATE    DESCRIPTION\n\
+             forever   my-sa             true            5m    <none>                2025-06-01T11:55:00Z   never     3m          active   <none>\n\
+             later     my-sa             true            5m    <none>                2025-06-01T11:55:00Z   in 3h     never       active   <none>\n\
+             gone      my-sa             true            5m    <none>                2025-06-01T11:55:00Z   expired   2d          active   <none>\n",
         );
     }
 
@@ -841,8 +896,8 @@ mod tests {
                 std::slice::from_ref(&token),
                 wide,
                 TableOptions::default(),
-                "NAME   SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES   STATE    DESCRIPTION\n\
-                 t      sa                false           0s    u-1                   2025-06-01T12:00:00Z   never     active   <none>\n",
+                "NAME   SERVICE ACCOUNT   KARGO MANAGED   AGE   SERVICE ACCOUNT UID   CREATED                EXPIRES   LAST USED   STATE    DESCRIPTION\n\
+                 t      sa                false           0s    u-1                   2025-06-01T12:00:00Z   never     never       active   <none>\n",
             ),
             (
                 Kind::Role,

@@ -45,6 +45,11 @@ pub struct ServerArgs {
     /// How long Events are kept after they last happened (`1h`, `30m`; kube-apiserver's flag).
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_positive_duration)]
     pub event_ttl: Duration,
+    /// How often to write when tokens were last used to their Secrets (`30s`, `1m`); a
+    /// Secret is written at most once a minute whatever this is (see docs/operations.md,
+    /// "Token last use").
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_interval)]
+    pub token_last_used_interval: Duration,
     /// On SIGTERM, keep serving this long with `/readyz` failing (`[-]shutdown`), so that load
     /// balancers stop sending requests before the server stops (kube-apiserver's flag).
     #[arg(
@@ -592,6 +597,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// `--token-last-used-interval`: a duration from 1 s to 1 h.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_duration(text)?;
+    if (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&interval) {
+        Ok(interval)
+    } else {
+        Err(format!("{text:?} is not between 1s and 1h"))
+    }
+}
+
 /// Runs the server until interrupted, or one of the store commands.
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     crate::logs::init(&args.log, args.log_format).map_err(anyhow::Error::msg)?;
@@ -635,6 +650,7 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         shutdown_delay: args.shutdown_delay_duration,
         audit: args.audit.config(),
         token_lifetimes: args.token_lifetimes.lifetimes()?,
+        token_last_used_interval: args.token_last_used_interval,
     };
     let outcome = runtime.block_on(kargo_server::server::run(config, |started| {
         use std::io::Write;
@@ -774,6 +790,22 @@ mod tests {
             args.token_lifetimes.lifetimes().unwrap_err().to_string(),
             "the default token lifetime 2d exceeds the maximum of 1d"
         );
+    }
+
+    #[test]
+    fn the_token_last_used_interval_is_a_minute_by_default_and_between_1s_and_1h() {
+        let interval = |args: &[&str]| parse(args).map(|a| a.token_last_used_interval);
+        assert_eq!(interval(&[]), Ok(Duration::from_secs(60)));
+        let flag = "--token-last-used-interval";
+        assert_eq!(interval(&[flag, "1s"]), Ok(Duration::from_secs(1)));
+        assert_eq!(interval(&[flag, "1h"]), Ok(Duration::from_secs(3600)));
+        for bad in ["0s", "500ms", "61m", "soon"] {
+            assert_eq!(
+                interval(&[flag, bad]).err(),
+                Some(clap::error::ErrorKind::ValueValidation),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`compactor`]: drops store history older than about one interval;
 //! - [`event_ttl`]: deletes Events older than the server's event TTL;
 //! - [`gc`]: owner references (background, foreground, orphan);
+//! - [`last_used`]: when legacy tokens were last used, written to their Secrets once a minute;
 //! - [`namespace`]: deleting a namespace deletes what is in it;
 //! - [`tokens`]: service-account token Secrets get their token.
 //!
@@ -15,6 +16,7 @@ pub mod aggregation;
 pub mod compactor;
 pub mod event_ttl;
 pub mod gc;
+pub mod last_used;
 pub mod namespace;
 #[cfg(test)]
 mod tests;

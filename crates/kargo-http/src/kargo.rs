@@ -238,22 +238,17 @@ const CREATE_TOKEN: Op = Op::bearer(
     "create-token",
     handler!(create_token),
     201,
-    Some("KubernetesObject"),
+    Some("TokenSecret"),
 )
 .takes("CreateTokenRequest");
 const LIST_TOKENS: Op = Op::bearer(
     "list-tokens",
     handler!(list_tokens),
     200,
-    Some("KubernetesList"),
+    Some("TokenSecretList"),
 )
 .query(SERVICE_ACCOUNT_FILTER);
-const GET_TOKEN: Op = Op::bearer(
-    "get-token",
-    handler!(get_token),
-    200,
-    Some("KubernetesObject"),
-);
+const GET_TOKEN: Op = Op::bearer("get-token", handler!(get_token), 200, Some("TokenSecret"));
 const DELETE_TOKEN: Op = Op::bearer("delete-token", handler!(delete_token), 204, None);
 const DISABLE_TOKEN: Op = Op::bearer(
     "disable-token",

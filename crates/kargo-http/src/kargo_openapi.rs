@@ -7,7 +7,10 @@
 
 use std::sync::OnceLock;
 
+use kargo_api::expiry::EXPIRES_AT_ANNOTATION;
+use kargo_api::last_used::{LAST_USED_AT_ANNOTATION, LAST_USED_FROM_ANNOTATION};
 use kargo_api::resources::KARGO_API_VERSION;
+use kargo_api::well_known::LEGACY_TOKEN_LAST_USED_LABEL;
 use serde_json::{Value, json};
 
 use crate::kargo::{Access, ROUTES, Route};
@@ -168,6 +171,70 @@ fn schemas() -> Value {
                 "apiVersion": {"type": "string"},
                 "kind": {"type": "string"},
                 "metadata": schema("ObjectMeta"),
+            },
+        },
+        "TokenSecret": {
+            "type": "object",
+            "description": "A token Secret (type kubernetes.io/service-account-token), data.token redacted",
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "type": {"type": "string"},
+                "metadata": schema("TokenSecretMeta"),
+                "data": string_map,
+            },
+        },
+        "TokenSecretMeta": {
+            "type": "object",
+            "description": "A token Secret's metadata: when the token expires and when it was last used",
+            "properties": {
+                "name": {"type": "string"},
+                "namespace": {"type": "string"},
+                "uid": {"type": "string"},
+                "resourceVersion": {"type": "string"},
+                "creationTimestamp": {"type": "string", "format": "date-time"},
+                "labels": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "properties": {
+                        LEGACY_TOKEN_LAST_USED_LABEL: {
+                            "type": "string",
+                            "format": "date",
+                            "description": "The UTC date of the token's last use, updated at most daily (as Kubernetes)",
+                        },
+                    },
+                },
+                "annotations": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "properties": {
+                        EXPIRES_AT_ANNOTATION: {
+                            "type": "string",
+                            "format": "date-time",
+                            "description": "The token is refused from this time on (absent: never expires)",
+                        },
+                        LAST_USED_AT_ANNOTATION: {
+                            "type": "string",
+                            "format": "date-time",
+                            "description": "The minute the token was last used (absent: never used); written by the server about once a minute",
+                        },
+                        LAST_USED_FROM_ANNOTATION: {
+                            "type": "string",
+                            "description": "The client address of a use in the minute of last-used-at",
+                        },
+                    },
+                },
+            },
+        },
+        "TokenSecretList": {
+            "type": "object",
+            "description": "A SecretList of token Secrets, items sorted by name",
+            "required": ["items"],
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "metadata": {"type": "object"},
+                "items": {"type": "array", "items": schema("TokenSecret")},
             },
         },
         "KubernetesList": {

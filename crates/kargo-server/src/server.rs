@@ -307,6 +307,9 @@ pub struct ServerConfig {
     /// Bounds on the lifetime of tokens created through the Kargo API
     /// (`--max-token-lifetime`, `--default-token-lifetime`); none by default.
     pub token_lifetimes: kargo_core::TokenLifetimes,
+    /// How often this replica writes when tokens were last used to their Secrets
+    /// (`--token-last-used-interval`; a Secret is written at most once a minute whatever it is).
+    pub token_last_used_interval: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -858,6 +861,8 @@ pub(crate) async fn assemble(
     }
 
     let registry = registry.with_cache(cache, synced_rx.clone());
+    kargo_controllers::last_used::LastUsedFlusher::new(registry.clone(), view.clone())
+        .start(config.token_last_used_interval, shutdown.clone());
     let issuer = (config.issuer.clone()).unwrap_or_else(|| format!("https://{advertised_address}"));
     let (mut observers, mut auth_observers): (_, Vec<Arc<dyn AuthObserver>>) = if config.observe {
         let observers = observers

@@ -99,6 +99,7 @@ impl TestApi {
             shutdown_delay: std::time::Duration::ZERO,
             audit: None,
             token_lifetimes: kargo_core::TokenLifetimes::default(),
+            token_last_used_interval: kargo_controllers::last_used::INTERVAL,
         };
         configure(&mut config);
         let store = wrap(config.store.open(dir.path()).await.expect("a SQLite store"));

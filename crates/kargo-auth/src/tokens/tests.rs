@@ -362,3 +362,64 @@ async fn a_rotated_tokens_old_value_works_until_its_grace_ends_and_the_new_one_f
     assert_refused(&authn, &old, "Token has been disabled");
     assert_refused(&authn, &new, "Token has been disabled");
 }
+
+/// The uses taken from the view's log: (secret, minute, address).
+fn taken(world: &World) -> Vec<(String, i64, Option<std::net::IpAddr>)> {
+    let mut taken: Vec<_> = world
+        .view
+        .usage()
+        .take()
+        .into_iter()
+        .map(|u| (u.name, u.used.minute, u.used.from))
+        .collect();
+    taken.sort();
+    taken
+}
+
+#[tokio::test]
+async fn a_legacy_token_is_recorded_as_used_once_a_minute_with_its_address_and_kept_across_secret_updates()
+ {
+    let (world, uid) = world_with_account().await;
+    let token = world.token_secret("p", "ci-token", "ci", &uid).await;
+    let noon = kargo_api::expiry::parse_expires_at("2030-01-02T12:00:00Z").unwrap();
+    let (time, clock) = clock(noon + 5);
+    let authn = world.authenticator_with_clock(clock);
+    let from: Option<std::net::IpAddr> = Some("192.0.2.7".parse().unwrap());
+    let other: Option<std::net::IpAddr> = Some("2001:db8::9".parse().unwrap());
+    assert!(taken(&world).is_empty(), "not used yet");
+
+    assert!(authn.authenticate_token(&token, from).is_ok());
+    assert!(authn.authenticate_token(&token, other).is_ok());
+    assert!(authn.authenticate_token("not-a-token", from).is_err());
+    assert_eq!(taken(&world), [("ci-token".to_owned(), noon, from)]);
+    assert!(authn.authenticate_token(&token, other).is_ok());
+    assert!(
+        taken(&world).is_empty(),
+        "the same minute again is no new use"
+    );
+
+    // A write of the Secret (as the flusher's) keeps what was recorded and not yet taken.
+    time.store(noon + 61, std::sync::atomic::Ordering::SeqCst);
+    assert!(authn.authenticate_token(&token, other).is_ok());
+    world
+        .registry
+        .update_with(
+            kargo_registry::Target::new(&SECRETS, Some("p"), "ci-token"),
+            &kargo_registry::WriteOptions::default(),
+            |secret| {
+                let mut secret = secret.clone();
+                secret["metadata"]["labels"]["x"] = "y".into();
+                Ok(secret)
+            },
+        )
+        .await
+        .unwrap();
+    world.settle().await;
+    assert!(authn.authenticate_token(&token, from).is_ok());
+    assert_eq!(taken(&world), [("ci-token".to_owned(), noon + 60, other)]);
+
+    // TokenReview counts as a use, from no known address.
+    time.store(noon + 125, std::sync::atomic::Ordering::SeqCst);
+    assert!(authn.tokens().authenticate(&token, None).is_ok());
+    assert_eq!(taken(&world), [("ci-token".to_owned(), noon + 120, None)]);
+}

@@ -306,6 +306,7 @@ fn all_projects_and_wide_tables_show_every_visible_project() {
                 "SERVICE ACCOUNT UID",
                 "CREATED",
                 "EXPIRES",
+                "LAST USED",
                 "STATE",
                 "DESCRIPTION"
             ],
@@ -316,6 +317,7 @@ fn all_projects_and_wide_tables_show_every_visible_project() {
                 "AGE",
                 &uid,
                 &created,
+                "never",
                 "never",
                 "active",
                 "<none>"

@@ -99,5 +99,6 @@ mod replicas;
 mod request_bounds;
 mod sessions;
 mod token_expiry;
+mod token_last_used;
 mod token_lifecycle;
 mod tokens;

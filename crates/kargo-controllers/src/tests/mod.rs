@@ -4,13 +4,15 @@
 //!
 //! - `aggregation`: aggregated ClusterRoles follow the roles they select;
 //! - `gc`: owner references (background, orphan, foreground, dangling owners);
-//! - `tokens`: token Secrets filled, and deleted with their account.
+//! - `tokens`: token Secrets filled, and deleted with their account;
+//! - `last_used`: uses of tokens written to their Secrets, with a clock the test moves.
 
 // Tests: a failed step should fail the test with its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod aggregation;
 mod gc;
+mod last_used;
 mod tokens;
 
 use std::ops::Deref;
@@ -36,7 +38,9 @@ const CA_PEM: &str = "-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE---
 /// them; everything stops when dropped.
 struct Controllers {
     test: TestRegistry,
-    _informer: TestInformer,
+    /// The auth view the informer feeds.
+    view: Arc<AuthView>,
+    informer: TestInformer,
 }
 
 impl Deref for Controllers {
@@ -69,7 +73,8 @@ async fn start() -> Controllers {
     let informer = TestInformer::start(&test.store, shutdown, handlers).await;
     Controllers {
         test,
-        _informer: informer,
+        view,
+        informer,
     }
 }
 
