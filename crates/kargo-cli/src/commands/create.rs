@@ -75,7 +75,13 @@ pub fn run(ctx: &mut Context<'_>, command: CreateCommand) -> Result<(), Error> {
             let scope = scope(&config, &args.scope)?;
             let token = &args.token;
             let request = |name: &str| {
-                api::create_api_token(&scope, role, name, token.expires_in, token.description.as_deref())
+                api::create_api_token(
+                    &scope,
+                    role,
+                    name,
+                    token.expires_in,
+                    token.description.as_deref(),
+                )
             };
             new_token(ctx, &config, Kind::ApiToken, &scope, role, token, request)
         }
