@@ -66,7 +66,12 @@ fn expires_cell(admin: &Kargo, name: &str) -> String {
 /// The cell of column `column` of token `name` in `kargo get sats -o wide` (columns are
 /// aligned, so the cell starts where its header does).
 pub(crate) fn wide_cell(admin: &Kargo, name: &str, column: &str) -> String {
-    let out = admin.run(&["get", "sats", "-p", P, "-o", "wide"]);
+    wide_cell_of(admin, "sats", name, column)
+}
+
+/// The same in `kargo get KIND -p P -o wide` (`sats`, `tokens`).
+pub(crate) fn wide_cell_of(admin: &Kargo, kind: &str, name: &str, column: &str) -> String {
+    let out = admin.run(&["get", kind, "-p", P, "-o", "wide"]);
     let table = out.ok();
     let header = table.lines().next().unwrap_or_default();
     assert!(
