@@ -3,7 +3,7 @@
 //! `kargo delete token` prints); `kargo rotate serviceaccounttoken|token NAME`: the new value
 //! printed once, as `create` prints a new token.
 
-use kargo_api::token_lifecycle::PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION;
+use kargo_api::token_lifecycle::{Grace, PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION};
 use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
 
 use super::create::{ShownToken, single_name};
@@ -24,6 +24,12 @@ pub fn rotated_banner(token: &str, old_valid_until: Option<&str>) -> String {
     )
 }
 
+/// The disable (`true`) or enable request of a token of one kind.
+type StateRequest = fn(&Scope, &str, bool) -> Request;
+
+/// The rotation request of a token of one kind.
+type RotateRequest = fn(&Scope, &str, Option<Grace>) -> Request;
+
 /// Runs `kargo disable ...` (`disabled`) or `kargo enable ...`.
 pub fn set_disabled(
     ctx: &mut Context<'_>,
@@ -31,7 +37,7 @@ pub fn set_disabled(
     disabled: bool,
 ) -> Result<(), Error> {
     let config = ctx.logged_in_config()?;
-    let (kind, args, request): (Kind, _, fn(&Scope, &str, bool) -> Request) = match command {
+    let (kind, args, request): (Kind, _, StateRequest) = match command {
         TokenStateCommand::ServiceAccountToken(args) => {
             (Kind::ServiceAccountToken, args, api::set_token_disabled)
         }
@@ -54,7 +60,7 @@ pub fn set_disabled(
 /// Runs `kargo rotate ...`.
 pub fn rotate(ctx: &mut Context<'_>, command: RotateCommand) -> Result<(), Error> {
     let config = ctx.logged_in_config()?;
-    let (kind, args, request): (Kind, _, fn(&Scope, &str, _) -> Request) = match command {
+    let (kind, args, request): (Kind, _, RotateRequest) = match command {
         RotateCommand::ServiceAccountToken(args) => {
             (Kind::ServiceAccountToken, args, api::rotate_token)
         }
