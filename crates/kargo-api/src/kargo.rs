@@ -228,9 +228,10 @@ pub mod paths {
         format!("{}/api-tokens/{name}", scope(project))
     }
 
-    /// `.../service-account-tokens/{t}/{action}`: `disable`, `enable` or `rotate`.
-    pub fn token_action(project: Option<&str>, name: &str, action: &str) -> String {
-        format!("{}/{action}", token(project, name))
+    /// `{token}/{action}`, `token` the path of a token of either kind ([`token`] or
+    /// [`api_token`]) and `action` `disable`, `enable` or `rotate`.
+    pub fn token_action(token: &str, action: &str) -> String {
+        format!("{token}/{action}")
     }
 
     /// `.../roles`.

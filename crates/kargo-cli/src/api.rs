@@ -220,17 +220,46 @@ pub fn create_token(
 
 /// `POST .../service-account-tokens/{t}/disable` (`disabled`) or `.../enable`.
 pub fn set_token_disabled(scope: &Scope, name: &str, disabled: bool) -> Request {
-    let action = if disabled { "disable" } else { "enable" };
-    post(
-        paths::token_action(scope.encoded().as_deref(), &segment(name), action),
-        json!({}),
+    set_disabled(
+        &paths::token(scope.encoded().as_deref(), &segment(name)),
+        disabled,
+    )
+}
+
+/// `POST .../api-tokens/{t}/disable` (`disabled`) or `.../enable`.
+pub fn set_api_token_disabled(scope: &Scope, name: &str, disabled: bool) -> Request {
+    set_disabled(
+        &paths::api_token(scope.encoded().as_deref(), &segment(name)),
+        disabled,
     )
 }
 
 /// `POST .../service-account-tokens/{t}/rotate` with `{"grace": "24h"}` (none: `{}`).
 pub fn rotate_token(scope: &Scope, name: &str, grace: Option<Grace>) -> Request {
+    rotate(
+        &paths::token(scope.encoded().as_deref(), &segment(name)),
+        grace,
+    )
+}
+
+/// `POST .../api-tokens/{t}/rotate` with `{"grace": "24h"}` (none: `{}`).
+pub fn rotate_api_token(scope: &Scope, name: &str, grace: Option<Grace>) -> Request {
+    rotate(
+        &paths::api_token(scope.encoded().as_deref(), &segment(name)),
+        grace,
+    )
+}
+
+/// `POST {token}/disable` or `{token}/enable`, `token` the path of a token of either kind.
+fn set_disabled(token: &str, disabled: bool) -> Request {
+    let action = if disabled { "disable" } else { "enable" };
+    post(paths::token_action(token, action), json!({}))
+}
+
+/// `POST {token}/rotate`, `token` the path of a token of either kind.
+fn rotate(token: &str, grace: Option<Grace>) -> Request {
     post(
-        paths::token_action(scope.encoded().as_deref(), &segment(name), "rotate"),
+        paths::token_action(token, "rotate"),
         to_json(&RotateTokenRequest {
             grace: grace.map(|g| g.to_string()),
         }),
@@ -459,6 +488,24 @@ mod tests {
             Post,
             "/v1beta1/projects/my-project/service-account-tokens/ci/rotate",
             Some(json!({})),
+        );
+        check(
+            set_api_token_disabled(&s, "ci", true),
+            Post,
+            "/v1beta1/system/api-tokens/ci/disable",
+            Some(json!({})),
+        );
+        check(
+            set_api_token_disabled(&p, "ci", false),
+            Post,
+            "/v1beta1/projects/my-project/api-tokens/ci/enable",
+            Some(json!({})),
+        );
+        check(
+            rotate_api_token(&p, "ci", Grace::parse("5s").ok()),
+            Post,
+            "/v1beta1/projects/my-project/api-tokens/ci/rotate",
+            Some(json!({"grace": "5s"})),
         );
         check(
             list_tokens(&p, None),

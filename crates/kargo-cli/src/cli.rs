@@ -127,23 +127,23 @@ Examples:
         after_help = "Examples:\n  kargo delete serviceaccounttoken --project my-project my-sa-token"
     )]
     Delete(DeleteCommand),
-    /// Disable ServiceAccount tokens without deleting them: refused from the next request on,
-    /// until enabled again.
+    /// Disable ServiceAccount tokens or API tokens without deleting them: refused from the next
+    /// request on, until enabled again.
     #[command(
         subcommand,
         arg_required_else_help = false,
         after_help = "Examples:\n  kargo disable serviceaccounttoken --project my-project my-sa-token"
     )]
     Disable(TokenStateCommand),
-    /// Enable disabled ServiceAccount tokens again.
+    /// Enable disabled ServiceAccount tokens or API tokens again.
     #[command(
         subcommand,
         arg_required_else_help = false,
         after_help = "Examples:\n  kargo enable serviceaccounttoken --project my-project my-sa-token"
     )]
     Enable(TokenStateCommand),
-    /// Give a ServiceAccount token a new value, shown once; the old value can stay valid for a
-    /// grace period.
+    /// Give a ServiceAccount token or an API token a new value, shown once; the old value can
+    /// stay valid for a grace period.
     #[command(
         subcommand,
         arg_required_else_help = false,
@@ -849,6 +849,13 @@ pub enum TokenStateCommand {
         after_help = "Examples:\n  kargo disable serviceaccounttoken --project my-project my-sa-token\n  kargo enable sat --project my-project my-sa-token"
     )]
     ServiceAccountToken(DeleteTokenArgs),
+    /// API tokens of Kargo Roles, by name.
+    #[command(
+        name = "token",
+        visible_aliases = API_TOKEN_ALIASES,
+        after_help = "Examples:\n  kargo disable token --project my-project my-token\n  kargo enable token --system viewer-token"
+    )]
+    Token(DeleteTokenArgs),
 }
 
 /// `kargo rotate ...`
@@ -871,9 +878,22 @@ Examples:
   kargo rotate sat -p my-project my-sa-token -o kubeconfig > ci.kubeconfig"
     )]
     ServiceAccountToken(RotateTokenArgs),
+    /// Give an API token of a Kargo Role a new value (the same name and role); the new value is
+    /// shown only once.
+    #[command(
+        name = "token",
+        visible_aliases = API_TOKEN_ALIASES,
+        after_help = "\
+Examples:
+  kargo rotate token --project my-project my-token
+
+  # The old value keeps working for an hour
+  kargo rotate token --system viewer-token --grace 1h"
+    )]
+    Token(RotateTokenArgs),
 }
 
-/// Arguments of `kargo rotate serviceaccounttoken`.
+/// Arguments of `kargo rotate serviceaccounttoken|token`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct RotateTokenArgs {
     #[command(flatten)]
@@ -894,7 +914,7 @@ pub struct RotateTokenArgs {
     pub client: ClientFlags,
 }
 
-/// Arguments of `kargo delete|disable|enable serviceaccounttoken` and `kargo delete token`.
+/// Arguments of `kargo delete|disable|enable serviceaccounttoken|token`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct DeleteTokenArgs {
     #[command(flatten)]
@@ -1350,6 +1370,21 @@ mod tests {
             assert!(matches!(
                 parse(&["describe", alias, "-p", "p", "t"]).map(|c| c.command),
                 Ok(Command::Describe(DescribeCommand::Token(_)))
+            ));
+            assert!(matches!(
+                parse(&["disable", alias, "-p", "p", "t", "u"]).map(|c| c.command),
+                Ok(Command::Disable(TokenStateCommand::Token(args))) if args.delete.names == ["t", "u"]
+            ));
+            assert!(matches!(
+                parse(&["enable", alias, "--system", "t"]).map(|c| c.command),
+                Ok(Command::Enable(TokenStateCommand::Token(_)))
+            ));
+            assert!(matches!(
+                parse(&["rotate", alias, "-p", "p", "t", "--grace", "5s"]).map(|c| c.command),
+                Ok(Command::Rotate(RotateCommand::Token(RotateTokenArgs {
+                    grace: Some(_),
+                    ..
+                })))
             ));
         }
         let missing = parse(&["create", "token", "t"]).map(|_| ()).unwrap_err();

@@ -8,7 +8,9 @@
 //!
 //! Routes (upstream HEAD's): `POST .../roles/{role}/api-tokens`, `GET .../api-tokens[?role=R]`,
 //! `GET`/`DELETE .../api-tokens/{apitoken}`, under `/v1beta1/projects/{project}` or
-//! `/v1beta1/system` (the system roles, read only, in namespace `kargo`).
+//! `/v1beta1/system` (the system roles, read only, in namespace `kargo`); and this server's
+//! `POST .../api-tokens/{apitoken}/disable|enable|rotate`, the lifecycle both kinds share
+//! (`token_lifecycle`).
 
 use kargo_api::kargo::{CreateTokenRequest, is_managed};
 use kargo_api::resources::{SECRETS, SERVICEACCOUNTS};
@@ -55,7 +57,12 @@ impl Kargo {
     /// The ServiceAccount of role `role` in `ns`, read as `user` (`get serviceaccounts`): in a
     /// project any role, Kargo-managed or not (as upstream: even `default`), but not a Kargo
     /// ServiceAccount (400); at the system level a system role (404 otherwise).
-    async fn token_role(&self, user: &UserInfo, scope: &Scope, role: &str) -> Result<Object> {
+    pub(crate) async fn token_role(
+        &self,
+        user: &UserInfo,
+        scope: &Scope,
+        role: &str,
+    ) -> Result<Object> {
         let ns = scope.namespace();
         let sa = self
             .get_as(user, &SERVICEACCOUNTS, Some(ns), role)
@@ -135,6 +142,16 @@ impl Kargo {
         self.token_list(user, TokenKind::Api, ns, role).await
     }
 
+    /// Reads the API token Secret `name` in `ns` as `user`: upstream's 404
+    /// ([`Kargo::token_secret_named`]), 400 if the Secret is no API token.
+    pub(crate) async fn api_token(&self, user: &UserInfo, ns: &str, name: &str) -> Result<Object> {
+        let secret = self.token_secret_named(user, ns, name).await?;
+        if !TokenKind::Api.is(&secret) {
+            return Err(Error::BadRequest(TokenKind::Api.not_labeled(ns, name)));
+        }
+        Ok(secret)
+    }
+
     /// `GET .../api-tokens/{apitoken}`: redacted; 400 if the Secret is no API token.
     pub async fn get_api_token(
         &self,
@@ -143,10 +160,7 @@ impl Kargo {
         name: &str,
     ) -> Result<Object> {
         let ns = self.namespace_of(scope).await?;
-        let mut secret = self.token_secret_named(user, ns, name).await?;
-        if !TokenKind::Api.is(&secret) {
-            return Err(Error::BadRequest(TokenKind::Api.not_labeled(ns, name)));
-        }
+        let mut secret = self.api_token(user, ns, name).await?;
         redact(&mut secret);
         Ok(secret)
     }
@@ -186,6 +200,7 @@ impl Kargo {
 #[cfg(test)]
 mod tests {
     use kargo_api::kargo::{API_TOKEN_LABEL, MANAGED_ANNOTATION};
+    use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
     use serde_json::json;
 
     use super::*;
@@ -275,6 +290,91 @@ mod tests {
 
         k.delete_api_token(&f.admin, &project(), "t").await.unwrap();
         assert!(f.stored(&SECRETS, "p", "t").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn api_tokens_are_disabled_enabled_and_rotated_as_service_account_tokens_are() {
+        use kargo_api::kargo::RotateTokenRequest;
+        use kargo_api::token_lifecycle::{DISABLED_ANNOTATION, PREVIOUS_TOKEN_SHA256_ANNOTATION};
+
+        let f = fixture().await;
+        let k = &f.kargo;
+        let admin = &f.admin;
+        let created = k
+            .create_api_token(admin, &project(), "dev", &named("t"))
+            .await
+            .unwrap();
+        let disabled = k
+            .set_token_disabled(admin, TokenKind::Api, &project(), "t", true)
+            .await
+            .unwrap();
+        assert_eq!(disabled["data"]["token"], crate::tokens::redacted_value());
+        let stored = f.stored(&SECRETS, "p", "t").await.unwrap();
+        assert_eq!(stored.annotation(DISABLED_ANNOTATION), Some("true"));
+        k.set_token_disabled(admin, TokenKind::Api, &project(), "t", false)
+            .await
+            .unwrap();
+        let stored = f.stored(&SECRETS, "p", "t").await.unwrap();
+        assert_eq!(stored.annotation(DISABLED_ANNOTATION), None);
+
+        let grace = RotateTokenRequest {
+            grace: Some("1h".into()),
+        };
+        let rotated = k
+            .rotate_token(admin, TokenKind::Api, &project(), "t", &grace)
+            .await
+            .unwrap();
+        assert_ne!(rotated["data"]["token"], created["data"]["token"]);
+        assert_eq!(
+            rotated.annotation(SERVICE_ACCOUNT_NAME_ANNOTATION),
+            Some("dev")
+        );
+        assert!(
+            rotated
+                .annotation(PREVIOUS_TOKEN_SHA256_ANNOTATION)
+                .is_some()
+        );
+        assert!(TokenKind::Api.is(&rotated));
+
+        // Each kind's operations refuse the other kind's tokens as its `GET` does.
+        k.create_token(admin, &project(), "ci", &named("sat"))
+            .await
+            .unwrap();
+        let not_api =
+            r#"Kubernetes Secret "sat" in namespace "p" is not labeled as a Kargo API token"#;
+        assert_error(
+            k.set_token_disabled(admin, TokenKind::Api, &project(), "sat", true)
+                .await,
+            400,
+            not_api,
+        );
+        assert_error(
+            k.rotate_token(admin, TokenKind::Api, &project(), "sat", &grace)
+                .await,
+            400,
+            not_api,
+        );
+        let not_sat = r#"Kubernetes Secret "t" in namespace "p" is not labeled as a Kargo ServiceAccount token"#;
+        assert_error(
+            k.set_token_disabled(admin, TokenKind::ServiceAccount, &project(), "t", true)
+                .await,
+            400,
+            not_sat,
+        );
+        assert_error(
+            k.rotate_token(admin, TokenKind::ServiceAccount, &project(), "t", &grace)
+                .await,
+            400,
+            not_sat,
+        );
+        assert_error(
+            k.set_token_disabled(admin, TokenKind::Api, &project(), "nope", true)
+                .await,
+            404,
+            r#"error getting token Secret "nope" in namespace "p": secrets "nope" not found"#,
+        );
+        let stored = f.stored(&SECRETS, "p", "sat").await.unwrap();
+        assert_eq!(stored.annotation(DISABLED_ANNOTATION), None);
     }
 
     #[tokio::test]

@@ -8,7 +8,8 @@
 //! and the bootstrap of a project's default roles are done by the server itself.
 //!
 //! The public surface is what `kargo-http` and `kargo-server` use: [`Kargo`] (one method per
-//! Kargo REST operation), [`Scope`], [`Error`], [`controller::ProjectController`] and
+//! Kargo REST operation), [`Scope`], [`TokenKind`] (which kind of token an operation both
+//! kinds have acts on), [`Error`], [`controller::ProjectController`] and
 //! [`projects::bootstrap_system`]. Everything else is crate-private:
 //!
 //! - [`projects`]: projects, their namespaces and default roles; the system objects;
@@ -43,6 +44,7 @@ mod token_lifetimes;
 mod tokens;
 
 pub use token_lifetimes::{DefaultExceedsMax, TokenLifetimes};
+pub use tokens::TokenKind;
 
 use std::sync::Arc;
 use std::time::Duration;

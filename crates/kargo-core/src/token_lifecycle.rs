@@ -3,6 +3,10 @@
 //! creation. Each is an annotation of the token Secret
 //! ([`kargo_api::token_lifecycle`]), which the auth view reads from the informer, so a change
 //! applies to the next request on every replica, as a deletion does.
+//!
+//! Both kinds of token ([`TokenKind`]) have this lifecycle: the operations take the kind their
+//! route names, and read the Secret as the `GET` of that kind does (so a token of the other
+//! kind gets the same 400 as its `GET`).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -20,7 +24,7 @@ use kargo_registry::status::Status;
 use kargo_registry::{Meta, Object, Target, WriteOptions};
 use serde_json::{Map, Value};
 
-use super::tokens::{redact, unix_now};
+use super::tokens::{TokenKind, redact, unix_now};
 use super::{Error, Kargo, Result, Scope, q};
 
 /// The description a token creation asks for, checked (`None`: none, or empty).
@@ -90,18 +94,20 @@ fn rotated(
 }
 
 impl Kargo {
-    /// `POST .../service-account-tokens/{t}/disable` (`disabled`) or `.../enable`: sets or
-    /// removes `kargo.akuity.io/disabled` on the token Secret; answers it redacted once this
-    /// server's auth view has seen the change (so the next request is refused, or accepted).
+    /// `POST .../service-account-tokens/{t}/disable` (`disabled`) or `.../enable`, and the
+    /// same of `.../api-tokens/{apitoken}` (`kind`): sets or removes `kargo.akuity.io/disabled`
+    /// on the token Secret; answers it redacted once this server's auth view has seen the change
+    /// (so the next request is refused, or accepted).
     pub async fn set_token_disabled(
         &self,
         user: &UserInfo,
+        kind: TokenKind,
         scope: &Scope,
         name: &str,
         disabled: bool,
     ) -> Result<Object> {
         let ns = self.namespace_of(scope).await?;
-        self.token(user, ns, name).await?;
+        self.token_of_kind(user, kind, ns, name).await?;
         self.authorize(user, "update", &SECRETS, ns, name)?;
         let mut written = self
             .registry
@@ -127,13 +133,15 @@ impl Kargo {
         Ok(written)
     }
 
-    /// `POST .../service-account-tokens/{t}/rotate`: gives the token Secret a new value (the
-    /// same name and account) and answers it unredacted (the only time it is shown). The old
-    /// value stays valid for the request's grace (none by default); only its SHA-256 is kept.
-    /// An earlier old value still in its grace is refused from then on (one old value at most).
+    /// `POST .../service-account-tokens/{t}/rotate` or `.../api-tokens/{apitoken}/rotate`
+    /// (`kind`): gives the token Secret a new value (the same name and account) and answers it
+    /// unredacted (the only time it is shown). The old value stays valid for the request's
+    /// grace (none by default); only its SHA-256 is kept. An earlier old value still in its
+    /// grace is refused from then on (one old value at most).
     pub async fn rotate_token(
         &self,
         user: &UserInfo,
+        kind: TokenKind,
         scope: &Scope,
         name: &str,
         request: &RotateTokenRequest,
@@ -143,13 +151,13 @@ impl Kargo {
             Some(grace) => Grace::parse(grace).map_err(|e| Error::BadRequest(e.to_string()))?,
             None => Grace::NONE,
         };
-        let secret = self.token(user, ns, name).await?;
+        let secret = self.token_of_kind(user, kind, ns, name).await?;
         self.authorize(user, "update", &SECRETS, ns, name)?;
         let account = secret
             .annotation(SERVICE_ACCOUNT_NAME_ANNOTATION)
             .unwrap_or_default()
             .to_owned();
-        let sa = self.kargo_service_account(user, ns, &account).await?;
+        let sa = self.token_account(user, kind, scope, &account).await?;
         let minter = self.minter.as_ref().ok_or_else(|| {
             Error::Api(Status::internal(format!(
                 "this server cannot issue a new value for token Secret {} in namespace {}",

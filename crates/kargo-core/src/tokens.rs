@@ -32,8 +32,10 @@ use kargo_registry::{
 /// The two kinds of Kargo token. Both are Secrets of type `kubernetes.io/service-account-token`
 /// bound to a ServiceAccount, minted, checked, expired and revoked the same way; they differ in
 /// their label and in what they belong to.
+/// The REST API names the kind by its routes (`.../service-account-tokens/{t}` or
+/// `.../api-tokens/{apitoken}`); the operations both kinds have take it as a parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TokenKind {
+pub enum TokenKind {
     /// A Kargo ServiceAccount's token (`rbac.kargo.akuity.io/service-account-token`; the
     /// guide's `kargo create serviceaccounttoken`).
     ServiceAccount,
@@ -173,6 +175,40 @@ pub(crate) struct CheckedRequest<'r> {
 }
 
 impl Kargo {
+    /// Reads a token Secret of kind `kind` as `user`, with the errors the `GET` of that kind
+    /// answers: a ServiceAccount token's ([`Kargo::token`]) or an API token's (upstream's,
+    /// `Kargo::api_token`). A token of the other kind is 400 `... is not labeled as a ...`.
+    pub(crate) async fn token_of_kind(
+        &self,
+        user: &UserInfo,
+        kind: TokenKind,
+        ns: &str,
+        name: &str,
+    ) -> Result<Object> {
+        match kind {
+            TokenKind::ServiceAccount => self.token(user, ns, name).await,
+            TokenKind::Api => self.api_token(user, ns, name).await,
+        }
+    }
+
+    /// The ServiceAccount `account` that a token of kind `kind` is bound to, read as `user` and
+    /// checked as the token's creation checks it: a Kargo ServiceAccount, or a Kargo Role's.
+    pub(crate) async fn token_account(
+        &self,
+        user: &UserInfo,
+        kind: TokenKind,
+        scope: &Scope,
+        account: &str,
+    ) -> Result<Object> {
+        match kind {
+            TokenKind::ServiceAccount => {
+                let ns = self.namespace_of(scope).await?;
+                self.kargo_service_account(user, ns, account).await
+            }
+            TokenKind::Api => self.token_role(user, scope, account).await,
+        }
+    }
+
     /// Reads a Kargo token Secret as `user`: 404 if missing, 400 if not a Kargo token.
     pub(crate) async fn token(&self, user: &UserInfo, ns: &str, name: &str) -> Result<Object> {
         let secret = self.get_as(user, &SECRETS, Some(ns), name).await?;

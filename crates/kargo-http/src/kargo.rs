@@ -26,7 +26,7 @@ use super::throttle::{ClientAddress, client_address, kargo_too_many};
 use super::{AppState, body, json_response};
 use kargo_auth::authn::{AuthFailure, LoginError, bearer};
 use kargo_auth::rbac::UserInfo;
-use kargo_core::{self, Scope};
+use kargo_core::{self, Scope, TokenKind};
 use kargo_registry::status::Status;
 
 /// The largest request body the Kargo API takes.
@@ -297,6 +297,27 @@ const GET_API_TOKEN: Op = Op::bearer(
     Some("KubernetesObject"),
 );
 const DELETE_API_TOKEN: Op = Op::bearer("delete-api-token", handler!(delete_api_token), 204, None);
+// The lifecycle both kinds share: the handlers of ServiceAccount tokens', told the kind by
+// the path (`{apitoken}`, see [`At`]).
+const DISABLE_API_TOKEN: Op = Op::bearer(
+    "disable-api-token",
+    handler!(disable_token),
+    200,
+    Some("KubernetesObject"),
+);
+const ENABLE_API_TOKEN: Op = Op::bearer(
+    "enable-api-token",
+    handler!(enable_token),
+    200,
+    Some("KubernetesObject"),
+);
+const ROTATE_API_TOKEN: Op = Op::bearer(
+    "rotate-api-token",
+    handler!(rotate_token),
+    200,
+    Some("KubernetesObject"),
+)
+.takes("RotateTokenRequest");
 
 /// Where the OpenAPI document of the routes below is served (it does not describe itself).
 pub(crate) const OPENAPI_PATH: &str = "/v1beta1/openapi.json";
@@ -568,6 +589,30 @@ pub(crate) static ROUTES: &[Route] = &[
         op: DELETE_API_TOKEN,
     },
     Route {
+        method: Method::Post,
+        path: "/v1beta1/projects/{project}/api-tokens/{apitoken}/disable",
+        operation_id: "DisableProjectAPIToken",
+        summary: "Disable an API token: refused from the next request on, until enabled",
+        tag: "APITokens",
+        op: DISABLE_API_TOKEN,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/projects/{project}/api-tokens/{apitoken}/enable",
+        operation_id: "EnableProjectAPIToken",
+        summary: "Enable an API token again",
+        tag: "APITokens",
+        op: ENABLE_API_TOKEN,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/projects/{project}/api-tokens/{apitoken}/rotate",
+        operation_id: "RotateProjectAPIToken",
+        summary: "Give an API token a new value (shown once); the old one stays valid for the grace",
+        tag: "APITokens",
+        op: ROTATE_API_TOKEN,
+    },
+    Route {
         method: Method::Get,
         path: "/v1beta1/system/service-accounts",
         operation_id: "ListSystemServiceAccounts",
@@ -691,6 +736,30 @@ pub(crate) static ROUTES: &[Route] = &[
         summary: "Delete a system API token",
         tag: "System",
         op: DELETE_API_TOKEN,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/system/api-tokens/{apitoken}/disable",
+        operation_id: "DisableSystemAPIToken",
+        summary: "Disable a system API token: refused from the next request on, until enabled",
+        tag: "System",
+        op: DISABLE_API_TOKEN,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/system/api-tokens/{apitoken}/enable",
+        operation_id: "EnableSystemAPIToken",
+        summary: "Enable a system API token again",
+        tag: "System",
+        op: ENABLE_API_TOKEN,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/system/api-tokens/{apitoken}/rotate",
+        operation_id: "RotateSystemAPIToken",
+        summary: "Give a system API token a new value (shown once); the old one stays valid for the grace",
+        tag: "System",
+        op: ROTATE_API_TOKEN,
     },
 ];
 
@@ -828,9 +897,12 @@ type User = Extension<std::sync::Arc<UserInfo>>;
 /// Where a Kargo route acts, from its path: the project it names (`{project}`), or the system
 /// scope for the `/v1beta1/system/...` routes (which name none); and the one object it names
 /// (`{serviceaccount}`, `{token}`, `{apitoken}` or `{role}`), empty for a collection. One handler serves both scopes.
+/// On a token's route, the kind of token the route names: an API token for `{apitoken}`, else
+/// a ServiceAccount token; so one handler also serves both kinds' lifecycle routes.
 struct At {
     scope: Scope,
     name: String,
+    kind: TokenKind,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for At {
@@ -843,8 +915,13 @@ impl<S: Send + Sync> FromRequestParts<S> for At {
         let scope = params
             .remove("project")
             .map_or(Scope::System, Scope::Project);
+        let kind = if params.contains_key("apitoken") {
+            TokenKind::Api
+        } else {
+            TokenKind::ServiceAccount
+        };
         let name = params.into_values().next().unwrap_or_default();
-        Ok(At { scope, name })
+        Ok(At { scope, name, kind })
     }
 }
 
@@ -968,7 +1045,7 @@ async fn delete_token(State(app): State<AppState>, Extension(user): User, at: At
 async fn disable_token(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
     let secret = app
         .kargo
-        .set_token_disabled(&user, &at.scope, &at.name, true)
+        .set_token_disabled(&user, at.kind, &at.scope, &at.name, true)
         .await?;
     reply(StatusCode::OK, &secret)
 }
@@ -976,7 +1053,7 @@ async fn disable_token(State(app): State<AppState>, Extension(user): User, at: A
 async fn enable_token(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
     let secret = app
         .kargo
-        .set_token_disabled(&user, &at.scope, &at.name, false)
+        .set_token_disabled(&user, at.kind, &at.scope, &at.name, false)
         .await?;
     reply(StatusCode::OK, &secret)
 }
@@ -990,7 +1067,7 @@ async fn rotate_token(
     let request: kargo_api::kargo::RotateTokenRequest = json_body(body).await?;
     let secret = app
         .kargo
-        .rotate_token(&user, &at.scope, &at.name, &request)
+        .rotate_token(&user, at.kind, &at.scope, &at.name, &request)
         .await?;
     reply(StatusCode::OK, &secret)
 }
@@ -1242,6 +1319,23 @@ mod tests {
         assert_eq!(
             found(http::Method::DELETE, "/v1beta1/system/api-tokens/t"),
             Some(("delete-api-token", vec![("apitoken", "t")]))
+        );
+        assert_eq!(
+            found(
+                http::Method::POST,
+                "/v1beta1/projects/p/api-tokens/t/rotate"
+            ),
+            Some((
+                "rotate-api-token",
+                vec![("project", "p"), ("apitoken", "t")]
+            ))
+        );
+        assert_eq!(
+            found(
+                http::Method::POST,
+                "/v1beta1/system/service-account-tokens/t/disable"
+            ),
+            Some(("disable-token", vec![("token", "t")]))
         );
         assert_eq!(
             found(http::Method::POST, "/v1beta1/projects/p/roles/grants"),

@@ -443,7 +443,13 @@ fn links() -> Vec<(&'static str, &'static str, Value)> {
             json!({"project": project, "role": name}),
         ));
     }
-    for to in ["GetProjectAPIToken", "DeleteProjectAPIToken"] {
+    for to in [
+        "GetProjectAPIToken",
+        "DeleteProjectAPIToken",
+        "DisableProjectAPIToken",
+        "EnableProjectAPIToken",
+        "RotateProjectAPIToken",
+    ] {
         out.push((
             "CreateProjectAPIToken",
             to,

@@ -1,17 +1,18 @@
-//! `kargo disable|enable serviceaccounttoken NAME...`: one request per name, as `delete`
-//! (`TYPE/NAME disabled`, an `Error:` line per failure); `kargo rotate serviceaccounttoken
-//! NAME`: the new value printed once, as `create` prints a new token.
+//! `kargo disable|enable serviceaccounttoken|token NAME...`: one request per name, as `delete`
+//! (`TYPE/NAME disabled`, an `Error:` line per failure; an API token's TYPE is `secret`, as
+//! `kargo delete token` prints); `kargo rotate serviceaccounttoken|token NAME`: the new value
+//! printed once, as `create` prints a new token.
 
-use kargo_api::token_lifecycle::PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION;
+use kargo_api::token_lifecycle::{Grace, PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION};
 use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
 
 use super::create::{ShownToken, single_name};
 use super::{Context, Error, about, scope};
-use crate::api;
+use crate::api::{self, Request, Scope};
 use crate::cli::{self, RotateCommand, TokenStateCommand};
 use crate::output::Kind;
 
-/// What `kargo rotate serviceaccounttoken` prints: the new value, once, and until when the old
+/// What `kargo rotate serviceaccounttoken|token` prints: the new value, once, and until when the old
 /// one still works (if it does).
 pub fn rotated_banner(token: &str, old_valid_until: Option<&str>) -> String {
     let old = match old_valid_until {
@@ -23,6 +24,12 @@ pub fn rotated_banner(token: &str, old_valid_until: Option<&str>) -> String {
     )
 }
 
+/// The disable (`true`) or enable request of a token of one kind.
+type StateRequest = fn(&Scope, &str, bool) -> Request;
+
+/// The rotation request of a token of one kind.
+type RotateRequest = fn(&Scope, &str, Option<Grace>) -> Request;
+
 /// Runs `kargo disable ...` (`disabled`) or `kargo enable ...`.
 pub fn set_disabled(
     ctx: &mut Context<'_>,
@@ -30,15 +37,19 @@ pub fn set_disabled(
     disabled: bool,
 ) -> Result<(), Error> {
     let config = ctx.logged_in_config()?;
-    let TokenStateCommand::ServiceAccountToken(args) = command;
+    let (kind, args, request): (Kind, _, StateRequest) = match command {
+        TokenStateCommand::ServiceAccountToken(args) => {
+            (Kind::ServiceAccountToken, args, api::set_token_disabled)
+        }
+        TokenStateCommand::Token(args) => (Kind::ApiToken, args, api::set_api_token_disabled),
+    };
     let scope = scope(&config, &args.scope)?;
     let names = cli::names(&args.delete.names)?;
     let client = ctx.client(&config, &args.delete.client)?;
     let verb = if disabled { "disabled" } else { "enabled" };
-    let kind = Kind::ServiceAccountToken;
     let mut errors = Vec::new();
     for name in &names {
-        match client.send(&api::set_token_disabled(&scope, name, disabled)) {
+        match client.send(&request(&scope, name, disabled)) {
             Ok(_) => ctx.print(&format!("{}/{name} {verb}\n", kind.qualified()))?,
             Err(e) => errors.push(about(kind, name, e)),
         }
@@ -49,20 +60,25 @@ pub fn set_disabled(
 /// Runs `kargo rotate ...`.
 pub fn rotate(ctx: &mut Context<'_>, command: RotateCommand) -> Result<(), Error> {
     let config = ctx.logged_in_config()?;
-    let RotateCommand::ServiceAccountToken(args) = command;
+    let (kind, args, request): (Kind, _, RotateRequest) = match command {
+        RotateCommand::ServiceAccountToken(args) => {
+            (Kind::ServiceAccountToken, args, api::rotate_token)
+        }
+        RotateCommand::Token(args) => (Kind::ApiToken, args, api::rotate_api_token),
+    };
     let format = args.output.checked()?;
     let name = single_name(&args.name)?;
     let scope = scope(&config, &args.scope)?;
     let connection = ctx.connection(&config, &args.client)?;
     let client = ctx.client(&config, &args.client)?;
     let secret = client
-        .send(&api::rotate_token(&scope, &name, args.grace))
-        .map_err(|e| about(Kind::ServiceAccountToken, &name, e))?;
+        .send(&request(&scope, &name, args.grace))
+        .map_err(|e| about(kind, &name, e))?;
     let annotation = |key: &str| secret["metadata"]["annotations"][key].as_str();
     let service_account = annotation(SERVICE_ACCOUNT_NAME_ANNOTATION).unwrap_or_default();
     let old_valid_until = annotation(PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION);
     let shown = ShownToken {
-        kind: Kind::ServiceAccountToken,
+        kind,
         secret: &secret,
         name: &name,
         connection: &connection,

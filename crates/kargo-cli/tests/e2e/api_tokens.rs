@@ -7,13 +7,17 @@
 //! answer upstream's codes and messages; deleting the role revokes its tokens; `--expires-in`
 //! works as for ServiceAccount tokens; system roles' tokens (`--system`); a restart keeps it
 //! all; on two replicas over etcd a token made on one works on the other and dies on both.
+//! And the token lifecycle of ServiceAccount tokens (`token_lifecycle`) for API tokens:
+//! `kargo disable|enable token` (401 at once, STATE in `-o wide`), `kargo rotate token --grace`
+//! (both values during the grace, the old one refused after), `--description`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::cli_harness::{Kargo, mask_ages, token_from_banner};
 use crate::harness::{Server, eventually};
+use crate::token_expiry::wide_cell_of;
 
 const P: &str = "my-project";
 const UNAUTHORIZED: &str = "error: You must be logged in to the server (Unauthorized)\n";
@@ -519,4 +523,112 @@ fn an_api_token_made_on_one_replica_works_on_the_other_and_dies_on_both() {
         "A still takes the token deleted on B: {:?}",
         on_a().stderr
     );
+}
+
+#[test]
+fn api_tokens_are_disabled_enabled_and_rotated_with_a_grace_like_service_account_tokens() {
+    let server = Server::start();
+    let admin = admin_with_developer(&server);
+    let cell = |name: &str, column: &str| wide_cell_of(&admin, "tokens", name, column);
+    let token = token_from_banner(&admin.run(&[
+        "create",
+        "token",
+        "-p",
+        P,
+        "--role",
+        "developer",
+        "deploy",
+        "--description",
+        "deploys from CI",
+    ]));
+    let kc = server.token_kubeconfig("developer", &token, P);
+    server.kubectl_with(&kc, &["get", "configmaps"], None).ok();
+    assert_eq!(cell("deploy", "STATE"), "active");
+    assert_eq!(cell("deploy", "DESCRIPTION"), "deploys from CI");
+
+    // Disabled: refused by the very next request; enabled: works again.
+    admin
+        .run(&["disable", "token", "-p", P, "deploy"])
+        .prints("secret/deploy disabled\n");
+    assert!(refused(&server, &kc), "a disabled API token still works");
+    assert_eq!(cell("deploy", "STATE"), "disabled");
+    admin
+        .run(&["enable", "token", "-p", P, "deploy"])
+        .prints("secret/deploy enabled\n");
+    server.kubectl_with(&kc, &["get", "configmaps"], None).ok();
+    assert_eq!(cell("deploy", "STATE"), "active");
+
+    // Each kind's commands refuse the other kind's tokens.
+    admin.run(&["create", "sa", "-p", P, "ci"]).ok();
+    let sat = token_from_banner(&admin.run(&[
+        "create",
+        "sat",
+        "-p",
+        P,
+        "--service-account",
+        "ci",
+        "ci-token",
+    ]));
+    assert!(!sat.is_empty());
+    admin
+        .run(&["disable", "token", "-p", P, "ci-token"])
+        .fails_with(&format!(
+            r#"Kubernetes Secret "ci-token" in namespace "{P}" is not labeled as a Kargo API token"#
+        ));
+    admin
+        .run(&["rotate", "sat", "-p", P, "deploy"])
+        .fails_with(&format!(
+            r#"Kubernetes Secret "deploy" in namespace "{P}" is not labeled as a Kargo ServiceAccount token"#
+        ));
+
+    // Rotated with a grace: both values work, then the old one is refused.
+    let started = Instant::now();
+    let out = admin.run(&["rotate", "token", "-p", P, "deploy", "--grace", "5s"]);
+    let new = out
+        .ok()
+        .lines()
+        .find_map(|l| l.strip_prefix("Token: "))
+        .unwrap_or_else(|| panic!("no token in:\n{}", out.stdout))
+        .to_owned();
+    assert!(
+        out.stdout
+            .starts_with("Token rotated successfully!\n\nThe previous value stays valid until "),
+        "{}",
+        out.stdout
+    );
+    assert_ne!(new, token);
+    let kc_new = server.token_kubeconfig("developer-new", &new, P);
+    server.kubectl_with(&kc, &["get", "configmaps"], None).ok();
+    server
+        .kubectl_with(&kc_new, &["get", "configmaps"], None)
+        .ok();
+    let state = cell("deploy", "STATE");
+    assert!(state.starts_with("rotating (old value valid "), "{state}");
+    assert!(
+        eventually(Duration::from_secs(10), || refused(&server, &kc)),
+        "the old value still works 10 s after the rotation"
+    );
+    let refused_after = started.elapsed();
+    assert!(
+        (Duration::from_secs(4)..Duration::from_secs(9)).contains(&refused_after),
+        "refused {refused_after:?} after the rotation"
+    );
+    server
+        .kubectl_with(&kc_new, &["get", "configmaps"], None)
+        .ok();
+    assert_eq!(cell("deploy", "STATE"), "active");
+
+    // The lifecycle routes are documented.
+    let root = server.admin_token();
+    let (code, openapi) = rest(&server, &root, "GET", "/v1beta1/openapi.json", None);
+    assert_eq!(code, 200);
+    for scope in ["/v1beta1/projects/{project}", "/v1beta1/system"] {
+        for action in ["disable", "enable", "rotate"] {
+            let path = format!("{scope}/api-tokens/{{apitoken}}/{action}");
+            assert!(
+                openapi["paths"][&path]["post"].is_object(),
+                "{path} not in the OpenAPI document"
+            );
+        }
+    }
 }

@@ -50,7 +50,7 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
 fn every_route_but_login_and_public_config_needs_a_valid_bearer_token() {
     let server = Server::start();
     let routes = routes("p");
-    assert_eq!(routes.len(), 42);
+    assert_eq!(routes.len(), 48);
     for (auth, message) in [
         (None, "no token provided"),
         (Some("Authorization: Bearer "), "no token provided"),
@@ -112,7 +112,7 @@ fn every_project_route_answers_404_for_a_missing_project() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 24);
+    assert_eq!(checked, 27);
 }
 
 #[test]
@@ -153,7 +153,7 @@ fn malformed_and_oversized_bodies_are_client_errors_on_every_route_that_takes_on
         }
         checked += 1;
     }
-    assert_eq!(checked, 12);
+    assert_eq!(checked, 14);
     // Wrong types are the parser's 400 too.
     for (path, body, message) in [
         (
@@ -221,7 +221,7 @@ fn the_openapi_document_describes_every_route_the_server_serves() {
             assert_ne!(answer.code, 405, "{method} {path}");
         }
     }
-    assert_eq!(described, 44);
+    assert_eq!(described, 50);
 }
 
 #[test]

@@ -66,12 +66,22 @@ fn expires_cell(admin: &Kargo, name: &str) -> String {
 /// The cell of column `column` of token `name` in `kargo get sats -o wide` (columns are
 /// aligned, so the cell starts where its header does).
 pub(crate) fn wide_cell(admin: &Kargo, name: &str, column: &str) -> String {
-    wide_cell_in(admin, P, name, column)
+    wide_cell_of(admin, "sats", name, column)
 }
 
 /// [`wide_cell`] in project `project`.
 pub(crate) fn wide_cell_in(admin: &Kargo, project: &str, name: &str, column: &str) -> String {
-    let out = admin.run(&["get", "sats", "-p", project, "-o", "wide"]);
+    wide_cell_at(admin, "sats", project, name, column)
+}
+
+/// The same in `kargo get KIND -p P -o wide` (`sats`, `tokens`).
+pub(crate) fn wide_cell_of(admin: &Kargo, kind: &str, name: &str, column: &str) -> String {
+    wide_cell_at(admin, kind, P, name, column)
+}
+
+/// The cell of `column` of `name` in `kargo get KIND -p PROJECT -o wide`.
+fn wide_cell_at(admin: &Kargo, kind: &str, project: &str, name: &str, column: &str) -> String {
+    let out = admin.run(&["get", kind, "-p", project, "-o", "wide"]);
     let table = out.ok();
     let header = table.lines().next().unwrap_or_default();
     assert!(
