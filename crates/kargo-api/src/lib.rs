@@ -4,6 +4,8 @@
 //! (Kubernetes 1.32/1.33):
 //!
 //! - [`duration`]: ages as kubectl prints them (`5m30s`).
+//! - [`federation`]: the outside identities (CI OIDC tokens) a ServiceAccount trusts, parsed,
+//!   validated and matched.
 //! - [`expiry`]: token expiry: the `kargo.akuity.io/expires-at` annotation and lifetimes (`90d`).
 //! - [`field`]: field errors ([`field::FieldError`]) rendered as Go's `field.Error`, their
 //!   `Status` causes, and the message of a 422 `Invalid` ([`field::invalid_message`]).
@@ -33,6 +35,7 @@
 
 pub mod duration;
 pub mod expiry;
+pub mod federation;
 pub mod field;
 pub mod json;
 pub mod kargo;
