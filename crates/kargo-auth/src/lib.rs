@@ -5,6 +5,7 @@
 //! - [`limits`]: failed logins and tokens counted per source address, with back-off;
 //! - [`tokens`]: service-account tokens;
 //! - [`oidc`]: people's ID tokens from the OpenID provider (single sign-on);
+//! - [`federation`]: CI jobs' OIDC tokens exchanged for bound service-account tokens;
 //! - [`rbac`]: Kubernetes RBAC evaluated in process;
 //! - [`observe`]: the seam that sees every authentication attempt and authorization decision;
 //! - [`decisions`]: remembered allows, forgotten whenever the policy changes;
@@ -19,6 +20,7 @@
 pub mod admin;
 pub mod authn;
 pub(crate) mod decisions;
+pub mod federation;
 pub mod jwt;
 pub mod keys;
 pub(crate) mod limits;

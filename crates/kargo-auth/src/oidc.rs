@@ -269,20 +269,54 @@ impl OidcAuthenticator {
         if config.client_id.is_empty() {
             return Err(ConfigError::ClientId);
         }
-        let client = keys::client(config.ca_pem.as_deref()).map_err(ConfigError::Ca)?;
         let audiences = config.audiences();
+        OidcAuthenticator::start_with(config, Some(audiences), shutdown)
+    }
+
+    /// A verifier of one issuer's tokens whose audience the caller checks
+    /// ([`OidcAuthenticator::verify_claims`]): workload identity federation, where each
+    /// trusting account names the audience it expects. Same keys, cache and refresh as
+    /// single sign-on.
+    pub fn start_issuer(
+        issuer_url: impl Into<String>,
+        ca_pem: Option<Vec<u8>>,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<OidcAuthenticator>, ConfigError> {
+        let mut config = OidcConfig::new(issuer_url, "");
+        config.ca_pem = ca_pem;
+        OidcAuthenticator::start_with(config, None, shutdown)
+    }
+
+    /// Starts a verifier checking `aud` against `audiences`, or not at all when `None`.
+    fn start_with(
+        config: OidcConfig,
+        audiences: Option<Vec<String>>,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<OidcAuthenticator>, ConfigError> {
+        if !config.issuer_url.starts_with("https://") {
+            return Err(ConfigError::Issuer(config.issuer_url));
+        }
+        let client = keys::client(config.ca_pem.as_deref()).map_err(ConfigError::Ca)?;
         let validation = [Algorithm::RS256, Algorithm::ES256].map(|alg| {
             let mut v = Validation::new(alg);
             v.leeway = LEEWAY;
             v.validate_nbf = true;
-            v.set_audience(&audiences);
             v.set_issuer(&[&config.issuer_url]);
-            v.set_required_spec_claims(&["exp", "iss", "aud"]);
+            match &audiences {
+                Some(audiences) => {
+                    v.set_audience(audiences);
+                    v.set_required_spec_claims(&["exp", "iss", "aud"]);
+                }
+                None => {
+                    v.validate_aud = false;
+                    v.set_required_spec_claims(&["exp", "iss"]);
+                }
+            }
             v
         });
         let authenticator = Arc::new(OidcAuthenticator {
             config,
-            audiences,
+            audiences: audiences.unwrap_or_default(),
             validation,
             keys: RwLock::new(None),
             cache: RwLock::new(HashMap::new()),
@@ -345,6 +379,17 @@ impl OidcAuthenticator {
         if let Some(user) = self.cached_by_hash(&hash) {
             return Ok(user);
         }
+        let claims = self.verify_claims(token)?;
+        let user = Arc::new(self.user_of(&claims)?);
+        let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        self.remember(hash, user.clone(), exp.saturating_add(LEEWAY));
+        Ok(user)
+    }
+
+    /// Verifies a token of this issuer — algorithm (RS256 or ES256), signature against the
+    /// issuer's keys, `iss`, `exp` and `nbf`, and `aud` unless this verifier was started with
+    /// [`OidcAuthenticator::start_issuer`] — and returns its claims. Not cached.
+    pub fn verify_claims(&self, token: &str) -> Result<Map<String, Value>, OidcError> {
         let parsed = jwt::parse(token).map_err(|_| OidcError::Malformed)?;
         let validation = match parsed.alg.as_str() {
             "RS256" => &self.validation[0],
@@ -365,13 +410,7 @@ impl OidcAuthenticator {
         let mut last = OidcError::Signature;
         for key in candidates {
             match jsonwebtoken::decode::<Map<String, Value>>(token, key, validation) {
-                Ok(data) => {
-                    let claims = data.claims;
-                    let user = Arc::new(self.user_of(&claims)?);
-                    let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
-                    self.remember(hash, user.clone(), exp.saturating_add(LEEWAY));
-                    return Ok(user);
-                }
+                Ok(data) => return Ok(data.claims),
                 Err(e) => last = self.error_of(e.kind(), &parsed.claims),
             }
         }

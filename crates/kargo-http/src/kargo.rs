@@ -2,7 +2,7 @@
 //! (on top of the `kargo` layer) projects, roles, service accounts and tokens. Errors are
 //! `{"error": "<message>"}`.
 //!
-//! Every route but login, the public configuration and the OpenAPI document needs
+//! Every route but login, the token exchange (`token_exchange.rs`), the public configuration and the OpenAPI document needs
 //! `Authorization: Bearer <token>` (401 `no token provided` / `invalid token`; 429 with
 //! `Retry-After` from an address that has sent too many invalid tokens, see `auth::limits`).
 //! Bodies over 1 MiB are refused (413 `request body too large`); malformed JSON is a 400 with the
@@ -143,6 +143,8 @@ pub(crate) struct Op {
     pub(crate) query: &'static [QueryParam],
     /// The component schema of the request body, if the route takes one.
     pub(crate) body: Option<&'static str>,
+    /// The body's media type (`application/json` but for the token exchange's form).
+    pub(crate) body_type: &'static str,
     /// The success code the handler answers with.
     pub(crate) success: u16,
     /// The component schema of the success body (none for 204).
@@ -164,6 +166,7 @@ impl Op {
             access: Access::Bearer,
             query: &[],
             body: None,
+            body_type: "application/json",
             success,
             response,
             handler,
@@ -187,6 +190,16 @@ impl Op {
     const fn takes(self, body: &'static str) -> Op {
         Op {
             body: Some(body),
+            ..self
+        }
+    }
+
+    /// The operation, taking a form (`application/x-www-form-urlencoded`) of the component
+    /// schema `body`.
+    const fn takes_form(self, body: &'static str) -> Op {
+        Op {
+            body: Some(body),
+            body_type: "application/x-www-form-urlencoded",
             ..self
         }
     }
@@ -276,6 +289,20 @@ pub(crate) static ROUTES: &[Route] = &[
         summary: "End the session of the admin token that sends this (on every replica)",
         tag: "System",
         op: Op::bearer("logout", handler!(logout), 204, None),
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/token-exchange",
+        operation_id: "TokenExchange",
+        summary: "Exchange a CI job's OIDC token for a short-lived token of a ServiceAccount that trusts it (RFC 8693)",
+        tag: "System",
+        op: Op::public(
+            "token-exchange",
+            handler!(super::token_exchange::token_exchange),
+            200,
+            Some("TokenExchangeResponse"),
+        )
+        .takes_form("TokenExchangeRequest"),
     },
     Route {
         method: Method::Get,
@@ -1026,7 +1053,7 @@ mod tests {
     }
 
     #[test]
-    fn only_login_and_the_public_configuration_are_public() {
+    fn only_login_the_token_exchange_and_the_public_configuration_are_public() {
         let public: Vec<&str> = ROUTES
             .iter()
             .filter(|r| r.op.access == Access::Public)
@@ -1034,7 +1061,11 @@ mod tests {
             .collect();
         assert_eq!(
             public,
-            ["/v1beta1/login", "/v1beta1/system/public-server-config"]
+            [
+                "/v1beta1/login",
+                "/v1beta1/token-exchange",
+                "/v1beta1/system/public-server-config"
+            ]
         );
     }
 }

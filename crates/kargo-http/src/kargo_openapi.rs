@@ -116,7 +116,7 @@ fn operation(route: &Route) -> Value {
     if let Some(body) = route.op.body {
         op["requestBody"] = json!({
             "required": true,
-            "content": {"application/json": {"schema": schema(body)}},
+            "content": {route.op.body_type: {"schema": schema(body)}},
         });
     }
     if public {
@@ -285,6 +285,26 @@ fn schemas() -> Value {
                         "verbs": {"type": "array", "items": {"type": "string"}},
                     },
                 },
+            },
+        },
+        "TokenExchangeRequest": {
+            "type": "object",
+            "required": ["grant_type", "subject_token", "subject_token_type"],
+            "properties": {
+                "grant_type": {"type": "string", "enum": [kargo_auth::federation::GRANT_TYPE]},
+                "subject_token": {"type": "string", "description": "The CI job's OIDC token"},
+                "subject_token_type": {"type": "string", "enum": kargo_auth::federation::SUBJECT_TOKEN_TYPES},
+                "scope": {"type": "string", "description": "project/<project>/serviceaccount/<name>, when several accounts trust the identity"},
+                "requested_lifetime": {"type": "integer", "description": "Seconds (default 900, at most the server's --federated-token-max-lifetime)"},
+            },
+        },
+        "TokenExchangeResponse": {
+            "type": "object",
+            "properties": {
+                "access_token": {"type": "string"},
+                "issued_token_type": {"type": "string"},
+                "token_type": {"type": "string"},
+                "expires_in": {"type": "integer"},
             },
         },
         "LoginResponse": {
