@@ -19,6 +19,8 @@
 //!   `:`-separated part ([`subject_matches`]).
 //! - `audience` (optional) is what the token's `aud` must contain: the server's URL by default.
 //! - `claims` (optional) must each equal the token's claim of that name exactly.
+//! - `createdAt` (optional, RFC 3339) is written by the Kargo API when it adds the entry; it
+//!   only feeds `kargo get federatedidentities`' `AGE`.
 //!
 //! Pure: parsing, validation ([`validate`], the write-time check) and matching; the server's
 //! registry refuses a malformed value with a 422, and `kargo-auth` matches verified tokens.
@@ -52,6 +54,9 @@ pub struct FederatedIdentity {
     /// Claims the token must carry with exactly these values.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub claims: BTreeMap<String, String>,
+    /// When the entry was added (RFC 3339), set by the Kargo API; informational (`AGE`).
+    #[serde(default, rename = "createdAt", skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
 }
 
 impl FederatedIdentity {
@@ -366,6 +371,7 @@ mod tests {
             subject: "repo:acme/app:ref:refs/heads/*".into(),
             audience: None,
             claims: [("workflow".to_owned(), "deploy".to_owned())].into(),
+            created_at: None,
         };
         let token = |changes: serde_json::Value| {
             let mut claims = json!({"iss": "https://ci", "sub": "repo:acme/app:ref:refs/heads/main",

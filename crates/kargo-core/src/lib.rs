@@ -29,6 +29,7 @@
 
 mod claims;
 pub mod controller;
+mod federated_identities;
 pub mod projects;
 mod roles;
 mod rules;

@@ -234,6 +234,11 @@ const SERVICE_ACCOUNT_FILTER: &[QueryParam] = &[QueryParam {
     description: "Only the tokens of this ServiceAccount",
 }];
 
+const SERVICE_ACCOUNT_ONLY: &[QueryParam] = &[QueryParam {
+    name: "serviceAccount",
+    description: "Only the identities trusted by this ServiceAccount",
+}];
+
 // The operations that a project's route and a system route (`/v1beta1/system/...`) share.
 const LIST_SERVICE_ACCOUNTS: Op = Op::bearer(
     "list-serviceaccounts",
@@ -439,6 +444,48 @@ pub(crate) static ROUTES: &[Route] = &[
         summary: "Delete a token",
         tag: "Tokens",
         op: DELETE_TOKEN,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/projects/{project}/service-accounts/{serviceaccount}/federated-identities",
+        operation_id: "CreateProjectFederatedIdentity",
+        summary: "Trust an outside identity (a CI job's OIDC token) to act as the ServiceAccount",
+        tag: "Federated identities",
+        op: Op::bearer(
+            "create-federatedidentity",
+            handler!(create_federated_identity),
+            201,
+            Some("FederatedIdentity"),
+        )
+        .takes("FederatedIdentity"),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/projects/{project}/federated-identities",
+        operation_id: "ListProjectFederatedIdentities",
+        summary: "List the outside identities the project's ServiceAccounts trust",
+        tag: "Federated identities",
+        op: Op::bearer(
+            "list-federatedidentities",
+            handler!(list_federated_identities),
+            200,
+            Some("FederatedIdentityList"),
+        )
+        .query(SERVICE_ACCOUNT_ONLY),
+    },
+    Route {
+        method: Method::Delete,
+        path: "/v1beta1/projects/{project}/federated-identities/{federatedidentity}",
+        operation_id: "DeleteProjectFederatedIdentity",
+        summary: "Stop trusting an outside identity (tokens issued for it stop working)",
+        tag: "Federated identities",
+        op: Op::bearer(
+            "delete-federatedidentity",
+            handler!(delete_federated_identity),
+            204,
+            None,
+        )
+        .query(SERVICE_ACCOUNT_ONLY),
     },
     Route {
         method: Method::Get,
@@ -835,6 +882,53 @@ async fn get_token(State(app): State<AppState>, Extension(user): User, at: At) -
 
 async fn delete_token(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
     app.kargo.delete_token(&user, &at.scope, &at.name).await?;
+    no_content()
+}
+
+/// The `serviceAccount` query parameter, when not empty.
+fn service_account_of(query: &HashMap<String, String>) -> Option<&str> {
+    query
+        .get("serviceAccount")
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+async fn create_federated_identity(
+    State(app): State<AppState>,
+    Extension(user): User,
+    at: At,
+    body: Body,
+) -> Reply {
+    let entry: kargo_api::federation::FederatedIdentity = json_body(body).await?;
+    let created = app
+        .kargo
+        .create_federated_identity(&user, &at.scope, &at.name, entry)
+        .await?;
+    reply(StatusCode::CREATED, &created)
+}
+
+async fn list_federated_identities(
+    State(app): State<AppState>,
+    Extension(user): User,
+    at: At,
+    Query(query): Query<HashMap<String, String>>,
+) -> Reply {
+    let list = app
+        .kargo
+        .list_federated_identities(&user, &at.scope, service_account_of(&query))
+        .await?;
+    reply(StatusCode::OK, &list)
+}
+
+async fn delete_federated_identity(
+    State(app): State<AppState>,
+    Extension(user): User,
+    at: At,
+    Query(query): Query<HashMap<String, String>>,
+) -> Reply {
+    app.kargo
+        .delete_federated_identity(&user, &at.scope, &at.name, service_account_of(&query))
+        .await?;
     no_content()
 }
 

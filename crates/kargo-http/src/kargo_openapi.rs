@@ -18,6 +18,7 @@ const PATH_PARAMS: &[(&str, &str)] = &[
     ("serviceaccount", "ServiceAccount name"),
     ("token", "Token Secret name"),
     ("role", "Role name"),
+    ("federatedidentity", "Federated identity name"),
 ];
 
 fn schema(name: &str) -> Value {
@@ -286,6 +287,23 @@ fn schemas() -> Value {
                     },
                 },
             },
+        },
+        "FederatedIdentity": {
+            "type": "object",
+            "required": ["issuer", "subject"],
+            "properties": {
+                "name": {"type": "string", "description": "Generated (fid-<hash>) when absent"},
+                "serviceAccount": {"type": "string", "readOnly": true},
+                "issuer": {"type": "string", "description": "The CI issuer (https); the operator must allow it"},
+                "subject": {"type": "string", "description": "Exact, or a glob whose * matches within one ':'-separated part"},
+                "audience": {"type": "string", "description": "Defaults to the server's URL"},
+                "claims": {"type": "object", "additionalProperties": {"type": "string"}},
+                "createdAt": {"type": "string", "format": "date-time", "readOnly": true},
+            },
+        },
+        "FederatedIdentityList": {
+            "type": "object",
+            "properties": {"items": {"type": "array", "items": schema("FederatedIdentity")}},
         },
         "TokenExchangeRequest": {
             "type": "object",

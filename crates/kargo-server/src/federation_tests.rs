@@ -410,3 +410,92 @@ async fn without_allowed_issuers_the_exchange_is_off() {
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "unsupported_grant_type");
 }
+
+#[tokio::test]
+async fn federated_identities_are_listed_added_and_removed_through_the_kargo_api() {
+    let key = TestKey::rsa();
+    let issuer = Issuer::start(&[&key]).await;
+    let api = server(&issuer, &json!([]), Arc::default()).await;
+    let admin = Some(api.admin_token.as_str());
+    let create = "/v1beta1/projects/demo/service-accounts/ci/federated-identities";
+    let entry = json!({"issuer": issuer.url, "subject": "repo:acme/app:ref:refs/heads/main",
+                       "claims": {"workflow": "deploy"}});
+    let (code, created) = api
+        .request(Method::POST, create, Some(entry.clone()), admin)
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    let name = created["name"].as_str().unwrap().to_owned();
+    assert!(name.starts_with("fid-"), "{name}");
+    assert_eq!(created["serviceAccount"], "ci");
+    assert!(created["createdAt"].is_string());
+
+    let (code, body) = api.request(Method::POST, create, Some(entry), admin).await;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    assert_eq!(
+        body["error"],
+        format!("federated identity \"{name}\" already exists on ServiceAccount \"ci\"")
+    );
+    let (code, body) = api
+        .request(
+            Method::POST,
+            create,
+            Some(json!({"name": "bad", "issuer": "http://ci", "subject": "s"})),
+            admin,
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["error"],
+        "entry 1: issuer must be an https:// URL, got \"http://ci\""
+    );
+
+    let (code, body) = api
+        .request(
+            Method::GET,
+            "/v1beta1/projects/demo/federated-identities",
+            None,
+            admin,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        body["items"][0]["subject"],
+        "repo:acme/app:ref:refs/heads/main"
+    );
+    // What kubectl sees: the annotation.
+    let (_, account) = api
+        .request(
+            Method::GET,
+            "/api/v1/namespaces/demo/serviceaccounts/ci",
+            None,
+            admin,
+        )
+        .await;
+    let annotation =
+        account["metadata"]["annotations"]["rbac.kargo.akuity.io/federated-identities"]
+            .as_str()
+            .unwrap();
+    assert!(annotation.contains(&name), "{annotation}");
+
+    let delete = format!("/v1beta1/projects/demo/federated-identities/{name}");
+    let (code, body) = api.request(Method::DELETE, &delete, None, admin).await;
+    assert_eq!(code, StatusCode::NO_CONTENT, "{body}");
+    let (code, body) = api.request(Method::DELETE, &delete, None, admin).await;
+    assert_eq!(
+        (code, &body["error"]),
+        (
+            StatusCode::NOT_FOUND,
+            &json!(format!("federated identity \"{name}\" not found"))
+        )
+    );
+    let (_, body) = api
+        .request(
+            Method::GET,
+            "/v1beta1/projects/demo/federated-identities",
+            None,
+            admin,
+        )
+        .await;
+    assert_eq!(body, json!({"items": []}));
+}
