@@ -15,6 +15,7 @@ use crate::output::{self, Kind, OutputFormat, Shape, TableOptions, columns};
 pub fn run(ctx: &mut Context<'_>, command: GetCommand) -> Result<(), Error> {
     let config = ctx.logged_in_config()?;
     let (kind, all_projects, scope, service_account, args) = match command {
+        GetCommand::FederatedIdentities(args) => return super::federated_identity::get(ctx, &args),
         GetCommand::Projects(args) => (Kind::Project, false, None, None, args),
         GetCommand::ServiceAccounts(args) => (
             Kind::ServiceAccount,
