@@ -67,6 +67,7 @@ mod cli_token_login;
 mod cli_token_output;
 mod data_dir;
 mod encryption;
+mod federation;
 mod guide;
 mod health;
 mod impersonation;
