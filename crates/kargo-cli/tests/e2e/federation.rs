@@ -285,3 +285,104 @@ fn on_etcd_a_ci_job_exchanges_its_token_and_only_a_trusted_job_gets_in() {
     let server = Server::start_with(&args);
     a_ci_job_with_only_its_own_token_works_and_others_are_refused(&server, &issuer);
 }
+
+#[test]
+fn the_cli_adds_lists_and_removes_a_trust_and_a_job_logs_in_with_kargo_federated_token() {
+    let issuer = ci_issuer();
+    let server = Server::start_with(&federation_args(&issuer));
+    project_with_ci_account(&server);
+    let admin = Cli::logged_in(&server);
+    admin
+        .run(&[
+            "create",
+            "federatedidentity",
+            "--project",
+            "p",
+            "--service-account",
+            "ci",
+            "--issuer",
+            issuer.issuer(),
+            "--subject",
+            "repo:acme/app:ref:refs/heads/*",
+            "--audience",
+            CLIENT_ID,
+            "--claim",
+            "repository=acme/app",
+            "--name",
+            "app-branches",
+        ])
+        .prints("federatedidentity/app-branches created\n");
+    let listed = admin.run(&["get", "fid", "--project", "p", "--service-account", "ci"]);
+    assert_eq!(
+        crate::cli_harness::mask_ages(listed.ok()),
+        crate::cli_harness::mask_ages(&format!(
+            "NAME           ISSUER{}   SUBJECT                          AGE\napp-branches   {}   repo:acme/app:ref:refs/heads/*   0s\n",
+            " ".repeat(issuer.issuer().len() - "ISSUER".len()),
+            issuer.issuer()
+        ))
+    );
+    // kubectl sees the same trust, in the annotation.
+    let annotation = server
+        .kubectl(&[
+            "get",
+            "serviceaccount",
+            "ci",
+            "-n",
+            "p",
+            "-o",
+            "jsonpath={.metadata.annotations.rbac\\.kargo\\.akuity\\.io/federated-identities}",
+        ])
+        .ok()
+        .to_owned();
+    assert!(
+        annotation.contains("\"name\":\"app-branches\""),
+        "{annotation}"
+    );
+
+    // The job: its token in KARGO_FEDERATED_TOKEN, nothing else.
+    let mut job = Cli::new();
+    job.set_env(
+        "KARGO_FEDERATED_TOKEN",
+        &issuer.tokens(CLIENT_ID, MAIN).id_token,
+    );
+    assert!(
+        crate::harness::eventually(std::time::Duration::from_secs(10), || {
+            job.run(&[
+                "login",
+                &server.url,
+                "--certificate-authority",
+                server.ca().to_str().expect("a UTF-8 path"),
+            ])
+            .code
+                == 0
+        }),
+        "the job never logged in"
+    );
+    assert!(job.config_text().contains("authMethod: federated"));
+    let out = job.run(&["get", "serviceaccounts", "--project", "p"]);
+    assert!(out.ok().contains("ci "), "{}", out.ok());
+
+    // Another branch's job is refused at login, with the exchange's error.
+    let mut tag_job = Cli::new();
+    tag_job.set_env(
+        "KARGO_FEDERATED_TOKEN",
+        &issuer.tokens(CLIENT_ID, TAG).id_token,
+    );
+    tag_job
+        .run(&[
+            "login",
+            &server.url,
+            "--certificate-authority",
+            server.ca().to_str().expect("a UTF-8 path"),
+        ])
+        .fails_with(&format!("invalid_grant: {REFUSED}"));
+
+    admin
+        .run(&["delete", "fid", "--project", "p", "app-branches"])
+        .prints("federatedidentity/app-branches deleted\n");
+    let out = job.run(&["get", "serviceaccounts", "--project", "p"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    admin
+        .run(&["delete", "fid", "--project", "p", "app-branches"])
+        .fails_with("federated identity \"app-branches\" not found");
+}
