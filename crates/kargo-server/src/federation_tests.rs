@@ -165,6 +165,16 @@ async fn a_ci_token_is_exchanged_for_a_bound_token_only_when_the_account_trusts_
     let url = server_url(&api).await;
 
     let body = first_exchange(&api, &key, &issuer, &url).await;
+    let (_, ready) = api
+        .request(Method::GET, "/readyz?verbose", None, None)
+        .await;
+    assert!(
+        ready
+            .as_str()
+            .unwrap_or_default()
+            .contains("[+]federated-issuers ok\n[+]shutdown ok\n"),
+        "{ready}"
+    );
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(
         body["issued_token_type"],
@@ -406,6 +416,10 @@ async fn exchanges_are_limited_per_identity() {
 #[tokio::test]
 async fn without_allowed_issuers_the_exchange_is_off() {
     let api = TestApi::new().await;
+    let (_, ready) = api
+        .request(Method::GET, "/readyz?verbose", None, None)
+        .await;
+    assert!(!ready.to_string().contains("federated-issuers"), "{ready}");
     let (code, body) = exchange_token(&api, "x.y.z", &[]).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "unsupported_grant_type");
