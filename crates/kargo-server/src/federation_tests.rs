@@ -492,6 +492,43 @@ async fn federated_identities_are_listed_added_and_removed_through_the_kargo_api
             .unwrap();
     assert!(annotation.contains(&name), "{annotation}");
 
+    // Only who may update the account may change its trusts: `ci` may only get and list.
+    let (code, body) = api
+        .request(
+            Method::POST,
+            "/v1beta1/projects/demo/service-accounts/ci/tokens",
+            Some(json!({"name": "ci-token"})),
+            admin,
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let ci_token = String::from_utf8(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            body["data"]["token"].as_str().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let (code, body) = api
+        .request(
+            Method::POST,
+            create,
+            Some(json!({"issuer": issuer.url, "subject": "repo:evil/app:ref:refs/heads/main"})),
+            Some(&ci_token),
+        )
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    let (code, body) = api
+        .request(
+            Method::GET,
+            "/v1beta1/projects/demo/federated-identities",
+            None,
+            Some(&ci_token),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+
     let delete = format!("/v1beta1/projects/demo/federated-identities/{name}");
     let (code, body) = api.request(Method::DELETE, &delete, None, admin).await;
     assert_eq!(code, StatusCode::NO_CONTENT, "{body}");

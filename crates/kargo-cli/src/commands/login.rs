@@ -39,7 +39,7 @@ pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
         }
         _ => {
             return Err(UsageError(
-                "--admin, --sso or --token is required (log in as the admin user, as yourself through the server's OpenID provider, or with a ServiceAccount token)"
+                "--admin, --sso, --token or --federated-token-file is required (log in as the admin user, as yourself through the server's OpenID provider, with a ServiceAccount token, or with a CI job's own OIDC token)"
                     .to_owned(),
             )
             .into());
