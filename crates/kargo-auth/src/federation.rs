@@ -251,9 +251,11 @@ fn unix_now() -> i64 {
 
 impl Federation {
     /// Checks `config` and starts fetching each issuer's keys in the background (until
-    /// `shutdown`); returns at once.
+    /// `shutdown`); returns at once. An allowed issuer that is also the single sign-on
+    /// provider (`sso`) shares its verifier and key cache.
     pub fn start(
         config: FederationConfig,
+        sso: Option<&Arc<OidcAuthenticator>>,
         shutdown: CancellationToken,
     ) -> Result<Arc<Federation>, ConfigError> {
         if config.max_lifetime_secs < MIN_LIFETIME_SECS {
@@ -264,9 +266,13 @@ impl Federation {
             if !issuer.starts_with("https://") {
                 return Err(ConfigError::Issuer(issuer.clone()));
             }
-            let verifier =
-                OidcAuthenticator::start_issuer(issuer, config.ca_pem.clone(), shutdown.clone())
-                    .map_err(|e| ConfigError::Ca(e.to_string()))?;
+            let verifier = match sso.filter(|s| s.config().issuer_url == *issuer) {
+                Some(shared) => shared.clone(),
+                None => {
+                    OidcAuthenticator::start_issuer(issuer, config.ca_pem.clone(), shutdown.clone())
+                        .map_err(|e| ConfigError::Ca(e.to_string()))?
+                }
+            };
             issuers.insert(issuer.clone(), verifier);
         }
         Ok(Arc::new(Federation {

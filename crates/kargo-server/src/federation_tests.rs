@@ -550,3 +550,46 @@ async fn federated_identities_are_listed_added_and_removed_through_the_kargo_api
         .await;
     assert_eq!(body, json!({"items": []}));
 }
+
+#[tokio::test]
+async fn an_issuer_used_for_single_sign_on_and_federation_has_one_key_cache() {
+    let key = TestKey::rsa();
+    let issuer = Issuer::start(&[&key]).await;
+    let mut allowed = kargo_auth::federation::FederationConfig::new(vec![issuer.url.clone()]);
+    allowed.ca_pem = Some(issuer.ca_pem.clone().into_bytes());
+    let sso = issuer.config();
+    let api = TestApi::with_config(Observers::default(), |config| {
+        config.oidc = Some(sso);
+        config.federation = Some(allowed);
+    })
+    .await;
+    let trust = json!([{"issuer": issuer.url, "subject": "repo:acme/app:ref:refs/heads/main",
+                        "audience": "kargo"}]);
+    let (code, body) = api
+        .request(
+            Method::POST,
+            "/v1beta1/projects",
+            Some(json!({"metadata": {"name": "demo"}})),
+            Some(&api.admin_token),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let (code, body) = api
+        .request(
+            Method::POST,
+            "/v1beta1/projects/demo/service-accounts",
+            Some(json!({"metadata": {"name": "ci", "annotations": {
+                "rbac.kargo.akuity.io/federated-identities": trust.to_string()}}})),
+            Some(&api.admin_token),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    // The SSO verifier checks `aud` against its client ids; the exchange takes the same
+    // issuer's token for the audience the trust names, with the same keys.
+    first_exchange(&api, &key, &issuer, "kargo").await;
+    assert_eq!(
+        issuer.hits(),
+        1,
+        "one fetch of the key set, not one per use"
+    );
+}

@@ -901,8 +901,10 @@ pub(crate) async fn assemble(
     }
     if let Some(federation) = &config.federation {
         // Returns at once, as for single sign-on.
+        let sso = authn.oidc().cloned();
         authn = authn.with_federation(kargo_auth::federation::Federation::start(
             federation.clone(),
+            sso.as_ref(),
             shutdown.clone(),
         )?);
     }
