@@ -3,7 +3,7 @@
 //! `repo:acme/app:ref:refs/heads/main`, `repository`, `ref`, `workflow`, `job_workflow_ref`);
 //! a real server allows it with `--federated-issuer`; the trust is written with kubectl; the
 //! job's token is exchanged at `POST /v1beta1/token-exchange` and the issued token used with
-//! kubectl and the `kargo` CLI (`kargo login --federated-token-file`). Every refused exchange
+//! kubectl, the Python kubernetes client and the `kargo` CLI (`kargo login --federated-token-file`). Every refused exchange
 //! of the table, and revocation by removing the trust or the account, on SQLite and on
 //! etcd. (The cases the provider cannot produce — an expired token after the 30 s skew, a
 //! replayed `jti` — are in-process tests: `kargo-server` `federation_tests.rs`.)
@@ -157,6 +157,10 @@ fn a_ci_job_with_only_its_own_token_works_and_others_are_refused(
         listed.stdout
     );
 
+    // And with a client library (Python's kubernetes).
+    let python = server.python("federated_token.py", &issued, &["p", "trusted"]);
+    assert!(python.ok().lines().any(|l| l == "ci"), "{}", python.stdout);
+
     // And with the kargo CLI, logged in with the job's token file.
     let job = Cli::new();
     let token_file = job.home().join("ci-token");
@@ -239,6 +243,12 @@ fn a_ci_job_with_only_its_own_token_works_and_others_are_refused(
     assert_eq!(code, 400);
     let refused = kubectl_list(server, &issued);
     assert!(refused.err().contains("Unauthorized"), "{}", refused.stderr);
+    assert_eq!(
+        server
+            .python("federated_token.py", &issued, &["p", "removed"])
+            .ok(),
+        "401\n"
+    );
     let out = job.run(&["get", "serviceaccounts", "--project", "p"]);
     assert_eq!(out.code, 1, "{}", out.stdout);
 
