@@ -3,10 +3,11 @@
 //! `repo:acme/app:ref:refs/heads/main`, `repository`, `ref`, `workflow`, `job_workflow_ref`);
 //! a real server allows it with `--federated-issuer`; the trust is written with kubectl; the
 //! job's token is exchanged at `POST /v1beta1/token-exchange` and the issued token used with
-//! kubectl, the Python kubernetes client and the `kargo` CLI (`kargo login --federated-token-file`). Every refused exchange
-//! of the table, and revocation by removing the trust or the account, on SQLite and on
-//! etcd. (The cases the provider cannot produce — an expired token after the 30 s skew, a
-//! replayed `jti` — are in-process tests: `kargo-server` `federation_tests.rs`.)
+//! kubectl, the Python kubernetes client and the `kargo` CLI (`kargo login
+//! --federated-token-file`, `KARGO_FEDERATED_TOKEN`). Every refused exchange of the issue's
+//! table, and revocation by removing the trust or the account, on SQLite and on etcd. (The
+//! cases the provider cannot produce — an expired token after the 30 s skew, a replayed `jti`,
+//! the rate limit — are in-process tests: `kargo-server` `federation_tests.rs`.)
 
 use serde_json::{Value, json};
 
