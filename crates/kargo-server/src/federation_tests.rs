@@ -593,3 +593,64 @@ async fn an_issuer_used_for_single_sign_on_and_federation_has_one_key_cache() {
         "one fetch of the key set, not one per use"
     );
 }
+
+/// What the trust check costs on the read path: the same authenticated GET with a token
+/// exchanged under a trust (checked against the account's trusts on every request) and with a
+/// TokenRequest token of the same account (no such check), in alternating rounds.
+///
+/// `cargo test --release -p kargo-server --lib -- --ignored --nocapture federated_read_cost`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test: run it by name"]
+async fn federated_read_cost() {
+    use std::time::Instant;
+    const READS: u32 = 50_000;
+    let key = TestKey::rsa();
+    let issuer = Issuer::start(&[&key]).await;
+    let trust = json!([{"issuer": issuer.url, "subject": "repo:acme/app:ref:refs/heads/main"}]);
+    let api = server(&issuer, &trust, Arc::default()).await;
+    let url = server_url(&api).await;
+    let federated = first_exchange(&api, &key, &issuer, &url).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, body) = api
+        .request(
+            Method::POST,
+            "/api/v1/namespaces/demo/serviceaccounts/ci/token",
+            Some(
+                json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                        "spec": {"expirationSeconds": 3600}}),
+            ),
+            Some(&api.admin_token),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let bound = body["status"]["token"].as_str().unwrap().to_owned();
+    let path = "/api/v1/namespaces/demo/serviceaccounts/ci";
+    let read = |token: &str| {
+        http::Request::builder()
+            .uri(path)
+            .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let mut best = [f64::MAX; 2];
+    for _ in 0..8 {
+        for (side, token) in [&federated, &bound].into_iter().enumerate() {
+            let started = Instant::now();
+            for _ in 0..READS {
+                let response = api.call(read(token)).await;
+                assert_eq!(response.status(), StatusCode::OK);
+                let _ = axum::body::to_bytes(response.into_body(), 1 << 20).await;
+            }
+            let per_read = started.elapsed().as_secs_f64() * 1e6 / f64::from(READS);
+            best[side] = best[side].min(per_read);
+        }
+    }
+    eprintln!(
+        "federated_read_cost: exchanged token {:.2} µs/read, TokenRequest token {:.2} µs/read, difference {:+.2} µs",
+        best[0],
+        best[1],
+        best[0] - best[1]
+    );
+}
