@@ -12,7 +12,9 @@
 //     "port": 0,                                          // 0: any free port
 //     "redirectUris": ["https://.../login"],              // more redirect URIs of `kargo`
 //     "users": [{ "sub": "alice", "email": "...", "password": "...", "name": "...",
-//                 "groups": ["devops"] }]
+//                 "groups": ["devops"],
+//                 "claims": {"repository": "acme/app"} }]   // optional: more ID-token claims
+//                                                             // (a CI job's, in the `profile` scope)
 //   }
 //
 // Once both listeners are up it prints one line:
@@ -99,7 +101,9 @@ function makeProvider() {
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],
-      profile: ['name'],
+      // A CI issuer's claims (GitHub Actions' names), for users that carry them: the
+      // federation tests play a CI job signed in as such a user.
+      profile: ['name', 'repository', 'ref', 'workflow', 'job_workflow_ref'],
       groups: ['groups'],
     },
     // The scopes' claims go into the ID token (Kargo reads them there).
@@ -133,6 +137,7 @@ function makeProvider() {
           email_verified: true,
           name: user.name,
           groups: user.groups ?? [],
+          ...(user.claims ?? {}),
         }),
       };
     },

@@ -4,6 +4,8 @@
 //! (Kubernetes 1.32/1.33):
 //!
 //! - [`duration`]: ages as kubectl prints them (`5m30s`).
+//! - [`federation`]: the outside identities (CI OIDC tokens) a ServiceAccount trusts, parsed,
+//!   validated and matched.
 //! - [`expiry`]: token expiry: the `kargo.akuity.io/expires-at` annotation and lifetimes (`90d`).
 //! - [`last_used`]: when a token was last used: `kargo.akuity.io/last-used-at`/`-from` and
 //!   Kubernetes' `kubernetes.io/legacy-token-last-used` label.
@@ -35,6 +37,7 @@
 
 pub mod duration;
 pub mod expiry;
+pub mod federation;
 pub mod field;
 pub mod json;
 pub mod kargo;

@@ -113,6 +113,7 @@ pub struct Authenticator {
     observer: Option<Arc<dyn AuthObserver>>,
     tokens: Arc<TokenAuthenticator>,
     oidc: Option<Arc<OidcAuthenticator>>,
+    federation: Option<Arc<crate::federation::Federation>>,
     token_failures: FailureLimiter,
     login_failures: Arc<FailureLimiter>,
     hashing: Arc<tokio::sync::Semaphore>,
@@ -138,6 +139,7 @@ impl Authenticator {
             observer: None,
             tokens,
             oidc: None,
+            federation: None,
             token_failures: FailureLimiter::new(limits::TOKEN_BACKOFF, limits::CAPACITY),
             login_failures: Arc::new(FailureLimiter::new(limits::LOGIN_BACKOFF, limits::CAPACITY)),
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHING_PERMITS)),
@@ -166,6 +168,20 @@ impl Authenticator {
     /// The OpenID provider whose ID tokens are accepted, if one is configured.
     pub fn oidc(&self) -> Option<&Arc<OidcAuthenticator>> {
         self.oidc.as_ref()
+    }
+
+    /// The same authenticator, exchanging CI jobs' OIDC tokens (`POST /v1beta1/token-exchange`).
+    pub fn with_federation(
+        mut self,
+        federation: Arc<crate::federation::Federation>,
+    ) -> Authenticator {
+        self.federation = Some(federation);
+        self
+    }
+
+    /// Workload identity federation, when the operator allows issuers.
+    pub fn federation(&self) -> Option<&Arc<crate::federation::Federation>> {
+        self.federation.as_ref()
     }
 
     /// Whether the admin account is enabled.

@@ -67,6 +67,9 @@ pub enum Claims {
         jti: String,
         /// The Secret the token is bound to: `(name, uid)`.
         secret: Option<(String, String)>,
+        /// The fingerprint of the trust entry a token exchange issued it under
+        /// (`kargo.akuity.io/federated-identity`), checked against the account on every request.
+        federated: Option<String>,
     },
 }
 
@@ -332,6 +335,11 @@ fn claims(c: &Value) -> Result<Claims, TokenError> {
         not_before: int("nbf").or_else(|| int("iat")).unwrap_or(0),
         jti: s("jti").unwrap_or_default(),
         secret,
+        federated: c
+            .get(crate::federation::FEDERATED_CLAIM)
+            .and_then(|f| f.get("fingerprint"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     })
 }
 

@@ -6,6 +6,7 @@
 //! - [`tokens`]: service-account tokens;
 //! - [`usage`]: which legacy tokens were used, when and from where, until the flusher writes it;
 //! - [`oidc`]: people's ID tokens from the OpenID provider (single sign-on);
+//! - [`federation`]: CI jobs' OIDC tokens exchanged for bound service-account tokens;
 //! - [`rbac`]: Kubernetes RBAC evaluated in process;
 //! - [`observe`]: the seam that sees every authentication attempt and authorization decision;
 //! - [`decisions`]: remembered allows, forgotten whenever the policy changes;
@@ -20,6 +21,7 @@
 pub mod admin;
 pub mod authn;
 pub(crate) mod decisions;
+pub mod federation;
 pub mod jwt;
 pub mod keys;
 pub(crate) mod limits;

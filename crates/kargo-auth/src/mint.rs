@@ -3,6 +3,7 @@
 //! - [`TokenMinter::fill`]: the legacy JWT of a service-account token Secret (the token
 //!   controller and the Kargo API);
 //! - [`bound_token`]: the bound JWT of a `TokenRequest` (`serviceaccounts/<name>/token`);
+//! - [`federated_token`]: the bound JWT of a token exchange (`kargo_auth::federation`);
 //! - [`admin_token`]: the HS256 session token of the admin login.
 //!
 //! Service-account JWTs are signed by [`jwt::sign`] in Kubernetes' exact format; admin tokens
@@ -132,6 +133,22 @@ impl TokenMinter {
 pub fn bound_token(view: &AuthView, request: &BoundRequest<'_>) -> Result<String> {
     let keys = view.keys();
     jwt::sign(keys.signing(), jwt::bound_claims(request)).map_err(|e| {
+        tracing::error!(error = %e, "signing a token failed");
+        Status::internal("signing the token failed")
+    })
+}
+
+/// Signs the bound token of a token exchange: [`bound_token`]'s claims plus
+/// [`crate::federation::FEDERATED_CLAIM`] naming the trust entry that accepted the exchange.
+pub fn federated_token(
+    view: &AuthView,
+    request: &BoundRequest<'_>,
+    federated: Value,
+) -> Result<String> {
+    let keys = view.keys();
+    let mut claims = jwt::bound_claims(request);
+    claims[crate::federation::FEDERATED_CLAIM] = federated;
+    jwt::sign(keys.signing(), claims).map_err(|e| {
         tracing::error!(error = %e, "signing a token failed");
         Status::internal("signing the token failed")
     })

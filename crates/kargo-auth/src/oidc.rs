@@ -239,6 +239,8 @@ pub struct OidcAuthenticator {
     config: OidcConfig,
     audiences: Vec<String>,
     validation: [Validation; 2],
+    /// The same checks without the audience's, for [`OidcAuthenticator::verify_claims`].
+    any_audience: [Validation; 2],
     keys: RwLock<Option<Arc<keys::Jwks>>>,
     cache: RwLock<HashMap<[u8; 32], Cached>>,
     fetches: Mutex<Fetches>,
@@ -269,21 +271,59 @@ impl OidcAuthenticator {
         if config.client_id.is_empty() {
             return Err(ConfigError::ClientId);
         }
-        let client = keys::client(config.ca_pem.as_deref()).map_err(ConfigError::Ca)?;
         let audiences = config.audiences();
-        let validation = [Algorithm::RS256, Algorithm::ES256].map(|alg| {
-            let mut v = Validation::new(alg);
-            v.leeway = LEEWAY;
-            v.validate_nbf = true;
-            v.set_audience(&audiences);
-            v.set_issuer(&[&config.issuer_url]);
-            v.set_required_spec_claims(&["exp", "iss", "aud"]);
-            v
-        });
+        OidcAuthenticator::start_with(config, Some(audiences), shutdown)
+    }
+
+    /// A verifier of one issuer's tokens for [`OidcAuthenticator::verify_claims`] only
+    /// (workload identity federation, for an issuer that is not the single sign-on one): the
+    /// same keys, cache and refresh as single sign-on.
+    pub fn start_issuer(
+        issuer_url: impl Into<String>,
+        ca_pem: Option<Vec<u8>>,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<OidcAuthenticator>, ConfigError> {
+        let mut config = OidcConfig::new(issuer_url, "");
+        config.ca_pem = ca_pem;
+        OidcAuthenticator::start_with(config, None, shutdown)
+    }
+
+    /// Starts a verifier checking `aud` against `audiences`, or not at all when `None`.
+    fn start_with(
+        config: OidcConfig,
+        audiences: Option<Vec<String>>,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<OidcAuthenticator>, ConfigError> {
+        if !config.issuer_url.starts_with("https://") {
+            return Err(ConfigError::Issuer(config.issuer_url));
+        }
+        let client = keys::client(config.ca_pem.as_deref()).map_err(ConfigError::Ca)?;
+        let validation_for = |audiences: Option<&Vec<String>>| {
+            [Algorithm::RS256, Algorithm::ES256].map(|alg| {
+                let mut v = Validation::new(alg);
+                v.leeway = LEEWAY;
+                v.validate_nbf = true;
+                v.set_issuer(&[&config.issuer_url]);
+                match audiences {
+                    Some(audiences) => {
+                        v.set_audience(audiences);
+                        v.set_required_spec_claims(&["exp", "iss", "aud"]);
+                    }
+                    None => {
+                        v.validate_aud = false;
+                        v.set_required_spec_claims(&["exp", "iss"]);
+                    }
+                }
+                v
+            })
+        };
+        let validation = validation_for(audiences.as_ref());
+        let any_audience = validation_for(None);
         let authenticator = Arc::new(OidcAuthenticator {
             config,
-            audiences,
+            audiences: audiences.unwrap_or_default(),
             validation,
+            any_audience,
             keys: RwLock::new(None),
             cache: RwLock::new(HashMap::new()),
             fetches: Mutex::new(Fetches::default()),
@@ -345,10 +385,32 @@ impl OidcAuthenticator {
         if let Some(user) = self.cached_by_hash(&hash) {
             return Ok(user);
         }
+        let claims = self.claims_checked(token, &self.validation)?;
+        let user = Arc::new(self.user_of(&claims)?);
+        let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        self.remember(hash, user.clone(), exp.saturating_add(LEEWAY));
+        Ok(user)
+    }
+
+    /// Verifies a token of this issuer — algorithm (RS256 or ES256), signature against the
+    /// issuer's keys, `iss`, `exp` and `nbf`, but not `aud`, which the caller checks (workload
+    /// identity federation: each trust names its audience) — and returns its claims. Not
+    /// cached. The single sign-on verifier serves this too, so an issuer used for both has one
+    /// key cache.
+    pub fn verify_claims(&self, token: &str) -> Result<Map<String, Value>, OidcError> {
+        self.claims_checked(token, &self.any_audience)
+    }
+
+    /// Verifies a token with one of `validations` (RS256's, ES256's) and returns its claims.
+    fn claims_checked(
+        &self,
+        token: &str,
+        validations: &[Validation; 2],
+    ) -> Result<Map<String, Value>, OidcError> {
         let parsed = jwt::parse(token).map_err(|_| OidcError::Malformed)?;
         let validation = match parsed.alg.as_str() {
-            "RS256" => &self.validation[0],
-            "ES256" => &self.validation[1],
+            "RS256" => &validations[0],
+            "ES256" => &validations[1],
             other => return Err(OidcError::Algorithm(other.to_owned())),
         };
         let Some(keys) = self.keys.read().ok().and_then(|k| k.clone()) else {
@@ -365,13 +427,7 @@ impl OidcAuthenticator {
         let mut last = OidcError::Signature;
         for key in candidates {
             match jsonwebtoken::decode::<Map<String, Value>>(token, key, validation) {
-                Ok(data) => {
-                    let claims = data.claims;
-                    let user = Arc::new(self.user_of(&claims)?);
-                    let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
-                    self.remember(hash, user.clone(), exp.saturating_add(LEEWAY));
-                    return Ok(user);
-                }
+                Ok(data) => return Ok(data.claims),
                 Err(e) => last = self.error_of(e.kind(), &parsed.claims),
             }
         }

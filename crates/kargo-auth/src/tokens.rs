@@ -297,6 +297,7 @@ impl TokenAuthenticator {
                 expires,
                 not_before,
                 secret,
+                federated,
                 ..
             } => {
                 let now = (self.clock)();
@@ -327,6 +328,13 @@ impl TokenAuthenticator {
                     return Err(format!(
                         "service account UID ({}) does not match claim ({uid})",
                         live.uid
+                    ));
+                }
+                if let Some(fingerprint) = federated
+                    && !live.trusts(fingerprint)
+                {
+                    return Err(format!(
+                        "service account {namespace}/{account} no longer trusts the identity this token was exchanged for"
                     ));
                 }
                 if let Some((name, secret_uid)) = secret {

@@ -11,10 +11,12 @@ use kargo_api::resources::{self, ResourceType};
 use kargo_store::{Event, EventKind};
 
 use super::decisions::Decisions;
+use super::federation::{Trust, trusts_of};
 use super::keys::{KEYS_KEY, KeySet};
 use super::rbac::{Attributes, Policy, UserInfo};
 use super::usage::{Usage, UsageLog};
 use kargo_api::expiry::{EXPIRES_AT_ANNOTATION, parse_expires_at};
+use kargo_api::federation::FEDERATED_IDENTITIES_ANNOTATION;
 use kargo_api::kargo::{PROJECT_LABEL, TRUE};
 use kargo_api::token_lifecycle::{
     DISABLED_ANNOTATION, PREVIOUS_TOKEN_SHA256_ANNOTATION, PREVIOUS_TOKEN_VALID_UNTIL_ANNOTATION,
@@ -30,6 +32,17 @@ pub(crate) struct Account {
     pub uid: String,
     /// Whether it is being deleted.
     pub deleting: bool,
+    /// The outside identities it trusts (`rbac.kargo.akuity.io/federated-identities`), if any.
+    pub federated: Option<Arc<[Trust]>>,
+}
+
+impl Account {
+    /// Whether it still lists the trust entry of this fingerprint (an exchanged token's).
+    pub(crate) fn trusts(&self, fingerprint: &str) -> bool {
+        self.federated
+            .as_ref()
+            .is_some_and(|t| t.iter().any(|t| t.fingerprint == fingerprint))
+    }
 }
 
 /// A Secret as the view keeps it (what token checks read).
@@ -112,6 +125,16 @@ impl Identities {
     /// A ServiceAccount.
     pub fn account(&self, namespace: &str, name: &str) -> Option<&Account> {
         lookup(&self.accounts, namespace, name)
+    }
+
+    /// The accounts that trust an outside identity: `(namespace, name, account)`.
+    pub(crate) fn federated_accounts(&self) -> impl Iterator<Item = (&str, &str, &Account)> {
+        self.accounts.iter().flat_map(|(ns, names)| {
+            names
+                .iter()
+                .filter(|(_, a)| a.federated.is_some())
+                .map(move |(name, a)| (ns.as_str(), name.as_str(), a))
+        })
     }
 
     /// A token Secret.
@@ -258,6 +281,7 @@ fn apply(
                     Account {
                         uid: head.metadata.uid.clone(),
                         deleting: head.deleting(),
+                        federated: trusts_of(head.annotation(FEDERATED_IDENTITIES_ANNOTATION)),
                     },
                 ),
                 None => remove(&mut ids.accounts, ns, name),

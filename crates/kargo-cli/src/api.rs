@@ -370,6 +370,56 @@ pub fn revoke(project: &str, request: &GrantRequest) -> Request {
     post(paths::revocations(&segment(project)), to_json(request))
 }
 
+/// `GET /v1beta1/projects/{p}/federated-identities[?serviceAccount=]`.
+pub fn list_federated_identities(project: &str, service_account: Option<&str>) -> Request {
+    let mut path = format!(
+        "/v1beta1/projects/{}/federated-identities",
+        segment(project)
+    );
+    if let Some(sa) = service_account {
+        path.push_str(&format!("?serviceAccount={}", segment(sa)));
+    }
+    Request {
+        method: Method::Get,
+        path,
+        body: None,
+    }
+}
+
+/// `POST /v1beta1/projects/{p}/service-accounts/{sa}/federated-identities`.
+pub fn create_federated_identity(project: &str, service_account: &str, entry: Value) -> Request {
+    Request {
+        method: Method::Post,
+        path: format!(
+            "/v1beta1/projects/{}/service-accounts/{}/federated-identities",
+            segment(project),
+            segment(service_account)
+        ),
+        body: Some(entry),
+    }
+}
+
+/// `DELETE /v1beta1/projects/{p}/federated-identities/{name}[?serviceAccount=]`.
+pub fn delete_federated_identity(
+    project: &str,
+    name: &str,
+    service_account: Option<&str>,
+) -> Request {
+    let mut path = format!(
+        "/v1beta1/projects/{}/federated-identities/{}",
+        segment(project),
+        segment(name)
+    );
+    if let Some(sa) = service_account {
+        path.push_str(&format!("?serviceAccount={}", segment(sa)));
+    }
+    Request {
+        method: Method::Delete,
+        path,
+        body: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,8 @@ pub(crate) const API_TOKEN_ALIASES: [&str; 1] = ["tokens"];
 pub(crate) const PROJECT_ALIASES: [&str; 1] = ["projects"];
 /// The other names of `role` (create, describe, delete).
 pub(crate) const ROLE_ALIASES: [&str; 1] = ["roles"];
+/// The other names of `federatedidentity` (create, delete).
+pub(crate) const FEDERATED_IDENTITY_ALIASES: [&str; 3] = ["federatedidentities", "fid", "fids"];
 
 /// Kargo: manage projects, roles, ServiceAccounts and their tokens.
 #[derive(Debug, Parser)]
@@ -377,6 +379,15 @@ pub struct LoginArgs {
     /// checked with the server, then saved; `-` reads it from standard input.
     #[arg(long, value_name = "TOKEN", conflicts_with_all = ["admin", "sso", "password"])]
     pub token: Option<String>,
+    /// For a CI job: exchange the job's own OIDC token in this file for a short-lived
+    /// ServiceAccount token that trusts the job (no stored secret); exchanged again before a
+    /// command when it is about to expire. `KARGO_FEDERATED_TOKEN` gives the token itself.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["admin", "sso", "password", "token"])]
+    pub federated_token_file: Option<PathBuf>,
+    /// With a federated token: the ServiceAccount to act as, `project/<p>/serviceaccount/<name>`,
+    /// when several trust the job.
+    #[arg(long, value_name = "SCOPE")]
+    pub federated_scope: Option<String>,
     /// With --sso: the local port of the sign-in callback (`http://localhost:PORT/auth/callback`);
     /// 0 or none picks a free one. Stored, and reused by a later `kargo login`.
     #[arg(long, value_name = "PORT", requires = "sso")]
@@ -494,6 +505,75 @@ Examples:
   kargo create role --project my-project developer --claim groups=devops"
     )]
     Role(CreateRoleArgs),
+    /// Trust an outside identity (a CI job's OIDC token) to act as a Kargo ServiceAccount.
+    #[command(
+        name = "federatedidentity",
+        visible_aliases = FEDERATED_IDENTITY_ALIASES,
+        after_help = "\
+Examples:
+  # GitHub Actions jobs of acme/app on any branch
+  kargo create federatedidentity --project my-project --service-account ci \\
+    --issuer https://token.actions.githubusercontent.com \\
+    --subject 'repo:acme/app:ref:refs/heads/*' --claim workflow=deploy"
+    )]
+    FederatedIdentity(CreateFederatedIdentityArgs),
+}
+
+/// Arguments of `kargo create federatedidentity`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CreateFederatedIdentityArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectFlag,
+    /// The Kargo ServiceAccount that trusts the identity.
+    #[arg(long, value_name = "NAME", required = true, add = ArgValueCompleter::new(completion::service_accounts))]
+    pub service_account: String,
+    /// The issuer of the CI job's OIDC tokens (https); the server's operator must allow it.
+    #[arg(long, value_name = "URL", required = true)]
+    pub issuer: String,
+    /// The token's `sub`: exact, or a glob whose `*` matches within one `:`-separated part.
+    #[arg(long, value_name = "SUBJECT", required = true)]
+    pub subject: String,
+    /// The audience the token must carry (default: the server's URL).
+    #[arg(long, value_name = "AUDIENCE")]
+    pub audience: Option<String>,
+    /// A claim the token must carry with exactly this value, as NAME=VALUE (repeatable).
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    pub claims: Vec<String>,
+    /// The identity's name (default: `fid-` and a hash of issuer, subject and audience).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientFlags,
+}
+
+/// Arguments of `kargo get federatedidentities`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GetFederatedIdentitiesArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectFlag,
+    /// Only the identities this Kargo ServiceAccount trusts.
+    #[arg(long, value_name = "NAME", add = ArgValueCompleter::new(completion::service_accounts))]
+    pub service_account: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientFlags,
+}
+
+/// Arguments of `kargo delete federatedidentity`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DeleteFederatedIdentityArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectFlag,
+    /// The ServiceAccount whose identity it is (needed only when several have one of that name).
+    #[arg(long, value_name = "NAME", add = ArgValueCompleter::new(completion::service_accounts))]
+    pub service_account: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub delete: DeleteArgs,
 }
 
 /// Arguments of `kargo create project`.
@@ -649,6 +729,16 @@ Examples:
         after_help = "Examples:\n  kargo get roles --project my-project\n  kargo get role --project my-project developer -o yaml"
     )]
     Roles(GetScopedArgs),
+    /// Display the outside identities (CI jobs) the project's Kargo ServiceAccounts trust.
+    #[command(
+        name = "federatedidentities",
+        visible_aliases = ["federatedidentity", "fid", "fids"],
+        after_help = "\
+Examples:
+  kargo get federatedidentities --project my-project
+  kargo get fid --project my-project --service-account ci"
+    )]
+    FederatedIdentities(GetFederatedIdentitiesArgs),
 }
 
 /// Arguments of `kargo get projects`.
@@ -815,6 +905,13 @@ Examples:
         after_help = "Examples:\n  kargo delete role --project my-project developer"
     )]
     Role(DeleteInProjectArgs),
+    /// Stop trusting outside identities; tokens exchanged for them stop working at once.
+    #[command(
+        name = "federatedidentity",
+        visible_aliases = FEDERATED_IDENTITY_ALIASES,
+        after_help = "Examples:\n  kargo delete federatedidentity --project my-project fid-1a2b3c4d"
+    )]
+    FederatedIdentity(DeleteFederatedIdentityArgs),
 }
 
 /// Arguments of `kargo delete project`.
@@ -1515,7 +1612,7 @@ mod tests {
         assert_eq!(
             parse(&["get"]).err().as_deref(),
             Some(
-                "'kargo get' requires a subcommand but one was not provided [subcommands: projects, project, serviceaccounts, serviceaccount, sa, sas, serviceaccounttokens, serviceaccounttoken, sat, sats, satoken, satokens, tokens, token, roles, role]"
+                "'kargo get' requires a subcommand but one was not provided [subcommands: projects, project, serviceaccounts, serviceaccount, sa, sas, serviceaccounttokens, serviceaccounttoken, sat, sats, satoken, satokens, tokens, token, roles, role, federatedidentities, federatedidentity, fid, fids]"
             )
         );
     }

@@ -229,6 +229,51 @@ impl Client {
 }
 
 impl Client {
+    /// POSTs `fields` form-encoded to `path` with no credentials (the token exchange), and
+    /// returns the JSON answer; an RFC 6749 error answer becomes `<error>: <error_description>`.
+    pub fn send_form(&self, path: &str, fields: &[(&str, &str)]) -> Result<Value, ClientError> {
+        let address = self.connection.address.clone();
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let builder = self
+            .http
+            .post(format!("{address}{path}"))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body);
+        self.runtime.block_on(async {
+            let response = builder
+                .send()
+                .await
+                .map_err(|e| transport_error(&address, &e))?;
+            let status = response.status().as_u16();
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| transport_error(&address, &e))?;
+            let json: Option<Value> = serde_json::from_slice(&bytes).ok();
+            if !(200..300).contains(&status)
+                && let Some(error) = json.as_ref().and_then(|j| j.get("error")?.as_str())
+            {
+                let description = json
+                    .as_ref()
+                    .and_then(|j| j.get("error_description")?.as_str())
+                    .unwrap_or("");
+                return Err(ClientError::Api {
+                    status,
+                    message: format!("{error}: {description}"),
+                    request_id: None,
+                });
+            }
+            decode(&address, status, &bytes)
+        })
+    }
+}
+
+impl Client {
     /// Runs `future` on the client's runtime, which meanwhile also drives the tasks
     /// [`Client::spawn`] started (the watches of `kargo get -w`).
     pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {

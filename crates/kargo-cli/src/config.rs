@@ -131,6 +131,14 @@ pub struct CliConfig {
     /// when `bearerToken` has expired.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub refresh_token: String,
+    /// The file holding the CI job's own OIDC token (`kargo login --federated-token-file`),
+    /// exchanged again for a new `bearerToken` when the saved one is about to expire.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub federated_token_file: String,
+    /// The `scope` of the exchange (`project/<p>/serviceaccount/<name>`), when several accounts
+    /// trust the job (`kargo login --federated-scope`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub federated_scope: String,
 }
 
 fn is_zero(port: &u16) -> bool {
@@ -231,6 +239,9 @@ pub struct Environment {
     pub oidc_ca_file: Option<String>,
     /// `KARGO_SSO_NO_BROWSER` (`1` or `true`): `kargo login --sso` only prints the URL.
     pub sso_no_browser: bool,
+    /// `KARGO_FEDERATED_TOKEN`: the CI job's own OIDC token, exchanged for a ServiceAccount
+    /// token (`kargo login` with it, and again before a command when that token nears expiry).
+    pub federated_token: Option<String>,
 }
 
 impl Environment {
@@ -258,6 +269,7 @@ impl Environment {
             certificate_authority: var("KARGO_CERTIFICATE_AUTHORITY"),
             oidc_ca_file: var("KARGO_OIDC_CA_FILE"),
             sso_no_browser: flag("KARGO_SSO_NO_BROWSER")?,
+            federated_token: var("KARGO_FEDERATED_TOKEN"),
         })
     }
 
@@ -590,6 +602,7 @@ mod tests {
             insecure_skip_tls_verify: true,
             project: "my-project".into(),
             refresh_token: "ref".into(),
+            ..CliConfig::default()
         };
         assert_eq!(
             config.to_yaml(),

@@ -95,6 +95,9 @@ pub struct ServerArgs {
     /// Single sign-on through an OpenID provider.
     #[command(flatten)]
     pub oidc: Box<OidcArgs>,
+    /// Workload identity federation: CI jobs exchange their OIDC tokens.
+    #[command(flatten)]
+    pub federation: Box<FederationArgs>,
     /// The audit log.
     #[command(flatten)]
     pub audit: AuditArgs,
@@ -314,6 +317,60 @@ impl OidcArgs {
         for setting in &self.oidc_viewer_claim {
             parse_claim_setting(setting, &mut config.viewer_claims)
                 .map_err(|e| anyhow::anyhow!("--oidc-viewer-claim: {e}"))?;
+        }
+        Ok(Some(config))
+    }
+}
+
+/// Workload identity federation: CI jobs exchange their own OIDC token for a short-lived
+/// ServiceAccount token (see docs/federation.md).
+#[derive(Debug, Args, Clone)]
+pub struct FederationArgs {
+    /// A CI issuer whose OIDC tokens may be exchanged (https; repeatable; the variable takes a
+    /// comma-separated list). Trusts naming any other issuer are never honoured, and the
+    /// server fetches keys from these issuers only.
+    #[arg(
+        long,
+        env = "KARGO_FEDERATED_ISSUERS",
+        value_name = "URL",
+        value_delimiter = ',',
+        help_heading = "Workload identity federation"
+    )]
+    pub federated_issuer: Vec<String>,
+    /// A PEM CA bundle to trust for the federated issuers, besides the system's roots.
+    #[arg(
+        long,
+        env = "KARGO_FEDERATED_ISSUER_CA_FILE",
+        value_name = "FILE",
+        requires = "federated_issuer",
+        help_heading = "Workload identity federation"
+    )]
+    pub federated_issuer_ca_file: Option<PathBuf>,
+    /// The longest lifetime of a token issued by an exchange (default 1h; a request without
+    /// `requested_lifetime` gets 15m, or this if shorter).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration,
+          help_heading = "Workload identity federation")]
+    pub federated_token_max_lifetime: Duration,
+}
+
+impl FederationArgs {
+    /// The server's federation settings, `None` without an issuer.
+    fn config(&self) -> anyhow::Result<Option<kargo_server::auth::federation::FederationConfig>> {
+        let issuers: Vec<String> = self
+            .federated_issuer
+            .iter()
+            .map(|i| i.trim().to_owned())
+            .filter(|i| !i.is_empty())
+            .collect();
+        if issuers.is_empty() {
+            return Ok(None);
+        }
+        let mut config = kargo_server::auth::federation::FederationConfig::new(issuers);
+        config.max_lifetime_secs = i64::try_from(self.federated_token_max_lifetime.as_secs())?;
+        if let Some(path) = &self.federated_issuer_ca_file {
+            config.ca_pem = Some(std::fs::read(path).with_context(|| {
+                format!("reading --federated-issuer-ca-file {}", path.display())
+            })?);
         }
         Ok(Some(config))
     }
@@ -644,6 +701,7 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         encryption_config: args.encryption_config,
         limits: args.limits.limits(),
         oidc: args.oidc.config()?,
+        federation: args.federation.config()?,
         metrics_address: args.metrics_address,
         observe: true,
         build: crate::BUILD,
@@ -806,6 +864,33 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_federation_flags_allow_issuers_and_bound_lifetimes() {
+        let args = parse(&[
+            "--federated-issuer",
+            "https://token.actions.githubusercontent.com",
+            "--federated-issuer",
+            "https://gitlab.com",
+            "--federated-token-max-lifetime",
+            "30m",
+        ])
+        .unwrap();
+        let config = args.federation.config().unwrap().unwrap();
+        assert_eq!(
+            config.issuers,
+            [
+                "https://token.actions.githubusercontent.com",
+                "https://gitlab.com"
+            ]
+        );
+        assert_eq!(config.max_lifetime_secs, 1800);
+        assert!(parse(&[]).unwrap().federation.config().unwrap().is_none());
+        assert_eq!(
+            parse(&["--federated-issuer-ca-file", "ca.pem"]).err(),
+            Some(clap::error::ErrorKind::MissingRequiredArgument)
+        );
     }
 
     #[test]

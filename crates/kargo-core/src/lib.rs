@@ -33,6 +33,7 @@
 mod api_tokens;
 mod claims;
 pub mod controller;
+mod federated_identities;
 pub mod projects;
 mod roles;
 mod rules;

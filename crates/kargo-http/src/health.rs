@@ -16,6 +16,8 @@
 //!   never failing readiness (its line says so): every other credential works meanwhile, and
 //!   taking every replica out of a load balancer because the provider is down would lock
 //!   everybody out, the admin included (readyz);
+//! - `federated-issuers`, when CI issuers are allowed (`--federated-issuer`): every allowed
+//!   issuer's keys are known. Listed but never failing readiness, as `oidc` (readyz);
 //! - `shutdown`: fails once the server is stopping (SIGTERM; with `--shutdown-delay-duration` the
 //!   server keeps serving that long meanwhile), so that load balancers stop sending it new
 //!   requests (readyz).
@@ -128,6 +130,7 @@ impl Endpoint {
                 Check::InformerSync,
                 Check::Keys,
                 Check::Oidc,
+                Check::FederatedIssuers,
                 Check::Shutdown,
             ],
         }
@@ -142,6 +145,7 @@ enum Check {
     InformerSync,
     Keys,
     Oidc,
+    FederatedIssuers,
     Shutdown,
 }
 
@@ -156,18 +160,24 @@ impl Check {
             Check::InformerSync => "informer-sync",
             Check::Keys => "keys",
             Check::Oidc => "oidc",
+            Check::FederatedIssuers => "federated-issuers",
             Check::Shutdown => "shutdown",
         }
     }
 
-    /// Whether the server has this check (`oidc` only with single sign-on).
+    /// Whether the server has this check (`oidc` only with single sign-on,
+    /// `federated-issuers` only with allowed CI issuers).
     fn present(self, app: &crate::App) -> bool {
-        self != Check::Oidc || app.authn.oidc().is_some()
+        match self {
+            Check::Oidc => app.authn.oidc().is_some(),
+            Check::FederatedIssuers => app.authn.federation().is_some(),
+            _ => true,
+        }
     }
 
     /// Listed, but its failure does not fail the endpoint.
     fn informational(self) -> bool {
-        self == Check::Oidc
+        matches!(self, Check::Oidc | Check::FederatedIssuers)
     }
 
     async fn run(self, app: &crate::App) -> Result<(), Reason> {
@@ -185,6 +195,10 @@ impl Check {
             }
             Check::Oidc => match app.authn.oidc().map(|o| o.readiness()) {
                 Some(Err(_)) => Err("the OpenID provider's keys are not known"),
+                _ => Ok(()),
+            },
+            Check::FederatedIssuers => match app.authn.federation().map(|f| f.readiness()) {
+                Some(Err(_)) => Err("the keys of an allowed CI issuer are not known"),
                 _ => Ok(()),
             },
             Check::Shutdown

@@ -2,7 +2,7 @@
 //! (on top of the `kargo` layer) projects, roles, service accounts and tokens. Errors are
 //! `{"error": "<message>"}`.
 //!
-//! Every route but login, the public configuration and the OpenAPI document needs
+//! Every route but login, the token exchange (`token_exchange.rs`), the public configuration and the OpenAPI document needs
 //! `Authorization: Bearer <token>` (401 `no token provided` / `invalid token`; 429 with
 //! `Retry-After` from an address that has sent too many invalid tokens, see `auth::limits`).
 //! Bodies over 1 MiB are refused (413 `request body too large`); malformed JSON is a 400 with the
@@ -143,6 +143,8 @@ pub(crate) struct Op {
     pub(crate) query: &'static [QueryParam],
     /// The component schema of the request body, if the route takes one.
     pub(crate) body: Option<&'static str>,
+    /// The body's media type (`application/json` but for the token exchange's form).
+    pub(crate) body_type: &'static str,
     /// The success code the handler answers with.
     pub(crate) success: u16,
     /// The component schema of the success body (none for 204).
@@ -164,6 +166,7 @@ impl Op {
             access: Access::Bearer,
             query: &[],
             body: None,
+            body_type: "application/json",
             success,
             response,
             handler,
@@ -187,6 +190,16 @@ impl Op {
     const fn takes(self, body: &'static str) -> Op {
         Op {
             body: Some(body),
+            ..self
+        }
+    }
+
+    /// The operation, taking a form (`application/x-www-form-urlencoded`) of the component
+    /// schema `body`.
+    const fn takes_form(self, body: &'static str) -> Op {
+        Op {
+            body: Some(body),
+            body_type: "application/x-www-form-urlencoded",
             ..self
         }
     }
@@ -219,6 +232,11 @@ macro_rules! handler {
 const SERVICE_ACCOUNT_FILTER: &[QueryParam] = &[QueryParam {
     name: "serviceAccount",
     description: "Only the tokens of this ServiceAccount",
+}];
+
+const SERVICE_ACCOUNT_ONLY: &[QueryParam] = &[QueryParam {
+    name: "serviceAccount",
+    description: "Only the identities trusted by this ServiceAccount",
 }];
 
 // The operations that a project's route and a system route (`/v1beta1/system/...`) share.
@@ -339,6 +357,20 @@ pub(crate) static ROUTES: &[Route] = &[
         summary: "End the session of the admin token that sends this (on every replica)",
         tag: "System",
         op: Op::bearer("logout", handler!(logout), 204, None),
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/token-exchange",
+        operation_id: "TokenExchange",
+        summary: "Exchange a CI job's OIDC token for a short-lived token of a ServiceAccount that trusts it (RFC 8693)",
+        tag: "System",
+        op: Op::public(
+            "token-exchange",
+            handler!(super::token_exchange::token_exchange),
+            200,
+            Some("TokenExchangeResponse"),
+        )
+        .takes_form("TokenExchangeRequest"),
     },
     Route {
         method: Method::Get,
@@ -499,6 +531,48 @@ pub(crate) static ROUTES: &[Route] = &[
         summary: "Give a token a new value (shown once); the old one stays valid for the grace",
         tag: "Tokens",
         op: ROTATE_TOKEN,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1beta1/projects/{project}/service-accounts/{serviceaccount}/federated-identities",
+        operation_id: "CreateProjectFederatedIdentity",
+        summary: "Trust an outside identity (a CI job's OIDC token) to act as the ServiceAccount",
+        tag: "Federated identities",
+        op: Op::bearer(
+            "create-federatedidentity",
+            handler!(create_federated_identity),
+            201,
+            Some("FederatedIdentity"),
+        )
+        .takes("FederatedIdentity"),
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1beta1/projects/{project}/federated-identities",
+        operation_id: "ListProjectFederatedIdentities",
+        summary: "List the outside identities the project's ServiceAccounts trust",
+        tag: "Federated identities",
+        op: Op::bearer(
+            "list-federatedidentities",
+            handler!(list_federated_identities),
+            200,
+            Some("FederatedIdentityList"),
+        )
+        .query(SERVICE_ACCOUNT_ONLY),
+    },
+    Route {
+        method: Method::Delete,
+        path: "/v1beta1/projects/{project}/federated-identities/{federatedidentity}",
+        operation_id: "DeleteProjectFederatedIdentity",
+        summary: "Stop trusting an outside identity (tokens issued for it stop working)",
+        tag: "Federated identities",
+        op: Op::bearer(
+            "delete-federatedidentity",
+            handler!(delete_federated_identity),
+            204,
+            None,
+        )
+        .query(SERVICE_ACCOUNT_ONLY),
     },
     Route {
         method: Method::Get,
@@ -1114,6 +1188,53 @@ async fn delete_api_token(State(app): State<AppState>, Extension(user): User, at
     no_content()
 }
 
+/// The `serviceAccount` query parameter, when not empty.
+fn service_account_of(query: &HashMap<String, String>) -> Option<&str> {
+    query
+        .get("serviceAccount")
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+async fn create_federated_identity(
+    State(app): State<AppState>,
+    Extension(user): User,
+    at: At,
+    body: Body,
+) -> Reply {
+    let entry: kargo_api::federation::FederatedIdentity = json_body(body).await?;
+    let created = app
+        .kargo
+        .create_federated_identity(&user, &at.scope, &at.name, entry)
+        .await?;
+    reply(StatusCode::CREATED, &created)
+}
+
+async fn list_federated_identities(
+    State(app): State<AppState>,
+    Extension(user): User,
+    at: At,
+    Query(query): Query<HashMap<String, String>>,
+) -> Reply {
+    let list = app
+        .kargo
+        .list_federated_identities(&user, &at.scope, service_account_of(&query))
+        .await?;
+    reply(StatusCode::OK, &list)
+}
+
+async fn delete_federated_identity(
+    State(app): State<AppState>,
+    Extension(user): User,
+    at: At,
+    Query(query): Query<HashMap<String, String>>,
+) -> Reply {
+    app.kargo
+        .delete_federated_identity(&user, &at.scope, &at.name, service_account_of(&query))
+        .await?;
+    no_content()
+}
+
 async fn list_roles(State(app): State<AppState>, Extension(user): User, at: At) -> Reply {
     reply(
         StatusCode::OK,
@@ -1354,7 +1475,7 @@ mod tests {
     }
 
     #[test]
-    fn only_login_and_the_public_configuration_are_public() {
+    fn only_login_the_token_exchange_and_the_public_configuration_are_public() {
         let public: Vec<&str> = ROUTES
             .iter()
             .filter(|r| r.op.access == Access::Public)
@@ -1362,7 +1483,11 @@ mod tests {
             .collect();
         assert_eq!(
             public,
-            ["/v1beta1/login", "/v1beta1/system/public-server-config"]
+            [
+                "/v1beta1/login",
+                "/v1beta1/token-exchange",
+                "/v1beta1/system/public-server-config"
+            ]
         );
     }
 }

@@ -22,6 +22,7 @@ const PATH_PARAMS: &[(&str, &str)] = &[
     ("token", "Token Secret name"),
     ("apitoken", "API token Secret name"),
     ("role", "Role name"),
+    ("federatedidentity", "Federated identity name"),
 ];
 
 fn schema(name: &str) -> Value {
@@ -120,7 +121,7 @@ fn operation(route: &Route) -> Value {
     if let Some(body) = route.op.body {
         op["requestBody"] = json!({
             "required": true,
-            "content": {"application/json": {"schema": schema(body)}},
+            "content": {route.op.body_type: {"schema": schema(body)}},
         });
     }
     if public {
@@ -367,6 +368,43 @@ fn schemas() -> Value {
                         "verbs": {"type": "array", "items": {"type": "string"}},
                     },
                 },
+            },
+        },
+        "FederatedIdentity": {
+            "type": "object",
+            "required": ["issuer", "subject"],
+            "properties": {
+                "name": {"type": "string", "description": "Generated (fid-<hash>) when absent"},
+                "serviceAccount": {"type": "string", "readOnly": true},
+                "issuer": {"type": "string", "description": "The CI issuer (https); the operator must allow it"},
+                "subject": {"type": "string", "description": "Exact, or a glob whose * matches within one ':'-separated part"},
+                "audience": {"type": "string", "description": "Defaults to the server's URL"},
+                "claims": {"type": "object", "additionalProperties": {"type": "string"}},
+                "createdAt": {"type": "string", "format": "date-time", "readOnly": true},
+            },
+        },
+        "FederatedIdentityList": {
+            "type": "object",
+            "properties": {"items": {"type": "array", "items": schema("FederatedIdentity")}},
+        },
+        "TokenExchangeRequest": {
+            "type": "object",
+            "required": ["grant_type", "subject_token", "subject_token_type"],
+            "properties": {
+                "grant_type": {"type": "string", "enum": [kargo_auth::federation::GRANT_TYPE]},
+                "subject_token": {"type": "string", "description": "The CI job's OIDC token"},
+                "subject_token_type": {"type": "string", "enum": kargo_auth::federation::SUBJECT_TOKEN_TYPES},
+                "scope": {"type": "string", "description": "project/<project>/serviceaccount/<name>, when several accounts trust the identity"},
+                "requested_lifetime": {"type": "integer", "description": "Seconds (default 900, at most the server's --federated-token-max-lifetime)"},
+            },
+        },
+        "TokenExchangeResponse": {
+            "type": "object",
+            "properties": {
+                "access_token": {"type": "string"},
+                "issued_token_type": {"type": "string"},
+                "token_type": {"type": "string"},
+                "expires_in": {"type": "integer"},
             },
         },
         "LoginResponse": {

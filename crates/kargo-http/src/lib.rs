@@ -26,6 +26,7 @@ mod reviews;
 pub mod serve;
 mod table;
 mod throttle;
+mod token_exchange;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

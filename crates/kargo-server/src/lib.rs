@@ -31,6 +31,8 @@ pub mod testing;
 #[cfg(test)]
 mod api_tests;
 #[cfg(test)]
+mod federation_tests;
+#[cfg(test)]
 mod health_tests;
 
 pub use server::{ServerConfig, StoreConfig, run};

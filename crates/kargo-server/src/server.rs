@@ -73,6 +73,9 @@ pub enum StartError {
     /// The OIDC settings cannot be used (`--oidc-*`).
     #[error(transparent)]
     Oidc(#[from] kargo_auth::oidc::ConfigError),
+    /// The federation settings cannot be used (`--federated-*`).
+    #[error(transparent)]
+    Federation(#[from] kargo_auth::federation::ConfigError),
     /// The informer stopped before it had read the store.
     #[error("the informer stopped before its first sync")]
     Informer,
@@ -293,6 +296,9 @@ pub struct ServerConfig {
     pub limits: kargo_http::limits::Limits,
     /// Single sign-on: the OpenID provider whose ID tokens are accepted (`--oidc-*`).
     pub oidc: Option<kargo_auth::oidc::OidcConfig>,
+    /// Workload identity federation: the CI issuers whose tokens may be exchanged for
+    /// ServiceAccount tokens (`--federated-issuer`, ...); `None` turns the exchange off.
+    pub federation: Option<kargo_auth::federation::FederationConfig>,
     /// Where to serve `/metrics` on plain HTTP besides the main port (`--metrics-address`).
     pub metrics_address: Option<SocketAddr>,
     /// Whether requests are observed for the metrics and the 5xx log (`kargo server`: always;
@@ -909,6 +915,15 @@ pub(crate) async fn assemble(
     if let Some(oidc) = &config.oidc {
         // Returns at once: the issuer's keys are fetched in the background.
         authn = authn.with_oidc(OidcAuthenticator::start(oidc.clone(), shutdown.clone())?);
+    }
+    if let Some(federation) = &config.federation {
+        // Returns at once, as for single sign-on.
+        let sso = authn.oidc().cloned();
+        authn = authn.with_federation(kargo_auth::federation::Federation::start(
+            federation.clone(),
+            sso.as_ref(),
+            shutdown.clone(),
+        )?);
     }
     // Named as kube-apiserver names its store check on etcd.
     let store_check = match config.store {

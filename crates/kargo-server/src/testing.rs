@@ -93,6 +93,7 @@ impl TestApi {
             encryption_config: None,
             limits: kargo_http::limits::Limits::default(),
             oidc: None,
+            federation: None,
             metrics_address: None,
             observe: true,
             build: kargo_api::version::Build::unknown(),

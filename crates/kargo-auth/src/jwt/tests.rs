@@ -145,6 +145,7 @@ fn a_bound_token_has_its_claims_sorted_at_every_level_and_verifies_to_them() {
             not_before: NOW,
             jti: "jti-1".into(),
             secret: Some(("ci-token".into(), "secret-uid".into())),
+            federated: None,
         })
     );
 }

@@ -28,6 +28,7 @@ pub fn token_banner(token: &str) -> String {
 pub fn run(ctx: &mut Context<'_>, command: CreateCommand) -> Result<(), Error> {
     let config = ctx.logged_in_config()?;
     match command {
+        CreateCommand::FederatedIdentity(args) => super::federated_identity::create(ctx, &args),
         CreateCommand::Project(args) => {
             let format = args.output.for_object()?;
             let name = single_name(&args.name)?;

@@ -14,6 +14,9 @@ type RequestFor = Box<dyn Fn(&str) -> Request>;
 pub fn run(ctx: &mut Context<'_>, command: DeleteCommand) -> Result<(), Error> {
     let config = ctx.logged_in_config()?;
     let (kind, args, request): (Kind, _, RequestFor) = match command {
+        DeleteCommand::FederatedIdentity(args) => {
+            return super::federated_identity::delete(ctx, &args);
+        }
         DeleteCommand::Project(args) => (Kind::Project, args, Box::new(api::delete_project)),
         DeleteCommand::ServiceAccount(args) => {
             let project = project(&config, &args.project)?;

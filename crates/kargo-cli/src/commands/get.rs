@@ -20,6 +20,7 @@ pub fn run(ctx: &mut Context<'_>, command: GetCommand) -> Result<(), Error> {
     let config = ctx.logged_in_config()?;
     // `owner`: only the tokens of this ServiceAccount (`--service-account`) or role (`--role`).
     let (kind, all_projects, scope, owner, args) = match command {
+        GetCommand::FederatedIdentities(args) => return super::federated_identity::get(ctx, &args),
         GetCommand::Projects(args) => (Kind::Project, false, None, None, args),
         GetCommand::ServiceAccounts(args) => (
             Kind::ServiceAccount,

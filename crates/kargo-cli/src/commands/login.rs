@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::federated::{self, FEDERATED};
 use super::{Context, Error};
 use crate::api;
 use crate::cli::{LoginArgs, UsageError};
@@ -22,8 +23,11 @@ pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
     let file = ctx.config()?;
     let method = match (args.admin, args.sso, file.config.auth_method.as_str()) {
         _ if args.token.is_some() => TOKEN,
+        _ if args.federated_token_file.is_some() => FEDERATED,
         (true, _, _) => ADMIN,
         (_, true, _) => SSO,
+        _ if ctx.env.federated_token.is_some() && args.password.is_none() => FEDERATED,
+        (false, false, FEDERATED) => FEDERATED,
         (false, false, ADMIN) => ADMIN,
         (false, false, SSO) if args.password.is_none() => SSO,
         _ if args.password.is_some() => {
@@ -35,7 +39,7 @@ pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
         }
         _ => {
             return Err(UsageError(
-                "--admin, --sso or --token is required (log in as the admin user, as yourself through the server's OpenID provider, or with a ServiceAccount token)"
+                "--admin, --sso, --token or --federated-token-file is required (log in as the admin user, as yourself through the server's OpenID provider, with a ServiceAccount token, or with a CI job's own OIDC token)"
                     .to_owned(),
             )
             .into());
@@ -51,6 +55,15 @@ pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
         ))
         .into());
     }
+    // Saved absolute: later commands may run from another directory.
+    let federated_file = match &args.federated_token_file {
+        Some(path) => Some(std::path::absolute(path)?),
+        None if method == FEDERATED && ctx.env.federated_token.is_none() => {
+            Some(std::path::PathBuf::from(&file.config.federated_token_file))
+                .filter(|p| !p.as_os_str().is_empty())
+        }
+        None => None,
+    };
     let given_token = match &args.token {
         Some(token) => Some(read_token(token)?),
         None => None,
@@ -93,6 +106,10 @@ pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
             Err(e) => return Err(e.into()),
         }
         (token, None, 0)
+    } else if method == FEDERATED {
+        let ci_token = federated::ci_token(ctx.env, federated_file.as_deref())?;
+        let scope = args.federated_scope.clone().unwrap_or_default();
+        (federated::exchange(&client, &ci_token, &scope)?, None, 0)
     } else if method == SSO {
         // Without an address, the last login's callback port is reused (upstream).
         let port = args
@@ -121,6 +138,15 @@ pub fn login(ctx: &mut Context<'_>, args: &LoginArgs) -> Result<(), Error> {
     config.refresh_token = refresh_token.unwrap_or_default();
     config.callback_port = callback_port;
     config.insecure_skip_tls_verify = insecure;
+    config.federated_token_file = federated_file
+        .filter(|_| method == FEDERATED)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    config.federated_scope = args
+        .federated_scope
+        .clone()
+        .filter(|_| method == FEDERATED)
+        .unwrap_or_default();
     // A CA given now is stored inline; logging in again without one keeps the file's
     // (`certificateAuthority` or `certificateAuthorityData`, as it was written).
     match (&args.certificate_authority, &ca, insecure) {
@@ -228,6 +254,14 @@ pub(super) fn current_token(
     let config = &file.config;
     let insecure = insecure_flag || config.insecure_skip_tls_verify;
     let now = ctx.now_ms.div_euclid(1000);
+    if config.auth_method == FEDERATED {
+        let client = Client::new(Connection {
+            address: normalize_address(&config.api_address),
+            token: None,
+            tls: file.tls(insecure_flag)?,
+        })?;
+        return federated::current_token(ctx.env, file, &client, now);
+    }
     match refresh::decide(&config.bearer_token, &config.refresh_token, insecure, now) {
         refresh::Decision::UseAsIs => Ok(config.bearer_token.trim().to_owned()),
         refresh::Decision::Expired => Err(refresh::RefreshError::Expired.into()),

@@ -7,6 +7,8 @@ mod config;
 mod create;
 mod delete;
 mod describe;
+mod federated;
+mod federated_identity;
 mod get;
 mod lifecycle;
 mod login;

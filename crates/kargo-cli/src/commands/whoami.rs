@@ -66,6 +66,21 @@ fn login_method(env: &Environment, file: &ConfigFile) -> String {
                 None => "sso".to_owned(),
             }
         }
+        // The issued token names the CI identity it was exchanged for.
+        "federated" => {
+            let identity = refresh::claims(&config.bearer_token).and_then(|c| {
+                let f = c.get("kargo.akuity.io/federated-identity")?;
+                Some(format!(
+                    "{} {}",
+                    f.get("issuer")?.as_str()?,
+                    f.get("subject")?.as_str()?
+                ))
+            });
+            match identity {
+                Some(identity) => format!("federated ({identity})"),
+                None => "federated".to_owned(),
+            }
+        }
         "" => "bearerToken (configuration file)".to_owned(),
         other => other.to_owned(),
     }
@@ -120,6 +135,12 @@ Logged in with                                      sso (https://idp)
         );
         assert_eq!(login_method(&none, &file("sso", "opaque".into())), "sso");
         assert_eq!(login_method(&none, &file("admin", "t".into())), "admin");
+        let exchanged = jwt(&json!({"kargo.akuity.io/federated-identity":
+            {"issuer": "https://ci", "subject": "repo:a/b:ref:refs/heads/main"}}));
+        assert_eq!(
+            login_method(&none, &file("federated", exchanged)),
+            "federated (https://ci repo:a/b:ref:refs/heads/main)"
+        );
         assert_eq!(
             login_method(&none, &file("", "t".into())),
             "bearerToken (configuration file)"

@@ -73,6 +73,7 @@ mod cli_watch;
 mod data_dir;
 mod encryption;
 mod events;
+mod federation;
 mod guide;
 mod health;
 mod impersonation;

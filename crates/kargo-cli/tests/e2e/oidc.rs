@@ -48,6 +48,8 @@ pub struct User {
     pub name: String,
     /// The `groups` claim.
     pub groups: Vec<String>,
+    /// More ID-token claims (a CI job's `repository`, `ref`, `workflow`, `job_workflow_ref`).
+    pub claims: BTreeMap<String, String>,
 }
 
 impl User {
@@ -59,7 +61,32 @@ impl User {
             password: format!("{sub}-password"),
             name: name.to_owned(),
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            claims: BTreeMap::new(),
         }
+    }
+
+    /// A CI job of GitHub Actions shape: `sub` `repo:<repository>:ref:<git_ref>`, the claims
+    /// `repository`, `ref`, `workflow` and `job_workflow_ref`, signing in as `email`.
+    pub fn ci_job(email: &str, repository: &str, git_ref: &str, workflow: &str) -> User {
+        let mut user = User::new(
+            &format!("repo:{repository}:ref:{git_ref}"),
+            email,
+            "CI job",
+            &[],
+        );
+        user.password = format!("{email}-password");
+        for (name, value) in [
+            ("repository", repository.to_owned()),
+            ("ref", git_ref.to_owned()),
+            ("workflow", workflow.to_owned()),
+            (
+                "job_workflow_ref",
+                format!("{repository}/.github/workflows/{workflow}.yml@{git_ref}"),
+            ),
+        ] {
+            user.claims.insert(name.to_owned(), value);
+        }
+        user
     }
 
     /// Alice ([`ALICE`], groups `devops`), Bob ([`BOB`], `qa`) and Carol ([`CAROL`], none).
@@ -157,7 +184,7 @@ impl Provider {
             .iter()
             .map(|u| {
                 json!({"sub": u.sub, "email": u.email, "password": u.password, "name": u.name,
-                       "groups": u.groups})
+                       "groups": u.groups, "claims": u.claims})
             })
             .collect();
         let config = json!({

@@ -14,6 +14,25 @@ use crate::{Meta, Target, WriteOptions};
 // ServiceAccount
 
 #[tokio::test]
+async fn a_malformed_federated_identities_annotation_is_refused_at_write_time() {
+    let test = setup().await;
+    let body = |value: &str| {
+        json!({"metadata": {"name": "ci", "annotations": {
+            "rbac.kargo.akuity.io/federated-identities": value}}})
+    };
+    refused(
+        test.create(&SERVICEACCOUNTS, Some("p"), body("[{\"issuer\": \"http://ci\", \"subject\": \"s\"}]")),
+        (422, "Invalid"),
+        "ServiceAccount \"ci\" is invalid: metadata.annotations[rbac.kargo.akuity.io/federated-identities]: Invalid value: entry 0: issuer must be an https:// URL, got \"http://ci\"",
+    )
+    .await;
+    let good = "[{\"issuer\": \"https://ci\", \"subject\": \"repo:a/b:ref:refs/heads/*\"}]";
+    test.create(&SERVICEACCOUNTS, Some("p"), body(good))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn service_account_unknown_fields_warn_or_fail_by_field_validation() {
     let test = setup().await;
     let body = json!({"metadata": {"name": "robot", "colour": "red"}, "automountServiceAccountToken": false, "spec": {}});
