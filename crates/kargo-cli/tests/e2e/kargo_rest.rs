@@ -14,7 +14,10 @@ fn routes(project: &str) -> Vec<(String, String)> {
         .filter(|(_, path)| {
             !matches!(
                 *path,
-                "/v1beta1/login" | "/v1beta1/system/public-server-config"
+                "/v1beta1/login"
+                    | "/v1beta1/system/public-server-config"
+                    // Authenticated by the CI token in its form body, not a bearer token.
+                    | "/v1beta1/token-exchange"
             )
         })
         .map(|(method, path)| {
@@ -23,7 +26,8 @@ fn routes(project: &str) -> Vec<(String, String)> {
                 .replace("{serviceaccount}", "some-sa")
                 .replace("{token}", "some-token")
                 .replace("{apitoken}", "some-token")
-                .replace("{role}", "some-role");
+                .replace("{role}", "some-role")
+                .replace("{federatedidentity}", "some-fid");
             (method.to_uppercase(), path)
         })
         .collect()
@@ -37,6 +41,10 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
         Some(json!({"grace": "0"}))
     } else if path.ends_with("/tokens") || (method == "POST" && path.ends_with("/api-tokens")) {
         Some(json!({"name": "t"}))
+    } else if method == "POST" && path.ends_with("/federated-identities") {
+        Some(
+            json!({"issuer": "https://ci.example.com", "subject": "repo:acme/app:ref:refs/heads/main"}),
+        )
     } else if path.ends_with("/grants") || path.ends_with("/revocations") {
         Some(json!({"role": "r", "userClaims": {"claims": []}}))
     } else if method == "POST" || method == "PUT" {
@@ -50,7 +58,7 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
 fn every_route_but_login_and_public_config_needs_a_valid_bearer_token() {
     let server = Server::start();
     let routes = routes("p");
-    assert_eq!(routes.len(), 48);
+    assert_eq!(routes.len(), 51);
     for (auth, message) in [
         (None, "no token provided"),
         (Some("Authorization: Bearer "), "no token provided"),
@@ -61,8 +69,11 @@ fn every_route_but_login_and_public_config_needs_a_valid_bearer_token() {
         ),
         (Some("Authorization: Basic YWRtaW46cHc="), "invalid token"),
     ] {
+        // A fresh server for each kind of bad credential: together they are more failed
+        // tokens than one address may send before it is slowed down (429).
+        let fresh = Server::start();
         let anonymous = Kargo {
-            server: &server,
+            server: &fresh,
             token: None,
         };
         for (method, path) in &routes {
@@ -112,7 +123,7 @@ fn every_project_route_answers_404_for_a_missing_project() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 27);
+    assert_eq!(checked, 30);
 }
 
 #[test]
@@ -134,9 +145,9 @@ fn malformed_and_oversized_bodies_are_client_errors_on_every_route_that_takes_on
             ),
             (b"", 400, "EOF while parsing a value at line 1 column 0"),
             (
-                b"{\"a\":",
+                b"{\"issuer\":",
                 400,
-                "EOF while parsing a value at line 1 column 5",
+                "EOF while parsing a value at line 1 column 10",
             ),
             (&big, 413, "request body too large"),
         ] {
@@ -153,7 +164,7 @@ fn malformed_and_oversized_bodies_are_client_errors_on_every_route_that_takes_on
         }
         checked += 1;
     }
-    assert_eq!(checked, 14);
+    assert_eq!(checked, 15);
     // Wrong types are the parser's 400 too.
     for (path, body, message) in [
         (
@@ -221,7 +232,7 @@ fn the_openapi_document_describes_every_route_the_server_serves() {
             assert_ne!(answer.code, 405, "{method} {path}");
         }
     }
-    assert_eq!(described, 50);
+    assert_eq!(described, 54);
 }
 
 #[test]
