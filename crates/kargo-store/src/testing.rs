@@ -144,7 +144,26 @@ impl EtcdCluster {
     }
 
     /// Starts a cluster of `members` members as `options` say and waits until all are healthy.
+    /// The free ports are picked before etcd binds them, so a test running beside this one may
+    /// take one in between; a member that fails on a port in use starts the cluster afresh on
+    /// other ports (at most 3 times).
     pub fn start_with(members: usize, options: ClusterOptions) -> EtcdCluster {
+        let mut attempt = 1;
+        loop {
+            let mut cluster = EtcdCluster::spawn_all(members, options.clone());
+            let all: Vec<usize> = (0..cluster.members.len()).collect();
+            match cluster.try_wait_healthy(&all) {
+                Ok(()) => return cluster,
+                Err(why) if attempt < 3 && why.contains("address already in use") => {
+                    attempt += 1;
+                }
+                Err(why) => panic!("{why}"),
+            }
+        }
+    }
+
+    /// A cluster whose members are started, not yet healthy.
+    fn spawn_all(members: usize, options: ClusterOptions) -> EtcdCluster {
         let binary = etcd_binary();
         let dir = tempfile::Builder::new()
             .prefix("kargo-etcd-")
@@ -181,7 +200,6 @@ impl EtcdCluster {
         for i in 0..cluster.members.len() {
             cluster.spawn(&binary, i);
         }
-        cluster.wait_healthy(&(0..cluster.members.len()).collect::<Vec<_>>());
         cluster
     }
 
@@ -396,22 +414,34 @@ impl EtcdCluster {
     }
 
     fn wait_healthy(&mut self, members: &[usize]) {
+        if let Err(why) = self.try_wait_healthy(members) {
+            panic!("{why}");
+        }
+    }
+
+    /// Waits until `members` are healthy; why not, if one exits or the time runs out.
+    fn try_wait_healthy(&mut self, members: &[usize]) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         for &i in members {
             while !healthy(self.members[i].metrics_port) {
                 if let Some(child) = self.members[i].child.as_mut()
                     && let Ok(Some(status)) = child.try_wait()
                 {
-                    panic!("etcd member {i} exited with {status}:\n{}", self.log(i));
+                    return Err(format!(
+                        "etcd member {i} exited with {status}:\n{}",
+                        self.log(i)
+                    ));
                 }
-                assert!(
-                    Instant::now() < deadline,
-                    "etcd member {i} not healthy after {START_TIMEOUT:?}:\n{}",
-                    self.log(i)
-                );
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "etcd member {i} not healthy after {START_TIMEOUT:?}:\n{}",
+                        self.log(i)
+                    ));
+                }
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        Ok(())
     }
 
     /// The member's Prometheus metrics (`/metrics` of its plain-HTTP metrics listener); empty
