@@ -3,7 +3,7 @@
 # tests that drive a real `kargo server` with kubectl, the Python kubernetes client and the kargo
 # CLI. Prepares what the tests need first (a Python venv in .venv; etcd for the etcd backend;
 # zsh and fish for the completion tests;
-# the OpenID provider's npm packages in tests/oidc/node_modules).
+# the npm packages of the OpenID provider and of @kubernetes/client-node in tests/*/node_modules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +48,10 @@ if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
     exit 1
   fi
   npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
+fi
+# The official JavaScript client (npm `@kubernetes/client-node`, pinned by tests/node/package-lock.json).
+if [ ! -d tests/node/node_modules/@kubernetes/client-node ]; then
+  npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 fi
 # oidc-provider 9 needs Node.js 20.19 or later (Debian 12's own nodejs is 18: use NodeSource's).
 if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then

@@ -40,6 +40,8 @@
 //!   17);
 //! - `impersonation`: `kubectl --as`/`--as-group` and `Impersonate-*` headers, allowed and
 //!   refused as kube-apiserver does, and the audit log's two users (issue 18);
+//! - `client_node`: an `@kubernetes/client-node` informer (tests/node) converging through
+//!   writes and a restart, on SQLite and etcd (issue 18);
 //! - `guide`: the ServiceAccounts user guide replayed command by command;
 //! - `readme`: the README's quick start and first service account, run as written;
 //! - `oidc_provider`: the tests' OpenID provider (`oidc`, npm `oidc-provider`) on its own;
@@ -70,6 +72,7 @@ mod cli_login;
 mod cli_token_login;
 mod cli_token_output;
 mod cli_watch;
+mod client_node;
 mod data_dir;
 mod encryption;
 mod events;
