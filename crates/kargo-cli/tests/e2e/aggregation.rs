@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::Server;
+use crate::harness::{Server, on_both_stores};
 
 const BOT: &str = "system:serviceaccount:team:bot";
 
@@ -31,9 +31,13 @@ fn until_bot(server: &Server, verb: &str, resource: &str, expected: &str) {
     }
 }
 
-#[test]
-fn bindings_to_view_and_edit_grant_what_kubernetes_grants_and_follow_aggregation() {
-    let server = Server::start();
+on_both_stores!(
+    bindings_to_view_and_edit_grant_what_kubernetes_grants_and_follow_aggregation,
+    view_edit_and_aggregation
+);
+
+fn view_edit_and_aggregation(store: &[String]) {
+    let server = Server::start_with(store);
     server.kubectl(&["create", "namespace", "team"]).ok();
     server
         .kubectl(&["create", "serviceaccount", "bot", "-n", "team"])

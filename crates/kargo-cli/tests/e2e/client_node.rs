@@ -80,8 +80,12 @@ fn converges_through_writes_and_a_restart(mut server: Server) {
     }
     informer.ok(&format!("expect {}", expected.join(",")));
     // Objects written by another client reach the cache too.
-    server.kubectl(&["create", "serviceaccount", "from-kubectl", "-n", NS]).ok();
-    server.kubectl(&["delete", "serviceaccount", "sa-0", "-n", NS]).ok();
+    server
+        .kubectl(&["create", "serviceaccount", "from-kubectl", "-n", NS])
+        .ok();
+    server
+        .kubectl(&["delete", "serviceaccount", "sa-0", "-n", NS])
+        .ok();
     expected.retain(|n| n != "sa-0");
     expected.push("from-kubectl".into());
     informer.ok(&format!("expect {}", expected.join(",")));
@@ -92,7 +96,9 @@ fn converges_through_writes_and_a_restart(mut server: Server) {
 
     // The watch breaks when the server goes away; the informer lists and watches again.
     server.restart(true);
-    server.kubectl(&["create", "serviceaccount", "after-restart", "-n", NS]).ok();
+    server
+        .kubectl(&["create", "serviceaccount", "after-restart", "-n", NS])
+        .ok();
     expected.push("after-restart".into());
     informer.ok(&format!("expect {}", expected.join(",")));
     informer.ok("create sa-late");

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::cli_harness::{Kargo, account_with_role};
-use crate::harness::Server;
+use crate::harness::{Server, on_both_stores};
 
 const P: &str = "noted";
 
@@ -29,9 +29,13 @@ fn until(server: &Server, args: &[&str], what: &str, check: impl Fn(&str) -> boo
     }
 }
 
-#[test]
-fn describe_and_events_show_what_happened_and_events_expire() {
-    let server = Server::start_with(&["--event-ttl".into(), "30s".into()]);
+on_both_stores!(
+    describe_and_events_show_what_happened_and_events_expire,
+    events
+);
+
+fn events(store: &[String]) {
+    let server = Server::start_with(&[store, &["--event-ttl".into(), "30s".into()]].concat());
     let admin = Kargo::logged_in(&server);
     admin.run(&["create", "project", P]).ok();
 

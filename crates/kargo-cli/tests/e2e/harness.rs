@@ -597,3 +597,25 @@ pub fn raw_get(tls: &mut Tls, path: &str, token: Option<&str>) -> std::io::Resul
     tls.flush()?;
     read_response(tls)
 }
+
+/// Runs a test on both stores: `on_both_stores!(name, body)` makes the tests `name::sqlite` and
+/// `name::etcd`, each calling `body(store_args)` with the server arguments of its store (none
+/// for the data directory's SQLite file; a one-member etcd cluster's, kept running for the
+/// test's length).
+macro_rules! on_both_stores {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$body(&[]);
+            }
+
+            #[test]
+            fn etcd() {
+                let cluster = kargo_store::testing::EtcdCluster::start(1);
+                super::$body(&crate::harness::Server::etcd_args(&cluster));
+            }
+        }
+    };
+}
+pub(crate) use on_both_stores;

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::cli_harness::{Kargo, account_with_role};
-use crate::harness::Server;
+use crate::harness::{Server, on_both_stores};
 
 const PROJECT: &str = "imp";
 const BOT: &str = "system:serviceaccount:imp:bot";
@@ -16,16 +16,26 @@ fn show(run: &crate::harness::Run) -> String {
     format!("stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr)
 }
 
-#[test]
-fn kubectl_as_acts_as_the_named_account_only_when_impersonation_is_allowed() {
+on_both_stores!(
+    kubectl_as_acts_as_the_named_account_only_when_impersonation_is_allowed,
+    impersonation
+);
+
+fn impersonation(store: &[String]) {
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.log");
-    let server = Server::start_with(&[
-        "--audit-log-path".to_owned(),
-        audit.display().to_string(),
-        "--audit-level".to_owned(),
-        "request".to_owned(),
-    ]);
+    let server = Server::start_with(
+        &[
+            store,
+            &[
+                "--audit-log-path".to_owned(),
+                audit.display().to_string(),
+                "--audit-level".to_owned(),
+                "request".to_owned(),
+            ],
+        ]
+        .concat(),
+    );
     let admin = Kargo::logged_in(&server);
     admin.run(&["create", "project", PROJECT]).ok();
     let token = account_with_role(&admin, PROJECT, "bot", "kargo-viewer");

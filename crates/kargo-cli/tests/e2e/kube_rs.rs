@@ -17,7 +17,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Config, Resource};
 
-use crate::harness::Server;
+use crate::harness::{Server, on_both_stores};
 
 const NS: &str = "kube-rs";
 
@@ -84,9 +84,14 @@ fn delete(rt: &tokio::runtime::Runtime, api: &Api<ServiceAccount>, name: &str) {
         .unwrap_or_else(|e| panic!("deleting {name}: {e}"));
 }
 
-#[test]
-fn kube_rs_reflectors_converge_through_restarts_and_compaction() {
-    let mut server = Server::start_with(&["--compaction-interval".into(), "1s".into()]);
+on_both_stores!(
+    kube_rs_reflectors_converge_through_restarts_and_compaction,
+    reflectors
+);
+
+fn reflectors(store: &[String]) {
+    let mut server =
+        Server::start_with(&[store, &["--compaction-interval".into(), "1s".into()]].concat());
     server.kubectl(&["create", "namespace", NS]).ok();
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
     let client = rt.block_on(client(&server.admin_kubeconfig()));

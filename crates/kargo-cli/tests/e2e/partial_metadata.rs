@@ -4,16 +4,17 @@
 
 use serde_json::Value;
 
-use crate::harness::Server;
+use crate::harness::{Server, on_both_stores};
 
 const LIST: &str =
     "Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
 const ONE: &str =
     "Accept: application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
 
-#[test]
-fn gets_lists_and_watches_answer_metadata_only() {
-    let server = Server::start();
+on_both_stores!(gets_lists_and_watches_answer_metadata_only, metadata_only);
+
+fn metadata_only(store: &[String]) {
+    let server = Server::start_with(store);
     let token = server.admin_token();
     server.kubectl(&["create", "namespace", "meta"]).ok();
     server
