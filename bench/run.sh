@@ -8,7 +8,8 @@
 #
 # The replica-scale parts (issue 21: etcd cluster, watch fan-out, cold tokens and a flood of
 # random ones, the upstream design side by side) are sections 6 to 9; their sizes are set by
-# WATCHERS, COLD_TOKENS and FLOOD_TOKENS (smaller under QUICK=1).
+# WATCHERS, COLD_TOKENS, FLOOD_TOKENS and IDLE_CONNECTIONS (smaller under QUICK=1); many idle
+# connections are section 11.
 #
 # Results go to stdout and to bench/results/<date>.md. Everything runs on this machine: the
 # servers, the load generators (wrk for the read comparison, kargo-bench for the rest) and etcd
@@ -27,6 +28,7 @@ if [ "$QUICK" = 1 ]; then
   COLD_TOKENS=${COLD_TOKENS:-2000}
   COLD_SEQUENTIAL=${COLD_SEQUENTIAL:-500}
   FLOOD_TOKENS=${FLOOD_TOKENS:-50000}
+  IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-2000}
   PAIRS=${PAIRS:-1}
 fi
 SCALE_PROJECTS=${SCALE_PROJECTS:-1000}
@@ -38,6 +40,7 @@ WATCH_SECONDS=${WATCH_SECONDS:-10}
 COLD_TOKENS=${COLD_TOKENS:-10000}
 COLD_SEQUENTIAL=${COLD_SEQUENTIAL:-1000}
 FLOOD_TOKENS=${FLOOD_TOKENS:-1000000}
+IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 PAIRS=${PAIRS:-3}
 PASSWORD=bench-admin-password
 
@@ -320,6 +323,26 @@ if command -v etcd >/dev/null; then
 else
   say "(etcd not installed: replica revocation skipped; apt-get install etcd-server)"
 fi
+
+# --- many idle clients ----------------------------------------------------------------------
+say
+say "## 11. $IDLE_CONNECTIONS idle keep-alive TLS connections (HTTP/1.1), and 32 active clients meanwhile"
+start_server c 19451 --idle-connection-timeout 600s
+url=https://127.0.0.1:19451; ca=$work/c/tls/ca.crt
+KARGO_BENCH_TOKEN=$("$bench" --url "$url" --ca "$ca" login --password "$PASSWORD")
+idle_token=$(reader_token)
+read -r without _ < <(CPU_PID=$PID_c wrk_line "GET serviceaccount, 32 clients, no idle connections" -t2 -c32 \
+  -d"${DURATION}s" -H "Authorization: Bearer $idle_token" "$url$read_path")
+b idle --address 127.0.0.1:19451 --connections "$IDLE_CONNECTIONS" --per-address 1000 \
+  --hold-seconds $((DURATION + 10)) --ready-file "$work/idle.ready" --pid "$PID_c" > "$work/idle.txt" &
+idler=$!
+for _ in $(seq 1 1200); do [ -e "$work/idle.ready" ] && break; kill -0 "$idler" 2>/dev/null || break; sleep 0.1; done
+read -r with _ < <(CPU_PID=$PID_c wrk_line "GET serviceaccount, 32 clients, beside the idle connections" -t2 -c32 \
+  -d"${DURATION}s" -H "Authorization: Bearer $idle_token" "$url$read_path")
+wait "$idler"
+tee -a "$results" < "$work/idle.txt"
+say "active clients' rate with / without the idle connections: $(python3 -c "print(round($with / $without, 3))") (target >= 0.9); memory per connection target < 20 KiB"
+stop_server c
 
 # --- scale -------------------------------------------------------------------------------
 measure_project() { # label: list and read latency of one project, one client

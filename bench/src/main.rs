@@ -7,6 +7,7 @@
 //! - `etcd-put`: etcd's own write rate through the project's etcd client ([`etcd_put`]);
 //! - `watch`: fan-out of ServiceAccount watches ([`watch`]);
 //! - `cold` and `flood`: first use of unseen tokens, and random JWTs ([`tokens`]);
+//! - `idle`: many idle keep-alive TLS connections and the server's memory for them ([`idle`]);
 //! - `upstream`: the read path with upstream Kargo's per-request reviews ([`upstream`]).
 //!
 //! Run `bench/run.sh` rather than this directly; see `bench/README.md`.
@@ -15,6 +16,7 @@
 
 mod driver;
 mod etcd_put;
+mod idle;
 mod procfs;
 mod tokens;
 mod upstream;
@@ -125,6 +127,8 @@ enum Command {
     Cold(tokens::ColdArgs),
     /// Sends random well-formed JWTs while an honest client reads.
     Flood(tokens::FloodArgs),
+    /// Opens many idle keep-alive TLS connections and reports the server's memory per connection.
+    Idle(idle::Args),
     /// Compares our read path with upstream Kargo's TokenReview + SubjectAccessReview per request.
     Upstream(upstream::Args),
 }
@@ -450,5 +454,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Cold(args) => tokens::cold(ctx, ca, args).await,
         Command::Flood(args) => tokens::flood(ctx, ca, args).await,
         Command::Upstream(args) => upstream::run(ctx, args).await,
+        Command::Idle(args) => idle::run(ca, args).await,
     }
 }

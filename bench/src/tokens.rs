@@ -242,7 +242,7 @@ impl Forger {
 }
 
 /// The `k`-th flood source address: 127.16.0.1 onwards (all of 127/8 is loopback on Linux).
-fn source(k: u32) -> std::net::IpAddr {
+pub fn source(k: u32) -> std::net::IpAddr {
     std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x7f10_0001u32.wrapping_add(k)))
 }
 
