@@ -356,10 +356,16 @@ async fn revocation(
         .await?;
         let deleted = Instant::now();
         loop {
-            let (code, _) = observer.send("POST", probe, Some(body.clone())).await?;
-            if code == 401 {
+            let (code, answer) = observer.send("POST", probe, Some(body.clone())).await?;
+            // 429: the address has failed too often and its invalid tokens are refused before
+            // they are checked (`kargo_auth::limits`; a valid token is never refused): after
+            // 100 trials from one address every refusal is a 429.
+            if code == 401 || code == 429 {
                 delays.push(deleted.elapsed());
                 break;
+            }
+            if code != 201 {
+                bail!("the probe answered {code} {answer}");
             }
             accepted_after_delete += 1;
             if deleted.elapsed() > Duration::from_secs(10) {
