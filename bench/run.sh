@@ -124,7 +124,7 @@ wrk_line() { # label, then wrk args: prints "label: rate p50 p99 server-CPU-per-
   if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; echo "non-2xx answers in $label" >&2; exit 1; fi
   local per; per=$(python3 -c "print(round(($after - $before) * 1e6 / $(getconf CLK_TCK) / $requests, 2))")
   echo "$label: rate=${rate}/s p50=$p50 p99=$p99 server-cpu=${per}us/request" | tee -a "$results" >&2
-  echo "$rate $per"
+  echo "$rate $per $requests"
 }
 
 # reader_token: on the server at $url, a project read-0 with an account sa-0 allowed to get
@@ -228,6 +228,16 @@ start_etcd_cluster() {
   done
 }
 
+# etcd_calls: the Range and Txn calls the three members have answered (OK), summed: "ranges txns".
+etcd_calls() {
+  local i
+  for i in 1 2 3; do curl -s "http://127.0.0.1:2379$i/metrics"; done |
+    awk -F'[ ]' '/^grpc_server_handled_total.*grpc_code="OK".*grpc_method="Range"/ {r += $2}
+                 /^grpc_server_handled_total.*grpc_code="OK".*grpc_method="Txn"/ {t += $2}
+                 END {printf "%d %d\n", r, t}'
+}
+per_each() { python3 -c "print(round(($2 - $1) / max($3, 1), 2))"; } # before after count
+
 if command -v etcd >/dev/null; then
   say
   say "## 6. Two replicas on a three-member etcd (issue 21 item 2)"
@@ -249,10 +259,14 @@ if command -v etcd >/dev/null; then
         --expect 201 --concurrency 16 --seconds "$DURATION" > "$work/tokens-${r%%:*}.txt" &
       loaders+=($!)
     done
+    read -r ranges0 txns0 < <(etcd_calls)
     wait "${loaders[@]}"
+    read -r ranges1 txns1 < <(etcd_calls)
     cat "$work/tokens-ea.txt" "$work/tokens-eb.txt" | tee -a "$results"
     put=$(sed -n 's/.* rate=\([0-9]*\)\/s.*/\1/p' "$work/put.txt")
     made=$(cat "$work/tokens-ea.txt" "$work/tokens-eb.txt" | sed -n 's/.* rate=\([0-9]*\)\/s.*/\1/p' | paste -sd+ | python3 -c 'print(eval(input()))')
+    created=$(cat "$work/tokens-ea.txt" "$work/tokens-eb.txt" | sed -n 's/.* requests=\([0-9]*\) .*/\1/p' | paste -sd+ | python3 -c 'print(eval(input()))')
+    say "pair $pair: etcd calls per token created: $(per_each "$ranges0" "$ranges1" "$created") Range, $(per_each "$txns0" "$txns1" "$created") Txn (all three members, the replicas' informers and leases included)"
     say "pair $pair: token creation on two replicas $made/s = $(python3 -c "print(round($made / $put, 3))") of etcd's put rate $put/s (target >= 0.5)"
   done
   # Reads: the same authenticated GET on an etcd replica and on a SQLite server, interleaved.
@@ -265,8 +279,11 @@ if command -v etcd >/dev/null; then
   for pair in $(seq 1 "$PAIRS"); do
     read -r on_sqlite cpu_sqlite < <(CPU_PID=$PID_q wrk_line "pair $pair: GET serviceaccount on SQLite" -t2 -c32 \
       -d"${DURATION}s" -H "Authorization: Bearer $sqlite_token" "$sqlite_url$read_path")
-    read -r on_etcd cpu_etcd < <(CPU_PID=$PID_ea wrk_line "pair $pair: GET serviceaccount on an etcd replica" -t2 -c32 \
+    read -r ranges0 _ < <(etcd_calls)
+    read -r on_etcd cpu_etcd reads < <(CPU_PID=$PID_ea wrk_line "pair $pair: GET serviceaccount on an etcd replica" -t2 -c32 \
       -d"${DURATION}s" -H "Authorization: Bearer $etcd_token" "https://127.0.0.1:19447$read_path")
+    read -r ranges1 _ < <(etcd_calls)
+    say "pair $pair: etcd Range calls per read on the etcd replica: $(per_each "$ranges0" "$ranges1" "$reads")"
     ratios+=("$(python3 -c "print(round($on_etcd / $on_sqlite, 3))")")
     cpu_ratios+=("$(python3 -c "print(round($cpu_sqlite / $cpu_etcd, 3))")")
     say "pair $pair: etcd / SQLite read rate ${ratios[-1]}, SQLite / etcd server CPU per read ${cpu_ratios[-1]}"
