@@ -55,7 +55,9 @@ async fn open(
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(from, 0))?;
     let tcp = socket.connect(to).await?;
-    let mut stream = tls.connect(ServerName::IpAddress(to.ip().into()), tcp).await?;
+    let mut stream = tls
+        .connect(ServerName::IpAddress(to.ip().into()), tcp)
+        .await?;
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: kargo\r\nConnection: keep-alive\r\n\r\n")
         .await?;
@@ -69,7 +71,10 @@ async fn open(
         read += n;
     }
     if !buffer.starts_with(b"HTTP/1.1 200") {
-        bail!("GET /healthz: {}", String::from_utf8_lossy(&buffer[..read.min(40)]));
+        bail!(
+            "GET /healthz: {}",
+            String::from_utf8_lossy(&buffer[..read.min(40)])
+        );
     }
     Ok(stream)
 }
@@ -78,7 +83,9 @@ async fn open(
 pub async fn run(ca: Option<&std::path::Path>, args: Args) -> anyhow::Result<()> {
     let mut roots = rustls::RootCertStore::empty();
     let ca = ca.context("--ca is required")?;
-    roots.add(CertificateDer::from_pem_file(ca).with_context(|| format!("reading {}", ca.display()))?)?;
+    roots.add(
+        CertificateDer::from_pem_file(ca).with_context(|| format!("reading {}", ca.display()))?,
+    )?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -91,7 +98,13 @@ pub async fn run(ca: Option<&std::path::Path>, args: Args) -> anyhow::Result<()>
     let next = Arc::new(AtomicU32::new(0));
     let mut tasks = Vec::new();
     for _ in 0..args.concurrency.max(1) {
-        let (tls, next, args_total, per, to) = (tls.clone(), next.clone(), args.connections, args.per_address.max(1), args.address);
+        let (tls, next, args_total, per, to) = (
+            tls.clone(),
+            next.clone(),
+            args.connections,
+            args.per_address.max(1),
+            args.address,
+        );
         tasks.push(tokio::spawn(async move {
             let mut held = Vec::new();
             loop {

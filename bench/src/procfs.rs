@@ -8,7 +8,10 @@ const TICKS_PER_SECOND: f64 = 100.0;
 
 /// User plus system CPU time of `pid` (or of this process when `None`), in seconds.
 pub fn cpu_seconds(pid: Option<u32>) -> anyhow::Result<f64> {
-    let path = pid.map_or_else(|| "/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_owned(),
+        |p| format!("/proc/{p}/stat"),
+    );
     let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     // The command name (field 2) may hold spaces: count fields from after its closing parenthesis.
     let rest = stat.rsplit_once(')').context("no ')' in /proc stat")?.1;

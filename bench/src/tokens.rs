@@ -70,23 +70,36 @@ async fn use_each(
 ) -> anyhow::Result<(Run, f64)> {
     let cpu = CpuMeter::start(pid)?;
     let (http, url, all) = (http.clone(), url.to_owned(), tokens.clone());
-    let run = closed_loop(concurrency, Until::Requests(tokens.len() as u64), move |n| {
-        let (http, url, all) = (http.clone(), url.clone(), all.clone());
-        async move {
-            get(&http, &url, &all[usize::try_from(n)?], 200).await?;
-            Ok(())
-        }
-    })
+    let run = closed_loop(
+        concurrency,
+        Until::Requests(tokens.len() as u64),
+        move |n| {
+            let (http, url, all) = (http.clone(), url.clone(), all.clone());
+            async move {
+                get(&http, &url, &all[usize::try_from(n)?], 200).await?;
+                Ok(())
+            }
+        },
+    )
     .await?;
     let per = cpu.micros_per(run.latencies.len())?;
     Ok((run, per))
 }
 
 /// Runs `cold`.
-pub async fn cold(ctx: Arc<Ctx>, ca: Option<&std::path::Path>, args: ColdArgs) -> anyhow::Result<()> {
+pub async fn cold(
+    ctx: Arc<Ctx>,
+    ca: Option<&std::path::Path>,
+    args: ColdArgs,
+) -> anyhow::Result<()> {
     let made = Arc::new(std::sync::Mutex::new(vec![String::new(); args.tokens]));
     let tag = std::process::id();
-    let (ctx2, made2, project, account) = (ctx.clone(), made.clone(), args.project.clone(), args.account.clone());
+    let (ctx2, made2, project, account) = (
+        ctx.clone(),
+        made.clone(),
+        args.project.clone(),
+        args.account.clone(),
+    );
     let creation = closed_loop(32, Until::Requests(args.tokens as u64), move |n| {
         let (ctx, made) = (ctx2.clone(), made2.clone());
         let path = format!("/v1beta1/projects/{project}/service-accounts/{account}/tokens");
@@ -94,14 +107,20 @@ pub async fn cold(ctx: Arc<Ctx>, ca: Option<&std::path::Path>, args: ColdArgs) -
         async move {
             let body = json!({"name": format!("{account}-cold-{tag}-{n}")});
             let secret = ctx.expect("POST", &path, Some(body), &[201]).await?;
-            let encoded = secret["data"]["token"].as_str().context("no token in the answer")?;
+            let encoded = secret["data"]["token"]
+                .as_str()
+                .context("no token in the answer")?;
             let token = String::from_utf8(STANDARD.decode(encoded)?)?;
             made.lock().map_err(|_| anyhow::anyhow!("poisoned"))?[usize::try_from(n)?] = token;
             Ok(())
         }
     })
     .await?;
-    println!("cold: created {} tokens: {}", args.tokens, creation.summary());
+    println!(
+        "cold: created {} tokens: {}",
+        args.tokens,
+        creation.summary()
+    );
     let all = std::mem::take(&mut *made.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -111,13 +130,17 @@ pub async fn cold(ctx: Arc<Ctx>, ca: Option<&std::path::Path>, args: ColdArgs) -
     let first = Arc::new(all[..sequential].to_vec());
     let rest = Arc::new(all[sequential..].to_vec());
     // Warm the connections (with a token that is not among the measured ones).
-    closed_loop(args.concurrency, Until::Requests(args.concurrency as u64 * 4), {
-        let (http, url, token) = (http.clone(), url.clone(), ctx.token.clone());
-        move |_| {
-            let (http, url, token) = (http.clone(), url.clone(), token.clone());
-            async move { get(&http, &url, &token, 0).await.map(|_| ()) }
-        }
-    })
+    closed_loop(
+        args.concurrency,
+        Until::Requests(args.concurrency as u64 * 4),
+        {
+            let (http, url, token) = (http.clone(), url.clone(), ctx.token.clone());
+            move |_| {
+                let (http, url, token) = (http.clone(), url.clone(), token.clone());
+                async move { get(&http, &url, &token, 0).await.map(|_| ()) }
+            }
+        },
+    )
     .await?;
     let (cold1, cpu_cold1) = use_each(&http, &url, &first, 1, args.pid).await?;
     let (warm1, cpu_warm1) = use_each(&http, &url, &first, 1, args.pid).await?;
@@ -212,7 +235,8 @@ struct Forger {
 impl Forger {
     fn new(template: &str) -> anyhow::Result<Forger> {
         let mut parts = template.split('.');
-        let (Some(header), Some(claims), Some(signature)) = (parts.next(), parts.next(), parts.next())
+        let (Some(header), Some(claims), Some(signature)) =
+            (parts.next(), parts.next(), parts.next())
         else {
             bail!("the honest token is not a JWT");
         };
@@ -247,8 +271,17 @@ pub fn source(k: u32) -> std::net::IpAddr {
 }
 
 /// Runs the honest clients for `until`.
-async fn honest(ctx: &Arc<Ctx>, args: &FloodArgs, http: &reqwest::Client, until: Until) -> anyhow::Result<Run> {
-    let (http, url, token) = (http.clone(), format!("{}{}", ctx.url, args.path), args.honest_token.clone());
+async fn honest(
+    ctx: &Arc<Ctx>,
+    args: &FloodArgs,
+    http: &reqwest::Client,
+    until: Until,
+) -> anyhow::Result<Run> {
+    let (http, url, token) = (
+        http.clone(),
+        format!("{}{}", ctx.url, args.path),
+        args.honest_token.clone(),
+    );
     closed_loop(args.honest_concurrency, until, move |_| {
         let (http, url, token) = (http.clone(), url.clone(), token.clone());
         async move { get(&http, &url, &token, 200).await.map(|_| ()) }
@@ -257,12 +290,22 @@ async fn honest(ctx: &Arc<Ctx>, args: &FloodArgs, http: &reqwest::Client, until:
 }
 
 /// Runs `flood`.
-pub async fn flood(ctx: Arc<Ctx>, ca: Option<&std::path::Path>, args: FloodArgs) -> anyhow::Result<()> {
+pub async fn flood(
+    ctx: Arc<Ctx>,
+    ca: Option<&std::path::Path>,
+    args: FloodArgs,
+) -> anyhow::Result<()> {
     let args = Arc::new(args);
     let forger = Arc::new(Forger::new(&args.honest_token)?);
     let http = client(ca, args.honest_concurrency)?;
     let rss_before = rss_kib(args.pid)?;
-    let baseline = honest(&ctx, &args, &http, Until::Elapsed(Duration::from_secs(args.baseline_seconds))).await?;
+    let baseline = honest(
+        &ctx,
+        &args,
+        &http,
+        Until::Elapsed(Duration::from_secs(args.baseline_seconds)),
+    )
+    .await?;
 
     let sent = Arc::new(AtomicU64::new(0));
     let next_source = Arc::new(AtomicU32::new(0));
@@ -284,13 +327,28 @@ pub async fn flood(ctx: Arc<Ctx>, ca: Option<&std::path::Path>, args: FloodArgs)
     let started = Instant::now();
     let mut tasks = Vec::new();
     for t in 0..args.concurrency.max(1) {
-        let (forger, sent, next_source, codes) = (forger.clone(), sent.clone(), next_source.clone(), codes.clone());
-        let (url, ca, total, per_address) = (format!("{}{}", ctx.url, args.path), ca.map(std::path::Path::to_path_buf), args.requests, args.per_address);
+        let (forger, sent, next_source, codes) = (
+            forger.clone(),
+            sent.clone(),
+            next_source.clone(),
+            codes.clone(),
+        );
+        let (url, ca, total, per_address) = (
+            format!("{}{}", ctx.url, args.path),
+            ca.map(std::path::Path::to_path_buf),
+            args.requests,
+            args.per_address,
+        );
         tasks.push(tokio::spawn(async move {
-            let mut noise = Noise(0x9e37_79b9_7f4a_7c15 ^ (u64::try_from(t)? + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+            let mut noise = Noise(
+                0x9e37_79b9_7f4a_7c15 ^ (u64::try_from(t)? + 1).wrapping_mul(0x2545_f491_4f6c_dd1d),
+            );
             while sent.load(Ordering::Relaxed) < total {
                 let address = source(next_source.fetch_add(1, Ordering::Relaxed));
-                let http = client_builder(ca.as_deref())?.http1_only().local_address(address).build()?;
+                let http = client_builder(ca.as_deref())?
+                    .http1_only()
+                    .local_address(address)
+                    .build()?;
                 for _ in 0..per_address {
                     if sent.fetch_add(1, Ordering::Relaxed) >= total {
                         break;
@@ -314,7 +372,15 @@ pub async fn flood(ctx: Arc<Ctx>, ca: Option<&std::path::Path>, args: FloodArgs)
         tokio::spawn(async move {
             let mut runs = Vec::new();
             while !done.load(Ordering::Relaxed) {
-                runs.push(honest(&ctx, &args_honest, &http, Until::Elapsed(Duration::from_secs(1))).await?);
+                runs.push(
+                    honest(
+                        &ctx,
+                        &args_honest,
+                        &http,
+                        Until::Elapsed(Duration::from_secs(1)),
+                    )
+                    .await?,
+                );
             }
             Ok::<_, anyhow::Error>(runs)
         })
@@ -327,9 +393,15 @@ pub async fn flood(ctx: Arc<Ctx>, ca: Option<&std::path::Path>, args: FloodArgs)
     let flood_cpu = cpu.micros_per(usize::try_from(args.requests)?)?;
     sampler.await?;
     let runs = during.await??;
-    let mut latencies: Vec<Duration> = runs.iter().flat_map(|r| r.latencies.iter().copied()).collect();
+    let mut latencies: Vec<Duration> = runs
+        .iter()
+        .flat_map(|r| r.latencies.iter().copied())
+        .collect();
     latencies.sort();
-    let during = Run { latencies, elapsed: runs.iter().map(|r| r.elapsed).sum() };
+    let during = Run {
+        latencies,
+        elapsed: runs.iter().map(|r| r.elapsed).sum(),
+    };
     let rss_after = rss_kib(args.pid)?;
     let [refused, limited, other] = codes.as_ref().each_ref().map(|c| c.load(Ordering::Relaxed));
     println!(
@@ -345,8 +417,14 @@ pub async fn flood(ctx: Arc<Ctx>, ca: Option<&std::path::Path>, args: FloodArgs)
         rss_max.load(Ordering::Relaxed) as f64 / 1024.0,
         rss_after as f64 / 1024.0,
     );
-    println!("flood: honest client before the flood: {}", baseline.summary());
-    println!("flood: honest client during the flood: {}", during.summary());
+    println!(
+        "flood: honest client before the flood: {}",
+        baseline.summary()
+    );
+    println!(
+        "flood: honest client during the flood: {}",
+        during.summary()
+    );
     println!(
         "flood: honest p99 during / before = {} / {} ms",
         ms(during.p(99.0)),

@@ -88,27 +88,43 @@ async fn upstream_read(ctx: &Ctx, args: &Args, read: &Ctx) -> anyhow::Result<()>
     if status["allowed"] != Value::Bool(true) {
         bail!("SubjectAccessReview did not allow the read: {status}");
     }
-    read.expect("GET", &path(args), None, &[200]).await.map(|_| ())
+    read.expect("GET", &path(args), None, &[200])
+        .await
+        .map(|_| ())
 }
 
 fn path(args: &Args) -> String {
-    format!("/api/v1/namespaces/{}/serviceaccounts/{}", args.namespace, args.name)
+    format!(
+        "/api/v1/namespaces/{}/serviceaccounts/{}",
+        args.namespace, args.name
+    )
 }
 
 /// Runs one half of a pair; returns the run and the server's CPU time per logical request.
-async fn half(ctx: &Arc<Ctx>, read: &Arc<Ctx>, args: &Arc<Args>, upstream: bool) -> anyhow::Result<(Run, f64)> {
+async fn half(
+    ctx: &Arc<Ctx>,
+    read: &Arc<Ctx>,
+    args: &Arc<Args>,
+    upstream: bool,
+) -> anyhow::Result<(Run, f64)> {
     let cpu = CpuMeter::start(args.pid)?;
     let (ctx, read, a) = (ctx.clone(), read.clone(), args.clone());
-    let run = closed_loop(args.concurrency, Until::Elapsed(Duration::from_secs(args.seconds)), move |_| {
-        let (ctx, read, a) = (ctx.clone(), read.clone(), a.clone());
-        async move {
-            if upstream {
-                upstream_read(&ctx, &a, &read).await
-            } else {
-                read.expect("GET", &path(&a), None, &[200]).await.map(|_| ())
+    let run = closed_loop(
+        args.concurrency,
+        Until::Elapsed(Duration::from_secs(args.seconds)),
+        move |_| {
+            let (ctx, read, a) = (ctx.clone(), read.clone(), a.clone());
+            async move {
+                if upstream {
+                    upstream_read(&ctx, &a, &read).await
+                } else {
+                    read.expect("GET", &path(&a), None, &[200])
+                        .await
+                        .map(|_| ())
+                }
             }
-        }
-    })
+        },
+    )
     .await?;
     let per = cpu.micros_per(run.latencies.len())?;
     Ok((run, per))
@@ -126,7 +142,10 @@ pub async fn run(ctx: Arc<Ctx>, args: Args) -> anyhow::Result<()> {
     for pair in 1..=args.pairs {
         let (ours, ours_cpu) = half(&ctx, &read, &args, false).await?;
         let (theirs, theirs_cpu) = half(&ctx, &read, &args, true).await?;
-        println!("upstream pair {pair}: our read path: {} server-cpu={ours_cpu:.2}us/request", ours.summary());
+        println!(
+            "upstream pair {pair}: our read path: {} server-cpu={ours_cpu:.2}us/request",
+            ours.summary()
+        );
         println!(
             "upstream pair {pair}: TokenReview + SubjectAccessReview + read: {} server-cpu={theirs_cpu:.2}us/request",
             theirs.summary()

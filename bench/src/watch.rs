@@ -191,7 +191,10 @@ pub async fn run(ctx: Arc<Ctx>, ca: Option<&std::path::Path>, args: Args) -> any
             break;
         }
         if opening.elapsed() > Duration::from_secs(120) {
-            bail!("only {} watches opened in 120 s", ready.load(Ordering::Relaxed));
+            bail!(
+                "only {} watches opened in 120 s",
+                ready.load(Ordering::Relaxed)
+            );
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
