@@ -277,7 +277,7 @@ if command -v etcd >/dev/null; then
   sqlite_token=$(reader_token)
   ratios=(); cpu_ratios=()
   for pair in $(seq 1 "$PAIRS"); do
-    read -r on_sqlite cpu_sqlite < <(CPU_PID=$PID_q wrk_line "pair $pair: GET serviceaccount on SQLite" -t2 -c32 \
+    read -r on_sqlite cpu_sqlite _ < <(CPU_PID=$PID_q wrk_line "pair $pair: GET serviceaccount on SQLite" -t2 -c32 \
       -d"${DURATION}s" -H "Authorization: Bearer $sqlite_token" "$sqlite_url$read_path")
     read -r ranges0 _ < <(etcd_calls)
     read -r on_etcd cpu_etcd reads < <(CPU_PID=$PID_ea wrk_line "pair $pair: GET serviceaccount on an etcd replica" -t2 -c32 \
