@@ -301,7 +301,6 @@ say "## 7. Watch fan-out: N watches on one namespace's ServiceAccounts, 100 crea
 start_server w 19450 --max-watches-per-user 0
 url=https://127.0.0.1:19450; ca=$work/w/tls/ca.crt
 KARGO_BENCH_TOKEN=$("$bench" --url "$url" --ca "$ca" login --password "$PASSWORD")
-chart=$work/chart.tsv
 for n in $WATCHERS; do
   for transport in h1 h2; do
     b seed --prefix "w$n$transport" --projects 1 --accounts 0 >/dev/null
@@ -309,14 +308,11 @@ for n in $WATCHERS; do
     line=$(b watch --project "w$n$transport-0" --watchers "$n" "${flag[@]}" --rate 100 --seconds "$WATCH_SECONDS" \
       --pid "$PID_w" --label "$n watches ($transport)")
     say "$line"
-    p99=$(echo "$line" | sed -n 's/.* p99=\([0-9.]*\)ms.*/\1/p')
-    cpu=$(echo "$line" | sed -n 's/.*server-cpu=\([0-9.]*\)us\/event.*/\1/p')
-    printf '%s\t%s\t%s\t%s\n' "$transport" "$n" "$p99" "$cpu" >> "$chart"
   done
 done
 say "(target: every watcher gets every event in order; p99 write-to-delivery < 50 ms)"
 svg=${results%.md}-fanout.svg
-python3 bench/chart.py "$chart" "$svg"
+python3 bench/chart.py "$results" "$svg"
 say "chart: bench/results/$(basename "$svg")"
 stop_server w
 
