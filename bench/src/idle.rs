@@ -17,8 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use crate::flood::source;
 use crate::procfs::rss_kib;
-use crate::tokens::source;
 
 /// The arguments of `idle`.
 #[derive(clap::Args)]

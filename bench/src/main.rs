@@ -6,7 +6,7 @@
 //! - `revocation`: how soon a deleted token is refused, on the same server or another replica;
 //! - `etcd-put`: etcd's own write rate through the project's etcd client ([`etcd_put`]);
 //! - `watch`: fan-out of ServiceAccount watches ([`watch`]);
-//! - `cold` and `flood`: first use of unseen tokens, and random JWTs ([`tokens`]);
+//! - `cold` and `flood`: first use of unseen tokens ([`tokens`]), and random JWTs ([`flood`]);
 //! - `idle`: many idle keep-alive TLS connections and the server's memory for them ([`idle`]);
 //! - `upstream`: the read path with upstream Kargo's per-request reviews ([`upstream`]).
 //!
@@ -16,6 +16,7 @@
 
 mod driver;
 mod etcd_put;
+mod flood;
 mod idle;
 mod procfs;
 mod tokens;
@@ -126,7 +127,7 @@ enum Command {
     /// Measures the first use of tokens the server has not seen yet.
     Cold(tokens::ColdArgs),
     /// Sends random well-formed JWTs while an honest client reads.
-    Flood(tokens::FloodArgs),
+    Flood(flood::FloodArgs),
     /// Opens many idle keep-alive TLS connections and reports the server's memory per connection.
     Idle(idle::Args),
     /// Compares our read path with upstream Kargo's TokenReview + SubjectAccessReview per request.
@@ -458,7 +459,7 @@ async fn main() -> anyhow::Result<()> {
         Command::EtcdPut(args) => etcd_put::run(args).await,
         Command::Watch(args) => watch::run(ctx, ca, args).await,
         Command::Cold(args) => tokens::cold(ctx, ca, args).await,
-        Command::Flood(args) => tokens::flood(ctx, ca, args).await,
+        Command::Flood(args) => flood::flood(ctx, ca, args).await,
         Command::Upstream(args) => upstream::run(ctx, args).await,
         Command::Idle(args) => idle::run(ca, args).await,
     }
