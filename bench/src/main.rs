@@ -3,11 +3,25 @@
 //! - `seed`: projects, Kargo ServiceAccounts and tokens through the Kargo REST API;
 //! - `load`: a closed-loop load of one request shape at a fixed concurrency, reporting
 //!   requests per second and latency percentiles;
-//! - `revocation`: how soon a deleted token is refused, on the same server or another replica.
+//! - `revocation`: how soon a deleted token is refused, on the same server or another replica;
+//! - `etcd-put`: etcd's own write rate through the project's etcd client ([`etcd_put`]);
+//! - `watch`: fan-out of ServiceAccount watches ([`watch`]);
+//! - `cold` and `flood`: first use of unseen tokens ([`tokens`]), and random JWTs ([`flood`]);
+//! - `idle`: many idle keep-alive TLS connections and the server's memory for them ([`idle`]);
+//! - `upstream`: the read path with upstream Kargo's per-request reviews ([`upstream`]).
 //!
 //! Run `bench/run.sh` rather than this directly; see `bench/README.md`.
 
 #![allow(clippy::print_stdout)]
+
+mod driver;
+mod etcd_put;
+mod flood;
+mod idle;
+mod procfs;
+mod tokens;
+mod upstream;
+mod watch;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +30,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
+
+use driver::{Until, closed_loop, ms, percentile};
 
 #[derive(Parser)]
 #[command(
@@ -104,18 +120,36 @@ enum Command {
         #[arg(long)]
         observe: Option<String>,
     },
+    /// Measures etcd's own write rate with the project's etcd client.
+    EtcdPut(etcd_put::Args),
+    /// Measures watch fan-out: N watches, a fixed write rate, delivery time and order.
+    Watch(watch::Args),
+    /// Measures the first use of tokens the server has not seen yet.
+    Cold(tokens::ColdArgs),
+    /// Sends random well-formed JWTs while an honest client reads.
+    Flood(flood::FloodArgs),
+    /// Opens many idle keep-alive TLS connections and reports the server's memory per connection.
+    Idle(idle::Args),
+    /// Compares our read path with upstream Kargo's TokenReview + SubjectAccessReview per request.
+    Upstream(upstream::Args),
 }
 
-fn client(ca: Option<&std::path::Path>, connections: usize) -> anyhow::Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .http1_only()
-        .pool_max_idle_per_host(connections.max(1))
-        .timeout(Duration::from_secs(60));
+/// A client builder that trusts `ca` and gives up on a request after 60 s.
+fn client_builder(ca: Option<&std::path::Path>) -> anyhow::Result<reqwest::ClientBuilder> {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(60));
     if let Some(ca) = ca {
         let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
         builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
     }
-    Ok(builder.build()?)
+    Ok(builder)
+}
+
+/// An HTTP/1.1 client keeping up to `connections` connections alive.
+fn client(ca: Option<&std::path::Path>, connections: usize) -> anyhow::Result<reqwest::Client> {
+    Ok(client_builder(ca)?
+        .http1_only()
+        .pool_max_idle_per_host(connections.max(1))
+        .build()?)
 }
 
 struct Ctx {
@@ -159,18 +193,6 @@ impl Ctx {
         }
         Ok(value)
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
 /// POSTs `count` objects with `concurrency` in flight: object `i` is `make(i)`, a path and a body.
@@ -262,58 +284,26 @@ async fn load(
     expect: u16,
     label: String,
 ) -> anyhow::Result<()> {
-    let counter = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let (ctx, counter, method, path, body) = (
-            ctx.clone(),
-            counter.clone(),
-            method.clone(),
-            path.clone(),
-            body.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let n = counter.fetch_add(1, Ordering::Relaxed);
-                if requests.is_some_and(|r| n >= r)
-                    || (requests.is_none() && Instant::now() >= deadline)
-                {
-                    return Ok::<_, anyhow::Error>(latencies);
-                }
-                let path = path.replace("{n}", &n.to_string());
-                let body = match &body {
-                    Some(b) => Some(serde_json::from_str::<Value>(
-                        &b.replace("{n}", &n.to_string()),
-                    )?),
-                    None => None,
-                };
-                let sent = Instant::now();
-                let (code, value) = ctx.send(&method, &path, body).await?;
-                latencies.push(sent.elapsed());
-                if code != expect {
-                    bail!("{method} {path}: {code} {value}");
-                }
+    let until = match requests {
+        Some(r) => Until::Requests(r),
+        None => Until::Elapsed(Duration::from_secs(seconds)),
+    };
+    let run = closed_loop(concurrency, until, move |n| {
+        let (ctx, method) = (ctx.clone(), method.clone());
+        let path = path.replace("{n}", &n.to_string());
+        let body = body
+            .as_ref()
+            .map(|b| serde_json::from_str::<Value>(&b.replace("{n}", &n.to_string())));
+        async move {
+            let (code, value) = ctx.send(&method, &path, body.transpose()?).await?;
+            if code != expect {
+                bail!("{method} {path}: {code} {value}");
             }
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    let elapsed = started.elapsed();
-    all.sort();
-    println!(
-        "{label}: requests={} rate={:.0}/s p50={}ms p90={}ms p99={}ms max={}ms",
-        all.len(),
-        all.len() as f64 / elapsed.as_secs_f64(),
-        ms(percentile(&all, 50.0)),
-        ms(percentile(&all, 90.0)),
-        ms(percentile(&all, 99.0)),
-        ms(all.last().copied().unwrap_or_default()),
-    );
+            Ok(())
+        }
+    })
+    .await?;
+    println!("{label}: {}", run.summary());
     Ok(())
 }
 
@@ -367,10 +357,16 @@ async fn revocation(
         .await?;
         let deleted = Instant::now();
         loop {
-            let (code, _) = observer.send("POST", probe, Some(body.clone())).await?;
-            if code == 401 {
+            let (code, answer) = observer.send("POST", probe, Some(body.clone())).await?;
+            // 429: the address has failed too often and its invalid tokens are refused before
+            // they are checked (`kargo_auth::limits`; a valid token is never refused): after
+            // 100 trials from one address every refusal is a 429.
+            if code == 401 || code == 429 {
                 delays.push(deleted.elapsed());
                 break;
+            }
+            if code != 201 {
+                bail!("the probe answered {code} {answer}");
             }
             accepted_after_delete += 1;
             if deleted.elapsed() > Duration::from_secs(10) {
@@ -414,6 +410,7 @@ async fn main() -> anyhow::Result<()> {
         .context("--token (or KARGO_BENCH_TOKEN) is required")?;
     let connections = match &cli.command {
         Command::Seed { concurrency, .. } | Command::Load { concurrency, .. } => *concurrency,
+        Command::Upstream(args) => args.concurrency(),
         _ => 1,
     };
     let ctx = Arc::new(Ctx {
@@ -459,5 +456,11 @@ async fn main() -> anyhow::Result<()> {
             trials,
             observe,
         } => revocation(ctx, ca, project, account, trials, observe).await,
+        Command::EtcdPut(args) => etcd_put::run(args).await,
+        Command::Watch(args) => watch::run(ctx, ca, args).await,
+        Command::Cold(args) => tokens::cold(ctx, ca, args).await,
+        Command::Flood(args) => flood::flood(ctx, ca, args).await,
+        Command::Upstream(args) => upstream::run(ctx, args).await,
+        Command::Idle(args) => idle::run(ca, args).await,
     }
 }
