@@ -86,8 +86,6 @@ apiVersion: kargo.akuity.io/v1alpha1
 kind: Project
 metadata:
   name: demo-project
-spec:
-  promotionPolicies: []
 ---
 apiVersion: kargo.akuity.io/v1alpha1
 kind: Stage
