@@ -70,8 +70,9 @@ pub fn kinds() -> impl Iterator<Item = &'static str> {
 
 /// Removes from `object` (a whole Kargo object) the fields its kind's schema does not declare,
 /// and returns their paths (`spec.foo`, `spec.steps[0].bar`), as kube-apiserver's pruning of a
-/// structural CRD does. `metadata` is left alone (the server types it as `ObjectMeta`); an
-/// unknown kind prunes nothing.
+/// structural CRD does. `metadata` is left alone (the server types it as `ObjectMeta`), and so
+/// is `status`, which is the server's own (it keeps fields of Kargo's older API there, such as
+/// a Project's `phase`); an unknown kind prunes nothing.
 pub fn prune(kind: &str, object: &mut Value) -> Vec<String> {
     let mut unknown = Vec::new();
     let Some(schema) = schema(kind) else {
@@ -79,11 +80,13 @@ pub fn prune(kind: &str, object: &mut Value) -> Vec<String> {
     };
     if let (Some(props), Value::Object(map)) = (schema["properties"].as_object(), object) {
         let mut root = props.clone();
-        // The root's metadata is typed elsewhere; keep all of it here.
-        root.insert(
-            "metadata".into(),
-            serde_json::json!({"x-kubernetes-preserve-unknown-fields": true}),
-        );
+        // The root's metadata is typed elsewhere, the status is the server's: keep them whole.
+        for open in ["metadata", "status"] {
+            root.insert(
+                open.into(),
+                serde_json::json!({"x-kubernetes-preserve-unknown-fields": true}),
+            );
+        }
         prune_properties(&root, false, false, map, "", &mut unknown);
     }
     unknown.sort();
@@ -223,7 +226,8 @@ mod tests {
             "metadata": {"name": "p", "namespace": "p"},
             "spec": {"promotionPolicies": [{"stage": "s", "autoPromotionEnabled": true}]},
             "status": {"conditions": [{"type": "Ready", "status": "True",
-                "lastTransitionTime": "2024-01-01T00:00:00Z", "reason": "R", "message": ""}]},
+                "lastTransitionTime": "2024-01-01T00:00:00Z", "reason": "R", "message": ""}],
+                "phase": "the server's own"},
         });
         let mut obj = valid.clone();
         let unknown = prune("ProjectConfig", &mut obj);
