@@ -2,9 +2,11 @@
 //! CustomResourceDefinitions, vendored unchanged in `crates/kargo-api/crds/` (see its README
 //! for the upstream commit).
 //!
-//! The server publishes them in its OpenAPI documents and, like kube-apiserver for a structural
-//! CRD, prunes the fields an object declares that its schema does not ([`prune`]), reporting
-//! their paths for field validation (`unknown field "spec.foo"`).
+//! The server publishes them in its OpenAPI documents and finds the fields an object declares
+//! that its schema does not ([`unknown_fields`]), for field validation (`unknown field
+//! "spec.foo"`), where kube-apiserver finds them by pruning a structural CRD's objects. Unlike
+//! kube-apiserver it keeps them (under `Warn` and `Ignore`): Kargo's kinds were stored
+//! schemaless before, and clients still send fields of Kargo's older API.
 
 use std::sync::OnceLock;
 
@@ -34,6 +36,17 @@ const CRDS: [(&str, &str); 6] = [
         include_str!("../crds/kargo.akuity.io_promotions.yaml"),
     ),
 ];
+
+/// The CustomResourceDefinitions themselves, as objects (`apiextensions.k8s.io/v1`), as a
+/// cluster running Kargo has them.
+pub fn definitions() -> &'static [Value] {
+    static CRDS_PARSED: OnceLock<Vec<Value>> = OnceLock::new();
+    CRDS_PARSED.get_or_init(|| {
+        CRDS.iter()
+            .filter_map(|(_, yaml)| yaml_serde::from_str(yaml).ok())
+            .collect()
+    })
+}
 
 /// The served version of Kargo's kinds.
 const VERSION: &str = "v1alpha1";
@@ -68,12 +81,17 @@ pub fn kinds() -> impl Iterator<Item = &'static str> {
     schemas().iter().map(|(k, _)| *k)
 }
 
-/// Removes from `object` (a whole Kargo object) the fields its kind's schema does not declare,
-/// and returns their paths (`spec.foo`, `spec.steps[0].bar`), as kube-apiserver's pruning of a
-/// structural CRD does. `metadata` is left alone (the server types it as `ObjectMeta`), and so
+/// The paths (`spec.foo`, `spec.steps[0].bar`) of the fields of `object` (a whole Kargo object)
+/// that its kind's schema does not declare, sorted: what kube-apiserver's pruning of a
+/// structural CRD would drop. `metadata` is left alone (the server types it as `ObjectMeta`), and so
 /// is `status`, which is the server's own (it keeps fields of Kargo's older API there, such as
 /// a Project's `phase`); an unknown kind prunes nothing.
-pub fn prune(kind: &str, object: &mut Value) -> Vec<String> {
+pub fn unknown_fields(kind: &str, object: &Value) -> Vec<String> {
+    prune(kind, &mut object.clone())
+}
+
+/// Removes from `object` the fields [`unknown_fields`] names, and returns their paths.
+fn prune(kind: &str, object: &mut Value) -> Vec<String> {
     let mut unknown = Vec::new();
     let Some(schema) = schema(kind) else {
         return unknown;
@@ -193,6 +211,21 @@ mod tests {
     }
 
     #[test]
+    fn the_definitions_are_the_crds() {
+        let names: Vec<_> = definitions()
+            .iter()
+            .map(|d| d["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names.len(), 6);
+        assert!(names.contains(&"stages.kargo.akuity.io"), "{names:?}");
+        assert!(
+            definitions()
+                .iter()
+                .all(|d| d["kind"] == "CustomResourceDefinition")
+        );
+    }
+
+    #[test]
     fn prune_drops_undeclared_fields_and_keeps_declared_and_open_ones() {
         let mut obj = json!({
             "apiVersion": "kargo.akuity.io/v1alpha1",
@@ -216,6 +249,13 @@ mod tests {
         assert_eq!(obj["spec"]["requestedFreight"][0]["origin"]["name"], "w");
         assert!(obj["spec"].get("foo").is_none());
         assert!(obj.get("extra").is_none());
+    }
+
+    #[test]
+    fn unknown_fields_leaves_the_object_alone() {
+        let obj = json!({"kind": "Stage", "spec": {"foo": 1, "shard": "a"}});
+        assert_eq!(unknown_fields("Stage", &obj), ["spec.foo"]);
+        assert_eq!(obj["spec"]["foo"], 1);
     }
 
     #[test]

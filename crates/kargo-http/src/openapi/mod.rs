@@ -11,6 +11,7 @@
 
 mod extensions;
 mod paths;
+mod proto;
 mod schemas;
 
 use std::sync::OnceLock;
@@ -22,18 +23,42 @@ use serde_json::{Map, Value, json};
 
 use paths::{Version, gv_path};
 
+/// The media type client-go asks `/openapi/v2` in (not a valid media type: `@`).
+const V2_PROTOBUF_ASKED: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The media types of `/openapi/v2` in protobuf kube-apiserver accepts, and the one it answers.
+const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
 /// One document, serialized, with its hash.
 struct Document {
     bytes: Vec<u8>,
     hash: String,
+    /// The protobuf form and its hash (`/openapi/v2` only).
+    protobuf: Option<(Vec<u8>, String)>,
+}
+
+fn sha512_hex(bytes: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02X}")).collect()
 }
 
 impl Document {
-    fn new(value: Value) -> Document {
-        let bytes = serde_json::to_vec(&value).unwrap_or_default();
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, &bytes);
-        let hash = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
-        Document { bytes, hash }
+    fn new(value: &Value) -> Document {
+        let bytes = serde_json::to_vec(value).unwrap_or_default();
+        let hash = sha512_hex(&bytes);
+        Document {
+            bytes,
+            hash,
+            protobuf: None,
+        }
+    }
+
+    fn with_protobuf(value: &Value) -> Document {
+        let protobuf = proto::encode(value);
+        let hash = sha512_hex(&protobuf);
+        Document {
+            protobuf: Some((protobuf, hash)),
+            ..Document::new(value)
+        }
     }
 }
 
@@ -90,7 +115,7 @@ fn documents() -> &'static Documents {
         let mut root_paths = Map::new();
         let mut by_path = Vec::new();
         for (group, version) in resources::group_versions() {
-            let doc = Document::new(group_version_doc(group, version));
+            let doc = Document::new(&group_version_doc(group, version));
             let path = gv_path(group, version);
             root_paths.insert(
                 path.clone(),
@@ -99,9 +124,9 @@ fn documents() -> &'static Documents {
             by_path.push((path, doc));
         }
         Documents {
-            root: Document::new(json!({"paths": root_paths})),
+            root: Document::new(&json!({"paths": root_paths})),
             by_path,
-            v2: Document::new(v2_doc()),
+            v2: Document::with_protobuf(&v2_doc()),
         }
     })
 }
@@ -148,20 +173,20 @@ pub(crate) enum Request<'a> {
     V2,
 }
 
-/// Whether a request's `Accept` takes JSON (no `Accept` does).
-fn accepts_json(headers: &HeaderMap) -> bool {
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    accept.split(',').any(|t| {
-        let t = t.split(';').next().unwrap_or_default().trim();
-        matches!(t, "" | "*/*" | "application/*" | "application/json")
-    })
+/// The media types a request's `Accept` names (none: anything).
+fn accepted(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.split(';').next().unwrap_or_default().trim().to_owned())
+        .collect()
 }
 
-/// The response to a document request: the JSON with its `ETag`, a 304 when the client has
-/// it, a 404 for an unknown group-version, a 406 when JSON is not accepted (kube-apiserver
-/// also speaks protobuf there; this server does not).
+/// The response to a document request: JSON (or, for `/openapi/v2` when asked, protobuf) with
+/// its `ETag`, a 304 when the client has it, a 404 for an unknown group-version, a 406 when
+/// neither is accepted.
 pub(crate) fn serve(request: Request<'_>, query: Option<&str>, headers: &HeaderMap) -> Response {
     let docs = documents();
     let doc = match request {
@@ -176,16 +201,34 @@ pub(crate) fn serve(request: Request<'_>, query: Option<&str>, headers: &HeaderM
             }
         },
     };
-    if !accepts_json(headers) {
-        return crate::StatusResponse::into_response(kargo_registry::status::Status::failure(
-            406,
-            "NotAcceptable",
-            "only application/json is served for the OpenAPI documents",
-        ));
-    }
-    let etag = format!("\"{}\"", doc.hash);
+    let accepted = accepted(headers);
+    let json_ok = accepted.is_empty()
+        || accepted.iter().any(|t| {
+            matches!(
+                t.as_str(),
+                "" | "*/*" | "application/*" | "application/json"
+            )
+        });
+    let (bytes, hash, content_type) = match &doc.protobuf {
+        Some((bytes, hash))
+            if accepted
+                .iter()
+                .any(|t| t == V2_PROTOBUF || t == V2_PROTOBUF_ASKED) =>
+        {
+            (bytes, hash, V2_PROTOBUF)
+        }
+        _ if json_ok => (&doc.bytes, &doc.hash, "application/json"),
+        _ => {
+            return crate::StatusResponse::into_response(kargo_registry::status::Status::failure(
+                406,
+                "NotAcceptable",
+                "only application/json is served for this OpenAPI document",
+            ));
+        }
+    };
+    let etag = format!("\"{hash}\"");
     let cache = if query.is_some_and(|q| {
-        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "hash" && v == doc.hash.as_str())
+        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "hash" && v == hash.as_str())
     }) {
         "public, immutable, max-age=31536000"
     } else {
@@ -198,13 +241,10 @@ pub(crate) fn serve(request: Request<'_>, query: Option<&str>, headers: &HeaderM
     {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (StatusCode::OK, doc.bytes.clone()).into_response()
+        (StatusCode::OK, bytes.clone()).into_response()
     };
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     if let Ok(v) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, v);
