@@ -69,6 +69,49 @@ fn explain_checks(server: &Server) {
         sar.ok()
     );
 
+    // Every served kind, by its resource name.
+    for (resource, kind) in [
+        ("namespaces", "Namespace"),
+        ("serviceaccounts", "ServiceAccount"),
+        ("secrets", "Secret"),
+        ("configmaps", "ConfigMap"),
+        ("events", "Event"),
+        ("endpoints", "Endpoints"),
+        ("roles", "Role"),
+        ("rolebindings", "RoleBinding"),
+        ("clusterroles", "ClusterRole"),
+        ("clusterrolebindings", "ClusterRoleBinding"),
+        ("tokenreviews", "TokenReview"),
+        ("selfsubjectreviews", "SelfSubjectReview"),
+        ("subjectaccessreviews", "SubjectAccessReview"),
+        ("selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+        ("localsubjectaccessreviews", "LocalSubjectAccessReview"),
+        ("selfsubjectrulesreviews", "SelfSubjectRulesReview"),
+        ("projects", "Project"),
+        ("projectconfigs", "ProjectConfig"),
+        ("stages", "Stage"),
+        ("warehouses", "Warehouse"),
+        ("freights", "Freight"),
+        ("promotions", "Promotion"),
+    ] {
+        let out = server.kubectl(&["explain", resource]);
+        let text = out.ok();
+        assert!(
+            text.contains(&format!("KIND:       {kind}\n")),
+            "{resource}: {text}"
+        );
+        assert!(text.contains("DESCRIPTION:"), "{resource}: {text}");
+    }
+
+    // The Swagger 2.0 document (protobuf), as older kubectl explained from it.
+    let v2 = server.kubectl(&["explain", "sa.secrets", "--output", "plaintext-openapiv2"]);
+    assert!(
+        v2.ok()
+            .contains("Secrets is a list of the secrets in the same namespace"),
+        "{}",
+        v2.ok()
+    );
+
     let missing = server.kubectl(&["explain", "sa.nothing"]);
     assert!(
         missing.err().contains(r#"field "nothing" does not exist"#),
