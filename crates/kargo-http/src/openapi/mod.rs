@@ -474,4 +474,42 @@ mod tests {
         let expected: String = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
         assert_eq!(hash, expected);
     }
+
+    #[test]
+    fn documents_are_served_with_etags_and_in_the_asked_media_type() {
+        let gv = find_group_version("api/v1").unwrap();
+        let mut headers = HeaderMap::new();
+        let query = format!("hash={}", gv.hash);
+        let ok = serve(Request::GroupVersion("api/v1"), Some(&query), &headers);
+        assert_eq!(ok.status(), StatusCode::OK);
+        let etag = ok.headers()[header::ETAG].to_str().unwrap().to_owned();
+        assert_eq!(etag, format!("\"{}\"", gv.hash));
+        assert_eq!(
+            ok.headers()[header::CACHE_CONTROL],
+            "public, immutable, max-age=31536000"
+        );
+        let unhashed = serve(Request::Root, None, &headers);
+        assert_eq!(
+            unhashed.headers()[header::CACHE_CONTROL],
+            "no-cache, private"
+        );
+
+        headers.insert(header::IF_NONE_MATCH, etag.parse().unwrap());
+        let cached = serve(Request::GroupVersion("api/v1"), None, &headers);
+        assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, V2_PROTOBUF_ASKED.parse().unwrap());
+        let pb = serve(Request::V2, None, &headers);
+        assert_eq!(pb.status(), StatusCode::OK);
+        assert_eq!(pb.headers()[header::CONTENT_TYPE], V2_PROTOBUF);
+        let refused = serve(Request::Root, None, &headers);
+        assert_eq!(refused.status(), StatusCode::NOT_ACCEPTABLE);
+        let missing = serve(
+            Request::GroupVersion("apis/nothing/v1"),
+            None,
+            &HeaderMap::new(),
+        );
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    }
 }
