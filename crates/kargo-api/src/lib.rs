@@ -27,6 +27,8 @@
 //! - [`kubeconfig`]: kubeconfigs of one cluster, user and context (the admin's, a token's), as
 //!   values.
 //! - [`version`]: the build (Kargo version, git commit) and the `/version` document.
+//! - [`crd`]: the schemas of Kargo's kinds (upstream Kargo's CRDs, vendored in `crds/`) and
+//!   the pruning of fields they do not declare.
 //! - [`patch`]: JSON merge patch, JSON patch and strategic merge patch, with how each failure
 //!   maps to a kube-apiserver `Status` ([`patch::PatchError`]).
 //!
@@ -35,6 +37,7 @@
 //! no IO: no tokio, axum, rusqlite or etcd (check with `cargo tree -p kargo-api`). It does not
 //! build HTTP responses either; the server turns these errors into `Status` objects.
 
+pub mod crd;
 pub mod duration;
 pub mod expiry;
 pub mod federation;

@@ -125,6 +125,10 @@ async fn serve(
         app.authorize(user, info)?;
         return discovery_response(app, info, headers);
     }
+    if is_crd_read(info) {
+        app.authorize(user, info)?;
+        return crd_read(info);
+    }
     let (rt, namespace) = resolve(info)?;
     app.authorize(user, info)?;
     // Every path but a read is boxed: a request's future is as large as its largest path, and
@@ -152,6 +156,47 @@ async fn serve(
         Verb::Delete | Verb::DeleteCollection => Box::pin(delete(&request, body)).await,
         _ => Err(Status::method_not_allowed()),
     }
+}
+
+/// Whether a request reads `apiextensions.k8s.io/v1` `customresourcedefinitions`: served
+/// read-only (and outside discovery) with Kargo's CRDs, because kubectl lists them to decide
+/// how to validate a kind its OpenAPI documents give no `patch` operation (the reviews).
+fn is_crd_read(info: &RequestInfo<'_>) -> bool {
+    info.api_group == "apiextensions.k8s.io"
+        && info.api_version == "v1"
+        && info.resource == "customresourcedefinitions"
+        && info.namespace.is_empty()
+        && info.subresource.is_empty()
+        && !info.has_extra_segments()
+        && matches!(info.verb, Verb::Get | Verb::List)
+}
+
+/// A get or list of Kargo's CustomResourceDefinitions ([`kargo_api::crd::definitions`]).
+fn crd_read(info: &RequestInfo<'_>) -> Result<Response> {
+    let crds = kargo_api::crd::definitions();
+    if info.verb == Verb::Get {
+        let crd = crds
+            .iter()
+            .find(|c| c["metadata"]["name"] == info.name)
+            .ok_or_else(|| {
+                Status::failure(
+                    404,
+                    "NotFound",
+                    format!(
+                        "customresourcedefinitions.apiextensions.k8s.io \"{}\" not found",
+                        info.name
+                    ),
+                )
+            })?;
+        return Ok(json_response(StatusCode::OK, crd, &[]));
+    }
+    let list = json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinitionList",
+        "metadata": {"resourceVersion": ""},
+        "items": crds,
+    });
+    Ok(json_response(StatusCode::OK, &list, &[]))
 }
 
 /// The type a resource path names and its namespace, or 404 for a path that names nothing.

@@ -32,7 +32,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -351,6 +351,7 @@ fn render_limit(kargo_route: bool, status: Status) -> Response {
 /// routing.
 fn router(state: AppState) -> Router {
     let openapi = Router::new()
+        .route("/openapi/v2", get(openapi_v2))
         .route("/openapi/v3", get(openapi_root))
         .route("/openapi/v3/{*rest}", get(openapi_group_version))
         .route_layer(middleware::from_fn_with_state(
@@ -471,15 +472,24 @@ async fn not_found(request: Request) -> Response {
     Status::no_route().into_response()
 }
 
-async fn openapi_root() -> Response {
-    json_response(StatusCode::OK, openapi::root(), &[])
+async fn openapi_root(RawQuery(query): RawQuery, headers: http::HeaderMap) -> Response {
+    openapi::serve(openapi::Request::Root, query.as_deref(), &headers)
 }
 
-async fn openapi_group_version(axum::extract::Path(rest): axum::extract::Path<String>) -> Response {
-    match openapi::group_version(&rest) {
-        Some(doc) => json_response(StatusCode::OK, doc, &[]),
-        None => Status::no_route().into_response(),
-    }
+async fn openapi_v2(RawQuery(query): RawQuery, headers: http::HeaderMap) -> Response {
+    openapi::serve(openapi::Request::V2, query.as_deref(), &headers)
+}
+
+async fn openapi_group_version(
+    axum::extract::Path(rest): axum::extract::Path<String>,
+    RawQuery(query): RawQuery,
+    headers: http::HeaderMap,
+) -> Response {
+    openapi::serve(
+        openapi::Request::GroupVersion(&rest),
+        query.as_deref(),
+        &headers,
+    )
 }
 
 /// Authenticates a Kubernetes API request: its user, or the 401 `Status` to answer.

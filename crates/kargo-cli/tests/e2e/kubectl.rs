@@ -86,8 +86,6 @@ apiVersion: kargo.akuity.io/v1alpha1
 kind: Project
 metadata:
   name: demo-project
-spec:
-  promotionPolicies: []
 ---
 apiVersion: kargo.akuity.io/v1alpha1
 kind: Stage
@@ -539,7 +537,7 @@ fn patches_of_every_type_apply() {
         failed.stderr
     );
     // Strategic merge on a Kargo kind is refused, as for custom resources.
-    server.kubectl_stdin(&["apply", "-f", "-"], "apiVersion: kargo.akuity.io/v1alpha1\nkind: Stage\nmetadata:\n  name: s\n  namespace: p\nspec: {a: 1}\n").ok();
+    server.kubectl_stdin(&["apply", "-f", "-"], "apiVersion: kargo.akuity.io/v1alpha1\nkind: Stage\nmetadata:\n  name: s\n  namespace: p\nspec: {shard: one}\n").ok();
     server
         .kubectl(&[
             "patch",
@@ -549,7 +547,7 @@ fn patches_of_every_type_apply() {
             "p",
             "--type=merge",
             "-p",
-            r#"{"spec":{"b":2}}"#,
+            r#"{"spec":{"vars":[{"name":"b","value":"2"}]}}"#,
         ])
         .ok();
     let spec = server.kubectl(&[
@@ -559,9 +557,9 @@ fn patches_of_every_type_apply() {
         "-n",
         "p",
         "-o",
-        "jsonpath={.spec.a},{.spec.b},{.metadata.generation}",
+        "jsonpath={.spec.shard},{.spec.vars[0].value},{.metadata.generation}",
     ]);
-    assert_eq!(spec.ok(), "1,2,2");
+    assert_eq!(spec.ok(), "one,2,2");
     let smp = server.kubectl(&[
         "patch",
         "stage",
@@ -570,7 +568,7 @@ fn patches_of_every_type_apply() {
         "p",
         "--type=strategic",
         "-p",
-        r#"{"spec":{"b":3}}"#,
+        r#"{"spec":{"shard":"three"}}"#,
     ]);
     assert!(
         smp.err().contains("UnsupportedMediaType") || smp.stderr.contains("unknown format"),

@@ -25,6 +25,8 @@
 //! - `kargo_access`: Kargo tokens with kubectl and the Python client, revocation, escalation,
 //!   declarative objects;
 //! - `kargo_fuzz`: Schemathesis against the served OpenAPI document;
+//! - `openapi`: `/openapi/v3` and `/openapi/v2` with kubectl (`explain`, validation left to the
+//!   server, `apply`'s strategic merge) and the Python client;
 //! - `abuse`: password and token guessing floods, answered 429 while an honest client (`honest`)
 //!   is measured; `sessions`: admin logout, password change, the minimum password length;
 //! - `cli_login`: `kargo login`, `logout` and `config`, and the configuration file;
@@ -95,6 +97,7 @@ mod metrics;
 mod oidc_bench;
 mod oidc_provider;
 mod oidc_sso;
+mod openapi;
 mod partial_metadata;
 mod persistence;
 mod python;

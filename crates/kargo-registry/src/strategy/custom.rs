@@ -1,4 +1,5 @@
-//! Custom resources (Kargo's kinds): an open schema where only `metadata` is typed, generations
+//! Custom resources (Kargo's kinds): `metadata` typed as `ObjectMeta`, the fields the kind's
+//! CRD schema does not declare reported as unknown ([`kargo_api::crd`]) but kept, generations
 //! tracked, updates conditional on `resourceVersion`.
 
 use kargo_api::patch::ListStrategy;
@@ -8,12 +9,12 @@ use serde_json::Value;
 use super::{Decoded, ObjectMeta, Strategy, cannot_handle, unknown_fields};
 use crate::status::Result;
 
-/// Custom resources (Kargo's kinds): an open schema; only `metadata` is typed.
+/// Custom resources (Kargo's kinds): typed `metadata`, the rest checked against the CRD schema.
 pub(super) struct CustomStrategy;
 
 impl Strategy for CustomStrategy {
     fn decode(&self, rt: &ResourceType, mut body: Value) -> Result<Decoded> {
-        let mut unknown = Vec::new();
+        let mut unknown = kargo_api::crd::unknown_fields(rt.kind, &body);
         if let Some(meta) = body.get("metadata").cloned() {
             let typed: ObjectMeta =
                 serde_json::from_value(meta.clone()).map_err(|e| cannot_handle(rt, &e))?;
