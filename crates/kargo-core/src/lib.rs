@@ -259,10 +259,12 @@ impl Kargo {
         Ok(self.registry.get(Target::new(rt, namespace, name)).await?)
     }
 
-    /// Write options that apply escalation prevention to `user`'s writes of `rt`.
+    /// Write options that apply escalation prevention to `user`'s writes of `rt`; the writes
+    /// are recorded in `metadata.managedFields` as manager [`FIELD_MANAGER`].
     fn write_options(&self, user: &UserInfo, rt: &'static ResourceType) -> WriteOptions {
         WriteOptions {
             admission: self.authz.admission(user, rt),
+            field_manager: Some(FIELD_MANAGER.to_owned()),
             ..WriteOptions::default()
         }
     }
@@ -294,6 +296,9 @@ impl Kargo {
         let _ = tokio::time::timeout(SEEN_WAIT, synced.wait_for(|seen| *seen >= revision)).await;
     }
 }
+
+/// The field manager of writes through the Kargo API (`metadata.managedFields`).
+pub const FIELD_MANAGER: &str = "kargo";
 
 /// `"name"` as Go's `%q` writes it.
 fn q(s: &str) -> String {
