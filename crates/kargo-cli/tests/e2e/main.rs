@@ -40,6 +40,8 @@
 //!   17);
 //! - `impersonation`: `kubectl --as`/`--as-group` and `Impersonate-*` headers, allowed and
 //!   refused as kube-apiserver does, and the audit log's two users (issue 18);
+//! - `server_side_apply`: `kubectl apply --server-side` and the Python client's apply: managed
+//!   fields, conflicts, force, removal, `kubectl diff`, every kind family, SQLite and etcd;
 //! - `guide`: the ServiceAccounts user guide replayed command by command;
 //! - `readme`: the README's quick start and first service account, run as written;
 //! - `oidc_provider`: the tests' OpenID provider (`oidc`, npm `oidc-provider`) on its own;
@@ -98,6 +100,7 @@ mod python;
 mod readme;
 mod replicas;
 mod request_bounds;
+mod server_side_apply;
 mod sessions;
 mod token_expiry;
 mod token_last_used;
