@@ -29,7 +29,7 @@ def cm(labels, data):
 r = cms.server_side_apply(body=cm({"a": "1"}, {"k": "v", "j": "w"}), field_manager="py-a")
 entries = r.metadata.managedFields
 assert [(e.manager, e.operation) for e in entries] == [("py-a", "Apply")], entries
-assert entries[0].fieldsV1 == {"f:data": {"f:j": {}, "f:k": {}}, "f:metadata": {"f:labels": {"f:a": {}}}}, entries
+assert entries[0].fieldsV1.to_dict() == {"f:data": {"f:j": {}, "f:k": {}}, "f:metadata": {"f:labels": {"f:a": {}}}}, entries
 
 try:
     cms.server_side_apply(body=cm({"a": "2"}, {}), field_manager="py-b")
@@ -47,6 +47,6 @@ r = cms.server_side_apply(body=cm({"a": "2"}, {}), field_manager="py-b", force_c
 assert r.metadata.labels.a == "2", r.metadata.labels
 
 r = cms.server_side_apply(body=cm({}, {"k": "v"}), field_manager="py-a")
-assert dict(r.data) == {"k": "v"}, r.data
+assert r.data.to_dict() == {"k": "v"}, r.data
 assert r.metadata.labels.a == "2", r.metadata.labels
 print("ok")

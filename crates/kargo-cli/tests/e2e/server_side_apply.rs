@@ -213,6 +213,7 @@ fn round_trip(
         "{what:?}: nothing to apply"
     );
     let (code, lines) = diff(server, "ssa", second);
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     assert_eq!((code, lines.as_slice()), (1, expected_diff), "{what:?}");
     apply(server, "ssa", second, &[]).ok();
     assert_eq!(
