@@ -258,7 +258,12 @@ async fn write(request: &ResourceRequest<'_>, body: Bytes) -> Result<Response> {
             let written = registry
                 .patch(request.target(), patch_type, &body, &options)
                 .await?;
-            (StatusCode::OK, written)
+            let code = if written.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (code, written)
         }
     };
     app.await_seen(&written.object).await;

@@ -55,7 +55,11 @@ impl Registry {
         let object = self
             .insert(rt, namespace, obj, generate, options.dry_run)
             .await?;
-        Ok(Written { object, warnings })
+        Ok(Written {
+            object,
+            warnings,
+            created: true,
+        })
     }
 
     /// Checks that a namespace exists and is not terminating before content is created in it.

@@ -138,6 +138,9 @@ pub struct Written {
     pub object: Object,
     /// Warnings (`unknown field "spec.foo"`), sent as `Warning` headers.
     pub warnings: Vec<String>,
+    /// Whether the write created the object (a server-side apply of a missing object is
+    /// answered 201, as a create).
+    pub created: bool,
 }
 
 /// Typed objects on top of a store.
@@ -380,7 +383,11 @@ impl Registry {
         let object = self
             .update_with(target, options, |_current| Ok(obj.clone()))
             .await?;
-        Ok(Written { object, warnings })
+        Ok(Written {
+            object,
+            warnings,
+            created: false,
+        })
     }
 
     /// Read-modify-write of one object: `mutate` gets the current object (with its

@@ -333,7 +333,11 @@ impl Registry {
                 .try_update(target, options, &kv, &current, obj, tracking)
                 .await?
             {
-                return Ok(Written { object, warnings });
+                return Ok(Written {
+                    object,
+                    warnings,
+                    created: false,
+                });
             }
         }
         Err(too_busy(target))
