@@ -137,19 +137,22 @@ pub fn compare(old: &Value, new: &Value, schema: &Schema<'_>) -> Result<Comparis
     Ok(c)
 }
 
-/// The children of a granular node, keyed by path element; `None` for a leaf.
+/// The children of a granular node, by path element, and the schema path of list items (empty
+/// for the fields of an object, whose schema paths follow their names).
+type Children<'v> = (Vec<(PathElement, &'v Value)>, String);
+
+/// The children of a granular node; `None` for a leaf.
 fn children<'v>(
     value: &'v Value,
     path: &[PathElement],
     spath: &str,
     schema: &Schema<'_>,
-) -> Result<Option<(Vec<(PathElement, &'v Value)>, String)>, ApplyError> {
+) -> Result<Option<Children<'v>>, ApplyError> {
     match value {
         Value::Object(map) => {
             if (schema.objects)(spath) == ObjectType::Atomic && !path.is_empty() {
                 return Ok(None);
             }
-            // Field children carry their own schema path; signalled by an empty string.
             Ok(Some((
                 map.iter()
                     .map(|(k, v)| (PathElement::Field(k.clone()), v))
