@@ -135,6 +135,35 @@ pub(crate) fn record_update(
     }
 }
 
+/// The field manager of `kubectl apply --server-side`.
+const KUBECTL: &str = "kubectl";
+
+/// The annotation of `kubectl apply` (client-side).
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Whether every conflict is a field of the object's last client-side applied configuration:
+/// kube-apiserver's `lastAppliedManager` lets `kubectl apply --server-side` take those over
+/// without `--force-conflicts`, so an object moves from client-side to server-side apply (kubectl
+/// then moves the client-side apply's managed fields to its own entry).
+fn last_applied_allows(live: &Value, conflicts: &[apply::Conflict], schema: &Schema<'_>) -> bool {
+    let Some(last) = live
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(LAST_APPLIED))
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+    else {
+        return false;
+    };
+    let Ok(fields) = apply::walk::field_set(&last, schema) else {
+        return false;
+    };
+    let allowed: std::collections::HashSet<String> = fields
+        .iter()
+        .map(|p| apply::fieldset::path_string(p))
+        .collect();
+    conflicts.iter().all(|c| allowed.contains(&c.field))
+}
+
 /// Server-side apply of `config` by `manager` to `current` (`None` if the object does not
 /// exist): the object to write, with its managed fields.
 pub(crate) fn apply(
@@ -164,7 +193,17 @@ pub(crate) fn apply(
         {
             managed = apply::before_first_apply(live, &writer)?;
         }
-        apply::apply(live.as_ref(), &config, managed, force, &writer)
+        match apply::apply(live.as_ref(), &config, managed.clone(), force, &writer) {
+            Err(ApplyError::Conflicts(conflicts))
+                if manager == KUBECTL
+                    && live
+                        .as_ref()
+                        .is_some_and(|l| last_applied_allows(l, &conflicts, schema)) =>
+            {
+                apply::apply(live.as_ref(), &config, managed, true, &writer)
+            }
+            other => other,
+        }
     });
     match result {
         Ok((mut merged, managed)) => {

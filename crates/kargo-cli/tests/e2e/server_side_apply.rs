@@ -393,3 +393,28 @@ fn the_python_dynamic_client_applies_with_conflicts_and_force() {
     let out = server.python("server_side_apply.py", &token, &[]);
     assert_eq!(out.ok(), "ok\n", "{}", out.stderr);
 }
+
+#[test]
+fn kubectl_moves_a_client_side_applied_object_to_server_side_apply_without_conflicts() {
+    let server = Server::start();
+    server.kubectl(&["create", "namespace", "csa"]).ok();
+    let manifest = |value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: csa\ndata:\n  k: {value}\n"
+        )
+    };
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], &manifest("one"))
+        .ok();
+    let cm = get(&server, &["configmap", "c", "-n", "csa"], true);
+    assert!(
+        !fields_of(&cm, "kubectl-client-side-apply", "Update").is_null(),
+        "{cm}"
+    );
+    // kubectl upgrades the client-side apply's entry to its own Apply entry, then applies.
+    let out = server.kubectl_stdin(&["apply", "--server-side", "-f", "-"], &manifest("two"));
+    assert_eq!(out.ok(), "configmap/c serverside-applied\n");
+    let cm = get(&server, &["configmap", "c", "-n", "csa"], true);
+    assert_eq!(cm["data"]["k"], "two");
+    assert!(!fields_of(&cm, "kubectl", "Apply").is_null(), "{cm}");
+}
