@@ -11,6 +11,11 @@
 //! encoding bounds, compare-and-swap on the revision read, and the mapping of store conflicts
 //! to Kubernetes statuses live there once.
 //!
+//! Every write records who wrote what in `metadata.managedFields`, and a server-side apply
+//! merges by field ownership (module `managed`, over the algorithms of
+//! `kargo_api::patch::apply`); the entries are stored with the object, so reads recompute
+//! nothing.
+//!
 //! It also carries how the layers above follow the store: the [`informer`] (one list-then-watch
 //! of the whole key space, fanned out to views and controllers) and the controllers' work
 //! [`queue`].
