@@ -113,7 +113,7 @@ fn apply(
             Ok((obj, doc.duplicates))
         }
         PatchType::Apply => {
-            let doc = apply_config(patch)?;
+            let doc = apply_config(rt, patch)?;
             let obj = managed::apply(rt, Some(current), doc, &applier.manager, applier.force)?;
             Ok((obj, Vec::new()))
         }
@@ -146,13 +146,22 @@ impl Applier {
     }
 }
 
-/// An apply patch's configuration: a YAML (or JSON) object.
-fn apply_config(patch: &[u8]) -> Result<Value> {
+/// An apply patch's configuration: a YAML (or JSON) object of the type's API version
+/// (kube-apiserver's 400 otherwise: `Incorrect version specified in apply patch. Specified patch
+/// version: , expected: v1`).
+fn apply_config(rt: &ResourceType, patch: &[u8]) -> Result<Value> {
     let doc = yaml(patch)?;
     if !doc.is_object() {
         return Err(Status::bad_request(
             "error decoding YAML: the body must be an object",
         ));
+    }
+    let version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let expected = rt.api_version();
+    if version != expected {
+        return Err(Status::bad_request(format!(
+            "Incorrect version specified in apply patch. Specified patch version: {version}, expected: {expected}"
+        )));
     }
     Ok(doc)
 }
@@ -244,7 +253,7 @@ impl Registry {
     ) -> Result<Written> {
         let applier = Applier::of(patch_type, options)?;
         if patch_type == PatchType::Apply && self.try_get(target).await?.is_none() {
-            let body = apply_config(patch)?;
+            let body = apply_config(target.rt, patch)?;
             check_name(target, &body)?;
             let obj = managed::apply(target.rt, None, body, &applier.manager, applier.force)?;
             return self

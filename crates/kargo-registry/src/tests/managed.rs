@@ -72,7 +72,7 @@ async fn a_create_records_its_manager_and_a_write_without_one_keeps_the_entries(
 async fn apply_conflicts_are_409s_with_field_manager_causes_and_force_wins() {
     let test = setup().await;
     let target = Target::new(&SERVICEACCOUNTS, Some("p"), "robot");
-    let first = b"metadata:\n  name: robot\nsecrets:\n- name: one\n";
+    let first = b"apiVersion: v1\nmetadata:\n  name: robot\nsecrets:\n- name: one\n";
     let written = test
         .registry
         .patch(target, PatchType::Apply, first, &by("alice"))
@@ -83,12 +83,12 @@ async fn apply_conflicts_are_409s_with_field_manager_causes_and_force_wins() {
         written.object["metadata"]["managedFields"][0]["fieldsV1"],
         json!({"f:secrets": {"k:{\"name\":\"one\"}": {}}})
     );
-    let mine = b"metadata:\n  name: robot\n  labels:\n    a: x\n";
+    let mine = b"apiVersion: v1\nmetadata:\n  name: robot\n  labels:\n    a: x\n";
     test.registry
         .patch(target, PatchType::Apply, mine, &by("bob"))
         .await
         .unwrap();
-    let theirs = b"metadata:\n  name: robot\n  labels:\n    a: y\n";
+    let theirs = b"apiVersion: v1\nmetadata:\n  name: robot\n  labels:\n    a: y\n";
     let err = test
         .registry
         .patch(target, PatchType::Apply, theirs, &by("carol"))
@@ -138,7 +138,7 @@ async fn an_apply_without_a_manager_is_kube_apiservers_422() {
         .patch(
             target,
             PatchType::Apply,
-            b"metadata:\n  name: robot\n",
+            b"apiVersion: v1\nmetadata:\n  name: robot\n",
             &WriteOptions::default(),
         )
         .await
@@ -147,6 +147,27 @@ async fn an_apply_without_a_manager_is_kube_apiservers_422() {
         &err,
         (422, "Invalid"),
         "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+    );
+}
+
+#[tokio::test]
+async fn an_apply_of_another_version_is_kube_apiservers_400() {
+    let test = setup().await;
+    let target = Target::new(&SERVICEACCOUNTS, Some("p"), "robot");
+    let err = test
+        .registry
+        .patch(
+            target,
+            PatchType::Apply,
+            b"metadata:\n  name: robot\n",
+            &by("m"),
+        )
+        .await
+        .unwrap_err();
+    assert_status(
+        &err,
+        (400, "BadRequest"),
+        "Incorrect version specified in apply patch. Specified patch version: , expected: v1",
     );
 }
 
@@ -163,7 +184,7 @@ async fn a_dry_run_apply_answers_the_managed_fields_and_stores_nothing() {
         .patch(
             target,
             PatchType::Apply,
-            b"metadata:\n  name: robot\n  labels:\n    a: x\n",
+            b"apiVersion: v1\nmetadata:\n  name: robot\n  labels:\n    a: x\n",
             &options,
         )
         .await
