@@ -264,8 +264,7 @@ impl Kargo {
     fn write_options(&self, user: &UserInfo, rt: &'static ResourceType) -> WriteOptions {
         WriteOptions {
             admission: self.authz.admission(user, rt),
-            field_manager: Some(FIELD_MANAGER.to_owned()),
-            ..WriteOptions::default()
+            ..kargo_writes()
         }
     }
 
@@ -297,8 +296,17 @@ impl Kargo {
     }
 }
 
-/// The field manager of writes through the Kargo API (`metadata.managedFields`).
+/// The field manager of writes through the Kargo API and of the objects Kargo makes for them
+/// (`metadata.managedFields`).
 pub const FIELD_MANAGER: &str = "kargo";
+
+/// Write options of Kargo's own writes: recorded as [`FIELD_MANAGER`].
+pub(crate) fn kargo_writes() -> WriteOptions {
+    WriteOptions {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..WriteOptions::default()
+    }
+}
 
 /// `"name"` as Go's `%q` writes it.
 fn q(s: &str) -> String {

@@ -418,3 +418,37 @@ fn kubectl_moves_a_client_side_applied_object_to_server_side_apply_without_confl
     assert_eq!(cm["data"]["k"], "two");
     assert!(!fields_of(&cm, "kubectl", "Apply").is_null(), "{cm}");
 }
+
+#[test]
+fn kargo_api_writes_are_recorded_as_the_kargo_manager() {
+    let server = Server::start();
+    let token = server.admin_token();
+    let (code, text) = server.curl(
+        "POST",
+        "/v1beta1/projects",
+        Some(&token),
+        &["Content-Type: application/json"],
+        Some(br#"{"apiVersion":"kargo.akuity.io/v1alpha1","kind":"Project","metadata":{"name":"kp","labels":{"team":"a"}}}"#),
+    );
+    assert_eq!(code, 201, "{text}");
+    let project = get(&server, &["projects.kargo.akuity.io", "kp"], true);
+    assert_eq!(
+        fields_of(&project, "kargo", "Update"),
+        serde_json::json!({"f:metadata": {"f:labels": {".": {}, "f:team": {}}}}),
+        "{project}"
+    );
+    // kubectl then conflicts with the Kargo API's field, naming it as kube-apiserver would.
+    let err = apply(
+        &server,
+        "ops",
+        "apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata:\n  name: kp\n  labels:\n    team: b\n",
+        &[],
+    );
+    assert!(
+        err.err().starts_with(
+            "error: Apply failed with 1 conflict: conflict with \"kargo\" using kargo.akuity.io/v1alpha1: .metadata.labels.team\n"
+        ),
+        "{}",
+        err.stderr
+    );
+}
