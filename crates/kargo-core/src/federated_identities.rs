@@ -6,7 +6,7 @@
 
 use kargo_api::federation::{self, FEDERATED_IDENTITIES_ANNOTATION, FederatedIdentity};
 use kargo_api::resources::SERVICEACCOUNTS;
-use kargo_registry::{ListOptions, Meta, Target, WriteOptions};
+use kargo_registry::{ListOptions, Meta, Target};
 use serde_json::{Value, json};
 
 use super::{Error, Kargo, Result, Scope, q};
@@ -110,7 +110,7 @@ impl Kargo {
             .registry
             .update_with(
                 Target::new(&SERVICEACCOUNTS, Some(ns), account),
-                &WriteOptions::default(),
+                &crate::kargo_writes(),
                 |current| {
                     let mut entries = entries_of(current).map_err(to_status)?;
                     if entries.iter().any(|e| e.effective_name() == name) {
@@ -170,7 +170,7 @@ impl Kargo {
             .registry
             .update_with(
                 Target::new(&SERVICEACCOUNTS, Some(ns), &owner),
-                &WriteOptions::default(),
+                &crate::kargo_writes(),
                 |current| {
                     let mut entries = entries_of(current).map_err(to_status)?;
                     entries.retain(|e| e.effective_name() != name);

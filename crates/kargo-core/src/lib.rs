@@ -259,11 +259,12 @@ impl Kargo {
         Ok(self.registry.get(Target::new(rt, namespace, name)).await?)
     }
 
-    /// Write options that apply escalation prevention to `user`'s writes of `rt`.
+    /// Write options that apply escalation prevention to `user`'s writes of `rt`; the writes
+    /// are recorded in `metadata.managedFields` as manager [`FIELD_MANAGER`].
     fn write_options(&self, user: &UserInfo, rt: &'static ResourceType) -> WriteOptions {
         WriteOptions {
             admission: self.authz.admission(user, rt),
-            ..WriteOptions::default()
+            ..kargo_writes()
         }
     }
 
@@ -292,6 +293,18 @@ impl Kargo {
         };
         let mut synced = self.synced.clone();
         let _ = tokio::time::timeout(SEEN_WAIT, synced.wait_for(|seen| *seen >= revision)).await;
+    }
+}
+
+/// The field manager of writes through the Kargo API and of the objects Kargo makes for them
+/// (`metadata.managedFields`).
+pub const FIELD_MANAGER: &str = "kargo";
+
+/// Write options of Kargo's own writes: recorded as [`FIELD_MANAGER`].
+pub(crate) fn kargo_writes() -> WriteOptions {
+    WriteOptions {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..WriteOptions::default()
     }
 }
 

@@ -25,7 +25,7 @@ use super::service_accounts::sorted_list;
 use super::{Error, Kargo, Result, q};
 use kargo_auth::rbac::UserInfo;
 use kargo_registry::status::Status;
-use kargo_registry::{DeleteOptions, ListOptions, Meta, Object, Registry, Target, WriteOptions};
+use kargo_registry::{DeleteOptions, ListOptions, Meta, Object, Registry, Target};
 
 /// The phase a Project is in once its namespace and default roles exist.
 pub(crate) const READY: &str = "Ready";
@@ -182,7 +182,7 @@ async fn ensure(
         return Ok(None);
     }
     match registry
-        .create(rt, namespace, body, &WriteOptions::default())
+        .create(rt, namespace, body, &crate::kargo_writes())
         .await
     {
         Ok(w) => Ok(Some(w.object)),
@@ -232,7 +232,7 @@ async fn set_system_claims(registry: &Registry, account: &str, claims: &Claims) 
         return Ok(());
     }
     registry
-        .update_with(target, &WriteOptions::default(), |current| {
+        .update_with(target, &crate::kargo_writes(), |current| {
             let mut next = current.clone();
             let mut annotations = current
                 .meta()
@@ -349,7 +349,7 @@ async fn ensure_namespace(registry: &Registry, project: &Object) -> Result<bool>
                 },
             });
             match registry
-                .create(&NAMESPACES, None, body, &WriteOptions::default())
+                .create(&NAMESPACES, None, body, &crate::kargo_writes())
                 .await
             {
                 Ok(_) => return Ok(true),
@@ -369,7 +369,7 @@ async fn ensure_namespace(registry: &Registry, project: &Object) -> Result<bool>
             registry
                 .update_with(
                     Target::new(&NAMESPACES, None, name),
-                    &WriteOptions::default(),
+                    &crate::kargo_writes(),
                     |current| {
                         let mut next = current.clone();
                         let mut refs: Vec<Value> = current
@@ -567,7 +567,7 @@ impl Kargo {
         stamp_create_actor(user, &mut body);
         let created = self
             .registry
-            .create(&PROJECTS, None, body, &WriteOptions::default())
+            .create(&PROJECTS, None, body, &crate::kargo_writes())
             .await?;
         let ready = match initialize(&self.registry, &name).await? {
             Initialized::Ready(obj) => obj,

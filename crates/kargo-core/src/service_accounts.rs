@@ -18,7 +18,7 @@ use super::roles::is_kargo_service_account;
 use super::tokens::TokenKind;
 use super::{Error, Kargo, Result, Scope, q};
 use kargo_auth::rbac::UserInfo;
-use kargo_registry::{DeleteOptions, ListOptions, Meta, Object, Target, WriteOptions};
+use kargo_registry::{DeleteOptions, ListOptions, Meta, Object, Target};
 
 /// The body of a ServiceAccount creation: a ServiceAccount of which only `metadata.name` is
 /// required (labels and annotations are kept, the rest is ignored).
@@ -129,7 +129,7 @@ impl Kargo {
         });
         let written = self
             .registry
-            .create(&SERVICEACCOUNTS, Some(ns), body, &WriteOptions::default())
+            .create(&SERVICEACCOUNTS, Some(ns), body, &crate::kargo_writes())
             .await
             .map_err(|e| {
                 let mut status = e;
@@ -228,7 +228,7 @@ impl Kargo {
                 .registry
                 .update_with(
                     Target::new(&ROLEBINDINGS, Some(&binding_ns), rb.name()),
-                    &WriteOptions::default(),
+                    &crate::kargo_writes(),
                     |current| {
                         let mut next = current.clone();
                         if let Some(subjects) =

@@ -21,7 +21,7 @@ use kargo_api::well_known::SERVICE_ACCOUNT_NAME_ANNOTATION;
 use kargo_auth::rbac::UserInfo;
 use kargo_auth::view::token_hash;
 use kargo_registry::status::Status;
-use kargo_registry::{Meta, Object, Target, WriteOptions};
+use kargo_registry::{Meta, Object, Target};
 use serde_json::{Map, Value};
 
 use super::tokens::{TokenKind, redact, unix_now};
@@ -113,7 +113,7 @@ impl Kargo {
             .registry
             .update_with(
                 Target::new(&SECRETS, Some(ns), name),
-                &WriteOptions::default(),
+                &crate::kargo_writes(),
                 |current| {
                     let mut secret = current.clone();
                     let annotations = annotations_mut(&mut secret).ok_or_else(|| {
@@ -171,7 +171,7 @@ impl Kargo {
             .registry
             .update_with(
                 Target::new(&SECRETS, Some(ns), name),
-                &WriteOptions::default(),
+                &crate::kargo_writes(),
                 |current| rotated(current, &token, grace, now),
             )
             .await?;

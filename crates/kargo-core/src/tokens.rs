@@ -25,8 +25,7 @@ use super::{Error, Kargo, Result, Scope, q};
 use kargo_auth::rbac::UserInfo;
 use kargo_registry::status::Status;
 use kargo_registry::{
-    DeleteOptions, ListOptions, Meta, Object, Target, WatchEventType, WatchOptions, WriteOptions,
-    watch,
+    DeleteOptions, ListOptions, Meta, Object, Target, WatchEventType, WatchOptions, watch,
 };
 
 /// The two kinds of Kargo token. Both are Secrets of type `kubernetes.io/service-account-token`
@@ -279,7 +278,7 @@ impl Kargo {
         }
         let written = self
             .registry
-            .create(&SECRETS, Some(ns), secret, &WriteOptions::default())
+            .create(&SECRETS, Some(ns), secret, &crate::kargo_writes())
             .await
             .map_err(|mut status| {
                 status.message = format!(
@@ -477,7 +476,7 @@ mod tests {
             Arc::new(kargo_store::sqlite::SqliteStore::open(&dir.path().join("db")).unwrap());
         let keys = kargo_auth::keys::load_or_create(&store).await.unwrap();
         let registry = Registry::new(store);
-        let options = WriteOptions::default();
+        let options = crate::kargo_writes();
         for (rt, ns, body) in [
             (&PROJECTS, None, json!({"metadata": {"name": "p"}})),
             (&NAMESPACES, None, json!({"metadata": {"name": "p"}})),

@@ -7,6 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::response::Response;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use kargo_api::field::FieldError;
 use kargo_api::resources::{self, PROJECTS, ResourceType, Storage};
 use serde_json::{Value, json};
 
@@ -273,7 +274,7 @@ async fn write(request: &ResourceRequest<'_>, body: Bytes) -> Result<Response> {
             if project {
                 kargo_core::projects::stamp_create_actor(request.user, &mut body.value);
             }
-            let mut options = write_options_for(app, request.user, rt, query)?;
+            let mut options = write_options_for(app, request.user, rt, query, headers)?;
             options.duplicate_fields = body.duplicates;
             let written = registry
                 .create(rt, request.namespace, body.value, &options)
@@ -285,7 +286,7 @@ async fn write(request: &ResourceRequest<'_>, body: Bytes) -> Result<Response> {
         }
         Verb::Update => {
             let body = body::decode_reporting_duplicates(headers, &body)?;
-            let mut options = write_options(query)?;
+            let mut options = write_options(query, headers)?;
             options.duplicate_fields = body.duplicates;
             let written = registry
                 .update(request.target(), body.value, &options)
@@ -297,11 +298,17 @@ async fn write(request: &ResourceRequest<'_>, body: Bytes) -> Result<Response> {
             if body.len() > body::MAX_BODY {
                 return Err(Status::too_large(body::MAX_BODY));
             }
-            let options = write_options_for(app, request.user, rt, query)?;
+            let mut options = write_options_for(app, request.user, rt, query, headers)?;
+            patch_options(patch_type, query, &mut options)?;
             let written = registry
                 .patch(request.target(), patch_type, &body, &options)
                 .await?;
-            (StatusCode::OK, written)
+            let code = if written.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (code, written)
         }
     };
     app.await_seen(&written.object).await;
@@ -409,13 +416,72 @@ fn write_options_for(
     user: &UserInfo,
     rt: &'static ResourceType,
     query: &Query,
+    headers: &HeaderMap,
 ) -> Result<WriteOptions> {
-    let mut options = write_options(query)?;
+    let mut options = write_options(query, headers)?;
     options.admission = app.authz.admission(user, rt);
     Ok(options)
 }
 
-fn write_options(query: &Query) -> Result<WriteOptions> {
+/// The options only a PATCH has, checked as kube-apiserver's `ValidatePatchOptions`: a
+/// server-side apply needs `?fieldManager=` (the User-Agent does not count) and may `force`;
+/// other patches may not `force`.
+fn patch_options(patch_type: PatchType, query: &Query, options: &mut WriteOptions) -> Result<()> {
+    let force = match query.get("force").map(String::as_str) {
+        None | Some("") => None,
+        Some(v) => Some(v == "true" || v == "1"),
+    };
+    if patch_type == PatchType::Apply {
+        if query.get("fieldManager").is_none_or(String::is_empty) {
+            return Err(Status::invalid_patch_options(&[FieldError::required(
+                "fieldManager",
+                "is required for apply patch",
+            )]));
+        }
+        options.force = force.unwrap_or(false);
+    } else if force.is_some() {
+        return Err(Status::invalid_patch_options(&[FieldError::forbidden(
+            "force",
+            "may not be specified for non-apply patch",
+        )]));
+    }
+    Ok(())
+}
+
+/// Who writes (`metadata.managedFields`): `?fieldManager=`, else kube-apiserver's default, the
+/// User-Agent up to its first `/` (printable characters, at most 128 bytes). A `fieldManager`
+/// longer than 128 bytes is kube-apiserver's 422.
+fn field_manager(query: &Query, headers: &HeaderMap) -> Result<Option<String>> {
+    if let Some(manager) = query.get("fieldManager").filter(|m| !m.is_empty()) {
+        if manager.len() > FIELD_MANAGER_MAX_LENGTH {
+            return Err(Status::invalid_patch_options(&[FieldError::too_long(
+                "fieldManager",
+                Some(FIELD_MANAGER_MAX_LENGTH),
+            )]));
+        }
+        return Ok(Some(manager.clone()));
+    }
+    let agent = headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mut manager = String::new();
+    for c in agent.split('/').next().unwrap_or_default().chars() {
+        if c.is_control() {
+            continue;
+        }
+        if manager.len() + c.len_utf8() > FIELD_MANAGER_MAX_LENGTH {
+            break;
+        }
+        manager.push(c);
+    }
+    Ok(Some(manager).filter(|m| !m.is_empty()))
+}
+
+/// kube-apiserver's `FieldManagerMaxLength`.
+const FIELD_MANAGER_MAX_LENGTH: usize = 128;
+
+fn write_options(query: &Query, headers: &HeaderMap) -> Result<WriteOptions> {
     let dry_run = match query.get("dryRun").map(String::as_str) {
         None | Some("") => false,
         Some("All") => true,
@@ -430,6 +496,8 @@ fn write_options(query: &Query) -> Result<WriteOptions> {
         field_validation: FieldValidation::parse(query.get("fieldValidation").map(String::as_str))?,
         admission: None,
         duplicate_fields: Vec::new(),
+        field_manager: field_manager(query, headers)?,
+        force: false,
     })
 }
 
@@ -577,8 +645,13 @@ async fn subresource(request: &ResourceRequest<'_>, body: Bytes) -> Result<Respo
             let (obj, _) = registry.decode_body(rt, body, FieldValidation::Ignore, &[])?;
             let status = obj.get("status").cloned();
             let rv = kargo_registry::Meta::resource_version(&obj).to_owned();
+            // Status writes keep the managed fields as they are (not recorded per subresource).
+            let options = WriteOptions {
+                field_manager: None,
+                ..write_options(query, headers)?
+            };
             let updated = registry
-                .update_with(target, &write_options(query)?, |current| {
+                .update_with(target, &options, |current| {
                     let mut next = current.clone();
                     if !rv.is_empty() {
                         kargo_registry::object::set_meta(
@@ -604,7 +677,7 @@ async fn subresource(request: &ResourceRequest<'_>, body: Bytes) -> Result<Respo
         ("status", Verb::Patch) => {
             let patch_type = PatchType::from_content_type(&body::content_type(headers))?;
             let written = registry
-                .patch_status(target, patch_type, &body, &write_options(query)?)
+                .patch_status(target, patch_type, &body, &write_options(query, headers)?)
                 .await?;
             Ok(written_response(StatusCode::OK, &written))
         }

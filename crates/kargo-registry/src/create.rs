@@ -6,6 +6,7 @@ use kargo_api::resources::{NAMESPACES, ResourceType};
 use serde_json::Value;
 
 use crate::commit::{Committed, Write, already_exists};
+use crate::managed::{self, Tracking};
 use crate::object::{Meta, meta_mut, now_rfc3339, set_meta};
 use crate::status::{Cause, Details, Result, Status};
 use crate::{Object, Registry, SERVER_OWNED_META, Target, WriteOptions, Written, strategy};
@@ -22,6 +23,19 @@ impl Registry {
         body: Value,
         options: &WriteOptions,
     ) -> Result<Written> {
+        self.create_tracked(rt, namespace, body, options, Tracking::Update)
+            .await
+    }
+
+    /// [`create`](Self::create), with the body's managed fields recorded as `tracking` says.
+    pub(crate) async fn create_tracked(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        body: Value,
+        options: &WriteOptions,
+        tracking: Tracking,
+    ) -> Result<Written> {
         let (mut obj, warnings) = self.decode_body(
             rt,
             body,
@@ -30,6 +44,9 @@ impl Registry {
         )?;
         let namespace = if rt.namespaced { namespace } else { None };
         let generate = prepare_metadata(rt, namespace, &mut obj)?;
+        if tracking == Tracking::Update {
+            managed::record_update(rt, options, None, &mut obj);
+        }
         validate_new(rt, &obj)?;
         options.admit(&obj, None)?;
         if let Some(ns) = namespace {
@@ -38,7 +55,11 @@ impl Registry {
         let object = self
             .insert(rt, namespace, obj, generate, options.dry_run)
             .await?;
-        Ok(Written { object, warnings })
+        Ok(Written {
+            object,
+            warnings,
+            created: true,
+        })
     }
 
     /// Checks that a namespace exists and is not terminating before content is created in it.

@@ -11,6 +11,11 @@
 //! encoding bounds, compare-and-swap on the revision read, and the mapping of store conflicts
 //! to Kubernetes statuses live there once.
 //!
+//! Every write records who wrote what in `metadata.managedFields`, and a server-side apply
+//! merges by field ownership (module `managed`, over the algorithms of
+//! `kargo_api::patch::apply`); the entries are stored with the object, so reads recompute
+//! nothing.
+//!
 //! It also carries how the layers above follow the store: the [`informer`] (one list-then-watch
 //! of the whole key space, fanned out to views and controllers) and the controllers' work
 //! [`queue`].
@@ -24,6 +29,7 @@ pub mod delete;
 pub mod events;
 pub mod informer;
 pub mod list;
+mod managed;
 pub mod object;
 pub mod patch;
 pub mod queue;
@@ -99,6 +105,12 @@ pub struct WriteOptions {
     /// Fields the request body named twice (JSON), which field validation reports like
     /// unknown fields.
     pub duplicate_fields: Vec<String>,
+    /// Who writes, for `metadata.managedFields` (`?fieldManager=`, else the User-Agent up to
+    /// its first `/`; `kargo` for the Kargo API). `None` (the server's own writes) keeps the
+    /// entries as they are. A server-side apply requires one.
+    pub field_manager: Option<String>,
+    /// `force=true` on a server-side apply: take over fields other managers own.
+    pub force: bool,
 }
 
 impl WriteOptions {
@@ -118,6 +130,8 @@ impl std::fmt::Debug for WriteOptions {
             .field("field_validation", &self.field_validation)
             .field("admission", &self.admission.is_some())
             .field("duplicate_fields", &self.duplicate_fields)
+            .field("field_manager", &self.field_manager)
+            .field("force", &self.force)
             .finish()
     }
 }
@@ -129,6 +143,9 @@ pub struct Written {
     pub object: Object,
     /// Warnings (`unknown field "spec.foo"`), sent as `Warning` headers.
     pub warnings: Vec<String>,
+    /// Whether the write created the object (a server-side apply of a missing object is
+    /// answered 201, as a create).
+    pub created: bool,
 }
 
 /// Typed objects on top of a store.
@@ -311,12 +328,16 @@ impl Registry {
                 )));
             }
         }
-        // Bookkeeping the server owns or does not keep.
+        // Bookkeeping the server owns or does not keep; managed fields are checked and kept
+        // apart from the kind's decoding (see `managed`).
         if let Some(Value::Object(meta)) = map.get_mut("metadata") {
-            meta.remove("managedFields");
             meta.remove("selfLink");
         }
-        let decoded = strategy::for_type(rt).decode(rt, body)?;
+        let managed_fields = managed::take(&mut body);
+        let mut decoded = strategy::for_type(rt).decode(rt, body)?;
+        if let Some(value) = managed_fields {
+            set_meta(&mut decoded.object, "managedFields", Some(value));
+        }
         let warnings = duplicates
             .iter()
             .map(|f| format!("duplicate field \"{f}\""))
@@ -367,7 +388,11 @@ impl Registry {
         let object = self
             .update_with(target, options, |_current| Ok(obj.clone()))
             .await?;
-        Ok(Written { object, warnings })
+        Ok(Written {
+            object,
+            warnings,
+            created: false,
+        })
     }
 
     /// Read-modify-write of one object: `mutate` gets the current object (with its
@@ -384,7 +409,11 @@ impl Registry {
         for _ in 0..UPDATE_RETRIES {
             let (kv, current) = self.read_decoded(target).await?;
             let obj = mutate(&current)?;
-            if let Some(written) = self.try_update(target, options, &kv, &current, obj).await? {
+            let tracking = managed::Tracking::Update;
+            if let Some(written) = self
+                .try_update(target, options, &kv, &current, obj, tracking)
+                .await?
+            {
                 return Ok(written);
             }
         }
@@ -392,8 +421,8 @@ impl Registry {
     }
 
     /// One attempt of [`update_with`](Self::update_with): writes `obj`, the caller's new version
-    /// of `current` (read as `kv`), with the update rules; `None` if another write won the race
-    /// and the caller should read again.
+    /// of `current` (read as `kv`), with the update rules and its managed fields as `tracking`
+    /// says; `None` if another write won the race and the caller should read again.
     async fn try_update(
         &self,
         target: Target<'_>,
@@ -401,6 +430,7 @@ impl Registry {
         kv: &KeyValue,
         current: &Object,
         mut obj: Object,
+        tracking: managed::Tracking,
     ) -> Result<Option<Object>> {
         let rt = target.rt;
         let strategy = strategy::for_type(rt);
@@ -423,6 +453,9 @@ impl Registry {
             obj["kind"] = Value::String(rt.kind.to_owned());
         }
         strategy.prepare_update(&mut obj, current);
+        if tracking == managed::Tracking::Update {
+            managed::record_update(rt, options, Some(current), &mut obj);
+        }
         if strategy.tracks_generation() && spec_changed(&obj, current) {
             let generation = current
                 .meta()

@@ -1,5 +1,5 @@
-//! PATCH: JSON patch, JSON merge patch, strategic merge patch and (a simplified) server-side apply,
-//! applied to the current object and written with the same rules as an update.
+//! PATCH: JSON patch, JSON merge patch, strategic merge patch and server-side apply (module
+//! `managed`), applied to the current object and written with the same rules as an update.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use kargo_api::resources::ResourceType;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use super::managed::{self, Tracking};
 use super::object::{Meta, set_meta};
 use super::{
     Object, Registry, Target, UPDATE_RETRIES, WriteOptions, Written, check_name, strategy, too_busy,
@@ -60,6 +61,7 @@ fn apply(
     current: &Value,
     patch: &[u8],
     max_object_bytes: usize,
+    applier: &Applier,
 ) -> Result<Patched> {
     let parse_json = |bytes: &[u8]| -> Result<kargo_api::json::Decoded> {
         kargo_api::json::from_slice(bytes)
@@ -111,17 +113,57 @@ fn apply(
             Ok((obj, doc.duplicates))
         }
         PatchType::Apply => {
-            let doc = yaml(patch)?;
-            if !doc.is_object() {
-                return Err(Status::bad_request(
-                    "error decoding YAML: the body must be an object",
-                ));
-            }
-            let mut obj = current.clone();
-            p::merge_patch(&mut obj, &doc).map_err(|e| patch_status(&e))?;
+            let doc = apply_config(rt, patch)?;
+            let obj = managed::apply(rt, Some(current), doc, &applier.manager, applier.force)?;
             Ok((obj, Vec::new()))
         }
     }
+}
+
+/// Who applies, for a server-side apply: the field manager and `force`.
+#[derive(Debug, Clone, Default)]
+struct Applier {
+    manager: String,
+    force: bool,
+}
+
+impl Applier {
+    /// The applier of a write; kube-apiserver's 422 when an apply has no field manager.
+    fn of(patch_type: PatchType, options: &WriteOptions) -> Result<Applier> {
+        let manager = options.field_manager.clone().unwrap_or_default();
+        if patch_type == PatchType::Apply && manager.is_empty() {
+            return Err(Status::invalid_patch_options(&[
+                kargo_api::field::FieldError::required(
+                    "fieldManager",
+                    "is required for apply patch",
+                ),
+            ]));
+        }
+        Ok(Applier {
+            manager,
+            force: options.force,
+        })
+    }
+}
+
+/// An apply patch's configuration: a YAML (or JSON) object of the type's API version
+/// (kube-apiserver's 400 otherwise: `Incorrect version specified in apply patch. Specified patch
+/// version: , expected: v1`).
+fn apply_config(rt: &ResourceType, patch: &[u8]) -> Result<Value> {
+    let doc = yaml(patch)?;
+    if !doc.is_object() {
+        return Err(Status::bad_request(
+            "error decoding YAML: the body must be an object",
+        ));
+    }
+    let version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let expected = rt.api_version();
+    if version != expected {
+        return Err(Status::bad_request(format!(
+            "Incorrect version specified in apply patch. Specified patch version: {version}, expected: {expected}"
+        )));
+    }
+    Ok(doc)
 }
 
 /// A patch failure as a client error. kube-apiserver answers a few malformed strategic patches
@@ -160,6 +202,7 @@ async fn apply_bounded(
     patch_type: PatchType,
     current: Object,
     patch: Arc<[u8]>,
+    applier: Applier,
 ) -> Result<Patched> {
     let work = async {
         let permit = slots
@@ -169,7 +212,7 @@ async fn apply_bounded(
             .map_err(|_| Status::unavailable("the server is shutting down"))?;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            apply(rt, patch_type, &current, &patch, max_object_bytes)
+            apply(rt, patch_type, &current, &patch, max_object_bytes, &applier)
         })
         .await
         .map_err(|e| {
@@ -208,16 +251,23 @@ impl Registry {
         patch: &[u8],
         options: &WriteOptions,
     ) -> Result<Written> {
+        let applier = Applier::of(patch_type, options)?;
         if patch_type == PatchType::Apply && self.try_get(target).await?.is_none() {
-            let body = yaml(patch)?;
+            let body = apply_config(target.rt, patch)?;
             check_name(target, &body)?;
+            let obj = managed::apply(target.rt, None, body, &applier.manager, applier.force)?;
             return self
-                .create(target.rt, target.namespace, body, options)
+                .create_tracked(target.rt, target.namespace, obj, options, Tracking::Keep)
                 .await;
         }
+        let tracking = if patch_type == PatchType::Apply {
+            Tracking::Keep
+        } else {
+            Tracking::Update
+        };
         self.patch_with(
             target,
-            patch_type,
+            (patch_type, applier, tracking),
             patch,
             options,
             |current, (patched, duplicates)| {
@@ -242,9 +292,10 @@ impl Registry {
         patch: &[u8],
         options: &WriteOptions,
     ) -> Result<Written> {
+        let applier = Applier::of(patch_type, options)?;
         self.patch_with(
             target,
-            patch_type,
+            (patch_type, applier, Tracking::Keep),
             patch,
             options,
             |current, (patched, _)| {
@@ -268,7 +319,7 @@ impl Registry {
     async fn patch_with(
         &self,
         target: Target<'_>,
-        patch_type: PatchType,
+        (patch_type, applier, tracking): (PatchType, Applier, Tracking),
         patch: &[u8],
         options: &WriteOptions,
         finish: impl Fn(&Object, Patched) -> Result<(Object, Vec<String>)>,
@@ -283,11 +334,19 @@ impl Registry {
                 patch_type,
                 current.clone(),
                 patch.clone(),
+                applier.clone(),
             )
             .await?;
             let (obj, warnings) = finish(&current, patched)?;
-            if let Some(object) = self.try_update(target, options, &kv, &current, obj).await? {
-                return Ok(Written { object, warnings });
+            if let Some(object) = self
+                .try_update(target, options, &kv, &current, obj, tracking)
+                .await?
+            {
+                return Ok(Written {
+                    object,
+                    warnings,
+                    created: false,
+                });
             }
         }
         Err(too_busy(target))

@@ -198,6 +198,33 @@ impl Status {
         Status::invalid_kind("meta.k8s.io", "ListOptions", "", errors)
     }
 
+    /// 422 `PatchOptions.meta.k8s.io "" is invalid: <errors>`: patch options that do not go
+    /// together (an apply without `fieldManager`, `force` on another patch).
+    pub fn invalid_patch_options(errors: &[FieldError]) -> Status {
+        Status::invalid_kind("meta.k8s.io", "PatchOptions", "", errors)
+    }
+
+    /// 409 of a server-side apply whose fields other managers own (kube-apiserver's
+    /// `NewApplyConflict`): the message lists them, each is a `FieldManagerConflict` cause.
+    pub fn apply_conflict(conflicts: &[kargo_api::patch::apply::Conflict]) -> Status {
+        Status::failure(
+            409,
+            "Conflict",
+            kargo_api::patch::apply::conflict_message(conflicts),
+        )
+        .with_details(Some(Details {
+            causes: conflicts
+                .iter()
+                .map(|c| Cause {
+                    reason: "FieldManagerConflict".into(),
+                    message: format!("conflict with {}", c.manager),
+                    field: c.field.clone(),
+                })
+                .collect(),
+            ..Details::default()
+        }))
+    }
+
     fn invalid_kind(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Status {
         let qualified = if group.is_empty() {
             kind.to_owned()

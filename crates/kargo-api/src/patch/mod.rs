@@ -1,5 +1,5 @@
-//! The three PATCH bodies kube-apiserver applies: JSON merge patch, JSON patch and strategic
-//! merge patch.
+//! The PATCH bodies kube-apiserver applies: JSON merge patch, JSON patch, strategic merge patch,
+//! and server-side apply ([`apply`]: merge, field ownership and conflicts).
 //!
 //! - [`merge_patch`]: `application/merge-patch+json` (RFC 7386, with the null pruning of the
 //!   `evanphx/json-patch` library kube-apiserver uses).
@@ -15,6 +15,7 @@
 //! Every failure is a [`PatchError`]; [`PatchError::code`], [`PatchError::reason`] and
 //! [`PatchError::status_message`] say how kube-apiserver reports it.
 
+pub mod apply;
 mod json;
 mod merge;
 #[cfg(test)]

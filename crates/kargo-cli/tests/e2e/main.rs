@@ -44,6 +44,8 @@
 //!   refused as kube-apiserver does, and the audit log's two users (issue 18);
 //! - `client_node`: an `@kubernetes/client-node` informer (tests/node) converging through
 //!   writes and a restart, on SQLite and etcd (issue 18);
+//! - `server_side_apply`: `kubectl apply --server-side` and the Python client's apply: managed
+//!   fields, conflicts, force, removal, `kubectl diff`, every kind family, SQLite and etcd;
 //! - `guide`: the ServiceAccounts user guide replayed command by command;
 //! - `readme`: the README's quick start and first service account, run as written;
 //! - `oidc_provider`: the tests' OpenID provider (`oidc`, npm `oidc-provider`) on its own;
@@ -104,6 +106,7 @@ mod python;
 mod readme;
 mod replicas;
 mod request_bounds;
+mod server_side_apply;
 mod sessions;
 mod token_expiry;
 mod token_last_used;

@@ -196,16 +196,19 @@ fn no_write_path_stores_an_object_nested_deeper_than_the_limit() {
         assert_eq!(code, 422, "{body}");
     }
     let merge = json!({"spec": {"deep": nested(110)}}).to_string();
-    for content_type in [
-        "application/merge-patch+json",
-        "application/apply-patch+yaml",
+    // An apply names its API version, as kube-apiserver requires.
+    let apply = json!({"apiVersion": "kargo.akuity.io/v1alpha1", "spec": {"deep": nested(110)}})
+        .to_string();
+    for (content_type, body) in [
+        ("application/merge-patch+json", &merge),
+        ("application/apply-patch+yaml", &apply),
     ] {
         let (code, body) = server.curl(
             "PATCH",
             &format!("{STAGES}/s?fieldManager=t"),
             Some(&token),
             &[&format!("Content-Type: {content_type}")],
-            Some(merge.as_bytes()),
+            Some(body.as_bytes()),
         );
         assert_eq!(code, 422, "{content_type}: {body}");
     }
@@ -359,19 +362,25 @@ fn objects_over_the_size_limit_are_refused_on_every_write_path() {
         "update",
     );
     let merge = json!({"data": {"k": big}}).to_string();
-    for (content_type, body) in [
-        ("application/merge-patch+json", merge.clone()),
-        ("application/strategic-merge-patch+json", merge.clone()),
+    // The apply takes the field over from its creator (else it is a 409 conflict first).
+    for (content_type, query, body) in [
+        ("application/merge-patch+json", "", merge.clone()),
+        ("application/strategic-merge-patch+json", "", merge.clone()),
         (
             "application/json-patch+json",
+            "",
             json!([{"op": "replace", "path": "/data/k", "value": big}]).to_string(),
         ),
-        ("application/apply-patch+yaml", merge.clone()),
+        (
+            "application/apply-patch+yaml",
+            "&force=true",
+            json!({"apiVersion": "v1", "data": {"k": big}}).to_string(),
+        ),
     ] {
         expect_413(
             send(
                 "PATCH",
-                &format!("{path}?fieldManager=t"),
+                &format!("{path}?fieldManager=t{query}"),
                 &[&format!("Content-Type: {content_type}")],
                 body.as_bytes(),
             ),

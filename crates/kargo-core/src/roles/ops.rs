@@ -20,7 +20,7 @@ use crate::{Error, Kargo, Result, Scope};
 use kargo_auth::rbac::UserInfo;
 use kargo_registry::events::{self, EventType, Occurrence};
 use kargo_registry::status::Status;
-use kargo_registry::{DeleteOptions, ListOptions, Meta, Object, Target, WriteOptions};
+use kargo_registry::{DeleteOptions, ListOptions, Meta, Object, Target};
 
 impl Kargo {
     /// Lists the objects of `rt` in `namespace`, as the registry does.
@@ -174,7 +174,7 @@ impl Kargo {
                 &SERVICEACCOUNTS,
                 Some(ns),
                 service_account_object(ns, &name, &claims, description),
-                &WriteOptions::default(),
+                &crate::kargo_writes(),
             )
             .await?;
         let written = self
@@ -239,7 +239,7 @@ impl Kargo {
             .registry
             .update_with(
                 Target::new(&SERVICEACCOUNTS, Some(ns), name),
-                &WriteOptions::default(),
+                &crate::kargo_writes(),
                 |current| {
                     let mut next = current.clone();
                     let meta = kargo_registry::object::meta_mut(&mut next);

@@ -4,7 +4,9 @@ use kargo_api::field::{BadValue, FieldError};
 use kargo_api::resources::ResourceType;
 use serde_json::Value;
 
-use super::{Decoded, Strategy, data_keys, decode_typed, validate_config_keys};
+use super::{
+    Decoded, ObjectType, Strategy, data_keys, data_object_type, decode_typed, validate_config_keys,
+};
 use crate::status::Result;
 
 /// ConfigMaps.
@@ -13,6 +15,10 @@ pub(super) struct ConfigMapStrategy;
 impl Strategy for ConfigMapStrategy {
     fn decode(&self, rt: &ResourceType, body: Value) -> Result<Decoded> {
         decode_typed::<k8s_openapi::api::core::v1::ConfigMap>(rt, body)
+    }
+
+    fn object_type(&self, spath: &str) -> ObjectType {
+        data_object_type(spath)
     }
 
     fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {

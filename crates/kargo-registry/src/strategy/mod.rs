@@ -1,5 +1,6 @@
 //! Per-kind rules: decoding and normalizing a body, validation, what create and update may change,
-//! field selectors and strategic-merge list strategies. One `Strategy` per kind, one file per
+//! field selectors, strategic-merge list strategies and the shape server-side apply needs (the
+//! same list strategies, plus which objects are maps or atomic). One `Strategy` per kind, one file per
 //! kind (or family of kinds); what every kind shares (metadata validation, typed decoding, the
 //! field-selector fields of `metadata`) lives here, and everything that is the same for every
 //! write lives in the registry itself.
@@ -17,6 +18,7 @@ mod service_account;
 use kargo_api::field::{BadValue, FieldError};
 use kargo_api::names;
 use kargo_api::patch::ListStrategy;
+use kargo_api::patch::apply::{self, ObjectType};
 use kargo_api::resources::{self as res, NameRule, ResourceType};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -86,6 +88,13 @@ pub(crate) trait Strategy: Send + Sync {
         Some(kargo_api::patch::object_meta_list_strategy(path))
     }
 
+    /// How the object at a schema path (`metadata.labels`, `secrets[]`) is owned in
+    /// server-side apply: a struct, a map or atomic. Lists follow
+    /// [`list_strategy`](Self::list_strategy).
+    fn object_type(&self, spath: &str) -> ObjectType {
+        apply::object_meta_object_type(spath)
+    }
+
     /// Whether `metadata.generation` is tracked (custom resources).
     fn tracks_generation(&self) -> bool {
         false
@@ -100,6 +109,14 @@ pub(crate) trait Strategy: Send + Sync {
     fn returns_deleted_object(&self) -> bool {
         false
     }
+}
+
+/// The list strategy of a schema path for server-side apply: the kind's, or for kinds that take
+/// no strategic merge patch (custom resources) `ObjectMeta`'s and atomic lists elsewhere.
+pub(crate) fn apply_list_strategy(strategy: &dyn Strategy, path: &str) -> ListStrategy {
+    strategy
+        .list_strategy(path)
+        .unwrap_or_else(|| kargo_api::patch::object_meta_list_strategy(path))
 }
 
 /// The strategy of a resource type.
@@ -167,6 +184,15 @@ pub(super) fn unknown_fields(input: &Value, known: &Value, path: &str, out: &mut
 }
 
 pub(super) type ObjectMeta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+/// The object types of ConfigMaps and Secrets: `data`, `binaryData` and `stringData` are maps
+/// (each key owned on its own), then `ObjectMeta`'s.
+pub(super) fn data_object_type(spath: &str) -> ObjectType {
+    match spath {
+        "data" | "binaryData" | "stringData" => ObjectType::Map,
+        other => apply::object_meta_object_type(other),
+    }
+}
 
 /// The keys of a string map field (`data`, `binaryData`).
 pub(super) fn data_keys(obj: &Value, field: &str) -> Vec<String> {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{Decoded, Strategy, decode_typed};
+use super::{Decoded, ObjectType, Strategy, decode_typed};
 use crate::status::Result;
 
 /// Decodes `body` as the namespaced kind `N` (Role, RoleBinding) or the cluster kind `C`
@@ -116,6 +116,14 @@ impl Strategy for BindingStrategy {
     fn decode(&self, rt: &ResourceType, body: Value) -> Result<Decoded> {
         use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
         decode_scoped::<RoleBinding, ClusterRoleBinding>(self.namespaced, rt, body)
+    }
+
+    /// `RoleRef` is `+structType=atomic` (`subjects` is an atomic list: the default).
+    fn object_type(&self, spath: &str) -> ObjectType {
+        match spath {
+            "roleRef" => ObjectType::Atomic,
+            other => kargo_api::patch::apply::object_meta_object_type(other),
+        }
     }
 
     fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {

@@ -9,7 +9,7 @@ use kargo_api::well_known::{
 };
 use serde_json::{Map, Value};
 
-use super::{Decoded, Strategy, decode_typed, validate_config_keys};
+use super::{Decoded, ObjectType, Strategy, data_object_type, decode_typed, validate_config_keys};
 use crate::object::Meta;
 use crate::status::Result;
 
@@ -69,6 +69,10 @@ impl Strategy for SecretStrategy {
         let mut decoded = decode_typed::<k8s_openapi::api::core::v1::Secret>(rt, body)?;
         SecretStrategy::fold_string_data(&mut decoded.object);
         Ok(decoded)
+    }
+
+    fn object_type(&self, spath: &str) -> ObjectType {
+        data_object_type(spath)
     }
 
     fn prepare_create(&self, obj: &mut Value) {

@@ -4,6 +4,7 @@
 
 use kargo_api::field::FieldError;
 use kargo_api::patch::ListStrategy;
+use kargo_api::patch::apply::ObjectType;
 use kargo_api::resources::ResourceType;
 use serde_json::Value;
 
@@ -28,6 +29,14 @@ impl Strategy for ServiceAccountStrategy {
 
     fn list_strategy(&self, path: &str) -> Option<ListStrategy> {
         Some(kargo_api::patch::service_account_list_strategy(path))
+    }
+
+    /// `ObjectReference` and `LocalObjectReference` are `+structType=atomic`.
+    fn object_type(&self, spath: &str) -> ObjectType {
+        match spath {
+            "secrets[]" | "imagePullSecrets[]" => ObjectType::Atomic,
+            other => kargo_api::patch::apply::object_meta_object_type(other),
+        }
     }
 
     fn returns_deleted_object(&self) -> bool {

@@ -6,6 +6,7 @@
 //! - `lists`: label and field selectors, `limit` and `continue`;
 //! - `watches`: events from a revision, selectors, expired revisions;
 //! - `deletion`: finalizers, namespaces that terminate;
+//! - `managed`: `metadata.managedFields` and server-side apply;
 //! - `strategies`: the rules of each kind.
 
 // Tests: a failed step should fail the test with its reason.
@@ -13,6 +14,7 @@
 
 mod deletion;
 mod lists;
+mod managed;
 mod objects;
 mod strategies;
 mod watches;
