@@ -947,8 +947,11 @@ pub(crate) async fn assemble(
         build: config.build,
         audit,
     });
+    let api = kargo_http::Api::new(state);
+    // The web UI at `/`: a client of the same API, with the signed-in user's token.
+    let ui = Arc::new(kargo_ui::Ui::new(api.clone()));
     Ok(Assembled {
-        api: kargo_http::Api::new(state),
+        api: api.with_pages(ui),
         tls,
         admin,
         generated_password,
