@@ -432,6 +432,11 @@ impl Server {
         }
     }
 
+    /// The admin password the server was started with.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
     /// The server process's id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("the server runs").id()
