@@ -22,6 +22,8 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 URL, CA, PASSWORD, SCRATCH, AXE = sys.argv[1:6]
 SHOTS = sys.argv[6] if len(sys.argv) > 6 else None
@@ -120,6 +122,27 @@ def notice(driver):
     return found[0].text if found else ""
 
 
+def navigating(driver, action):
+    """Runs `action` (a click that loads a page) and waits until the new page replaced the old."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    action()
+    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
+
+
+def click(driver, xpath, confirm=None):
+    """Clicks the button or link at `xpath` and waits for the next page; `confirm` is the
+    question the page must ask first (accepted)."""
+
+    def act():
+        driver.find_element(By.XPATH, xpath).click()
+        if confirm is not None:
+            alert = driver.switch_to.alert
+            assert alert.text == confirm, alert.text
+            alert.accept()
+
+    navigating(driver, act)
+
+
 def go(driver, path, name):
     driver.get(URL + path)
     check_page(driver, name)
@@ -137,7 +160,7 @@ def submit(driver, form_selector, fields, button_text=None):
     buttons = form.find_elements(By.CSS_SELECTOR, "button[type=submit]")
     if button_text:
         buttons = [b for b in buttons if b.text == button_text]
-    buttons[0].click()
+    navigating(driver, buttons[0].click)
 
 
 def kubectl(args, kubeconfig=None, token=None):
@@ -166,7 +189,7 @@ def sign_in_with_keyboard(driver):
         driver.switch_to.active_element.send_keys(Keys.TAB)
     active = driver.switch_to.active_element
     assert active.get_attribute("id") == "password", "Tab never reached the password field"
-    active.send_keys(PASSWORD + Keys.ENTER)
+    navigating(driver, lambda: active.send_keys(PASSWORD + Keys.ENTER))
     assert driver.current_url == URL + "/ui/", driver.current_url
     assert "Signed in as admin" in driver.find_element(By.TAG_NAME, "header").text
 
@@ -187,7 +210,7 @@ def admin_flow(driver):
     check_page(driver, "projects")
     submit(driver, "form[action='/ui/projects']", {"name": PROJECT})
     assert notice(driver) == f"Project {PROJECT} created.", notice(driver)
-    driver.find_element(By.LINK_TEXT, PROJECT).click()
+    click(driver, f"//a[text()='{PROJECT}']")
     check_page(driver, "accounts")
     for account in ["ci", "viewer"]:
         submit(driver, "form.card", {"name": account})
@@ -232,17 +255,36 @@ def admin_flow(driver):
     code, out, err = kubectl(["get", "serviceaccounts", "-o", "name"], kubeconfig=downloaded)
     assert code == 0 and "serviceaccount/viewer\n" in out, (code, out, err)
 
-    # The token's row: active, then deleted (after the confirmation) and refused.
+    # The token's row: active; disabled (refused) and enabled again; rotated (the old value
+    # refused, the new one shown once and working).
     go(driver, f"/ui/projects/{PROJECT}/tokens", "tokens")
     row = driver.find_element(By.XPATH, "//tr[th[text()='ci-token']]").text
     assert "active" in row and "ServiceAccount token" in row, row
+    click(driver, "//button[text()='Disable ci-token']")
+    assert notice(driver) == "Token ci-token disabled.", notice(driver)
+    assert "disabled" in driver.find_element(By.XPATH, "//tr[th[text()='ci-token']]").text
+    code, out, err = kubectl(["get", "serviceaccounts", "-n", PROJECT], token=token)
+    assert code == 1 and UNAUTHORIZED in err, (code, out, err)
+    click(driver, "//button[text()='Enable ci-token']")
+    assert notice(driver) == "Token ci-token enabled.", notice(driver)
+    code, out, err = kubectl(["get", "serviceaccounts", "-n", PROJECT], token=token)
+    assert code == 0, (code, out, err)
+    click(driver, "//button[text()='Rotate ci-token']", "Rotate ci-token? Its current value stops working now.")
+    assert "you will not see it again" in text(driver), text(driver)
+    rotated = driver.find_element(By.ID, "token-value").get_attribute("value").strip()
+    assert rotated != token
+    code, out, err = kubectl(["get", "serviceaccounts", "-n", PROJECT], token=token)
+    assert code == 1 and UNAUTHORIZED in err, (code, out, err)
+    token = rotated
+    code, out, err = kubectl(["get", "serviceaccounts", "-n", PROJECT], token=token)
+    assert code == 0, (code, out, err)
+
+    # Deleted (after the confirmation) and refused.
+    go(driver, f"/ui/projects/{PROJECT}/tokens", "tokens")
     shot(driver, "tokens")
     shot(driver, "tokens-mobile", width=375)
     shot(driver, "tokens-dark", scheme="dark")
-    driver.find_element(By.XPATH, "//button[text()='Delete ci-token']").click()
-    alert = driver.switch_to.alert
-    assert alert.text == "Delete token ci-token? It stops working at once.", alert.text
-    alert.accept()
+    click(driver, "//button[text()='Delete ci-token']", "Delete token ci-token? It stops working at once.")
     assert notice(driver) == "Token ci-token deleted.", notice(driver)
     code, out, err = kubectl(["get", "serviceaccounts", "-n", PROJECT], token=token)
     assert code == 1 and UNAUTHORIZED in err, (code, out, err)
@@ -256,7 +298,7 @@ def admin_flow(driver):
     shot(driver, "delete-account")
     go(driver, f"/ui/projects/{PROJECT}/accounts/ci/delete", "delete account")
     assert "It has no tokens." in text(driver), text(driver)
-    driver.find_element(By.XPATH, "//button[text()='Delete ci']").click()
+    click(driver, "//button[text()='Delete ci']")
     assert notice(driver) == "ServiceAccount ci and its tokens deleted.", notice(driver)
 
     # The system level: its accounts and roles, read only.
@@ -290,7 +332,7 @@ def viewer_flow(driver, token):
     alert = driver.find_element(By.CSS_SELECTOR, "main [role=alert]").text
     assert alert == "You are not allowed to do this: secrets is forbidden: list is not permitted", alert
     # Sign out: the session is gone.
-    driver.find_element(By.XPATH, "//button[text()='Sign out']").click()
+    click(driver, "//button[text()='Sign out']")
     assert driver.current_url == URL + "/ui/login", driver.current_url
     driver.get(URL + f"/ui/projects/{PROJECT}/accounts")
     assert driver.current_url == URL + "/ui/login", driver.current_url

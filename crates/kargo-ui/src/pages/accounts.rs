@@ -47,8 +47,8 @@ pub(crate) async fn list(signed: Signed, names: Names) -> Response {
                         @let managed = annotation(account, MANAGED_ANNOTATION) == Some("true");
                         tr {
                             td { a href=(format!("{}/tokens#for-{name}", scope.ui())) { (name) } }
-                            td { (html::when(account["metadata"]["creationTimestamp"].as_str())) }
-                            td { @if managed { "yes" } @else { "no" } }
+                            td data-label="Created" { (html::when(account["metadata"]["creationTimestamp"].as_str())) }
+                            td data-label="Managed by Kargo" { @if managed { "yes" } @else { "no" } }
                             @if may_delete {
                                 td { @if managed {
                                     a.button href=(format!("{}/accounts/{name}/delete", scope.ui())) aria-label=(format!("Delete {name}")) { "Delete…" }

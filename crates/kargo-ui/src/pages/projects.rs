@@ -34,8 +34,8 @@ pub(crate) async fn list(signed: Signed) -> Response {
                         @let name = name_of(project);
                         tr {
                             td { a href=(format!("/ui/projects/{name}/accounts")) { (name) } }
-                            td { (html::when(project["metadata"]["creationTimestamp"].as_str())) }
-                            td { (project["status"]["phase"].as_str().unwrap_or("—")) }
+                            td data-label="Created" { (html::when(project["metadata"]["creationTimestamp"].as_str())) }
+                            td data-label="Phase" { (project["status"]["phase"].as_str().unwrap_or("—")) }
                         }
                     }
                 }

@@ -50,9 +50,9 @@ pub(crate) async fn list(signed: Signed, names: Names) -> Response {
                         @let name = name_of(role);
                         tr {
                             td { a href=(format!("{}/roles/{name}", scope.ui())) { (name) } }
-                            td { (description(role)) }
-                            td { (holders_text(scope, role)) }
-                            td { @if role["kargoManaged"] == json!(true) { "yes" } @else { "no" } }
+                            td data-label="Description" { (description(role)) }
+                            td data-label="Held by" { (holders_text(scope, role)) }
+                            td data-label="Managed by Kargo" { @if role["kargoManaged"] == json!(true) { "yes" } @else { "no" } }
                         }
                     }
                 }

@@ -153,13 +153,13 @@ fn row(
     html! {
         tr {
             th scope="row" { (name) }
-            td { (kind.label()) }
-            td { (annotation(token, ACCOUNT_ANNOTATION).unwrap_or("—")) }
-            td { (annotation(token, DESCRIPTION_ANNOTATION).unwrap_or("")) }
-            td { (html::when(token["metadata"]["creationTimestamp"].as_str())) }
-            td { (expiry) }
-            td { (kargo_api::last_used::describe(annotation(token, LAST_USED_AT_ANNOTATION), now)) }
-            td { span class=(format!("state {state}")) { (state) } }
+            td data-label="Kind" { (kind.label()) }
+            td data-label="For" { (annotation(token, ACCOUNT_ANNOTATION).unwrap_or("—")) }
+            td data-label="Description" { (annotation(token, DESCRIPTION_ANNOTATION).unwrap_or("")) }
+            td data-label="Created" { (html::when(token["metadata"]["creationTimestamp"].as_str())) }
+            td data-label="Expires" { (expiry) }
+            td data-label="Last used" { (kargo_api::last_used::describe(annotation(token, LAST_USED_AT_ANNOTATION), now)) }
+            td data-label="State" { span class=(format!("state {state}")) { (state) } }
             @if allowed.update || allowed.delete {
                 td.actions {
                     @if allowed.update {
