@@ -69,10 +69,10 @@ CHECKED = set()
 
 def check_page(driver, name):
     """axe-core in light and dark (no serious or critical violation); no overflow at 375 px."""
-    path = driver.current_url.split("?")[0]
-    if path in CHECKED:
+    key = (name, driver.current_url.split("?")[0])
+    if key in CHECKED:
         return
-    CHECKED.add(path)
+    CHECKED.add(key)
     for scheme in ["light", "dark"]:
         driver.execute_cdp_cmd(
             "Emulation.setEmulatedMedia",
@@ -161,6 +161,7 @@ def submit(driver, form_selector, fields, button_text=None):
     if button_text:
         buttons = [b for b in buttons if b.text == button_text]
     navigating(driver, buttons[0].click)
+    check_page(driver, f"after {form_selector}")
 
 
 def kubectl(args, kubeconfig=None, token=None):
