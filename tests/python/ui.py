@@ -25,6 +25,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+# PASSWORD is the admin password, or `sso:EMAIL:PASSWORD` for a person at the identity provider.
 URL, CA, PASSWORD, SCRATCH, AXE = sys.argv[1:6]
 SHOTS = sys.argv[6] if len(sys.argv) > 6 else None
 PROJECT = "web"
@@ -351,8 +352,45 @@ def requests_left_the_origin(driver):
     return outside
 
 
+def sso_flow(driver, email, password):
+    """A person signs in at the identity provider from the sign-in page's button."""
+    go(driver, "/ui/login", "sign-in with SSO")
+    click(driver, "//a[text()='Sign in with single sign-on']")
+    assert not driver.current_url.startswith(URL), driver.current_url
+    # The provider's own pages: its login form, then (maybe) its consent.
+    forms = driver.find_elements(By.CSS_SELECTOR, "form[action$='/login']")
+    assert forms, f"no login form at {driver.current_url}: {driver.page_source[:3000]}"
+    form = forms[0]
+    form.find_element(By.NAME, "login").send_keys(email)
+    form.find_element(By.NAME, "password").send_keys(password)
+    navigating(driver, form.find_element(By.CSS_SELECTOR, "button").click)
+    for _ in range(3):
+        if driver.current_url.startswith(URL):
+            break
+        consent = driver.find_elements(By.CSS_SELECTOR, "form[action$='/confirm'] button")
+        assert consent, f"stuck at {driver.current_url}: {driver.page_source[:500]}"
+        navigating(driver, consent[0].click)
+    assert driver.current_url == URL + "/ui/", driver.current_url
+    header = driver.find_element(By.TAG_NAME, "header").text
+    assert f"Signed in as {email}" in header, header
+    check_page(driver, "projects (a person)")
+    submit(driver, "form[action='/ui/projects']", {"name": "alices"})
+    assert notice(driver) == "Project alices created.", notice(driver)
+    click(driver, "//button[text()='Sign out']")
+    assert driver.current_url == URL + "/ui/login", driver.current_url
+
+
 def main():
     os.makedirs(DOWNLOADS, exist_ok=True)
+    if PASSWORD.startswith("sso:"):
+        _, email, password = PASSWORD.split(":", 2)
+        person = browser()
+        try:
+            sso_flow(person, email, password)
+        finally:
+            person.quit()
+        print("ok")
+        return
     admin = browser()
     try:
         viewer_token = admin_flow(admin)

@@ -40,6 +40,10 @@ pub(crate) struct UiState {
     pub(crate) api: kargo_http::Api,
     /// The signed-in users of this replica.
     pub(crate) sessions: Sessions,
+    /// The identity provider, when single sign-on is configured.
+    pub(crate) sso: Option<Arc<kargo_auth::oidc::OidcAuthenticator>>,
+    /// Sign-ins under way at the provider.
+    pub(crate) pending: pages::sso::Pending,
 }
 
 /// The shared state, as axum hands it to handlers.
@@ -56,11 +60,14 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// The UI over `api` (the API without these pages: the UI calls only API paths).
-    pub fn new(api: kargo_http::Api) -> Ui {
+    /// The UI over `api` (the API without these pages: the UI calls only API paths), with
+    /// single sign-on through `sso` when the server has it.
+    pub fn new(api: kargo_http::Api, sso: Option<Arc<kargo_auth::oidc::OidcAuthenticator>>) -> Ui {
         let state = Arc::new(UiState {
             api,
             sessions: Sessions::new(),
+            sso,
+            pending: pages::sso::Pending::new(),
         });
         Ui {
             router: router(state),
@@ -148,6 +155,8 @@ fn router(state: Shared) -> Router {
         .route("/ui/login", get(pages::login::form))
         .route("/ui/login/password", post(pages::login::password))
         .route("/ui/login/token", post(pages::login::token))
+        .route("/ui/login/sso", get(pages::sso::begin))
+        .route("/ui/login/sso/callback", get(pages::sso::callback))
         .route("/ui/logout", post(pages::login::logout))
         .route("/ui/kubeconfig", post(kubeconfig::download))
         .nest("/ui/projects/{project}", scoped.clone())

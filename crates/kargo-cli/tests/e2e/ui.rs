@@ -8,21 +8,28 @@
 //! security headers, the session cookie's flags, and forms refused without their CSRF token.
 
 use crate::harness::Server;
+use crate::oidc::{ALICE, CLIENT_ID, Options, Provider};
 
 /// The repository's root.
 fn root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-#[test]
-fn a_project_admin_works_in_the_browser_and_a_viewer_only_reads() {
-    let server = Server::start();
+/// axe-core's script, installed by `scripts/test.sh`.
+fn axe() -> std::path::PathBuf {
     let axe = root().join("tests/ui/node_modules/axe-core/axe.min.js");
     assert!(
         axe.exists(),
         "no axe-core at {}: run scripts/test.sh (npm ci --prefix tests/ui)",
         axe.display()
     );
+    axe
+}
+
+#[test]
+fn a_project_admin_works_in_the_browser_and_a_viewer_only_reads() {
+    let server = Server::start();
+    let axe = axe();
     let scratch = server.scratch().to_str().expect("utf-8 path").to_owned();
     let mut args = vec![scratch, axe.to_str().expect("utf-8 path").to_owned()];
     if std::env::var_os("KARGO_UI_SCREENSHOTS").is_some() {
@@ -37,6 +44,50 @@ fn a_project_admin_works_in_the_browser_and_a_viewer_only_reads() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = server.python("ui.py", server.password(), &args);
     assert_eq!(out.ok(), "ok\n");
+}
+
+/// A person signs in through the test identity provider (npm `oidc-provider`) from the sign-in
+/// page's button: the authorization code flow with PKCE, redirected back to the server, which
+/// redeems the code; she is then signed in as her email and, a system admin by her group,
+/// creates a project.
+#[test]
+fn a_person_signs_in_through_the_identity_provider() {
+    let port = Provider::free_port();
+    let provider = Provider::start_with(Options {
+        web_redirect_uris: vec![format!("https://127.0.0.1:{port}/ui/login/sso/callback")],
+        ..Options::default()
+    });
+    // The web UI signs in as the provider's web client `kargo-web`, which the server then
+    // accepts as an audience.
+    let mut args: Vec<String> = provider
+        .server_args()
+        .into_iter()
+        .map(|a| {
+            if a == CLIENT_ID {
+                "kargo-web".to_owned()
+            } else {
+                a
+            }
+        })
+        .collect();
+    args.extend(["--oidc-admin-claim".to_owned(), "groups=devops".to_owned()]);
+    let server = Server::start_on_port(port, &args);
+    let alice = provider.user(ALICE);
+    let person = format!("sso:{}:{}", alice.email, alice.password);
+    let scratch = server.scratch().to_str().expect("utf-8 path").to_owned();
+    let axe = axe().to_str().expect("utf-8 path").to_owned();
+    let out = server.python("ui.py", &person, &[&scratch, &axe]);
+    assert_eq!(out.ok(), "ok\n");
+    // The project records who made it, as through the CLI.
+    let (code, project) = server.curl(
+        "GET",
+        "/v1beta1/projects/alices",
+        Some(&server.admin_token()),
+        &[],
+        None,
+    );
+    assert_eq!(code, 200, "{project}");
+    assert!(project.contains(&format!("email:{ALICE}")), "{project}");
 }
 
 /// The value of cookie `name` set in raw response `headers`.

@@ -43,7 +43,7 @@ pub(crate) async fn form(
     .await
     .unwrap_or(Value::Null);
     let admin = config["adminAccountEnabled"] != json!(false);
-    let sso = !config["oidcConfig"].is_null();
+    let sso = state.sso.is_some();
     let csrf = random_token();
     let body = html! {
         h1 { "Sign in" }
@@ -70,8 +70,8 @@ pub(crate) async fn form(
             @if sso {
                 section.card {
                     h2 { "Single sign-on" }
-                    p { "This server accepts single sign-on. Sign in with " code { "kargo login --sso" }
-                        " on the command line; in the browser, sign in with a token for now." }
+                    p { "Sign in as yourself at your organization's identity provider." }
+                    a.button href="/ui/login/sso" { "Sign in with single sign-on" }
                 }
             }
         }
@@ -147,7 +147,7 @@ async fn login_form(request: Request) -> Result<(Option<std::net::SocketAddr>, F
 }
 
 /// Starts a session for `token` once the API accepts it: who it is, from a `SelfSubjectReview`.
-async fn start(
+pub(super) async fn start(
     state: &Shared,
     token: String,
     admin: bool,
@@ -194,7 +194,7 @@ async fn start(
 }
 
 /// Sign-in refused: the reason, and the way back.
-fn refused(reason: &str) -> Response {
+pub(super) fn refused(reason: &str) -> Response {
     html::respond(
         StatusCode::UNAUTHORIZED,
         html::page(

@@ -4,6 +4,7 @@ pub(crate) mod accounts;
 pub(crate) mod login;
 pub(crate) mod projects;
 pub(crate) mod roles;
+pub(crate) mod sso;
 pub(crate) mod tokens;
 
 use axum::response::Response;
