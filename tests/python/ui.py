@@ -236,6 +236,17 @@ def admin_flow(driver):
     assert f"ServiceAccount {PROJECT}/viewer" in text(driver), text(driver)
     go(driver, f"/ui/projects/{PROJECT}/roles/deployer", "role")
     shot(driver, "role")
+    # Edit its permissions; grant it to people by a claim and revoke that.
+    submit(driver, "form.card:has(textarea[name=rules])", {"rules": "stages: get, list, promote"})
+    assert notice(driver) == "Role deployer saved.", notice(driver)
+    assert "stages: get, list, promote" in text(driver), text(driver)
+    assert f"ServiceAccount {PROJECT}/ci" in text(driver), "an edit keeps the holders"
+    submit(driver, "form.card:has(input[name=claim])", {"claim": "groups", "values": "devops"})
+    assert notice(driver) == "Role deployer granted to claim groups = devops.", notice(driver)
+    assert "People whose groups is devops" in text(driver), text(driver)
+    click(driver, "//button[@aria-label='Revoke from groups devops']")
+    assert notice(driver) == "Role deployer revoked from claim groups = devops.", notice(driver)
+    assert "People whose groups is devops" not in text(driver), text(driver)
     go(driver, f"/ui/projects/{PROJECT}/roles", "roles")
     assert "ci" in text(driver)
     shot(driver, "roles")
