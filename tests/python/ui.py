@@ -22,7 +22,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
 # PASSWORD is the admin password, or `sso:EMAIL:PASSWORD` for a person at the identity provider.
@@ -127,7 +127,17 @@ def navigating(driver, action):
     """Runs `action` (a click that loads a page) and waits until the new page replaced the old."""
     old = driver.find_element(By.TAG_NAME, "html")
     action()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
+
+    def replaced(_):
+        # Mid-navigation chromedriver may answer "Node with given id does not belong to the
+        # document" (a WebDriverException) rather than a stale element: both mean it is gone.
+        try:
+            old.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+
+    WebDriverWait(driver, 30).until(replaced)
 
 
 def click(driver, xpath, confirm=None):
