@@ -3,14 +3,15 @@
 # tests that drive a real `kargo server` with kubectl, the Python kubernetes client and the kargo
 # CLI. Prepares what the tests need first (a Python venv in .venv; etcd for the etcd backend;
 # zsh and fish for the completion tests;
-# the npm packages of the OpenID provider and of @kubernetes/client-node in tests/*/node_modules).
+# the npm packages of the OpenID provider and of @kubernetes/client-node in tests/*/node_modules;
+# chromium, chromedriver and axe-core in tests/ui/node_modules for the web UI's browser tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Python client and tools for the end-to-end tests (the kubernetes client, Schemathesis), in a
 # project-local venv. `python -m pip` so that a venv copied from elsewhere installs into itself.
 if [ ! -x .venv/bin/python ] || [ ! -x .venv/bin/schemathesis ] \
-  || ! .venv/bin/python -c 'import kubernetes, schemathesis, prometheus_client' 2>/dev/null; then
+  || ! .venv/bin/python -c 'import kubernetes, schemathesis, prometheus_client, selenium' 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi
@@ -39,6 +40,22 @@ if [ ${#missing_shells[@]} -gt 0 ]; then
     echo "scripts/test.sh: the completion tests need zsh and fish: sudo apt-get install ${missing_shells[*]}" >&2
     exit 1
   fi
+fi
+
+# Headless chromium and its WebDriver for the web UI's browser tests (crates/kargo-cli/tests/e2e/ui.rs).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+  else
+    echo "scripts/test.sh: the browser tests need chromium: sudo apt-get install chromium chromium-driver" >&2
+    exit 1
+  fi
+fi
+# axe-core, the accessibility checker the browser tests run on every page (pinned by
+# tests/ui/package-lock.json).
+if [ ! -f tests/ui/node_modules/axe-core/axe.min.js ]; then
+  npm ci --prefix tests/ui --no-audit --no-fund --loglevel=error
 fi
 
 # The tests' OpenID provider (npm `oidc-provider`, pinned by tests/oidc/package-lock.json).

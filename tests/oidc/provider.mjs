@@ -11,6 +11,7 @@
 //     "alg": "RS256",                                     // or "ES256": the signing key's kind
 //     "port": 0,                                          // 0: any free port
 //     "redirectUris": ["https://.../login"],              // more redirect URIs of `kargo`
+//     "webRedirectUris": ["https://.../callback"],        // a web client `kargo-web` with these
 //     "users": [{ "sub": "alice", "email": "...", "password": "...", "name": "...",
 //                 "groups": ["devops"],
 //                 "claims": {"repository": "acme/app"} }]   // optional: more ID-token claims
@@ -93,7 +94,18 @@ function makeProvider() {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       id_token_signed_response_alg: alg,
-    })),
+    })).concat(config.webRedirectUris?.length ? [{
+      // The web UI's sign-in (`kargo server --oidc-client-id kargo-web`): a public web client
+      // (PKCE, no secret) redirected to the server's own https callback, which a native
+      // client may not use on 127.0.0.1.
+      client_id: 'kargo-web',
+      application_type: 'web',
+      token_endpoint_auth_method: 'none',
+      redirect_uris: config.webRedirectUris,
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      id_token_signed_response_alg: alg,
+    }] : []),
     jwks: { keys },
     adapter,
     cookies: { keys: cookieKeys },

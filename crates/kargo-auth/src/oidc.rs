@@ -24,6 +24,9 @@ mod keys;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+mod web;
+
+pub use web::WebEndpoints;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -140,12 +140,28 @@ impl App {
     }
 }
 
+/// Pages served beside the API, such as the web UI (`kargo-ui`, a layer above): given to
+/// [`Api::with_pages`], they answer the paths they claim, under the same limits and request seam
+/// as every other route, and reach the API itself only as a client would (through an [`Api`]
+/// of their own, with the signed-in user's bearer token).
+pub trait Pages: Send + Sync + 'static {
+    /// Whether these pages answer `path` (never a path of the API).
+    fn serves(&self, path: &str) -> bool;
+
+    /// The answer to one request for a path they serve; `source` is the client's address.
+    fn answer(&self, request: Request, source: Option<SocketAddr>) -> PagesFuture;
+}
+
+/// What [`Pages::answer`] returns.
+pub type PagesFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
 /// The whole API as one service: requests to the Kubernetes API, the hottest path, go straight
 /// to their handler; everything else goes through an axum router.
 #[derive(Clone)]
 pub struct Api {
     state: AppState,
     router: Router,
+    pages: Option<Arc<dyn Pages>>,
 }
 
 impl Api {
@@ -154,6 +170,16 @@ impl Api {
         Api {
             router: router(state.clone()),
             state,
+            pages: None,
+        }
+    }
+
+    /// This API with `pages` answering the paths they serve (the API's own paths are theirs to
+    /// leave alone).
+    pub fn with_pages(self, pages: Arc<dyn Pages>) -> Api {
+        Api {
+            pages: Some(pages),
+            ..self
         }
     }
 
@@ -277,7 +303,14 @@ impl Api {
             drain_later(request.map(axum::body::Body::new));
             return too_many_requests(kargo_route);
         };
-        match crate::limits::within(limits.request_timeout, self.route(request)).await {
+        let answered = match &self.pages {
+            Some(pages) if pages.serves(request.uri().path()) => {
+                let request = request.map(axum::body::Body::new);
+                crate::limits::within(limits.request_timeout, pages.answer(request, source)).await
+            }
+            _ => crate::limits::within(limits.request_timeout, self.route(request)).await,
+        };
+        match answered {
             Ok(response) => response,
             Err(_) => render_limit(kargo_route, crate::limits::request_timed_out()),
         }

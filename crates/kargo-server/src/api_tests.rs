@@ -654,3 +654,43 @@ async fn observing_cost() {
 
 /// The largest body `observing_cost` reads.
 const MAX_BODY: usize = 1 << 20;
+
+/// The web UI (`kargo-ui`) is mounted beside the API: `/` leads to it, its pages carry the
+/// Content-Security-Policy, a page needs a session, and the API's paths stay the API's.
+#[tokio::test]
+async fn the_web_ui_is_served_beside_the_api_under_its_policy() {
+    let api = TestApi::new().await;
+    let get = |path: &str| {
+        http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let location = |response: &axum::response::Response| {
+        response.headers()[http::header::LOCATION]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let response = api.call(get("/")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/ui/");
+    let response = api.call(get("/ui/")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "no session");
+    assert_eq!(location(&response), "/ui/login");
+    let response = api.call(get("/ui/login")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-security-policy"],
+        kargo_ui::CONTENT_SECURITY_POLICY
+    );
+    let response = api.call(get("/ui/static/ui.css")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // Paths beside the UI's are the API's: its 404 `Status`, its version document.
+    let (code, body) = api.request(Method::GET, "/uix", None, None).await;
+    assert_eq!(
+        (code, &body["kind"]),
+        (StatusCode::NOT_FOUND, &json!("Status"))
+    );
+    let (code, body) = api.request(Method::GET, "/version", None, None).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+}

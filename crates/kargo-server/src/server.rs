@@ -932,6 +932,8 @@ pub(crate) async fn assemble(
     };
     let draining = CancellationToken::new();
     let health = kargo_http::health::Health::new(store, store_check, watching, draining.clone());
+    // The web UI signs people in at the same provider.
+    let sso_for_ui = authn.oidc().cloned();
     let state = AppState::new(App {
         registry,
         authn: Arc::new(authn),
@@ -947,8 +949,11 @@ pub(crate) async fn assemble(
         build: config.build,
         audit,
     });
+    let api = kargo_http::Api::new(state);
+    // The web UI at `/`: a client of the same API, with the signed-in user's token.
+    let ui = Arc::new(kargo_ui::Ui::new(api.clone(), sso_for_ui));
     Ok(Assembled {
-        api: kargo_http::Api::new(state),
+        api: api.with_pages(ui),
         tls,
         admin,
         generated_password,

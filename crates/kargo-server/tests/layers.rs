@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["kargo-auth"],
     &["kargo-controllers", "kargo-core"],
     &["kargo-http"],
+    &["kargo-ui"],
     &["kargo-server"],
     &["kargo-cli", "kargo-bench"],
 ];

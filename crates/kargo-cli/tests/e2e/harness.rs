@@ -95,7 +95,7 @@ impl Server {
 
     /// Starts a server whose stderr (its log) is kept, across restarts, for [`Server::log`].
     pub fn start_logged(args: &[String]) -> Server {
-        Server::start_all(args, None, true)
+        Server::start_all(args, None, true, "127.0.0.1:0")
     }
 
     /// What the server wrote on stderr, when started with [`Server::start_logged`].
@@ -108,10 +108,15 @@ impl Server {
     }
 
     fn start_limited(args: &[String], open_files: Option<u64>) -> Server {
-        Server::start_all(args, open_files, false)
+        Server::start_all(args, open_files, false, "127.0.0.1:0")
     }
 
-    fn start_all(args: &[String], open_files: Option<u64>, logged: bool) -> Server {
+    /// Starts a server on `port` of 127.0.0.1 (its URL known before it runs).
+    pub fn start_on_port(port: u16, args: &[String]) -> Server {
+        Server::start_all(args, None, false, &format!("127.0.0.1:{port}"))
+    }
+
+    fn start_all(args: &[String], open_files: Option<u64>, logged: bool, address: &str) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("home")).expect("home");
         let mut server = Server {
@@ -124,7 +129,7 @@ impl Server {
             open_files,
             logged,
         };
-        server.spawn("127.0.0.1:0");
+        server.spawn(address);
         server
     }
 
@@ -430,6 +435,11 @@ impl Server {
                 format!("{body}{}", String::from_utf8_lossy(&out.stderr)),
             ),
         }
+    }
+
+    /// The admin password the server was started with.
+    pub fn password(&self) -> &str {
+        &self.password
     }
 
     /// The server process's id.

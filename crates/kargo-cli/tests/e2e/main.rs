@@ -47,6 +47,9 @@
 //! - `server_side_apply`: `kubectl apply --server-side` and the Python client's apply: managed
 //!   fields, conflicts, force, removal, `kubectl diff`, every kind family, SQLite and etcd;
 //! - `guide`: the ServiceAccounts user guide replayed command by command;
+//! - `ui`: the web UI in headless chromium (selenium, `tests/python/ui.py`): sign in, accounts,
+//!   roles, grants, a token from the page used with kubectl then deleted, a viewer's view,
+//!   axe-core on every page, no external requests; CSP and CSRF checked with curl (issue 20);
 //! - `readme`: the README's quick start and first service account, run as written;
 //! - `oidc_provider`: the tests' OpenID provider (`oidc`, npm `oidc-provider`) on its own;
 //!   `oidc_sso`: people signed in through it, against the server and the CLI; `oidc_bench`
@@ -112,3 +115,4 @@ mod token_expiry;
 mod token_last_used;
 mod token_lifecycle;
 mod tokens;
+mod ui;

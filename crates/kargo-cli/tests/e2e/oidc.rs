@@ -110,6 +110,9 @@ pub struct Options {
     pub users: Vec<User>,
     /// A fixed port (the issuer URL is known before the provider runs); `None`: any free port.
     pub port: Option<u16>,
+    /// Redirect URIs of a web client `kargo-web` (the web UI's sign-in callback); none: no
+    /// such client.
+    pub web_redirect_uris: Vec<String>,
 }
 
 impl Default for Options {
@@ -119,6 +122,7 @@ impl Default for Options {
             alg: "RS256",
             users: User::defaults(),
             port: None,
+            web_redirect_uris: Vec::new(),
         }
     }
 }
@@ -194,6 +198,7 @@ impl Provider {
             "alg": self.options.alg,
             "port": self.options.port.unwrap_or(0),
             "users": users,
+            "webRedirectUris": self.options.web_redirect_uris,
         });
         let config_path = self.dir.path().join("config.json");
         std::fs::write(&config_path, config.to_string()).expect("write the provider's config");
