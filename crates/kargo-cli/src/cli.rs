@@ -334,6 +334,10 @@ pub struct ListFlags {
     /// Add a last LABELS column (`k=v,k2=v2` or `<none>`) to tables.
     #[arg(long)]
     pub show_labels: bool,
+    /// Keep `metadata.managedFields` in `-o json|yaml|jsonpath` output (left out otherwise, as
+    /// kubectl does).
+    #[arg(long)]
+    pub show_managed_fields: bool,
     /// Sort by the value at a JSONPath (`.metadata.name`, `{.metadata.creationTimestamp}`):
     /// missing values first, numbers by value, strings lexically.
     #[arg(long, value_name = "JSONPATH", value_parser = parse_path)]

@@ -475,6 +475,9 @@ pub struct TableOptions {
     pub show_labels: bool,
     /// `-A/--all-projects`: a first `PROJECT` column (the object's namespace).
     pub project_column: bool,
+    /// `--show-managed-fields`: keep `metadata.managedFields` in `-o json|yaml|jsonpath`
+    /// (left out otherwise, as kubectl does).
+    pub show_managed_fields: bool,
 }
 
 /// The text `kargo get` prints for these objects (empty for no objects in a table or as names,
@@ -519,12 +522,33 @@ pub fn render_list(
             out
         })),
         Some(_) if shape == Shape::One && objects.is_empty() => Ok(String::new()),
-        Some(other) => render_document(&document(kind, objects, shape), other),
+        Some(other) => {
+            let mut document = document(kind, objects, shape);
+            if !options.show_managed_fields {
+                omit_managed_fields(&mut document);
+            }
+            render_document(&document, other)
+        }
+    }
+}
+
+/// Removes `metadata.managedFields` from an object, or from each item of a `List`, as kubectl
+/// prints objects unless `--show-managed-fields`.
+pub fn omit_managed_fields(document: &mut Value) {
+    let omit = |object: &mut Value| {
+        if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            metadata.remove("managedFields");
+        }
+    };
+    match document.get_mut("items").and_then(Value::as_array_mut) {
+        Some(items) => items.iter_mut().for_each(omit),
+        None => omit(document),
     }
 }
 
 /// The text a command that changed one object prints: `TYPE/NAME VERB`, `TYPE/NAME` with
-/// `-o name` (kubectl's), or the object itself with `-o json|yaml|jsonpath=...`.
+/// `-o name` (kubectl's), or the object itself with `-o json|yaml|jsonpath=...` (without its
+/// `managedFields`, as kubectl prints it).
 pub fn render_changed(
     kind: Kind,
     object: &Value,
@@ -537,7 +561,11 @@ pub fn render_changed(
             Ok(format!("{}/{object_name} {verb}\n", kind.qualified()))
         }
         Some(OutputFormat::Name) => Ok(format!("{}/{object_name}\n", kind.qualified())),
-        Some(other) => render_document(&with_type_meta(kind, object), other),
+        Some(other) => {
+            let mut document = with_type_meta(kind, object);
+            omit_managed_fields(&mut document);
+            render_document(&document, other)
+        }
     }
 }
 
@@ -574,6 +602,46 @@ mod tests {
             actual, expected,
             "\n--- expected ---\n{expected}--- actual ---\n{actual}"
         );
+    }
+
+    #[test]
+    fn documents_leave_out_managed_fields_unless_asked_like_kubectl() {
+        let managed = json!([{"manager": "kargo", "operation": "Update"}]);
+        let objects = [
+            json!({"metadata": {"name": "a", "managedFields": managed}}),
+            json!({"metadata": {"name": "b", "managedFields": managed}}),
+        ];
+        let json_of = |objects: &[Value], shape, show_managed_fields| {
+            let options = TableOptions {
+                show_managed_fields,
+                ..TableOptions::default()
+            };
+            let text = render_list(
+                Kind::ServiceAccount,
+                objects,
+                shape,
+                Some(&OutputFormat::Json),
+                options,
+                now(),
+            )
+            .unwrap();
+            serde_json::from_str::<Value>(&text).unwrap()
+        };
+        let list = json_of(&objects, Shape::List, false);
+        assert_eq!(list["items"][1]["metadata"], json!({"name": "b"}));
+        let one = json_of(&objects[..1], Shape::One, false);
+        assert_eq!(one["metadata"], json!({"name": "a"}));
+        let shown = json_of(&objects[..1], Shape::One, true);
+        assert_eq!(shown["metadata"]["managedFields"], managed);
+        let changed = render_changed(
+            Kind::ServiceAccount,
+            &objects[0],
+            "a",
+            "created",
+            Some(&OutputFormat::Json),
+        )
+        .unwrap();
+        assert!(!changed.contains("managedFields"), "{changed}");
     }
 
     #[test]

@@ -66,6 +66,7 @@ pub fn run(ctx: &mut Context<'_>, command: GetCommand) -> Result<(), Error> {
         no_headers: list.no_headers,
         show_labels: list.show_labels,
         project_column: all_projects,
+        show_managed_fields: list.show_managed_fields,
     };
     let watching = list.watch || list.watch_only;
     // Watching starts before the first list, so no change falls between the two.

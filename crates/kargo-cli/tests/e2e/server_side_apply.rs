@@ -431,6 +431,19 @@ fn kargo_api_writes_are_recorded_as_the_kargo_manager() {
         Some(br#"{"apiVersion":"kargo.akuity.io/v1alpha1","kind":"Project","metadata":{"name":"kp","labels":{"team":"a"}}}"#),
     );
     assert_eq!(code, 201, "{text}");
+    // The kargo CLI, like kubectl, leaves managedFields out unless asked.
+    let kargo = crate::cli_harness::Kargo::logged_in(&server);
+    let plain = kargo.run(&["get", "projects", "kp", "-o", "yaml"]);
+    assert!(!plain.ok().contains("managedFields"), "{}", plain.stdout);
+    let shown = kargo.run(&[
+        "get",
+        "projects",
+        "kp",
+        "-o",
+        "yaml",
+        "--show-managed-fields",
+    ]);
+    assert!(shown.ok().contains("manager: kargo"), "{}", shown.stdout);
     let project = get(&server, &["projects.kargo.akuity.io", "kp"], true);
     assert_eq!(
         fields_of(&project, "kargo", "Update"),
