@@ -56,18 +56,27 @@ pub(crate) async fn download(posted: Posted) -> Response {
     response
 }
 
-/// A kubeconfig of one cluster, user and context, all named `name`.
+/// A kubeconfig of one cluster, user and context, all named `name` (`kargo_api::kubeconfig`,
+/// as the server's `admin.kubeconfig` and the CLI's `-o kubeconfig`); `ca` is base64 PEM.
 fn render(server: &str, ca: &str, token: &str, namespace: &str, name: &str) -> String {
-    let ca_line = if ca.is_empty() {
-        String::new()
-    } else {
-        format!("    certificate-authority-data: {ca}\n")
+    use base64::Engine as _;
+    use kargo_api::kubeconfig::{Credential, Kubeconfig, ServerTrust};
+    let trust = match base64::engine::general_purpose::STANDARD.decode(ca) {
+        Ok(pem) if !pem.is_empty() => ServerTrust::CertificateAuthority(pem),
+        _ => ServerTrust::System,
     };
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: {server}\n{ca_line}\
-users:\n- name: {name}\n  user:\n    token: {token}\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    \
-user: {name}\n    namespace: {namespace}\ncurrent-context: {name}\n"
-    )
+    let kubeconfig = Kubeconfig {
+        cluster: name.to_owned(),
+        server: server.to_owned(),
+        trust,
+        user: name.to_owned(),
+        credential: Credential::Token(token.to_owned()),
+        context: name.to_owned(),
+        namespace: Some(namespace.to_owned()),
+    };
+    // Serializing a JSON value of strings cannot fail; JSON is YAML too.
+    yaml_serde::to_string(&kubeconfig.to_value())
+        .unwrap_or_else(|_| kubeconfig.to_value().to_string())
 }
 
 #[cfg(test)]
